@@ -1,0 +1,3 @@
+//! Boardroom domain and actors.
+
+pub mod policy;

@@ -1,0 +1,272 @@
+//! Settings: `config.toml` (every key documented there, with its default), then `BOARDROOM_*`
+//! environment variables on top. Nested keys use a double underscore:
+//! `BOARDROOM_AUTH__ACCESS_TOKEN_TTL_SECS=60` sets `[auth] access_token_ttl_secs`.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The signing secret shipped in `config.toml`. Tokens signed with it can be forged by anyone
+/// who has read this file, so the server refuses it outside dev mode.
+pub const DEFAULT_JWT_SECRET: &str = "dev-only-insecure-secret-change-me";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Base URL people reach this server at (share links are built from it). Empty: derived
+    /// from `listen`.
+    pub public_url: String,
+    /// `postgres://…` or `sqlite:…`. Empty: the embedded SQLite file `<data_dir>/boardroom.db`.
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub database_max_connections: u32,
+    /// `memory` (one node) or `redis` (a cluster; needs `redis_url`).
+    pub broker: String,
+    pub redis_url: String,
+    /// This node's name in the cluster. Empty: generated at start.
+    pub node_id: String,
+    /// Unset: on when running on the embedded store, off otherwise.
+    pub dev_mode: Option<bool>,
+    pub jwt_secret: String,
+    /// `commit` (acknowledge after the batch is durable) or `apply` (acknowledge at once).
+    pub durability: Durability,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Create the demo organization on first start of an empty store (dev mode only).
+    pub demo_seed: bool,
+    pub auth: AuthConfig,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    Commit,
+    Apply,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    pub login_attempts_per_minute: u32,
+    pub login_attempts_per_ip_per_minute: u32,
+    pub api_key_default_expiry_days: Option<u64>,
+    pub share_link_default_expiry_days: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_frame_bytes: usize,
+    pub max_name_chars: usize,
+    pub max_subscriptions_per_connection: usize,
+    pub ops_per_second_per_connection: u32,
+    pub ops_burst_per_connection: u32,
+    pub send_queue_frames: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: String::new(),
+            database_url: String::new(),
+            data_dir: PathBuf::from("./data"),
+            database_max_connections: 16,
+            broker: "memory".into(),
+            redis_url: String::new(),
+            node_id: String::new(),
+            dev_mode: None,
+            jwt_secret: DEFAULT_JWT_SECRET.into(),
+            durability: Durability::Commit,
+            log_format: LogFormat::Text,
+            demo_seed: true,
+            auth: AuthConfig {
+                access_token_ttl_secs: 900,
+                refresh_token_ttl_days: 30,
+                login_attempts_per_minute: 10,
+                login_attempts_per_ip_per_minute: 30,
+                api_key_default_expiry_days: None,
+                share_link_default_expiry_days: 30,
+            },
+            limits: Limits {
+                max_body_bytes: 65536,
+                max_frame_bytes: 65536,
+                max_name_chars: 100,
+                max_subscriptions_per_connection: 100,
+                ops_per_second_per_connection: 50,
+                ops_burst_per_connection: 100,
+                send_queue_frames: 1024,
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then the TOML file (if it exists; a missing `--config FILE` named explicitly is
+    /// an error), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::Invalid(format!(
+                        "config file {} does not exist",
+                        path.display()
+                    )));
+                }
+                fig = fig.merge(Toml::file(path));
+            }
+            None => fig = fig.merge(Toml::file("config.toml")),
+        }
+        // BOARDROOM_TEST_* belong to the test runner, not to the server.
+        fig = fig.merge(
+            Env::prefixed("BOARDROOM_")
+                .filter(|k| !k.as_str().starts_with("test_"))
+                .split("__"),
+        );
+        let cfg: Config = fig.extract().map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Dev mode unless said otherwise: on for the embedded store, off for a real database.
+    pub fn dev_mode(&self) -> bool {
+        self.dev_mode.unwrap_or(self.database_url.is_empty())
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite:{}", self.data_dir.join("boardroom.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.broker != "memory" && self.broker != "redis" {
+            return bad(format!(
+                "broker = {:?}: expected \"memory\" or \"redis\"",
+                self.broker
+            ));
+        }
+        if self.broker == "redis" && self.redis_url.is_empty() {
+            return bad("broker = \"redis\" needs redis_url".into());
+        }
+        if self.jwt_secret.len() < 16 {
+            return bad("jwt_secret must be at least 16 characters".into());
+        }
+        if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_days == 0 {
+            return bad("auth token lifetimes must be positive".into());
+        }
+        if self.limits.max_body_bytes < 1024 || self.limits.max_frame_bytes < 1024 {
+            return bad(
+                "limits.max_body_bytes and limits.max_frame_bytes must be at least 1024".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses to serve with the published default secret unless in dev mode.
+    pub fn check_serving_secret(&self) -> Result<(), ConfigError> {
+        if !self.dev_mode() && self.jwt_secret == DEFAULT_JWT_SECRET {
+            return Err(ConfigError::Invalid(
+                "refusing to start: jwt_secret is the default from config.toml, so anyone could \
+                 forge access tokens. Set BOARDROOM_JWT_SECRET (or jwt_secret in your config \
+                 file) to a long random value, e.g. `openssl rand -hex 32`, or set \
+                 dev_mode = true for local development."
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_toml_matches_defaults() {
+        // config.toml documents every setting with its default: loading it must change nothing.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let from_file: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&path))
+            .extract()
+            .expect("config.toml parses");
+        let a = serde_json::to_value(&from_file).unwrap();
+        let b = serde_json::to_value(Config::default()).unwrap();
+        assert_eq!(a, b, "config.toml and Config::default() disagree");
+        // And it names every key (so nothing is undocumented).
+        let text = std::fs::read_to_string(&path).unwrap();
+        for key in flatten_keys(&b, "") {
+            let last = key.rsplit('.').next().unwrap();
+            assert!(text.contains(last), "config.toml does not document `{key}`");
+        }
+    }
+
+    fn flatten_keys(v: &serde_json::Value, prefix: &str) -> Vec<String> {
+        match v {
+            serde_json::Value::Object(m) => m
+                .iter()
+                .flat_map(|(k, v)| {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    match v {
+                        serde_json::Value::Object(_) => flatten_keys(v, &p),
+                        _ => vec![p],
+                    }
+                })
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn default_secret_refused_outside_dev_mode() {
+        let mut c = Config::default();
+        c.database_url = "postgres://x".into();
+        assert!(!c.dev_mode());
+        assert!(c.check_serving_secret().is_err());
+        c.dev_mode = Some(true);
+        assert!(c.check_serving_secret().is_ok());
+        c.dev_mode = Some(false);
+        c.jwt_secret = "a-real-secret-of-enough-length".into();
+        assert!(c.check_serving_secret().is_ok());
+        let embedded = Config::default();
+        assert!(embedded.dev_mode());
+    }
+}

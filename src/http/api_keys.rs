@@ -1,0 +1,143 @@
+//! `/api/v1/orgs/{org}/api-keys`: credentials for bots. The key is shown once, in the answer
+//! to its creation; only its SHA-256 is kept.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Caller};
+use super::{validate, AppState};
+use crate::auth::secrets;
+use crate::store::{ApiKey, NewApiKey};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use boardroom_actors::policy::{decide, Action, Resource};
+use boardroom_protocol::Role;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+    role: Role,
+    boards: Option<Vec<Uuid>>,
+    expires_in_days: Option<u32>,
+}
+
+fn key_json(k: &ApiKey) -> Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "role": k.role,
+        "prefix": k.prefix,
+        "boards": k.boards,
+        "expires_at": k.expires_at,
+        "last_used_at": k.last_used_at,
+        "revoked_at": k.revoked_at,
+        "created_at": k.created_at,
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<Uuid>,
+    Body(body): Body<CreateKey>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let p = state.principal_in(&caller, org_id).await?;
+    let org = Resource::Org { org_id };
+    ApiError::check(decide(&p, Action::ManageApiKeys, &org), "manage API keys")?;
+    if body.role == Role::Owner {
+        return Err(ApiError::bad_field(
+            "role",
+            "an API key cannot have the owner role",
+        ));
+    }
+    ApiError::check(
+        decide(&p, Action::IssueApiKey(body.role), &org),
+        &format!("issue {} keys", body.role),
+    )?;
+    let name = validate::text("name", &body.name, state.config.limits.max_name_chars)?;
+    if let Some(boards) = &body.boards {
+        if boards.is_empty() || boards.len() > 100 {
+            return Err(ApiError::bad_field(
+                "boards",
+                "boards must list 1 to 100 board ids, or be left out",
+            ));
+        }
+        for id in boards {
+            match state.store.get_board(*id).await? {
+                Some(b) if b.org_id == org_id => {}
+                _ => {
+                    return Err(ApiError::bad_field(
+                        "boards",
+                        format!("board {id} is not a board of this organization"),
+                    ))
+                }
+            }
+        }
+    }
+    let days = validate::days("expires_in_days", body.expires_in_days)?
+        .map(u64::from)
+        .or(state.config.auth.api_key_default_expiry_days);
+    let expires_at = days.map(|d| chrono::Utc::now() + chrono::Duration::days(d.min(3650) as i64));
+    let key = secrets::generate(secrets::API_KEY_PREFIX);
+    let row = state
+        .store
+        .create_api_key(NewApiKey {
+            org_id,
+            name,
+            role: body.role,
+            key_hash: secrets::digest(&key),
+            prefix: key.chars().take(10).collect(),
+            boards: body.boards,
+            created_by: p.id,
+            expires_at,
+        })
+        .await?;
+    tracing::info!(%org_id, key_id = %row.id, role = %row.role, "api key created");
+    let mut out = key_json(&row);
+    out["key"] = json!(key);
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
+    let p = state.principal_in(&caller, org_id).await?;
+    ApiError::check(
+        decide(&p, Action::ManageApiKeys, &Resource::Org { org_id }),
+        "manage API keys",
+    )?;
+    let keys: Vec<Value> = state
+        .store
+        .list_api_keys(org_id)
+        .await?
+        .iter()
+        .map(key_json)
+        .collect();
+    Ok(Json(json!({ "api_keys": keys })))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org_id, id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    let p = state.principal_in(&caller, org_id).await?;
+    ApiError::check(
+        decide(&p, Action::ManageApiKeys, &Resource::Org { org_id }),
+        "manage API keys",
+    )?;
+    if !state
+        .store
+        .revoke_api_key(org_id, id, chrono::Utc::now())
+        .await?
+    {
+        return Err(ApiError::not_found("API key"));
+    }
+    tracing::info!(%org_id, key_id = %id, "api key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

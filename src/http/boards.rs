@@ -1,0 +1,135 @@
+//! `/api/v1/orgs/{org}/boards` and `/api/v1/boards/{board}/archive`.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Caller};
+use super::{validate, AppState};
+use crate::store::{Board, BoardFilter, NewBoard, Template};
+use crate::templates;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use boardroom_actors::policy::{decide, Action, Principal, Resource};
+use boardroom_protocol::{PrincipalKind, Role};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBoard {
+    name: String,
+    template: Option<Template>,
+}
+
+pub fn board_json(b: &Board) -> Value {
+    json!({
+        "id": b.id,
+        "org_id": b.org_id,
+        "name": b.name,
+        "template": b.template,
+        "archived": b.archived,
+        "created_at": b.created_at,
+        "columns": b.columns,
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<Uuid>,
+    Body(body): Body<CreateBoard>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let p = state.principal_in(&caller, org_id).await?;
+    ApiError::check(
+        decide(&p, Action::CreateBoard, &Resource::Org { org_id }),
+        "create boards",
+    )?;
+    let name = validate::text("name", &body.name, state.config.limits.max_name_chars)?;
+    let template = body.template.unwrap_or(Template::Kanban);
+    let board = state
+        .store
+        .create_board(NewBoard {
+            org_id,
+            name,
+            template,
+            columns: templates::default_columns(template),
+        })
+        .await?;
+    tracing::info!(%org_id, board_id = %board.id, "board created");
+    Ok((StatusCode::CREATED, Json(board_json(&board))))
+}
+
+/// Full-view roles see every board; workers the boards with a job of theirs; customers the
+/// boards with one of their jobs; a scoped API key its boards.
+fn filter_for(p: &Principal) -> BoardFilter {
+    if p.has_full_view() {
+        return BoardFilter::All;
+    }
+    match (p.kind, p.role) {
+        (PrincipalKind::User, Role::Worker) => BoardFilter::AssignedTo(p.id),
+        (PrincipalKind::User, Role::Customer) => p
+            .customer_id
+            .map_or(BoardFilter::Nothing, BoardFilter::OfCustomer),
+        _ => BoardFilter::Nothing,
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
+    let p = state.principal_in(&caller, org_id).await?;
+    ApiError::check(
+        decide(&p, Action::ReadOrg, &Resource::Org { org_id }),
+        "list boards",
+    )?;
+    let boards: Vec<Value> = state
+        .store
+        .list_boards(org_id, filter_for(&p))
+        .await?
+        .iter()
+        .filter(|b| {
+            decide(
+                &p,
+                Action::ReadBoard,
+                &Resource::Board {
+                    org_id,
+                    board_id: b.id,
+                },
+            )
+            .is_allowed()
+        })
+        .map(board_json)
+        .collect();
+    Ok(Json(json!({ "boards": boards })))
+}
+
+pub async fn archive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(board_id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
+    let board = state
+        .store
+        .get_board(board_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("board"))?;
+    let org_id = board.org_id;
+    let p = state.principal_in(&caller, org_id).await?;
+    ApiError::check(
+        decide(
+            &p,
+            Action::ArchiveBoard,
+            &Resource::Board { org_id, board_id },
+        ),
+        "archive boards",
+    )?;
+    let board = state
+        .store
+        .archive_board(org_id, board_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("board"))?;
+    tracing::info!(%org_id, %board_id, "board archived");
+    Ok(Json(board_json(&board)))
+}

@@ -1,0 +1,168 @@
+//! `/api/v1/orgs/{org}/customers`: the people jobs are done for. Deleting is soft, so a
+//! customer's past jobs keep their name.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Caller};
+use super::{validate, AppState};
+use crate::store::{CustomerPatch, NewCustomer, StoreError};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use boardroom_actors::policy::{decide, Action, Resource};
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomer {
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    user_id: Option<Uuid>,
+}
+
+const MAX_CUSTOMER_NAME: usize = 200;
+const MAX_PHONE: usize = 50;
+
+fn optional_email(v: Option<&str>) -> ApiResult<Option<String>> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(e) => validate::email("email", e).map(Some),
+    }
+}
+
+fn bad_user(e: StoreError) -> ApiError {
+    match e {
+        StoreError::InvalidReference(_) => {
+            ApiError::bad_field("user_id", "user_id is not a member of this organization")
+        }
+        other => other.into(),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<Uuid>,
+    Body(body): Body<CreateCustomer>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let p = state.principal_in(&caller, org_id).await?;
+    ApiError::check(
+        decide(&p, Action::ManageCustomers, &Resource::Org { org_id }),
+        "manage customers",
+    )?;
+    let c = NewCustomer {
+        org_id,
+        name: validate::text("name", &body.name, MAX_CUSTOMER_NAME)?,
+        email: optional_email(body.email.as_deref())?,
+        phone: validate::optional_text("phone", body.phone.as_deref(), MAX_PHONE)?,
+        user_id: body.user_id,
+    };
+    let customer = state.store.create_customer(c).await.map_err(bad_user)?;
+    Ok((StatusCode::CREATED, Json(json!(customer))))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
+    let p = state.principal_in(&caller, org_id).await?;
+    ApiError::check(
+        decide(&p, Action::ReadCustomers, &Resource::Org { org_id }),
+        "list customers",
+    )?;
+    Ok(Json(
+        json!({ "customers": state.store.list_customers(org_id).await? }),
+    ))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org_id, id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Json<Value>> {
+    let p = state.principal_in(&caller, org_id).await?;
+    ApiError::check(
+        decide(&p, Action::ReadCustomers, &Resource::Org { org_id }),
+        "read customers",
+    )?;
+    let c = state
+        .store
+        .get_customer(org_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    Ok(Json(json!(c)))
+}
+
+/// `Some(None)` when the field is present as `null`, `None` when absent.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchCustomer {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    user_id: Option<Option<Uuid>>,
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org_id, id)): Path<(Uuid, Uuid)>,
+    Body(body): Body<PatchCustomer>,
+) -> ApiResult<Json<Value>> {
+    let p = state.principal_in(&caller, org_id).await?;
+    ApiError::check(
+        decide(&p, Action::ManageCustomers, &Resource::Org { org_id }),
+        "manage customers",
+    )?;
+    let patch = CustomerPatch {
+        name: body
+            .name
+            .as_deref()
+            .map(|n| validate::text("name", n, MAX_CUSTOMER_NAME))
+            .transpose()?,
+        email: body
+            .email
+            .map(|e| optional_email(e.as_deref()))
+            .transpose()?,
+        phone: body
+            .phone
+            .map(|ph| validate::optional_text("phone", ph.as_deref(), MAX_PHONE))
+            .transpose()?,
+        user_id: body.user_id,
+    };
+    let c = state
+        .store
+        .update_customer(org_id, id, patch)
+        .await
+        .map_err(bad_user)?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    Ok(Json(json!(c)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org_id, id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    let p = state.principal_in(&caller, org_id).await?;
+    ApiError::check(
+        decide(&p, Action::ManageCustomers, &Resource::Org { org_id }),
+        "manage customers",
+    )?;
+    if !state.store.delete_customer(org_id, id).await? {
+        return Err(ApiError::not_found("customer"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,141 @@
+//! The HTTP surface: REST under `/api/v1` (PROTOCOL.md, "HTTP"), health and readiness.
+
+mod api_keys;
+mod auth;
+mod boards;
+mod customers;
+pub mod error;
+pub mod extract;
+mod members;
+mod share_links;
+mod validate;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::ratelimit::LoginLimiter;
+use crate::config::Config;
+use crate::store::DynStore;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use boardroom_protocol::ErrorCode;
+use error::ApiError;
+use serde_json::json;
+use std::sync::Arc;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Everything a handler needs; cheap to clone (all shared).
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub config: Arc<Config>,
+    pub jwt: JwtKeys,
+    pub login_limiter: Arc<LoginLimiter>,
+}
+
+impl AppState {
+    pub fn new(store: DynStore, config: Config) -> Self {
+        let jwt = JwtKeys::new(&config.jwt_secret, config.auth.access_token_ttl_secs);
+        let login_limiter = Arc::new(LoginLimiter::new(
+            config.auth.login_attempts_per_minute,
+            config.auth.login_attempts_per_ip_per_minute,
+        ));
+        AppState {
+            store,
+            config: Arc::new(config),
+            jwt,
+            login_limiter,
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.limits.max_body_bytes;
+    let api = Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route(
+            "/orgs/{org}/members",
+            post(members::create).get(members::list),
+        )
+        .route(
+            "/orgs/{org}/members/{user}",
+            axum::routing::patch(members::patch).delete(members::deactivate),
+        )
+        .route(
+            "/orgs/{org}/customers",
+            post(customers::create).get(customers::list),
+        )
+        .route(
+            "/orgs/{org}/customers/{id}",
+            get(customers::get)
+                .patch(customers::patch)
+                .delete(customers::delete),
+        )
+        .route("/orgs/{org}/boards", post(boards::create).get(boards::list))
+        .route("/boards/{board}/archive", post(boards::archive))
+        .route(
+            "/orgs/{org}/api-keys",
+            post(api_keys::create).get(api_keys::list),
+        )
+        .route("/orgs/{org}/api-keys/{id}", delete(api_keys::revoke))
+        .route("/cards/{card}/share-links", post(share_links::create))
+        .route("/share-links/{id}", delete(share_links::revoke));
+
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the store answers; a load balancer takes the node out of rotation otherwise.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "store": state.store.backend() })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            let mut err = ApiError::new(ErrorCode::Unavailable, "the store is unreachable");
+            err.retry_after = Some(std::time::Duration::from_secs(1));
+            err.into_response()
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    let mut res =
+        ApiError::new(ErrorCode::BadRequest, "method not allowed on this endpoint").into_response();
+    *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    res
+}

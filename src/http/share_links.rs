@@ -1,0 +1,111 @@
+//! Share links: a read-only window on one card for a customer who has no account.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Caller};
+use super::{validate, AppState};
+use crate::auth::secrets;
+use crate::store::NewShareLink;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use boardroom_actors::policy::{decide, Action, CardFacts, Resource};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLink {
+    expires_in_days: Option<u32>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(card_id): Path<Uuid>,
+    Body(body): Body<CreateLink>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let loc = state
+        .store
+        .card_location(card_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("card"))?;
+    let p = state.principal_in(&caller, loc.org_id).await?;
+    let card = Resource::Card {
+        org_id: loc.org_id,
+        board_id: loc.board_id,
+        card: CardFacts {
+            card_id,
+            assignees: loc.assignees.clone(),
+            customer_id: loc.customer_id,
+        },
+    };
+    ApiError::check(decide(&p, Action::ReadCard, &card), "see this card")?;
+    ApiError::check(decide(&p, Action::ManageShareLinks, &card), "share cards")?;
+    let days = validate::days("expires_in_days", body.expires_in_days)?
+        .map(u64::from)
+        .unwrap_or(state.config.auth.share_link_default_expiry_days);
+    let token = secrets::generate(secrets::SHARE_TOKEN_PREFIX);
+    let link = state
+        .store
+        .create_share_link(NewShareLink {
+            org_id: loc.org_id,
+            board_id: loc.board_id,
+            card_id,
+            token_hash: secrets::digest(&token),
+            created_by: p.id,
+            expires_at: Some(chrono::Utc::now() + chrono::Duration::days(days.min(3650) as i64)),
+        })
+        .await?;
+    tracing::info!(org_id = %loc.org_id, %card_id, link_id = %link.id, "share link created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": link.id,
+            "token": token,
+            "url": format!("{}/j/{}", state.config.public_url(), token),
+            "card_id": card_id,
+            "expires_at": link.expires_at,
+        })),
+    ))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    let link = state
+        .store
+        .get_share_link(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("share link"))?;
+    let p = state.principal_in(&caller, link.org_id).await?;
+    let loc = state
+        .store
+        .card_location(link.card_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("share link"))?;
+    let card = Resource::Card {
+        org_id: loc.org_id,
+        board_id: loc.board_id,
+        card: CardFacts {
+            card_id: loc.card_id,
+            assignees: loc.assignees,
+            customer_id: loc.customer_id,
+        },
+    };
+    ApiError::check(
+        decide(&p, Action::ManageShareLinks, &card),
+        "manage share links",
+    )?;
+    if !state
+        .store
+        .revoke_share_link(link.org_id, id, chrono::Utc::now())
+        .await?
+    {
+        return Err(ApiError::not_found("share link"));
+    }
+    tracing::info!(org_id = %link.org_id, link_id = %id, "share link revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

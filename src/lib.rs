@@ -1,0 +1,11 @@
+//! Boardroom: a real-time collaboration server. This library holds the server (configuration,
+//! stores, authentication, HTTP); the binary in `main.rs` is its command line.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod seed;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+pub mod templates;

@@ -1,0 +1,164 @@
+//! The demo organization created on the first start of an empty embedded store, so a newcomer
+//! can log in and see live boards without setting anything up.
+
+use crate::auth::password;
+use crate::store::{
+    new_id, Card, ChecklistItem, Comment, DynStore, NewBoard, NewCustomer, NewUser, StoreResult,
+    Template,
+};
+use crate::templates::{default_columns, spread_positions};
+use boardroom_protocol::Role;
+
+pub const DEMO_PASSWORD: &str = "boardroom-demo";
+
+/// (email, name, role) of the demo users; all share `DEMO_PASSWORD`.
+pub const DEMO_USERS: &[(&str, &str, Role)] = &[
+    ("owner@demo.boardroom", "Olivia Owner", Role::Owner),
+    ("admin@demo.boardroom", "Adam Admin", Role::Admin),
+    ("member@demo.boardroom", "Mia Member", Role::Member),
+    ("worker@demo.boardroom", "Walter Worker", Role::Worker),
+    ("worker2@demo.boardroom", "Wendy Worker", Role::Worker),
+    ("customer@demo.boardroom", "Carla Customer", Role::Customer),
+];
+
+pub struct Seeded {
+    pub org_id: uuid::Uuid,
+}
+
+pub async fn demo(store: &DynStore) -> StoreResult<Seeded> {
+    let hash = password::hash(DEMO_PASSWORD)
+        .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+    let user = |i: usize| NewUser {
+        email: DEMO_USERS[i].0.into(),
+        name: DEMO_USERS[i].1.into(),
+        password_hash: hash.clone(),
+    };
+    let (org, owner) = store.create_org_with_owner("Demo Co", user(0)).await?;
+    let mut ids = vec![owner.id];
+    for (i, (_, _, role)) in DEMO_USERS.iter().enumerate().skip(1) {
+        ids.push(store.create_member(org.id, user(i), *role).await?.id);
+    }
+    let (member, worker, worker2, customer_user) = (ids[2], ids[3], ids[4], ids[5]);
+    let customer = store
+        .create_customer(NewCustomer {
+            org_id: org.id,
+            name: "Carla Customer".into(),
+            email: Some("customer@demo.boardroom".into()),
+            phone: Some("+1 555 0100".into()),
+            user_id: Some(customer_user),
+        })
+        .await?;
+    let other_customer = store
+        .create_customer(NewCustomer {
+            org_id: org.id,
+            name: "Bob's Bakery".into(),
+            email: None,
+            phone: Some("+1 555 0199".into()),
+            user_id: None,
+        })
+        .await?;
+
+    let kanban = store
+        .create_board(NewBoard {
+            org_id: org.id,
+            name: "Product roadmap".into(),
+            template: Template::Kanban,
+            columns: default_columns(Template::Kanban),
+        })
+        .await?;
+    let base = |board: &crate::store::Board, col: usize, pos: String, title: &str| Card {
+        id: new_id(),
+        org_id: org.id,
+        board_id: board.id,
+        column_id: board.columns[col].id,
+        position: pos,
+        title: title.into(),
+        description: String::new(),
+        assignees: vec![],
+        customer_id: None,
+        labels: vec![],
+        due_at: None,
+        checklist: vec![],
+        comments: vec![],
+        version: 1,
+        archived: false,
+    };
+    let p = spread_positions(3);
+    store
+        .create_card(&Card {
+            description: "Let customers follow their job live.".into(),
+            labels: vec!["feature".into()],
+            assignees: vec![member],
+            ..base(&kanban, 0, p[0].clone(), "Customer job page")
+        })
+        .await?;
+    store
+        .create_card(&Card {
+            labels: vec!["ops".into()],
+            ..base(&kanban, 0, p[1].clone(), "Nightly backups")
+        })
+        .await?;
+    store
+        .create_card(&Card {
+            comments: vec![Comment {
+                id: new_id(),
+                author_id: Some(member),
+                body: "Drag me to Done when it ships.".into(),
+                mentions: vec![],
+                created_at: chrono::Utc::now(),
+            }],
+            ..base(&kanban, 1, p[0].clone(), "Drag-and-drop cards")
+        })
+        .await?;
+    store
+        .create_card(&base(&kanban, 2, p[0].clone(), "Sign-in page"))
+        .await?;
+
+    let jobs = store
+        .create_board(NewBoard {
+            org_id: org.id,
+            name: "Field jobs".into(),
+            template: Template::Jobs,
+            columns: default_columns(Template::Jobs),
+        })
+        .await?;
+    let items = |titles: &[&str]| -> Vec<ChecklistItem> {
+        titles
+            .iter()
+            .zip(spread_positions(titles.len()))
+            .map(|(t, position)| ChecklistItem {
+                id: new_id(),
+                title: (*t).into(),
+                done: false,
+                position,
+            })
+            .collect()
+    };
+    store
+        .create_card(&Card {
+            description: "Boiler makes a knocking noise. Key under the mat.".into(),
+            assignees: vec![worker],
+            customer_id: Some(customer.id),
+            due_at: Some(chrono::Utc::now() + chrono::Duration::days(2)),
+            checklist: items(&["Inspect boiler", "Replace pump", "Test pressure"]),
+            ..base(&jobs, 1, p[0].clone(), "Repair boiler at 12 Elm St")
+        })
+        .await?;
+    store
+        .create_card(&Card {
+            assignees: vec![worker2],
+            customer_id: Some(other_customer.id),
+            checklist: items(&["Measure", "Install shelves"]),
+            ..base(&jobs, 0, p[0].clone(), "Install shelving at the bakery")
+        })
+        .await?;
+    store
+        .create_card(&Card {
+            assignees: vec![worker],
+            customer_id: Some(customer.id),
+            checklist: items(&["Clean gutters"]),
+            ..base(&jobs, 2, p[0].clone(), "Gutter cleaning")
+        })
+        .await?;
+    Ok(Seeded { org_id: org.id })
+}

@@ -1,0 +1,114 @@
+//! Starting and stopping the server: open and migrate the store, seed the demo in dev mode,
+//! serve until SIGTERM or Ctrl-C.
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::seed;
+use crate::store::{self, DynStore};
+use anyhow::Context;
+use std::net::SocketAddr;
+
+pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
+    let url = config.database_url();
+    if config.database_url.is_empty() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+    }
+    let store = store::open(&url, config.database_max_connections)
+        .await
+        .with_context(|| format!("cannot open the database at {}", redact(&url)))?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(store)
+}
+
+/// Hides a password in a database URL before it is logged.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    config.check_serving_secret()?;
+    let store = open_store(&config).await?;
+    tracing::info!(
+        backend = store.backend(),
+        dev_mode = config.dev_mode(),
+        "store ready"
+    );
+    if config.dev_mode() && config.demo_seed && store.count_orgs().await? == 0 {
+        seed::demo(&store)
+            .await
+            .context("cannot create the demo organization")?;
+        tracing::info!("created the demo organization \"Demo Co\"");
+        for (email, _, role) in seed::DEMO_USERS {
+            tracing::info!(%email, password = seed::DEMO_PASSWORD, %role, "demo login");
+        }
+    }
+    let state = AppState::new(store, config.clone());
+    let limiter = state.login_limiter.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.prune();
+        }
+    });
+    let app = http::router(state);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, url = %format!("http://{addr}"), "Boardroom is listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite:data/x.db"), "sqlite:data/x.db");
+    }
+}

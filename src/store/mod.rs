@@ -1,0 +1,132 @@
+//! Durable state behind one trait, so the server runs on Postgres in production and on an
+//! embedded SQLite file with no services at all. Both implementations come from one body of
+//! SQL (see `sql.rs`) and the same conformance suite (`tests/store_conformance.rs`) runs on
+//! both.
+
+mod models;
+mod sql;
+
+pub use models::*;
+pub use sql::{PgStore, SqliteStore};
+
+use async_trait::async_trait;
+use boardroom_protocol::Role;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is already taken (an email, a client-made id, a token hash).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A row refers to another that does not exist (in this organization).
+    #[error("invalid reference: {0}")]
+    InvalidReference(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub type DynStore = Arc<dyn Store>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> StoreResult<()>;
+    async fn migrate(&self) -> StoreResult<()>;
+
+    // Organizations and users.
+    async fn count_orgs(&self) -> StoreResult<i64>;
+    async fn create_org_with_owner(&self, name: &str, owner: NewUser) -> StoreResult<(Org, User)>;
+    async fn get_org(&self, org_id: Uuid) -> StoreResult<Option<Org>>;
+    async fn get_user(&self, user_id: Uuid) -> StoreResult<Option<User>>;
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Active memberships only: a deactivated member has no business in that org any more.
+    async fn memberships_of(&self, user_id: Uuid) -> StoreResult<Vec<MembershipInfo>>;
+
+    // Members.
+    async fn create_member(&self, org_id: Uuid, user: NewUser, role: Role) -> StoreResult<Member>;
+    async fn list_members(&self, org_id: Uuid) -> StoreResult<Vec<Member>>;
+    async fn get_member(&self, org_id: Uuid, user_id: Uuid) -> StoreResult<Option<Member>>;
+    async fn set_member_role(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+    ) -> StoreResult<Option<Member>>;
+    async fn deactivate_member(&self, org_id: Uuid, user_id: Uuid) -> StoreResult<bool>;
+
+    // Customers.
+    async fn create_customer(&self, c: NewCustomer) -> StoreResult<Customer>;
+    async fn list_customers(&self, org_id: Uuid) -> StoreResult<Vec<Customer>>;
+    async fn get_customer(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<Customer>>;
+    async fn update_customer(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        patch: CustomerPatch,
+    ) -> StoreResult<Option<Customer>>;
+    async fn delete_customer(&self, org_id: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// The customer record a customer user is, if any.
+    async fn customer_of_user(&self, org_id: Uuid, user_id: Uuid) -> StoreResult<Option<Uuid>>;
+
+    // Boards and their content.
+    async fn create_board(&self, b: NewBoard) -> StoreResult<Board>;
+    async fn get_board(&self, board_id: Uuid) -> StoreResult<Option<Board>>;
+    async fn list_boards(&self, org_id: Uuid, filter: BoardFilter) -> StoreResult<Vec<Board>>;
+    async fn archive_board(&self, org_id: Uuid, board_id: Uuid) -> StoreResult<Option<Board>>;
+    async fn create_card(&self, card: &Card) -> StoreResult<()>;
+    async fn list_cards(&self, board_id: Uuid) -> StoreResult<Vec<Card>>;
+    async fn card_location(&self, card_id: Uuid) -> StoreResult<Option<CardLocation>>;
+
+    // API keys.
+    async fn create_api_key(&self, k: NewApiKey) -> StoreResult<ApiKey>;
+    async fn list_api_keys(&self, org_id: Uuid) -> StoreResult<Vec<ApiKey>>;
+    async fn find_api_key(&self, key_hash: &[u8]) -> StoreResult<Option<ApiKey>>;
+    async fn revoke_api_key(&self, org_id: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
+    async fn touch_api_key(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+
+    // Refresh tokens.
+    async fn insert_refresh_token(&self, t: &RefreshToken, token_hash: &[u8]) -> StoreResult<()>;
+    async fn find_refresh_token(&self, token_hash: &[u8]) -> StoreResult<Option<RefreshToken>>;
+    /// Marks a token spent. Returns false when it was already spent or revoked, so two
+    /// concurrent refreshes with one token cannot both win.
+    async fn spend_refresh_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
+    async fn revoke_refresh_family(&self, family_id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+
+    // Share links.
+    async fn create_share_link(&self, l: NewShareLink) -> StoreResult<ShareLink>;
+    async fn find_share_link(&self, token_hash: &[u8]) -> StoreResult<Option<ShareLink>>;
+    async fn get_share_link(&self, id: Uuid) -> StoreResult<Option<ShareLink>>;
+    async fn revoke_share_link(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+}
+
+/// Opens the store a database URL names: `postgres://…` or `sqlite:…`.
+pub async fn open(url: &str, max_connections: u32) -> StoreResult<DynStore> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::Database(sqlx::Error::Configuration(
+            format!("unsupported database URL {url:?}: expected postgres://… or sqlite:…").into(),
+        )))
+    }
+}
+
+/// A fresh UUIDv7: time-ordered, so new rows land at the end of the primary key index.
+pub fn new_id() -> Uuid {
+    Uuid::now_v7()
+}

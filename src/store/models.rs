@@ -1,0 +1,246 @@
+//! The rows the store hands out. Plain data: the store does no authorization, callers ask
+//! `actors::policy` first.
+
+use boardroom_protocol::Role;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Org {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user as seen from one organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MembershipInfo {
+    pub org_id: Uuid,
+    pub org_name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Customer {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub user_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    pub org_id: Uuid,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub user_id: Option<Uuid>,
+}
+
+/// A partial update: `None` leaves a field alone, `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerPatch {
+    pub name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub user_id: Option<Option<Uuid>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Template {
+    Kanban,
+    Jobs,
+}
+
+impl Template {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Template::Kanban => "kanban",
+            Template::Jobs => "jobs",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Template> {
+        match s {
+            "kanban" => Some(Template::Kanban),
+            "jobs" => Some(Template::Jobs),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    pub id: Uuid,
+    pub name: String,
+    pub position: String,
+    pub is_done: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Board {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub template: Template,
+    pub archived: bool,
+    pub epoch: i64,
+    pub last_seq: i64,
+    pub created_at: DateTime<Utc>,
+    pub columns: Vec<Column>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewBoard {
+    pub org_id: Uuid,
+    pub name: String,
+    pub template: Template,
+    pub columns: Vec<Column>,
+}
+
+/// Which boards a boards list shows: full-view roles see all, filtered roles only boards
+/// holding a card they may see.
+#[derive(Debug, Clone, Copy)]
+pub enum BoardFilter {
+    All,
+    AssignedTo(Uuid),
+    OfCustomer(Uuid),
+    Nothing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecklistItem {
+    pub id: Uuid,
+    pub title: String,
+    pub done: bool,
+    pub position: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: Uuid,
+    pub author_id: Option<Uuid>,
+    pub body: String,
+    pub mentions: Vec<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub board_id: Uuid,
+    pub column_id: Uuid,
+    pub position: String,
+    pub title: String,
+    pub description: String,
+    pub assignees: Vec<Uuid>,
+    pub customer_id: Option<Uuid>,
+    pub labels: Vec<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub checklist: Vec<ChecklistItem>,
+    pub comments: Vec<Comment>,
+    pub version: i64,
+    pub archived: bool,
+}
+
+/// Where a card lives, for checks that start from a card id (share links).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardLocation {
+    pub org_id: Uuid,
+    pub board_id: Uuid,
+    pub card_id: Uuid,
+    pub assignees: Vec<Uuid>,
+    pub customer_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub prefix: String,
+    pub boards: Option<Vec<Uuid>>,
+    pub created_by: Uuid,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub org_id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub key_hash: Vec<u8>,
+    pub prefix: String,
+    pub boards: Option<Vec<Uuid>>,
+    pub created_by: Uuid,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub family_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub spent_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShareLink {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub board_id: Uuid,
+    pub card_id: Uuid,
+    pub created_by: Uuid,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewShareLink {
+    pub org_id: Uuid,
+    pub board_id: Uuid,
+    pub card_id: Uuid,
+    pub token_hash: Vec<u8>,
+    pub created_by: Uuid,
+    pub expires_at: Option<DateTime<Utc>>,
+}

@@ -1,0 +1,1157 @@
+//! The SQL behind both stores. Postgres and SQLite accept the same statements here (numbered
+//! `$n` parameters, `RETURNING`, `ON CONFLICT`), and sqlx maps the same Rust types onto both
+//! (UUID -> `uuid` / 16-byte BLOB, timestamps -> `timestamptz` / RFC 3339 text, JSON ->
+//! `jsonb` / text), so one body of code, stamped out by `sql_store!` for each backend, keeps
+//! the two from drifting apart.
+
+use super::*;
+use chrono::DurationRound;
+use sqlx::types::Json;
+use std::collections::HashMap;
+
+pub struct PgStore {
+    pool: sqlx::PgPool,
+}
+
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        Ok(PgStore { pool })
+    }
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+        use std::str::FromStr;
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            // WAL lets readers run while the write-behind commits; NORMAL sync is durable
+            // across process crashes, which is what the embedded mode promises.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        // An in-memory database exists once per connection: keep exactly one.
+        let max = if url.contains(":memory:") || url.contains("mode=memory") {
+            1
+        } else {
+            4
+        };
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(opts)
+            .await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+/// Postgres keeps microseconds; cutting here makes a value read back equal the one written,
+/// on both stores.
+fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    t.duration_trunc(chrono::Duration::microseconds(1))
+        .unwrap_or(t)
+}
+
+fn map_err(e: sqlx::Error, what: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(format!("{what} already exists"))
+        }
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+            StoreError::InvalidReference(format!("{what} refers to something that does not exist"))
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+fn parse_role(s: &str) -> StoreResult<Role> {
+    s.parse()
+        .map_err(|e: boardroom_protocol::UnknownRole| StoreError::Corrupt(e.to_string()))
+}
+
+#[derive(sqlx::FromRow)]
+struct OrgRow {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<OrgRow> for Org {
+    fn from(r: OrgRow) -> Self {
+        Org {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    name: String,
+    password_hash: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            password_hash: r.password_hash,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    id: Uuid,
+    email: String,
+    name: String,
+    role: String,
+    deactivated_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<MemberRow> for Member {
+    type Error = StoreError;
+    fn try_from(r: MemberRow) -> StoreResult<Self> {
+        Ok(Member {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            role: parse_role(&r.role)?,
+            active: r.deactivated_at.is_none(),
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MembershipRow {
+    org_id: Uuid,
+    org_name: String,
+    role: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct CustomerRow {
+    id: Uuid,
+    org_id: Uuid,
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    user_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<CustomerRow> for Customer {
+    fn from(r: CustomerRow) -> Self {
+        Customer {
+            id: r.id,
+            org_id: r.org_id,
+            name: r.name,
+            email: r.email,
+            phone: r.phone,
+            user_id: r.user_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct BoardRow {
+    id: Uuid,
+    org_id: Uuid,
+    name: String,
+    template: String,
+    epoch: i64,
+    last_seq: i64,
+    archived_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl BoardRow {
+    fn into_board(self, columns: Vec<Column>) -> StoreResult<Board> {
+        Ok(Board {
+            id: self.id,
+            org_id: self.org_id,
+            name: self.name,
+            template: Template::parse(&self.template)
+                .ok_or_else(|| StoreError::Corrupt(format!("template {:?}", self.template)))?,
+            archived: self.archived_at.is_some(),
+            epoch: self.epoch,
+            last_seq: self.last_seq,
+            created_at: self.created_at,
+            columns,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ColumnRow {
+    board_id: Uuid,
+    id: Uuid,
+    name: String,
+    position: String,
+    is_done: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct CardRow {
+    id: Uuid,
+    org_id: Uuid,
+    board_id: Uuid,
+    column_id: Uuid,
+    position: String,
+    title: String,
+    description: String,
+    customer_id: Option<Uuid>,
+    labels: Json<Vec<String>>,
+    due_at: Option<DateTime<Utc>>,
+    version: i64,
+    archived: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct AssigneeRow {
+    card_id: Uuid,
+    user_id: Uuid,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChecklistRow {
+    card_id: Uuid,
+    id: Uuid,
+    title: String,
+    done: bool,
+    position: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct CommentRow {
+    card_id: Uuid,
+    id: Uuid,
+    author_id: Option<Uuid>,
+    body: String,
+    mentions: Json<Vec<Uuid>>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CardLocationRow {
+    org_id: Uuid,
+    board_id: Uuid,
+    id: Uuid,
+    customer_id: Option<Uuid>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ApiKeyRow {
+    id: Uuid,
+    org_id: Uuid,
+    name: String,
+    role: String,
+    prefix: String,
+    boards: Option<Json<Vec<Uuid>>>,
+    created_by: Uuid,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<ApiKeyRow> for ApiKey {
+    type Error = StoreError;
+    fn try_from(r: ApiKeyRow) -> StoreResult<Self> {
+        Ok(ApiKey {
+            id: r.id,
+            org_id: r.org_id,
+            name: r.name,
+            role: parse_role(&r.role)?,
+            prefix: r.prefix,
+            boards: r.boards.map(|j| j.0),
+            created_by: r.created_by,
+            expires_at: r.expires_at,
+            last_used_at: r.last_used_at,
+            revoked_at: r.revoked_at,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    id: Uuid,
+    user_id: Uuid,
+    family_id: Uuid,
+    expires_at: DateTime<Utc>,
+    spent_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ShareRow {
+    id: Uuid,
+    org_id: Uuid,
+    board_id: Uuid,
+    card_id: Uuid,
+    created_by: Uuid,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<ShareRow> for ShareLink {
+    fn from(r: ShareRow) -> Self {
+        ShareLink {
+            id: r.id,
+            org_id: r.org_id,
+            board_id: r.board_id,
+            card_id: r.card_id,
+            created_by: r.created_by,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            created_at: r.created_at,
+        }
+    }
+}
+
+fn group_columns(rows: Vec<ColumnRow>) -> HashMap<Uuid, Vec<Column>> {
+    let mut by_board: HashMap<Uuid, Vec<Column>> = HashMap::new();
+    for r in rows {
+        by_board.entry(r.board_id).or_default().push(Column {
+            id: r.id,
+            name: r.name,
+            position: r.position,
+            is_done: r.is_done,
+        });
+    }
+    by_board
+}
+
+const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, m.role, m.deactivated_at, m.created_at \
+     FROM memberships m JOIN users u ON u.id = m.user_id";
+const CUSTOMER_COLS: &str = "id, org_id, name, email, phone, user_id, created_at, updated_at";
+const BOARD_COLS: &str = "id, org_id, name, template, epoch, last_seq, archived_at, created_at";
+const API_KEY_COLS: &str = "id, org_id, name, role, prefix, boards, created_by, expires_at, \
+     last_used_at, revoked_at, created_at";
+const SHARE_COLS: &str =
+    "id, org_id, board_id, card_id, created_by, expires_at, revoked_at, created_at";
+
+macro_rules! sql_store {
+    ($Store:ident, $backend:literal, $migrator:expr) => {
+        impl $Store {
+            async fn columns_of(&self, board_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Vec<Column>>> {
+                let mut rows = Vec::new();
+                for id in board_ids {
+                    let mut part: Vec<ColumnRow> = sqlx::query_as(
+                        "SELECT board_id, id, name, position, is_done FROM board_columns \
+                         WHERE board_id = $1 AND deleted_at IS NULL ORDER BY position",
+                    )
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.append(&mut part);
+                }
+                Ok(group_columns(rows))
+            }
+
+            async fn boards_from_rows(&self, rows: Vec<BoardRow>) -> StoreResult<Vec<Board>> {
+                let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+                let mut cols = self.columns_of(&ids).await?;
+                rows.into_iter()
+                    .map(|r| {
+                        let c = cols.remove(&r.id).unwrap_or_default();
+                        r.into_board(c)
+                    })
+                    .collect()
+            }
+        }
+
+        #[async_trait]
+        impl Store for $Store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn migrate(&self) -> StoreResult<()> {
+                $migrator.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn count_orgs(&self) -> StoreResult<i64> {
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM organizations")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n)
+            }
+
+            async fn create_org_with_owner(&self, name: &str, owner: NewUser) -> StoreResult<(Org, User)> {
+                let t = now();
+                let org = Org { id: new_id(), name: name.to_string(), created_at: t };
+                let user = User {
+                    id: new_id(),
+                    email: owner.email.to_lowercase(),
+                    name: owner.name,
+                    password_hash: owner.password_hash,
+                    created_at: t,
+                };
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("INSERT INTO organizations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
+                    .bind(org.id)
+                    .bind(&org.name)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(user.id)
+                .bind(&user.email)
+                .bind(&user.name)
+                .bind(&user.password_hash)
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_err(e, "a user with this email"))?;
+                sqlx::query(
+                    "INSERT INTO memberships (org_id, user_id, role, created_at, updated_at) \
+                     VALUES ($1, $2, 'owner', $3, $3)",
+                )
+                .bind(org.id)
+                .bind(user.id)
+                .bind(t)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok((org, user))
+            }
+
+            async fn get_org(&self, org_id: Uuid) -> StoreResult<Option<Org>> {
+                let row: Option<OrgRow> =
+                    sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1")
+                        .bind(org_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(Org::from))
+            }
+
+            async fn get_user(&self, user_id: Uuid) -> StoreResult<Option<User>> {
+                let row: Option<UserRow> = sqlx::query_as(
+                    "SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1",
+                )
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(User::from))
+            }
+
+            async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+                let row: Option<UserRow> = sqlx::query_as(
+                    "SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1",
+                )
+                .bind(email.to_lowercase())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(User::from))
+            }
+
+            async fn memberships_of(&self, user_id: Uuid) -> StoreResult<Vec<MembershipInfo>> {
+                let rows: Vec<MembershipRow> = sqlx::query_as(
+                    "SELECT m.org_id, o.name AS org_name, m.role FROM memberships m \
+                     JOIN organizations o ON o.id = m.org_id \
+                     WHERE m.user_id = $1 AND m.deactivated_at IS NULL ORDER BY m.created_at",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|r| Ok(MembershipInfo { org_id: r.org_id, org_name: r.org_name, role: parse_role(&r.role)? }))
+                    .collect()
+            }
+
+            async fn create_member(&self, org_id: Uuid, user: NewUser, role: Role) -> StoreResult<Member> {
+                let t = now();
+                let id = new_id();
+                let email = user.email.to_lowercase();
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(id)
+                .bind(&email)
+                .bind(&user.name)
+                .bind(&user.password_hash)
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_err(e, "a user with this email"))?;
+                sqlx::query(
+                    "INSERT INTO memberships (org_id, user_id, role, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $4)",
+                )
+                .bind(org_id)
+                .bind(id)
+                .bind(role.as_str())
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_err(e, "membership"))?;
+                tx.commit().await?;
+                Ok(Member { id, email, name: user.name, role, active: true, created_at: t })
+            }
+
+            async fn list_members(&self, org_id: Uuid) -> StoreResult<Vec<Member>> {
+                let rows: Vec<MemberRow> =
+                    sqlx::query_as(&format!("{MEMBER_SELECT} WHERE m.org_id = $1 ORDER BY m.created_at, u.id"))
+                        .bind(org_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter().map(Member::try_from).collect()
+            }
+
+            async fn get_member(&self, org_id: Uuid, user_id: Uuid) -> StoreResult<Option<Member>> {
+                let row: Option<MemberRow> =
+                    sqlx::query_as(&format!("{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"))
+                        .bind(org_id)
+                        .bind(user_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map(Member::try_from).transpose()
+            }
+
+            async fn set_member_role(&self, org_id: Uuid, user_id: Uuid, role: Role) -> StoreResult<Option<Member>> {
+                let done = sqlx::query(
+                    "UPDATE memberships SET role = $3, updated_at = $4 WHERE org_id = $1 AND user_id = $2",
+                )
+                .bind(org_id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                self.get_member(org_id, user_id).await
+            }
+
+            async fn deactivate_member(&self, org_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
+                let t = now();
+                let done = sqlx::query(
+                    "UPDATE memberships SET deactivated_at = $3, updated_at = $3 \
+                     WHERE org_id = $1 AND user_id = $2 AND deactivated_at IS NULL",
+                )
+                .bind(org_id)
+                .bind(user_id)
+                .bind(t)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn create_customer(&self, c: NewCustomer) -> StoreResult<Customer> {
+                let t = now();
+                let row = Customer {
+                    id: new_id(),
+                    org_id: c.org_id,
+                    name: c.name,
+                    email: c.email,
+                    phone: c.phone,
+                    user_id: c.user_id,
+                    created_at: t,
+                    updated_at: t,
+                };
+                sqlx::query(
+                    "INSERT INTO customers (id, org_id, name, email, phone, user_id, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(row.id)
+                .bind(row.org_id)
+                .bind(&row.name)
+                .bind(&row.email)
+                .bind(&row.phone)
+                .bind(row.user_id)
+                .bind(t)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| map_err(e, "customer"))?;
+                Ok(row)
+            }
+
+            async fn list_customers(&self, org_id: Uuid) -> StoreResult<Vec<Customer>> {
+                let rows: Vec<CustomerRow> = sqlx::query_as(&format!(
+                    "SELECT {CUSTOMER_COLS} FROM customers WHERE org_id = $1 AND deleted_at IS NULL ORDER BY name, id"
+                ))
+                .bind(org_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Customer::from).collect())
+            }
+
+            async fn get_customer(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<Customer>> {
+                let row: Option<CustomerRow> = sqlx::query_as(&format!(
+                    "SELECT {CUSTOMER_COLS} FROM customers WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL"
+                ))
+                .bind(org_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Customer::from))
+            }
+
+            async fn update_customer(&self, org_id: Uuid, id: Uuid, patch: CustomerPatch) -> StoreResult<Option<Customer>> {
+                let Some(mut c) = self.get_customer(org_id, id).await? else {
+                    return Ok(None);
+                };
+                if let Some(name) = patch.name {
+                    c.name = name;
+                }
+                if let Some(email) = patch.email {
+                    c.email = email;
+                }
+                if let Some(phone) = patch.phone {
+                    c.phone = phone;
+                }
+                if let Some(user_id) = patch.user_id {
+                    c.user_id = user_id;
+                }
+                c.updated_at = now();
+                let done = sqlx::query(
+                    "UPDATE customers SET name = $3, email = $4, phone = $5, user_id = $6, updated_at = $7 \
+                     WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL",
+                )
+                .bind(org_id)
+                .bind(id)
+                .bind(&c.name)
+                .bind(&c.email)
+                .bind(&c.phone)
+                .bind(c.user_id)
+                .bind(c.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| map_err(e, "customer"))?;
+                Ok((done.rows_affected() > 0).then_some(c))
+            }
+
+            async fn delete_customer(&self, org_id: Uuid, id: Uuid) -> StoreResult<bool> {
+                let t = now();
+                let done = sqlx::query(
+                    "UPDATE customers SET deleted_at = $3, updated_at = $3 \
+                     WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL",
+                )
+                .bind(org_id)
+                .bind(id)
+                .bind(t)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn customer_of_user(&self, org_id: Uuid, user_id: Uuid) -> StoreResult<Option<Uuid>> {
+                let row: Option<(Uuid,)> = sqlx::query_as(
+                    "SELECT id FROM customers WHERE org_id = $1 AND user_id = $2 AND deleted_at IS NULL \
+                     ORDER BY created_at LIMIT 1",
+                )
+                .bind(org_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|r| r.0))
+            }
+
+            async fn create_board(&self, b: NewBoard) -> StoreResult<Board> {
+                let t = now();
+                let id = new_id();
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO boards (id, org_id, name, template, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(id)
+                .bind(b.org_id)
+                .bind(&b.name)
+                .bind(b.template.as_str())
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_err(e, "board"))?;
+                for c in &b.columns {
+                    sqlx::query(
+                        "INSERT INTO board_columns (id, org_id, board_id, name, position, is_done, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                    )
+                    .bind(c.id)
+                    .bind(b.org_id)
+                    .bind(id)
+                    .bind(&c.name)
+                    .bind(&c.position)
+                    .bind(c.is_done)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_err(e, "column"))?;
+                }
+                tx.commit().await?;
+                let mut columns = b.columns;
+                columns.sort_by(|x, y| x.position.cmp(&y.position));
+                Ok(Board {
+                    id,
+                    org_id: b.org_id,
+                    name: b.name,
+                    template: b.template,
+                    archived: false,
+                    epoch: 0,
+                    last_seq: 0,
+                    created_at: t,
+                    columns,
+                })
+            }
+
+            async fn get_board(&self, board_id: Uuid) -> StoreResult<Option<Board>> {
+                let row: Option<BoardRow> =
+                    sqlx::query_as(&format!("SELECT {BOARD_COLS} FROM boards WHERE id = $1"))
+                        .bind(board_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                match row {
+                    None => Ok(None),
+                    Some(r) => Ok(self.boards_from_rows(vec![r]).await?.pop()),
+                }
+            }
+
+            async fn list_boards(&self, org_id: Uuid, filter: BoardFilter) -> StoreResult<Vec<Board>> {
+                let base = format!("SELECT {BOARD_COLS} FROM boards b WHERE b.org_id = $1 AND b.archived_at IS NULL");
+                let rows: Vec<BoardRow> = match filter {
+                    BoardFilter::Nothing => Vec::new(),
+                    BoardFilter::All => {
+                        sqlx::query_as(&format!("{base} ORDER BY b.created_at, b.id"))
+                            .bind(org_id)
+                            .fetch_all(&self.pool)
+                            .await?
+                    }
+                    BoardFilter::AssignedTo(user_id) => {
+                        sqlx::query_as(&format!(
+                            "{base} AND EXISTS (SELECT 1 FROM card_assignees a JOIN cards c ON c.id = a.card_id \
+                             WHERE a.board_id = b.id AND a.user_id = $2 AND c.archived = $3) ORDER BY b.created_at, b.id"
+                        ))
+                        .bind(org_id)
+                        .bind(user_id)
+                        .bind(false)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                    BoardFilter::OfCustomer(customer_id) => {
+                        sqlx::query_as(&format!(
+                            "{base} AND EXISTS (SELECT 1 FROM cards c WHERE c.board_id = b.id \
+                             AND c.customer_id = $2 AND c.archived = $3) ORDER BY b.created_at, b.id"
+                        ))
+                        .bind(org_id)
+                        .bind(customer_id)
+                        .bind(false)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                };
+                self.boards_from_rows(rows).await
+            }
+
+            async fn archive_board(&self, org_id: Uuid, board_id: Uuid) -> StoreResult<Option<Board>> {
+                let t = now();
+                sqlx::query(
+                    "UPDATE boards SET archived_at = $3, updated_at = $3 \
+                     WHERE org_id = $1 AND id = $2 AND archived_at IS NULL",
+                )
+                .bind(org_id)
+                .bind(board_id)
+                .bind(t)
+                .execute(&self.pool)
+                .await?;
+                Ok(self.get_board(board_id).await?.filter(|b| b.org_id == org_id))
+            }
+
+            async fn create_card(&self, card: &Card) -> StoreResult<()> {
+                let t = now();
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO cards (id, org_id, board_id, column_id, position, title, description, \
+                     customer_id, labels, due_at, version, archived, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+                )
+                .bind(card.id)
+                .bind(card.org_id)
+                .bind(card.board_id)
+                .bind(card.column_id)
+                .bind(&card.position)
+                .bind(&card.title)
+                .bind(&card.description)
+                .bind(card.customer_id)
+                .bind(Json(&card.labels))
+                .bind(card.due_at)
+                .bind(card.version)
+                .bind(card.archived)
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_err(e, "card"))?;
+                for user_id in &card.assignees {
+                    sqlx::query(
+                        "INSERT INTO card_assignees (org_id, board_id, card_id, user_id) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(card.org_id)
+                    .bind(card.board_id)
+                    .bind(card.id)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_err(e, "assignee"))?;
+                }
+                for item in &card.checklist {
+                    sqlx::query(
+                        "INSERT INTO checklist_items (id, org_id, board_id, card_id, title, done, position, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                    )
+                    .bind(item.id)
+                    .bind(card.org_id)
+                    .bind(card.board_id)
+                    .bind(card.id)
+                    .bind(&item.title)
+                    .bind(item.done)
+                    .bind(&item.position)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_err(e, "checklist item"))?;
+                }
+                for c in &card.comments {
+                    sqlx::query(
+                        "INSERT INTO comments (id, org_id, board_id, card_id, author_id, body, mentions, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(c.id)
+                    .bind(card.org_id)
+                    .bind(card.board_id)
+                    .bind(card.id)
+                    .bind(c.author_id)
+                    .bind(&c.body)
+                    .bind(Json(&c.mentions))
+                    .bind(c.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_err(e, "comment"))?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_cards(&self, board_id: Uuid) -> StoreResult<Vec<Card>> {
+                let rows: Vec<CardRow> = sqlx::query_as(
+                    "SELECT id, org_id, board_id, column_id, position, title, description, customer_id, \
+                     labels, due_at, version, archived FROM cards WHERE board_id = $1 ORDER BY position, id",
+                )
+                .bind(board_id)
+                .fetch_all(&self.pool)
+                .await?;
+                let assignees: Vec<AssigneeRow> = sqlx::query_as(
+                    "SELECT card_id, user_id FROM card_assignees WHERE board_id = $1 ORDER BY user_id",
+                )
+                .bind(board_id)
+                .fetch_all(&self.pool)
+                .await?;
+                let items: Vec<ChecklistRow> = sqlx::query_as(
+                    "SELECT card_id, id, title, done, position FROM checklist_items WHERE board_id = $1 ORDER BY position, id",
+                )
+                .bind(board_id)
+                .fetch_all(&self.pool)
+                .await?;
+                let comments: Vec<CommentRow> = sqlx::query_as(
+                    "SELECT card_id, id, author_id, body, mentions, created_at FROM comments \
+                     WHERE board_id = $1 ORDER BY created_at, id",
+                )
+                .bind(board_id)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut cards: Vec<Card> = rows
+                    .into_iter()
+                    .map(|r| Card {
+                        id: r.id,
+                        org_id: r.org_id,
+                        board_id: r.board_id,
+                        column_id: r.column_id,
+                        position: r.position,
+                        title: r.title,
+                        description: r.description,
+                        assignees: Vec::new(),
+                        customer_id: r.customer_id,
+                        labels: r.labels.0,
+                        due_at: r.due_at,
+                        checklist: Vec::new(),
+                        comments: Vec::new(),
+                        version: r.version,
+                        archived: r.archived,
+                    })
+                    .collect();
+                let index: HashMap<Uuid, usize> = cards.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+                for a in assignees {
+                    if let Some(&i) = index.get(&a.card_id) {
+                        cards[i].assignees.push(a.user_id);
+                    }
+                }
+                for it in items {
+                    if let Some(&i) = index.get(&it.card_id) {
+                        cards[i].checklist.push(ChecklistItem { id: it.id, title: it.title, done: it.done, position: it.position });
+                    }
+                }
+                for c in comments {
+                    if let Some(&i) = index.get(&c.card_id) {
+                        cards[i].comments.push(Comment {
+                            id: c.id,
+                            author_id: c.author_id,
+                            body: c.body,
+                            mentions: c.mentions.0,
+                            created_at: c.created_at,
+                        });
+                    }
+                }
+                Ok(cards)
+            }
+
+            async fn card_location(&self, card_id: Uuid) -> StoreResult<Option<CardLocation>> {
+                let row: Option<CardLocationRow> =
+                    sqlx::query_as("SELECT org_id, board_id, id, customer_id FROM cards WHERE id = $1")
+                        .bind(card_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                let Some(r) = row else { return Ok(None) };
+                let assignees: Vec<(Uuid,)> =
+                    sqlx::query_as("SELECT user_id FROM card_assignees WHERE card_id = $1 ORDER BY user_id")
+                        .bind(card_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(Some(CardLocation {
+                    org_id: r.org_id,
+                    board_id: r.board_id,
+                    card_id: r.id,
+                    assignees: assignees.into_iter().map(|a| a.0).collect(),
+                    customer_id: r.customer_id,
+                }))
+            }
+
+            async fn create_api_key(&self, k: NewApiKey) -> StoreResult<ApiKey> {
+                let t = now();
+                let key = ApiKey {
+                    id: new_id(),
+                    org_id: k.org_id,
+                    name: k.name,
+                    role: k.role,
+                    prefix: k.prefix,
+                    boards: k.boards,
+                    created_by: k.created_by,
+                    expires_at: k.expires_at,
+                    last_used_at: None,
+                    revoked_at: None,
+                    created_at: t,
+                };
+                sqlx::query(
+                    "INSERT INTO api_keys (id, org_id, name, role, key_hash, prefix, boards, created_by, expires_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(key.id)
+                .bind(key.org_id)
+                .bind(&key.name)
+                .bind(key.role.as_str())
+                .bind(&k.key_hash)
+                .bind(&key.prefix)
+                .bind(key.boards.as_ref().map(Json))
+                .bind(key.created_by)
+                .bind(key.expires_at)
+                .bind(t)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| map_err(e, "api key"))?;
+                Ok(key)
+            }
+
+            async fn list_api_keys(&self, org_id: Uuid) -> StoreResult<Vec<ApiKey>> {
+                let rows: Vec<ApiKeyRow> = sqlx::query_as(&format!(
+                    "SELECT {API_KEY_COLS} FROM api_keys WHERE org_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(org_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(ApiKey::try_from).collect()
+            }
+
+            async fn find_api_key(&self, key_hash: &[u8]) -> StoreResult<Option<ApiKey>> {
+                let row: Option<ApiKeyRow> =
+                    sqlx::query_as(&format!("SELECT {API_KEY_COLS} FROM api_keys WHERE key_hash = $1"))
+                        .bind(key_hash)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map(ApiKey::try_from).transpose()
+            }
+
+            async fn revoke_api_key(&self, org_id: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
+                )
+                .bind(org_id)
+                .bind(id)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn touch_api_key(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn insert_refresh_token(&self, t: &RefreshToken, token_hash: &[u8]) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(t.id)
+                .bind(t.user_id)
+                .bind(t.family_id)
+                .bind(token_hash)
+                .bind(t.expires_at)
+                .bind(now())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| map_err(e, "refresh token"))?;
+                Ok(())
+            }
+
+            async fn find_refresh_token(&self, token_hash: &[u8]) -> StoreResult<Option<RefreshToken>> {
+                let row: Option<RefreshRow> = sqlx::query_as(
+                    "SELECT id, user_id, family_id, expires_at, spent_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|r| RefreshToken {
+                    id: r.id,
+                    user_id: r.user_id,
+                    family_id: r.family_id,
+                    expires_at: r.expires_at,
+                    spent_at: r.spent_at,
+                    revoked_at: r.revoked_at,
+                }))
+            }
+
+            async fn spend_refresh_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE refresh_tokens SET spent_at = $2 WHERE id = $1 AND spent_at IS NULL AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn revoke_refresh_family(&self, family_id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+                    .bind(family_id)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn create_share_link(&self, l: NewShareLink) -> StoreResult<ShareLink> {
+                let t = now();
+                let link = ShareLink {
+                    id: new_id(),
+                    org_id: l.org_id,
+                    board_id: l.board_id,
+                    card_id: l.card_id,
+                    created_by: l.created_by,
+                    expires_at: l.expires_at,
+                    revoked_at: None,
+                    created_at: t,
+                };
+                sqlx::query(
+                    "INSERT INTO share_links (id, org_id, board_id, card_id, token_hash, created_by, expires_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(link.id)
+                .bind(link.org_id)
+                .bind(link.board_id)
+                .bind(link.card_id)
+                .bind(&l.token_hash)
+                .bind(link.created_by)
+                .bind(link.expires_at)
+                .bind(t)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| map_err(e, "share link"))?;
+                Ok(link)
+            }
+
+            async fn find_share_link(&self, token_hash: &[u8]) -> StoreResult<Option<ShareLink>> {
+                let row: Option<ShareRow> =
+                    sqlx::query_as(&format!("SELECT {SHARE_COLS} FROM share_links WHERE token_hash = $1"))
+                        .bind(token_hash)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(ShareLink::from))
+            }
+
+            async fn get_share_link(&self, id: Uuid) -> StoreResult<Option<ShareLink>> {
+                let row: Option<ShareRow> =
+                    sqlx::query_as(&format!("SELECT {SHARE_COLS} FROM share_links WHERE id = $1"))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(ShareLink::from))
+            }
+
+            async fn revoke_share_link(&self, org_id: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE share_links SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
+                )
+                .bind(org_id)
+                .bind(id)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+    };
+}
+
+sql_store!(PgStore, "postgres", sqlx::migrate!("migrations/postgres"));
+sql_store!(SqliteStore, "sqlite", sqlx::migrate!("migrations/sqlite"));
