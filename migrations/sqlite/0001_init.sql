@@ -1,4 +1,7 @@
--- Boardroom schema, SQLite (the embedded store). Same tables as postgres/; SQLite types: uuid -> BLOB (16 bytes), timestamps -> TEXT (RFC 3339), json -> TEXT. Text compares bytewise by default (BINARY collation). Every tenant table carries org_id; child rows reference their
+-- Boardroom schema, SQLite (the embedded store): the same tables as postgres/, with SQLite's
+-- types: uuid -> BLOB (16 bytes), timestamps -> TEXT (RFC 3339), json -> TEXT. Text compares
+-- bytewise by default (BINARY collation), as positions need.
+-- Every tenant table carries org_id; child rows reference their
 -- parents through composite (org_id, id) keys so that a row can never point across tenants.
 -- Ids are UUIDv7 made by the server (time-ordered, so b-tree inserts stay append-mostly).
 

@@ -111,6 +111,38 @@ pub trait Store: Send + Sync + 'static {
         id: Uuid,
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
+
+    // The write-behind and the event log.
+    /// Writes many boards' changes in one transaction. A board whose epoch in the database
+    /// is no longer `commit.epoch` (another writer took it over) is skipped, and its id
+    /// returned: its writer has been fenced off and must step down.
+    async fn commit_batch(&self, commits: &[BoardCommit]) -> StoreResult<Vec<Uuid>>;
+    /// Takes ownership of a board: raises its epoch and returns (epoch, last_seq).
+    async fn claim_board(&self, board_id: Uuid) -> StoreResult<Option<(i64, i64)>>;
+    /// The board's events with seq > `after_seq`, oldest first, at most `limit`.
+    async fn events_after(
+        &self,
+        board_id: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRecord>>;
+    async fn applied_op(&self, board_id: Uuid, op_id: Uuid) -> StoreResult<Option<AppliedOp>>;
+
+    // Notifications.
+    async fn list_notifications(
+        &self,
+        user_id: Uuid,
+        unread_only: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>>;
+    async fn unread_count(&self, user_id: Uuid) -> StoreResult<i64>;
+    /// Marks the given notifications (or all, when `ids` is None) read; returns the unread count.
+    async fn mark_read(
+        &self,
+        user_id: Uuid,
+        ids: Option<&[Uuid]>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<i64>;
 }
 
 /// Opens the store a database URL names: `postgres://…` or `sqlite:…`.

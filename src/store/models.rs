@@ -244,3 +244,84 @@ pub struct NewShareLink {
     pub created_by: Uuid,
     pub expires_at: Option<DateTime<Utc>>,
 }
+
+/// One event of a board's log, as stored. `data` and `actor` are the wire JSON, so the log
+/// replays into exactly the frames clients saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub org_id: Uuid,
+    pub board_id: Uuid,
+    pub epoch: i64,
+    pub seq: i64,
+    pub op_id: Uuid,
+    pub kind: String,
+    pub data: serde_json::Value,
+    pub actor: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// A row the write-behind brings up to date. Cards and columns are written whole (their
+/// state after the op), which is what lets a batch keep only the last change of each row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowChange {
+    UpsertColumn {
+        org_id: Uuid,
+        board_id: Uuid,
+        column: Column,
+    },
+    DeleteColumn {
+        board_id: Uuid,
+        column_id: Uuid,
+    },
+    UpsertCard(Box<Card>),
+}
+
+impl RowChange {
+    /// Rows with the same key within one batch coalesce: only the last one is written.
+    pub fn key(&self) -> (u8, Uuid) {
+        match self {
+            RowChange::UpsertColumn { column, .. } => (0, column.id),
+            RowChange::DeleteColumn { column_id, .. } => (0, *column_id),
+            RowChange::UpsertCard(c) => (1, c.id),
+        }
+    }
+}
+
+/// The idempotency record of one applied op: what a retry with the same `op_id` gets back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedOp {
+    pub op_id: Uuid,
+    pub epoch: i64,
+    pub seq: i64,
+    pub result_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notification {
+    pub id: Uuid,
+    #[serde(skip)]
+    pub org_id: Uuid,
+    #[serde(skip)]
+    pub user_id: Uuid,
+    pub kind: String,
+    pub board_id: Option<Uuid>,
+    pub card_id: Option<Uuid>,
+    pub title: String,
+    pub body: String,
+    pub actor: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub read: bool,
+}
+
+/// Everything one board hands to one group commit.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BoardCommit {
+    pub org_id: Uuid,
+    pub board_id: Uuid,
+    /// The epoch the writer holds; the commit is refused when the board has moved past it.
+    pub epoch: i64,
+    pub events: Vec<EventRecord>,
+    pub ops: Vec<AppliedOp>,
+    pub changes: Vec<RowChange>,
+    pub notifications: Vec<Notification>,
+}

@@ -333,6 +333,68 @@ impl From<ShareRow> for ShareLink {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    org_id: Uuid,
+    board_id: Uuid,
+    epoch: i64,
+    seq: i64,
+    op_id: Uuid,
+    kind: String,
+    data: Json<serde_json::Value>,
+    actor: Json<serde_json::Value>,
+    at: DateTime<Utc>,
+}
+
+impl From<EventRow> for EventRecord {
+    fn from(r: EventRow) -> Self {
+        EventRecord {
+            org_id: r.org_id,
+            board_id: r.board_id,
+            epoch: r.epoch,
+            seq: r.seq,
+            op_id: r.op_id,
+            kind: r.kind,
+            data: r.data.0,
+            actor: r.actor.0,
+            at: r.at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct NotificationRow {
+    id: Uuid,
+    org_id: Uuid,
+    user_id: Uuid,
+    kind: String,
+    board_id: Option<Uuid>,
+    card_id: Option<Uuid>,
+    title: String,
+    body: String,
+    actor: Json<serde_json::Value>,
+    read_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<NotificationRow> for Notification {
+    fn from(r: NotificationRow) -> Self {
+        Notification {
+            id: r.id,
+            org_id: r.org_id,
+            user_id: r.user_id,
+            kind: r.kind,
+            board_id: r.board_id,
+            card_id: r.card_id,
+            title: r.title,
+            body: r.body,
+            actor: r.actor.0,
+            created_at: r.created_at,
+            read: r.read_at.is_some(),
+        }
+    }
+}
+
 fn group_columns(rows: Vec<ColumnRow>) -> HashMap<Uuid, Vec<Column>> {
     let mut by_board: HashMap<Uuid, Vec<Column>> = HashMap::new();
     for r in rows {
@@ -1148,6 +1210,294 @@ macro_rules! sql_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn commit_batch(&self, commits: &[BoardCommit]) -> StoreResult<Vec<Uuid>> {
+                let t = now();
+                let mut fenced = Vec::new();
+                let mut order: Vec<&BoardCommit> = commits.iter().collect();
+                // One lock order for every writer, so concurrent batches cannot deadlock.
+                order.sort_by_key(|c| c.board_id);
+                let mut tx = self.pool.begin().await?;
+                for c in order {
+                    let last_seq = c.events.iter().map(|e| e.seq).max();
+                    let done = sqlx::query(
+                        "UPDATE boards SET last_seq = CASE WHEN $3 > last_seq THEN $3 ELSE last_seq END, updated_at = $4 \
+                         WHERE id = $1 AND epoch = $2",
+                    )
+                    .bind(c.board_id)
+                    .bind(c.epoch)
+                    .bind(last_seq.unwrap_or(0))
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        fenced.push(c.board_id);
+                        continue;
+                    }
+                    let mut changes: Vec<&RowChange> = Vec::new();
+                    let mut seen = std::collections::HashSet::new();
+                    for ch in c.changes.iter().rev() {
+                        if seen.insert(ch.key()) {
+                            changes.push(ch);
+                        }
+                    }
+                    changes.reverse();
+                    changes.sort_by_key(|ch| ch.key().0);
+                    for ch in changes {
+                        match ch {
+                            RowChange::UpsertColumn { org_id, board_id, column } => {
+                                sqlx::query(
+                                    "INSERT INTO board_columns (id, org_id, board_id, name, position, is_done, created_at, updated_at) \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, position = excluded.position, \
+                                     is_done = excluded.is_done, deleted_at = NULL, updated_at = excluded.updated_at \
+                                     WHERE board_columns.board_id = excluded.board_id",
+                                )
+                                .bind(column.id)
+                                .bind(org_id)
+                                .bind(board_id)
+                                .bind(&column.name)
+                                .bind(&column.position)
+                                .bind(column.is_done)
+                                .bind(t)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(|e| map_err(e, "column"))?;
+                            }
+                            RowChange::DeleteColumn { board_id, column_id } => {
+                                sqlx::query("UPDATE board_columns SET deleted_at = $3, updated_at = $3 WHERE id = $1 AND board_id = $2")
+                                    .bind(column_id)
+                                    .bind(board_id)
+                                    .bind(t)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
+                            RowChange::UpsertCard(card) => {
+                                sqlx::query(
+                                    "INSERT INTO cards (id, org_id, board_id, column_id, position, title, description, \
+                                     customer_id, labels, due_at, version, archived, created_at, updated_at) \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+                                     ON CONFLICT (id) DO UPDATE SET column_id = excluded.column_id, position = excluded.position, \
+                                     title = excluded.title, description = excluded.description, customer_id = excluded.customer_id, \
+                                     labels = excluded.labels, due_at = excluded.due_at, version = excluded.version, \
+                                     archived = excluded.archived, updated_at = excluded.updated_at \
+                                     WHERE cards.board_id = excluded.board_id",
+                                )
+                                .bind(card.id)
+                                .bind(card.org_id)
+                                .bind(card.board_id)
+                                .bind(card.column_id)
+                                .bind(&card.position)
+                                .bind(&card.title)
+                                .bind(&card.description)
+                                .bind(card.customer_id)
+                                .bind(Json(&card.labels))
+                                .bind(card.due_at)
+                                .bind(card.version)
+                                .bind(card.archived)
+                                .bind(t)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(|e| map_err(e, "card"))?;
+                                sqlx::query("DELETE FROM card_assignees WHERE card_id = $1 AND board_id = $2")
+                                    .bind(card.id)
+                                    .bind(card.board_id)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                for user_id in &card.assignees {
+                                    sqlx::query(
+                                        "INSERT INTO card_assignees (org_id, board_id, card_id, user_id) VALUES ($1, $2, $3, $4)",
+                                    )
+                                    .bind(card.org_id)
+                                    .bind(card.board_id)
+                                    .bind(card.id)
+                                    .bind(user_id)
+                                    .execute(&mut *tx)
+                                    .await
+                                    .map_err(|e| map_err(e, "assignee"))?;
+                                }
+                                sqlx::query("DELETE FROM checklist_items WHERE card_id = $1 AND board_id = $2")
+                                    .bind(card.id)
+                                    .bind(card.board_id)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                for item in &card.checklist {
+                                    sqlx::query(
+                                        "INSERT INTO checklist_items (id, org_id, board_id, card_id, title, done, position, created_at, updated_at) \
+                                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                                    )
+                                    .bind(item.id)
+                                    .bind(card.org_id)
+                                    .bind(card.board_id)
+                                    .bind(card.id)
+                                    .bind(&item.title)
+                                    .bind(item.done)
+                                    .bind(&item.position)
+                                    .bind(t)
+                                    .execute(&mut *tx)
+                                    .await
+                                    .map_err(|e| map_err(e, "checklist item"))?;
+                                }
+                                for cm in &card.comments {
+                                    sqlx::query(
+                                        "INSERT INTO comments (id, org_id, board_id, card_id, author_id, body, mentions, created_at) \
+                                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                                    )
+                                    .bind(cm.id)
+                                    .bind(card.org_id)
+                                    .bind(card.board_id)
+                                    .bind(card.id)
+                                    .bind(cm.author_id)
+                                    .bind(&cm.body)
+                                    .bind(Json(&cm.mentions))
+                                    .bind(cm.created_at)
+                                    .execute(&mut *tx)
+                                    .await
+                                    .map_err(|e| map_err(e, "comment"))?;
+                                }
+                            }
+                        }
+                    }
+                    for e in &c.events {
+                        sqlx::query(
+                            "INSERT INTO board_events (org_id, board_id, epoch, seq, op_id, kind, data, actor, at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        )
+                        .bind(e.org_id)
+                        .bind(e.board_id)
+                        .bind(e.epoch)
+                        .bind(e.seq)
+                        .bind(e.op_id)
+                        .bind(&e.kind)
+                        .bind(Json(&e.data))
+                        .bind(Json(&e.actor))
+                        .bind(e.at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|err| map_err(err, "event"))?;
+                    }
+                    for op in &c.ops {
+                        sqlx::query(
+                            "INSERT INTO applied_ops (org_id, board_id, op_id, epoch, seq, result_id, at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (board_id, op_id) DO NOTHING",
+                        )
+                        .bind(c.org_id)
+                        .bind(c.board_id)
+                        .bind(op.op_id)
+                        .bind(op.epoch)
+                        .bind(op.seq)
+                        .bind(op.result_id)
+                        .bind(t)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    for n in &c.notifications {
+                        sqlx::query(
+                            "INSERT INTO notifications (id, org_id, user_id, kind, board_id, card_id, title, body, actor, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+                        )
+                        .bind(n.id)
+                        .bind(n.org_id)
+                        .bind(n.user_id)
+                        .bind(&n.kind)
+                        .bind(n.board_id)
+                        .bind(n.card_id)
+                        .bind(&n.title)
+                        .bind(&n.body)
+                        .bind(Json(&n.actor))
+                        .bind(n.created_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| map_err(e, "notification"))?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(fenced)
+            }
+
+            async fn claim_board(&self, board_id: Uuid) -> StoreResult<Option<(i64, i64)>> {
+                let row: Option<(i64, i64)> = sqlx::query_as(
+                    "UPDATE boards SET epoch = epoch + 1, updated_at = $2 WHERE id = $1 RETURNING epoch, last_seq",
+                )
+                .bind(board_id)
+                .bind(now())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row)
+            }
+
+            async fn events_after(&self, board_id: Uuid, after_seq: i64, limit: i64) -> StoreResult<Vec<EventRecord>> {
+                let rows: Vec<EventRow> = sqlx::query_as(
+                    "SELECT org_id, board_id, epoch, seq, op_id, kind, data, actor, at FROM board_events \
+                     WHERE board_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(board_id)
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(EventRecord::from).collect())
+            }
+
+            async fn applied_op(&self, board_id: Uuid, op_id: Uuid) -> StoreResult<Option<AppliedOp>> {
+                let row: Option<(Uuid, i64, i64, Option<Uuid>)> = sqlx::query_as(
+                    "SELECT op_id, epoch, seq, result_id FROM applied_ops WHERE board_id = $1 AND op_id = $2",
+                )
+                .bind(board_id)
+                .bind(op_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(op_id, epoch, seq, result_id)| AppliedOp { op_id, epoch, seq, result_id }))
+            }
+
+            async fn list_notifications(&self, user_id: Uuid, unread_only: bool, limit: i64) -> StoreResult<Vec<Notification>> {
+                let filter = if unread_only { "AND read_at IS NULL" } else { "" };
+                let rows: Vec<NotificationRow> = sqlx::query_as(&format!(
+                    "SELECT id, org_id, user_id, kind, board_id, card_id, title, body, actor, read_at, created_at \
+                     FROM notifications WHERE user_id = $1 {filter} ORDER BY created_at DESC, id DESC LIMIT $2"
+                ))
+                .bind(user_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Notification::from).collect())
+            }
+
+            async fn unread_count(&self, user_id: Uuid) -> StoreResult<i64> {
+                let (n,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL")
+                        .bind(user_id)
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(n)
+            }
+
+            async fn mark_read(&self, user_id: Uuid, ids: Option<&[Uuid]>, at: DateTime<Utc>) -> StoreResult<i64> {
+                match ids {
+                    None => {
+                        sqlx::query("UPDATE notifications SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL")
+                            .bind(user_id)
+                            .bind(at)
+                            .execute(&self.pool)
+                            .await?;
+                    }
+                    Some(ids) => {
+                        let mut tx = self.pool.begin().await?;
+                        for id in ids {
+                            sqlx::query(
+                                "UPDATE notifications SET read_at = $3 WHERE user_id = $1 AND id = $2 AND read_at IS NULL",
+                            )
+                            .bind(user_id)
+                            .bind(id)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        tx.commit().await?;
+                    }
+                }
+                self.unread_count(user_id).await
             }
         }
     };

@@ -1,0 +1,122 @@
+//! The objects a board is made of, exactly as snapshots and events carry them.
+//!
+//! The same structs are the board actor's in-memory state (see `boardroom-actors`), so an
+//! event's `data` is literally the object the server holds and a client can apply it
+//! without re-deriving anything.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A column: one status of the board. `position` orders columns left to right.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub id: Uuid,
+    pub name: String,
+    /// Fractional index; compare bytewise. Assigned by the server, never by clients.
+    pub position: String,
+    /// Cards in a done column count as finished jobs (notifications fire on entering/leaving).
+    pub is_done: bool,
+}
+
+/// The short form of a column that travels with a single card (`card:` snapshots, `card.moved`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnRef {
+    pub id: Uuid,
+    pub name: String,
+    pub is_done: bool,
+}
+
+impl From<&Column> for ColumnRef {
+    fn from(c: &Column) -> Self {
+        ColumnRef {
+            id: c.id,
+            name: c.name.clone(),
+            is_done: c.is_done,
+        }
+    }
+}
+
+/// A card (a job). Nullable fields are always present on the wire, as `null` when unset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub id: Uuid,
+    pub column_id: Uuid,
+    /// Fractional index within the column; compare bytewise.
+    pub position: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// User ids.
+    #[serde(default)]
+    pub assignees: Vec<Uuid>,
+    #[serde(default)]
+    pub customer_id: Option<Uuid>,
+    /// Empty for customers and share links, who never see labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub due_at: Option<DateTime<Utc>>,
+    /// Sorted by `position`.
+    #[serde(default)]
+    pub checklist: Vec<ChecklistItem>,
+    /// Oldest first. Empty for customers and share links, who never see comments.
+    #[serde(default)]
+    pub comments: Vec<Comment>,
+    /// Starts at 1 and rises by one with every op that changes the card; `card.update` may
+    /// name it in `expected_version` to refuse lost updates.
+    pub version: u64,
+    #[serde(default)]
+    pub archived: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistItem {
+    pub id: Uuid,
+    pub title: String,
+    pub done: bool,
+    /// Fractional index within the card's checklist; compare bytewise.
+    pub position: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub id: Uuid,
+    /// The user (or API key) that wrote it.
+    pub author_id: Uuid,
+    pub body: String,
+    /// User ids.
+    #[serde(default)]
+    pub mentions: Vec<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The snapshot of a `board:` topic. Columns and cards are sorted by `position`; cards are
+/// the live (non-archived) cards the subscriber may see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardSnapshot {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub columns: Vec<Column>,
+    pub cards: Vec<Card>,
+}
+
+/// The snapshot of a `card:` topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardSnapshot {
+    pub card: Card,
+    pub column: ColumnRef,
+    pub board_id: Uuid,
+}
+
+/// The `snapshot` of a subscribe reply. Which one comes is decided by the topic; on decode
+/// the shapes are told apart by their required fields. `Other` carries the snapshots of
+/// `org:`/`user:` topics, whose shape v1 leaves to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Snapshot {
+    Board(BoardSnapshot),
+    Card(CardSnapshot),
+    Other(serde_json::Value),
+}

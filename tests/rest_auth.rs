@@ -1,0 +1,573 @@
+//! Authentication over HTTP against the real binary: login, access JWTs, refresh rotation with
+//! reuse detection, logout, `/me`, login throttling.
+
+mod common;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::*;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const LOGIN: &str = "/api/v1/auth/login";
+const REFRESH: &str = "/api/v1/auth/refresh";
+const LOGOUT: &str = "/api/v1/auth/logout";
+
+fn jwt_part(token: &str, i: usize) -> Value {
+    let part = token
+        .split('.')
+        .nth(i)
+        .unwrap_or_else(|| panic!("not a JWT: {token}"));
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+}
+
+fn b64(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+async fn server_with_org(extra_env: &[(&str, &str)]) -> (TestServer, String, String, String) {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, extra_env).await;
+    let email = unique_email("owner");
+    let (org, user) = create_org(&db, "Acme", &email, PASSWORD);
+    (server, org, user, email)
+}
+
+#[tokio::test]
+async fn login_returns_a_bearer_pair_with_an_hs256_access_jwt() {
+    let (server, org, user, email) = server_with_org(&[]).await;
+    let (s, body) = server
+        .api()
+        .post(LOGIN, json!({"email": email, "password": PASSWORD}))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer", "{body}");
+    assert_eq!(
+        body["expires_in"], 900,
+        "default access_token_ttl_secs is 900: {body}"
+    );
+    let access = body["access_token"].as_str().expect("access_token");
+    let refresh = body["refresh_token"].as_str().expect("refresh_token");
+    assert!(!refresh.is_empty());
+    assert_ne!(access, refresh);
+
+    let header = jwt_part(access, 0);
+    assert_eq!(header["alg"], "HS256", "{header}");
+    let claims = jwt_part(access, 1);
+    assert_eq!(claims["sub"], json!(user), "{claims}");
+    assert_eq!(claims["typ"], "access", "{claims}");
+    let iat = claims["iat"].as_i64().expect("iat");
+    let exp = claims["exp"].as_i64().expect("exp");
+    assert_eq!(exp - iat, 900, "{claims}");
+    assert!((iat - now()).abs() <= 5, "iat is not now: {claims}");
+
+    let me = server.api().with_token(access);
+    let (s, body) = me.get("/api/v1/me").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["user"]["id"], json!(user));
+    assert_eq!(body["memberships"][0]["org_id"], json!(org));
+}
+
+#[tokio::test]
+async fn me_shows_the_user_and_their_memberships() {
+    let (server, org, user, email) = server_with_org(&[]).await;
+    let api = server.login(&email, PASSWORD).await;
+    let (s, body) = api.get("/api/v1/me").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["user"]["id"], json!(user), "{body}");
+    assert_eq!(body["user"]["email"], json!(email), "{body}");
+    assert!(body["user"]["name"].is_string(), "{body}");
+    let ms = body["memberships"].as_array().expect("memberships array");
+    assert_eq!(ms.len(), 1, "{body}");
+    assert_eq!(ms[0]["org_id"], json!(org));
+    assert_eq!(ms[0]["org_name"], "Acme");
+    assert_eq!(ms[0]["role"], "owner");
+
+    // A member added to the org sees their own role.
+    let m = add_member(&server, &api, &org, "worker").await;
+    let (s, body) = m.api.get("/api/v1/me").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["user"]["id"], json!(m.id));
+    assert_eq!(body["user"]["email"], json!(m.email));
+    assert_eq!(body["user"]["name"], "A worker");
+    let ms = body["memberships"].as_array().expect("memberships array");
+    assert_eq!(ms.len(), 1, "{body}");
+    assert_eq!(ms[0]["org_id"], json!(org));
+    assert_eq!(ms[0]["org_name"], "Acme");
+    assert_eq!(ms[0]["role"], "worker");
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_are_the_same_401() {
+    let (server, _org, _user, email) = server_with_org(&[]).await;
+    let api = server.api();
+    let wrong = api
+        .post(
+            LOGIN,
+            json!({"email": email, "password": "not the password"}),
+        )
+        .await;
+    let e1 = expect_error(&wrong, 401, "unauthorized");
+    let unknown = api
+        .post(
+            LOGIN,
+            json!({"email": unique_email("nobody"), "password": PASSWORD}),
+        )
+        .await;
+    let e2 = expect_error(&unknown, 401, "unauthorized");
+    assert_eq!(
+        e1["message"], e2["message"],
+        "the two failures must not be told apart"
+    );
+    assert!(
+        e1.get("field").is_none_or(Value::is_null),
+        "no field hint on a failed login: {e1}"
+    );
+    // The right password still works afterwards.
+    login(&server.base, &email, PASSWORD).await;
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_401() {
+    let (server, org, _user, _email) = server_with_org(&[]).await;
+    let api = server.api();
+    expect_error(&api.get("/api/v1/me").await, 401, "unauthorized");
+    expect_error(
+        &api.get(&format!("/api/v1/orgs/{org}/boards")).await,
+        401,
+        "unauthorized",
+    );
+    let garbage = api.with_token("not-a-token");
+    expect_error(&garbage.get("/api/v1/me").await, 401, "unauthorized");
+    // Not a Bearer scheme.
+    let r = api
+        .request("GET", "/api/v1/me")
+        .header("Authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn forged_and_tampered_jwts_are_refused() {
+    let (server, _org, user, email) = server_with_org(&[]).await;
+    let secret = server.jwt_secret.clone();
+    let n = now();
+    let claims = json!({"sub": user, "iat": n, "exp": n + 600, "typ": "access"});
+    let key = EncodingKey::from_secret(secret.as_bytes());
+
+    // Control: a token made here the way the server makes them is accepted, so every refusal
+    // below is about the one thing that differs.
+    let good = encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+    let (s, body) = server.api().with_token(&good).get("/api/v1/me").await;
+    assert_eq!(s, 200, "a correctly signed HS256 token must work: {body}");
+
+    let mut forged = Vec::new();
+    // alg "none", no signature.
+    forged.push((
+        "alg none",
+        format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT"})),
+            b64(&claims)
+        ),
+    ));
+    // alg "none" with the genuine signature left on.
+    let sig = good.split('.').nth(2).unwrap();
+    forged.push((
+        "alg none + old signature",
+        format!(
+            "{}.{}.{}",
+            b64(&json!({"alg": "none", "typ": "JWT"})),
+            b64(&claims),
+            sig
+        ),
+    ));
+    // HS512 with the right secret.
+    forged.push((
+        "HS512",
+        encode(&Header::new(Algorithm::HS512), &claims, &key).unwrap(),
+    ));
+    // HS384 with the right secret.
+    forged.push((
+        "HS384",
+        encode(&Header::new(Algorithm::HS384), &claims, &key).unwrap(),
+    ));
+    // HS256 with another secret.
+    let other = EncodingKey::from_secret(b"some-other-secret-of-enough-length");
+    forged.push((
+        "other secret",
+        encode(&Header::new(Algorithm::HS256), &claims, &other).unwrap(),
+    ));
+    // A genuine token whose payload was changed (another subject), signature kept.
+    let (login_token, _) = {
+        let t = login(&server.base, &email, PASSWORD).await;
+        (t.access, ())
+    };
+    let parts: Vec<&str> = login_token.split('.').collect();
+    let mut payload = jwt_part(&login_token, 1);
+    payload["sub"] = json!(random_id());
+    forged.push((
+        "tampered sub",
+        format!("{}.{}.{}", parts[0], b64(&payload), parts[2]),
+    ));
+    let mut payload = jwt_part(&login_token, 1);
+    payload["exp"] = json!(payload["exp"].as_i64().unwrap() + 86_400);
+    forged.push((
+        "tampered exp",
+        format!("{}.{}.{}", parts[0], b64(&payload), parts[2]),
+    ));
+    // Correctly signed but not an access token.
+    let refresh_typ = json!({"sub": user, "iat": n, "exp": n + 600, "typ": "refresh"});
+    forged.push((
+        "typ refresh",
+        encode(&Header::new(Algorithm::HS256), &refresh_typ, &key).unwrap(),
+    ));
+    // Correctly signed but already expired.
+    let expired = json!({"sub": user, "iat": n - 120, "exp": n - 60, "typ": "access"});
+    forged.push((
+        "expired",
+        encode(&Header::new(Algorithm::HS256), &expired, &key).unwrap(),
+    ));
+
+    for (what, token) in forged {
+        let got = server.api().with_token(&token).get("/api/v1/me").await;
+        assert_eq!(got.0, 401, "{what}: expected 401, got {} {}", got.0, got.1);
+        expect_error(&got, 401, "unauthorized");
+    }
+    // The genuine token still works.
+    let (s, _) = server
+        .api()
+        .with_token(&login_token)
+        .get("/api/v1/me")
+        .await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn access_token_expires_on_time_and_refresh_renews_it() {
+    let (server, org, _user, email) =
+        server_with_org(&[("BOARDROOM_AUTH__ACCESS_TOKEN_TTL_SECS", "1")]).await;
+    let before = Instant::now();
+    let t = login(&server.base, &email, PASSWORD).await;
+    assert_eq!(t.body["expires_in"], 1, "{}", t.body);
+    let claims = jwt_part(&t.access, 1);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        1
+    );
+    let api = server.api().with_token(&t.access);
+    let (s, body) = api.get("/api/v1/me").await;
+    assert_eq!(s, 200, "a fresh 1 s token works at once: {body}");
+
+    // exp has second resolution and there is no leeway: 2.2 s after the login started, the
+    // current second is past exp whatever the sub-second timing was.
+    tokio::time::sleep_until((before + Duration::from_millis(2200)).into()).await;
+    expect_error(&api.get("/api/v1/me").await, 401, "unauthorized");
+    expect_error(
+        &api.get(&format!("/api/v1/orgs/{org}/boards")).await,
+        401,
+        "unauthorized",
+    );
+
+    let (s, body) = server
+        .api()
+        .post(REFRESH, json!({"refresh_token": t.refresh}))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let fresh = body["access_token"].as_str().expect("access_token");
+    let (s, _) = server.api().with_token(fresh).get("/api/v1/me").await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let (server, _org, user, email) = server_with_org(&[]).await;
+    let api = server.api();
+    let t1 = login(&server.base, &email, PASSWORD).await;
+
+    let (s, body) = api
+        .post(REFRESH, json!({"refresh_token": t1.refresh}))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    let a2 = body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string();
+    let r2 = body["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_string();
+    assert_ne!(r2, t1.refresh, "the refresh token must rotate");
+    assert_eq!(jwt_part(&a2, 1)["sub"], json!(user));
+    let (s, _) = api.with_token(&a2).get("/api/v1/me").await;
+    assert_eq!(s, 200);
+
+    // The newest token of the family works once...
+    let (s, body) = api.post(REFRESH, json!({"refresh_token": r2})).await;
+    assert_eq!(s, 200, "{body}");
+    let r3 = body["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_string();
+
+    // ...then the spent first token comes back: theft. 401, and the family is revoked.
+    expect_error(
+        &api.post(REFRESH, json!({"refresh_token": t1.refresh}))
+            .await,
+        401,
+        "unauthorized",
+    );
+    expect_error(
+        &api.post(REFRESH, json!({"refresh_token": r3})).await,
+        401,
+        "unauthorized",
+    );
+    // And stays revoked.
+    expect_error(
+        &api.post(REFRESH, json!({"refresh_token": r3})).await,
+        401,
+        "unauthorized",
+    );
+
+    // Logging in again starts a new family that works.
+    let t4 = login(&server.base, &email, PASSWORD).await;
+    let (s, body) = api
+        .post(REFRESH, json!({"refresh_token": t4.refresh}))
+        .await;
+    assert_eq!(s, 200, "{body}");
+}
+
+#[tokio::test]
+async fn bad_refresh_requests() {
+    let (server, _org, _user, _email) = server_with_org(&[]).await;
+    let api = server.api();
+    expect_error(
+        &api.post(REFRESH, json!({"refresh_token": "brr_nonsense"}))
+            .await,
+        401,
+        "unauthorized",
+    );
+    expect_error(
+        &api.post(REFRESH, json!({"refresh_token": ""})).await,
+        401,
+        "unauthorized",
+    );
+    expect_bad_field(&api.post(REFRESH, json!({})).await, "refresh_token");
+}
+
+#[tokio::test]
+async fn an_access_token_is_not_a_refresh_token() {
+    let (server, _org, _user, email) = server_with_org(&[]).await;
+    let t = login(&server.base, &email, PASSWORD).await;
+    expect_error(
+        &server
+            .api()
+            .post(REFRESH, json!({"refresh_token": t.access}))
+            .await,
+        401,
+        "unauthorized",
+    );
+    // And a refresh token is not an access token.
+    expect_error(
+        &server.api().with_token(&t.refresh).get("/api/v1/me").await,
+        401,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn logout_spends_the_refresh_token() {
+    let (server, _org, _user, email) = server_with_org(&[]).await;
+    let t = login(&server.base, &email, PASSWORD).await;
+    let other = login(&server.base, &email, PASSWORD).await;
+
+    // Logout needs a user.
+    expect_error(
+        &server
+            .api()
+            .post(LOGOUT, json!({"refresh_token": t.refresh}))
+            .await,
+        401,
+        "unauthorized",
+    );
+    let (s, body) = server
+        .api()
+        .with_token(&t.access)
+        .post(LOGOUT, json!({"refresh_token": t.refresh}))
+        .await;
+    assert_eq!(s, 204, "{body}");
+    assert_eq!(body, Value::Null, "204 has no body");
+    expect_error(
+        &server
+            .api()
+            .post(REFRESH, json!({"refresh_token": t.refresh}))
+            .await,
+        401,
+        "unauthorized",
+    );
+    // Another session of the same user is not logged out.
+    let (s, body) = server
+        .api()
+        .post(REFRESH, json!({"refresh_token": other.refresh}))
+        .await;
+    assert_eq!(s, 200, "{body}");
+}
+
+#[tokio::test]
+async fn login_is_throttled_per_account() {
+    let (server, org, _user, email) = server_with_org(&[
+        ("BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_MINUTE", "3"),
+        ("BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_IP_PER_MINUTE", "1000"),
+    ])
+    .await;
+    // Another account on the same address, made before the limit bites.
+    let owner = server.login(&email, PASSWORD).await; // attempt 1 of 3 for `email`
+    let m = add_member(&server, &owner, &org, "member").await;
+
+    let api = server.api();
+    for i in 0..2 {
+        let got = api
+            .post(LOGIN, json!({"email": email, "password": "wrong password"}))
+            .await;
+        assert_eq!(
+            got.0,
+            401,
+            "attempt {} should be a plain 401: {}",
+            i + 2,
+            got.1
+        );
+    }
+    for pw in ["wrong password", PASSWORD] {
+        let r = api
+            .send("POST", LOGIN, Some(json!({"email": email, "password": pw})))
+            .await;
+        let got = (r.status, r.body.clone());
+        expect_error(&got, 429, "rate_limited");
+        let retry = r
+            .headers
+            .get("retry-after")
+            .unwrap_or_else(|| panic!("429 without Retry-After: {:?}", r.headers));
+        let secs: u64 = retry
+            .to_str()
+            .unwrap()
+            .trim()
+            .parse()
+            .expect("Retry-After is whole seconds");
+        assert!((1..=60).contains(&secs), "Retry-After {secs}");
+    }
+    // The same account with different letter case is the same account.
+    let upper = email.to_uppercase();
+    let got = api
+        .post(LOGIN, json!({"email": upper, "password": PASSWORD}))
+        .await;
+    assert_ne!(
+        got.0, 200,
+        "the limit must not be dodged by changing case: {}",
+        got.1
+    );
+    // Another account from the same address is not affected.
+    let (s, body) = api
+        .post(LOGIN, json!({"email": m.email, "password": PASSWORD}))
+        .await;
+    assert_eq!(s, 200, "{body}");
+}
+
+#[tokio::test]
+async fn login_is_throttled_per_address() {
+    let (server, _org, _user, email) = server_with_org(&[
+        ("BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_MINUTE", "1000"),
+        ("BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_IP_PER_MINUTE", "4"),
+    ])
+    .await;
+    let api = server.api();
+    for i in 0..4 {
+        let got = api
+            .post(
+                LOGIN,
+                json!({"email": unique_email("guess"), "password": "guess"}),
+            )
+            .await;
+        assert_eq!(got.0, 401, "attempt {}: {}", i + 1, got.1);
+    }
+    let r = api
+        .send(
+            "POST",
+            LOGIN,
+            Some(json!({"email": email, "password": PASSWORD})),
+        )
+        .await;
+    expect_error(&(r.status, r.body.clone()), 429, "rate_limited");
+    assert!(
+        r.headers.get("retry-after").is_some(),
+        "429 without Retry-After"
+    );
+}
+
+#[tokio::test]
+async fn default_limit_is_10_attempts_per_account() {
+    let (server, _org, _user, email) = server_with_org(&[]).await;
+    let api = server.api();
+    for i in 0..10 {
+        let got = api
+            .post(LOGIN, json!({"email": email, "password": "wrong password"}))
+            .await;
+        assert_eq!(got.0, 401, "attempt {}: {}", i + 1, got.1);
+    }
+    expect_error(
+        &api.post(LOGIN, json!({"email": email, "password": PASSWORD}))
+            .await,
+        429,
+        "rate_limited",
+    );
+}
+
+#[tokio::test]
+async fn default_limit_is_30_attempts_per_address() {
+    let (server, _org, _user, email) = server_with_org(&[]).await;
+    let api = server.api();
+    for i in 0..30 {
+        let got = api
+            .post(
+                LOGIN,
+                json!({"email": unique_email("guess"), "password": "guess"}),
+            )
+            .await;
+        assert_eq!(got.0, 401, "address attempt {}: {}", i + 1, got.1);
+    }
+    expect_error(
+        &api.post(LOGIN, json!({"email": email, "password": PASSWORD}))
+            .await,
+        429,
+        "rate_limited",
+    );
+}
+
+#[tokio::test]
+async fn malformed_login_requests_are_400() {
+    let (server, _org, _user, email) = server_with_org(&[]).await;
+    let api = server.api();
+    expect_bad_field(&api.post(LOGIN, json!({"email": email})).await, "password");
+    expect_bad_field(
+        &api.post(LOGIN, json!({"password": PASSWORD})).await,
+        "email",
+    );
+    expect_bad_field(
+        &api.post(
+            LOGIN,
+            json!({"email": email, "password": PASSWORD, "remember": true}),
+        )
+        .await,
+        "remember",
+    );
+    let r = api.send_raw("POST", LOGIN, b"{\"email\": ".to_vec()).await;
+    expect_error(&r.pair(), 400, "bad_request");
+}

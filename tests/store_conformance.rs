@@ -1,0 +1,790 @@
+//! The store conformance suite: the same cases against Postgres (a fresh database per test)
+//! and SQLite (a fresh file per test). A backend passes when it behaves exactly like the other.
+
+mod common;
+
+use boardroom::store::*;
+use boardroom::templates::default_columns;
+use boardroom_protocol::Role;
+use chrono::{DurationRound, Utc};
+use uuid::Uuid;
+
+struct Backend {
+    store: DynStore,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn postgres() -> Backend {
+    let url = common::fresh_pg_url().await;
+    let store = open(&url, 4).await.expect("open postgres");
+    store.migrate().await.expect("migrate postgres");
+    Backend { store, _dir: None }
+}
+
+async fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite:{}", dir.path().join("t.db").display());
+    let store = open(&url, 4).await.expect("open sqlite");
+    store.migrate().await.expect("migrate sqlite");
+    Backend {
+        store,
+        _dir: Some(dir),
+    }
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod on_postgres {
+            $( #[tokio::test] async fn $case() { let b = super::postgres().await; super::$case(&b.store).await } )*
+        }
+        mod on_sqlite {
+            $( #[tokio::test] async fn $case() { let b = super::sqlite().await; super::$case(&b.store).await } )*
+        }
+    };
+}
+
+conformance!(
+    org_and_owner,
+    emails_are_unique_everywhere,
+    member_roles_and_deactivation,
+    customers_soft_delete,
+    boards_columns_and_archive,
+    cards_round_trip_and_board_filters,
+    cross_tenant_references_are_impossible,
+    api_keys,
+    refresh_token_rotation,
+    share_links,
+    migrate_is_idempotent,
+    group_commit_coalesces_and_fences,
+    notifications_and_unread_counts,
+);
+
+fn user(email: &str) -> NewUser {
+    NewUser {
+        email: email.into(),
+        name: email.split('@').next().unwrap_or("x").into(),
+        password_hash: "h".into(),
+    }
+}
+
+fn micros_now() -> chrono::DateTime<Utc> {
+    Utc::now()
+        .duration_trunc(chrono::Duration::microseconds(1))
+        .unwrap()
+}
+
+async fn org(s: &DynStore, name: &str, email: &str) -> (Org, User) {
+    s.create_org_with_owner(name, user(email))
+        .await
+        .expect("create org")
+}
+
+async fn org_and_owner(s: &DynStore) {
+    assert_eq!(s.count_orgs().await.unwrap(), 0);
+    let (o, u) = org(s, "Acme", "Boss@Acme.test").await;
+    assert_eq!(s.count_orgs().await.unwrap(), 1);
+    assert_eq!(s.get_org(o.id).await.unwrap().unwrap(), o);
+    assert_eq!(u.email, "boss@acme.test", "emails are stored lower-cased");
+    let found = s
+        .find_user_by_email("BOSS@acme.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, u);
+    assert_eq!(s.get_user(u.id).await.unwrap().unwrap(), u);
+    assert_eq!(u.id.get_version_num(), 7, "UUIDv7 keys");
+    let ms = s.memberships_of(u.id).await.unwrap();
+    assert_eq!(
+        ms,
+        vec![MembershipInfo {
+            org_id: o.id,
+            org_name: "Acme".into(),
+            role: Role::Owner
+        }]
+    );
+    assert!(s.get_org(Uuid::now_v7()).await.unwrap().is_none());
+    assert!(s.find_user_by_email("nobody@x").await.unwrap().is_none());
+}
+
+async fn emails_are_unique_everywhere(s: &DynStore) {
+    let (a, _) = org(s, "A", "a@x.test").await;
+    let (b, _) = org(s, "B", "b@x.test").await;
+    s.create_member(a.id, user("w@x.test"), Role::Worker)
+        .await
+        .unwrap();
+    let again = s.create_member(b.id, user("W@X.test"), Role::Member).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let org_again = s.create_org_with_owner("C", user("a@x.test")).await;
+    assert!(matches!(org_again, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        s.count_orgs().await.unwrap(),
+        2,
+        "a failed create-org leaves nothing behind"
+    );
+    assert_eq!(s.list_members(b.id).await.unwrap().len(), 1);
+}
+
+async fn member_roles_and_deactivation(s: &DynStore) {
+    let (o, owner) = org(s, "A", "o@x.test").await;
+    let m = s
+        .create_member(o.id, user("m@x.test"), Role::Member)
+        .await
+        .unwrap();
+    assert!(m.active);
+    assert_eq!(s.get_member(o.id, m.id).await.unwrap().unwrap(), m);
+    let list = s.list_members(o.id).await.unwrap();
+    assert_eq!(
+        list.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![owner.id, m.id]
+    );
+    let changed = s
+        .set_member_role(o.id, m.id, Role::Admin)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.role, Role::Admin);
+    assert!(s
+        .set_member_role(o.id, Uuid::now_v7(), Role::Admin)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s.deactivate_member(o.id, m.id).await.unwrap());
+    assert!(
+        !s.deactivate_member(o.id, m.id).await.unwrap(),
+        "already deactivated"
+    );
+    assert!(!s.get_member(o.id, m.id).await.unwrap().unwrap().active);
+    assert!(s.memberships_of(m.id).await.unwrap().is_empty());
+    let (other, _) = org(s, "B", "b@x.test").await;
+    assert!(s.get_member(other.id, m.id).await.unwrap().is_none());
+    assert!(!s.deactivate_member(other.id, owner.id).await.unwrap());
+}
+
+async fn customers_soft_delete(s: &DynStore) {
+    let (o, _) = org(s, "A", "o@x.test").await;
+    let cu = s
+        .create_member(o.id, user("c@x.test"), Role::Customer)
+        .await
+        .unwrap();
+    let c = s
+        .create_customer(NewCustomer {
+            org_id: o.id,
+            name: "Carla".into(),
+            email: Some("c@x.test".into()),
+            phone: None,
+            user_id: Some(cu.id),
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.get_customer(o.id, c.id).await.unwrap().unwrap(), c);
+    assert_eq!(s.customer_of_user(o.id, cu.id).await.unwrap(), Some(c.id));
+    let patched = s
+        .update_customer(
+            o.id,
+            c.id,
+            CustomerPatch {
+                name: Some("Carla B".into()),
+                email: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (patched.name.as_str(), patched.email.as_deref()),
+        ("Carla B", None)
+    );
+    assert_eq!(s.get_customer(o.id, c.id).await.unwrap().unwrap(), patched);
+    assert_eq!(s.list_customers(o.id).await.unwrap(), vec![patched]);
+    assert!(s.delete_customer(o.id, c.id).await.unwrap());
+    assert!(!s.delete_customer(o.id, c.id).await.unwrap());
+    assert!(s.get_customer(o.id, c.id).await.unwrap().is_none());
+    assert!(s.list_customers(o.id).await.unwrap().is_empty());
+    assert!(s
+        .update_customer(o.id, c.id, CustomerPatch::default())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(s.customer_of_user(o.id, cu.id).await.unwrap(), None);
+    // A customer's user must be a member of the same org.
+    let stranger = s
+        .create_customer(NewCustomer {
+            org_id: o.id,
+            name: "X".into(),
+            email: None,
+            phone: None,
+            user_id: Some(Uuid::now_v7()),
+        })
+        .await;
+    assert!(
+        matches!(stranger, Err(StoreError::InvalidReference(_))),
+        "{stranger:?}"
+    );
+}
+
+async fn new_board(s: &DynStore, org_id: Uuid, template: Template) -> Board {
+    s.create_board(NewBoard {
+        org_id,
+        name: "Jobs".into(),
+        template,
+        columns: default_columns(template),
+    })
+    .await
+    .unwrap()
+}
+
+async fn boards_columns_and_archive(s: &DynStore) {
+    let (o, _) = org(s, "A", "o@x.test").await;
+    let (other, _) = org(s, "B", "b@x.test").await;
+    let b = new_board(s, o.id, Template::Jobs).await;
+    assert_eq!((b.epoch, b.last_seq, b.archived), (0, 0, false));
+    let got = s.get_board(b.id).await.unwrap().unwrap();
+    assert_eq!(got, b);
+    let names: Vec<_> = got.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["New", "Scheduled", "In progress", "Done"]);
+    assert_eq!(
+        s.list_boards(o.id, BoardFilter::All).await.unwrap(),
+        vec![b.clone()]
+    );
+    assert!(s
+        .list_boards(other.id, BoardFilter::All)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .list_boards(o.id, BoardFilter::Nothing)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        s.archive_board(other.id, b.id).await.unwrap().is_none(),
+        "another org cannot archive it"
+    );
+    assert!(!s.get_board(b.id).await.unwrap().unwrap().archived);
+    let archived = s.archive_board(o.id, b.id).await.unwrap().unwrap();
+    assert!(archived.archived);
+    assert!(s
+        .list_boards(o.id, BoardFilter::All)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+fn card(b: &Board, col: usize, title: &str) -> Card {
+    Card {
+        id: Uuid::now_v7(),
+        org_id: b.org_id,
+        board_id: b.id,
+        column_id: b.columns[col].id,
+        position: "V".into(),
+        title: title.into(),
+        description: String::new(),
+        assignees: vec![],
+        customer_id: None,
+        labels: vec![],
+        due_at: None,
+        checklist: vec![],
+        comments: vec![],
+        version: 1,
+        archived: false,
+    }
+}
+
+async fn cards_round_trip_and_board_filters(s: &DynStore) {
+    let (o, owner) = org(s, "A", "o@x.test").await;
+    let w = s
+        .create_member(o.id, user("w@x.test"), Role::Worker)
+        .await
+        .unwrap();
+    let c = s
+        .create_customer(NewCustomer {
+            org_id: o.id,
+            name: "C".into(),
+            email: None,
+            phone: None,
+            user_id: None,
+        })
+        .await
+        .unwrap();
+    let b = new_board(s, o.id, Template::Jobs).await;
+    let empty = new_board(s, o.id, Template::Kanban).await;
+    let full = Card {
+        description: "desc".into(),
+        assignees: vec![w.id],
+        customer_id: Some(c.id),
+        labels: vec!["urgent".into(), "ü".into()],
+        due_at: Some(micros_now()),
+        checklist: vec![ChecklistItem {
+            id: Uuid::now_v7(),
+            title: "Step".into(),
+            done: true,
+            position: "V".into(),
+        }],
+        comments: vec![Comment {
+            id: Uuid::now_v7(),
+            author_id: Some(owner.id),
+            body: "hi @w".into(),
+            mentions: vec![w.id],
+            created_at: micros_now(),
+        }],
+        version: 3,
+        ..card(&b, 1, "Fix it")
+    };
+    s.create_card(&full).await.unwrap();
+    s.create_card(&card(&b, 0, "Other")).await.unwrap();
+    let cards = s.list_cards(b.id).await.unwrap();
+    assert_eq!(cards.len(), 2);
+    assert_eq!(cards.iter().find(|x| x.id == full.id).unwrap(), &full);
+    let loc = s.card_location(full.id).await.unwrap().unwrap();
+    assert_eq!(
+        loc,
+        CardLocation {
+            org_id: o.id,
+            board_id: b.id,
+            card_id: full.id,
+            assignees: vec![w.id],
+            customer_id: Some(c.id)
+        }
+    );
+    assert!(s.card_location(Uuid::now_v7()).await.unwrap().is_none());
+    let ids = |v: Vec<Board>| v.into_iter().map(|b| b.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_boards(o.id, BoardFilter::All).await.unwrap()),
+        vec![b.id, empty.id]
+    );
+    assert_eq!(
+        ids(s
+            .list_boards(o.id, BoardFilter::AssignedTo(w.id))
+            .await
+            .unwrap()),
+        vec![b.id]
+    );
+    assert_eq!(
+        ids(s
+            .list_boards(o.id, BoardFilter::AssignedTo(owner.id))
+            .await
+            .unwrap()),
+        Vec::<Uuid>::new()
+    );
+    assert_eq!(
+        ids(s
+            .list_boards(o.id, BoardFilter::OfCustomer(c.id))
+            .await
+            .unwrap()),
+        vec![b.id]
+    );
+    let dup = s.create_card(&full).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+}
+
+async fn cross_tenant_references_are_impossible(s: &DynStore) {
+    let (a, _) = org(s, "A", "a@x.test").await;
+    let (bo, bowner) = org(s, "B", "b@x.test").await;
+    let board_a = new_board(s, a.id, Template::Kanban).await;
+    let board_b = new_board(s, bo.id, Template::Kanban).await;
+    let cust_b = s
+        .create_customer(NewCustomer {
+            org_id: bo.id,
+            name: "C".into(),
+            email: None,
+            phone: None,
+            user_id: None,
+        })
+        .await
+        .unwrap();
+    // A card in org A on a column of org B's board.
+    let wrong_column = Card {
+        column_id: board_b.columns[0].id,
+        ..card(&board_a, 0, "x")
+    };
+    assert!(matches!(
+        s.create_card(&wrong_column).await,
+        Err(StoreError::InvalidReference(_))
+    ));
+    // A card of org A naming org B's customer.
+    let wrong_customer = Card {
+        customer_id: Some(cust_b.id),
+        ..card(&board_a, 0, "x")
+    };
+    assert!(matches!(
+        s.create_card(&wrong_customer).await,
+        Err(StoreError::InvalidReference(_))
+    ));
+    // A card of org A assigned to a user of org B.
+    let wrong_assignee = Card {
+        assignees: vec![bowner.id],
+        ..card(&board_a, 0, "x")
+    };
+    assert!(matches!(
+        s.create_card(&wrong_assignee).await,
+        Err(StoreError::InvalidReference(_))
+    ));
+    // A card claiming org B while living on org A's board.
+    let wrong_org = Card {
+        org_id: bo.id,
+        ..card(&board_a, 0, "x")
+    };
+    assert!(matches!(
+        s.create_card(&wrong_org).await,
+        Err(StoreError::InvalidReference(_))
+    ));
+    assert!(
+        s.list_cards(board_a.id).await.unwrap().is_empty(),
+        "nothing half-written"
+    );
+}
+
+async fn api_keys(s: &DynStore) {
+    let (o, owner) = org(s, "A", "o@x.test").await;
+    let (other, _) = org(s, "B", "b@x.test").await;
+    let b = new_board(s, o.id, Template::Kanban).await;
+    let expires = micros_now() + chrono::Duration::days(3);
+    let k = s
+        .create_api_key(NewApiKey {
+            org_id: o.id,
+            name: "bot".into(),
+            role: Role::Member,
+            key_hash: vec![1; 32],
+            prefix: "br_abc".into(),
+            boards: Some(vec![b.id]),
+            created_by: owner.id,
+            expires_at: Some(expires),
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.find_api_key(&[1; 32]).await.unwrap().unwrap(), k);
+    assert!(s.find_api_key(&[2; 32]).await.unwrap().is_none());
+    assert_eq!(s.list_api_keys(o.id).await.unwrap(), vec![k.clone()]);
+    assert!(s.list_api_keys(other.id).await.unwrap().is_empty());
+    let t = micros_now();
+    s.touch_api_key(k.id, t).await.unwrap();
+    assert_eq!(
+        s.find_api_key(&[1; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(t)
+    );
+    assert!(
+        !s.revoke_api_key(other.id, k.id, t).await.unwrap(),
+        "another org cannot revoke it"
+    );
+    assert!(s.revoke_api_key(o.id, k.id, t).await.unwrap());
+    assert!(!s.revoke_api_key(o.id, k.id, t).await.unwrap());
+    assert_eq!(
+        s.find_api_key(&[1; 32]).await.unwrap().unwrap().revoked_at,
+        Some(t)
+    );
+    let dup = s
+        .create_api_key(NewApiKey {
+            org_id: o.id,
+            name: "dup".into(),
+            role: Role::Member,
+            key_hash: vec![1; 32],
+            prefix: "br_abc".into(),
+            boards: None,
+            created_by: owner.id,
+            expires_at: None,
+        })
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+}
+
+async fn refresh_token_rotation(s: &DynStore) {
+    let (_, u) = org(s, "A", "o@x.test").await;
+    let family = Uuid::now_v7();
+    let first = RefreshToken {
+        id: Uuid::now_v7(),
+        user_id: u.id,
+        family_id: family,
+        expires_at: micros_now() + chrono::Duration::days(1),
+        spent_at: None,
+        revoked_at: None,
+    };
+    s.insert_refresh_token(&first, &[7; 32]).await.unwrap();
+    assert_eq!(
+        s.find_refresh_token(&[7; 32]).await.unwrap().unwrap(),
+        first
+    );
+    let t = micros_now();
+    assert!(s.spend_refresh_token(first.id, t).await.unwrap());
+    assert!(
+        !s.spend_refresh_token(first.id, t).await.unwrap(),
+        "a token is spent once"
+    );
+    assert_eq!(
+        s.find_refresh_token(&[7; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .spent_at,
+        Some(t)
+    );
+    let second = RefreshToken {
+        id: Uuid::now_v7(),
+        ..first.clone()
+    };
+    s.insert_refresh_token(&second, &[8; 32]).await.unwrap();
+    s.revoke_refresh_family(family, t).await.unwrap();
+    assert_eq!(
+        s.find_refresh_token(&[8; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(t)
+    );
+    assert!(
+        !s.spend_refresh_token(second.id, t).await.unwrap(),
+        "a revoked token cannot be spent"
+    );
+}
+
+async fn share_links(s: &DynStore) {
+    let (o, owner) = org(s, "A", "o@x.test").await;
+    let (other, _) = org(s, "B", "b@x.test").await;
+    let b = new_board(s, o.id, Template::Jobs).await;
+    let c = card(&b, 0, "job");
+    s.create_card(&c).await.unwrap();
+    let l = s
+        .create_share_link(NewShareLink {
+            org_id: o.id,
+            board_id: b.id,
+            card_id: c.id,
+            token_hash: vec![9; 32],
+            created_by: owner.id,
+            expires_at: Some(micros_now()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.find_share_link(&[9; 32]).await.unwrap().unwrap(), l);
+    assert_eq!(s.get_share_link(l.id).await.unwrap().unwrap(), l);
+    let t = micros_now();
+    assert!(!s.revoke_share_link(other.id, l.id, t).await.unwrap());
+    assert!(s.revoke_share_link(o.id, l.id, t).await.unwrap());
+    assert_eq!(
+        s.get_share_link(l.id).await.unwrap().unwrap().revoked_at,
+        Some(t)
+    );
+    // A link cannot point at a card of another org.
+    let cross = s
+        .create_share_link(NewShareLink {
+            org_id: other.id,
+            board_id: b.id,
+            card_id: c.id,
+            token_hash: vec![10; 32],
+            created_by: owner.id,
+            expires_at: None,
+        })
+        .await;
+    assert!(matches!(cross, Err(StoreError::InvalidReference(_))));
+}
+
+async fn migrate_is_idempotent(s: &DynStore) {
+    s.migrate().await.unwrap();
+    s.ping().await.unwrap();
+    let (o, _) = org(s, "A", "o@x.test").await;
+    s.migrate().await.unwrap();
+    assert!(s.get_org(o.id).await.unwrap().is_some());
+}
+
+fn event(b: &Board, epoch: i64, seq: i64, kind: &str) -> EventRecord {
+    EventRecord {
+        org_id: b.org_id,
+        board_id: b.id,
+        epoch,
+        seq,
+        op_id: Uuid::now_v7(),
+        kind: kind.into(),
+        data: serde_json::json!({ "n": seq }),
+        actor: serde_json::json!({ "kind": "user", "id": Uuid::nil(), "name": "x" }),
+        at: micros_now(),
+    }
+}
+
+async fn group_commit_coalesces_and_fences(s: &DynStore) {
+    let (o, _) = org(s, "A", "o@x.test").await;
+    let w = s
+        .create_member(o.id, user("w@x.test"), Role::Worker)
+        .await
+        .unwrap();
+    let b1 = new_board(s, o.id, Template::Jobs).await;
+    let b2 = new_board(s, o.id, Template::Kanban).await;
+    let (e1, seq1) = s.claim_board(b1.id).await.unwrap().unwrap();
+    assert_eq!((e1, seq1), (1, 0));
+    let (e2, _) = s.claim_board(b2.id).await.unwrap().unwrap();
+    assert!(s.claim_board(Uuid::now_v7()).await.unwrap().is_none());
+
+    // Board 1: a new column, a card created then changed twice in the same batch.
+    let col = Column {
+        id: Uuid::now_v7(),
+        name: "Waiting".into(),
+        position: "z".into(),
+        is_done: false,
+    };
+    let c0 = Card {
+        ..card(&b1, 0, "v1")
+    };
+    let c1 = Card {
+        title: "v2".into(),
+        version: 2,
+        column_id: col.id,
+        assignees: vec![w.id],
+        ..c0.clone()
+    };
+    let c2 = Card {
+        title: "v3".into(),
+        version: 3,
+        checklist: vec![ChecklistItem {
+            id: Uuid::now_v7(),
+            title: "t".into(),
+            done: false,
+            position: "V".into(),
+        }],
+        ..c1.clone()
+    };
+    let ev1: Vec<EventRecord> = (1..=4).map(|i| event(&b1, e1, i, "card.updated")).collect();
+    let op = AppliedOp {
+        op_id: ev1[0].op_id,
+        epoch: e1,
+        seq: 1,
+        result_id: Some(c0.id),
+    };
+    let commit1 = BoardCommit {
+        org_id: o.id,
+        board_id: b1.id,
+        epoch: e1,
+        events: ev1.clone(),
+        ops: vec![op.clone()],
+        changes: vec![
+            RowChange::UpsertCard(Box::new(c0.clone())),
+            RowChange::UpsertCard(Box::new(c1)),
+            RowChange::UpsertColumn {
+                org_id: o.id,
+                board_id: b1.id,
+                column: col.clone(),
+            },
+            RowChange::UpsertCard(Box::new(c2.clone())),
+        ],
+        notifications: vec![],
+    };
+    // Board 2 is committed with a stale epoch: fenced, nothing of it written.
+    let stale = BoardCommit {
+        org_id: o.id,
+        board_id: b2.id,
+        epoch: e2 - 1,
+        events: vec![event(&b2, e2 - 1, 1, "card.created")],
+        changes: vec![RowChange::UpsertCard(Box::new(card(&b2, 0, "stale")))],
+        ..Default::default()
+    };
+    let fenced = s.commit_batch(&[commit1, stale]).await.unwrap();
+    assert_eq!(fenced, vec![b2.id]);
+    assert!(s.list_cards(b2.id).await.unwrap().is_empty());
+    assert!(s.events_after(b2.id, 0, 10).await.unwrap().is_empty());
+
+    let cards = s.list_cards(b1.id).await.unwrap();
+    assert_eq!(cards.len(), 1);
+    assert_eq!(cards[0], c2, "the last version of the card wins");
+    let board = s.get_board(b1.id).await.unwrap().unwrap();
+    assert_eq!(board.last_seq, 4);
+    assert!(board.columns.iter().any(|c| c == &col));
+    assert_eq!(s.events_after(b1.id, 0, 10).await.unwrap(), ev1);
+    assert_eq!(
+        s.events_after(b1.id, 2, 1).await.unwrap(),
+        vec![ev1[2].clone()]
+    );
+    assert_eq!(s.applied_op(b1.id, op.op_id).await.unwrap(), Some(op));
+    assert!(s.applied_op(b1.id, Uuid::now_v7()).await.unwrap().is_none());
+
+    // A column deleted later disappears from the board but stays for history.
+    let del = BoardCommit {
+        org_id: o.id,
+        board_id: b1.id,
+        epoch: e1,
+        events: vec![event(&b1, e1, 5, "column.deleted")],
+        changes: vec![RowChange::DeleteColumn {
+            board_id: b1.id,
+            column_id: b1.columns[3].id,
+        }],
+        ..Default::default()
+    };
+    assert!(s.commit_batch(&[del]).await.unwrap().is_empty());
+    assert_eq!(s.get_board(b1.id).await.unwrap().unwrap().columns.len(), 4);
+
+    // A new owner raises the epoch; the old one is fenced from then on.
+    let (e1b, last) = s.claim_board(b1.id).await.unwrap().unwrap();
+    assert_eq!((e1b, last), (e1 + 1, 5));
+    let late = BoardCommit {
+        org_id: o.id,
+        board_id: b1.id,
+        epoch: e1,
+        events: vec![event(&b1, e1, 6, "x")],
+        ..Default::default()
+    };
+    assert_eq!(s.commit_batch(&[late]).await.unwrap(), vec![b1.id]);
+    assert_eq!(s.events_after(b1.id, 5, 10).await.unwrap(), vec![]);
+}
+
+async fn notifications_and_unread_counts(s: &DynStore) {
+    let (o, owner) = org(s, "A", "o@x.test").await;
+    let w = s
+        .create_member(o.id, user("w@x.test"), Role::Worker)
+        .await
+        .unwrap();
+    let b = new_board(s, o.id, Template::Jobs).await;
+    let (epoch, _) = s.claim_board(b.id).await.unwrap().unwrap();
+    let n = |i: i64| Notification {
+        id: Uuid::now_v7(),
+        org_id: o.id,
+        user_id: w.id,
+        kind: "card.assigned".into(),
+        board_id: Some(b.id),
+        card_id: None,
+        title: format!("n{i}"),
+        body: "b".into(),
+        actor: serde_json::json!({ "kind": "user", "id": owner.id, "name": "o" }),
+        created_at: micros_now() + chrono::Duration::milliseconds(i),
+        read: false,
+    };
+    let ns: Vec<Notification> = (0..3).map(n).collect();
+    let commit = BoardCommit {
+        org_id: o.id,
+        board_id: b.id,
+        epoch,
+        notifications: ns.clone(),
+        ..Default::default()
+    };
+    s.commit_batch(&[commit]).await.unwrap();
+    assert_eq!(s.unread_count(w.id).await.unwrap(), 3);
+    assert_eq!(s.unread_count(owner.id).await.unwrap(), 0);
+    let listed = s.list_notifications(w.id, false, 10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|x| x.title.as_str()).collect::<Vec<_>>(),
+        ["n2", "n1", "n0"]
+    );
+    assert_eq!(listed[2], ns[0]);
+    assert_eq!(
+        s.mark_read(w.id, Some(&[ns[0].id]), micros_now())
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.mark_read(owner.id, Some(&[ns[1].id]), micros_now())
+            .await
+            .unwrap(),
+        0,
+        "not theirs"
+    );
+    assert_eq!(s.unread_count(w.id).await.unwrap(), 2);
+    assert_eq!(s.list_notifications(w.id, true, 10).await.unwrap().len(), 2);
+    assert_eq!(s.mark_read(w.id, None, micros_now()).await.unwrap(), 0);
+    assert!(s
+        .list_notifications(w.id, false, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|x| x.read));
+}
