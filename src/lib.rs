@@ -9,3 +9,4 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
+pub mod writebehind;

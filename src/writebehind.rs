@@ -1,0 +1,211 @@
+//! The write-behind journal: board actors hand it the outcome of each applied op; one flusher
+//! task drains it in group commits (one transaction for many ops of many boards) and reports
+//! each entry's fate back, which is the commit watermark that releases events and acks.
+//!
+//! The journal is bounded. When the database is slow or down the flusher retries with backoff,
+//! the journal fills up, and `submit` says `Full`, which the gateway turns into `unavailable`
+//! with `retry_after_ms`: back-pressure instead of unbounded memory, and nothing accepted is
+//! ever dropped.
+
+use crate::store::{BoardCommit, DynStore, StoreError};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    /// The board's epoch moved on: another writer owns it now. The sender must step down.
+    Fenced,
+    /// The database refused this entry for good (a constraint it breaks). The sender must
+    /// reload from durable state.
+    Rejected(String),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubmitError {
+    #[error("the write-behind journal is full")]
+    Full,
+    #[error("the write-behind journal is closed")]
+    Closed,
+}
+
+struct Entry {
+    commit: BoardCommit,
+    done: oneshot::Sender<CommitOutcome>,
+}
+
+/// Counters the metrics endpoint reads.
+#[derive(Default)]
+pub struct JournalStats {
+    pub batches: std::sync::atomic::AtomicU64,
+    pub entries: std::sync::atomic::AtomicU64,
+    pub retries: std::sync::atomic::AtomicU64,
+    pub last_batch_size: std::sync::atomic::AtomicU64,
+    pub last_commit_micros: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::Sender<Entry>,
+    capacity: usize,
+    pub stats: Arc<JournalStats>,
+}
+
+impl Journal {
+    /// Starts the flusher. It runs until every `Journal` clone is dropped, then commits what
+    /// is left and ends: dropping the handles and awaiting the `JoinHandle` is a full flush.
+    pub fn start(store: DynStore, capacity: usize, max_batch: usize) -> (Journal, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let stats = Arc::new(JournalStats::default());
+        let handle = tokio::spawn(flusher(store, rx, max_batch.max(1), stats.clone()));
+        (
+            Journal {
+                tx,
+                capacity: capacity.max(1),
+                stats,
+            },
+            handle,
+        )
+    }
+
+    pub fn submit(
+        &self,
+        commit: BoardCommit,
+    ) -> Result<oneshot::Receiver<CommitOutcome>, SubmitError> {
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .try_send(Entry { commit, done })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SubmitError::Full,
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
+            })?;
+        Ok(rx)
+    }
+
+    /// Entries waiting for the flusher.
+    pub fn depth(&self) -> usize {
+        self.capacity - self.tx.capacity()
+    }
+}
+
+/// Errors worth retrying: the database is unreachable, restarting, overloaded or busy.
+fn transient(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(d)) => {
+            let code = d.code().map(|c| c.to_string()).unwrap_or_default();
+            // Postgres: connection (08), resources (53), operator intervention (57),
+            // serialization/deadlock (40). SQLite: BUSY (5) and LOCKED (6).
+            ["08", "53", "57", "40"].iter().any(|p| code.starts_with(p))
+                || code == "5"
+                || code == "6"
+        }
+        StoreError::Database(_) => true,
+        StoreError::Conflict(_)
+        | StoreError::InvalidReference(_)
+        | StoreError::Corrupt(_)
+        | StoreError::Migrate(_) => false,
+    }
+}
+
+async fn flusher(
+    store: DynStore,
+    mut rx: mpsc::Receiver<Entry>,
+    max_batch: usize,
+    stats: Arc<JournalStats>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    while let Some(first) = rx.recv().await {
+        let mut entries = vec![first];
+        while entries.len() < max_batch {
+            match rx.try_recv() {
+                Ok(e) => entries.push(e),
+                Err(_) => break,
+            }
+        }
+        let commits: Vec<BoardCommit> = entries.iter().map(|e| e.commit.clone()).collect();
+        let started = Instant::now();
+        let outcomes = commit_with_retry(&store, &commits, &stats).await;
+        stats.batches.fetch_add(1, Relaxed);
+        stats.entries.fetch_add(entries.len() as u64, Relaxed);
+        stats.last_batch_size.store(entries.len() as u64, Relaxed);
+        stats
+            .last_commit_micros
+            .store(started.elapsed().as_micros() as u64, Relaxed);
+        for (entry, outcome) in entries.into_iter().zip(outcomes) {
+            // The sender may have gone (actor stopped); the data is durable either way.
+            let _ = entry.done.send(outcome);
+        }
+    }
+    tracing::info!("write-behind journal flushed and closed");
+}
+
+/// Commits the batch, retrying transient failures with backoff for as long as it takes. A
+/// batch the database refuses for good is split, so one bad entry cannot block the others.
+async fn commit_with_retry(
+    store: &DynStore,
+    commits: &[BoardCommit],
+    stats: &JournalStats,
+) -> Vec<CommitOutcome> {
+    match commit_retrying(store, commits, stats).await {
+        Ok(fenced) => outcomes_for(commits, &fenced),
+        Err(e) if commits.len() == 1 => {
+            tracing::error!(error = %e, board_id = %commits[0].board_id, "commit refused by the database");
+            vec![CommitOutcome::Rejected(e.to_string())]
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, size = commits.len(), "batch refused; committing its entries one by one");
+            let mut out = Vec::with_capacity(commits.len());
+            for c in commits {
+                let one = std::slice::from_ref(c);
+                out.push(match commit_retrying(store, one, stats).await {
+                    Ok(fenced) => outcomes_for(one, &fenced).remove(0),
+                    Err(e) => {
+                        tracing::error!(error = %e, board_id = %c.board_id, "commit refused by the database");
+                        CommitOutcome::Rejected(e.to_string())
+                    }
+                });
+            }
+            out
+        }
+    }
+}
+
+async fn commit_retrying(
+    store: &DynStore,
+    commits: &[BoardCommit],
+    stats: &JournalStats,
+) -> Result<Vec<Uuid>, StoreError> {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match store.commit_batch(commits).await {
+            Ok(fenced) => return Ok(fenced),
+            Err(e) if transient(&e) => {
+                stats
+                    .retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "group commit failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn outcomes_for(commits: &[BoardCommit], fenced: &[Uuid]) -> Vec<CommitOutcome> {
+    let fenced: HashSet<Uuid> = fenced.iter().copied().collect();
+    commits
+        .iter()
+        .map(|c| {
+            if fenced.contains(&c.board_id) {
+                CommitOutcome::Fenced
+            } else {
+                CommitOutcome::Committed
+            }
+        })
+        .collect()
+}

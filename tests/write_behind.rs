@@ -1,0 +1,183 @@
+//! The write-behind journal against real stores: group commits, fencing, a poison entry that
+//! cannot block the rest, and back-pressure while the database is stuck.
+
+mod common;
+
+use boardroom::store::*;
+use boardroom::templates::default_columns;
+use boardroom::writebehind::{CommitOutcome, Journal, SubmitError};
+use sqlx::Connection;
+use std::time::Duration;
+use uuid::Uuid;
+
+async fn setup(url: &str) -> (DynStore, Org, Board, Board) {
+    let s = open(url, 4).await.unwrap();
+    s.migrate().await.unwrap();
+    let (o, _) = s
+        .create_org_with_owner(
+            "A",
+            NewUser {
+                email: "o@x.test".into(),
+                name: "o".into(),
+                password_hash: "h".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let mk = |name: &str| NewBoard {
+        org_id: o.id,
+        name: name.into(),
+        template: Template::Kanban,
+        columns: default_columns(Template::Kanban),
+    };
+    let b1 = s.create_board(mk("one")).await.unwrap();
+    let b2 = s.create_board(mk("two")).await.unwrap();
+    (s, o, b1, b2)
+}
+
+fn commit(b: &Board, epoch: i64, seq: i64) -> BoardCommit {
+    BoardCommit {
+        org_id: b.org_id,
+        board_id: b.id,
+        epoch,
+        events: vec![EventRecord {
+            org_id: b.org_id,
+            board_id: b.id,
+            epoch,
+            seq,
+            op_id: Uuid::now_v7(),
+            kind: "card.created".into(),
+            data: serde_json::json!({}),
+            actor: serde_json::json!({}),
+            at: chrono::Utc::now(),
+        }],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn many_entries_group_into_few_commits_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _, b1, b2) = setup(&format!("sqlite:{}", dir.path().join("w.db").display())).await;
+    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
+    let (e2, _) = s.claim_board(b2.id).await.unwrap().unwrap();
+    let (journal, flusher) = Journal::start(s.clone(), 1000, 64);
+    let mut waits = Vec::new();
+    for seq in 1..=200 {
+        waits.push(journal.submit(commit(&b1, e1, seq)).unwrap());
+        waits.push(journal.submit(commit(&b2, e2, seq)).unwrap());
+    }
+    for w in waits {
+        assert_eq!(w.await.unwrap(), CommitOutcome::Committed);
+    }
+    let batches = journal
+        .stats
+        .batches
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        batches < 400,
+        "400 entries must share commits, took {batches}"
+    );
+    assert_eq!(s.events_after(b1.id, 0, 1000).await.unwrap().len(), 200);
+    assert_eq!(s.get_board(b2.id).await.unwrap().unwrap().last_seq, 200);
+    drop(journal);
+    flusher.await.unwrap();
+}
+
+#[tokio::test]
+async fn fenced_and_poisoned_entries_do_not_block_the_rest() {
+    let url = common::fresh_pg_url().await;
+    let (s, o, b1, b2) = setup(&url).await;
+    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
+    let (e2, _) = s.claim_board(b2.id).await.unwrap().unwrap();
+    let (journal, flusher) = Journal::start(s.clone(), 100, 64);
+    let good = journal.submit(commit(&b1, e1, 1)).unwrap();
+    let stale = journal.submit(commit(&b2, e2 - 1, 1)).unwrap();
+    // A card pointing at a column that does not exist: the database refuses it for good.
+    let mut bad = commit(&b1, e1, 2);
+    bad.changes.push(RowChange::UpsertCard(Box::new(Card {
+        id: Uuid::now_v7(),
+        org_id: o.id,
+        board_id: b1.id,
+        column_id: Uuid::now_v7(),
+        position: "V".into(),
+        title: "x".into(),
+        description: String::new(),
+        assignees: vec![],
+        customer_id: None,
+        labels: vec![],
+        due_at: None,
+        checklist: vec![],
+        comments: vec![],
+        version: 1,
+        archived: false,
+    })));
+    let poisoned = journal.submit(bad).unwrap();
+    let after = journal.submit(commit(&b1, e1, 3)).unwrap();
+    assert_eq!(good.await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(stale.await.unwrap(), CommitOutcome::Fenced);
+    assert!(matches!(
+        poisoned.await.unwrap(),
+        CommitOutcome::Rejected(_)
+    ));
+    assert_eq!(after.await.unwrap(), CommitOutcome::Committed);
+    let seqs: Vec<i64> = s
+        .events_after(b1.id, 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, vec![1, 3]);
+    drop(journal);
+    flusher.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stuck_database_fills_the_journal_and_nothing_is_lost() {
+    let url = common::fresh_pg_url().await;
+    let (s, _, b1, _) = setup(&url).await;
+    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
+    // Another session holds the boards table: every commit waits, as with a stalled database.
+    let mut blocker = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut tx = blocker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE boards IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+
+    let capacity = 8;
+    let (journal, flusher) = Journal::start(s.clone(), capacity, 4);
+    let mut accepted = Vec::new();
+    let mut seq = 0;
+    let refused = loop {
+        seq += 1;
+        match journal.submit(commit(&b1, e1, seq)) {
+            Ok(w) => accepted.push(w),
+            Err(e) => break e,
+        }
+        assert!(seq < 100, "the journal never filled up");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(refused, SubmitError::Full);
+    // At most one batch is in flight, the rest waits in the journal.
+    assert!(
+        accepted.len() <= capacity + 4,
+        "accepted {}",
+        accepted.len()
+    );
+    assert_eq!(journal.depth(), capacity);
+
+    tx.rollback().await.unwrap();
+    for w in accepted.drain(..) {
+        assert_eq!(w.await.unwrap(), CommitOutcome::Committed);
+    }
+    let stored = s.events_after(b1.id, 0, 1000).await.unwrap();
+    assert_eq!(
+        stored.len() as i64,
+        seq - 1,
+        "every accepted entry is durable"
+    );
+    drop(journal);
+    flusher.await.unwrap();
+}
