@@ -39,6 +39,24 @@ pub struct Config {
     pub demo_seed: bool,
     pub auth: AuthConfig,
     pub limits: Limits,
+    pub realtime: Realtime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Realtime {
+    pub heartbeat_ms: u64,
+    pub hello_timeout_ms: u64,
+    pub ws_read_buffer_bytes: usize,
+    pub journal_capacity: usize,
+    pub journal_max_batch: usize,
+    pub ring_buffer_events: usize,
+    pub max_recovery_events: usize,
+    pub board_idle_secs: u64,
+    pub max_restarts: u32,
+    pub restart_window_secs: u64,
+    pub bad_frames_before_close: u32,
+    pub debug_endpoints: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +128,20 @@ impl Default for Config {
                 ops_per_second_per_connection: 50,
                 ops_burst_per_connection: 100,
                 send_queue_frames: 1024,
+            },
+            realtime: Realtime {
+                heartbeat_ms: 25_000,
+                hello_timeout_ms: 10_000,
+                ws_read_buffer_bytes: 4096,
+                journal_capacity: 10_000,
+                journal_max_batch: 512,
+                ring_buffer_events: 1000,
+                max_recovery_events: 5000,
+                board_idle_secs: 300,
+                max_restarts: 3,
+                restart_window_secs: 60,
+                bad_frames_before_close: 10,
+                debug_endpoints: false,
             },
         }
     }

@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod metrics;
+pub mod realtime;
 pub mod seed;
 pub mod server;
 pub mod store;

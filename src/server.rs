@@ -53,7 +53,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::info!(%email, password = seed::DEMO_PASSWORD, %role, "demo login");
         }
     }
-    let state = AppState::new(store, config.clone());
+    crate::metrics::install();
+    let (state, flusher) = AppState::start(store, config.clone()).await?;
+    let rt = state.rt.clone();
     let limiter = state.login_limiter.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -68,12 +70,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, url = %format!("http://{addr}"), "Boardroom is listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let down = rt.clone();
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Sessions close with 1001 so that clients reconnect (to any node).
+            let _ = down.shutdown.send(true);
+        })
+        .await?;
+    // No client is left: stop the boards, then commit everything they handed over.
+    rt.boards.stop_all().await;
+    rt.journal.close();
+    flusher.await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -53,23 +53,24 @@ pub struct Journal {
     tx: mpsc::Sender<Entry>,
     capacity: usize,
     pub stats: Arc<JournalStats>,
+    closing: Arc<tokio::sync::Notify>,
 }
 
 impl Journal {
-    /// Starts the flusher. It runs until every `Journal` clone is dropped, then commits what
-    /// is left and ends: dropping the handles and awaiting the `JoinHandle` is a full flush.
+    /// Starts the flusher. It runs until `close` is called (or every `Journal` clone is
+    /// dropped), then commits what is left and ends: awaiting its `JoinHandle` is a full flush.
     pub fn start(store: DynStore, capacity: usize, max_batch: usize) -> (Journal, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let stats = Arc::new(JournalStats::default());
-        let handle = tokio::spawn(flusher(store, rx, max_batch.max(1), stats.clone()));
-        (
-            Journal {
-                tx,
-                capacity: capacity.max(1),
-                stats,
-            },
-            handle,
-        )
+        let closing = Arc::new(tokio::sync::Notify::new());
+        let handle = tokio::spawn(flusher(store, rx, max_batch.max(1), stats.clone(), closing.clone()));
+        (Journal { tx, capacity: capacity.max(1), stats, closing }, handle)
+    }
+
+    /// Refuses new entries and lets the flusher end once everything accepted is committed
+    /// (await its `JoinHandle` for that).
+    pub fn close(&self) {
+        self.closing.notify_one();
     }
 
     pub fn submit(
@@ -86,9 +87,29 @@ impl Journal {
         Ok(rx)
     }
 
+    /// Reserves a place in the journal before an op is applied, so that an op is only ever
+    /// applied in memory when its write is sure to be accepted.
+    pub fn try_reserve(&self) -> Result<JournalPermit, SubmitError> {
+        self.tx.clone().try_reserve_owned().map(JournalPermit).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SubmitError::Full,
+            mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
+        })
+    }
+
     /// Entries waiting for the flusher.
     pub fn depth(&self) -> usize {
         self.capacity - self.tx.capacity()
+    }
+}
+
+/// A reserved place in the journal.
+pub struct JournalPermit(mpsc::OwnedPermit<Entry>);
+
+impl JournalPermit {
+    pub fn send(self, commit: BoardCommit) -> oneshot::Receiver<CommitOutcome> {
+        let (done, rx) = oneshot::channel();
+        self.0.send(Entry { commit, done });
+        rx
     }
 }
 
@@ -116,9 +137,25 @@ async fn flusher(
     mut rx: mpsc::Receiver<Entry>,
     max_batch: usize,
     stats: Arc<JournalStats>,
+    closing: Arc<tokio::sync::Notify>,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
-    while let Some(first) = rx.recv().await {
+    let mut closed = false;
+    loop {
+        let first = if closed {
+            rx.recv().await
+        } else {
+            tokio::select! {
+                e = rx.recv() => e,
+                _ = closing.notified() => {
+                    // No new entries from here on; what is queued is still committed.
+                    rx.close();
+                    closed = true;
+                    continue;
+                }
+            }
+        };
+        let Some(first) = first else { break };
         let mut entries = vec![first];
         while entries.len() < max_batch {
             match rx.try_recv() {
@@ -135,6 +172,8 @@ async fn flusher(
         stats
             .last_commit_micros
             .store(started.elapsed().as_micros() as u64, Relaxed);
+        metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        metrics::histogram!(crate::metrics::COMMIT_BATCH_SIZE).record(entries.len() as f64);
         for (entry, outcome) in entries.into_iter().zip(outcomes) {
             // The sender may have gone (actor stopped); the data is durable either way.
             let _ = entry.done.send(outcome);

@@ -248,10 +248,14 @@ pub enum ServerFrame {
     Presence(PresenceFrame),
     #[serde(rename = "notification")]
     Notification(NotificationFrame),
+    /// The subscription ended on the server's side (the board actor restarted): subscribe
+    /// again, with `since`, to carry on. An addition to PROTOCOL.md.
+    #[serde(rename = "resync")]
+    Resync(ResyncFrame),
 }
 
 impl ServerFrame {
-    pub const TYPES: [&'static str; 7] = [
+    pub const TYPES: [&'static str; 8] = [
         "welcome",
         "ok",
         "error",
@@ -259,6 +263,7 @@ impl ServerFrame {
         "event",
         "presence",
         "notification",
+        "resync",
     ];
 
     /// The wire name of this frame's type.
@@ -271,6 +276,7 @@ impl ServerFrame {
             ServerFrame::Event(_) => "event",
             ServerFrame::Presence(_) => "presence",
             ServerFrame::Notification(_) => "notification",
+            ServerFrame::Resync(_) => "resync",
         }
     }
 
@@ -281,7 +287,10 @@ impl ServerFrame {
             ServerFrame::Ok(f) => f.r#ref.as_ref(),
             ServerFrame::Error(f) => f.r#ref.as_ref(),
             ServerFrame::Pong(f) => f.r#ref.as_ref(),
-            ServerFrame::Event(_) | ServerFrame::Presence(_) | ServerFrame::Notification(_) => None,
+            ServerFrame::Event(_)
+            | ServerFrame::Presence(_)
+            | ServerFrame::Notification(_)
+            | ServerFrame::Resync(_) => None,
         }
     }
 }
@@ -457,6 +466,13 @@ pub struct Notification {
 }
 
 /// `notification`: pushed on `user:<id>`; `unread` is the user's unread count after it.
+/// `{"type":"resync","topic":…,"reason":…}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResyncFrame {
+    pub topic: Topic,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationFrame {
     pub notification: Notification,

@@ -23,7 +23,7 @@ pub use frames::{
     Actor, Auth, ClientFrame, ErrorReply, EventFrame, Hello, Notification, NotificationFrame,
     NotificationKind, NotificationsRead, OkReply, OpFrame, OpRequest, OpResult, Ping, Pong,
     PresenceEntry, PresenceFrame, PresenceMap, PresenceSet, PresenceState, PrincipalInfo,
-    ReadTarget, ServerFrame, Since, Subscribe, Unsubscribe, Welcome,
+    ReadTarget, ResyncFrame, ServerFrame, Since, Subscribe, Unsubscribe, Welcome,
 };
 pub use model::{
     BoardSnapshot, Card, CardSnapshot, ChecklistItem, Column, ColumnRef, Comment, Snapshot,

@@ -13,6 +13,10 @@ pub struct Claims {
     /// Always "access": a refresh token is opaque and never a JWT, but the claim keeps any
     /// future token kind from being accepted as an access token.
     pub typ: String,
+    /// The refresh-token family this token was issued from, so that revoking the family
+    /// (logout, reuse detected) also closes the live sessions it opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fam: Option<Uuid>,
 }
 
 #[derive(Clone)]
@@ -49,13 +53,14 @@ impl JwtKeys {
         self.ttl_secs
     }
 
-    pub fn issue(&self, user_id: Uuid) -> Result<(String, Claims), JwtError> {
+    pub fn issue(&self, user_id: Uuid, family: Option<Uuid>) -> Result<(String, Claims), JwtError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user_id,
             iat: now,
             exp: now + self.ttl_secs,
             typ: "access".into(),
+            fam: family,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|_| JwtError::Invalid)?;
@@ -91,7 +96,7 @@ mod tests {
     fn issued_token_verifies() {
         let keys = JwtKeys::new("a-test-secret-of-some-length", 60);
         let id = Uuid::now_v7();
-        let (t, _) = keys.issue(id).unwrap();
+        let (t, _) = keys.issue(id, None).unwrap();
         assert_eq!(keys.verify(&t).unwrap().sub, id);
     }
 
@@ -100,7 +105,7 @@ mod tests {
         let keys = JwtKeys::new("a-test-secret-of-some-length", 60);
         let other = JwtKeys::new("another-secret-of-some-length", 60);
         let id = Uuid::now_v7();
-        let (t, claims) = other.issue(id).unwrap();
+        let (t, claims) = other.issue(id, None).unwrap();
         assert!(matches!(keys.verify(&t), Err(JwtError::Invalid)));
 
         let payload = b64(&serde_json::to_string(&claims).unwrap());
@@ -115,7 +120,7 @@ mod tests {
         .unwrap();
         assert!(matches!(keys.verify(&hs512), Err(JwtError::Invalid)));
 
-        let (good, _) = keys.issue(id).unwrap();
+        let (good, _) = keys.issue(id, None).unwrap();
         let mut parts: Vec<String> = good.split('.').map(String::from).collect();
         let forged = Claims {
             sub: Uuid::now_v7(),

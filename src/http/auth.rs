@@ -104,7 +104,7 @@ pub async fn refresh(
 }
 
 async fn issue_pair(state: &AppState, user_id: Uuid, family_id: Uuid) -> ApiResult<Value> {
-    let (access, _) = state.jwt.issue(user_id).map_err(|_| ApiError::internal())?;
+    let (access, _) = state.jwt.issue(user_id, Some(family_id)).map_err(|_| ApiError::internal())?;
     let refresh = secrets::generate(secrets::REFRESH_TOKEN_PREFIX);
     let days = i64::try_from(state.config.auth.refresh_token_ttl_days).unwrap_or(30);
     let row = RefreshToken {

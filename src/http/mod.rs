@@ -4,6 +4,7 @@ mod api_keys;
 mod auth;
 mod boards;
 mod customers;
+mod live;
 pub mod error;
 pub mod extract;
 mod members;
@@ -13,7 +14,12 @@ mod validate;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::ratelimit::LoginLimiter;
 use crate::config::Config;
+use crate::realtime::board::BoardDeps;
+use crate::realtime::hub::Hub;
+use crate::realtime::registry::BoardRegistry;
+use crate::realtime::Rt;
 use crate::store::DynStore;
+use crate::writebehind::Journal;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
@@ -33,21 +39,45 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub jwt: JwtKeys,
     pub login_limiter: Arc<LoginLimiter>,
+    pub rt: Arc<Rt>,
 }
 
 impl AppState {
-    pub fn new(store: DynStore, config: Config) -> Self {
+    /// Builds the state and starts the real-time machinery (journal flusher, board
+    /// supervisor). The handle is the flusher's: await it after `rt.journal.close()`.
+    pub async fn start(
+        store: DynStore,
+        config: Config,
+    ) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
+        let config = Arc::new(config);
         let jwt = JwtKeys::new(&config.jwt_secret, config.auth.access_token_ttl_secs);
         let login_limiter = Arc::new(LoginLimiter::new(
             config.auth.login_attempts_per_minute,
             config.auth.login_attempts_per_ip_per_minute,
         ));
-        AppState {
-            store,
-            config: Arc::new(config),
-            jwt,
-            login_limiter,
-        }
+        let (journal, flusher) = Journal::start(
+            store.clone(),
+            config.realtime.journal_capacity,
+            config.realtime.journal_max_batch,
+        );
+        let hub = Arc::new(Hub::default());
+        let deps = Arc::new(BoardDeps {
+            store: store.clone(),
+            journal: journal.clone(),
+            hub: hub.clone(),
+            config: config.clone(),
+        });
+        let boards = BoardRegistry::start(deps).await?;
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let rt = Arc::new(Rt {
+            hub,
+            boards,
+            journal,
+            online: Default::default(),
+            sessions: Default::default(),
+            shutdown,
+        });
+        Ok((AppState { store, config, jwt, login_limiter, rt }, flusher))
     }
 }
 
@@ -84,12 +114,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/orgs/{org}/api-keys/{id}", delete(api_keys::revoke))
         .route("/cards/{card}/share-links", post(share_links::create))
-        .route("/share-links/{id}", delete(share_links::revoke));
+        .route("/share-links/{id}", delete(share_links::revoke))
+        .route("/boards/{board}", get(live::snapshot))
+        .route("/boards/{board}/ops", post(live::apply_op))
+        .route("/boards/{board}/events", get(live::events))
+        .route("/boards/{board}/debug/panic", post(live::debug_panic))
+        .route("/notifications", get(live::notifications))
+        .route("/notifications/read", post(live::mark_read));
 
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/ws", get(crate::realtime::gateway::upgrade))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -127,6 +165,14 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             err.into_response()
         }
     }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    metrics::gauge!(crate::metrics::JOURNAL_DEPTH).set(state.rt.journal.depth() as f64);
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(),
+    )
 }
 
 async fn not_found() -> ApiError {

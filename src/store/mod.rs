@@ -127,6 +127,8 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> StoreResult<Vec<EventRecord>>;
     async fn applied_op(&self, board_id: Uuid, op_id: Uuid) -> StoreResult<Option<AppliedOp>>;
+    /// The newest `limit` applied ops of a board, newest first (idempotency after a restart).
+    async fn recent_applied_ops(&self, board_id: Uuid, limit: i64) -> StoreResult<Vec<AppliedOp>>;
 
     // Notifications.
     async fn list_notifications(

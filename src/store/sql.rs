@@ -1451,6 +1451,17 @@ macro_rules! sql_store {
                 Ok(row.map(|(op_id, epoch, seq, result_id)| AppliedOp { op_id, epoch, seq, result_id }))
             }
 
+            async fn recent_applied_ops(&self, board_id: Uuid, limit: i64) -> StoreResult<Vec<AppliedOp>> {
+                let rows: Vec<(Uuid, i64, i64, Option<Uuid>)> = sqlx::query_as(
+                    "SELECT op_id, epoch, seq, result_id FROM applied_ops WHERE board_id = $1 ORDER BY seq DESC LIMIT $2",
+                )
+                .bind(board_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(op_id, epoch, seq, result_id)| AppliedOp { op_id, epoch, seq, result_id }).collect())
+            }
+
             async fn list_notifications(&self, user_id: Uuid, unread_only: bool, limit: i64) -> StoreResult<Vec<Notification>> {
                 let filter = if unread_only { "AND read_at IS NULL" } else { "" };
                 let rows: Vec<NotificationRow> = sqlx::query_as(&format!(

@@ -1,0 +1,181 @@
+//! HTTP parity with the WebSocket: a board's snapshot, applying ops, reading the event log,
+//! notifications. Same rules and the same error codes as over the socket.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Caller};
+use super::AppState;
+use crate::realtime::board::{BoardMsg, OpReply};
+use crate::realtime::convert;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use boardroom_actors::policy::{decide, Action, Principal, Resource};
+use boardroom_protocol::{ErrorReply, OpRequest, Snapshot};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+fn from_reply(e: ErrorReply) -> ApiError {
+    ApiError {
+        code: e.code,
+        message: e.message,
+        field: e.field,
+        retry_after: e.retry_after_ms.map(Duration::from_millis),
+    }
+}
+
+async fn board_principal(state: &AppState, caller: &Caller, board_id: Uuid) -> ApiResult<(Uuid, Principal)> {
+    let board = state.store.get_board(board_id).await?.ok_or_else(|| ApiError::not_found("board"))?;
+    if board.archived {
+        return Err(ApiError::not_found("board"));
+    }
+    let p = state.principal_in(caller, board.org_id).await?;
+    Ok((board.org_id, p))
+}
+
+pub async fn snapshot(State(state): State<AppState>, caller: Caller, Path(board_id): Path<Uuid>) -> ApiResult<Json<Value>> {
+    let (org_id, p) = board_principal(&state, &caller, board_id).await?;
+    ApiError::check(decide(&p, Action::ReadBoard, &Resource::Board { org_id, board_id }), "read this board")?;
+    let actor = state.rt.boards.get(board_id).await.map_err(from_reply)?;
+    let (tx, rx) = oneshot::channel();
+    actor
+        .cast(BoardMsg::Snapshot { view: Arc::new(p), reply: tx })
+        .map_err(|_| from_reply(ErrorReply::new(None, boardroom_protocol::ErrorCode::Unavailable, "the board is restarting; retry")))?;
+    let (epoch, seq, snap) = rx.await.map_err(|_| ApiError::internal())?;
+    let mut v = match snap {
+        Snapshot::Board(b) => json!(b),
+        other => json!(other),
+    };
+    v["epoch"] = json!(epoch);
+    v["seq"] = json!(seq);
+    Ok(Json(v))
+}
+
+pub async fn apply_op(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(board_id): Path<Uuid>,
+    Body(req): Body<OpRequest>,
+) -> ApiResult<Json<Value>> {
+    let (_, p) = board_principal(&state, &caller, board_id).await?;
+    let name = match &caller {
+        Caller::ApiKey(k) => k.name.clone(),
+        Caller::User { user_id } => state.store.get_user(*user_id).await?.map(|u| u.name).unwrap_or_default(),
+    };
+    let actor = state.rt.boards.get(board_id).await.map_err(from_reply)?;
+    let (tx, rx) = oneshot::channel();
+    actor
+        .cast(BoardMsg::Op { principal: Arc::new(p), name, op_id: req.op_id, op: req.op, reply: OpReply::Http(tx) })
+        .map_err(|_| from_reply(ErrorReply::new(None, boardroom_protocol::ErrorCode::Unavailable, "the board is restarting; retry")))?;
+    match rx.await {
+        Ok(Ok(r)) => Ok(Json(json!(r))),
+        Ok(Err(e)) => Err(from_reply(e)),
+        // The actor stopped before answering (restart, shutdown): the op may or may not have
+        // been applied; retrying with the same op_id is safe.
+        Err(_) => Err(from_reply({
+            let mut e = ErrorReply::new(None, boardroom_protocol::ErrorCode::Unavailable, "the board restarted; retry with the same op_id");
+            e.retry_after_ms = Some(500);
+            e
+        })),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    after_seq: Option<i64>,
+    limit: Option<i64>,
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(board_id): Path<Uuid>,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult<Json<Value>> {
+    let (org_id, p) = board_principal(&state, &caller, board_id).await?;
+    ApiError::check(decide(&p, Action::ReadBoardEvents, &Resource::Board { org_id, board_id }), "read the event log")?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_field("limit", "limit must be between 1 and 1000"));
+    }
+    let after = q.after_seq.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::bad_field("after_seq", "after_seq must not be negative"));
+    }
+    let board = state.store.get_board(board_id).await?.ok_or_else(|| ApiError::not_found("board"))?;
+    let events: Vec<Value> = state
+        .store
+        .events_after(board_id, after, limit)
+        .await?
+        .iter()
+        .filter_map(convert::event_frame)
+        .map(|f| json!(boardroom_protocol::ServerFrame::Event(f)))
+        .collect();
+    Ok(Json(json!({ "epoch": board.epoch, "events": events })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsQuery {
+    unread: Option<bool>,
+    limit: Option<i64>,
+}
+
+fn user_of(caller: &Caller) -> ApiResult<Uuid> {
+    match caller {
+        Caller::User { user_id } => Ok(*user_id),
+        Caller::ApiKey(_) => Err(ApiError::forbidden("only users have notifications")),
+    }
+}
+
+pub async fn notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<NotificationsQuery>,
+) -> ApiResult<Json<Value>> {
+    let user = user_of(&caller)?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let list: Vec<Value> = state
+        .store
+        .list_notifications(user, q.unread.unwrap_or(false), limit)
+        .await?
+        .iter()
+        .filter_map(convert::notification)
+        .map(|n| json!(n))
+        .collect();
+    let unread = state.store.unread_count(user).await?;
+    Ok(Json(json!({ "notifications": list, "unread": unread })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadBody {
+    ids: Option<Vec<Uuid>>,
+    all: Option<bool>,
+}
+
+pub async fn mark_read(State(state): State<AppState>, caller: Caller, Body(b): Body<ReadBody>) -> ApiResult<Json<Value>> {
+    let user = user_of(&caller)?;
+    let ids = match (b.ids, b.all) {
+        (Some(ids), None | Some(false)) => Some(ids),
+        (None, Some(true)) => None,
+        _ => return Err(ApiError::bad_field("ids", "send `ids` or `\"all\":true`, not both")),
+    };
+    let unread = state.store.mark_read(user, ids.as_deref(), chrono::Utc::now()).await?;
+    Ok(Json(json!({ "unread": unread })))
+}
+
+/// Test-only (`realtime.debug_endpoints`): makes a board actor fail, to exercise supervision.
+pub async fn debug_panic(State(state): State<AppState>, caller: Caller, Path(board_id): Path<Uuid>) -> ApiResult<StatusCode> {
+    if !state.config.realtime.debug_endpoints {
+        return Err(ApiError::not_found("endpoint"));
+    }
+    let (org_id, p) = board_principal(&state, &caller, board_id).await?;
+    ApiError::check(decide(&p, Action::ArchiveBoard, &Resource::Board { org_id, board_id }), "do that")?;
+    state.rt.boards.tell(board_id, BoardMsg::Panic);
+    Ok(StatusCode::ACCEPTED)
+}

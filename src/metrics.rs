@@ -1,0 +1,61 @@
+//! Prometheus metrics. Names are listed here once so that dashboards have one place to look;
+//! the `metrics` facade keeps recording cheap (an atomic add) on the hot path.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+pub const CONNECTIONS: &str = "boardroom_connections";
+pub const SUBSCRIPTIONS: &str = "boardroom_subscriptions";
+pub const OPS: &str = "boardroom_ops_total";
+pub const OPS_REJECTED: &str = "boardroom_ops_rejected_total";
+pub const DELIVERIES: &str = "boardroom_deliveries_total";
+pub const SEND_QUEUE_DROPS_NAME: &str = "boardroom_send_queue_drops_total";
+pub const JOURNAL_DEPTH: &str = "boardroom_journal_depth";
+pub const COMMIT_BATCH_SIZE: &str = "boardroom_commit_batch_size";
+pub const COMMIT_SECONDS: &str = "boardroom_commit_seconds";
+pub const ACTOR_RESTARTS: &str = "boardroom_actor_restarts_total";
+pub const BOARDS_ACTIVE: &str = "boardroom_boards_active";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder (once); later calls return the same handle.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    if HANDLE.get().is_none() {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(COMMIT_SECONDS.into()),
+                &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(COMMIT_BATCH_SIZE.into()),
+                    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+                )
+            })
+            .map(|b| b.build_recorder());
+        match recorder {
+            Ok(r) => {
+                let handle = r.handle();
+                if metrics::set_global_recorder(r).is_ok() {
+                    let _ = HANDLE.set(handle);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics recorder not installed"),
+        }
+    }
+    HANDLE.get()
+}
+
+pub fn render() -> String {
+    HANDLE.get().map(|h| h.render()).unwrap_or_default()
+}
+
+/// Counter of frames dropped because a client's send queue was full.
+pub struct SendQueueDrops;
+pub static SEND_QUEUE_DROPS: SendQueueDrops = SendQueueDrops;
+
+impl SendQueueDrops {
+    pub fn inc(&self) {
+        metrics::counter!(SEND_QUEUE_DROPS_NAME).increment(1);
+    }
+}

@@ -1,0 +1,586 @@
+//! `BoardActor`: the single writer of one board. It applies ops to the pure `BoardState`,
+//! numbers the resulting events `(epoch, seq)`, hands them to the write-behind journal and —
+//! once their batch is durable (`durability = "commit"`) or at once (`"apply"`) — releases
+//! them to the hub and acknowledges the sender. It also keeps the board's presence and a ring
+//! of recent events for `since` recovery.
+
+use super::conn::{ConnHandle, ConnId};
+use super::convert;
+use super::hub::{card_for, filtered_for, Hub, Published, Subscriber};
+use crate::config::{Config, Durability};
+use crate::store::{self, AppliedOp, BoardCommit, DynStore};
+use crate::writebehind::{CommitOutcome, Journal, SubmitError};
+use boardroom_actors::domain::{ApplyCtx, BoardState};
+use boardroom_actors::policy::{decide, Action, CardFacts, Principal, Resource};
+use boardroom_protocol::{
+    Actor as EventActor, CardSnapshot, ColumnRef, ErrorCode, ErrorReply, EventBody, EventFrame,
+    NotificationKind, OkReply, Op, OpResult, PresenceEntry, PresenceFrame, PresenceMap, PresenceState, PrincipalKind,
+    Ref, ServerFrame, Since, Snapshot, Topic,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// Where the answer to an op goes: straight into a WebSocket's queue (so it is ordered after
+/// the op's own event) or back to an HTTP handler.
+pub enum OpReply {
+    Conn(Arc<ConnHandle>, Option<Ref>),
+    Http(oneshot::Sender<Result<OpResult, ErrorReply>>),
+}
+
+impl OpReply {
+    fn ok(self, seq: u64, id: Option<Uuid>) {
+        match self {
+            OpReply::Conn(conn, r#ref) => {
+                conn.send(&ServerFrame::Ok(OkReply { seq: Some(seq), id, ..OkReply::new(r#ref) }));
+            }
+            OpReply::Http(tx) => {
+                let _ = tx.send(Ok(OpResult { seq, id }));
+            }
+        }
+    }
+
+    fn err(self, mut e: ErrorReply) {
+        match self {
+            OpReply::Conn(conn, r#ref) => {
+                e.r#ref = r#ref;
+                conn.send(&ServerFrame::Error(e));
+            }
+            OpReply::Http(tx) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+    }
+}
+
+pub struct SubscribeReq {
+    pub conn: Arc<ConnHandle>,
+    pub view: Arc<Principal>,
+    pub name: String,
+    pub topic: Topic,
+    pub r#ref: Option<Ref>,
+    pub since: Option<Since>,
+}
+
+pub enum BoardMsg {
+    Subscribe(Box<SubscribeReq>),
+    Leave { conn: ConnId, topic: Topic },
+    Op { principal: Arc<Principal>, name: String, op_id: Uuid, op: Op, reply: OpReply },
+    PresenceSet { conn: Arc<ConnHandle>, state: PresenceState, r#ref: Option<Ref> },
+    /// The released state, for `GET /boards/{id}`.
+    Snapshot { view: Arc<Principal>, reply: oneshot::Sender<(u64, u64, Snapshot)> },
+    Committed { upto: u64, outcome: CommitOutcome },
+    IdleCheck,
+    /// Debug endpoint only: fail on purpose, to exercise supervision.
+    Panic,
+}
+
+/// Everything a board actor needs from the server.
+pub struct BoardDeps {
+    pub store: DynStore,
+    pub journal: Journal,
+    pub hub: Arc<Hub>,
+    pub config: Arc<Config>,
+}
+
+pub struct BoardActor;
+
+pub struct BoardArgs {
+    pub board_id: Uuid,
+    pub deps: Arc<BoardDeps>,
+}
+
+struct Pending {
+    last_seq: u64,
+    published: Vec<Arc<Published>>,
+    reply: Option<OpReply>,
+    result: (u64, Option<Uuid>),
+    notifications: Vec<store::Notification>,
+}
+
+struct PresenceUser {
+    name: String,
+    state: PresenceState,
+    conns: HashSet<ConnId>,
+}
+
+pub struct BoardRt {
+    deps: Arc<BoardDeps>,
+    org_id: Uuid,
+    board_id: Uuid,
+    name: String,
+    /// Everything applied, including ops whose batch is not durable yet.
+    state: BoardState,
+    /// What subscribers have been shown: `state` minus the pending tail (commit mode).
+    released: BoardState,
+    epoch: u64,
+    seq: u64,
+    released_seq: u64,
+    ring: VecDeque<Arc<Published>>,
+    pending: VecDeque<Pending>,
+    /// op_id -> (seq, created id): a retried op gets its first answer back.
+    applied: HashMap<Uuid, (u64, Option<Uuid>)>,
+    applied_order: VecDeque<Uuid>,
+    members: HashSet<Uuid>,
+    customers: HashMap<Uuid, Option<Uuid>>,
+    presence: HashMap<Uuid, PresenceUser>,
+    /// conn -> user, for presence bookkeeping.
+    present_conns: HashMap<ConnId, Uuid>,
+    last_activity: tokio::time::Instant,
+}
+
+const APPLIED_MEMORY: usize = 10_000;
+
+impl Actor for BoardActor {
+    type Msg = BoardMsg;
+    type State = BoardRt;
+    type Arguments = BoardArgs;
+
+    async fn pre_start(&self, myself: ActorRef<BoardMsg>, args: BoardArgs) -> Result<BoardRt, ActorProcessingErr> {
+        let BoardArgs { board_id, deps } = args;
+        let s = &deps.store;
+        let board = s.get_board(board_id).await?.ok_or("board not found")?;
+        let cards = s.list_cards(board_id).await?;
+        let (epoch, last_seq) = s.claim_board(board_id).await?.ok_or("board not found")?;
+        let members: HashSet<Uuid> =
+            s.list_members(board.org_id).await?.into_iter().filter(|m| m.active).map(|m| m.id).collect();
+        let customers: HashMap<Uuid, Option<Uuid>> =
+            s.list_customers(board.org_id).await?.into_iter().map(|c| (c.id, c.user_id)).collect();
+        let recent = s.recent_applied_ops(board_id, APPLIED_MEMORY as i64).await?;
+        let snapshot = convert::snapshot(&board, &cards);
+        let state = BoardState::from_snapshot(snapshot);
+        let mut applied = HashMap::new();
+        let mut applied_order = VecDeque::new();
+        for op in recent.into_iter().rev() {
+            applied.insert(op.op_id, (op.seq as u64, op.result_id));
+            applied_order.push_back(op.op_id);
+        }
+        let idle = std::time::Duration::from_secs(deps.config.realtime.board_idle_secs.max(1));
+        let me = myself.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(idle / 2);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if me.cast(BoardMsg::IdleCheck).is_err() {
+                    break;
+                }
+            }
+        });
+        tracing::info!(%board_id, epoch, last_seq, cards = cards.len(), "board loaded");
+        metrics::gauge!(crate::metrics::BOARDS_ACTIVE).increment(1.0);
+        Ok(BoardRt {
+            org_id: board.org_id,
+            board_id,
+            name: board.name.clone(),
+            released: state.clone(),
+            state,
+            epoch: epoch as u64,
+            seq: last_seq as u64,
+            released_seq: last_seq as u64,
+            ring: VecDeque::new(),
+            pending: VecDeque::new(),
+            applied,
+            applied_order,
+            members,
+            customers,
+            presence: HashMap::new(),
+            present_conns: HashMap::new(),
+            last_activity: tokio::time::Instant::now(),
+            deps,
+        })
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<BoardMsg>, rt: &mut BoardRt) -> Result<(), ActorProcessingErr> {
+        metrics::gauge!(crate::metrics::BOARDS_ACTIVE).decrement(1.0);
+        tracing::info!(board_id = %rt.board_id, "board stopped");
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<BoardMsg>, msg: BoardMsg, rt: &mut BoardRt) -> Result<(), ActorProcessingErr> {
+        match msg {
+            BoardMsg::Subscribe(req) => {
+                rt.last_activity = tokio::time::Instant::now();
+                rt.subscribe(*req);
+            }
+            BoardMsg::Leave { conn, topic } => {
+                rt.deps.hub.unsubscribe(&topic, conn);
+                rt.leave_presence(conn);
+            }
+            BoardMsg::Op { principal, name, op_id, op, reply } => {
+                rt.last_activity = tokio::time::Instant::now();
+                rt.op(&myself, &principal, name, op_id, op, reply);
+            }
+            BoardMsg::PresenceSet { conn, state, r#ref } => rt.presence_set(&conn, state, r#ref),
+            BoardMsg::Snapshot { view, reply } => {
+                let _ = reply.send((rt.epoch, rt.released_seq, Snapshot::Board(rt.released.snapshot_for(&view))));
+            }
+            BoardMsg::Committed { upto, outcome } => match outcome {
+                CommitOutcome::Committed => rt.release_upto(upto),
+                CommitOutcome::Fenced => {
+                    tracing::warn!(board_id = %rt.board_id, "fenced: another writer owns this board; stepping down");
+                    return Err("fenced by a newer epoch".into());
+                }
+                CommitOutcome::Rejected(why) => {
+                    return Err(format!("the database refused this board's changes: {why}").into());
+                }
+            },
+            BoardMsg::IdleCheck => {
+                let idle = std::time::Duration::from_secs(rt.deps.config.realtime.board_idle_secs);
+                let subscribed = rt.deps.hub.subscriber_count(&Topic::Board(rt.board_id)) > 0 || !rt.present_conns.is_empty();
+                if !subscribed && rt.pending.is_empty() && rt.last_activity.elapsed() >= idle {
+                    tracing::info!(board_id = %rt.board_id, "passivating idle board");
+                    myself.stop(Some("idle".into()));
+                }
+            }
+            BoardMsg::Panic => panic!("board actor panic requested through the debug endpoint"),
+        }
+        Ok(())
+    }
+}
+
+impl BoardRt {
+    fn facts(state: &BoardState, card_id: Uuid) -> Option<CardFacts> {
+        state.card(card_id).map(|c| CardFacts { card_id: c.id, assignees: c.assignees.clone(), customer_id: c.customer_id })
+    }
+
+    fn subscribe(&mut self, req: SubscribeReq) {
+        let SubscribeReq { conn, view, name, topic, r#ref, since } = req;
+        let org_id = self.org_id;
+        let board_id = self.board_id;
+        let deny = |conn: &ConnHandle, r#ref: Option<Ref>, code| {
+            conn.send(&ServerFrame::Error(ErrorReply::new(r#ref, code, "not found")));
+        };
+        match topic {
+            Topic::Board(_) => {
+                if !decide(&view, Action::ReadBoard, &Resource::Board { org_id, board_id }).is_allowed() {
+                    return deny(&conn, r#ref, ErrorCode::NotFound);
+                }
+                let presence = self.presence_map();
+                let recovered = since.and_then(|s| self.recoverable(s));
+                let mut ok = OkReply {
+                    topic: Some(topic),
+                    epoch: Some(self.epoch),
+                    seq: Some(self.released_seq),
+                    presence: Some(presence),
+                    ..OkReply::new(r#ref)
+                };
+                match recovered {
+                    Some(events) => {
+                        ok.recovered = Some(true);
+                        conn.send(&ServerFrame::Ok(ok));
+                        for ev in events {
+                            if view.has_full_view() {
+                                conn.send(&ServerFrame::Event(ev.frame.clone()));
+                            } else if let Some(f) = filtered_for(&ev, &view, topic) {
+                                conn.send(&f);
+                            }
+                        }
+                    }
+                    None => {
+                        ok.snapshot = Some(Snapshot::Board(self.released.snapshot_for(&view)));
+                        ok.recovered = since.map(|_| false);
+                        conn.send(&ServerFrame::Ok(ok));
+                    }
+                }
+                self.deps.hub.subscribe(topic, Subscriber { conn: conn.clone(), view: view.clone() });
+                self.join_presence(&conn, &view, name);
+            }
+            Topic::Card(card_id) => {
+                let Some(card) = self.released.card(card_id) else { return deny(&conn, r#ref, ErrorCode::NotFound) };
+                let facts = CardFacts { card_id, assignees: card.assignees.clone(), customer_id: card.customer_id };
+                if !decide(&view, Action::ReadCard, &Resource::Card { org_id, board_id, card: facts }).is_allowed() {
+                    return deny(&conn, r#ref, ErrorCode::NotFound);
+                }
+                let Some(column) = self.released.column(card.column_id) else { return deny(&conn, r#ref, ErrorCode::NotFound) };
+                let snap = CardSnapshot { card: card_for(&view, card), column: ColumnRef::from(column), board_id };
+                conn.send(&ServerFrame::Ok(OkReply {
+                    topic: Some(topic),
+                    epoch: Some(self.epoch),
+                    seq: Some(self.released_seq),
+                    snapshot: Some(Snapshot::Card(snap)),
+                    recovered: since.map(|_| false),
+                    ..OkReply::new(r#ref)
+                }));
+                self.deps.hub.subscribe(topic, Subscriber { conn, view });
+            }
+            _ => deny(&conn, r#ref, ErrorCode::BadRequest),
+        }
+    }
+
+    /// The events after `since`, when they can all be replayed (same epoch, still in the ring
+    /// or the log, not too many); `None` means "send a snapshot".
+    fn recoverable(&self, since: Since) -> Option<Vec<Arc<Published>>> {
+        if since.epoch != self.epoch || since.seq > self.released_seq {
+            return None;
+        }
+        let missed = self.released_seq - since.seq;
+        if missed == 0 {
+            return Some(Vec::new());
+        }
+        if missed as usize > self.deps.config.realtime.max_recovery_events {
+            return None;
+        }
+        let first = self.ring.front().map(|e| e.frame.seq)?;
+        if first > since.seq + 1 {
+            return None;
+        }
+        Some(self.ring.iter().filter(|e| e.frame.seq > since.seq).cloned().collect())
+    }
+
+    fn op(&mut self, myself: &ActorRef<BoardMsg>, p: &Principal, name: String, op_id: Uuid, op: Op, reply: OpReply) {
+        if let Some(&(seq, id)) = self.applied.get(&op_id) {
+            if seq <= self.released_seq {
+                return reply.ok(seq, id);
+            }
+            // Still waiting for its commit: the answer comes with the first copy's.
+            return reply.err(ErrorReply::new(None, ErrorCode::Conflict, "this op_id is being applied; wait for its answer"));
+        }
+        let permit = match self.deps.journal.try_reserve() {
+            Ok(p) => p,
+            Err(SubmitError::Full) => {
+                metrics::counter!(crate::metrics::OPS_REJECTED).increment(1);
+                let mut e = ErrorReply::new(None, ErrorCode::Unavailable, "the database is behind; retry shortly");
+                e.retry_after_ms = Some(500);
+                return reply.err(e);
+            }
+            Err(SubmitError::Closed) => {
+                return reply.err(ErrorReply::new(None, ErrorCode::Unavailable, "the server is shutting down; retry on another node"));
+            }
+        };
+        let before = op.card_id().and_then(|id| Self::facts(&self.state, id));
+        let before_column = op.card_id().and_then(|id| self.state.card(id).map(|c| c.column_id));
+        let now = chrono::Utc::now();
+        let ctx = ApplyCtx::new(now, &self.members, &self.customers.keys().copied().collect());
+        let bodies = match self.state.apply(p, &op, &ctx) {
+            Ok(b) => b,
+            Err(e) => {
+                metrics::counter!(crate::metrics::OPS_REJECTED).increment(1);
+                let mut r = ErrorReply::new(None, e.code(), e.to_string());
+                r.field = e.field().map(String::from);
+                return reply.err(r);
+            }
+        };
+        metrics::counter!(crate::metrics::OPS).increment(1);
+        let actor = EventActor { kind: if p.kind == PrincipalKind::Share { PrincipalKind::User } else { p.kind }, id: p.id, name };
+        let result_id = bodies.iter().find_map(EventBody::created_id);
+        let mut published = Vec::with_capacity(bodies.len());
+        let mut records = Vec::with_capacity(bodies.len());
+        let mut changes = Vec::new();
+        let mut notes = Vec::new();
+        for body in bodies {
+            self.seq += 1;
+            let frame = EventFrame {
+                topic: Topic::Board(self.board_id),
+                epoch: self.epoch,
+                seq: self.seq,
+                body,
+                actor: actor.clone(),
+                op_id,
+                at: now,
+            };
+            let card_id = frame.body.card_id();
+            let after = card_id.and_then(|id| Self::facts(&self.state, id));
+            records.push(convert::event_record(self.org_id, self.board_id, &frame));
+            changes.extend(convert::row_changes(self.org_id, self.board_id, &self.state, &frame.body));
+            notes.extend(self.notifications_for(&frame, before.as_ref(), before_column, now));
+            published.push(Arc::new(Published { org_id: self.org_id, board_id: self.board_id, frame, card_before: before.clone(), card_after: after }));
+        }
+        let last_seq = self.seq;
+        self.remember(op_id, last_seq, result_id);
+        let commit = BoardCommit {
+            org_id: self.org_id,
+            board_id: self.board_id,
+            epoch: self.epoch as i64,
+            events: records,
+            ops: vec![AppliedOp { op_id, epoch: self.epoch as i64, seq: last_seq as i64, result_id }],
+            changes,
+            notifications: notes.clone(),
+        };
+        let done = permit.send(commit);
+        let me = myself.clone();
+        tokio::spawn(async move {
+            let outcome = done.await.unwrap_or(CommitOutcome::Rejected("journal closed".into()));
+            let _ = me.cast(BoardMsg::Committed { upto: last_seq, outcome });
+        });
+        let pending = Pending { last_seq, published, reply: Some(reply), result: (last_seq, result_id), notifications: notes };
+        self.pending.push_back(pending);
+        if self.deps.config.durability == Durability::Apply {
+            self.release_upto(last_seq);
+        }
+    }
+
+    fn remember(&mut self, op_id: Uuid, seq: u64, id: Option<Uuid>) {
+        self.applied.insert(op_id, (seq, id));
+        self.applied_order.push_back(op_id);
+        while self.applied_order.len() > APPLIED_MEMORY {
+            if let Some(old) = self.applied_order.pop_front() {
+                self.applied.remove(&old);
+            }
+        }
+    }
+
+    /// Releases every pending op up to `upto`: events to the hub, answers to the senders,
+    /// notifications to their users. Commit order is op order, so this is a prefix.
+    fn release_upto(&mut self, upto: u64) {
+        while self.pending.front().is_some_and(|p| p.last_seq <= upto) {
+            let Some(p) = self.pending.pop_front() else { break };
+            for ev in &p.published {
+                self.released.apply_event(&ev.frame.body);
+                self.released_seq = ev.frame.seq;
+                self.deps.hub.publish_event(ev);
+                self.ring.push_back(ev.clone());
+                while self.ring.len() > self.deps.config.realtime.ring_buffer_events {
+                    self.ring.pop_front();
+                }
+            }
+            if let Some(reply) = p.reply {
+                reply.ok(p.result.0, p.result.1);
+            }
+            self.push_notifications(p.notifications);
+        }
+    }
+
+    fn push_notifications(&self, notes: Vec<store::Notification>) {
+        if notes.is_empty() {
+            return;
+        }
+        let store = self.deps.store.clone();
+        let hub = self.deps.hub.clone();
+        tokio::spawn(async move {
+            for n in notes {
+                let unread = store.unread_count(n.user_id).await.unwrap_or(0).max(0) as u64;
+                if let Some(frame) = convert::notification_frame(&n, unread) {
+                    hub.publish(&Topic::User(n.user_id), &ServerFrame::Notification(frame));
+                }
+            }
+        });
+    }
+
+    /// Assignment -> new assignees; mention -> the mentioned; a move into or out of a done
+    /// column -> the assignees and, as `job.status`, the card's customer.
+    fn notifications_for(
+        &self,
+        frame: &EventFrame,
+        before: Option<&CardFacts>,
+        before_column: Option<Uuid>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<store::Notification> {
+        let actor_user = (frame.actor.kind == PrincipalKind::User).then_some(frame.actor.id);
+        let Some(card_id) = frame.body.card_id() else { return Vec::new() };
+        let Some(card) = self.state.card(card_id) else { return Vec::new() };
+        let mut out: Vec<(Uuid, NotificationKind, String)> = Vec::new();
+        match &frame.body {
+            EventBody::CardAssigned(_) => {
+                for u in &card.assignees {
+                    if !before.is_some_and(|b| b.assignees.contains(u)) {
+                        out.push((*u, NotificationKind::CardAssigned, format!("{} assigned you to \"{}\"", frame.actor.name, card.title)));
+                    }
+                }
+            }
+            EventBody::CommentAdded(c) => {
+                for u in &c.comment.mentions {
+                    out.push((*u, NotificationKind::Mention, format!("{} mentioned you on \"{}\"", frame.actor.name, card.title)));
+                }
+            }
+            EventBody::CardMoved(m) => {
+                let was_done = before_column.and_then(|c| self.state.column(c)).is_some_and(|c| c.is_done);
+                let now_done = m.column.is_done;
+                if was_done != now_done {
+                    let text = format!("\"{}\" is now {}", card.title, m.column.name);
+                    for u in &card.assignees {
+                        out.push((*u, NotificationKind::JobStatus, text.clone()));
+                    }
+                    if let Some(Some(user)) = card.customer_id.and_then(|c| self.customers.get(&c)) {
+                        out.push((*user, NotificationKind::JobStatus, text));
+                    }
+                }
+            }
+            _ => {}
+        }
+        let mut seen = HashSet::new();
+        out.into_iter()
+            .filter(|(u, _, _)| Some(*u) != actor_user && seen.insert(*u))
+            .map(|(user_id, kind, title)| store::Notification {
+                id: store::new_id(),
+                org_id: self.org_id,
+                user_id,
+                kind: kind.as_str().into(),
+                board_id: Some(self.board_id),
+                card_id: Some(card_id),
+                title,
+                body: self.name.clone(),
+                actor: serde_json::to_value(&frame.actor).unwrap_or_default(),
+                created_at: now,
+                read: false,
+            })
+            .collect()
+    }
+
+    fn presence_map(&self) -> PresenceMap {
+        self.presence.iter().map(|(u, p)| (*u, PresenceEntry { name: p.name.clone(), state: p.state.clone() })).collect()
+    }
+
+    fn presence_id(view: &Principal) -> Option<Uuid> {
+        match view.kind {
+            PrincipalKind::Share => None,
+            _ => Some(view.id),
+        }
+    }
+
+    fn broadcast_presence(&self, joins: PresenceMap, leaves: PresenceMap) {
+        let topic = Topic::Board(self.board_id);
+        self.deps.hub.publish(&topic, &ServerFrame::Presence(PresenceFrame { topic, joins, leaves }));
+    }
+
+    fn join_presence(&mut self, conn: &ConnHandle, view: &Principal, name: String) {
+        let Some(user) = Self::presence_id(view) else { return };
+        self.present_conns.insert(conn.id, user);
+        let entry = self.presence.entry(user).or_insert_with(|| PresenceUser { name, state: PresenceState::default(), conns: HashSet::new() });
+        entry.conns.insert(conn.id);
+        if entry.conns.len() == 1 {
+            let mut joins = PresenceMap::new();
+            joins.insert(user, PresenceEntry { name: entry.name.clone(), state: entry.state.clone() });
+            self.broadcast_presence(joins, PresenceMap::new());
+        }
+    }
+
+    fn leave_presence(&mut self, conn: ConnId) {
+        let Some(user) = self.present_conns.remove(&conn) else { return };
+        let gone = match self.presence.get_mut(&user) {
+            Some(p) => {
+                p.conns.remove(&conn);
+                p.conns.is_empty()
+            }
+            None => false,
+        };
+        if gone {
+            if let Some(p) = self.presence.remove(&user) {
+                let mut leaves = PresenceMap::new();
+                leaves.insert(user, PresenceEntry { name: p.name, state: p.state });
+                self.broadcast_presence(PresenceMap::new(), leaves);
+            }
+        }
+    }
+
+    fn presence_set(&mut self, conn: &ConnHandle, state: PresenceState, r#ref: Option<Ref>) {
+        let Some(user) = self.present_conns.get(&conn.id).copied() else {
+            conn.send(&ServerFrame::Error(ErrorReply::new(r#ref, ErrorCode::BadRequest, "subscribe to the board before setting presence")));
+            return;
+        };
+        if let Some(focus) = state.focus {
+            if self.state.card(focus).is_none() {
+                conn.send(&ServerFrame::Error(ErrorReply::new(r#ref, ErrorCode::BadRequest, "focus names no card of this board")));
+                return;
+            }
+        }
+        let Some(p) = self.presence.get_mut(&user) else { return };
+        p.state = state;
+        let mut joins = PresenceMap::new();
+        joins.insert(user, PresenceEntry { name: p.name.clone(), state: p.state.clone() });
+        conn.send(&ServerFrame::Ok(OkReply::new(r#ref)));
+        self.broadcast_presence(joins, PresenceMap::new());
+    }
+}

@@ -1,0 +1,81 @@
+//! A connection as the rest of the server sees it: an id, its encoding, and a bounded queue of
+//! encoded frames that its one task writes to the socket. Producers never wait on a socket:
+//! when the queue is full the connection is marked for closing with 4009 instead.
+
+use boardroom_protocol::{close, Codec, ServerFrame};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, Notify};
+
+pub type ConnId = u64;
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// An encoded frame, shared by every connection of the same encoding that receives it.
+pub type Wire = Arc<[u8]>;
+
+pub struct ConnHandle {
+    pub id: ConnId,
+    pub codec: Codec,
+    tx: mpsc::Sender<Wire>,
+    close_code: AtomicU16,
+    closer: Notify,
+    pub dropped_frames: AtomicU64,
+}
+
+impl ConnHandle {
+    pub fn new(codec: Codec, queue: usize) -> (Arc<ConnHandle>, mpsc::Receiver<Wire>) {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let h = ConnHandle {
+            id: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
+            codec,
+            tx,
+            close_code: AtomicU16::new(0),
+            closer: Notify::new(),
+            dropped_frames: AtomicU64::new(0),
+        };
+        (Arc::new(h), rx)
+    }
+
+    /// Queues an already-encoded frame. A full queue means the client does not read: close it
+    /// with 4009 rather than buffer without bound or slow the sender down.
+    pub fn send_wire(&self, wire: Wire) -> bool {
+        match self.tx.try_send(wire) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped_frames.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::SEND_QUEUE_DROPS.inc();
+                self.close(close::TOO_SLOW);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    pub fn send(&self, frame: &ServerFrame) -> bool {
+        self.send_wire(self.codec.encode(frame).into())
+    }
+
+    /// Asks the connection's task to close the socket with `code` (the first code wins).
+    pub fn close(&self, code: u16) {
+        if self.close_code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            self.closer.notify_one();
+        }
+    }
+
+    pub fn close_requested(&self) -> Option<u16> {
+        match self.close_code.load(Ordering::Acquire) {
+            0 => None,
+            c => Some(c),
+        }
+    }
+
+    pub async fn closed(&self) -> u16 {
+        loop {
+            if let Some(c) = self.close_requested() {
+                return c;
+            }
+            self.closer.notified().await;
+        }
+    }
+}

@@ -1,0 +1,532 @@
+//! `GET /ws`: one task per connection. It reads frames, answers them, and writes whatever the
+//! hub and the board actors queue for it, several queued frames per socket write. Nothing else
+//! ever touches the socket, so a slow client only ever fills its own queue.
+
+use super::board::{BoardMsg, OpReply, SubscribeReq};
+use super::conn::{ConnHandle, Wire};
+use super::session_auth::{SessionAuth, WsCredential};
+use crate::http::AppState;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use boardroom_protocol::{
+    close, ClientFrame, Codec, ErrorCode, ErrorReply, OkReply, Pong, Ref, ServerFrame, Topic,
+    Welcome,
+};
+use futures_util::{SinkExt, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{interval, sleep_until, Instant, MissedTickBehavior};
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    encoding: Option<String>,
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Query(q): Query<WsQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let offered: Vec<String> = ws.requested_protocols().filter_map(|v| v.to_str().ok().map(String::from)).collect();
+    let (codec, echo) = Codec::negotiate(offered.iter().map(String::as_str), q.encoding.as_deref());
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_string());
+    let max = state.config.limits.max_frame_bytes;
+    let mut ws = ws
+        .read_buffer_size(state.config.realtime.ws_read_buffer_bytes)
+        .write_buffer_size(0)
+        // Frames between the limit and twice it are refused politely (4413); anything larger is
+        // cut off by tungstenite before it is buffered.
+        .max_message_size(max * 2)
+        .max_frame_size(max * 2);
+    if let Some(p) = echo {
+        ws = ws.protocols([p]);
+    }
+    ws.on_upgrade(move |socket| async move {
+        let queue = state.config.limits.send_queue_frames;
+        let (conn, rx) = ConnHandle::new(codec, queue);
+        metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
+        let mut s = Session::new(state, conn);
+        s.run(socket, rx, bearer).await;
+        s.cleanup();
+        metrics::gauge!(crate::metrics::CONNECTIONS).decrement(1.0);
+    })
+}
+
+struct Session {
+    state: AppState,
+    conn: Arc<ConnHandle>,
+    auth: Option<SessionAuth>,
+    /// Board and card topics remember their board actor, for unsubscribe and presence.
+    subs: HashMap<Topic, Option<Uuid>>,
+    limiter: DefaultDirectRateLimiter,
+    bad_frames: u32,
+    floods: u32,
+}
+
+enum Flow {
+    Continue,
+    Close(u16, &'static str),
+}
+
+impl Session {
+    fn new(state: AppState, conn: Arc<ConnHandle>) -> Self {
+        let l = &state.config.limits;
+        let per_sec = NonZeroU32::new(l.ops_per_second_per_connection.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(l.ops_burst_per_connection.max(1)).unwrap_or(NonZeroU32::MIN);
+        let limiter = RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst));
+        Session { state, conn, auth: None, subs: HashMap::new(), limiter, bad_frames: 0, floods: 0 }
+    }
+
+    fn reply(&self, frame: ServerFrame) {
+        self.conn.send(&frame);
+    }
+
+    fn error(&self, r#ref: Option<Ref>, code: ErrorCode, message: impl Into<String>) {
+        self.reply(ServerFrame::Error(ErrorReply::new(r#ref, code, message)));
+    }
+
+    async fn run(&mut self, socket: WebSocket, mut rx: tokio::sync::mpsc::Receiver<Wire>, bearer: Option<String>) {
+        let rt = self.state.config.realtime.clone();
+        let (mut sink, mut stream) = socket.split();
+        let heartbeat = Duration::from_millis(rt.heartbeat_ms.max(100));
+        let mut ping = interval(heartbeat);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        ping.tick().await;
+        let mut last_seen = Instant::now();
+        let hello_deadline = Instant::now() + Duration::from_millis(rt.hello_timeout_ms);
+        let mut shutdown = self.state.rt.shutdown.subscribe();
+
+        if let Some(token) = bearer {
+            if let Flow::Close(code, why) = self.hello(None, &token, None).await {
+                let _ = send_close(&mut sink, code, why).await;
+                return;
+            }
+        }
+
+        let outcome: (u16, &'static str) = loop {
+            let expiry = self.auth.as_ref().and_then(|a| a.expires_at).unwrap_or(hello_deadline + Duration::from_secs(86400 * 365));
+            tokio::select! {
+                biased;
+                code = self.conn.closed() => break (code, close_reason(code)),
+                _ = shutting_down(&mut shutdown) => break (close::GOING_AWAY, "server shutting down; reconnect"),
+                wire = rx.recv() => {
+                    let Some(wire) = wire else { break (close::INTERNAL, "internal error") };
+                    if write_batch(&mut sink, &mut rx, wire, self.conn.codec).await.is_err() {
+                        return;
+                    }
+                }
+                msg = stream.next() => {
+                    let Some(Ok(msg)) = msg else {
+                        // A frame over twice the limit surfaces here as a read error.
+                        if let Some(Err(e)) = &msg {
+                            if e.to_string().contains("too long") || e.to_string().contains("too big") {
+                                break (close::FRAME_TOO_LARGE, "frame too large");
+                            }
+                        }
+                        return;
+                    };
+                    last_seen = Instant::now();
+                    let bytes: &[u8] = match &msg {
+                        Message::Text(t) => t.as_bytes(),
+                        Message::Binary(b) => b,
+                        Message::Close(_) => return,
+                        Message::Ping(_) | Message::Pong(_) => continue,
+                    };
+                    if bytes.len() > self.state.config.limits.max_frame_bytes {
+                        break (close::FRAME_TOO_LARGE, "frame too large");
+                    }
+                    if let Flow::Close(code, why) = self.on_frame(bytes).await {
+                        break (code, why);
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_seen.elapsed() > heartbeat * 2 {
+                        break (close::GOING_AWAY, "no traffic for two heartbeat intervals");
+                    }
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        return;
+                    }
+                }
+                _ = sleep_until(hello_deadline), if self.auth.is_none() => {
+                    break (close::NOT_AUTHENTICATED, "no hello within the time limit");
+                }
+                _ = sleep_until(expiry), if self.auth.as_ref().is_some_and(|a| a.expires_at.is_some()) => {
+                    break (close::NOT_AUTHENTICATED, "access token expired; reconnect with a fresh one");
+                }
+            }
+        };
+        // Flush what is already queued (e.g. the error that explains the close), then close.
+        while let Ok(wire) = rx.try_recv() {
+            if sink.feed(to_message(wire, self.conn.codec)).await.is_err() {
+                return;
+            }
+        }
+        let _ = send_close(&mut sink, outcome.0, outcome.1).await;
+    }
+
+    fn cleanup(&mut self) {
+        let conn_id = self.conn.id;
+        for (topic, board) in self.subs.drain() {
+            self.state.rt.hub.unsubscribe(&topic, conn_id);
+            if let Some(board_id) = board {
+                self.state.rt.boards.tell(board_id, BoardMsg::Leave { conn: conn_id, topic });
+            }
+        }
+        if let Some(auth) = &self.auth {
+            self.state.rt.sessions.remove(auth, conn_id);
+            if let Some(user) = auth.principal.user_id() {
+                self.state.rt.online.leave(&self.state.rt.hub, auth.principal.org_id, user, conn_id);
+            }
+        }
+    }
+
+    async fn on_frame(&mut self, bytes: &[u8]) -> Flow {
+        let frame = match self.conn.codec.decode_client(bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                self.bad_frames += 1;
+                self.reply(ServerFrame::Error(e.to_reply()));
+                if self.bad_frames >= self.state.config.realtime.bad_frames_before_close {
+                    return Flow::Close(close::PROTOCOL_VIOLATION, "too many malformed frames");
+                }
+                return Flow::Continue;
+            }
+        };
+        self.bad_frames = 0;
+        if self.auth.is_none() {
+            return match frame {
+                ClientFrame::Hello(h) => self.hello(h.r#ref, &h.token, h.client).await,
+                _ => Flow::Close(close::NOT_AUTHENTICATED, "the first frame must be hello"),
+            };
+        }
+        match frame {
+            ClientFrame::Hello(h) => {
+                self.error(h.r#ref, ErrorCode::BadRequest, "already authenticated; use `auth` to renew");
+                Flow::Continue
+            }
+            ClientFrame::Ping(p) => {
+                self.reply(ServerFrame::Pong(Pong { r#ref: p.r#ref }));
+                Flow::Continue
+            }
+            ClientFrame::Auth(a) => self.renew(a.r#ref, &a.token).await,
+            ClientFrame::Subscribe(s) => {
+                self.subscribe(s.r#ref, s.topic, s.since).await;
+                Flow::Continue
+            }
+            ClientFrame::Unsubscribe(u) => {
+                if let Some(board) = self.subs.remove(&u.topic) {
+                    self.state.rt.hub.unsubscribe(&u.topic, self.conn.id);
+                    if let Some(board_id) = board {
+                        self.state.rt.boards.tell(board_id, BoardMsg::Leave { conn: self.conn.id, topic: u.topic });
+                    }
+                    self.reply(ServerFrame::Ok(OkReply { topic: Some(u.topic), ..OkReply::new(u.r#ref) }));
+                } else {
+                    self.error(u.r#ref, ErrorCode::NotFound, "not subscribed to that topic");
+                }
+                Flow::Continue
+            }
+            ClientFrame::Op(op) => self.op(op).await,
+            ClientFrame::PresenceSet(p) => {
+                let Topic::Board(board_id) = p.topic else {
+                    self.error(p.r#ref, ErrorCode::BadRequest, "presence is kept per board topic");
+                    return Flow::Continue;
+                };
+                if !self.subs.contains_key(&p.topic) {
+                    self.error(p.r#ref, ErrorCode::BadRequest, "subscribe to the board before setting presence");
+                    return Flow::Continue;
+                }
+                self.state.rt.boards.tell(
+                    board_id,
+                    BoardMsg::PresenceSet { conn: self.conn.clone(), state: p.state, r#ref: p.r#ref },
+                );
+                Flow::Continue
+            }
+            ClientFrame::NotificationsRead(n) => {
+                let Some(user) = self.auth.as_ref().and_then(|a| a.principal.user_id()) else {
+                    self.error(n.r#ref, ErrorCode::Forbidden, "only users have notifications");
+                    return Flow::Continue;
+                };
+                let ids = match &n.target {
+                    boardroom_protocol::ReadTarget::All => None,
+                    boardroom_protocol::ReadTarget::Ids(ids) => Some(ids.as_slice()),
+                };
+                match self.state.store.mark_read(user, ids, chrono::Utc::now()).await {
+                    Ok(unread) => self.reply(ServerFrame::Ok(OkReply { unread: Some(unread.max(0) as u64), ..OkReply::new(n.r#ref) })),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "mark read failed");
+                        self.error(n.r#ref, ErrorCode::Unavailable, "could not mark notifications read; retry");
+                    }
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    async fn hello(&mut self, r#ref: Option<Ref>, token: &str, client: Option<String>) -> Flow {
+        match SessionAuth::authenticate(&self.state, token).await {
+            Ok(auth) => {
+                let p = &auth.principal;
+                let welcome = Welcome {
+                    r#ref,
+                    session_id: Uuid::now_v7(),
+                    principal: auth.info.clone(),
+                    heartbeat_ms: self.state.config.realtime.heartbeat_ms,
+                    max_frame_bytes: self.state.config.limits.max_frame_bytes as u64,
+                    server_time: chrono::Utc::now(),
+                };
+                tracing::info!(conn = self.conn.id, kind = p.kind.as_str(), id = %p.id, client = client.as_deref().unwrap_or("-"), "session authenticated");
+                self.reply(ServerFrame::Welcome(welcome));
+                self.state.rt.sessions.add(&auth, self.conn.clone());
+                if let Some(user) = p.user_id() {
+                    let topic = Topic::User(user);
+                    self.state.rt.hub.subscribe(topic, super::hub::Subscriber { conn: self.conn.clone(), view: Arc::new(p.clone()) });
+                    self.subs.insert(topic, None);
+                    self.state.rt.online.join(&self.state.rt.hub, p.org_id, user, &auth.info.name, self.conn.id);
+                }
+                self.auth = Some(auth);
+                Flow::Continue
+            }
+            Err(e) => {
+                self.reply(ServerFrame::Error(ErrorReply::new(None, e.code, e.message)));
+                Flow::Close(close::NOT_AUTHENTICATED, "authentication failed")
+            }
+        }
+    }
+
+    async fn renew(&mut self, r#ref: Option<Ref>, token: &str) -> Flow {
+        let Some(current) = &self.auth else { return Flow::Continue };
+        match SessionAuth::authenticate(&self.state, token).await {
+            Ok(fresh) if fresh.principal.kind == current.principal.kind && fresh.principal.id == current.principal.id => {
+                if let Some(a) = &mut self.auth {
+                    a.expires_at = fresh.expires_at;
+                }
+                self.reply(ServerFrame::Ok(OkReply::new(r#ref)));
+            }
+            Ok(_) => self.error(r#ref, ErrorCode::Forbidden, "the new token is for someone else"),
+            Err(e) => self.error(r#ref, e.code, e.message),
+        }
+        Flow::Continue
+    }
+
+    async fn subscribe(&mut self, r#ref: Option<Ref>, topic: Topic, since: Option<boardroom_protocol::Since>) {
+        let Some(auth) = &self.auth else { return };
+        if self.subs.contains_key(&topic) {
+            self.error(r#ref, ErrorCode::Conflict, "already subscribed to that topic");
+            return;
+        }
+        if self.subs.len() >= self.state.config.limits.max_subscriptions_per_connection {
+            self.error(r#ref, ErrorCode::TooLarge, "too many subscriptions on this connection");
+            return;
+        }
+        let caller = auth.credential.clone();
+        match topic {
+            Topic::User(id) => {
+                // A user's own topic is subscribed at hello; nobody else's may be.
+                self.error(r#ref, ErrorCode::NotFound, if auth.principal.user_id() == Some(id) { "already subscribed to your user topic" } else { "not found" });
+            }
+            Topic::Org(org_id) => {
+                let principal = match self.principal_for(&caller, org_id).await {
+                    Ok(p) if p.kind != boardroom_protocol::PrincipalKind::Share => p,
+                    Ok(_) => return self.error(r#ref, ErrorCode::NotFound, "not found"),
+                    Err(e) => return self.error(r#ref, e.code, e.message),
+                };
+                let presence = self.state.rt.online.snapshot(org_id);
+                self.reply(ServerFrame::Ok(OkReply { topic: Some(topic), presence: Some(presence), ..OkReply::new(r#ref) }));
+                self.state.rt.hub.subscribe(topic, super::hub::Subscriber { conn: self.conn.clone(), view: Arc::new(principal) });
+                self.subs.insert(topic, None);
+            }
+            Topic::Board(board_id) | Topic::Card(board_id) => {
+                let located = match topic {
+                    Topic::Board(_) => self.state.store.get_board(board_id).await.map(|b| b.filter(|b| !b.archived).map(|b| (b.org_id, b.id))),
+                    _ => self.state.store.card_location(board_id).await.map(|l| l.map(|l| (l.org_id, l.board_id))),
+                };
+                let (org_id, board) = match located {
+                    Ok(Some(x)) => x,
+                    Ok(None) => return self.error(r#ref, ErrorCode::NotFound, "not found"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "subscribe lookup failed");
+                        return self.error(r#ref, ErrorCode::Unavailable, "the database is unavailable; retry");
+                    }
+                };
+                let principal = match self.principal_for(&caller, org_id).await {
+                    Ok(p) => p,
+                    Err(e) => return self.error(r#ref, e.code, e.message),
+                };
+                let req = SubscribeReq {
+                    conn: self.conn.clone(),
+                    view: Arc::new(principal),
+                    name: auth.info.name.clone(),
+                    topic,
+                    r#ref: r#ref.clone(),
+                    since,
+                };
+                match self.state.rt.boards.get(board).await {
+                    Ok(actor) => {
+                        if actor.cast(BoardMsg::Subscribe(Box::new(req))).is_ok() {
+                            self.subs.insert(topic, Some(board));
+                        } else {
+                            self.error(r#ref, ErrorCode::Unavailable, "the board is restarting; retry");
+                        }
+                    }
+                    Err(e) => self.reply(ServerFrame::Error(e.with_ref(r#ref))),
+                }
+            }
+        }
+    }
+
+    async fn principal_for(&self, caller: &WsCredential, org_id: Uuid) -> Result<boardroom_actors::policy::Principal, ErrorReply> {
+        let Some(auth) = &self.auth else {
+            return Err(ErrorReply::new(None, ErrorCode::Unauthorized, "not authenticated"));
+        };
+        if auth.principal.org_id == org_id {
+            return Ok(auth.principal.clone());
+        }
+        match caller {
+            WsCredential::Http(c) => self
+                .state
+                .principal_in(c, org_id)
+                .await
+                .map_err(|e| ErrorReply::new(None, e.code, e.message)),
+            WsCredential::Share => Err(ErrorReply::new(None, ErrorCode::NotFound, "not found")),
+        }
+    }
+
+    async fn op(&mut self, f: boardroom_protocol::OpFrame) -> Flow {
+        let Topic::Board(board_id) = f.topic else {
+            self.error(f.r#ref, ErrorCode::BadRequest, "ops are sent to a board topic");
+            return Flow::Continue;
+        };
+        if let Err(not_until) = self.limiter.check() {
+            self.floods += 1;
+            let burst = self.state.config.limits.ops_burst_per_connection;
+            if self.floods > burst.max(10) {
+                return Flow::Close(close::RATE_LIMITED, "too many ops after rate_limited");
+            }
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            let mut e = ErrorReply::new(f.r#ref, ErrorCode::RateLimited, "too many ops; slow down");
+            e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
+            self.reply(ServerFrame::Error(e));
+            return Flow::Continue;
+        }
+        self.floods = 0;
+        let Some(auth) = &self.auth else { return Flow::Continue };
+        let board_org = match self.state.store.get_board(board_id).await {
+            Ok(Some(b)) if !b.archived => b.org_id,
+            Ok(_) => {
+                self.error(f.r#ref, ErrorCode::NotFound, "not found");
+                return Flow::Continue;
+            }
+            Err(_) => {
+                self.error(f.r#ref, ErrorCode::Unavailable, "the database is unavailable; retry");
+                return Flow::Continue;
+            }
+        };
+        let caller = auth.credential.clone();
+        let name = auth.info.name.clone();
+        let principal = match self.principal_for(&caller, board_org).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.reply(ServerFrame::Error(e.with_ref(f.r#ref)));
+                return Flow::Continue;
+            }
+        };
+        let msg = BoardMsg::Op {
+            principal: Arc::new(principal),
+            name,
+            op_id: f.op_id,
+            op: f.op,
+            reply: OpReply::Conn(self.conn.clone(), f.r#ref.clone()),
+        };
+        match self.state.rt.boards.get(board_id).await {
+            Ok(actor) => {
+                if actor.cast(msg).is_err() {
+                    self.error(f.r#ref, ErrorCode::Unavailable, "the board is restarting; retry");
+                }
+            }
+            Err(e) => self.reply(ServerFrame::Error(e.with_ref(f.r#ref))),
+        }
+        Flow::Continue
+    }
+}
+
+trait WithRef {
+    fn with_ref(self, r#ref: Option<Ref>) -> ErrorReply;
+}
+
+impl WithRef for ErrorReply {
+    fn with_ref(mut self, r#ref: Option<Ref>) -> ErrorReply {
+        self.r#ref = r#ref;
+        self
+    }
+}
+
+fn close_reason(code: u16) -> &'static str {
+    match code {
+        close::TOO_SLOW => "send queue full: the client does not read fast enough",
+        close::CREDENTIALS_REVOKED => "credentials revoked",
+        close::RATE_LIMITED => "rate limited",
+        close::GOING_AWAY => "server going away; reconnect",
+        _ => "closed by the server",
+    }
+}
+
+fn to_message(wire: Wire, codec: Codec) -> Message {
+    if codec.is_binary() {
+        Message::Binary(axum::body::Bytes::copy_from_slice(&wire))
+    } else {
+        match std::str::from_utf8(&wire) {
+            Ok(s) => Message::Text(s.into()),
+            Err(_) => Message::Binary(axum::body::Bytes::copy_from_slice(&wire)),
+        }
+    }
+}
+
+/// Writes one frame and whatever else is already queued, then flushes once: under load many
+/// frames share one syscall.
+async fn write_batch<S>(sink: &mut S, rx: &mut tokio::sync::mpsc::Receiver<Wire>, first: Wire, codec: Codec) -> Result<(), S::Error>
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    sink.feed(to_message(first, codec)).await?;
+    for _ in 0..64 {
+        match rx.try_recv() {
+            Ok(w) => sink.feed(to_message(w, codec)).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
+}
+
+async fn send_close<S>(sink: &mut S, code: u16, reason: &str) -> Result<(), S::Error>
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await?;
+    sink.flush().await
+}
+
+
+/// Resolves once the server starts shutting down.
+async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let down = *rx.borrow_and_update();
+        if down {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Board actors are spawned on first use under one supervisor, found by board id, and removed
+//! when they stop (idle) or fail. A failed board comes back from durable state on its next use;
+//! its subscribers are told to resync. Restart intensity is bounded: a board that fails
+//! `max_restarts` times within `restart_window_secs` answers `unavailable` until the window
+//! has passed, instead of crash-looping.
+
+use super::board::{BoardActor, BoardArgs, BoardDeps, BoardMsg};
+use boardroom_protocol::{ErrorCode, ErrorReply, ResyncFrame, ServerFrame, Topic};
+use dashmap::DashMap;
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+pub struct BoardRegistry {
+    deps: Arc<BoardDeps>,
+    actors: DashMap<Uuid, ActorRef<BoardMsg>>,
+    by_actor: DashMap<ActorId, Uuid>,
+    failures: DashMap<Uuid, VecDeque<Instant>>,
+    spawning: DashMap<Uuid, Arc<tokio::sync::Mutex<()>>>,
+    supervisor: OnceLock<ActorCell>,
+}
+
+impl BoardRegistry {
+    pub async fn start(deps: Arc<BoardDeps>) -> Result<Arc<BoardRegistry>, ractor::SpawnErr> {
+        let reg = Arc::new(BoardRegistry {
+            deps,
+            actors: DashMap::new(),
+            by_actor: DashMap::new(),
+            failures: DashMap::new(),
+            spawning: DashMap::new(),
+            supervisor: OnceLock::new(),
+        });
+        let (sup, _) = Actor::spawn(None, Supervisor, Arc::downgrade(&reg)).await?;
+        let _ = reg.supervisor.set(sup.get_cell());
+        Ok(reg)
+    }
+
+    fn unavailable(msg: &str) -> ErrorReply {
+        let mut e = ErrorReply::new(None, ErrorCode::Unavailable, msg);
+        e.retry_after_ms = Some(1000);
+        e
+    }
+
+    /// The board's actor, spawning (loading) it when it is not running.
+    pub async fn get(&self, board_id: Uuid) -> Result<ActorRef<BoardMsg>, ErrorReply> {
+        if let Some(a) = self.actors.get(&board_id) {
+            return Ok(a.clone());
+        }
+        let cfg = &self.deps.config.realtime;
+        if let Some(mut f) = self.failures.get_mut(&board_id) {
+            let window = Duration::from_secs(cfg.restart_window_secs);
+            while f.front().is_some_and(|t| t.elapsed() > window) {
+                f.pop_front();
+            }
+            if f.len() as u32 >= cfg.max_restarts {
+                return Err(Self::unavailable("this board failed repeatedly and is paused; retry later"));
+            }
+        }
+        let lock = self.spawning.entry(board_id).or_default().clone();
+        let _guard = lock.lock().await;
+        if let Some(a) = self.actors.get(&board_id) {
+            return Ok(a.clone());
+        }
+        let sup = self.supervisor.get().cloned().ok_or_else(|| Self::unavailable("server starting"))?;
+        let args = BoardArgs { board_id, deps: self.deps.clone() };
+        match Actor::spawn_linked(None, BoardActor, args, sup).await {
+            Ok((actor, _)) => {
+                self.by_actor.insert(actor.get_id(), board_id);
+                self.actors.insert(board_id, actor.clone());
+                Ok(actor)
+            }
+            Err(e) => {
+                tracing::warn!(%board_id, error = %e, "cannot start board actor");
+                let text = e.to_string();
+                if text.contains("board not found") {
+                    Err(ErrorReply::new(None, ErrorCode::NotFound, "not found"))
+                } else {
+                    Err(Self::unavailable("the board cannot be loaded right now; retry"))
+                }
+            }
+        }
+    }
+
+    /// Sends to the board's actor if it is running (messages that make no sense to a fresh
+    /// actor, like a presence leave, are simply dropped otherwise).
+    pub fn tell(&self, board_id: Uuid, msg: BoardMsg) {
+        if let Some(a) = self.actors.get(&board_id) {
+            let _ = a.cast(msg);
+        }
+    }
+
+    pub fn running(&self) -> usize {
+        self.actors.len()
+    }
+
+    /// Stops every board (shutdown): each finishes the message in hand first.
+    pub async fn stop_all(&self) {
+        let actors: Vec<ActorRef<BoardMsg>> = self.actors.iter().map(|a| a.clone()).collect();
+        for a in actors {
+            let _ = a.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5))).await;
+        }
+    }
+
+    fn exited(&self, id: ActorId, failed: Option<String>) {
+        let Some((_, board_id)) = self.by_actor.remove(&id) else { return };
+        self.actors.remove_if(&board_id, |_, a| a.get_id() == id);
+        if let Some(why) = failed {
+            metrics::counter!(crate::metrics::ACTOR_RESTARTS).increment(1);
+            tracing::error!(%board_id, reason = %why, "board actor failed; subscribers told to resync");
+            self.failures.entry(board_id).or_default().push_back(Instant::now());
+            let topic = Topic::Board(board_id);
+            let frame = ServerFrame::Resync(ResyncFrame { topic, reason: "the board restarted; subscribe again with since".into() });
+            for s in self.deps.hub.subscribers(&topic) {
+                self.deps.hub.unsubscribe(&topic, s.conn.id);
+                s.conn.send(&frame);
+            }
+        }
+    }
+}
+
+struct Supervisor;
+
+impl Actor for Supervisor {
+    type Msg = ();
+    type State = Weak<BoardRegistry>;
+    type Arguments = Weak<BoardRegistry>;
+
+    async fn pre_start(&self, _me: ActorRef<()>, reg: Weak<BoardRegistry>) -> Result<Self::State, ActorProcessingErr> {
+        Ok(reg)
+    }
+
+    async fn handle_supervisor_evt(&self, _me: ActorRef<()>, ev: SupervisionEvent, reg: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        let Some(reg) = reg.upgrade() else { return Ok(()) };
+        match ev {
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                tracing::debug!(reason = ?reason, "board actor stopped");
+                reg.exited(cell.get_id(), None);
+            }
+            SupervisionEvent::ActorFailed(cell, err) => reg.exited(cell.get_id(), Some(err.to_string())),
+            _ => {}
+        }
+        Ok(())
+    }
+}
