@@ -466,17 +466,20 @@ pub struct Notification {
 }
 
 /// `notification`: pushed on `user:<id>`; `unread` is the user's unread count after it.
-/// `{"type":"resync","topic":…,"reason":…}`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResyncFrame {
-    pub topic: Topic,
-    pub reason: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationFrame {
     pub notification: Notification,
     pub unread: u64,
+}
+
+/// `resync`: the subscription to `topic` has ended on the server's side. The client keeps
+/// its state and its last `(epoch, seq)` and subscribes again with `since`, which either
+/// replays what it missed or answers with a fresh snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResyncFrame {
+    pub topic: Topic,
+    /// Why, for logs and people.
+    pub reason: String,
 }
 
 // ---------------------------------------------------------------------------------------

@@ -10,11 +10,11 @@ use super::hub::{card_for, filtered_for, Hub, Published, Subscriber};
 use crate::config::{Config, Durability};
 use crate::store::{self, AppliedOp, BoardCommit, DynStore};
 use crate::writebehind::{CommitOutcome, Journal, SubmitError};
-use boardroom_actors::domain::{ApplyCtx, BoardState};
+use boardroom_actors::domain::{ApplyCtx, BoardState, Limits, OrgDirectory, Recipient};
 use boardroom_actors::policy::{decide, Action, CardFacts, Principal, Resource};
 use boardroom_protocol::{
-    Actor as EventActor, CardSnapshot, ColumnRef, ErrorCode, ErrorReply, EventBody, EventFrame,
-    NotificationKind, OkReply, Op, OpResult, PresenceEntry, PresenceFrame, PresenceMap, PresenceState, PrincipalKind,
+    Actor as EventActor, CardSnapshot, ColumnRef, ErrorCode, ErrorReply, EventFrame,
+    OkReply, Op, OpResult, PresenceEntry, PresenceFrame, PresenceMap, PresenceState, PrincipalKind,
     Ref, ServerFrame, Since, Snapshot, Topic,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -110,7 +110,6 @@ pub struct BoardRt {
     deps: Arc<BoardDeps>,
     org_id: Uuid,
     board_id: Uuid,
-    name: String,
     /// Everything applied, including ops whose batch is not durable yet.
     state: BoardState,
     /// What subscribers have been shown: `state` minus the pending tail (commit mode).
@@ -123,7 +122,9 @@ pub struct BoardRt {
     /// op_id -> (seq, created id): a retried op gets its first answer back.
     applied: HashMap<Uuid, (u64, Option<Uuid>)>,
     applied_order: VecDeque<Uuid>,
-    members: HashSet<Uuid>,
+    directory: OrgDirectory,
+    limits: Limits,
+    /// customer id -> the customer's user, for notifications.
     customers: HashMap<Uuid, Option<Uuid>>,
     presence: HashMap<Uuid, PresenceUser>,
     /// conn -> user, for presence bookkeeping.
@@ -144,10 +145,18 @@ impl Actor for BoardActor {
         let board = s.get_board(board_id).await?.ok_or("board not found")?;
         let cards = s.list_cards(board_id).await?;
         let (epoch, last_seq) = s.claim_board(board_id).await?.ok_or("board not found")?;
-        let members: HashSet<Uuid> =
-            s.list_members(board.org_id).await?.into_iter().filter(|m| m.active).map(|m| m.id).collect();
-        let customers: HashMap<Uuid, Option<Uuid>> =
-            s.list_customers(board.org_id).await?.into_iter().map(|c| (c.id, c.user_id)).collect();
+        let mut directory = OrgDirectory::default();
+        for m in s.list_members(board.org_id).await?.into_iter().filter(|m| m.active) {
+            directory = directory.with_member(m.id, m.role);
+        }
+        let customer_rows = s.list_customers(board.org_id).await?;
+        for c in &customer_rows {
+            directory = match c.user_id {
+                Some(u) if directory.members.contains_key(&u) => directory.with_customer_user(u, c.id),
+                _ => directory.with_customer(c.id),
+            };
+        }
+        let customers: HashMap<Uuid, Option<Uuid>> = customer_rows.into_iter().map(|c| (c.id, c.user_id)).collect();
         let recent = s.recent_applied_ops(board_id, APPLIED_MEMORY as i64).await?;
         let snapshot = convert::snapshot(&board, &cards);
         let state = BoardState::from_snapshot(snapshot);
@@ -174,7 +183,6 @@ impl Actor for BoardActor {
         Ok(BoardRt {
             org_id: board.org_id,
             board_id,
-            name: board.name.clone(),
             released: state.clone(),
             state,
             epoch: epoch as u64,
@@ -184,7 +192,8 @@ impl Actor for BoardActor {
             pending: VecDeque::new(),
             applied,
             applied_order,
-            members,
+            directory,
+            limits: Limits::default(),
             customers,
             presence: HashMap::new(),
             present_conns: HashMap::new(),
@@ -215,7 +224,9 @@ impl Actor for BoardActor {
             }
             BoardMsg::PresenceSet { conn, state, r#ref } => rt.presence_set(&conn, state, r#ref),
             BoardMsg::Snapshot { view, reply } => {
-                let _ = reply.send((rt.epoch, rt.released_seq, Snapshot::Board(rt.released.snapshot_for(&view))));
+                if let Some(snap) = rt.released.snapshot_for(&view) {
+                    let _ = reply.send((rt.epoch, rt.released_seq, Snapshot::Board(snap)));
+                }
             }
             BoardMsg::Committed { upto, outcome } => match outcome {
                 CommitOutcome::Committed => rt.release_upto(upto),
@@ -265,7 +276,7 @@ impl BoardRt {
                     epoch: Some(self.epoch),
                     seq: Some(self.released_seq),
                     presence: Some(presence),
-                    ..OkReply::new(r#ref)
+                    ..OkReply::new(r#ref.clone())
                 };
                 match recovered {
                     Some(events) => {
@@ -280,7 +291,10 @@ impl BoardRt {
                         }
                     }
                     None => {
-                        ok.snapshot = Some(Snapshot::Board(self.released.snapshot_for(&view)));
+                        let Some(snap) = self.released.snapshot_for(&view) else {
+                            return deny(&conn, r#ref, ErrorCode::NotFound);
+                        };
+                        ok.snapshot = Some(Snapshot::Board(snap));
                         ok.recovered = since.map(|_| false);
                         conn.send(&ServerFrame::Ok(ok));
                     }
@@ -350,27 +364,24 @@ impl BoardRt {
                 return reply.err(ErrorReply::new(None, ErrorCode::Unavailable, "the server is shutting down; retry on another node"));
             }
         };
-        let before = op.card_id().and_then(|id| Self::facts(&self.state, id));
-        let before_column = op.card_id().and_then(|id| self.state.card(id).map(|c| c.column_id));
         let now = chrono::Utc::now();
-        let ctx = ApplyCtx::new(now, &self.members, &self.customers.keys().copied().collect());
-        let bodies = match self.state.apply(p, &op, &ctx) {
-            Ok(b) => b,
+        let ctx = ApplyCtx { now, new_id: Uuid::now_v7(), directory: &self.directory, limits: &self.limits };
+        let applied = match self.state.apply_op(p, &op, &ctx) {
+            Ok(a) => a,
             Err(e) => {
                 metrics::counter!(crate::metrics::OPS_REJECTED).increment(1);
-                let mut r = ErrorReply::new(None, e.code(), e.to_string());
-                r.field = e.field().map(String::from);
-                return reply.err(r);
+                return reply.err(e.to_reply(None));
             }
         };
+        let before = applied.card_before.clone();
         metrics::counter!(crate::metrics::OPS).increment(1);
         let actor = EventActor { kind: if p.kind == PrincipalKind::Share { PrincipalKind::User } else { p.kind }, id: p.id, name };
-        let result_id = bodies.iter().find_map(EventBody::created_id);
-        let mut published = Vec::with_capacity(bodies.len());
-        let mut records = Vec::with_capacity(bodies.len());
+        let result_id = applied.created_id;
+        let mut published = Vec::with_capacity(applied.events.len());
+        let mut records = Vec::with_capacity(applied.events.len());
         let mut changes = Vec::new();
-        let mut notes = Vec::new();
-        for body in bodies {
+        let notes = self.notifications(&applied.notifications, &actor, now);
+        for body in applied.events {
             self.seq += 1;
             let frame = EventFrame {
                 topic: Topic::Board(self.board_id),
@@ -385,7 +396,6 @@ impl BoardRt {
             let after = card_id.and_then(|id| Self::facts(&self.state, id));
             records.push(convert::event_record(self.org_id, self.board_id, &frame));
             changes.extend(convert::row_changes(self.org_id, self.board_id, &self.state, &frame.body));
-            notes.extend(self.notifications_for(&frame, before.as_ref(), before_column, now));
             published.push(Arc::new(Published { org_id: self.org_id, board_id: self.board_id, frame, card_before: before.clone(), card_after: after }));
         }
         let last_seq = self.seq;
@@ -428,7 +438,9 @@ impl BoardRt {
         while self.pending.front().is_some_and(|p| p.last_seq <= upto) {
             let Some(p) = self.pending.pop_front() else { break };
             for ev in &p.published {
-                self.released.apply_event(&ev.frame.body);
+                if let Err(e) = self.released.apply_event(&ev.frame.body) {
+                    tracing::error!(board_id = %self.board_id, error = %e, "released view diverged");
+                }
                 self.released_seq = ev.frame.seq;
                 self.deps.hub.publish_event(ev);
                 self.ring.push_back(ev.clone());
@@ -459,62 +471,36 @@ impl BoardRt {
         });
     }
 
-    /// Assignment -> new assignees; mention -> the mentioned; a move into or out of a done
-    /// column -> the assignees and, as `job.status`, the card's customer.
-    fn notifications_for(
+    /// Stored notifications for the domain's drafts: customers are reached through their
+    /// user, and nobody is notified of their own action.
+    fn notifications(
         &self,
-        frame: &EventFrame,
-        before: Option<&CardFacts>,
-        before_column: Option<Uuid>,
+        drafts: &[boardroom_actors::domain::NotificationDraft],
+        actor: &EventActor,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Vec<store::Notification> {
-        let actor_user = (frame.actor.kind == PrincipalKind::User).then_some(frame.actor.id);
-        let Some(card_id) = frame.body.card_id() else { return Vec::new() };
-        let Some(card) = self.state.card(card_id) else { return Vec::new() };
-        let mut out: Vec<(Uuid, NotificationKind, String)> = Vec::new();
-        match &frame.body {
-            EventBody::CardAssigned(_) => {
-                for u in &card.assignees {
-                    if !before.is_some_and(|b| b.assignees.contains(u)) {
-                        out.push((*u, NotificationKind::CardAssigned, format!("{} assigned you to \"{}\"", frame.actor.name, card.title)));
-                    }
-                }
-            }
-            EventBody::CommentAdded(c) => {
-                for u in &c.comment.mentions {
-                    out.push((*u, NotificationKind::Mention, format!("{} mentioned you on \"{}\"", frame.actor.name, card.title)));
-                }
-            }
-            EventBody::CardMoved(m) => {
-                let was_done = before_column.and_then(|c| self.state.column(c)).is_some_and(|c| c.is_done);
-                let now_done = m.column.is_done;
-                if was_done != now_done {
-                    let text = format!("\"{}\" is now {}", card.title, m.column.name);
-                    for u in &card.assignees {
-                        out.push((*u, NotificationKind::JobStatus, text.clone()));
-                    }
-                    if let Some(Some(user)) = card.customer_id.and_then(|c| self.customers.get(&c)) {
-                        out.push((*user, NotificationKind::JobStatus, text));
-                    }
-                }
-            }
-            _ => {}
-        }
+        let actor_user = (actor.kind == PrincipalKind::User).then_some(actor.id);
         let mut seen = HashSet::new();
-        out.into_iter()
-            .filter(|(u, _, _)| Some(*u) != actor_user && seen.insert(*u))
-            .map(|(user_id, kind, title)| store::Notification {
-                id: store::new_id(),
-                org_id: self.org_id,
-                user_id,
-                kind: kind.as_str().into(),
-                board_id: Some(self.board_id),
-                card_id: Some(card_id),
-                title,
-                body: self.name.clone(),
-                actor: serde_json::to_value(&frame.actor).unwrap_or_default(),
-                created_at: now,
-                read: false,
+        drafts
+            .iter()
+            .filter_map(|d| {
+                let user = match d.recipient {
+                    Recipient::User(u) => Some(u),
+                    Recipient::Customer(c) => self.customers.get(&c).copied().flatten(),
+                }?;
+                (Some(user) != actor_user && seen.insert((user, d.kind))).then(|| store::Notification {
+                    id: store::new_id(),
+                    org_id: self.org_id,
+                    user_id: user,
+                    kind: d.kind.as_str().into(),
+                    board_id: Some(d.board_id),
+                    card_id: Some(d.card_id),
+                    title: d.title.clone(),
+                    body: d.body.clone(),
+                    actor: serde_json::to_value(actor).unwrap_or_default(),
+                    created_at: now,
+                    read: false,
+                })
             })
             .collect()
     }
