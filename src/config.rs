@@ -175,7 +175,7 @@ impl Config {
         // BOARDROOM_TEST_* belong to the test runner, not to the server.
         fig = fig.merge(
             Env::prefixed("BOARDROOM_")
-                .filter(|k| !k.as_str().starts_with("test_"))
+                .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_"))
                 .split("__"),
         );
         let cfg: Config = fig.extract().map_err(Box::new)?;
@@ -289,8 +289,10 @@ mod tests {
 
     #[test]
     fn default_secret_refused_outside_dev_mode() {
-        let mut c = Config::default();
-        c.database_url = "postgres://x".into();
+        let mut c = Config {
+            database_url: "postgres://x".into(),
+            ..Default::default()
+        };
         assert!(!c.dev_mode());
         assert!(c.check_serving_secret().is_err());
         c.dev_mode = Some(true);

@@ -71,13 +71,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, url = %format!("http://{addr}"), "Boardroom is listening");
     let down = rt.clone();
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Sessions close with 1001 so that clients reconnect (to any node).
-            let _ = down.shutdown.send(true);
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Sessions close with 1001 so that clients reconnect (to any node).
+        let _ = down.shutdown.send(true);
+    })
+    .await?;
     // No client is left: stop the boards, then commit everything they handed over.
     rt.boards.stop_all().await;
     rt.journal.close();

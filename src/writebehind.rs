@@ -63,8 +63,22 @@ impl Journal {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let stats = Arc::new(JournalStats::default());
         let closing = Arc::new(tokio::sync::Notify::new());
-        let handle = tokio::spawn(flusher(store, rx, max_batch.max(1), stats.clone(), closing.clone()));
-        (Journal { tx, capacity: capacity.max(1), stats, closing }, handle)
+        let handle = tokio::spawn(flusher(
+            store,
+            rx,
+            max_batch.max(1),
+            stats.clone(),
+            closing.clone(),
+        ));
+        (
+            Journal {
+                tx,
+                capacity: capacity.max(1),
+                stats,
+                closing,
+            },
+            handle,
+        )
     }
 
     /// Refuses new entries and lets the flusher end once everything accepted is committed
@@ -90,10 +104,14 @@ impl Journal {
     /// Reserves a place in the journal before an op is applied, so that an op is only ever
     /// applied in memory when its write is sure to be accepted.
     pub fn try_reserve(&self) -> Result<JournalPermit, SubmitError> {
-        self.tx.clone().try_reserve_owned().map(JournalPermit).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SubmitError::Full,
-            mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
-        })
+        self.tx
+            .clone()
+            .try_reserve_owned()
+            .map(JournalPermit)
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SubmitError::Full,
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
+            })
     }
 
     /// Entries waiting for the flusher.

@@ -1,3 +1,4 @@
 //! Boardroom domain and actors.
 
+pub mod domain;
 pub mod policy;

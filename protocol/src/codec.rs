@@ -6,12 +6,19 @@
 //! encodings without changing its model.
 
 use crate::codes::ErrorCode;
-use crate::frames::{ClientFrame, ErrorReply, ServerFrame};
+use crate::frames::{
+    Auth, ClientFrame, ErrorReply, Hello, NotificationsRead, Ping, PresenceSet, ServerFrame,
+    Subscribe, Unsubscribe,
+};
+use crate::op::Op;
 use crate::refs::Ref;
+use crate::topic::Topic;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::fmt;
 use std::io::Cursor;
+use uuid::Uuid;
 
 /// Nesting deeper than this is refused in MessagePack; it matches serde_json's own limit so
 /// the two encodings accept the same frames.
@@ -35,6 +42,9 @@ pub struct DecodeError {
     /// The frame's `ref` when it could still be read, so the `error` reply can carry it
     /// (a client waiting on that ref then learns its request failed instead of timing out).
     pub r#ref: Option<Ref>,
+    /// Where in the frame the problem is, as a dotted path (`data.title`, `since.seq`), when
+    /// it could be located. Goes into the `field` of the `error` reply.
+    pub field: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,7 +64,9 @@ impl DecodeError {
 
     /// The `error` frame that answers the bad frame.
     pub fn to_reply(&self) -> ErrorReply {
-        ErrorReply::new(self.r#ref.clone(), self.code(), self.message.clone())
+        let mut reply = ErrorReply::new(self.r#ref.clone(), self.code(), self.message.clone());
+        reply.field = self.field.clone();
+        reply
     }
 }
 
@@ -145,8 +157,22 @@ impl Codec {
     }
 
     /// Decodes a client frame; never panics, whatever the bytes.
+    ///
+    /// Decoding goes straight to the typed frame. Only when that fails is the frame read a
+    /// second time, as a generic tree, to find the path of the offending field: good error
+    /// messages cost nothing on the hot path.
     pub fn decode_client(self, bytes: &[u8]) -> Result<ClientFrame, DecodeError> {
-        self.decode(bytes)
+        self.decode(bytes).map_err(|mut e| {
+            if e.kind == DecodeErrorKind::Shape {
+                if let Some(tree) = self.decode_tree(bytes) {
+                    if let Some((field, message)) = locate_client_error(&tree) {
+                        e.message = format!("invalid {}: {message}", describe(&tree));
+                        e.field = field;
+                    }
+                }
+            }
+            e
+        })
     }
 
     /// Decodes a server frame (load generator, bots, tests).
@@ -189,6 +215,7 @@ impl Codec {
                     r#ref: serde_json::from_slice::<RefOnly>(bytes)
                         .ok()
                         .and_then(|r| r.r#ref),
+                    field: None,
                 }
             }),
             Codec::MsgPack => {
@@ -198,10 +225,148 @@ impl Codec {
                     r#ref: msgpack_from_slice::<RefOnly>(bytes)
                         .ok()
                         .and_then(|r| r.r#ref),
+                    field: None,
                 })
             }
         }
     }
+}
+
+impl Codec {
+    /// The frame as a generic tree, for error reporting only.
+    fn decode_tree(self, bytes: &[u8]) -> Option<Value> {
+        match self {
+            Codec::Json => serde_json::from_slice(bytes).ok(),
+            Codec::MsgPack => msgpack_from_slice(bytes).ok(),
+        }
+    }
+}
+
+/// `op card.update`, `subscribe`, or `frame` when the type is unknown: names the thing the
+/// client sent so the message reads naturally.
+fn describe(tree: &Value) -> String {
+    match tree.get("type").and_then(Value::as_str) {
+        Some("op") => match tree.get("kind").and_then(Value::as_str) {
+            Some(kind) if Op::KINDS.contains(&kind) => format!("op {kind}"),
+            _ => "op".to_string(),
+        },
+        Some(t) if ClientFrame::TYPES.contains(&t) => t.to_string(),
+        _ => "frame".to_string(),
+    }
+}
+
+/// The head of an op frame, checked before its `kind`/`data`.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct OpHead {
+    topic: Topic,
+    op_id: Uuid,
+    kind: String,
+    data: Value,
+}
+
+/// Re-reads a frame that failed to decode, variant by variant, to find the failing field.
+/// Returns `(path, message)`; `path` is `None` when the problem is the frame as a whole.
+fn locate_client_error(tree: &Value) -> Option<(Option<String>, String)> {
+    let Some(obj) = tree.as_object() else {
+        return Some((
+            None,
+            "a frame must be an object with a \"type\"".to_string(),
+        ));
+    };
+    let ty = match obj.get("type") {
+        None => return Some((Some("type".into()), "missing field `type`".into())),
+        Some(Value::String(t)) => t.as_str(),
+        Some(_) => return Some((Some("type".into()), "`type` must be a string".into())),
+    };
+    match ty {
+        "hello" => locate::<Hello>(tree),
+        "auth" => locate::<Auth>(tree),
+        "ping" => locate::<Ping>(tree),
+        "subscribe" => locate::<Subscribe>(tree),
+        "unsubscribe" => locate::<Unsubscribe>(tree),
+        "presence.set" => locate::<PresenceSet>(tree),
+        "notifications.read" => locate::<NotificationsRead>(tree),
+        "op" => locate::<OpHead>(tree).or_else(|| {
+            let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
+            locate_op_data(kind, obj.get("data").unwrap_or(&Value::Null))
+        }),
+        other => Some((
+            Some("type".into()),
+            format!(
+                "unknown frame type `{other}`, expected one of {}",
+                ClientFrame::TYPES.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Checks an op's `data` against the struct of its `kind` directly: going through `Op` would
+/// lose the path, because an adjacently tagged enum buffers `data` when it comes before `kind`.
+fn locate_op_data(kind: &str, data: &Value) -> Option<(Option<String>, String)> {
+    use crate::op::*;
+    let at = Some("data");
+    match kind {
+        "column.create" => locate_at::<ColumnCreate>(data, at),
+        "column.update" => locate_at::<ColumnUpdate>(data, at),
+        "column.move" => locate_at::<ColumnMove>(data, at),
+        "column.delete" => locate_at::<ColumnDelete>(data, at),
+        "card.create" => locate_at::<CardCreate>(data, at),
+        "card.update" => locate_at::<CardUpdate>(data, at),
+        "card.move" => locate_at::<CardMove>(data, at),
+        "card.assign" => locate_at::<CardAssign>(data, at),
+        "card.archive" => locate_at::<CardArchive>(data, at),
+        "checklist.add" => locate_at::<ChecklistAdd>(data, at),
+        "checklist.toggle" => locate_at::<ChecklistToggle>(data, at),
+        "checklist.remove" => locate_at::<ChecklistRemove>(data, at),
+        "comment.add" => locate_at::<CommentAdd>(data, at),
+        other => Some((
+            Some("kind".into()),
+            format!(
+                "unknown op kind `{other}`, expected one of {}",
+                Op::KINDS.join(", ")
+            ),
+        )),
+    }
+}
+
+fn locate<T: DeserializeOwned>(tree: &Value) -> Option<(Option<String>, String)> {
+    locate_at::<T>(tree, None)
+}
+
+/// Deserializes `tree` as `T` with path tracking; `prefix` is where `tree` sits in the frame.
+fn locate_at<T: DeserializeOwned>(
+    tree: &Value,
+    prefix: Option<&str>,
+) -> Option<(Option<String>, String)> {
+    let e = serde_path_to_error::deserialize::<_, T>(tree).err()?;
+    let inner_path = e.path().to_string();
+    let path = match (prefix, inner_path.as_str()) {
+        (None, p) => p.to_string(),
+        (Some(pre), "." | "") => pre.to_string(),
+        (Some(pre), p) => format!("{pre}.{p}"),
+    };
+    let inner = e.into_inner().to_string();
+    let at_root = path == "." || path.is_empty();
+    let field = match (at_root, missing_field(&inner)) {
+        (true, missing) => missing,
+        (false, Some(missing)) => Some(format!("{path}.{missing}")),
+        (false, None) => Some(path.clone()),
+    };
+    let message = if at_root {
+        inner
+    } else {
+        format!("{path}: {inner}")
+    };
+    Some((field, message))
+}
+
+/// serde reports a missing field at the level of its parent; pull the name out so the
+/// reply's `field` still points at it.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    let end = rest.find('`')?;
+    Some(rest[..end].to_string())
 }
 
 impl fmt::Display for Codec {

@@ -1,9 +1,9 @@
 //! Every frame, op and event survives encode -> decode unchanged, in both encodings.
 
-mod fixtures;
+mod common;
 
 use boardroom_protocol::*;
-use fixtures::*;
+use common::*;
 use proptest::prelude::*;
 
 const CODECS: [Codec; 2] = [Codec::Json, Codec::MsgPack];

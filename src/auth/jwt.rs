@@ -142,6 +142,7 @@ mod tests {
             iat: now - 10,
             exp: now - 1,
             typ: "access".into(),
+            fam: None,
         };
         let t = encode(
             &Header::new(Algorithm::HS256),

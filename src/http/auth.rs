@@ -83,6 +83,7 @@ pub async fn refresh(
             .store
             .revoke_refresh_family(token.family_id, now)
             .await?;
+        state.rt.sessions.revoke(token.family_id);
         tracing::warn!(user_id = %token.user_id, family = %token.family_id, "refresh token reuse; family revoked");
         return Err(ApiError::unauthorized(
             "refresh token already used; every session of this login has been revoked, log in again",
@@ -104,7 +105,10 @@ pub async fn refresh(
 }
 
 async fn issue_pair(state: &AppState, user_id: Uuid, family_id: Uuid) -> ApiResult<Value> {
-    let (access, _) = state.jwt.issue(user_id, Some(family_id)).map_err(|_| ApiError::internal())?;
+    let (access, _) = state
+        .jwt
+        .issue(user_id, Some(family_id))
+        .map_err(|_| ApiError::internal())?;
     let refresh = secrets::generate(secrets::REFRESH_TOKEN_PREFIX);
     let days = i64::try_from(state.config.auth.refresh_token_ttl_days).unwrap_or(30);
     let row = RefreshToken {
@@ -145,6 +149,7 @@ pub async fn logout(
                 .store
                 .revoke_refresh_family(t.family_id, chrono::Utc::now())
                 .await?;
+            state.rt.sessions.revoke(t.family_id);
         }
     }
     Ok(StatusCode::NO_CONTENT)

@@ -27,8 +27,16 @@ fn from_reply(e: ErrorReply) -> ApiError {
     }
 }
 
-async fn board_principal(state: &AppState, caller: &Caller, board_id: Uuid) -> ApiResult<(Uuid, Principal)> {
-    let board = state.store.get_board(board_id).await?.ok_or_else(|| ApiError::not_found("board"))?;
+async fn board_principal(
+    state: &AppState,
+    caller: &Caller,
+    board_id: Uuid,
+) -> ApiResult<(Uuid, Principal)> {
+    let board = state
+        .store
+        .get_board(board_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("board"))?;
     if board.archived {
         return Err(ApiError::not_found("board"));
     }
@@ -36,14 +44,30 @@ async fn board_principal(state: &AppState, caller: &Caller, board_id: Uuid) -> A
     Ok((board.org_id, p))
 }
 
-pub async fn snapshot(State(state): State<AppState>, caller: Caller, Path(board_id): Path<Uuid>) -> ApiResult<Json<Value>> {
+pub async fn snapshot(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(board_id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
     let (org_id, p) = board_principal(&state, &caller, board_id).await?;
-    ApiError::check(decide(&p, Action::ReadBoard, &Resource::Board { org_id, board_id }), "read this board")?;
+    ApiError::check(
+        decide(&p, Action::ReadBoard, &Resource::Board { org_id, board_id }),
+        "read this board",
+    )?;
     let actor = state.rt.boards.get(board_id).await.map_err(from_reply)?;
     let (tx, rx) = oneshot::channel();
     actor
-        .cast(BoardMsg::Snapshot { view: Arc::new(p), reply: tx })
-        .map_err(|_| from_reply(ErrorReply::new(None, boardroom_protocol::ErrorCode::Unavailable, "the board is restarting; retry")))?;
+        .cast(BoardMsg::Snapshot {
+            view: Arc::new(p),
+            reply: tx,
+        })
+        .map_err(|_| {
+            from_reply(ErrorReply::new(
+                None,
+                boardroom_protocol::ErrorCode::Unavailable,
+                "the board is restarting; retry",
+            ))
+        })?;
     let (epoch, seq, snap) = rx.await.map_err(|_| ApiError::internal())?;
     let mut v = match snap {
         Snapshot::Board(b) => json!(b),
@@ -63,20 +87,41 @@ pub async fn apply_op(
     let (_, p) = board_principal(&state, &caller, board_id).await?;
     let name = match &caller {
         Caller::ApiKey(k) => k.name.clone(),
-        Caller::User { user_id } => state.store.get_user(*user_id).await?.map(|u| u.name).unwrap_or_default(),
+        Caller::User { user_id } => state
+            .store
+            .get_user(*user_id)
+            .await?
+            .map(|u| u.name)
+            .unwrap_or_default(),
     };
     let actor = state.rt.boards.get(board_id).await.map_err(from_reply)?;
     let (tx, rx) = oneshot::channel();
     actor
-        .cast(BoardMsg::Op { principal: Arc::new(p), name, op_id: req.op_id, op: req.op, reply: OpReply::Http(tx) })
-        .map_err(|_| from_reply(ErrorReply::new(None, boardroom_protocol::ErrorCode::Unavailable, "the board is restarting; retry")))?;
+        .cast(BoardMsg::Op {
+            principal: Arc::new(p),
+            name,
+            op_id: req.op_id,
+            op: req.op,
+            reply: OpReply::Http(tx),
+        })
+        .map_err(|_| {
+            from_reply(ErrorReply::new(
+                None,
+                boardroom_protocol::ErrorCode::Unavailable,
+                "the board is restarting; retry",
+            ))
+        })?;
     match rx.await {
         Ok(Ok(r)) => Ok(Json(json!(r))),
         Ok(Err(e)) => Err(from_reply(e)),
         // The actor stopped before answering (restart, shutdown): the op may or may not have
         // been applied; retrying with the same op_id is safe.
         Err(_) => Err(from_reply({
-            let mut e = ErrorReply::new(None, boardroom_protocol::ErrorCode::Unavailable, "the board restarted; retry with the same op_id");
+            let mut e = ErrorReply::new(
+                None,
+                boardroom_protocol::ErrorCode::Unavailable,
+                "the board restarted; retry with the same op_id",
+            );
             e.retry_after_ms = Some(500);
             e
         })),
@@ -97,16 +142,33 @@ pub async fn events(
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<Json<Value>> {
     let (org_id, p) = board_principal(&state, &caller, board_id).await?;
-    ApiError::check(decide(&p, Action::ReadBoardEvents, &Resource::Board { org_id, board_id }), "read the event log")?;
+    ApiError::check(
+        decide(
+            &p,
+            Action::ReadBoardEvents,
+            &Resource::Board { org_id, board_id },
+        ),
+        "read the event log",
+    )?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_field("limit", "limit must be between 1 and 1000"));
+        return Err(ApiError::bad_field(
+            "limit",
+            "limit must be between 1 and 1000",
+        ));
     }
     let after = q.after_seq.unwrap_or(0);
     if after < 0 {
-        return Err(ApiError::bad_field("after_seq", "after_seq must not be negative"));
+        return Err(ApiError::bad_field(
+            "after_seq",
+            "after_seq must not be negative",
+        ));
     }
-    let board = state.store.get_board(board_id).await?.ok_or_else(|| ApiError::not_found("board"))?;
+    let board = state
+        .store
+        .get_board(board_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("board"))?;
     let events: Vec<Value> = state
         .store
         .events_after(board_id, after, limit)
@@ -158,24 +220,47 @@ pub struct ReadBody {
     all: Option<bool>,
 }
 
-pub async fn mark_read(State(state): State<AppState>, caller: Caller, Body(b): Body<ReadBody>) -> ApiResult<Json<Value>> {
+pub async fn mark_read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(b): Body<ReadBody>,
+) -> ApiResult<Json<Value>> {
     let user = user_of(&caller)?;
     let ids = match (b.ids, b.all) {
         (Some(ids), None | Some(false)) => Some(ids),
         (None, Some(true)) => None,
-        _ => return Err(ApiError::bad_field("ids", "send `ids` or `\"all\":true`, not both")),
+        _ => {
+            return Err(ApiError::bad_field(
+                "ids",
+                "send `ids` or `\"all\":true`, not both",
+            ))
+        }
     };
-    let unread = state.store.mark_read(user, ids.as_deref(), chrono::Utc::now()).await?;
+    let unread = state
+        .store
+        .mark_read(user, ids.as_deref(), chrono::Utc::now())
+        .await?;
     Ok(Json(json!({ "unread": unread })))
 }
 
 /// Test-only (`realtime.debug_endpoints`): makes a board actor fail, to exercise supervision.
-pub async fn debug_panic(State(state): State<AppState>, caller: Caller, Path(board_id): Path<Uuid>) -> ApiResult<StatusCode> {
+pub async fn debug_panic(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(board_id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     if !state.config.realtime.debug_endpoints {
         return Err(ApiError::not_found("endpoint"));
     }
     let (org_id, p) = board_principal(&state, &caller, board_id).await?;
-    ApiError::check(decide(&p, Action::ArchiveBoard, &Resource::Board { org_id, board_id }), "do that")?;
+    ApiError::check(
+        decide(
+            &p,
+            Action::ArchiveBoard,
+            &Resource::Board { org_id, board_id },
+        ),
+        "do that",
+    )?;
     state.rt.boards.tell(board_id, BoardMsg::Panic);
     Ok(StatusCode::ACCEPTED)
 }

@@ -142,6 +142,7 @@ pub async fn deactivate(
         ensure_another_owner(&state, org_id, user_id).await?;
     }
     state.store.deactivate_member(org_id, user_id).await?;
+    state.rt.sessions.revoke(user_id);
     tracing::info!(%org_id, %user_id, "member deactivated");
     Ok(StatusCode::NO_CONTENT)
 }

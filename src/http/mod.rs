@@ -4,9 +4,9 @@ mod api_keys;
 mod auth;
 mod boards;
 mod customers;
-mod live;
 pub mod error;
 pub mod extract;
+mod live;
 mod members;
 mod share_links;
 mod validate;
@@ -77,7 +77,16 @@ impl AppState {
             sessions: Default::default(),
             shutdown,
         });
-        Ok((AppState { store, config, jwt, login_limiter, rt }, flusher))
+        Ok((
+            AppState {
+                store,
+                config,
+                jwt,
+                login_limiter,
+                rt,
+            },
+            flusher,
+        ))
     }
 }
 
@@ -170,7 +179,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!(crate::metrics::JOURNAL_DEPTH).set(state.rt.journal.depth() as f64);
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         crate::metrics::render(),
     )
 }

@@ -13,9 +13,9 @@ use crate::writebehind::{CommitOutcome, Journal, SubmitError};
 use boardroom_actors::domain::{ApplyCtx, BoardState, Limits, OrgDirectory, Recipient};
 use boardroom_actors::policy::{decide, Action, CardFacts, Principal, Resource};
 use boardroom_protocol::{
-    Actor as EventActor, CardSnapshot, ColumnRef, ErrorCode, ErrorReply, EventFrame,
-    OkReply, Op, OpResult, PresenceEntry, PresenceFrame, PresenceMap, PresenceState, PrincipalKind,
-    Ref, ServerFrame, Since, Snapshot, Topic,
+    Actor as EventActor, CardSnapshot, ColumnRef, ErrorCode, ErrorReply, EventFrame, OkReply, Op,
+    OpResult, PresenceEntry, PresenceFrame, PresenceMap, PresenceState, PrincipalKind, Ref,
+    ServerFrame, Since, Snapshot, Topic,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -34,7 +34,11 @@ impl OpReply {
     fn ok(self, seq: u64, id: Option<Uuid>) {
         match self {
             OpReply::Conn(conn, r#ref) => {
-                conn.send(&ServerFrame::Ok(OkReply { seq: Some(seq), id, ..OkReply::new(r#ref) }));
+                conn.send(&ServerFrame::Ok(OkReply {
+                    seq: Some(seq),
+                    id,
+                    ..OkReply::new(r#ref)
+                }));
             }
             OpReply::Http(tx) => {
                 let _ = tx.send(Ok(OpResult { seq, id }));
@@ -66,12 +70,31 @@ pub struct SubscribeReq {
 
 pub enum BoardMsg {
     Subscribe(Box<SubscribeReq>),
-    Leave { conn: ConnId, topic: Topic },
-    Op { principal: Arc<Principal>, name: String, op_id: Uuid, op: Op, reply: OpReply },
-    PresenceSet { conn: Arc<ConnHandle>, state: PresenceState, r#ref: Option<Ref> },
+    Leave {
+        conn: ConnId,
+        topic: Topic,
+    },
+    Op {
+        principal: Arc<Principal>,
+        name: String,
+        op_id: Uuid,
+        op: Op,
+        reply: OpReply,
+    },
+    PresenceSet {
+        conn: Arc<ConnHandle>,
+        state: PresenceState,
+        r#ref: Option<Ref>,
+    },
     /// The released state, for `GET /boards/{id}`.
-    Snapshot { view: Arc<Principal>, reply: oneshot::Sender<(u64, u64, Snapshot)> },
-    Committed { upto: u64, outcome: CommitOutcome },
+    Snapshot {
+        view: Arc<Principal>,
+        reply: oneshot::Sender<(u64, u64, Snapshot)>,
+    },
+    Committed {
+        upto: u64,
+        outcome: CommitOutcome,
+    },
     IdleCheck,
     /// Debug endpoint only: fail on purpose, to exercise supervision.
     Panic,
@@ -139,25 +162,41 @@ impl Actor for BoardActor {
     type State = BoardRt;
     type Arguments = BoardArgs;
 
-    async fn pre_start(&self, myself: ActorRef<BoardMsg>, args: BoardArgs) -> Result<BoardRt, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<BoardMsg>,
+        args: BoardArgs,
+    ) -> Result<BoardRt, ActorProcessingErr> {
         let BoardArgs { board_id, deps } = args;
         let s = &deps.store;
         let board = s.get_board(board_id).await?.ok_or("board not found")?;
         let cards = s.list_cards(board_id).await?;
         let (epoch, last_seq) = s.claim_board(board_id).await?.ok_or("board not found")?;
         let mut directory = OrgDirectory::default();
-        for m in s.list_members(board.org_id).await?.into_iter().filter(|m| m.active) {
+        for m in s
+            .list_members(board.org_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.active)
+        {
             directory = directory.with_member(m.id, m.role);
         }
         let customer_rows = s.list_customers(board.org_id).await?;
         for c in &customer_rows {
             directory = match c.user_id {
-                Some(u) if directory.members.contains_key(&u) => directory.with_customer_user(u, c.id),
+                Some(u) if directory.members.contains_key(&u) => {
+                    directory.with_customer_user(u, c.id)
+                }
                 _ => directory.with_customer(c.id),
             };
         }
-        let customers: HashMap<Uuid, Option<Uuid>> = customer_rows.into_iter().map(|c| (c.id, c.user_id)).collect();
-        let recent = s.recent_applied_ops(board_id, APPLIED_MEMORY as i64).await?;
+        let customers: HashMap<Uuid, Option<Uuid>> = customer_rows
+            .into_iter()
+            .map(|c| (c.id, c.user_id))
+            .collect();
+        let recent = s
+            .recent_applied_ops(board_id, APPLIED_MEMORY as i64)
+            .await?;
         let snapshot = convert::snapshot(&board, &cards);
         let state = BoardState::from_snapshot(snapshot);
         let mut applied = HashMap::new();
@@ -202,13 +241,22 @@ impl Actor for BoardActor {
         })
     }
 
-    async fn post_stop(&self, _myself: ActorRef<BoardMsg>, rt: &mut BoardRt) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<BoardMsg>,
+        rt: &mut BoardRt,
+    ) -> Result<(), ActorProcessingErr> {
         metrics::gauge!(crate::metrics::BOARDS_ACTIVE).decrement(1.0);
         tracing::info!(board_id = %rt.board_id, "board stopped");
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<BoardMsg>, msg: BoardMsg, rt: &mut BoardRt) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<BoardMsg>,
+        msg: BoardMsg,
+        rt: &mut BoardRt,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             BoardMsg::Subscribe(req) => {
                 rt.last_activity = tokio::time::Instant::now();
@@ -218,7 +266,13 @@ impl Actor for BoardActor {
                 rt.deps.hub.unsubscribe(&topic, conn);
                 rt.leave_presence(conn);
             }
-            BoardMsg::Op { principal, name, op_id, op, reply } => {
+            BoardMsg::Op {
+                principal,
+                name,
+                op_id,
+                op,
+                reply,
+            } => {
                 rt.last_activity = tokio::time::Instant::now();
                 rt.op(&myself, &principal, name, op_id, op, reply);
             }
@@ -240,7 +294,8 @@ impl Actor for BoardActor {
             },
             BoardMsg::IdleCheck => {
                 let idle = std::time::Duration::from_secs(rt.deps.config.realtime.board_idle_secs);
-                let subscribed = rt.deps.hub.subscriber_count(&Topic::Board(rt.board_id)) > 0 || !rt.present_conns.is_empty();
+                let subscribed = rt.deps.hub.subscriber_count(&Topic::Board(rt.board_id)) > 0
+                    || !rt.present_conns.is_empty();
                 if !subscribed && rt.pending.is_empty() && rt.last_activity.elapsed() >= idle {
                     tracing::info!(board_id = %rt.board_id, "passivating idle board");
                     myself.stop(Some("idle".into()));
@@ -254,19 +309,40 @@ impl Actor for BoardActor {
 
 impl BoardRt {
     fn facts(state: &BoardState, card_id: Uuid) -> Option<CardFacts> {
-        state.card(card_id).map(|c| CardFacts { card_id: c.id, assignees: c.assignees.clone(), customer_id: c.customer_id })
+        state.card(card_id).map(|c| CardFacts {
+            card_id: c.id,
+            assignees: c.assignees.clone(),
+            customer_id: c.customer_id,
+        })
     }
 
     fn subscribe(&mut self, req: SubscribeReq) {
-        let SubscribeReq { conn, view, name, topic, r#ref, since } = req;
+        let SubscribeReq {
+            conn,
+            view,
+            name,
+            topic,
+            r#ref,
+            since,
+        } = req;
         let org_id = self.org_id;
         let board_id = self.board_id;
         let deny = |conn: &ConnHandle, r#ref: Option<Ref>, code| {
-            conn.send(&ServerFrame::Error(ErrorReply::new(r#ref, code, "not found")));
+            conn.send(&ServerFrame::Error(ErrorReply::new(
+                r#ref,
+                code,
+                "not found",
+            )));
         };
         match topic {
             Topic::Board(_) => {
-                if !decide(&view, Action::ReadBoard, &Resource::Board { org_id, board_id }).is_allowed() {
+                if !decide(
+                    &view,
+                    Action::ReadBoard,
+                    &Resource::Board { org_id, board_id },
+                )
+                .is_allowed()
+                {
                     return deny(&conn, r#ref, ErrorCode::NotFound);
                 }
                 let presence = self.presence_map();
@@ -299,17 +375,45 @@ impl BoardRt {
                         conn.send(&ServerFrame::Ok(ok));
                     }
                 }
-                self.deps.hub.subscribe(topic, Subscriber { conn: conn.clone(), view: view.clone() });
+                self.deps.hub.subscribe(
+                    topic,
+                    Subscriber {
+                        conn: conn.clone(),
+                        view: view.clone(),
+                    },
+                );
                 self.join_presence(&conn, &view, name);
             }
             Topic::Card(card_id) => {
-                let Some(card) = self.released.card(card_id) else { return deny(&conn, r#ref, ErrorCode::NotFound) };
-                let facts = CardFacts { card_id, assignees: card.assignees.clone(), customer_id: card.customer_id };
-                if !decide(&view, Action::ReadCard, &Resource::Card { org_id, board_id, card: facts }).is_allowed() {
+                let Some(card) = self.released.card(card_id) else {
+                    return deny(&conn, r#ref, ErrorCode::NotFound);
+                };
+                let facts = CardFacts {
+                    card_id,
+                    assignees: card.assignees.clone(),
+                    customer_id: card.customer_id,
+                };
+                if !decide(
+                    &view,
+                    Action::ReadCard,
+                    &Resource::Card {
+                        org_id,
+                        board_id,
+                        card: facts,
+                    },
+                )
+                .is_allowed()
+                {
                     return deny(&conn, r#ref, ErrorCode::NotFound);
                 }
-                let Some(column) = self.released.column(card.column_id) else { return deny(&conn, r#ref, ErrorCode::NotFound) };
-                let snap = CardSnapshot { card: card_for(&view, card), column: ColumnRef::from(column), board_id };
+                let Some(column) = self.released.column(card.column_id) else {
+                    return deny(&conn, r#ref, ErrorCode::NotFound);
+                };
+                let snap = CardSnapshot {
+                    card: card_for(&view, card),
+                    column: ColumnRef::from(column),
+                    board_id,
+                };
                 conn.send(&ServerFrame::Ok(OkReply {
                     topic: Some(topic),
                     epoch: Some(self.epoch),
@@ -341,31 +445,62 @@ impl BoardRt {
         if first > since.seq + 1 {
             return None;
         }
-        Some(self.ring.iter().filter(|e| e.frame.seq > since.seq).cloned().collect())
+        Some(
+            self.ring
+                .iter()
+                .filter(|e| e.frame.seq > since.seq)
+                .cloned()
+                .collect(),
+        )
     }
 
-    fn op(&mut self, myself: &ActorRef<BoardMsg>, p: &Principal, name: String, op_id: Uuid, op: Op, reply: OpReply) {
+    fn op(
+        &mut self,
+        myself: &ActorRef<BoardMsg>,
+        p: &Principal,
+        name: String,
+        op_id: Uuid,
+        op: Op,
+        reply: OpReply,
+    ) {
         if let Some(&(seq, id)) = self.applied.get(&op_id) {
             if seq <= self.released_seq {
                 return reply.ok(seq, id);
             }
             // Still waiting for its commit: the answer comes with the first copy's.
-            return reply.err(ErrorReply::new(None, ErrorCode::Conflict, "this op_id is being applied; wait for its answer"));
+            return reply.err(ErrorReply::new(
+                None,
+                ErrorCode::Conflict,
+                "this op_id is being applied; wait for its answer",
+            ));
         }
         let permit = match self.deps.journal.try_reserve() {
             Ok(p) => p,
             Err(SubmitError::Full) => {
                 metrics::counter!(crate::metrics::OPS_REJECTED).increment(1);
-                let mut e = ErrorReply::new(None, ErrorCode::Unavailable, "the database is behind; retry shortly");
+                let mut e = ErrorReply::new(
+                    None,
+                    ErrorCode::Unavailable,
+                    "the database is behind; retry shortly",
+                );
                 e.retry_after_ms = Some(500);
                 return reply.err(e);
             }
             Err(SubmitError::Closed) => {
-                return reply.err(ErrorReply::new(None, ErrorCode::Unavailable, "the server is shutting down; retry on another node"));
+                return reply.err(ErrorReply::new(
+                    None,
+                    ErrorCode::Unavailable,
+                    "the server is shutting down; retry on another node",
+                ));
             }
         };
         let now = chrono::Utc::now();
-        let ctx = ApplyCtx { now, new_id: Uuid::now_v7(), directory: &self.directory, limits: &self.limits };
+        let ctx = ApplyCtx {
+            now,
+            new_id: Uuid::now_v7(),
+            directory: &self.directory,
+            limits: &self.limits,
+        };
         let applied = match self.state.apply_op(p, &op, &ctx) {
             Ok(a) => a,
             Err(e) => {
@@ -375,7 +510,15 @@ impl BoardRt {
         };
         let before = applied.card_before.clone();
         metrics::counter!(crate::metrics::OPS).increment(1);
-        let actor = EventActor { kind: if p.kind == PrincipalKind::Share { PrincipalKind::User } else { p.kind }, id: p.id, name };
+        let actor = EventActor {
+            kind: if p.kind == PrincipalKind::Share {
+                PrincipalKind::User
+            } else {
+                p.kind
+            },
+            id: p.id,
+            name,
+        };
         let result_id = applied.created_id;
         let mut published = Vec::with_capacity(applied.events.len());
         let mut records = Vec::with_capacity(applied.events.len());
@@ -395,8 +538,19 @@ impl BoardRt {
             let card_id = frame.body.card_id();
             let after = card_id.and_then(|id| Self::facts(&self.state, id));
             records.push(convert::event_record(self.org_id, self.board_id, &frame));
-            changes.extend(convert::row_changes(self.org_id, self.board_id, &self.state, &frame.body));
-            published.push(Arc::new(Published { org_id: self.org_id, board_id: self.board_id, frame, card_before: before.clone(), card_after: after }));
+            changes.extend(convert::row_changes(
+                self.org_id,
+                self.board_id,
+                &self.state,
+                &frame.body,
+            ));
+            published.push(Arc::new(Published {
+                org_id: self.org_id,
+                board_id: self.board_id,
+                frame,
+                card_before: before.clone(),
+                card_after: after,
+            }));
         }
         let last_seq = self.seq;
         self.remember(op_id, last_seq, result_id);
@@ -405,17 +559,33 @@ impl BoardRt {
             board_id: self.board_id,
             epoch: self.epoch as i64,
             events: records,
-            ops: vec![AppliedOp { op_id, epoch: self.epoch as i64, seq: last_seq as i64, result_id }],
+            ops: vec![AppliedOp {
+                op_id,
+                epoch: self.epoch as i64,
+                seq: last_seq as i64,
+                result_id,
+            }],
             changes,
             notifications: notes.clone(),
         };
         let done = permit.send(commit);
         let me = myself.clone();
         tokio::spawn(async move {
-            let outcome = done.await.unwrap_or(CommitOutcome::Rejected("journal closed".into()));
-            let _ = me.cast(BoardMsg::Committed { upto: last_seq, outcome });
+            let outcome = done
+                .await
+                .unwrap_or(CommitOutcome::Rejected("journal closed".into()));
+            let _ = me.cast(BoardMsg::Committed {
+                upto: last_seq,
+                outcome,
+            });
         });
-        let pending = Pending { last_seq, published, reply: Some(reply), result: (last_seq, result_id), notifications: notes };
+        let pending = Pending {
+            last_seq,
+            published,
+            reply: Some(reply),
+            result: (last_seq, result_id),
+            notifications: notes,
+        };
         self.pending.push_back(pending);
         if self.deps.config.durability == Durability::Apply {
             self.release_upto(last_seq);
@@ -436,7 +606,9 @@ impl BoardRt {
     /// notifications to their users. Commit order is op order, so this is a prefix.
     fn release_upto(&mut self, upto: u64) {
         while self.pending.front().is_some_and(|p| p.last_seq <= upto) {
-            let Some(p) = self.pending.pop_front() else { break };
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
             for ev in &p.published {
                 if let Err(e) = self.released.apply_event(&ev.frame.body) {
                     tracing::error!(board_id = %self.board_id, error = %e, "released view diverged");
@@ -488,25 +660,38 @@ impl BoardRt {
                     Recipient::User(u) => Some(u),
                     Recipient::Customer(c) => self.customers.get(&c).copied().flatten(),
                 }?;
-                (Some(user) != actor_user && seen.insert((user, d.kind))).then(|| store::Notification {
-                    id: store::new_id(),
-                    org_id: self.org_id,
-                    user_id: user,
-                    kind: d.kind.as_str().into(),
-                    board_id: Some(d.board_id),
-                    card_id: Some(d.card_id),
-                    title: d.title.clone(),
-                    body: d.body.clone(),
-                    actor: serde_json::to_value(actor).unwrap_or_default(),
-                    created_at: now,
-                    read: false,
+                (Some(user) != actor_user && seen.insert((user, d.kind))).then(|| {
+                    store::Notification {
+                        id: store::new_id(),
+                        org_id: self.org_id,
+                        user_id: user,
+                        kind: d.kind.as_str().into(),
+                        board_id: Some(d.board_id),
+                        card_id: Some(d.card_id),
+                        title: d.title.clone(),
+                        body: d.body.clone(),
+                        actor: serde_json::to_value(actor).unwrap_or_default(),
+                        created_at: now,
+                        read: false,
+                    }
                 })
             })
             .collect()
     }
 
     fn presence_map(&self) -> PresenceMap {
-        self.presence.iter().map(|(u, p)| (*u, PresenceEntry { name: p.name.clone(), state: p.state.clone() })).collect()
+        self.presence
+            .iter()
+            .map(|(u, p)| {
+                (
+                    *u,
+                    PresenceEntry {
+                        name: p.name.clone(),
+                        state: p.state.clone(),
+                    },
+                )
+            })
+            .collect()
     }
 
     fn presence_id(view: &Principal) -> Option<Uuid> {
@@ -518,23 +703,44 @@ impl BoardRt {
 
     fn broadcast_presence(&self, joins: PresenceMap, leaves: PresenceMap) {
         let topic = Topic::Board(self.board_id);
-        self.deps.hub.publish(&topic, &ServerFrame::Presence(PresenceFrame { topic, joins, leaves }));
+        self.deps.hub.publish(
+            &topic,
+            &ServerFrame::Presence(PresenceFrame {
+                topic,
+                joins,
+                leaves,
+            }),
+        );
     }
 
     fn join_presence(&mut self, conn: &ConnHandle, view: &Principal, name: String) {
-        let Some(user) = Self::presence_id(view) else { return };
+        let Some(user) = Self::presence_id(view) else {
+            return;
+        };
         self.present_conns.insert(conn.id, user);
-        let entry = self.presence.entry(user).or_insert_with(|| PresenceUser { name, state: PresenceState::default(), conns: HashSet::new() });
+        let entry = self.presence.entry(user).or_insert_with(|| PresenceUser {
+            name,
+            state: PresenceState::default(),
+            conns: HashSet::new(),
+        });
         entry.conns.insert(conn.id);
         if entry.conns.len() == 1 {
             let mut joins = PresenceMap::new();
-            joins.insert(user, PresenceEntry { name: entry.name.clone(), state: entry.state.clone() });
+            joins.insert(
+                user,
+                PresenceEntry {
+                    name: entry.name.clone(),
+                    state: entry.state.clone(),
+                },
+            );
             self.broadcast_presence(joins, PresenceMap::new());
         }
     }
 
     fn leave_presence(&mut self, conn: ConnId) {
-        let Some(user) = self.present_conns.remove(&conn) else { return };
+        let Some(user) = self.present_conns.remove(&conn) else {
+            return;
+        };
         let gone = match self.presence.get_mut(&user) {
             Some(p) => {
                 p.conns.remove(&conn);
@@ -545,7 +751,13 @@ impl BoardRt {
         if gone {
             if let Some(p) = self.presence.remove(&user) {
                 let mut leaves = PresenceMap::new();
-                leaves.insert(user, PresenceEntry { name: p.name, state: p.state });
+                leaves.insert(
+                    user,
+                    PresenceEntry {
+                        name: p.name,
+                        state: p.state,
+                    },
+                );
                 self.broadcast_presence(PresenceMap::new(), leaves);
             }
         }
@@ -553,19 +765,35 @@ impl BoardRt {
 
     fn presence_set(&mut self, conn: &ConnHandle, state: PresenceState, r#ref: Option<Ref>) {
         let Some(user) = self.present_conns.get(&conn.id).copied() else {
-            conn.send(&ServerFrame::Error(ErrorReply::new(r#ref, ErrorCode::BadRequest, "subscribe to the board before setting presence")));
+            conn.send(&ServerFrame::Error(ErrorReply::new(
+                r#ref,
+                ErrorCode::BadRequest,
+                "subscribe to the board before setting presence",
+            )));
             return;
         };
         if let Some(focus) = state.focus {
             if self.state.card(focus).is_none() {
-                conn.send(&ServerFrame::Error(ErrorReply::new(r#ref, ErrorCode::BadRequest, "focus names no card of this board")));
+                conn.send(&ServerFrame::Error(ErrorReply::new(
+                    r#ref,
+                    ErrorCode::BadRequest,
+                    "focus names no card of this board",
+                )));
                 return;
             }
         }
-        let Some(p) = self.presence.get_mut(&user) else { return };
+        let Some(p) = self.presence.get_mut(&user) else {
+            return;
+        };
         p.state = state;
         let mut joins = PresenceMap::new();
-        joins.insert(user, PresenceEntry { name: p.name.clone(), state: p.state.clone() });
+        joins.insert(
+            user,
+            PresenceEntry {
+                name: p.name.clone(),
+                state: p.state.clone(),
+            },
+        );
         conn.send(&ServerFrame::Ok(OkReply::new(r#ref)));
         self.broadcast_presence(joins, PresenceMap::new());
     }

@@ -58,7 +58,11 @@ impl ConnHandle {
 
     /// Asks the connection's task to close the socket with `code` (the first code wins).
     pub fn close(&self, code: u16) {
-        if self.close_code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if self
+            .close_code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             self.closer.notify_one();
         }
     }

@@ -3,8 +3,8 @@
 use crate::store::{self, EventRecord, RowChange};
 use boardroom_actors::domain::BoardState;
 use boardroom_protocol::{
-    Actor, BoardSnapshot, Card, ChecklistItem, Column, Comment, EventBody, EventFrame, Notification, NotificationFrame,
-    NotificationKind,
+    Actor, BoardSnapshot, Card, ChecklistItem, Column, Comment, EventBody, EventFrame,
+    Notification, NotificationFrame, NotificationKind,
 };
 use uuid::Uuid;
 
@@ -22,7 +22,12 @@ pub fn card_from_row(c: &store::Card) -> Card {
         checklist: c
             .checklist
             .iter()
-            .map(|i| ChecklistItem { id: i.id, title: i.title.clone(), done: i.done, position: i.position.clone() })
+            .map(|i| ChecklistItem {
+                id: i.id,
+                title: i.title.clone(),
+                done: i.done,
+                position: i.position.clone(),
+            })
             .collect(),
         comments: c
             .comments
@@ -56,7 +61,12 @@ pub fn card_to_row(org_id: Uuid, board_id: Uuid, c: &Card) -> store::Card {
         checklist: c
             .checklist
             .iter()
-            .map(|i| store::ChecklistItem { id: i.id, title: i.title.clone(), done: i.done, position: i.position.clone() })
+            .map(|i| store::ChecklistItem {
+                id: i.id,
+                title: i.title.clone(),
+                done: i.done,
+                position: i.position.clone(),
+            })
             .collect(),
         comments: c
             .comments
@@ -82,7 +92,12 @@ pub fn snapshot(board: &store::Board, cards: &[store::Card]) -> BoardSnapshot {
         columns: board
             .columns
             .iter()
-            .map(|c| Column { id: c.id, name: c.name.clone(), position: c.position.clone(), is_done: c.is_done })
+            .map(|c| Column {
+                id: c.id,
+                name: c.name.clone(),
+                position: c.position.clone(),
+                is_done: c.is_done,
+            })
             .collect(),
         cards: cards.iter().map(card_from_row).collect(),
     }
@@ -106,7 +121,8 @@ pub fn event_record(org_id: Uuid, board_id: Uuid, f: &EventFrame) -> EventRecord
 
 /// Rebuilds the wire event from its stored form (HTTP event log, SSE replay).
 pub fn event_frame(r: &EventRecord) -> Option<EventFrame> {
-    let body: EventBody = serde_json::from_value(serde_json::json!({ "kind": r.kind, "data": r.data })).ok()?;
+    let body: EventBody =
+        serde_json::from_value(serde_json::json!({ "kind": r.kind, "data": r.data })).ok()?;
     let actor: Actor = serde_json::from_value(r.actor.clone()).ok()?;
     Some(EventFrame {
         topic: boardroom_protocol::Topic::Board(r.board_id),
@@ -120,26 +136,47 @@ pub fn event_frame(r: &EventRecord) -> Option<EventFrame> {
 }
 
 /// The rows an event leaves changed, taken whole from the state after the op.
-pub fn row_changes(org_id: Uuid, board_id: Uuid, state: &BoardState, body: &EventBody) -> Vec<RowChange> {
+pub fn row_changes(
+    org_id: Uuid,
+    board_id: Uuid,
+    state: &BoardState,
+    body: &EventBody,
+) -> Vec<RowChange> {
     match body {
         EventBody::ColumnCreated(d) | EventBody::ColumnUpdated(d) | EventBody::ColumnMoved(d) => {
-            let column = state.column(d.column.id).cloned().unwrap_or_else(|| d.column.clone());
+            let column = state
+                .column(d.column.id)
+                .cloned()
+                .unwrap_or_else(|| d.column.clone());
             vec![RowChange::UpsertColumn {
                 org_id,
                 board_id,
-                column: store::Column { id: column.id, name: column.name, position: column.position, is_done: column.is_done },
+                column: store::Column {
+                    id: column.id,
+                    name: column.name,
+                    position: column.position,
+                    is_done: column.is_done,
+                },
             }]
         }
-        EventBody::ColumnDeleted(d) => vec![RowChange::DeleteColumn { board_id, column_id: d.column_id }],
+        EventBody::ColumnDeleted(d) => vec![RowChange::DeleteColumn {
+            board_id,
+            column_id: d.column_id,
+        }],
         other => match other.card_id().and_then(|id| state.card(id)) {
-            Some(card) => vec![RowChange::UpsertCard(Box::new(card_to_row(org_id, board_id, card)))],
+            Some(card) => vec![RowChange::UpsertCard(Box::new(card_to_row(
+                org_id, board_id, card,
+            )))],
             None => Vec::new(),
         },
     }
 }
 
 pub fn notification_frame(n: &store::Notification, unread: u64) -> Option<NotificationFrame> {
-    Some(NotificationFrame { notification: notification(n)?, unread })
+    Some(NotificationFrame {
+        notification: notification(n)?,
+        unread,
+    })
 }
 
 pub fn notification(n: &store::Notification) -> Option<Notification> {

@@ -35,12 +35,18 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let offered: Vec<String> = ws.requested_protocols().filter_map(|v| v.to_str().ok().map(String::from)).collect();
+    let offered: Vec<String> = ws
+        .requested_protocols()
+        .filter_map(|v| v.to_str().ok().map(String::from))
+        .collect();
     let (codec, echo) = Codec::negotiate(offered.iter().map(String::as_str), q.encoding.as_deref());
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_string());
     let max = state.config.limits.max_frame_bytes;
     let mut ws = ws
@@ -83,10 +89,19 @@ enum Flow {
 impl Session {
     fn new(state: AppState, conn: Arc<ConnHandle>) -> Self {
         let l = &state.config.limits;
-        let per_sec = NonZeroU32::new(l.ops_per_second_per_connection.max(1)).unwrap_or(NonZeroU32::MIN);
+        let per_sec =
+            NonZeroU32::new(l.ops_per_second_per_connection.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(l.ops_burst_per_connection.max(1)).unwrap_or(NonZeroU32::MIN);
         let limiter = RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst));
-        Session { state, conn, auth: None, subs: HashMap::new(), limiter, bad_frames: 0, floods: 0 }
+        Session {
+            state,
+            conn,
+            auth: None,
+            subs: HashMap::new(),
+            limiter,
+            bad_frames: 0,
+            floods: 0,
+        }
     }
 
     fn reply(&self, frame: ServerFrame) {
@@ -97,7 +112,12 @@ impl Session {
         self.reply(ServerFrame::Error(ErrorReply::new(r#ref, code, message)));
     }
 
-    async fn run(&mut self, socket: WebSocket, mut rx: tokio::sync::mpsc::Receiver<Wire>, bearer: Option<String>) {
+    async fn run(
+        &mut self,
+        socket: WebSocket,
+        mut rx: tokio::sync::mpsc::Receiver<Wire>,
+        bearer: Option<String>,
+    ) {
         let rt = self.state.config.realtime.clone();
         let (mut sink, mut stream) = socket.split();
         let heartbeat = Duration::from_millis(rt.heartbeat_ms.max(100));
@@ -116,15 +136,21 @@ impl Session {
         }
 
         let outcome: (u16, &'static str) = loop {
-            let expiry = self.auth.as_ref().and_then(|a| a.expires_at).unwrap_or(hello_deadline + Duration::from_secs(86400 * 365));
+            let expiry = self
+                .auth
+                .as_ref()
+                .and_then(|a| a.expires_at)
+                .unwrap_or(hello_deadline + Duration::from_secs(86400 * 365));
             tokio::select! {
                 biased;
                 code = self.conn.closed() => break (code, close_reason(code)),
                 _ = shutting_down(&mut shutdown) => break (close::GOING_AWAY, "server shutting down; reconnect"),
                 wire = rx.recv() => {
                     let Some(wire) = wire else { break (close::INTERNAL, "internal error") };
-                    if write_batch(&mut sink, &mut rx, wire, self.conn.codec).await.is_err() {
-                        return;
+                    // A socket that takes this long to accept bytes belongs to a client that is gone.
+                    match tokio::time::timeout(Duration::from_secs(10), write_batch(&mut sink, &mut rx, wire, self.conn.codec)).await {
+                        Ok(Ok(())) => {}
+                        _ => return,
                     }
                 }
                 msg = stream.next() => {
@@ -167,13 +193,34 @@ impl Session {
                 }
             }
         };
-        // Flush what is already queued (e.g. the error that explains the close), then close.
-        while let Ok(wire) = rx.try_recv() {
-            if sink.feed(to_message(wire, self.conn.codec)).await.is_err() {
-                return;
+        // Flush what is already queued (e.g. the error that explains the close), then close;
+        // bounded, since a client that does not read would otherwise hold this task forever.
+        let codec = self.conn.codec;
+        let flush = async {
+            if outcome.0 != close::TOO_SLOW {
+                while let Ok(wire) = rx.try_recv() {
+                    sink.feed(to_message(wire, codec)).await?;
+                }
             }
+            send_close(&mut sink, outcome.0, outcome.1).await
+        };
+        if !matches!(
+            tokio::time::timeout(Duration::from_secs(5), flush).await,
+            Ok(Ok(()))
+        ) {
+            return;
         }
-        let _ = send_close(&mut sink, outcome.0, outcome.1).await;
+        // Finish the closing handshake: read (and drop) what the client still sends until its
+        // close arrives, so the socket is not reset with unread data and the client does get
+        // our close code.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(m)) = stream.next().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     fn cleanup(&mut self) {
@@ -181,13 +228,24 @@ impl Session {
         for (topic, board) in self.subs.drain() {
             self.state.rt.hub.unsubscribe(&topic, conn_id);
             if let Some(board_id) = board {
-                self.state.rt.boards.tell(board_id, BoardMsg::Leave { conn: conn_id, topic });
+                self.state.rt.boards.tell(
+                    board_id,
+                    BoardMsg::Leave {
+                        conn: conn_id,
+                        topic,
+                    },
+                );
             }
         }
         if let Some(auth) = &self.auth {
             self.state.rt.sessions.remove(auth, conn_id);
             if let Some(user) = auth.principal.user_id() {
-                self.state.rt.online.leave(&self.state.rt.hub, auth.principal.org_id, user, conn_id);
+                self.state.rt.online.leave(
+                    &self.state.rt.hub,
+                    auth.principal.org_id,
+                    user,
+                    conn_id,
+                );
             }
         }
     }
@@ -213,7 +271,11 @@ impl Session {
         }
         match frame {
             ClientFrame::Hello(h) => {
-                self.error(h.r#ref, ErrorCode::BadRequest, "already authenticated; use `auth` to renew");
+                self.error(
+                    h.r#ref,
+                    ErrorCode::BadRequest,
+                    "already authenticated; use `auth` to renew",
+                );
                 Flow::Continue
             }
             ClientFrame::Ping(p) => {
@@ -229,9 +291,18 @@ impl Session {
                 if let Some(board) = self.subs.remove(&u.topic) {
                     self.state.rt.hub.unsubscribe(&u.topic, self.conn.id);
                     if let Some(board_id) = board {
-                        self.state.rt.boards.tell(board_id, BoardMsg::Leave { conn: self.conn.id, topic: u.topic });
+                        self.state.rt.boards.tell(
+                            board_id,
+                            BoardMsg::Leave {
+                                conn: self.conn.id,
+                                topic: u.topic,
+                            },
+                        );
                     }
-                    self.reply(ServerFrame::Ok(OkReply { topic: Some(u.topic), ..OkReply::new(u.r#ref) }));
+                    self.reply(ServerFrame::Ok(OkReply {
+                        topic: Some(u.topic),
+                        ..OkReply::new(u.r#ref)
+                    }));
                 } else {
                     self.error(u.r#ref, ErrorCode::NotFound, "not subscribed to that topic");
                 }
@@ -240,33 +311,61 @@ impl Session {
             ClientFrame::Op(op) => self.op(op).await,
             ClientFrame::PresenceSet(p) => {
                 let Topic::Board(board_id) = p.topic else {
-                    self.error(p.r#ref, ErrorCode::BadRequest, "presence is kept per board topic");
+                    self.error(
+                        p.r#ref,
+                        ErrorCode::BadRequest,
+                        "presence is kept per board topic",
+                    );
                     return Flow::Continue;
                 };
                 if !self.subs.contains_key(&p.topic) {
-                    self.error(p.r#ref, ErrorCode::BadRequest, "subscribe to the board before setting presence");
+                    self.error(
+                        p.r#ref,
+                        ErrorCode::BadRequest,
+                        "subscribe to the board before setting presence",
+                    );
                     return Flow::Continue;
                 }
                 self.state.rt.boards.tell(
                     board_id,
-                    BoardMsg::PresenceSet { conn: self.conn.clone(), state: p.state, r#ref: p.r#ref },
+                    BoardMsg::PresenceSet {
+                        conn: self.conn.clone(),
+                        state: p.state,
+                        r#ref: p.r#ref,
+                    },
                 );
                 Flow::Continue
             }
             ClientFrame::NotificationsRead(n) => {
                 let Some(user) = self.auth.as_ref().and_then(|a| a.principal.user_id()) else {
-                    self.error(n.r#ref, ErrorCode::Forbidden, "only users have notifications");
+                    self.error(
+                        n.r#ref,
+                        ErrorCode::Forbidden,
+                        "only users have notifications",
+                    );
                     return Flow::Continue;
                 };
                 let ids = match &n.target {
                     boardroom_protocol::ReadTarget::All => None,
                     boardroom_protocol::ReadTarget::Ids(ids) => Some(ids.as_slice()),
                 };
-                match self.state.store.mark_read(user, ids, chrono::Utc::now()).await {
-                    Ok(unread) => self.reply(ServerFrame::Ok(OkReply { unread: Some(unread.max(0) as u64), ..OkReply::new(n.r#ref) })),
+                match self
+                    .state
+                    .store
+                    .mark_read(user, ids, chrono::Utc::now())
+                    .await
+                {
+                    Ok(unread) => self.reply(ServerFrame::Ok(OkReply {
+                        unread: Some(unread.max(0) as u64),
+                        ..OkReply::new(n.r#ref)
+                    })),
                     Err(e) => {
                         tracing::warn!(error = %e, "mark read failed");
-                        self.error(n.r#ref, ErrorCode::Unavailable, "could not mark notifications read; retry");
+                        self.error(
+                            n.r#ref,
+                            ErrorCode::Unavailable,
+                            "could not mark notifications read; retry",
+                        );
                     }
                 }
                 Flow::Continue
@@ -291,9 +390,21 @@ impl Session {
                 self.state.rt.sessions.add(&auth, self.conn.clone());
                 if let Some(user) = p.user_id() {
                     let topic = Topic::User(user);
-                    self.state.rt.hub.subscribe(topic, super::hub::Subscriber { conn: self.conn.clone(), view: Arc::new(p.clone()) });
+                    self.state.rt.hub.subscribe(
+                        topic,
+                        super::hub::Subscriber {
+                            conn: self.conn.clone(),
+                            view: Arc::new(p.clone()),
+                        },
+                    );
                     self.subs.insert(topic, None);
-                    self.state.rt.online.join(&self.state.rt.hub, p.org_id, user, &auth.info.name, self.conn.id);
+                    self.state.rt.online.join(
+                        &self.state.rt.hub,
+                        p.org_id,
+                        user,
+                        &auth.info.name,
+                        self.conn.id,
+                    );
                 }
                 self.auth = Some(auth);
                 Flow::Continue
@@ -306,35 +417,82 @@ impl Session {
     }
 
     async fn renew(&mut self, r#ref: Option<Ref>, token: &str) -> Flow {
-        let Some(current) = &self.auth else { return Flow::Continue };
+        let Some(current) = &self.auth else {
+            return Flow::Continue;
+        };
         match SessionAuth::authenticate(&self.state, token).await {
-            Ok(fresh) if fresh.principal.kind == current.principal.kind && fresh.principal.id == current.principal.id => {
+            Ok(fresh)
+                if fresh.principal.kind == current.principal.kind
+                    && fresh.principal.id == current.principal.id =>
+            {
                 if let Some(a) = &mut self.auth {
                     a.expires_at = fresh.expires_at;
                 }
                 self.reply(ServerFrame::Ok(OkReply::new(r#ref)));
             }
-            Ok(_) => self.error(r#ref, ErrorCode::Forbidden, "the new token is for someone else"),
+            Ok(_) => self.error(
+                r#ref,
+                ErrorCode::Forbidden,
+                "the new token is for someone else",
+            ),
             Err(e) => self.error(r#ref, e.code, e.message),
         }
         Flow::Continue
     }
 
-    async fn subscribe(&mut self, r#ref: Option<Ref>, topic: Topic, since: Option<boardroom_protocol::Since>) {
+    async fn subscribe(
+        &mut self,
+        r#ref: Option<Ref>,
+        topic: Topic,
+        since: Option<boardroom_protocol::Since>,
+    ) {
         let Some(auth) = &self.auth else { return };
-        if self.subs.contains_key(&topic) {
-            self.error(r#ref, ErrorCode::Conflict, "already subscribed to that topic");
-            return;
+        if let Some(board) = self.subs.get(&topic).copied() {
+            match board {
+                // Subscribing again to a board or card resyncs it (after a `resync` frame, or
+                // when the client lost track): the old subscription is replaced.
+                Some(board_id) => {
+                    self.state.rt.hub.unsubscribe(&topic, self.conn.id);
+                    self.state.rt.boards.tell(
+                        board_id,
+                        BoardMsg::Leave {
+                            conn: self.conn.id,
+                            topic,
+                        },
+                    );
+                    self.subs.remove(&topic);
+                }
+                None => {
+                    self.error(
+                        r#ref,
+                        ErrorCode::Conflict,
+                        "already subscribed to that topic",
+                    );
+                    return;
+                }
+            }
         }
         if self.subs.len() >= self.state.config.limits.max_subscriptions_per_connection {
-            self.error(r#ref, ErrorCode::TooLarge, "too many subscriptions on this connection");
+            self.error(
+                r#ref,
+                ErrorCode::TooLarge,
+                "too many subscriptions on this connection",
+            );
             return;
         }
         let caller = auth.credential.clone();
         match topic {
             Topic::User(id) => {
                 // A user's own topic is subscribed at hello; nobody else's may be.
-                self.error(r#ref, ErrorCode::NotFound, if auth.principal.user_id() == Some(id) { "already subscribed to your user topic" } else { "not found" });
+                self.error(
+                    r#ref,
+                    ErrorCode::NotFound,
+                    if auth.principal.user_id() == Some(id) {
+                        "already subscribed to your user topic"
+                    } else {
+                        "not found"
+                    },
+                );
             }
             Topic::Org(org_id) => {
                 let principal = match self.principal_for(&caller, org_id).await {
@@ -343,21 +501,45 @@ impl Session {
                     Err(e) => return self.error(r#ref, e.code, e.message),
                 };
                 let presence = self.state.rt.online.snapshot(org_id);
-                self.reply(ServerFrame::Ok(OkReply { topic: Some(topic), presence: Some(presence), ..OkReply::new(r#ref) }));
-                self.state.rt.hub.subscribe(topic, super::hub::Subscriber { conn: self.conn.clone(), view: Arc::new(principal) });
+                self.reply(ServerFrame::Ok(OkReply {
+                    topic: Some(topic),
+                    presence: Some(presence),
+                    ..OkReply::new(r#ref)
+                }));
+                self.state.rt.hub.subscribe(
+                    topic,
+                    super::hub::Subscriber {
+                        conn: self.conn.clone(),
+                        view: Arc::new(principal),
+                    },
+                );
                 self.subs.insert(topic, None);
             }
             Topic::Board(board_id) | Topic::Card(board_id) => {
                 let located = match topic {
-                    Topic::Board(_) => self.state.store.get_board(board_id).await.map(|b| b.filter(|b| !b.archived).map(|b| (b.org_id, b.id))),
-                    _ => self.state.store.card_location(board_id).await.map(|l| l.map(|l| (l.org_id, l.board_id))),
+                    Topic::Board(_) => self
+                        .state
+                        .store
+                        .get_board(board_id)
+                        .await
+                        .map(|b| b.filter(|b| !b.archived).map(|b| (b.org_id, b.id))),
+                    _ => self
+                        .state
+                        .store
+                        .card_location(board_id)
+                        .await
+                        .map(|l| l.map(|l| (l.org_id, l.board_id))),
                 };
                 let (org_id, board) = match located {
                     Ok(Some(x)) => x,
                     Ok(None) => return self.error(r#ref, ErrorCode::NotFound, "not found"),
                     Err(e) => {
                         tracing::warn!(error = %e, "subscribe lookup failed");
-                        return self.error(r#ref, ErrorCode::Unavailable, "the database is unavailable; retry");
+                        return self.error(
+                            r#ref,
+                            ErrorCode::Unavailable,
+                            "the database is unavailable; retry",
+                        );
                     }
                 };
                 let principal = match self.principal_for(&caller, org_id).await {
@@ -377,7 +559,11 @@ impl Session {
                         if actor.cast(BoardMsg::Subscribe(Box::new(req))).is_ok() {
                             self.subs.insert(topic, Some(board));
                         } else {
-                            self.error(r#ref, ErrorCode::Unavailable, "the board is restarting; retry");
+                            self.error(
+                                r#ref,
+                                ErrorCode::Unavailable,
+                                "the board is restarting; retry",
+                            );
                         }
                     }
                     Err(e) => self.reply(ServerFrame::Error(e.with_ref(r#ref))),
@@ -386,9 +572,17 @@ impl Session {
         }
     }
 
-    async fn principal_for(&self, caller: &WsCredential, org_id: Uuid) -> Result<boardroom_actors::policy::Principal, ErrorReply> {
+    async fn principal_for(
+        &self,
+        caller: &WsCredential,
+        org_id: Uuid,
+    ) -> Result<boardroom_actors::policy::Principal, ErrorReply> {
         let Some(auth) = &self.auth else {
-            return Err(ErrorReply::new(None, ErrorCode::Unauthorized, "not authenticated"));
+            return Err(ErrorReply::new(
+                None,
+                ErrorCode::Unauthorized,
+                "not authenticated",
+            ));
         };
         if auth.principal.org_id == org_id {
             return Ok(auth.principal.clone());
@@ -405,7 +599,11 @@ impl Session {
 
     async fn op(&mut self, f: boardroom_protocol::OpFrame) -> Flow {
         let Topic::Board(board_id) = f.topic else {
-            self.error(f.r#ref, ErrorCode::BadRequest, "ops are sent to a board topic");
+            self.error(
+                f.r#ref,
+                ErrorCode::BadRequest,
+                "ops are sent to a board topic",
+            );
             return Flow::Continue;
         };
         if let Err(not_until) = self.limiter.check() {
@@ -414,14 +612,18 @@ impl Session {
             if self.floods > burst.max(10) {
                 return Flow::Close(close::RATE_LIMITED, "too many ops after rate_limited");
             }
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
             let mut e = ErrorReply::new(f.r#ref, ErrorCode::RateLimited, "too many ops; slow down");
             e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
             self.reply(ServerFrame::Error(e));
             return Flow::Continue;
         }
         self.floods = 0;
-        let Some(auth) = &self.auth else { return Flow::Continue };
+        let Some(auth) = &self.auth else {
+            return Flow::Continue;
+        };
         let board_org = match self.state.store.get_board(board_id).await {
             Ok(Some(b)) if !b.archived => b.org_id,
             Ok(_) => {
@@ -429,7 +631,11 @@ impl Session {
                 return Flow::Continue;
             }
             Err(_) => {
-                self.error(f.r#ref, ErrorCode::Unavailable, "the database is unavailable; retry");
+                self.error(
+                    f.r#ref,
+                    ErrorCode::Unavailable,
+                    "the database is unavailable; retry",
+                );
                 return Flow::Continue;
             }
         };
@@ -452,7 +658,11 @@ impl Session {
         match self.state.rt.boards.get(board_id).await {
             Ok(actor) => {
                 if actor.cast(msg).is_err() {
-                    self.error(f.r#ref, ErrorCode::Unavailable, "the board is restarting; retry");
+                    self.error(
+                        f.r#ref,
+                        ErrorCode::Unavailable,
+                        "the board is restarting; retry",
+                    );
                 }
             }
             Err(e) => self.reply(ServerFrame::Error(e.with_ref(f.r#ref))),
@@ -495,7 +705,12 @@ fn to_message(wire: Wire, codec: Codec) -> Message {
 
 /// Writes one frame and whatever else is already queued, then flushes once: under load many
 /// frames share one syscall.
-async fn write_batch<S>(sink: &mut S, rx: &mut tokio::sync::mpsc::Receiver<Wire>, first: Wire, codec: Codec) -> Result<(), S::Error>
+async fn write_batch<S>(
+    sink: &mut S,
+    rx: &mut tokio::sync::mpsc::Receiver<Wire>,
+    first: Wire,
+    codec: Codec,
+) -> Result<(), S::Error>
 where
     S: futures_util::Sink<Message> + Unpin,
 {
@@ -513,10 +728,13 @@ async fn send_close<S>(sink: &mut S, code: u16, reason: &str) -> Result<(), S::E
 where
     S: futures_util::Sink<Message> + Unpin,
 {
-    sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await?;
+    sink.send(Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    })))
+    .await?;
     sink.flush().await
 }
-
 
 /// Resolves once the server starts shutting down.
 async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {

@@ -40,7 +40,11 @@ struct EncodeOnce<'a> {
 
 impl<'a> EncodeOnce<'a> {
     fn new(frame: &'a ServerFrame) -> Self {
-        EncodeOnce { frame, json: None, msgpack: None }
+        EncodeOnce {
+            frame,
+            json: None,
+            msgpack: None,
+        }
     }
 
     fn get(&mut self, codec: Codec) -> Wire {
@@ -48,7 +52,8 @@ impl<'a> EncodeOnce<'a> {
             Codec::Json => &mut self.json,
             Codec::MsgPack => &mut self.msgpack,
         };
-        slot.get_or_insert_with(|| codec.encode(self.frame).into()).clone()
+        slot.get_or_insert_with(|| codec.encode(self.frame).into())
+            .clone()
     }
 }
 
@@ -80,12 +85,17 @@ impl Hub {
 
     /// Subscribers of a topic right now (for telling them to resync).
     pub fn subscribers(&self, topic: &Topic) -> Vec<Subscriber> {
-        self.topics.get(topic).map(|s| s.clone()).unwrap_or_default()
+        self.topics
+            .get(topic)
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     /// An unfiltered frame (presence, notifications) to every subscriber of `topic`.
     pub fn publish(&self, topic: &Topic, frame: &ServerFrame) -> usize {
-        let Some(subs) = self.topics.get(topic) else { return 0 };
+        let Some(subs) = self.topics.get(topic) else {
+            return 0;
+        };
         let mut enc = EncodeOnce::new(frame);
         let mut n = 0;
         for s in subs.iter() {
@@ -132,7 +142,16 @@ impl Hub {
 }
 
 fn may_see(p: &Principal, org_id: Uuid, board_id: Uuid, card: &CardFacts) -> bool {
-    decide(p, Action::ReadCard, &Resource::Card { org_id, board_id, card: card.clone() }).is_allowed()
+    decide(
+        p,
+        Action::ReadCard,
+        &Resource::Card {
+            org_id,
+            board_id,
+            card: card.clone(),
+        },
+    )
+    .is_allowed()
 }
 
 /// What a filtered principal sees of a card: customers and share links never see comments,
@@ -141,7 +160,11 @@ pub fn card_for(p: &Principal, card: &Card) -> Card {
     if p.has_full_view() || p.role != Role::Customer {
         return card.clone();
     }
-    Card { labels: Vec::new(), comments: Vec::new(), ..card.clone() }
+    Card {
+        labels: Vec::new(),
+        comments: Vec::new(),
+        ..card.clone()
+    }
 }
 
 fn customer_like(p: &Principal) -> bool {
@@ -151,28 +174,48 @@ fn customer_like(p: &Principal) -> bool {
 /// The frame a filtered subscriber gets for this event on `topic`, if any.
 pub fn filtered_for(ev: &Published, p: &Principal, topic: Topic) -> Option<ServerFrame> {
     let retopic = |body: EventBody| {
-        ServerFrame::Event(EventFrame { topic, body, ..ev.frame.clone() })
+        ServerFrame::Event(EventFrame {
+            topic,
+            body,
+            ..ev.frame.clone()
+        })
     };
     let Some(card_id) = ev.frame.body.card_id() else {
         // Column events: the statuses are visible to everyone on the board topic.
         return matches!(topic, Topic::Board(_)).then(|| retopic(ev.frame.body.clone()));
     };
-    let before = ev.card_before.as_ref().is_some_and(|c| may_see(p, ev.org_id, ev.board_id, c));
-    let after = ev.card_after.as_ref().is_some_and(|c| may_see(p, ev.org_id, ev.board_id, c));
+    let before = ev
+        .card_before
+        .as_ref()
+        .is_some_and(|c| may_see(p, ev.org_id, ev.board_id, c));
+    let after = ev
+        .card_after
+        .as_ref()
+        .is_some_and(|c| may_see(p, ev.org_id, ev.board_id, c));
     match (before, after) {
         (false, false) => None,
         (true, false) => Some(retopic(EventBody::CardHidden(CardHidden { card_id }))),
         (false, true) => {
             let card = ev.frame.body.card()?;
-            Some(retopic(EventBody::CardVisible(CardData { card: card_for(p, card) })))
+            Some(retopic(EventBody::CardVisible(CardData {
+                card: card_for(p, card),
+            })))
         }
         (true, true) => {
             let body = match &ev.frame.body {
                 EventBody::CommentAdded(_) if customer_like(p) => return None,
-                EventBody::CardCreated(d) => EventBody::CardCreated(CardData { card: card_for(p, &d.card) }),
-                EventBody::CardUpdated(d) => EventBody::CardUpdated(CardData { card: card_for(p, &d.card) }),
-                EventBody::CardAssigned(d) => EventBody::CardAssigned(CardData { card: card_for(p, &d.card) }),
-                EventBody::CardArchived(d) => EventBody::CardArchived(CardData { card: card_for(p, &d.card) }),
+                EventBody::CardCreated(d) => EventBody::CardCreated(CardData {
+                    card: card_for(p, &d.card),
+                }),
+                EventBody::CardUpdated(d) => EventBody::CardUpdated(CardData {
+                    card: card_for(p, &d.card),
+                }),
+                EventBody::CardAssigned(d) => EventBody::CardAssigned(CardData {
+                    card: card_for(p, &d.card),
+                }),
+                EventBody::CardArchived(d) => EventBody::CardArchived(CardData {
+                    card: card_for(p, &d.card),
+                }),
                 EventBody::CardMoved(m) => {
                     let mut m = m.clone();
                     m.card = card_for(p, &m.card);

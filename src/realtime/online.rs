@@ -3,7 +3,9 @@
 
 use super::conn::ConnId;
 use super::hub::Hub;
-use boardroom_protocol::{PresenceEntry, PresenceFrame, PresenceMap, PresenceState, ServerFrame, Topic};
+use boardroom_protocol::{
+    PresenceEntry, PresenceFrame, PresenceMap, PresenceState, ServerFrame, Topic,
+};
 use dashmap::DashMap;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -17,21 +19,40 @@ impl Online {
     pub fn join(&self, hub: &Hub, org_id: Uuid, user: Uuid, name: &str, conn: ConnId) {
         let first = {
             let mut org = self.orgs.entry(org_id).or_default();
-            let entry = org.entry(user).or_insert_with(|| (name.to_string(), HashSet::new()));
+            let entry = org
+                .entry(user)
+                .or_insert_with(|| (name.to_string(), HashSet::new()));
             entry.1.insert(conn);
             entry.1.len() == 1
         };
         if first {
             let mut joins = PresenceMap::new();
-            joins.insert(user, PresenceEntry { name: name.to_string(), state: PresenceState::default() });
-            hub.publish(&Topic::Org(org_id), &ServerFrame::Presence(PresenceFrame { topic: Topic::Org(org_id), joins, leaves: PresenceMap::new() }));
+            joins.insert(
+                user,
+                PresenceEntry {
+                    name: name.to_string(),
+                    state: PresenceState::default(),
+                },
+            );
+            hub.publish(
+                &Topic::Org(org_id),
+                &ServerFrame::Presence(PresenceFrame {
+                    topic: Topic::Org(org_id),
+                    joins,
+                    leaves: PresenceMap::new(),
+                }),
+            );
         }
     }
 
     pub fn leave(&self, hub: &Hub, org_id: Uuid, user: Uuid, conn: ConnId) {
         let gone = {
-            let Some(mut org) = self.orgs.get_mut(&org_id) else { return };
-            let Some(entry) = org.get_mut(&user) else { return };
+            let Some(mut org) = self.orgs.get_mut(&org_id) else {
+                return;
+            };
+            let Some(entry) = org.get_mut(&user) else {
+                return;
+            };
             entry.1.remove(&conn);
             if entry.1.is_empty() {
                 org.remove(&user).map(|(name, _)| name)
@@ -42,8 +63,21 @@ impl Online {
         self.orgs.remove_if(&org_id, |_, m| m.is_empty());
         if let Some(name) = gone {
             let mut leaves = PresenceMap::new();
-            leaves.insert(user, PresenceEntry { name, state: PresenceState::default() });
-            hub.publish(&Topic::Org(org_id), &ServerFrame::Presence(PresenceFrame { topic: Topic::Org(org_id), joins: PresenceMap::new(), leaves }));
+            leaves.insert(
+                user,
+                PresenceEntry {
+                    name,
+                    state: PresenceState::default(),
+                },
+            );
+            hub.publish(
+                &Topic::Org(org_id),
+                &ServerFrame::Presence(PresenceFrame {
+                    topic: Topic::Org(org_id),
+                    joins: PresenceMap::new(),
+                    leaves,
+                }),
+            );
         }
     }
 
@@ -52,7 +86,15 @@ impl Online {
             .get(&org_id)
             .map(|m| {
                 m.iter()
-                    .map(|(u, (name, _))| (*u, PresenceEntry { name: name.clone(), state: PresenceState::default() }))
+                    .map(|(u, (name, _))| {
+                        (
+                            *u,
+                            PresenceEntry {
+                                name: name.clone(),
+                                state: PresenceState::default(),
+                            },
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default()

@@ -55,7 +55,9 @@ impl BoardRegistry {
                 f.pop_front();
             }
             if f.len() as u32 >= cfg.max_restarts {
-                return Err(Self::unavailable("this board failed repeatedly and is paused; retry later"));
+                return Err(Self::unavailable(
+                    "this board failed repeatedly and is paused; retry later",
+                ));
             }
         }
         let lock = self.spawning.entry(board_id).or_default().clone();
@@ -63,8 +65,15 @@ impl BoardRegistry {
         if let Some(a) = self.actors.get(&board_id) {
             return Ok(a.clone());
         }
-        let sup = self.supervisor.get().cloned().ok_or_else(|| Self::unavailable("server starting"))?;
-        let args = BoardArgs { board_id, deps: self.deps.clone() };
+        let sup = self
+            .supervisor
+            .get()
+            .cloned()
+            .ok_or_else(|| Self::unavailable("server starting"))?;
+        let args = BoardArgs {
+            board_id,
+            deps: self.deps.clone(),
+        };
         match Actor::spawn_linked(None, BoardActor, args, sup).await {
             Ok((actor, _)) => {
                 self.by_actor.insert(actor.get_id(), board_id);
@@ -77,7 +86,9 @@ impl BoardRegistry {
                 if text.contains("board not found") {
                     Err(ErrorReply::new(None, ErrorCode::NotFound, "not found"))
                 } else {
-                    Err(Self::unavailable("the board cannot be loaded right now; retry"))
+                    Err(Self::unavailable(
+                        "the board cannot be loaded right now; retry",
+                    ))
                 }
             }
         }
@@ -99,19 +110,29 @@ impl BoardRegistry {
     pub async fn stop_all(&self) {
         let actors: Vec<ActorRef<BoardMsg>> = self.actors.iter().map(|a| a.clone()).collect();
         for a in actors {
-            let _ = a.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5))).await;
+            let _ = a
+                .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+                .await;
         }
     }
 
     fn exited(&self, id: ActorId, failed: Option<String>) {
-        let Some((_, board_id)) = self.by_actor.remove(&id) else { return };
+        let Some((_, board_id)) = self.by_actor.remove(&id) else {
+            return;
+        };
         self.actors.remove_if(&board_id, |_, a| a.get_id() == id);
         if let Some(why) = failed {
             metrics::counter!(crate::metrics::ACTOR_RESTARTS).increment(1);
             tracing::error!(%board_id, reason = %why, "board actor failed; subscribers told to resync");
-            self.failures.entry(board_id).or_default().push_back(Instant::now());
+            self.failures
+                .entry(board_id)
+                .or_default()
+                .push_back(Instant::now());
             let topic = Topic::Board(board_id);
-            let frame = ServerFrame::Resync(ResyncFrame { topic, reason: "the board restarted; subscribe again with since".into() });
+            let frame = ServerFrame::Resync(ResyncFrame {
+                topic,
+                reason: "the board restarted; subscribe again with since".into(),
+            });
             for s in self.deps.hub.subscribers(&topic) {
                 self.deps.hub.unsubscribe(&topic, s.conn.id);
                 s.conn.send(&frame);
@@ -127,18 +148,31 @@ impl Actor for Supervisor {
     type State = Weak<BoardRegistry>;
     type Arguments = Weak<BoardRegistry>;
 
-    async fn pre_start(&self, _me: ActorRef<()>, reg: Weak<BoardRegistry>) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _me: ActorRef<()>,
+        reg: Weak<BoardRegistry>,
+    ) -> Result<Self::State, ActorProcessingErr> {
         Ok(reg)
     }
 
-    async fn handle_supervisor_evt(&self, _me: ActorRef<()>, ev: SupervisionEvent, reg: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        let Some(reg) = reg.upgrade() else { return Ok(()) };
+    async fn handle_supervisor_evt(
+        &self,
+        _me: ActorRef<()>,
+        ev: SupervisionEvent,
+        reg: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(reg) = reg.upgrade() else {
+            return Ok(());
+        };
         match ev {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 tracing::debug!(reason = ?reason, "board actor stopped");
                 reg.exited(cell.get_id(), None);
             }
-            SupervisionEvent::ActorFailed(cell, err) => reg.exited(cell.get_id(), Some(err.to_string())),
+            SupervisionEvent::ActorFailed(cell, err) => {
+                reg.exited(cell.get_id(), Some(err.to_string()))
+            }
             _ => {}
         }
         Ok(())

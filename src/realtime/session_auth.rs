@@ -35,14 +35,20 @@ pub struct AuthError {
 }
 
 fn unauthorized(m: impl Into<String>) -> AuthError {
-    AuthError { code: ErrorCode::Unauthorized, message: m.into() }
+    AuthError {
+        code: ErrorCode::Unauthorized,
+        message: m.into(),
+    }
 }
 
 impl SessionAuth {
     pub async fn authenticate(state: &AppState, token: &str) -> Result<SessionAuth, AuthError> {
         let internal = |e: crate::store::StoreError| {
             tracing::warn!(error = %e, "authentication lookup failed");
-            AuthError { code: ErrorCode::Unavailable, message: "the database is unavailable; retry".into() }
+            AuthError {
+                code: ErrorCode::Unavailable,
+                message: "the database is unavailable; retry".into(),
+            }
         };
         if token.starts_with(secrets::SHARE_TOKEN_PREFIX) {
             let link = state
@@ -66,19 +72,61 @@ impl SessionAuth {
                 share_card: Some(link.card_id),
                 customer_id: None,
             };
-            let info = PrincipalInfo { kind: PrincipalKind::Share, id: link.id, org_id: link.org_id, role: Role::Customer, name: "Shared link".into() };
-            return Ok(SessionAuth { credential: WsCredential::Share, principal, info, expires_at: None, revocation_keys: vec![link.id] });
+            let info = PrincipalInfo {
+                kind: PrincipalKind::Share,
+                id: link.id,
+                org_id: link.org_id,
+                role: Role::Customer,
+                name: "Shared link".into(),
+            };
+            return Ok(SessionAuth {
+                credential: WsCredential::Share,
+                principal,
+                info,
+                expires_at: None,
+                revocation_keys: vec![link.id],
+            });
         }
-        let caller = state.authenticate(token).await.map_err(|e| AuthError { code: e.code, message: e.message })?;
+        let caller = state.authenticate(token).await.map_err(|e| AuthError {
+            code: e.code,
+            message: e.message,
+        })?;
         match &caller {
             Caller::ApiKey(key) => {
-                let principal = state.principal_in(&caller, key.org_id).await.map_err(|e| AuthError { code: e.code, message: e.message })?;
-                let info = PrincipalInfo { kind: PrincipalKind::ApiKey, id: key.id, org_id: key.org_id, role: key.role, name: key.name.clone() };
-                Ok(SessionAuth { credential: WsCredential::Http(caller.clone()), principal, info, expires_at: None, revocation_keys: vec![key.id] })
+                let principal =
+                    state
+                        .principal_in(&caller, key.org_id)
+                        .await
+                        .map_err(|e| AuthError {
+                            code: e.code,
+                            message: e.message,
+                        })?;
+                let info = PrincipalInfo {
+                    kind: PrincipalKind::ApiKey,
+                    id: key.id,
+                    org_id: key.org_id,
+                    role: key.role,
+                    name: key.name.clone(),
+                };
+                Ok(SessionAuth {
+                    credential: WsCredential::Http(caller.clone()),
+                    principal,
+                    info,
+                    expires_at: None,
+                    revocation_keys: vec![key.id],
+                })
             }
             Caller::User { user_id } => {
-                let claims = state.jwt.verify(token).map_err(|e| unauthorized(e.to_string()))?;
-                let user = state.store.get_user(*user_id).await.map_err(internal)?.ok_or_else(|| unauthorized("user no longer exists"))?;
+                let claims = state
+                    .jwt
+                    .verify(token)
+                    .map_err(|e| unauthorized(e.to_string()))?;
+                let user = state
+                    .store
+                    .get_user(*user_id)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(|| unauthorized("user no longer exists"))?;
                 let home = state
                     .store
                     .memberships_of(*user_id)
@@ -87,9 +135,21 @@ impl SessionAuth {
                     .into_iter()
                     .next()
                     .ok_or_else(|| unauthorized("this account has been deactivated"))?;
-                let principal = state.principal_in(&caller, home.org_id).await.map_err(|e| AuthError { code: e.code, message: e.message })?;
+                let principal = state
+                    .principal_in(&caller, home.org_id)
+                    .await
+                    .map_err(|e| AuthError {
+                        code: e.code,
+                        message: e.message,
+                    })?;
                 let left = (claims.exp - chrono::Utc::now().timestamp()).max(0) as u64;
-                let info = PrincipalInfo { kind: PrincipalKind::User, id: user.id, org_id: home.org_id, role: home.role, name: user.name };
+                let info = PrincipalInfo {
+                    kind: PrincipalKind::User,
+                    id: user.id,
+                    org_id: home.org_id,
+                    role: home.role,
+                    name: user.name,
+                };
                 let mut keys = vec![user.id];
                 if let Some(f) = claims.fam {
                     keys.push(f);

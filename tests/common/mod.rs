@@ -10,6 +10,8 @@
 //! `postgres://postgres@127.0.0.1:5432/test`.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -401,6 +403,49 @@ impl TestServer {
         };
         let lines: Vec<String> = BufReader::new(f).lines().map_while(Result::ok).collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// The embedded default: no database URL (SQLite under `data_dir`), dev mode, demo seed.
+    pub async fn start_embedded(data_dir: &str) -> TestServer {
+        TestServer::start(
+            "",
+            &[
+                ("BOARDROOM_DATA_DIR", data_dir),
+                ("BOARDROOM_DEV_MODE", "true"),
+            ],
+        )
+        .await
+    }
+
+    /// Sends SIGTERM and waits (at most 30 s) for the server to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit within 30 s of SIGTERM; log: {}",
+                self.log_path.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `kill -9` the server (no shutdown, no flush), then start a new one on the same database.
+    pub async fn kill9_and_restart(mut self) -> TestServer {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let db = self.db_url.clone();
+        drop(self);
+        TestServer::start(&db, &[]).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -484,6 +484,10 @@ pub fn server_frames() -> Vec<ServerFrame> {
             leaves: presence,
         }),
     ];
+    v.push(ServerFrame::Resync(ResyncFrame {
+        topic: board,
+        reason: "the board restarted".into(),
+    }));
     for kind in [
         NotificationKind::CardAssigned,
         NotificationKind::Mention,

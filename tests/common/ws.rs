@@ -1,0 +1,147 @@
+//! A WebSocket client speaking protocol v1 over a real socket, for the real-time tests.
+
+use boardroom_protocol::{ClientFrame, Codec, ServerFrame};
+use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub struct Ws {
+    pub codec: Codec,
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// How a connection ended, as the client saw it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Closed {
+    Code(u16),
+    NoCode,
+}
+
+impl Ws {
+    pub async fn connect(base: &str, codec: Codec) -> Ws {
+        Self::connect_with(base, codec, None).await
+    }
+
+    pub async fn connect_with(base: &str, codec: Codec, bearer: Option<&str>) -> Ws {
+        let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
+        let mut req = url.into_client_request().expect("ws request");
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            codec.subprotocol().parse().expect("header"),
+        );
+        if let Some(t) = bearer {
+            req.headers_mut().insert(
+                "Authorization",
+                format!("Bearer {t}").parse().expect("header"),
+            );
+        }
+        let (stream, resp) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("ws connect");
+        let chosen = resp
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        assert_eq!(
+            chosen.as_deref(),
+            Some(codec.subprotocol()),
+            "server must echo the subprotocol"
+        );
+        Ws { codec, stream }
+    }
+
+    pub async fn send(&mut self, frame: ClientFrame) {
+        let bytes = self.codec.encode_client(&frame).expect("encode");
+        self.send_raw(bytes).await;
+    }
+
+    /// Sends bytes as the frame type of this connection's encoding.
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        let msg = if self.codec.is_binary() {
+            Message::Binary(bytes.into())
+        } else {
+            Message::Text(String::from_utf8(bytes).expect("utf8").into())
+        };
+        self.stream.send(msg).await.expect("ws send");
+    }
+
+    pub async fn send_json(&mut self, v: serde_json::Value) {
+        self.stream
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .expect("ws send");
+    }
+
+    /// The next protocol frame (pings are skipped); panics after 10 s or on close.
+    pub async fn recv(&mut self) -> ServerFrame {
+        match self.next(Duration::from_secs(10)).await {
+            Ok(f) => f,
+            Err(c) => panic!("connection closed while waiting for a frame: {c:?}"),
+        }
+    }
+
+    /// The next frame within `wait`, or how the connection closed. A timeout panics.
+    pub async fn next(&mut self, wait: Duration) -> Result<ServerFrame, Closed> {
+        loop {
+            let msg = tokio::time::timeout(wait, self.stream.next())
+                .await
+                .expect("timed out waiting for a frame");
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    return Ok(self.codec.decode_server(t.as_bytes()).expect("decode"))
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    return Ok(self.codec.decode_server(&b).expect("decode"))
+                }
+                Some(Ok(Message::Close(c))) => {
+                    return Err(c
+                        .map(|c| Closed::Code(u16::from(c.code)))
+                        .unwrap_or(Closed::NoCode));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(Closed::NoCode),
+            }
+        }
+    }
+
+    /// Frames until one matches; the ones before it are returned too.
+    pub async fn recv_until(
+        &mut self,
+        mut pred: impl FnMut(&ServerFrame) -> bool,
+    ) -> (ServerFrame, Vec<ServerFrame>) {
+        let mut skipped = Vec::new();
+        loop {
+            let f = self.recv().await;
+            if pred(&f) {
+                return (f, skipped);
+            }
+            skipped.push(f);
+        }
+    }
+
+    /// Reads until the server closes; returns the close code.
+    pub async fn closed(&mut self) -> Closed {
+        loop {
+            match self.next(Duration::from_secs(15)).await {
+                Ok(_) => continue,
+                Err(c) => return c,
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for `wait`.
+    pub async fn quiet(&mut self, wait: Duration) -> Option<ServerFrame> {
+        match tokio::time::timeout(wait, self.stream.next()).await {
+            Err(_) => None,
+            Ok(Some(Ok(Message::Text(t)))) => {
+                Some(self.codec.decode_server(t.as_bytes()).expect("decode"))
+            }
+            Ok(Some(Ok(Message::Binary(b)))) => Some(self.codec.decode_server(&b).expect("decode")),
+            Ok(_) => None,
+        }
+    }
+}

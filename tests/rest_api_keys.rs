@@ -1,0 +1,289 @@
+//! API keys over HTTP: issue, list without secrets, use as a bearer with the key's role,
+//! revoke; who may.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+async fn setup() -> (TestServer, Org) {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[]).await;
+    let org = new_org(&server, "Bots R Us").await;
+    (server, org)
+}
+
+fn path(org: &str) -> String {
+    format!("/api/v1/orgs/{org}/api-keys")
+}
+
+async fn list(api: &Api, org: &str) -> Value {
+    let (s, body) = api.get(&path(org)).await;
+    assert_eq!(s, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn issue_list_use_and_revoke() {
+    let (server, org) = setup().await;
+    let (s, k) = org
+        .owner
+        .post(&path(&org.id), json!({"name": "ci-bot", "role": "member"}))
+        .await;
+    assert_eq!(s, 201, "{k}");
+    assert_uuid(&k["id"]);
+    let key = k["key"].as_str().expect("key").to_string();
+    assert!(key.starts_with("br_"), "{key}");
+    assert!(key.len() >= 3 + 32, "a key needs real entropy: {key}");
+    assert_eq!(k["name"], "ci-bot");
+    assert_eq!(k["role"], "member");
+    assert_eq!(k["boards"], Value::Null, "no scope = every board");
+    assert_eq!(
+        k["expires_at"],
+        Value::Null,
+        "no expiry asked, none configured"
+    );
+    assert_time(&k["created_at"]);
+    let id = k["id"].as_str().unwrap().to_string();
+
+    // Listed, never with the secret.
+    let l = list(&org.owner, &org.id).await;
+    assert_eq!(ids(&l, "api_keys"), vec![id.clone()]);
+    let entry = &l["api_keys"][0];
+    assert_eq!(entry["name"], "ci-bot");
+    assert_eq!(entry["role"], "member");
+    assert!(entry.get("key").is_none(), "list shows the key: {entry}");
+    assert!(
+        !l.to_string().contains(&key[3..]),
+        "list leaks the secret: {l}"
+    );
+
+    // The key works as a bearer with its role: a member may list and create boards...
+    let bot = server.api().with_token(&key);
+    let (s, boards) = bot.get(&format!("/api/v1/orgs/{}/boards", org.id)).await;
+    assert_eq!(s, 200, "{boards}");
+    let (s, b) = bot
+        .post(
+            &format!("/api/v1/orgs/{}/boards", org.id),
+            json!({"name": "by bot"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    // ...but not manage members or keys.
+    expect_error(
+        &bot.get(&format!("/api/v1/orgs/{}/members", org.id)).await,
+        403,
+        "forbidden",
+    );
+    expect_error(&bot.get(&path(&org.id)).await, 403, "forbidden");
+
+    // Revoke: 204, then the key is refused.
+    let (s, body) = org.owner.delete(&format!("{}/{id}", path(&org.id))).await;
+    assert_eq!(s, 204, "{body}");
+    expect_error(
+        &bot.get(&format!("/api/v1/orgs/{}/boards", org.id)).await,
+        401,
+        "unauthorized",
+    );
+    expect_error(
+        &bot.post(
+            &format!("/api/v1/orgs/{}/boards", org.id),
+            json!({"name": "after revoke"}),
+        )
+        .await,
+        401,
+        "unauthorized",
+    );
+    expect_error(
+        &org.owner
+            .delete(&format!("{}/{}", path(&org.id), random_id()))
+            .await,
+        404,
+        "not_found",
+    );
+    // An unknown key of the right shape is refused too.
+    let fake = server.api().with_token(&format!("br_{}", "A".repeat(43)));
+    expect_error(
+        &fake.get(&format!("/api/v1/orgs/{}/boards", org.id)).await,
+        401,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn key_role_limits_what_it_may_do() {
+    let (server, org) = setup().await;
+    let mk = |role: &'static str| {
+        let owner = org.owner.clone();
+        let p = path(&org.id);
+        async move {
+            let (s, k) = owner
+                .post(&p, json!({"name": format!("{role} key"), "role": role}))
+                .await;
+            assert_eq!(s, 201, "{role}: {k}");
+            k["key"].as_str().unwrap().to_string()
+        }
+    };
+    let admin = server.api().with_token(&mk("admin").await);
+    let worker = server.api().with_token(&mk("worker").await);
+    let members = format!("/api/v1/orgs/{}/members", org.id);
+    let boards = format!("/api/v1/orgs/{}/boards", org.id);
+
+    let (s, l) = admin.get(&members).await;
+    assert_eq!(s, 200, "an admin key lists members: {l}");
+    let (s, b) = admin
+        .post(&boards, json!({"name": "admin-bot board"}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+
+    expect_error(
+        &worker.post(&boards, json!({"name": "No"})).await,
+        403,
+        "forbidden",
+    );
+    expect_error(&worker.get(&members).await, 403, "forbidden");
+    expect_error(
+        &worker
+            .post(
+                &format!("/api/v1/orgs/{}/customers", org.id),
+                json!({"name": "No"}),
+            )
+            .await,
+        403,
+        "forbidden",
+    );
+    let (_, l) = org.owner.get(&boards).await;
+    assert_eq!(ids(&l, "boards").len(), 1, "{l}");
+}
+
+#[tokio::test]
+async fn scope_and_expiry_are_kept() {
+    let (_server, org) = setup().await;
+    let (_, b) = org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/boards", org.id),
+            json!({"name": "Scoped"}),
+        )
+        .await;
+    let board_id = b["id"].as_str().unwrap();
+    let before = chrono::Utc::now();
+    let (s, k) = org
+        .owner
+        .post(
+            &path(&org.id),
+            json!({"name": "scoped", "role": "member", "boards": [board_id], "expires_in_days": 7}),
+        )
+        .await;
+    assert_eq!(s, 201, "{k}");
+    assert_eq!(k["boards"], json!([board_id]));
+    let exp = assert_time(&k["expires_at"]);
+    let want = before + chrono::Duration::days(7);
+    assert!(
+        (exp - want).num_seconds().abs() <= 120,
+        "expires_at {exp} should be 7 days from now ({want})"
+    );
+    let l = list(&org.owner, &org.id).await;
+    assert_eq!(l["api_keys"][0]["boards"], json!([board_id]));
+    assert!(l["api_keys"][0]["expires_at"].is_string());
+}
+
+#[tokio::test]
+async fn no_owner_keys_and_bad_fields() {
+    let (_server, org) = setup().await;
+    let p = path(&org.id);
+    let got = org
+        .owner
+        .post(&p, json!({"name": "root", "role": "owner"}))
+        .await;
+    assert!(
+        got.0 == 400 || got.0 == 403,
+        "an owner key must be refused: {} {}",
+        got.0,
+        got.1
+    );
+    assert!(got.1.get("key").is_none(), "{}", got.1);
+    expect_bad_field(&org.owner.post(&p, json!({"role": "member"})).await, "name");
+    expect_bad_field(&org.owner.post(&p, json!({"name": "x"})).await, "role");
+    expect_bad_field(
+        &org.owner
+            .post(&p, json!({"name": "x", "role": "robot"}))
+            .await,
+        "role",
+    );
+    expect_bad_field(
+        &org.owner
+            .post(&p, json!({"name": "", "role": "member"}))
+            .await,
+        "name",
+    );
+    expect_bad_field(
+        &org.owner
+            .post(&p, json!({"name": "n".repeat(101), "role": "member"}))
+            .await,
+        "name",
+    );
+    expect_bad_field(
+        &org.owner
+            .post(&p, json!({"name": "x", "role": "member", "secret": "mine"}))
+            .await,
+        "secret",
+    );
+    assert!(
+        ids(&list(&org.owner, &org.id).await, "api_keys").is_empty(),
+        "a refused request made a key"
+    );
+}
+
+#[tokio::test]
+async fn only_owners_and_admins_manage_keys() {
+    let (server, org) = setup().await;
+    let (_, k) = org
+        .owner
+        .post(&path(&org.id), json!({"name": "k", "role": "member"}))
+        .await;
+    let one = format!("{}/{}", path(&org.id), k["id"].as_str().unwrap());
+    let admin = add_member(&server, &org.owner, &org.id, "admin").await;
+    let (s, body) = admin
+        .api
+        .post(
+            &path(&org.id),
+            json!({"name": "by admin", "role": "worker"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(admin.api.get(&path(&org.id)).await.0, 200);
+    // An admin may not issue an owner key either.
+    let got = admin
+        .api
+        .post(&path(&org.id), json!({"name": "root", "role": "owner"}))
+        .await;
+    assert!((400..500).contains(&got.0), "{} {}", got.0, got.1);
+
+    for role in ["member", "worker", "customer"] {
+        let m = add_member(&server, &org.owner, &org.id, role).await;
+        let before = list(&org.owner, &org.id).await;
+        expect_error(&m.api.get(&path(&org.id)).await, 403, "forbidden");
+        expect_error(
+            &m.api
+                .post(&path(&org.id), json!({"name": "no", "role": "worker"}))
+                .await,
+            403,
+            "forbidden",
+        );
+        expect_error(&m.api.delete(&one).await, 403, "forbidden");
+        assert_eq!(
+            list(&org.owner, &org.id).await,
+            before,
+            "{role}: refused requests changed keys"
+        );
+    }
+    // The key survived all of that.
+    let key = k["key"].as_str().unwrap();
+    let (s, _) = server
+        .api()
+        .with_token(key)
+        .get(&format!("/api/v1/orgs/{}/boards", org.id))
+        .await;
+    assert_eq!(s, 200);
+}

@@ -1,0 +1,340 @@
+//! Tenant isolation over HTTP: everything of organization A answers 404 `not_found` to the
+//! people and keys of organization B, exactly as if it did not exist, and nothing in A changes.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Org A with one of everything.
+struct A {
+    org: Org,
+    member: Member,
+    customer: Value,
+    board: Value,
+    key: Value,
+    card: String,
+    link: Value,
+}
+
+async fn populate(server: &TestServer) -> A {
+    let org = new_org(server, "Org A").await;
+    let member = add_member(server, &org.owner, &org.id, "member").await;
+    let (s, customer) = org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/customers", org.id),
+            json!({"name": "A's customer"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{customer}");
+    let (s, board) = org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/boards", org.id),
+            json!({"name": "A's board", "template": "jobs"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{board}");
+    let (s, key) = org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/api-keys", org.id),
+            json!({"name": "A's bot", "role": "member"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{key}");
+    let card = create_card(server, &org.owner, &board, "A's job").await;
+    let (s, link) = org
+        .owner
+        .post(&format!("/api/v1/cards/{card}/share-links"), json!({}))
+        .await;
+    assert_eq!(s, 201, "{link}");
+    A {
+        org,
+        member,
+        customer,
+        board,
+        key,
+        card,
+        link,
+    }
+}
+
+/// Everything of A that the API can show, as A's owner sees it.
+async fn state_of(a: &A, server: &TestServer) -> Value {
+    let mut all = serde_json::Map::new();
+    for what in ["members", "customers", "boards", "api-keys"] {
+        let (s, body) = a
+            .org
+            .owner
+            .get(&format!("/api/v1/orgs/{}/{what}", a.org.id))
+            .await;
+        assert_eq!(s, 200, "{what}: {body}");
+        all.insert(what.into(), body);
+    }
+    let (s, c) = a
+        .org
+        .owner
+        .get(&format!(
+            "/api/v1/orgs/{}/customers/{}",
+            a.org.id,
+            a.customer["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(s, 200, "{c}");
+    all.insert("customer".into(), c);
+    let live_links = sql_count(
+        &server.db_url,
+        &format!(
+            "SELECT count(*) FROM share_links WHERE org_id = '{}' AND revoked_at IS NULL",
+            a.org.id
+        ),
+    )
+    .await;
+    all.insert("live_share_links".into(), json!(live_links));
+    Value::Object(all)
+}
+
+/// Every org-A request, with a body where it takes one.
+fn attacks(a: &A) -> Vec<(&'static str, String, Option<Value>)> {
+    let org = &a.org.id;
+    let member = &a.member.id;
+    let owner = &a.org.owner_id;
+    let customer = a.customer["id"].as_str().unwrap();
+    let board = a.board["id"].as_str().unwrap();
+    let key = a.key["id"].as_str().unwrap();
+    let link = a.link["id"].as_str().unwrap();
+    let card = &a.card;
+    vec![
+        ("GET", format!("/api/v1/orgs/{org}/members"), None),
+        (
+            "POST",
+            format!("/api/v1/orgs/{org}/members"),
+            Some(
+                json!({"email": unique_email("intruder"), "name": "Intruder", "password": PASSWORD, "role": "owner"}),
+            ),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/orgs/{org}/members/{member}"),
+            Some(json!({"role": "worker"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/orgs/{org}/members/{owner}"),
+            Some(json!({"role": "worker"})),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/orgs/{org}/members/{member}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/orgs/{org}/members/{owner}"),
+            None,
+        ),
+        ("GET", format!("/api/v1/orgs/{org}/customers"), None),
+        (
+            "GET",
+            format!("/api/v1/orgs/{org}/customers/{customer}"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/orgs/{org}/customers"),
+            Some(json!({"name": "Planted"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/orgs/{org}/customers/{customer}"),
+            Some(json!({"name": "Renamed"})),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/orgs/{org}/customers/{customer}"),
+            None,
+        ),
+        ("GET", format!("/api/v1/orgs/{org}/boards"), None),
+        (
+            "POST",
+            format!("/api/v1/orgs/{org}/boards"),
+            Some(json!({"name": "Planted"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/boards/{board}/archive"),
+            Some(json!({})),
+        ),
+        ("GET", format!("/api/v1/orgs/{org}/api-keys"), None),
+        (
+            "POST",
+            format!("/api/v1/orgs/{org}/api-keys"),
+            Some(json!({"name": "Planted", "role": "admin"})),
+        ),
+        ("DELETE", format!("/api/v1/orgs/{org}/api-keys/{key}"), None),
+        (
+            "POST",
+            format!("/api/v1/cards/{card}/share-links"),
+            Some(json!({})),
+        ),
+        ("DELETE", format!("/api/v1/share-links/{link}"), None),
+    ]
+}
+
+async fn assert_all_not_found(a: &A, as_b: &Api, who: &str) {
+    for (method, path, body) in attacks(a) {
+        let got = as_b.send(method, &path, body).await.pair();
+        assert_eq!(got.0, 404, "{who}: {method} {path} -> {} {}", got.0, got.1);
+        expect_error(&got, 404, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn users_of_another_org_get_404_everywhere_and_change_nothing() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[]).await;
+    let a = populate(&server).await;
+    let b = new_org(&server, "Org B").await;
+    let before = state_of(&a, &server).await;
+
+    assert_all_not_found(&a, &b.owner, "B's owner").await;
+    let b_admin = add_member(&server, &b.owner, &b.id, "admin").await;
+    assert_all_not_found(&a, &b_admin.api, "B's admin").await;
+    let b_member = add_member(&server, &b.owner, &b.id, "member").await;
+    assert_all_not_found(&a, &b_member.api, "B's member").await;
+
+    assert_eq!(
+        state_of(&a, &server).await,
+        before,
+        "B's requests changed org A"
+    );
+    // A's own people and bot are unaffected.
+    let (s, me) = a.member.api.get("/api/v1/me").await;
+    assert_eq!(s, 200);
+    assert_eq!(me["memberships"][0]["role"], "member");
+    let bot = server.api().with_token(a.key["key"].as_str().unwrap());
+    assert_eq!(
+        bot.get(&format!("/api/v1/orgs/{}/boards", a.org.id))
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn api_keys_of_another_org_get_404_everywhere() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[]).await;
+    let a = populate(&server).await;
+    let b = new_org(&server, "Org B").await;
+    let (s, k) = b
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/api-keys", b.id),
+            json!({"name": "B's bot", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{k}");
+    let before = state_of(&a, &server).await;
+    let bot = server.api().with_token(k["key"].as_str().unwrap());
+    assert_all_not_found(&a, &bot, "B's admin key").await;
+    assert_eq!(state_of(&a, &server).await, before, "B's key changed org A");
+}
+
+#[tokio::test]
+async fn another_org_looks_exactly_like_no_org() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[]).await;
+    let a = populate(&server).await;
+    let b = new_org(&server, "Org B").await;
+    let customer = a.customer["id"].as_str().unwrap();
+    let board = a.board["id"].as_str().unwrap();
+    let pairs = [
+        (
+            format!("/api/v1/orgs/{}/members", a.org.id),
+            format!("/api/v1/orgs/{}/members", random_id()),
+        ),
+        (
+            format!("/api/v1/orgs/{}/customers/{customer}", a.org.id),
+            format!("/api/v1/orgs/{}/customers/{}", random_id(), random_id()),
+        ),
+        (
+            format!("/api/v1/boards/{board}/archive"),
+            format!("/api/v1/boards/{}/archive", random_id()),
+        ),
+        (
+            format!("/api/v1/cards/{}/share-links", a.card),
+            format!("/api/v1/cards/{}/share-links", random_id()),
+        ),
+    ];
+    for (theirs, nobodys) in pairs {
+        let method = if theirs.ends_with("archive") || theirs.ends_with("share-links") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let body = (method == "POST").then(|| json!({}));
+        let x = b.owner.send(method, &theirs, body.clone()).await;
+        let y = b.owner.send(method, &nobodys, body).await;
+        assert_eq!(x.status, 404, "{theirs}: {}", x.body);
+        assert_eq!(
+            (x.status, &x.body),
+            (y.status, &y.body),
+            "another org's resource must answer exactly like a missing one"
+        );
+    }
+}
+
+#[tokio::test]
+async fn references_into_another_org_are_refused() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[]).await;
+    let a = populate(&server).await;
+    let b = new_org(&server, "Org B").await;
+    let a_customer_user = add_member(&server, &a.org.owner, &a.org.id, "customer").await;
+
+    // A customer of B linked to a user of A.
+    let got = b
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/customers", b.id),
+            json!({"name": "Stolen", "user_id": a_customer_user.id}),
+        )
+        .await;
+    assert!(
+        (400..500).contains(&got.0),
+        "linking A's user from B: {} {}",
+        got.0,
+        got.1
+    );
+    let (_, l) = b
+        .owner
+        .get(&format!("/api/v1/orgs/{}/customers", b.id))
+        .await;
+    assert!(ids(&l, "customers").is_empty(), "{l}");
+
+    // Creating a member of B with the email of A's member does not touch A's user.
+    let got = b
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/members", b.id),
+            json!({"email": a.member.email, "name": "Hijack", "password": "another password", "role": "member"}),
+        )
+        .await;
+    assert_ne!(got.0, 201, "one email, two users? {}", got.1);
+    let t = login(&server.base, &a.member.email, PASSWORD).await;
+    let (_, me) = server.api().with_token(&t.access).get("/api/v1/me").await;
+    assert_eq!(me["user"]["name"], "A member");
+    assert_eq!(me["memberships"].as_array().unwrap().len(), 1, "{me}");
+    assert_eq!(me["memberships"][0]["org_id"], json!(a.org.id));
+    let bad = server
+        .api()
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": a.member.email, "password": "another password"}),
+        )
+        .await;
+    expect_error(&bad, 401, "unauthorized");
+}

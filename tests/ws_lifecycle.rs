@@ -1,0 +1,279 @@
+//! Lifecycle of the real-time core: a board actor that panics under traffic, a client too
+//! slow to read, graceful shutdown on SIGTERM, and the embedded SQLite default.
+
+mod common;
+
+use boardroom_protocol::*;
+use common::ws::{Closed, Ws};
+use common::*;
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+async fn welcomed(server: &TestServer, codec: Codec, token: &str) -> Ws {
+    let mut ws = Ws::connect_with(&server.base, codec, Some(token)).await;
+    assert!(matches!(ws.recv().await, ServerFrame::Welcome(_)));
+    ws
+}
+
+async fn subscribe(ws: &mut Ws, board: Uuid, since: Option<Since>) -> OkReply {
+    ws.send(ClientFrame::Subscribe(Subscribe {
+        r#ref: Some(Ref::Int(1)),
+        topic: Topic::Board(board),
+        since,
+    }))
+    .await;
+    match ws
+        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
+        .await
+        .0
+    {
+        ServerFrame::Ok(ok) => ok,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn card_create(r: i64, board: Uuid, column: Uuid, op_id: Uuid, title: &str) -> ClientFrame {
+    serde_json::from_value(
+        json!({"type": "op", "ref": r, "topic": format!("board:{board}"), "op_id": op_id,
+        "kind": "card.create", "data": {"column_id": column, "title": title}}),
+    )
+    .unwrap()
+}
+
+async fn new_board(org: &Org) -> (Uuid, Uuid) {
+    let (s, b) = org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/boards", org.id),
+            json!({"name": "B"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    (
+        b["id"].as_str().unwrap().parse().unwrap(),
+        b["columns"][0]["id"].as_str().unwrap().parse().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_panicking_board_actor_comes_back_and_loses_no_acknowledged_op() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")]).await;
+    let org = new_org(&server, "Crash").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut w = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut w, board, None).await;
+
+    let mut acked: Vec<Uuid> = Vec::new();
+    let mut unacked: Vec<Uuid> = Vec::new();
+    let mut resynced = false;
+    for i in 0..40 {
+        let id = Uuid::now_v7();
+        unacked.push(id);
+        w.send(card_create(i, board, col, id, &format!("c{i}")))
+            .await;
+        if i == 20 {
+            let (s, _) = org
+                .owner
+                .post(&format!("/api/v1/boards/{board}/debug/panic"), json!({}))
+                .await;
+            assert_eq!(s, 202);
+        }
+        // Collect answers as they come.
+        while let Some(f) = w.quiet(Duration::from_millis(20)).await {
+            match f {
+                ServerFrame::Ok(ok) if ok.seq.is_some() => {
+                    if let Some(Ref::Int(r)) = ok.r#ref {
+                        acked.push(unacked_id(&unacked, r));
+                    }
+                }
+                ServerFrame::Resync(_) => resynced = true,
+                _ => {}
+            }
+        }
+    }
+    // Drain what is still in flight.
+    while let Some(f) = w.quiet(Duration::from_millis(500)).await {
+        match f {
+            ServerFrame::Ok(ok) if ok.seq.is_some() => {
+                if let Some(Ref::Int(r)) = ok.r#ref {
+                    acked.push(unacked_id(&unacked, r));
+                }
+            }
+            ServerFrame::Resync(_) => resynced = true,
+            _ => {}
+        }
+    }
+    assert!(
+        resynced,
+        "subscribers are told to resync after the actor failed"
+    );
+    // The board is served again: retry everything with the same op_ids.
+    let ok = subscribe(&mut w, board, None).await;
+    assert!(ok.snapshot.is_some());
+    for (i, id) in unacked.iter().enumerate() {
+        w.send(card_create(
+            1000 + i as i64,
+            board,
+            col,
+            *id,
+            &format!("c{i}"),
+        ))
+        .await;
+    }
+    let mut answers = 0;
+    while answers < unacked.len() {
+        match w.recv().await {
+            ServerFrame::Ok(ok) if ok.seq.is_some() => answers += 1,
+            ServerFrame::Error(e) => panic!("retry failed: {e:?}"),
+            _ => {}
+        }
+    }
+    for id in &acked {
+        assert_eq!(
+            sql_count(
+                &db,
+                &format!("SELECT count(*) FROM applied_ops WHERE op_id = '{id}'")
+            )
+            .await,
+            1,
+            "acknowledged op {id} is durable exactly once"
+        );
+    }
+    assert_eq!(
+        sql_count(
+            &db,
+            &format!("SELECT count(*) FROM cards WHERE board_id = '{board}'")
+        )
+        .await,
+        40,
+        "each op applied exactly once"
+    );
+}
+
+fn unacked_id(ids: &[Uuid], r: i64) -> Uuid {
+    ids[(r % 1000) as usize]
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_closed_with_4009_and_does_not_slow_others() {
+    let server = TestServer::start(
+        &fresh_pg_url().await,
+        &[
+            ("BOARDROOM_LIMITS__SEND_QUEUE_FRAMES", "64"),
+            ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CONNECTION", "100000"),
+            ("BOARDROOM_LIMITS__OPS_BURST_PER_CONNECTION", "100000"),
+            ("BOARDROOM_DURABILITY", "apply"),
+        ],
+    )
+    .await;
+    let org = new_org(&server, "Slow").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut slow = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut slow, board, None).await;
+    let mut fast = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut fast, board, None).await;
+    let mut writer = welcomed(&server, Codec::Json, &token).await;
+    let (s, c) = org.owner.post(&format!("/api/v1/boards/{board}/ops"), json!({"op_id": Uuid::now_v7(), "kind": "card.create", "data": {"column_id": col, "title": "big"}})).await;
+    assert_eq!(s, 200, "{c}");
+    let card = c["id"].as_str().unwrap().to_string();
+    let big = "x".repeat(9000);
+    // Enough bytes to fill the socket buffers of the client that does not read; sent in
+    // steps the reading client keeps up with.
+    let n = 2000;
+    let mut got = 0;
+    for step in 0..n / 50 {
+        for i in step * 50..(step + 1) * 50 {
+            let f: ClientFrame = serde_json::from_value(json!({"type": "op", "ref": i, "topic": format!("board:{board}"), "op_id": Uuid::now_v7(),
+                "kind": "card.update", "data": {"card_id": card, "description": format!("{i}{big}")}})).unwrap();
+            writer.send(f).await;
+        }
+        // The reader that keeps up gets every event.
+        while got < (step + 1) * 50 {
+            if let ServerFrame::Event(_) = fast.recv().await {
+                got += 1;
+            }
+        }
+    }
+    // The one that did not read is closed with 4009.
+    assert_eq!(slow.closed().await, Closed::Code(4009));
+}
+
+#[tokio::test]
+async fn sigterm_closes_clients_with_1001_flushes_and_exits_0() {
+    let db = fresh_pg_url().await;
+    let mut server = TestServer::start(&db, &[]).await;
+    let org = new_org(&server, "Term").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut w = welcomed(&server, Codec::MsgPack, &token).await;
+    subscribe(&mut w, board, None).await;
+    for i in 0..20 {
+        w.send(card_create(i, board, col, Uuid::now_v7(), "t"))
+            .await;
+    }
+    let mut oks = 0;
+    while oks < 20 {
+        if let ServerFrame::Ok(ok) = w.recv().await {
+            if ok.seq.is_some() {
+                oks += 1;
+            }
+        }
+    }
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(w.closed().await, Closed::Code(1001));
+    assert_eq!(
+        sql_count(
+            &db,
+            &format!("SELECT count(*) FROM cards WHERE board_id = '{board}'")
+        )
+        .await,
+        20
+    );
+}
+
+#[tokio::test]
+async fn the_embedded_sqlite_default_serves_the_demo_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_string();
+    let server = TestServer::start_embedded(&data).await;
+    let owner = server.login("owner@demo.boardroom", "boardroom-demo").await;
+    let worker = server
+        .login("worker@demo.boardroom", "boardroom-demo")
+        .await;
+    let (s, me) = owner.get("/api/v1/me").await;
+    assert_eq!(s, 200);
+    let org = me["memberships"][0]["org_id"].as_str().unwrap().to_string();
+    let (_, boards) = owner.get(&format!("/api/v1/orgs/{org}/boards")).await;
+    let jobs = boards["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["template"] == "jobs")
+        .unwrap()
+        .clone();
+    let board: Uuid = jobs["id"].as_str().unwrap().parse().unwrap();
+    let mut o = welcomed(&server, Codec::Json, owner.token.as_deref().unwrap()).await;
+    let mut w = welcomed(&server, Codec::Json, worker.token.as_deref().unwrap()).await;
+    let all = subscribe(&mut o, board, None).await;
+    let mine = subscribe(&mut w, board, None).await;
+    let count = |ok: &OkReply| match &ok.snapshot {
+        Some(Snapshot::Board(b)) => b.cards.len(),
+        _ => 0,
+    };
+    assert_eq!(count(&all), 3);
+    assert_eq!(count(&mine), 2, "the demo worker sees only their two jobs");
+    let col: Uuid = jobs["columns"][0]["id"].as_str().unwrap().parse().unwrap();
+    o.send(card_create(5, board, col, Uuid::now_v7(), "New job"))
+        .await;
+    let (f, _) = o
+        .recv_until(|f| matches!(f, ServerFrame::Ok(ok) if ok.seq.is_some()))
+        .await;
+    assert!(matches!(f, ServerFrame::Ok(_)));
+    let (_, snap) = owner.get(&format!("/api/v1/boards/{board}")).await;
+    assert_eq!(snap["cards"].as_array().unwrap().len(), 4);
+}
