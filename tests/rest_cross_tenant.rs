@@ -251,38 +251,48 @@ async fn another_org_looks_exactly_like_no_org() {
     let b = new_org(&server, "Org B").await;
     let customer = a.customer["id"].as_str().unwrap();
     let board = a.board["id"].as_str().unwrap();
+    let link = a.link["id"].as_str().unwrap();
     let pairs = [
         (
+            "GET",
             format!("/api/v1/orgs/{}/members", a.org.id),
             format!("/api/v1/orgs/{}/members", random_id()),
         ),
         (
+            "GET",
             format!("/api/v1/orgs/{}/customers/{customer}", a.org.id),
             format!("/api/v1/orgs/{}/customers/{}", random_id(), random_id()),
         ),
         (
+            "POST",
             format!("/api/v1/boards/{board}/archive"),
             format!("/api/v1/boards/{}/archive", random_id()),
         ),
         (
+            "GET",
+            format!("/api/v1/boards/{board}"),
+            format!("/api/v1/boards/{}", random_id()),
+        ),
+        (
+            "POST",
             format!("/api/v1/cards/{}/share-links", a.card),
             format!("/api/v1/cards/{}/share-links", random_id()),
         ),
+        (
+            "DELETE",
+            format!("/api/v1/share-links/{link}"),
+            format!("/api/v1/share-links/{}", random_id()),
+        ),
     ];
-    for (theirs, nobodys) in pairs {
-        let method = if theirs.ends_with("archive") || theirs.ends_with("share-links") {
-            "POST"
-        } else {
-            "GET"
-        };
+    for (method, theirs, nobodys) in pairs {
         let body = (method == "POST").then(|| json!({}));
         let x = b.owner.send(method, &theirs, body.clone()).await;
         let y = b.owner.send(method, &nobodys, body).await;
-        assert_eq!(x.status, 404, "{theirs}: {}", x.body);
+        assert_eq!(x.status, 404, "{method} {theirs}: {}", x.body);
         assert_eq!(
             (x.status, &x.body),
             (y.status, &y.body),
-            "another org's resource must answer exactly like a missing one"
+            "{method} {theirs}: another org's resource must answer exactly like a missing one"
         );
     }
 }

@@ -277,3 +277,94 @@ async fn the_embedded_sqlite_default_serves_the_demo_live() {
     let (_, snap) = owner.get(&format!("/api/v1/boards/{board}")).await;
     assert_eq!(snap["cards"].as_array().unwrap().len(), 4);
 }
+
+/// Reads SSE text until `pred` holds for the text so far.
+async fn sse_until(res: &mut reqwest::Response, buf: &mut String, pred: impl Fn(&str) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !pred(buf) {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .expect("SSE timed out")
+            .expect("SSE read");
+        match chunk {
+            Some(c) => buf.push_str(&String::from_utf8_lossy(&c)),
+            None => panic!("SSE stream ended; got {buf}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn sse_stream_of_a_share_link_with_last_event_id_resume() {
+    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
+    let org = new_org(&server, "Sse").await;
+    let (s, b) = org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/boards", org.id),
+            json!({"name": "J", "template": "jobs"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let board = b["id"].as_str().unwrap().to_string();
+    let cols: Vec<String> = b["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    let (_, c) = org.owner.post(&format!("/api/v1/boards/{board}/ops"), json!({"op_id": Uuid::now_v7(), "kind": "card.create", "data": {"column_id": cols[0], "title": "Job"}})).await;
+    let card = c["id"].as_str().unwrap().to_string();
+    let (_, link) = org
+        .owner
+        .post(&format!("/api/v1/cards/{card}/share-links"), json!({}))
+        .await;
+    let token = link["token"].as_str().unwrap().to_string();
+    let url = server.url(&format!("/api/v1/stream?topic=card:{card}&token={token}"));
+    let http = reqwest::Client::new();
+    let mut res = http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut buf = String::new();
+    sse_until(&mut res, &mut buf, |b| b.contains("event: ok")).await;
+    let mv = |col: &str| json!({"op_id": Uuid::now_v7(), "kind": "card.move", "data": {"card_id": card, "column_id": col, "after": null}});
+    let (_, r1) = org
+        .owner
+        .post(&format!("/api/v1/boards/{board}/ops"), mv(&cols[1]))
+        .await;
+    let seq1 = r1["seq"].as_u64().unwrap();
+    sse_until(&mut res, &mut buf, |b| b.contains("event: event")).await;
+    let id_line = buf
+        .lines()
+        .find(|l| l.starts_with("id:"))
+        .expect("event id")
+        .to_string();
+    let last_id = id_line.trim_start_matches("id:").trim().to_string();
+    assert!(last_id.ends_with(&format!(":{seq1}")), "{last_id}");
+    drop(res);
+    // Missed while away: resumed with Last-Event-ID, no snapshot, exactly the next move.
+    let (_, r2) = org
+        .owner
+        .post(&format!("/api/v1/boards/{board}/ops"), mv(&cols[2]))
+        .await;
+    let seq2 = r2["seq"].as_u64().unwrap();
+    let mut res = http
+        .get(&url)
+        .header("Last-Event-ID", &last_id)
+        .send()
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    sse_until(&mut res, &mut buf, |b| b.contains(&format!(":{seq2}\n"))).await;
+    assert!(buf.contains("\"recovered\":true"), "{buf}");
+    // A revoked link: the stream ends, a new one is refused.
+    let (s, _) = org
+        .owner
+        .delete(&format!(
+            "/api/v1/share-links/{}",
+            link["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(s, 204);
+    sse_until(&mut res, &mut buf, |b| b.contains("event: close")).await;
+    let res = http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+}

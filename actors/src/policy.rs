@@ -197,10 +197,14 @@ pub fn decide(p: &Principal, action: Action, resource: &Resource) -> Decision {
 
     match action {
         Action::ReadOrg => Allow,
-        Action::ManageMembers | Action::ManageApiKeys => allow_if(staff && is_user),
-        Action::GrantRole(role) => allow_if(staff && is_user && can_hand_out(p.role, role)),
+        // An admin-role API key administers members as its role allows (PROTOCOL.md: "what
+        // its role allows"). Keys and share links are attributed to the person who made
+        // them, so only users issue those.
+        Action::ManageMembers => allow_if(staff),
+        Action::ManageApiKeys => allow_if(staff && is_user),
+        Action::GrantRole(role) => allow_if(staff && can_hand_out(p.role, role)),
         Action::ModifyMemberWithRole(role) => {
-            allow_if(staff && is_user && (p.role == Role::Owner || role != Role::Owner))
+            allow_if(staff && (p.role == Role::Owner || role != Role::Owner))
         }
         Action::IssueApiKey(role) => {
             allow_if(staff && is_user && role != Role::Owner && can_hand_out(p.role, role))

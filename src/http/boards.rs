@@ -116,7 +116,10 @@ pub async fn archive(
         .await?
         .ok_or_else(|| ApiError::not_found("board"))?;
     let org_id = board.org_id;
-    let p = state.principal_in(&caller, org_id).await?;
+    let p = state
+        .principal_in(&caller, org_id)
+        .await
+        .map_err(|e| e.hide_as("board"))?;
     ApiError::check(
         decide(
             &p,

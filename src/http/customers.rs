@@ -22,7 +22,6 @@ pub struct CreateCustomer {
     user_id: Option<Uuid>,
 }
 
-const MAX_CUSTOMER_NAME: usize = 200;
 const MAX_PHONE: usize = 50;
 
 fn optional_email(v: Option<&str>) -> ApiResult<Option<String>> {
@@ -54,7 +53,7 @@ pub async fn create(
     )?;
     let c = NewCustomer {
         org_id,
-        name: validate::text("name", &body.name, MAX_CUSTOMER_NAME)?,
+        name: validate::text("name", &body.name, state.config.limits.max_name_chars)?,
         email: optional_email(body.email.as_deref())?,
         phone: validate::optional_text("phone", body.phone.as_deref(), MAX_PHONE)?,
         user_id: body.user_id,
@@ -130,7 +129,7 @@ pub async fn patch(
         name: body
             .name
             .as_deref()
-            .map(|n| validate::text("name", n, MAX_CUSTOMER_NAME))
+            .map(|n| validate::text("name", n, state.config.limits.max_name_chars))
             .transpose()?,
         email: body
             .email

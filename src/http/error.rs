@@ -63,6 +63,16 @@ impl ApiError {
         ApiError::new(ErrorCode::Internal, "internal error; it has been logged")
     }
 
+    /// A `not_found` said as "<what> not found", so that a resource of another organization
+    /// answers exactly like one that does not exist (no existence leak through the message).
+    pub fn hide_as(self, what: &str) -> Self {
+        if self.code == ErrorCode::NotFound {
+            ApiError::not_found(what)
+        } else {
+            self
+        }
+    }
+
     /// Turns a policy decision into the answer the caller may see.
     pub fn check(decision: Decision, what: &str) -> ApiResult<()> {
         match decision {

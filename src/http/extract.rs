@@ -45,7 +45,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let inner = e.inner().to_string();
         let path = e.path().to_string();
         // serde names the offending field in its message; the path names the enclosing one.
@@ -57,7 +57,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
             Some(f) => ApiError::bad_field(f, inner),
             None => ApiError::new(ErrorCode::BadRequest, inner),
         }
-    })
+    })?;
+    // Anything but whitespace after the value (`{…} trailing`, `{…}{…}`) is malformed too.
+    de.end()
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed JSON: {e}")))?;
+    Ok(value)
 }
 
 /// `missing field `email`` / `unknown field `x`, expected …` -> the name in backquotes.

@@ -40,7 +40,10 @@ async fn board_principal(
     if board.archived {
         return Err(ApiError::not_found("board"));
     }
-    let p = state.principal_in(caller, board.org_id).await?;
+    let p = state
+        .principal_in(caller, board.org_id)
+        .await
+        .map_err(|e| e.hide_as("board"))?;
     Ok((board.org_id, p))
 }
 

@@ -9,6 +9,7 @@ pub mod extract;
 mod live;
 mod members;
 mod share_links;
+mod stream;
 mod validate;
 
 use crate::auth::jwt::JwtKeys;
@@ -129,7 +130,8 @@ pub fn router(state: AppState) -> Router {
         .route("/boards/{board}/events", get(live::events))
         .route("/boards/{board}/debug/panic", post(live::debug_panic))
         .route("/notifications", get(live::notifications))
-        .route("/notifications/read", post(live::mark_read));
+        .route("/notifications/read", post(live::mark_read))
+        .route("/stream", get(stream::stream));
 
     Router::new()
         .nest("/api/v1", api)

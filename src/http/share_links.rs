@@ -30,7 +30,10 @@ pub async fn create(
         .card_location(card_id)
         .await?
         .ok_or_else(|| ApiError::not_found("card"))?;
-    let p = state.principal_in(&caller, loc.org_id).await?;
+    let p = state
+        .principal_in(&caller, loc.org_id)
+        .await
+        .map_err(|e| e.hide_as("card"))?;
     let card = Resource::Card {
         org_id: loc.org_id,
         board_id: loc.board_id,
@@ -40,7 +43,8 @@ pub async fn create(
             customer_id: loc.customer_id,
         },
     };
-    ApiError::check(decide(&p, Action::ReadCard, &card), "see this card")?;
+    ApiError::check(decide(&p, Action::ReadCard, &card), "see this card")
+        .map_err(|e| e.hide_as("card"))?;
     ApiError::check(decide(&p, Action::ManageShareLinks, &card), "share cards")?;
     let days = validate::days("expires_in_days", body.expires_in_days)?
         .map(u64::from)
@@ -80,7 +84,10 @@ pub async fn revoke(
         .get_share_link(id)
         .await?
         .ok_or_else(|| ApiError::not_found("share link"))?;
-    let p = state.principal_in(&caller, link.org_id).await?;
+    let p = state
+        .principal_in(&caller, link.org_id)
+        .await
+        .map_err(|e| e.hide_as("share link"))?;
     let loc = state
         .store
         .card_location(link.card_id)

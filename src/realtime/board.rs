@@ -409,19 +409,37 @@ impl BoardRt {
                 let Some(column) = self.released.column(card.column_id) else {
                     return deny(&conn, r#ref, ErrorCode::NotFound);
                 };
-                let snap = CardSnapshot {
-                    card: card_for(&view, card),
-                    column: ColumnRef::from(column),
-                    board_id,
-                };
-                conn.send(&ServerFrame::Ok(OkReply {
+                let base = OkReply {
                     topic: Some(topic),
                     epoch: Some(self.epoch),
                     seq: Some(self.released_seq),
-                    snapshot: Some(Snapshot::Card(snap)),
-                    recovered: since.map(|_| false),
                     ..OkReply::new(r#ref)
-                }));
+                };
+                match since.and_then(|s| self.recoverable(s)) {
+                    Some(events) => {
+                        conn.send(&ServerFrame::Ok(OkReply {
+                            recovered: Some(true),
+                            ..base
+                        }));
+                        for ev in events {
+                            if let Some(f) = filtered_for(&ev, &view, topic) {
+                                conn.send(&f);
+                            }
+                        }
+                    }
+                    None => {
+                        let snap = CardSnapshot {
+                            card: card_for(&view, card),
+                            column: ColumnRef::from(column),
+                            board_id,
+                        };
+                        conn.send(&ServerFrame::Ok(OkReply {
+                            snapshot: Some(Snapshot::Card(snap)),
+                            recovered: since.map(|_| false),
+                            ..base
+                        }));
+                    }
+                }
                 self.deps.hub.subscribe(topic, Subscriber { conn, view });
             }
             _ => deny(&conn, r#ref, ErrorCode::BadRequest),

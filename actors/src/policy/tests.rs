@@ -101,16 +101,16 @@ fn table() -> Vec<Row> {
     use OpClass::*;
     vec![
         ("read org", ReadOrg, org, "AAAAA AAAA N"),
-        ("manage members", ManageMembers, org, "AAFFF FFFF N"),
+        ("manage members", ManageMembers, org, "AAFFF AFFF N"),
         ("grant owner", GrantRole(Role::Owner), org, "AFFFF FFFF N"),
-        ("grant admin", GrantRole(Role::Admin), org, "AAFFF FFFF N"),
-        ("grant member", GrantRole(Role::Member), org, "AAFFF FFFF N"),
-        ("grant worker", GrantRole(Role::Worker), org, "AAFFF FFFF N"),
+        ("grant admin", GrantRole(Role::Admin), org, "AAFFF AFFF N"),
+        ("grant member", GrantRole(Role::Member), org, "AAFFF AFFF N"),
+        ("grant worker", GrantRole(Role::Worker), org, "AAFFF AFFF N"),
         (
             "grant customer",
             GrantRole(Role::Customer),
             org,
-            "AAFFF FFFF N",
+            "AAFFF AFFF N",
         ),
         (
             "modify an owner",
@@ -122,13 +122,13 @@ fn table() -> Vec<Row> {
             "modify an admin",
             ModifyMemberWithRole(Role::Admin),
             org,
-            "AAFFF FFFF N",
+            "AAFFF AFFF N",
         ),
         (
             "modify a worker",
             ModifyMemberWithRole(Role::Worker),
             org,
-            "AAFFF FFFF N",
+            "AAFFF AFFF N",
         ),
         ("read customers", ReadCustomers, org, "AAAFF AAAF N"),
         ("manage customers", ManageCustomers, org, "AAAFF AAAF N"),

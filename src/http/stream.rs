@@ -1,0 +1,147 @@
+//! `GET /api/v1/stream?topic=…&token=…`: the same events as a subscription, as Server-Sent
+//! Events, for clients that cannot hold a WebSocket (the customer job page falls back to it).
+//! Each `event` frame is one SSE event with `id: <epoch>:<seq>`, so a reconnecting browser's
+//! `Last-Event-ID` resumes exactly like a subscribe with `since`.
+
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+use crate::realtime::board::{BoardMsg, SubscribeReq};
+use crate::realtime::conn::ConnHandle;
+use crate::realtime::session_auth::{SessionAuth, WsCredential};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use boardroom_protocol::{Codec, ErrorCode, Since, Topic};
+use futures_util::Stream;
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    topic: String,
+    token: String,
+}
+
+/// `"<epoch>:<seq>"` -> `Since`.
+fn parse_last_event_id(v: &str) -> Option<Since> {
+    let (e, s) = v.split_once(':')?;
+    Some(Since {
+        epoch: e.trim().parse().ok()?,
+        seq: s.trim().parse().ok()?,
+    })
+}
+
+pub async fn stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<StreamQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let topic: Topic = q
+        .topic
+        .parse()
+        .map_err(|e: boardroom_protocol::TopicError| ApiError::bad_field("topic", e.to_string()))?;
+    let auth = SessionAuth::authenticate(&state, &q.token)
+        .await
+        .map_err(|e| ApiError::new(e.code, e.message))?;
+    let (org_id, board_id) = match topic {
+        Topic::Board(id) => match state.store.get_board(id).await? {
+            Some(b) if !b.archived => (b.org_id, b.id),
+            _ => return Err(ApiError::not_found("topic")),
+        },
+        Topic::Card(id) => match state.store.card_location(id).await? {
+            Some(l) => (l.org_id, l.board_id),
+            None => return Err(ApiError::not_found("topic")),
+        },
+        _ => {
+            return Err(ApiError::bad_field(
+                "topic",
+                "the stream serves board:<id> and card:<id> topics",
+            ))
+        }
+    };
+    let principal = if auth.principal.org_id == org_id {
+        auth.principal.clone()
+    } else {
+        match &auth.credential {
+            WsCredential::Http(c) => state.principal_in(c, org_id).await?,
+            WsCredential::Share => return Err(ApiError::not_found("topic")),
+        }
+    };
+    let since = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_last_event_id);
+    let (conn, mut rx) = ConnHandle::new(Codec::Json, state.config.limits.send_queue_frames);
+    let actor = state
+        .rt
+        .boards
+        .get(board_id)
+        .await
+        .map_err(|e| ApiError::new(e.code, e.message))?;
+    let req = SubscribeReq {
+        conn: conn.clone(),
+        view: Arc::new(principal),
+        name: auth.info.name.clone(),
+        topic,
+        r#ref: None,
+        since,
+    };
+    actor
+        .cast(BoardMsg::Subscribe(Box::new(req)))
+        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the board is restarting; retry"))?;
+    state.rt.sessions.add(&auth, conn.clone());
+    let rt = state.rt.clone();
+    let stream = async_stream(move |emit| async move {
+        loop {
+            tokio::select! {
+                wire = rx.recv() => {
+                    let Some(wire) = wire else { break };
+                    let Ok(text) = std::str::from_utf8(&wire) else { continue };
+                    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+                    let kind = v["type"].as_str().unwrap_or("message").to_string();
+                    let mut ev = Event::default().event(kind).data(text);
+                    if v["type"] == "event" {
+                        ev = ev.id(format!("{}:{}", v["epoch"], v["seq"]));
+                    }
+                    if emit.send(Ok(ev)).await.is_err() {
+                        break;
+                    }
+                }
+                _ = emit.closed() => break,
+                code = conn.closed() => {
+                    let _ = emit.send(Ok(Event::default().event("close").data(code.to_string()))).await;
+                    break;
+                }
+            }
+        }
+        rt.hub.unsubscribe(&topic, conn.id);
+        rt.boards.tell(
+            board_id,
+            BoardMsg::Leave {
+                conn: conn.id,
+                topic,
+            },
+        );
+        rt.sessions.remove(&auth, conn.id);
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// A stream fed by a task: the task ends (and cleans up) when the client goes away.
+fn async_stream<F, Fut>(f: F) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Event, Infallible>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(f(tx));
+    tokio_stream_from(rx)
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Event, Infallible>>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
