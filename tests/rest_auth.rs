@@ -512,43 +512,67 @@ async fn login_is_throttled_per_address() {
     );
 }
 
-#[tokio::test]
-async fn default_limit_is_10_attempts_per_account() {
-    let (server, _org, _user, email) = server_with_org(&[]).await;
-    let api = server.api();
-    for i in 0..10 {
-        let got = api
-            .post(LOGIN, json!({"email": email, "password": "wrong password"}))
-            .await;
-        assert_eq!(got.0, 401, "attempt {}: {}", i + 1, got.1);
+/// Sends attempts until one is refused with 429; returns how many were answered 401 before
+/// that, and how long it took. A limit of N per minute is a bucket of N that refills one
+/// attempt every 60/N s, so a slow run may see a few more than N go through.
+async fn attempts_until_429(
+    api: &Api,
+    mut body: impl FnMut() -> Value,
+    max: usize,
+) -> (usize, f64) {
+    let start = Instant::now();
+    for i in 0..max {
+        let r = api.send("POST", LOGIN, Some(body())).await;
+        match r.status {
+            401 => continue,
+            429 => {
+                expect_error(&(r.status, r.body.clone()), 429, "rate_limited");
+                assert!(
+                    r.headers.get("retry-after").is_some(),
+                    "429 without Retry-After"
+                );
+                return (i, start.elapsed().as_secs_f64());
+            }
+            s => panic!("attempt {}: unexpected {s} {}", i + 1, r.body),
+        }
     }
-    expect_error(
-        &api.post(LOGIN, json!({"email": email, "password": PASSWORD}))
-            .await,
-        429,
-        "rate_limited",
+    panic!("{max} attempts and never a 429")
+}
+
+#[track_caller]
+fn assert_limit(allowed: usize, secs: f64, per_minute: usize) {
+    let refill = 60.0 / per_minute as f64;
+    let most = per_minute + (secs / refill).ceil() as usize;
+    assert!(
+        (per_minute..=most).contains(&allowed),
+        "{allowed} attempts went through in {secs:.1} s; a limit of {per_minute}/min allows {per_minute}..={most}"
     );
 }
 
 #[tokio::test]
-async fn default_limit_is_30_attempts_per_address() {
+async fn default_limit_is_10_attempts_per_account() {
     let (server, _org, _user, email) = server_with_org(&[]).await;
     let api = server.api();
-    for i in 0..30 {
-        let got = api
-            .post(
-                LOGIN,
-                json!({"email": unique_email("guess"), "password": "guess"}),
-            )
-            .await;
-        assert_eq!(got.0, 401, "address attempt {}: {}", i + 1, got.1);
-    }
-    expect_error(
-        &api.post(LOGIN, json!({"email": email, "password": PASSWORD}))
-            .await,
-        429,
-        "rate_limited",
-    );
+    let (allowed, secs) = attempts_until_429(
+        &api,
+        || json!({"email": email, "password": "wrong password"}),
+        40,
+    )
+    .await;
+    assert_limit(allowed, secs, 10);
+}
+
+#[tokio::test]
+async fn default_limit_is_30_attempts_per_address() {
+    let (server, _org, _user, _email) = server_with_org(&[]).await;
+    let api = server.api();
+    let (allowed, secs) = attempts_until_429(
+        &api,
+        || json!({"email": unique_email("guess"), "password": "guess"}),
+        80,
+    )
+    .await;
+    assert_limit(allowed, secs, 30);
 }
 
 #[tokio::test]

@@ -674,3 +674,32 @@ async fn bad_input_gets_protocol_errors_and_close_codes() {
     assert_eq!(s, 204);
     assert_eq!(bot.closed().await, Closed::Code(4003));
 }
+
+#[tokio::test]
+async fn members_added_or_changed_while_a_board_is_live_take_effect_at_once() {
+    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
+    let org = new_org(&server, "Directory").await;
+    let (board_id, cols) = board(&org, "jobs").await;
+    let (mut a, _) = connect(&server, Codec::Json, &org.owner).await;
+    subscribed(&mut a, 1, Topic::Board(board_id), None).await; // the board actor is now loaded
+    let late = add_member(&server, &org.owner, &org.id, "worker").await;
+    a.send(op(2, board_id, json!({"kind": "card.create", "data": {"column_id": cols[0], "title": "J", "assignees": [late.id]}}))).await;
+    let (f, _) = a
+        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
+        .await;
+    assert!(
+        matches!(f, ServerFrame::Ok(ref ok) if ok.seq.is_some()),
+        "a member made after the board loaded can be assigned: {f:?}"
+    );
+    // A role change closes the member's live sessions, which hold the old role.
+    let (mut w, _) = connect(&server, Codec::Json, &late.api).await;
+    let (s, body) = org
+        .owner
+        .patch(
+            &format!("/api/v1/orgs/{}/members/{}", org.id, late.id),
+            json!({"role": "member"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(w.closed().await, Closed::Code(4003));
+}

@@ -98,6 +98,10 @@ pub enum BoardMsg {
     IdleCheck,
     /// Debug endpoint only: fail on purpose, to exercise supervision.
     Panic,
+    /// Members or customers of the org changed: reload who may be assigned and notified.
+    DirectoryChanged {
+        org_id: Uuid,
+    },
 }
 
 /// Everything a board actor needs from the server.
@@ -172,28 +176,7 @@ impl Actor for BoardActor {
         let board = s.get_board(board_id).await?.ok_or("board not found")?;
         let cards = s.list_cards(board_id).await?;
         let (epoch, last_seq) = s.claim_board(board_id).await?.ok_or("board not found")?;
-        let mut directory = OrgDirectory::default();
-        for m in s
-            .list_members(board.org_id)
-            .await?
-            .into_iter()
-            .filter(|m| m.active)
-        {
-            directory = directory.with_member(m.id, m.role);
-        }
-        let customer_rows = s.list_customers(board.org_id).await?;
-        for c in &customer_rows {
-            directory = match c.user_id {
-                Some(u) if directory.members.contains_key(&u) => {
-                    directory.with_customer_user(u, c.id)
-                }
-                _ => directory.with_customer(c.id),
-            };
-        }
-        let customers: HashMap<Uuid, Option<Uuid>> = customer_rows
-            .into_iter()
-            .map(|c| (c.id, c.user_id))
-            .collect();
+        let (directory, customers) = load_directory(s, board.org_id).await?;
         let recent = s
             .recent_applied_ops(board_id, APPLIED_MEMORY as i64)
             .await?;
@@ -302,6 +285,13 @@ impl Actor for BoardActor {
                 }
             }
             BoardMsg::Panic => panic!("board actor panic requested through the debug endpoint"),
+            BoardMsg::DirectoryChanged { org_id } => {
+                if org_id == rt.org_id {
+                    let (directory, customers) = load_directory(&rt.deps.store, org_id).await?;
+                    rt.directory = directory;
+                    rt.customers = customers;
+                }
+            }
         }
         Ok(())
     }
@@ -815,4 +805,33 @@ impl BoardRt {
         conn.send(&ServerFrame::Ok(OkReply::new(r#ref)));
         self.broadcast_presence(joins, PresenceMap::new());
     }
+}
+
+/// The org's active members (with roles) and customers, as the domain checks assignments,
+/// mentions and customers against them.
+async fn load_directory(
+    s: &DynStore,
+    org_id: Uuid,
+) -> Result<(OrgDirectory, HashMap<Uuid, Option<Uuid>>), store::StoreError> {
+    let mut directory = OrgDirectory::default();
+    for m in s
+        .list_members(org_id)
+        .await?
+        .into_iter()
+        .filter(|m| m.active)
+    {
+        directory = directory.with_member(m.id, m.role);
+    }
+    let customer_rows = s.list_customers(org_id).await?;
+    for c in &customer_rows {
+        directory = match c.user_id {
+            Some(u) if directory.members.contains_key(&u) => directory.with_customer_user(u, c.id),
+            _ => directory.with_customer(c.id),
+        };
+    }
+    let customers = customer_rows
+        .into_iter()
+        .map(|c| (c.id, c.user_id))
+        .collect();
+    Ok((directory, customers))
 }

@@ -102,6 +102,13 @@ impl BoardRegistry {
         }
     }
 
+    /// Tells every running board of `org_id` that its members or customers changed.
+    pub fn directory_changed(&self, org_id: Uuid) {
+        for a in self.actors.iter() {
+            let _ = a.cast(BoardMsg::DirectoryChanged { org_id });
+        }
+    }
+
     pub fn running(&self) -> usize {
         self.actors.len()
     }
