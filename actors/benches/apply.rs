@@ -74,7 +74,6 @@ fn bench(c: &mut Criterion) {
             black_box(state.apply(&owner, &op, &ctx).expect("apply"));
         })
     });
-    let (mut state, cards, _) = board(500);
     c.bench_function("apply card.update title (500 cards)", |b| {
         b.iter(|| {
             i += 1;
