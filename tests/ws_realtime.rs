@@ -159,6 +159,19 @@ async fn two_clients_see_each_others_ops_in_one_order_and_msgpack_sees_the_same(
         .await;
     assert_eq!(s, 200, "{log}");
     assert_eq!(log["events"].as_array().unwrap().len(), 11);
+
+    // Prometheus metrics count what just happened.
+    let (s, text) = server.api().get("/metrics").await;
+    assert_eq!(s, 200);
+    let text = text.as_str().unwrap_or_default().to_string();
+    for name in [
+        "boardroom_ops_total 11",
+        "boardroom_connections 3",
+        "boardroom_commit_seconds_bucket",
+        "boardroom_deliveries_total",
+    ] {
+        assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
+    }
 }
 
 #[tokio::test]
