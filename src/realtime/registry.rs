@@ -1,5 +1,6 @@
-//! Board actors are spawned on first use under one supervisor, found by board id, and removed
-//! when they stop (idle) or fail. A failed board comes back from durable state on its next use;
+//! The supervision tree: a root supervisor -> one `OrgActor` per active organization -> the
+//! `BoardActor`s of its boards. Board actors are spawned on first use under their org, found
+//! by board id, and removed when they stop (idle) or fail. A failed board comes back from durable state on its next use;
 //! its subscribers are told to resync. Restart intensity is bounded: a board that fails
 //! `max_restarts` times within `restart_window_secs` answers `unavailable` until the window
 //! has passed, instead of crash-looping.
@@ -19,7 +20,9 @@ pub struct BoardRegistry {
     by_actor: DashMap<ActorId, Uuid>,
     failures: DashMap<Uuid, VecDeque<Instant>>,
     spawning: DashMap<Uuid, Arc<tokio::sync::Mutex<()>>>,
+    orgs: DashMap<Uuid, ActorRef<OrgMsg>>,
     supervisor: OnceLock<ActorCell>,
+    me: OnceLock<Weak<BoardRegistry>>,
 }
 
 impl BoardRegistry {
@@ -30,8 +33,11 @@ impl BoardRegistry {
             by_actor: DashMap::new(),
             failures: DashMap::new(),
             spawning: DashMap::new(),
+            orgs: DashMap::new(),
             supervisor: OnceLock::new(),
+            me: OnceLock::new(),
         });
+        let _ = reg.me.set(Arc::downgrade(&reg));
         let (sup, _) = Actor::spawn(None, Supervisor, Arc::downgrade(&reg)).await?;
         let _ = reg.supervisor.set(sup.get_cell());
         Ok(reg)
@@ -65,17 +71,22 @@ impl BoardRegistry {
         if let Some(a) = self.actors.get(&board_id) {
             return Ok(a.clone());
         }
-        let sup = self
-            .supervisor
-            .get()
-            .cloned()
-            .ok_or_else(|| Self::unavailable("server starting"))?;
+        let org_id = match self.deps.store.get_board(board_id).await {
+            Ok(Some(b)) => b.org_id,
+            Ok(None) => return Err(ErrorReply::new(None, ErrorCode::NotFound, "not found")),
+            Err(e) => {
+                tracing::warn!(%board_id, error = %e, "cannot look up board");
+                return Err(Self::unavailable("the database is unavailable; retry"));
+            }
+        };
+        let org = self.org(org_id).await?;
         let args = BoardArgs {
             board_id,
             deps: self.deps.clone(),
         };
-        match Actor::spawn_linked(None, BoardActor, args, sup).await {
+        match Actor::spawn_linked(None, BoardActor, args, org.get_cell()).await {
             Ok((actor, _)) => {
+                let _ = org.cast(OrgMsg::BoardStarted(actor.clone()));
                 self.by_actor.insert(actor.get_id(), board_id);
                 self.actors.insert(board_id, actor.clone());
                 Ok(actor)
@@ -102,10 +113,37 @@ impl BoardRegistry {
         }
     }
 
-    /// Tells every running board of `org_id` that its members or customers changed.
+    /// The org's actor, started on first use under the root supervisor.
+    async fn org(&self, org_id: Uuid) -> Result<ActorRef<OrgMsg>, ErrorReply> {
+        if let Some(o) = self.orgs.get(&org_id) {
+            return Ok(o.clone());
+        }
+        let sup = self
+            .supervisor
+            .get()
+            .cloned()
+            .ok_or_else(|| Self::unavailable("server starting"))?;
+        let me = self.me.get().cloned().unwrap_or_default();
+        let (org, _) = Actor::spawn_linked(
+            None,
+            OrgActor,
+            OrgArgs {
+                org_id,
+                registry: me,
+            },
+            sup,
+        )
+        .await
+        .map_err(|_| Self::unavailable("the organization cannot be started; retry"))?;
+        self.orgs.insert(org_id, org.clone());
+        Ok(org)
+    }
+
+    /// Tells every running board of `org_id`, through its org actor, that the org's members
+    /// or customers changed.
     pub fn directory_changed(&self, org_id: Uuid) {
-        for a in self.actors.iter() {
-            let _ = a.cast(BoardMsg::DirectoryChanged { org_id });
+        if let Some(o) = self.orgs.get(&org_id) {
+            let _ = o.cast(OrgMsg::DirectoryChanged);
         }
     }
 
@@ -148,6 +186,88 @@ impl BoardRegistry {
     }
 }
 
+/// One per active organization: the supervisor of its boards. It fans org-wide changes
+/// (members, customers) out to them and reports their exits to the registry.
+pub struct OrgActor;
+
+pub enum OrgMsg {
+    BoardStarted(ActorRef<BoardMsg>),
+    DirectoryChanged,
+}
+
+pub struct OrgArgs {
+    org_id: Uuid,
+    registry: Weak<BoardRegistry>,
+}
+
+pub struct OrgState {
+    org_id: Uuid,
+    registry: Weak<BoardRegistry>,
+    boards: std::collections::HashMap<ActorId, ActorRef<BoardMsg>>,
+}
+
+impl Actor for OrgActor {
+    type Msg = OrgMsg;
+    type State = OrgState;
+    type Arguments = OrgArgs;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<OrgMsg>,
+        a: OrgArgs,
+    ) -> Result<OrgState, ActorProcessingErr> {
+        tracing::debug!(org_id = %a.org_id, "org actor started");
+        Ok(OrgState {
+            org_id: a.org_id,
+            registry: a.registry,
+            boards: Default::default(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<OrgMsg>,
+        msg: OrgMsg,
+        st: &mut OrgState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            OrgMsg::BoardStarted(b) => {
+                st.boards.insert(b.get_id(), b);
+            }
+            OrgMsg::DirectoryChanged => {
+                for b in st.boards.values() {
+                    let _ = b.cast(BoardMsg::DirectoryChanged { org_id: st.org_id });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _me: ActorRef<OrgMsg>,
+        ev: SupervisionEvent,
+        st: &mut OrgState,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(reg) = st.registry.upgrade() else {
+            return Ok(());
+        };
+        match ev {
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                st.boards.remove(&cell.get_id());
+                reg.exited(cell.get_id(), None);
+            }
+            SupervisionEvent::ActorFailed(cell, err) => {
+                st.boards.remove(&cell.get_id());
+                reg.exited(cell.get_id(), Some(err.to_string()));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The root: supervises the org actors.
 struct Supervisor;
 
 impl Actor for Supervisor {
@@ -173,12 +293,12 @@ impl Actor for Supervisor {
             return Ok(());
         };
         match ev {
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                tracing::debug!(reason = ?reason, "board actor stopped");
-                reg.exited(cell.get_id(), None);
-            }
-            SupervisionEvent::ActorFailed(cell, err) => {
-                reg.exited(cell.get_id(), Some(err.to_string()))
+            SupervisionEvent::ActorTerminated(cell, _, _)
+            | SupervisionEvent::ActorFailed(cell, _) => {
+                // An org actor went away: forget it; the next use of one of its boards starts
+                // a fresh one.
+                tracing::warn!("org actor stopped");
+                reg.orgs.retain(|_, o| o.get_id() != cell.get_id());
             }
             _ => {}
         }

@@ -56,8 +56,8 @@ pub fn with_database(url: &str, db: &str) -> String {
 }
 
 /// Creates an empty database `br_t_<uuid>` and returns its URL. The first call in a test
-/// process also drops test databases left behind by earlier runs (older than 10 minutes and
-/// unused).
+/// process also drops test databases left behind by earlier runs (older than 2 minutes and
+/// unused) and server logs older than a day.
 pub async fn fresh_pg_url() -> String {
     use sqlx::Connection;
     let admin = admin_db_url();
@@ -104,10 +104,25 @@ async fn connect_admin(admin: &str) -> sqlx::PgConnection {
 }
 
 /// Drops `br_t_*` databases from earlier runs: UUIDv7 names carry their creation time. Only
-/// ones older than 10 minutes, and never with force, so a database some test still uses (its
-/// DROP fails while connected) is left alone.
+/// ones older than 2 minutes (a test connects to its database within seconds of making it),
+/// and never with force, so a database some test still uses (its DROP fails while connected)
+/// is left alone.
 fn spawn_sweep(admin: String) {
     std::thread::spawn(move || {
+        if let Ok(entries) = std::fs::read_dir(log_dir()) {
+            let day = Duration::from_secs(24 * 3600);
+            for e in entries.flatten() {
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > day);
+                if old {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -136,7 +151,7 @@ fn spawn_sweep(admin: String) {
                     continue;
                 };
                 let (secs, _) = ts.to_unix();
-                if now.saturating_sub(secs) > 600 {
+                if now.saturating_sub(secs) > 120 {
                     let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\""))
                         .execute(&mut conn)
                         .await;
