@@ -210,6 +210,61 @@ async fn scope_and_expiry_are_kept() {
 }
 
 #[tokio::test]
+async fn a_scoped_key_sees_only_its_boards() {
+    let (server, org) = setup().await;
+    let boards = format!("/api/v1/orgs/{}/boards", org.id);
+    let (_, inside) = org.owner.post(&boards, json!({"name": "Inside"})).await;
+    let (_, outside) = org.owner.post(&boards, json!({"name": "Outside"})).await;
+    let inside_id = inside["id"].as_str().unwrap();
+    let (s, k) = org
+        .owner
+        .post(
+            &path(&org.id),
+            json!({"name": "scoped", "role": "member", "boards": [inside_id]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{k}");
+    let bot = server.api().with_token(k["key"].as_str().unwrap());
+    let (s, l) = bot.get(&boards).await;
+    assert_eq!(s, 200, "{l}");
+    assert_eq!(ids(&l, "boards"), vec![inside_id.to_string()], "{l}");
+    // Outside its scope the board is not there for it.
+    let out = format!("/api/v1/boards/{}", outside["id"].as_str().unwrap());
+    let got = bot.get(&out).await;
+    assert!(got.0 == 403 || got.0 == 404, "{} {}", got.0, got.1);
+    let (s, snap) = bot.get(&format!("/api/v1/boards/{inside_id}")).await;
+    assert_eq!(s, 200, "{snap}");
+}
+
+#[tokio::test]
+async fn an_expired_key_is_refused() {
+    let (server, org) = setup().await;
+    let (s, k) = org
+        .owner
+        .post(
+            &path(&org.id),
+            json!({"name": "short-lived", "role": "member", "expires_in_days": 1}),
+        )
+        .await;
+    assert_eq!(s, 201, "{k}");
+    let bot = server.api().with_token(k["key"].as_str().unwrap());
+    let boards = format!("/api/v1/orgs/{}/boards", org.id);
+    assert_eq!(bot.get(&boards).await.0, 200);
+    // Let a day pass.
+    let n = sql_count(
+        &server.db_url,
+        &format!(
+            "WITH u AS (UPDATE api_keys SET expires_at = now() - interval '1 second' \
+             WHERE id = '{}' RETURNING 1) SELECT count(*) FROM u",
+            k["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(n, 1);
+    expect_error(&bot.get(&boards).await, 401, "unauthorized");
+}
+
+#[tokio::test]
 async fn no_owner_keys_and_bad_fields() {
     let (_server, org) = setup().await;
     let p = path(&org.id);

@@ -44,7 +44,7 @@ async fn populate(server: &TestServer) -> A {
         )
         .await;
     assert_eq!(s, 201, "{key}");
-    let card = create_card(server, &org.owner, &board, "A's job").await;
+    let card = create_card(&org.owner, &board, "A's job").await;
     let (s, link) = org
         .owner
         .post(&format!("/api/v1/cards/{card}/share-links"), json!({}))

@@ -24,7 +24,7 @@ async fn setup() -> Setup {
         )
         .await;
     assert_eq!(s, 201, "{board}");
-    let card = create_card(&server, &org.owner, &board, "Fix the boiler").await;
+    let card = create_card(&org.owner, &board, "Fix the boiler").await;
     Setup {
         server,
         org,

@@ -395,6 +395,29 @@ impl From<NotificationRow> for Notification {
     }
 }
 
+/// Joins the entries of one board (and epoch) in a batch into one, in order, so that the rows
+/// they touch are coalesced across ops: a card updated by 100 ops of one batch is written once.
+fn merge_by_board(commits: &[BoardCommit]) -> Vec<BoardCommit> {
+    let mut out: Vec<BoardCommit> = Vec::new();
+    let mut index: HashMap<(Uuid, i64), usize> = HashMap::new();
+    for c in commits {
+        match index.get(&(c.board_id, c.epoch)) {
+            Some(&i) => {
+                let m = &mut out[i];
+                m.events.extend(c.events.iter().cloned());
+                m.ops.extend(c.ops.iter().cloned());
+                m.changes.extend(c.changes.iter().cloned());
+                m.notifications.extend(c.notifications.iter().cloned());
+            }
+            None => {
+                index.insert((c.board_id, c.epoch), out.len());
+                out.push(c.clone());
+            }
+        }
+    }
+    out
+}
+
 fn group_columns(rows: Vec<ColumnRow>) -> HashMap<Uuid, Vec<Column>> {
     let mut by_board: HashMap<Uuid, Vec<Column>> = HashMap::new();
     for r in rows {
@@ -418,7 +441,7 @@ const SHARE_COLS: &str =
     "id, org_id, board_id, card_id, created_by, expires_at, revoked_at, created_at";
 
 macro_rules! sql_store {
-    ($Store:ident, $backend:literal, $migrator:expr) => {
+    ($Store:ident, $Db:ty, $backend:literal, $migrator:expr) => {
         impl $Store {
             async fn columns_of(&self, board_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Vec<Column>>> {
                 let mut rows = Vec::new();
@@ -1215,7 +1238,8 @@ macro_rules! sql_store {
             async fn commit_batch(&self, commits: &[BoardCommit]) -> StoreResult<Vec<Uuid>> {
                 let t = now();
                 let mut fenced = Vec::new();
-                let mut order: Vec<&BoardCommit> = commits.iter().collect();
+                let merged = merge_by_board(commits);
+                let mut order: Vec<&BoardCommit> = merged.iter().collect();
                 // One lock order for every writer, so concurrent batches cannot deadlock.
                 order.sort_by_key(|c| c.board_id);
                 let mut tx = self.pool.begin().await?;
@@ -1359,38 +1383,39 @@ macro_rules! sql_store {
                             }
                         }
                     }
-                    for e in &c.events {
-                        sqlx::query(
-                            "INSERT INTO board_events (org_id, board_id, epoch, seq, op_id, kind, data, actor, at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                        )
-                        .bind(e.org_id)
-                        .bind(e.board_id)
-                        .bind(e.epoch)
-                        .bind(e.seq)
-                        .bind(e.op_id)
-                        .bind(&e.kind)
-                        .bind(Json(&e.data))
-                        .bind(Json(&e.actor))
-                        .bind(e.at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|err| map_err(err, "event"))?;
+                    // Many rows per statement: one round trip for a whole batch's events.
+                    for chunk in c.events.chunks(500) {
+                        let mut qb = sqlx::QueryBuilder::<$Db>::new(
+                            "INSERT INTO board_events (org_id, board_id, epoch, seq, op_id, kind, data, actor, at) ",
+                        );
+                        qb.push_values(chunk, |mut b, e| {
+                            b.push_bind(e.org_id)
+                                .push_bind(e.board_id)
+                                .push_bind(e.epoch)
+                                .push_bind(e.seq)
+                                .push_bind(e.op_id)
+                                .push_bind(e.kind.clone())
+                                .push_bind(Json(e.data.clone()))
+                                .push_bind(Json(e.actor.clone()))
+                                .push_bind(e.at);
+                        });
+                        qb.build().execute(&mut *tx).await.map_err(|err| map_err(err, "event"))?;
                     }
-                    for op in &c.ops {
-                        sqlx::query(
-                            "INSERT INTO applied_ops (org_id, board_id, op_id, epoch, seq, result_id, at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (board_id, op_id) DO NOTHING",
-                        )
-                        .bind(c.org_id)
-                        .bind(c.board_id)
-                        .bind(op.op_id)
-                        .bind(op.epoch)
-                        .bind(op.seq)
-                        .bind(op.result_id)
-                        .bind(t)
-                        .execute(&mut *tx)
-                        .await?;
+                    for chunk in c.ops.chunks(500) {
+                        let mut qb = sqlx::QueryBuilder::<$Db>::new(
+                            "INSERT INTO applied_ops (org_id, board_id, op_id, epoch, seq, result_id, at) ",
+                        );
+                        qb.push_values(chunk, |mut b, op| {
+                            b.push_bind(c.org_id)
+                                .push_bind(c.board_id)
+                                .push_bind(op.op_id)
+                                .push_bind(op.epoch)
+                                .push_bind(op.seq)
+                                .push_bind(op.result_id)
+                                .push_bind(t);
+                        });
+                        qb.push(" ON CONFLICT (board_id, op_id) DO NOTHING");
+                        qb.build().execute(&mut *tx).await?;
                     }
                     for n in &c.notifications {
                         sqlx::query(
@@ -1514,5 +1539,15 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(PgStore, "postgres", sqlx::migrate!("migrations/postgres"));
-sql_store!(SqliteStore, "sqlite", sqlx::migrate!("migrations/sqlite"));
+sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    "postgres",
+    sqlx::migrate!("migrations/postgres")
+);
+sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    "sqlite",
+    sqlx::migrate!("migrations/sqlite")
+);

@@ -788,68 +788,27 @@ pub fn random_id() -> String {
 // ------------------------------------------------------------------------------------------
 
 /// Makes a card in the first column of `board` (a board object as the API returns it), through
-/// `POST /api/v1/boards/{board}/ops` (`card.create`). Returns the card id. While that endpoint
-/// does not exist (404/405 with no error body), the card is inserted straight into the
-/// database instead, so tests of what hangs off cards (share links) can still run.
-pub async fn create_card(server: &TestServer, api: &Api, board: &Value, title: &str) -> String {
+/// `POST /api/v1/boards/{board}/ops` (`card.create`). Returns the card id.
+pub async fn create_card(api: &Api, board: &Value, title: &str) -> String {
     let board_id = board["id"].as_str().expect("board id");
     let column_id = board["columns"][0]["id"]
         .as_str()
         .expect("board has a column");
-    let r = api
-        .send(
-            "POST",
+    let (s, body) = api
+        .post(
             &format!("/api/v1/boards/{board_id}/ops"),
-            Some(json!({
+            json!({
                 "op_id": Uuid::now_v7(),
                 "kind": "card.create",
                 "data": {"column_id": column_id, "title": title, "after": null},
-            })),
+            }),
         )
         .await;
-    match r.status {
-        200 | 201 => {
-            let id = r.body["id"]
-                .as_str()
-                .unwrap_or_else(|| panic!("card.create answered without id: {}", r.body));
-            id.to_string()
-        }
-        404 | 405 if r.body.get("error").is_none() => {
-            eprintln!(
-                "POST /api/v1/boards/{{board}}/ops is missing ({}); inserting the card with SQL",
-                r.status
-            );
-            insert_card_sql(&server.db_url, board, title).await
-        }
-        _ => panic!("card.create failed: {} {}", r.status, r.body),
-    }
-}
-
-pub async fn insert_card_sql(db_url: &str, board: &Value, title: &str) -> String {
-    use sqlx::Connection;
-    let id = Uuid::now_v7();
-    let org_id = Uuid::parse_str(board["org_id"].as_str().expect("board org_id")).unwrap();
-    let board_id = Uuid::parse_str(board["id"].as_str().expect("board id")).unwrap();
-    let column_id =
-        Uuid::parse_str(board["columns"][0]["id"].as_str().expect("column id")).unwrap();
-    let mut conn = sqlx::PgConnection::connect(db_url)
-        .await
-        .expect("connect to test database");
-    sqlx::query(
-        "INSERT INTO cards (id, org_id, board_id, column_id, position, title, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, now(), now())",
-    )
-    .bind(id)
-    .bind(org_id)
-    .bind(board_id)
-    .bind(column_id)
-    .bind(format!("a{}", &id.simple().to_string()[20..]))
-    .bind(title)
-    .execute(&mut conn)
-    .await
-    .expect("insert card");
-    let _ = conn.close().await;
-    id.to_string()
+    assert_eq!(s, 200, "card.create failed: {body}");
+    body["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("card.create answered without id: {body}"))
+        .to_string()
 }
 
 /// Asserts two JSON objects are the same resource state: equal fields, with `*_at` timestamps
