@@ -368,3 +368,76 @@ async fn sse_stream_of_a_share_link_with_last_event_id_resume() {
     let res = http.get(&url).send().await.unwrap();
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn a_stalled_database_answers_unavailable_then_commits_everything_accepted() {
+    use sqlx::Connection;
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(
+        &db,
+        &[
+            ("BOARDROOM_REALTIME__JOURNAL_CAPACITY", "4"),
+            ("BOARDROOM_REALTIME__JOURNAL_MAX_BATCH", "2"),
+            ("BOARDROOM_LIMITS__MAX_SUBSCRIPTIONS_PER_CONNECTION", "2"),
+        ],
+    )
+    .await;
+    let org = new_org(&server, "Stall").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut w = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut w, board, None).await;
+    // Subscriptions are limited per connection (the user topic is one of the two).
+    w.send(ClientFrame::Subscribe(Subscribe {
+        r#ref: Some(Ref::Int(2)),
+        topic: Topic::Org(org.id.parse().unwrap()),
+        since: None,
+    }))
+    .await;
+    let (f, _) = w.recv_until(|f| matches!(f, ServerFrame::Error(_))).await;
+    assert!(
+        matches!(f, ServerFrame::Error(ref e) if e.code == ErrorCode::TooLarge),
+        "{f:?}"
+    );
+
+    // Another session holds the boards table: every commit waits.
+    let mut blocker = sqlx::PgConnection::connect(&db).await.unwrap();
+    let mut tx = blocker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE boards IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let mut refused = None;
+    let mut sent = 0;
+    for i in 0..40 {
+        w.send(card_create(100 + i, board, col, Uuid::now_v7(), "s"))
+            .await;
+        sent += 1;
+        if let Some(ServerFrame::Error(e)) = w.quiet(Duration::from_millis(30)).await {
+            refused = Some(e);
+            break;
+        }
+    }
+    let refused = refused.expect("ops are refused once the journal is full");
+    assert_eq!(refused.code, ErrorCode::Unavailable);
+    assert!(refused.retry_after_ms.is_some());
+    tx.rollback().await.unwrap();
+    // Every op that was accepted gets its ok, and is in the database.
+    let accepted = sent - 1;
+    let mut oks = 0;
+    while oks < accepted {
+        match w.recv().await {
+            ServerFrame::Ok(ok) if ok.seq.is_some() => oks += 1,
+            ServerFrame::Error(e) => panic!("{e:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        sql_count(
+            &db,
+            &format!("SELECT count(*) FROM cards WHERE board_id = '{board}'")
+        )
+        .await,
+        accepted
+    );
+}

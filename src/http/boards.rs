@@ -133,6 +133,7 @@ pub async fn archive(
         .archive_board(org_id, board_id)
         .await?
         .ok_or_else(|| ApiError::not_found("board"))?;
+    state.rt.boards.archived(board_id);
     tracing::info!(%org_id, %board_id, "board archived");
     Ok(Json(board_json(&board)))
 }

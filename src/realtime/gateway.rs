@@ -624,20 +624,26 @@ impl Session {
         let Some(auth) = &self.auth else {
             return Flow::Continue;
         };
-        let board_org = match self.state.store.get_board(board_id).await {
-            Ok(Some(b)) if !b.archived => b.org_id,
-            Ok(_) => {
-                self.error(f.r#ref, ErrorCode::NotFound, "not found");
-                return Flow::Continue;
-            }
-            Err(_) => {
-                self.error(
-                    f.r#ref,
-                    ErrorCode::Unavailable,
-                    "the database is unavailable; retry",
-                );
-                return Flow::Continue;
-            }
+        // The org of a running board is known without asking the database: the op path must
+        // not wait on it (a slow database is answered by the journal's back-pressure).
+        let cached = self.state.rt.boards.org_of(board_id);
+        let board_org = match cached {
+            Some(org) => org,
+            None => match self.state.store.get_board(board_id).await {
+                Ok(Some(b)) if !b.archived => b.org_id,
+                Ok(_) => {
+                    self.error(f.r#ref, ErrorCode::NotFound, "not found");
+                    return Flow::Continue;
+                }
+                Err(_) => {
+                    self.error(
+                        f.r#ref,
+                        ErrorCode::Unavailable,
+                        "the database is unavailable; retry",
+                    );
+                    return Flow::Continue;
+                }
+            },
         };
         let caller = auth.credential.clone();
         let name = auth.info.name.clone();

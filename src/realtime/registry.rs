@@ -21,6 +21,8 @@ pub struct BoardRegistry {
     failures: DashMap<Uuid, VecDeque<Instant>>,
     spawning: DashMap<Uuid, Arc<tokio::sync::Mutex<()>>>,
     orgs: DashMap<Uuid, ActorRef<OrgMsg>>,
+    /// board -> org of every board loaded since start (boards never change org).
+    board_orgs: DashMap<Uuid, Uuid>,
     supervisor: OnceLock<ActorCell>,
     me: OnceLock<Weak<BoardRegistry>>,
 }
@@ -34,6 +36,7 @@ impl BoardRegistry {
             failures: DashMap::new(),
             spawning: DashMap::new(),
             orgs: DashMap::new(),
+            board_orgs: DashMap::new(),
             supervisor: OnceLock::new(),
             me: OnceLock::new(),
         });
@@ -72,13 +75,14 @@ impl BoardRegistry {
             return Ok(a.clone());
         }
         let org_id = match self.deps.store.get_board(board_id).await {
-            Ok(Some(b)) => b.org_id,
-            Ok(None) => return Err(ErrorReply::new(None, ErrorCode::NotFound, "not found")),
+            Ok(Some(b)) if !b.archived => b.org_id,
+            Ok(_) => return Err(ErrorReply::new(None, ErrorCode::NotFound, "not found")),
             Err(e) => {
                 tracing::warn!(%board_id, error = %e, "cannot look up board");
                 return Err(Self::unavailable("the database is unavailable; retry"));
             }
         };
+        self.board_orgs.insert(board_id, org_id);
         let org = self.org(org_id).await?;
         let args = BoardArgs {
             board_id,
@@ -144,6 +148,19 @@ impl BoardRegistry {
     pub fn directory_changed(&self, org_id: Uuid) {
         if let Some(o) = self.orgs.get(&org_id) {
             let _ = o.cast(OrgMsg::DirectoryChanged);
+        }
+    }
+
+    /// The org of a board that has been loaded (and not archived since), without a query.
+    pub fn org_of(&self, board_id: Uuid) -> Option<Uuid> {
+        self.board_orgs.get(&board_id).map(|o| *o)
+    }
+
+    /// An archived board stops taking ops: forget it and stop its actor.
+    pub fn archived(&self, board_id: Uuid) {
+        self.board_orgs.remove(&board_id);
+        if let Some(a) = self.actors.get(&board_id) {
+            a.stop(Some("archived".into()));
         }
     }
 
