@@ -441,3 +441,57 @@ async fn a_stalled_database_answers_unavailable_then_commits_everything_accepted
         accepted
     );
 }
+
+#[tokio::test]
+async fn an_idle_board_passivates_and_comes_back_on_next_use() {
+    let server = TestServer::start(
+        &fresh_pg_url().await,
+        &[("BOARDROOM_REALTIME__BOARD_IDLE_SECS", "1")],
+    )
+    .await;
+    let org = new_org(&server, "Idle").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let active = |text: &serde_json::Value| {
+        text.as_str()
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("boardroom_boards_active "))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(-1.0)
+    };
+    let mut w = welcomed(&server, Codec::Json, &token).await;
+    let first = subscribe(&mut w, board, None).await;
+    assert_eq!(active(&server.api().get("/metrics").await.1), 1.0);
+    w.send(ClientFrame::Unsubscribe(Unsubscribe {
+        r#ref: Some(Ref::Int(9)),
+        topic: Topic::Board(board),
+    }))
+    .await;
+    w.recv_until(|f| matches!(f, ServerFrame::Ok(ok) if ok.r#ref == Some(Ref::Int(9))))
+        .await;
+    // Nobody subscribed, nothing pending: the actor stops within a few idle checks.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while active(&server.api().get("/metrics").await.1) != 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the idle board never passivated"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The next use loads it again, in a new epoch.
+    let again = subscribe(&mut w, board, None).await;
+    assert!(
+        again.epoch > first.epoch,
+        "{:?} then {:?}",
+        first.epoch,
+        again.epoch
+    );
+    w.send(card_create(10, board, col, Uuid::now_v7(), "after"))
+        .await;
+    let (f, _) = w
+        .recv_until(|f| matches!(f, ServerFrame::Ok(ok) if ok.r#ref == Some(Ref::Int(10))))
+        .await;
+    assert!(matches!(f, ServerFrame::Ok(ok) if ok.seq.is_some()));
+}
