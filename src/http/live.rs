@@ -71,7 +71,8 @@ pub async fn snapshot(
                 "the board is restarting; retry",
             ))
         })?;
-    let (epoch, seq, snap) = rx.await.map_err(|_| ApiError::internal())?;
+    // No answer means this caller may not see the board (the actor drops the reply).
+    let (epoch, seq, snap) = rx.await.map_err(|_| ApiError::not_found("board"))?;
     let mut v = match snap {
         Snapshot::Board(b) => json!(b),
         other => json!(other),
