@@ -59,12 +59,7 @@ pub struct Realtime {
     pub debug_endpoints: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Durability {
-    Commit,
-    Apply,
-}
+pub use boardroom_actors::live::Durability;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -156,6 +151,19 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// What the actors need of the configuration.
+    pub fn live_settings(&self) -> boardroom_actors::live::LiveSettings {
+        let r = &self.realtime;
+        boardroom_actors::live::LiveSettings {
+            durability: self.durability,
+            ring_buffer_events: r.ring_buffer_events,
+            max_recovery_events: r.max_recovery_events,
+            board_idle: std::time::Duration::from_secs(r.board_idle_secs),
+            max_restarts: r.max_restarts,
+            restart_window: std::time::Duration::from_secs(r.restart_window_secs),
+        }
+    }
+
     /// Defaults, then the TOML file (if it exists; a missing `--config FILE` named explicitly is
     /// an error), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {

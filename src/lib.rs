@@ -2,6 +2,7 @@
 //! stores, authentication, HTTP); the binary in `main.rs` is its command line.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod metrics;

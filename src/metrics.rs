@@ -4,17 +4,12 @@
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
+pub use boardroom_actors::live::metrics::*;
+
 pub const CONNECTIONS: &str = "boardroom_connections";
-pub const SUBSCRIPTIONS: &str = "boardroom_subscriptions";
-pub const OPS: &str = "boardroom_ops_total";
-pub const OPS_REJECTED: &str = "boardroom_ops_rejected_total";
-pub const DELIVERIES: &str = "boardroom_deliveries_total";
-pub const SEND_QUEUE_DROPS_NAME: &str = "boardroom_send_queue_drops_total";
 pub const JOURNAL_DEPTH: &str = "boardroom_journal_depth";
 pub const COMMIT_BATCH_SIZE: &str = "boardroom_commit_batch_size";
 pub const COMMIT_SECONDS: &str = "boardroom_commit_seconds";
-pub const ACTOR_RESTARTS: &str = "boardroom_actor_restarts_total";
-pub const BOARDS_ACTIVE: &str = "boardroom_boards_active";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -50,14 +45,4 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 
 pub fn render() -> String {
     HANDLE.get().map(|h| h.render()).unwrap_or_default()
-}
-
-/// Counter of frames dropped because a client's send queue was full.
-pub struct SendQueueDrops;
-pub static SEND_QUEUE_DROPS: SendQueueDrops = SendQueueDrops;
-
-impl SendQueueDrops {
-    pub fn inc(&self) {
-        metrics::counter!(SEND_QUEUE_DROPS_NAME).increment(1);
-    }
 }

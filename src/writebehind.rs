@@ -7,7 +7,9 @@
 //! with `retry_after_ms`: back-pressure instead of unbounded memory, and nothing accepted is
 //! ever dropped.
 
+use crate::realtime::convert;
 use crate::store::{BoardCommit, DynStore, StoreError};
+use boardroom_actors::live::ports;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,23 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommitOutcome {
-    Committed,
-    /// The board's epoch moved on: another writer owns it now. The sender must step down.
-    Fenced,
-    /// The database refused this entry for good (a constraint it breaks). The sender must
-    /// reload from durable state.
-    Rejected(String),
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SubmitError {
-    #[error("the write-behind journal is full")]
-    Full,
-    #[error("the write-behind journal is closed")]
-    Closed,
-}
+pub use boardroom_actors::live::ports::{CommitOutcome, SubmitError};
 
 struct Entry {
     commit: BoardCommit,
@@ -128,6 +114,19 @@ impl JournalPermit {
         let (done, rx) = oneshot::channel();
         self.0.send(Entry { commit, done });
         rx
+    }
+}
+
+/// The board actors' side: an applied op's entry, turned into the store's rows here.
+impl ports::Journal for Journal {
+    fn try_reserve(&self) -> Result<Box<dyn ports::JournalSlot>, SubmitError> {
+        Journal::try_reserve(self).map(|p| Box::new(p) as Box<dyn ports::JournalSlot>)
+    }
+}
+
+impl ports::JournalSlot for JournalPermit {
+    fn send(self: Box<Self>, entry: ports::JournalEntry) -> oneshot::Receiver<CommitOutcome> {
+        JournalPermit::send(*self, convert::board_commit(entry))
     }
 }
 

@@ -56,6 +56,7 @@ conformance!(
     share_links,
     migrate_is_idempotent,
     group_commit_coalesces_and_fences,
+    claims_raise_the_epoch_to_at_least_the_floor,
     notifications_and_unread_counts,
 );
 
@@ -602,6 +603,26 @@ fn event(b: &Board, epoch: i64, seq: i64, kind: &str) -> EventRecord {
         actor: serde_json::json!({ "kind": "user", "id": Uuid::nil(), "name": "x" }),
         at: micros_now(),
     }
+}
+
+/// A cluster claims a board with a fencing token from Redis as floor: the epoch rises to the
+/// floor when the floor is ahead, and by one when the database is ahead (Redis lost its
+/// counter); either way it only ever rises.
+async fn claims_raise_the_epoch_to_at_least_the_floor(s: &DynStore) {
+    let (o, _) = org(s, "A", "o@x.test").await;
+    let b = new_board(s, o.id, Template::Kanban).await;
+    assert_eq!(s.claim_board_at_least(b.id, 7).await.unwrap(), Some((7, 0)));
+    assert_eq!(s.claim_board_at_least(b.id, 1).await.unwrap(), Some((8, 0)));
+    assert_eq!(s.claim_board(b.id).await.unwrap(), Some((9, 0)));
+    assert_eq!(
+        s.claim_board_at_least(b.id, 9).await.unwrap(),
+        Some((10, 0))
+    );
+    assert!(s
+        .claim_board_at_least(Uuid::now_v7(), 3)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn group_commit_coalesces_and_fences(s: &DynStore) {

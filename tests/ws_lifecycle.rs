@@ -94,8 +94,18 @@ async fn a_panicking_board_actor_comes_back_and_loses_no_acknowledged_op() {
             }
         }
     }
-    // Drain what is still in flight.
-    while let Some(f) = w.quiet(Duration::from_millis(500)).await {
+    // Drain what is still in flight. The failure reaches the supervisor only after the panic
+    // hook has printed its backtrace, which can take seconds on a loaded machine: wait for
+    // the resync (bounded), not for a fixed quiet period.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while let Some(f) = w
+        .quiet(if resynced {
+            Duration::from_millis(500)
+        } else {
+            deadline.saturating_duration_since(tokio::time::Instant::now())
+        })
+        .await
+    {
         match f {
             ServerFrame::Ok(ok) if ok.seq.is_some() => {
                 if let Some(Ref::Int(r)) = ok.r#ref {

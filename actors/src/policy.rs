@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 /// Who is asking: a logged-in user (in the context of one of their orgs), a bot's API key or a
 /// customer's share link. Built by the server after authenticating a credential.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Principal {
     pub kind: PrincipalKind,
     /// User id, API key id or share link id, depending on `kind`.
@@ -62,7 +62,7 @@ impl Principal {
 }
 
 /// What a card looks like to the policy: just the facts that decide visibility.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CardFacts {
     pub card_id: Uuid,
     pub assignees: Vec<Uuid>,

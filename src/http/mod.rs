@@ -14,10 +14,12 @@ mod validate;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::ratelimit::LoginLimiter;
+use crate::cluster::single::SingleNode;
 use crate::config::Config;
 use crate::realtime::board::BoardDeps;
 use crate::realtime::hub::Hub;
 use crate::realtime::registry::BoardRegistry;
+use crate::realtime::source::StoreSource;
 use crate::realtime::Rt;
 use crate::store::DynStore;
 use crate::writebehind::Journal;
@@ -26,6 +28,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use boardroom_actors::live::{Broker, MemoryBroker};
 use boardroom_protocol::ErrorCode;
 use error::ApiError;
 use serde_json::json;
@@ -62,16 +65,21 @@ impl AppState {
             config.realtime.journal_max_batch,
         );
         let hub = Arc::new(Hub::default());
+        let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new(hub.clone()));
         let deps = Arc::new(BoardDeps {
-            store: store.clone(),
-            journal: journal.clone(),
+            source: Arc::new(StoreSource(store.clone())),
+            journal: Arc::new(journal.clone()),
+            ownership: Arc::new(SingleNode::new(store.clone())),
+            broker: broker.clone(),
             hub: hub.clone(),
-            config: config.clone(),
+            settings: config.live_settings(),
+            forwarder: None,
         });
         let boards = BoardRegistry::start(deps).await?;
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let rt = Arc::new(Rt {
             hub,
+            broker,
             boards,
             journal,
             online: Default::default(),

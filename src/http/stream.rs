@@ -87,6 +87,7 @@ pub async fn stream(
         topic,
         r#ref: None,
         since,
+        remote: None,
     };
     actor
         .cast(BoardMsg::Subscribe(Box::new(req)))

@@ -1,7 +1,7 @@
 //! Between the store's rows and the protocol's objects (which are also the domain's state).
 
-use crate::store::{self, EventRecord, RowChange};
-use boardroom_actors::domain::BoardState;
+use crate::store::{self, AppliedOp, BoardCommit, EventRecord, RowChange};
+use boardroom_actors::live::ports::{JournalEntry, RowWrite};
 use boardroom_protocol::{
     Actor, BoardSnapshot, Card, ChecklistItem, Column, Comment, EventBody, EventFrame,
     Notification, NotificationFrame, NotificationKind,
@@ -135,40 +135,65 @@ pub fn event_frame(r: &EventRecord) -> Option<EventFrame> {
     })
 }
 
-/// The rows an event leaves changed, taken whole from the state after the op.
-pub fn row_changes(
-    org_id: Uuid,
-    board_id: Uuid,
-    state: &BoardState,
-    body: &EventBody,
-) -> Vec<RowChange> {
-    match body {
-        EventBody::ColumnCreated(d) | EventBody::ColumnUpdated(d) | EventBody::ColumnMoved(d) => {
-            let column = state
-                .column(d.column.id)
-                .cloned()
-                .unwrap_or_else(|| d.column.clone());
-            vec![RowChange::UpsertColumn {
-                org_id,
-                board_id,
-                column: store::Column {
-                    id: column.id,
-                    name: column.name,
-                    position: column.position,
-                    is_done: column.is_done,
-                },
-            }]
-        }
-        EventBody::ColumnDeleted(d) => vec![RowChange::DeleteColumn {
-            board_id,
-            column_id: d.column_id,
+/// The store's form of everything one applied op must make durable.
+pub fn board_commit(e: JournalEntry) -> BoardCommit {
+    let (org_id, board_id) = (e.org_id, e.board_id);
+    let epoch = i64::try_from(e.epoch).unwrap_or(i64::MAX);
+    BoardCommit {
+        org_id,
+        board_id,
+        epoch,
+        events: e
+            .events
+            .iter()
+            .map(|f| event_record(org_id, board_id, f))
+            .collect(),
+        ops: vec![AppliedOp {
+            op_id: e.op.op_id,
+            epoch,
+            seq: i64::try_from(e.op.seq).unwrap_or(i64::MAX),
+            result_id: e.op.result_id,
         }],
-        other => match other.card_id().and_then(|id| state.card(id)) {
-            Some(card) => vec![RowChange::UpsertCard(Box::new(card_to_row(
-                org_id, board_id, card,
-            )))],
-            None => Vec::new(),
-        },
+        changes: e
+            .rows
+            .into_iter()
+            .map(|r| match r {
+                RowWrite::Column(c) => RowChange::UpsertColumn {
+                    org_id,
+                    board_id,
+                    column: store::Column {
+                        id: c.id,
+                        name: c.name,
+                        position: c.position,
+                        is_done: c.is_done,
+                    },
+                },
+                RowWrite::DeleteColumn(column_id) => RowChange::DeleteColumn {
+                    board_id,
+                    column_id,
+                },
+                RowWrite::Card(card) => {
+                    RowChange::UpsertCard(Box::new(card_to_row(org_id, board_id, &card)))
+                }
+            })
+            .collect(),
+        notifications: e
+            .notifications
+            .into_iter()
+            .map(|n| store::Notification {
+                id: n.notification.id,
+                org_id: n.org_id,
+                user_id: n.user_id,
+                kind: n.notification.kind.as_str().into(),
+                board_id: Some(n.notification.board_id),
+                card_id: Some(n.notification.card_id),
+                title: n.notification.title,
+                body: n.notification.body,
+                actor: serde_json::to_value(&n.notification.actor).unwrap_or_default(),
+                created_at: n.notification.created_at,
+                read: n.notification.read,
+            })
+            .collect(),
     }
 }
 

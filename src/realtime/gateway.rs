@@ -241,7 +241,7 @@ impl Session {
             self.state.rt.sessions.remove(auth, conn_id);
             if let Some(user) = auth.principal.user_id() {
                 self.state.rt.online.leave(
-                    &self.state.rt.hub,
+                    &*self.state.rt.broker,
                     auth.principal.org_id,
                     user,
                     conn_id,
@@ -395,11 +395,12 @@ impl Session {
                         super::hub::Subscriber {
                             conn: self.conn.clone(),
                             view: Arc::new(p.clone()),
+                            board: None,
                         },
                     );
                     self.subs.insert(topic, None);
                     self.state.rt.online.join(
-                        &self.state.rt.hub,
+                        &*self.state.rt.broker,
                         p.org_id,
                         user,
                         &auth.info.name,
@@ -511,6 +512,7 @@ impl Session {
                     super::hub::Subscriber {
                         conn: self.conn.clone(),
                         view: Arc::new(principal),
+                        board: None,
                     },
                 );
                 self.subs.insert(topic, None);
@@ -553,18 +555,17 @@ impl Session {
                     topic,
                     r#ref: r#ref.clone(),
                     since,
+                    remote: None,
                 };
-                match self.state.rt.boards.get(board).await {
-                    Ok(actor) => {
-                        if actor.cast(BoardMsg::Subscribe(Box::new(req))).is_ok() {
-                            self.subs.insert(topic, Some(board));
-                        } else {
-                            self.error(
-                                r#ref,
-                                ErrorCode::Unavailable,
-                                "the board is restarting; retry",
-                            );
-                        }
+                match self
+                    .state
+                    .rt
+                    .boards
+                    .send(board, BoardMsg::Subscribe(Box::new(req)))
+                    .await
+                {
+                    Ok(()) => {
+                        self.subs.insert(topic, Some(board));
                     }
                     Err(e) => self.reply(ServerFrame::Error(e.with_ref(r#ref))),
                 }
@@ -661,17 +662,8 @@ impl Session {
             op: f.op,
             reply: OpReply::Conn(self.conn.clone(), f.r#ref.clone()),
         };
-        match self.state.rt.boards.get(board_id).await {
-            Ok(actor) => {
-                if actor.cast(msg).is_err() {
-                    self.error(
-                        f.r#ref,
-                        ErrorCode::Unavailable,
-                        "the board is restarting; retry",
-                    );
-                }
-            }
-            Err(e) => self.reply(ServerFrame::Error(e.with_ref(f.r#ref))),
+        if let Err(e) = self.state.rt.boards.send(board_id, msg).await {
+            self.reply(ServerFrame::Error(e.with_ref(f.r#ref)));
         }
         Flow::Continue
     }

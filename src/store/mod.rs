@@ -119,6 +119,13 @@ pub trait Store: Send + Sync + 'static {
     async fn commit_batch(&self, commits: &[BoardCommit]) -> StoreResult<Vec<Uuid>>;
     /// Takes ownership of a board: raises its epoch and returns (epoch, last_seq).
     async fn claim_board(&self, board_id: Uuid) -> StoreResult<Option<(i64, i64)>>;
+    /// Like `claim_board`, with the new epoch at least `floor` (a cluster's fencing token
+    /// from Redis): returns (epoch, last_seq).
+    async fn claim_board_at_least(
+        &self,
+        board_id: Uuid,
+        floor: i64,
+    ) -> StoreResult<Option<(i64, i64)>>;
     /// The board's events with seq > `after_seq`, oldest first, at most `limit`.
     async fn events_after(
         &self,

@@ -1452,6 +1452,19 @@ macro_rules! sql_store {
                 Ok(row)
             }
 
+            async fn claim_board_at_least(&self, board_id: Uuid, floor: i64) -> StoreResult<Option<(i64, i64)>> {
+                let row: Option<(i64, i64)> = sqlx::query_as(
+                    "UPDATE boards SET epoch = CASE WHEN epoch + 1 > $3 THEN epoch + 1 ELSE $3 END, \
+                     updated_at = $2 WHERE id = $1 RETURNING epoch, last_seq",
+                )
+                .bind(board_id)
+                .bind(now())
+                .bind(floor)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row)
+            }
+
             async fn events_after(&self, board_id: Uuid, after_seq: i64, limit: i64) -> StoreResult<Vec<EventRecord>> {
                 let rows: Vec<EventRow> = sqlx::query_as(
                     "SELECT org_id, board_id, epoch, seq, op_id, kind, data, actor, at FROM board_events \

@@ -4,18 +4,23 @@
 //! them to the hub and acknowledges the sender. It also keeps the board's presence and a ring
 //! of recent events for `since` recovery.
 
+use super::broker::Broker;
 use super::conn::{ConnHandle, ConnId};
-use super::convert;
-use super::hub::{card_for, filtered_for, Hub, Published, Subscriber};
-use crate::config::{Config, Durability};
-use crate::store::{self, AppliedOp, BoardCommit, DynStore};
-use crate::writebehind::{CommitOutcome, Journal, SubmitError};
-use boardroom_actors::domain::{ApplyCtx, BoardState, Limits, OrgDirectory, Recipient};
-use boardroom_actors::policy::{decide, Action, CardFacts, Principal, Resource};
+use super::hub::{frame_for, Hub, Published, Subscriber};
+use super::metrics;
+use super::ports::{
+    BoardSource, Claim, CommitOutcome, Journal, JournalEntry, NewNotification, Ownership, RecentOp,
+    RowWrite, SubmitError,
+};
+use super::settings::{Durability, LiveSettings};
+use crate::domain::{
+    card_facts, redact_card, ApplyCtx, BoardState, Limits, OrgDirectory, Recipient,
+};
+use crate::policy::{decide, Action, Principal, Resource};
 use boardroom_protocol::{
-    Actor as EventActor, CardSnapshot, ColumnRef, ErrorCode, ErrorReply, EventFrame, OkReply, Op,
-    OpResult, PresenceEntry, PresenceFrame, PresenceMap, PresenceState, PrincipalKind, Ref,
-    ServerFrame, Since, Snapshot, Topic,
+    Actor as EventActor, CardSnapshot, ColumnRef, ErrorCode, ErrorReply, EventBody, EventFrame,
+    Notification, NotificationFrame, OkReply, Op, OpResult, PresenceEntry, PresenceFrame,
+    PresenceMap, PresenceState, PrincipalKind, Ref, ServerFrame, Since, Snapshot, Topic,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -31,7 +36,7 @@ pub enum OpReply {
 }
 
 impl OpReply {
-    fn ok(self, seq: u64, id: Option<Uuid>) {
+    pub fn ok(self, seq: u64, id: Option<Uuid>) {
         match self {
             OpReply::Conn(conn, r#ref) => {
                 conn.send(&ServerFrame::Ok(OkReply {
@@ -46,7 +51,7 @@ impl OpReply {
         }
     }
 
-    fn err(self, mut e: ErrorReply) {
+    pub fn err(self, mut e: ErrorReply) {
         match self {
             OpReply::Conn(conn, r#ref) => {
                 e.r#ref = r#ref;
@@ -66,6 +71,9 @@ pub struct SubscribeReq {
     pub topic: Topic,
     pub r#ref: Option<Ref>,
     pub since: Option<Since>,
+    /// The node the connection is on, when it is not this one: the answer goes back through
+    /// `conn` (a stand-in), and that node's hub, not ours, holds the subscription.
+    pub remote: Option<Arc<str>>,
 }
 
 pub enum BoardMsg {
@@ -102,21 +110,48 @@ pub enum BoardMsg {
     DirectoryChanged {
         org_id: Uuid,
     },
+    /// Answers once every message sent before it has been handled.
+    Barrier(oneshot::Sender<(u64, u64)>),
+    /// A node of the cluster is gone: its connections leave the board's presence.
+    NodeGone(Arc<str>),
+    /// Released events after `after_seq` of `epoch`, from the ring (a node repairing a gap).
+    Recent {
+        epoch: u64,
+        after_seq: u64,
+        reply: oneshot::Sender<Option<Vec<Arc<Published>>>>,
+    },
 }
 
-/// Everything a board actor needs from the server.
+/// Everything a board actor needs from the outside, as traits (see `ports`).
 pub struct BoardDeps {
-    pub store: DynStore,
-    pub journal: Journal,
+    pub source: Arc<dyn BoardSource>,
+    pub journal: Arc<dyn Journal>,
+    pub ownership: Arc<dyn Ownership>,
+    pub broker: Arc<dyn Broker>,
+    /// This node's subscribers (who is subscribed decides passivation).
     pub hub: Arc<Hub>,
-    pub config: Arc<Config>,
+    /// Requests for boards another node owns go through this (cluster only).
+    pub forwarder: Option<Arc<dyn super::ports::Forwarder>>,
+    pub settings: LiveSettings,
 }
 
 pub struct BoardActor;
 
 pub struct BoardArgs {
     pub board_id: Uuid,
+    pub org_id: Uuid,
+    /// Taken by the registry before the actor starts: this node writes the board.
+    pub claim: Claim,
     pub deps: Arc<BoardDeps>,
+}
+
+/// Why a board actor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("board not found")]
+    NotFound,
+    #[error("cannot load the board: {0}")]
+    Load(#[from] super::ports::PortError),
 }
 
 struct Pending {
@@ -124,13 +159,19 @@ struct Pending {
     published: Vec<Arc<Published>>,
     reply: Option<OpReply>,
     result: (u64, Option<Uuid>),
-    notifications: Vec<store::Notification>,
+    notifications: Vec<NewNotification>,
 }
 
 struct PresenceUser {
     name: String,
     state: PresenceState,
     conns: HashSet<ConnId>,
+}
+
+/// Who a present connection is, and on which node when not this one.
+struct PresentConn {
+    user: Uuid,
+    node: Option<Arc<str>>,
 }
 
 pub struct BoardRt {
@@ -154,8 +195,8 @@ pub struct BoardRt {
     /// customer id -> the customer's user, for notifications.
     customers: HashMap<Uuid, Option<Uuid>>,
     presence: HashMap<Uuid, PresenceUser>,
-    /// conn -> user, for presence bookkeeping.
-    present_conns: HashMap<ConnId, Uuid>,
+    /// conn -> user (and node), for presence bookkeeping.
+    present_conns: HashMap<ConnId, PresentConn>,
     last_activity: tokio::time::Instant,
 }
 
@@ -171,24 +212,36 @@ impl Actor for BoardActor {
         myself: ActorRef<BoardMsg>,
         args: BoardArgs,
     ) -> Result<BoardRt, ActorProcessingErr> {
-        let BoardArgs { board_id, deps } = args;
-        let s = &deps.store;
-        let board = s.get_board(board_id).await?.ok_or("board not found")?;
-        let cards = s.list_cards(board_id).await?;
-        let (epoch, last_seq) = s.claim_board(board_id).await?.ok_or("board not found")?;
-        let (directory, customers) = load_directory(s, board.org_id).await?;
+        let BoardArgs {
+            board_id,
+            org_id,
+            claim,
+            deps,
+        } = args;
+        let s = &deps.source;
+        let snapshot = s
+            .load_board(board_id)
+            .await
+            .map_err(StartError::from)?
+            .ok_or(StartError::NotFound)?;
+        let people = s.people(org_id).await.map_err(StartError::from)?;
         let recent = s
-            .recent_applied_ops(board_id, APPLIED_MEMORY as i64)
-            .await?;
-        let snapshot = convert::snapshot(&board, &cards);
+            .recent_ops(board_id, APPLIED_MEMORY)
+            .await
+            .map_err(StartError::from)?;
+        let cards = snapshot.cards.len();
         let state = BoardState::from_snapshot(snapshot);
         let mut applied = HashMap::new();
         let mut applied_order = VecDeque::new();
         for op in recent.into_iter().rev() {
-            applied.insert(op.op_id, (op.seq as u64, op.result_id));
+            applied.insert(op.op_id, (op.seq, op.result_id));
             applied_order.push_back(op.op_id);
         }
-        let idle = std::time::Duration::from_secs(deps.config.realtime.board_idle_secs.max(1));
+        let Claim { epoch, last_seq } = claim;
+        let idle = deps
+            .settings
+            .board_idle
+            .max(std::time::Duration::from_millis(100));
         let me = myself.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(idle / 2);
@@ -200,23 +253,23 @@ impl Actor for BoardActor {
                 }
             }
         });
-        tracing::info!(%board_id, epoch, last_seq, cards = cards.len(), "board loaded");
-        metrics::gauge!(crate::metrics::BOARDS_ACTIVE).increment(1.0);
+        tracing::info!(%board_id, epoch, last_seq, cards, "board loaded");
+        ::metrics::gauge!(metrics::BOARDS_ACTIVE).increment(1.0);
         Ok(BoardRt {
-            org_id: board.org_id,
+            org_id,
             board_id,
             released: state.clone(),
             state,
-            epoch: epoch as u64,
-            seq: last_seq as u64,
-            released_seq: last_seq as u64,
+            epoch,
+            seq: last_seq,
+            released_seq: last_seq,
             ring: VecDeque::new(),
             pending: VecDeque::new(),
             applied,
             applied_order,
-            directory,
+            directory: people.directory,
             limits: Limits::default(),
-            customers,
+            customers: people.customers,
             presence: HashMap::new(),
             present_conns: HashMap::new(),
             last_activity: tokio::time::Instant::now(),
@@ -229,8 +282,9 @@ impl Actor for BoardActor {
         _myself: ActorRef<BoardMsg>,
         rt: &mut BoardRt,
     ) -> Result<(), ActorProcessingErr> {
-        metrics::gauge!(crate::metrics::BOARDS_ACTIVE).decrement(1.0);
+        ::metrics::gauge!(metrics::BOARDS_ACTIVE).decrement(1.0);
         tracing::info!(board_id = %rt.board_id, "board stopped");
+        rt.deps.ownership.release(rt.board_id, rt.epoch).await;
         Ok(())
     }
 
@@ -243,7 +297,7 @@ impl Actor for BoardActor {
         match msg {
             BoardMsg::Subscribe(req) => {
                 rt.last_activity = tokio::time::Instant::now();
-                rt.subscribe(*req);
+                rt.subscribe(*req).await;
             }
             BoardMsg::Leave { conn, topic } => {
                 rt.deps.hub.unsubscribe(&topic, conn);
@@ -276,7 +330,7 @@ impl Actor for BoardActor {
                 }
             },
             BoardMsg::IdleCheck => {
-                let idle = std::time::Duration::from_secs(rt.deps.config.realtime.board_idle_secs);
+                let idle = rt.deps.settings.board_idle;
                 let subscribed = rt.deps.hub.subscriber_count(&Topic::Board(rt.board_id)) > 0
                     || !rt.present_conns.is_empty();
                 if !subscribed && rt.pending.is_empty() && rt.last_activity.elapsed() >= idle {
@@ -285,11 +339,49 @@ impl Actor for BoardActor {
                 }
             }
             BoardMsg::Panic => panic!("board actor panic requested through the debug endpoint"),
+            BoardMsg::Barrier(done) => {
+                let _ = done.send((rt.epoch, rt.released_seq));
+            }
+            BoardMsg::NodeGone(node) => {
+                let gone: Vec<ConnId> = rt
+                    .present_conns
+                    .iter()
+                    .filter(|(_, p)| p.node.as_deref() == Some(&*node))
+                    .map(|(c, _)| *c)
+                    .collect();
+                for conn in gone {
+                    rt.leave_presence(conn);
+                }
+            }
+            BoardMsg::Recent {
+                epoch,
+                after_seq,
+                reply,
+            } => {
+                let covered = rt
+                    .ring
+                    .front()
+                    .is_some_and(|e| e.frame.seq <= after_seq + 1);
+                let events = if epoch != rt.epoch || after_seq > rt.released_seq {
+                    None
+                } else if after_seq == rt.released_seq || covered {
+                    Some(
+                        rt.ring
+                            .iter()
+                            .filter(|e| e.frame.seq > after_seq)
+                            .cloned()
+                            .collect(),
+                    )
+                } else {
+                    None
+                };
+                let _ = reply.send(events);
+            }
             BoardMsg::DirectoryChanged { org_id } => {
                 if org_id == rt.org_id {
-                    let (directory, customers) = load_directory(&rt.deps.store, org_id).await?;
-                    rt.directory = directory;
-                    rt.customers = customers;
+                    let people = rt.deps.source.people(org_id).await?;
+                    rt.directory = people.directory;
+                    rt.customers = people.customers;
                 }
             }
         }
@@ -298,15 +390,7 @@ impl Actor for BoardActor {
 }
 
 impl BoardRt {
-    fn facts(state: &BoardState, card_id: Uuid) -> Option<CardFacts> {
-        state.card(card_id).map(|c| CardFacts {
-            card_id: c.id,
-            assignees: c.assignees.clone(),
-            customer_id: c.customer_id,
-        })
-    }
-
-    fn subscribe(&mut self, req: SubscribeReq) {
+    async fn subscribe(&mut self, req: SubscribeReq) {
         let SubscribeReq {
             conn,
             view,
@@ -314,6 +398,7 @@ impl BoardRt {
             topic,
             r#ref,
             since,
+            remote,
         } = req;
         let org_id = self.org_id;
         let board_id = self.board_id;
@@ -336,7 +421,10 @@ impl BoardRt {
                     return deny(&conn, r#ref, ErrorCode::NotFound);
                 }
                 let presence = self.presence_map();
-                let recovered = since.and_then(|s| self.recoverable(s));
+                let recovered = match since {
+                    Some(s) => self.recoverable(s, &view).await,
+                    None => None,
+                };
                 let mut ok = OkReply {
                     topic: Some(topic),
                     epoch: Some(self.epoch),
@@ -349,9 +437,7 @@ impl BoardRt {
                         ok.recovered = Some(true);
                         conn.send(&ServerFrame::Ok(ok));
                         for ev in events {
-                            if view.has_full_view() {
-                                conn.send(&ServerFrame::Event(ev.frame.clone()));
-                            } else if let Some(f) = filtered_for(&ev, &view, topic) {
+                            if let Some(f) = frame_for(&ev, &view, topic) {
                                 conn.send(&f);
                             }
                         }
@@ -365,24 +451,23 @@ impl BoardRt {
                         conn.send(&ServerFrame::Ok(ok));
                     }
                 }
-                self.deps.hub.subscribe(
-                    topic,
-                    Subscriber {
-                        conn: conn.clone(),
-                        view: view.clone(),
-                    },
-                );
-                self.join_presence(&conn, &view, name);
+                if remote.is_none() {
+                    self.deps.hub.subscribe(
+                        topic,
+                        Subscriber {
+                            conn: conn.clone(),
+                            view: view.clone(),
+                            board: Some(board_id),
+                        },
+                    );
+                }
+                self.join_presence(&conn, &view, name, remote);
             }
             Topic::Card(card_id) => {
                 let Some(card) = self.released.card(card_id) else {
                     return deny(&conn, r#ref, ErrorCode::NotFound);
                 };
-                let facts = CardFacts {
-                    card_id,
-                    assignees: card.assignees.clone(),
-                    customer_id: card.customer_id,
-                };
+                let facts = card_facts(card);
                 if !decide(
                     &view,
                     Action::ReadCard,
@@ -405,22 +490,28 @@ impl BoardRt {
                     seq: Some(self.released_seq),
                     ..OkReply::new(r#ref)
                 };
-                match since.and_then(|s| self.recoverable(s)) {
+                let card = card.clone();
+                let column = ColumnRef::from(column);
+                let recovered = match since {
+                    Some(s) => self.recoverable(s, &view).await,
+                    None => None,
+                };
+                match recovered {
                     Some(events) => {
                         conn.send(&ServerFrame::Ok(OkReply {
                             recovered: Some(true),
                             ..base
                         }));
                         for ev in events {
-                            if let Some(f) = filtered_for(&ev, &view, topic) {
+                            if let Some(f) = frame_for(&ev, &view, topic) {
                                 conn.send(&f);
                             }
                         }
                     }
                     None => {
                         let snap = CardSnapshot {
-                            card: card_for(&view, card),
-                            column: ColumnRef::from(column),
+                            card: redact_card(&view, &card),
+                            column,
                             board_id,
                         };
                         conn.send(&ServerFrame::Ok(OkReply {
@@ -430,15 +521,24 @@ impl BoardRt {
                         }));
                     }
                 }
-                self.deps.hub.subscribe(topic, Subscriber { conn, view });
+                if remote.is_none() {
+                    self.deps.hub.subscribe(
+                        topic,
+                        Subscriber {
+                            conn,
+                            view,
+                            board: Some(board_id),
+                        },
+                    );
+                }
             }
             _ => deny(&conn, r#ref, ErrorCode::BadRequest),
         }
     }
 
-    /// The events after `since`, when they can all be replayed (same epoch, still in the ring
-    /// or the log, not too many); `None` means "send a snapshot".
-    fn recoverable(&self, since: Since) -> Option<Vec<Arc<Published>>> {
+    /// The events after `since`, when they can all be replayed: same epoch, not too many,
+    /// taken from the ring and, further back, the event log. `None` means "send a snapshot".
+    async fn recoverable(&self, since: Since, view: &Principal) -> Option<Vec<Arc<Published>>> {
         if since.epoch != self.epoch || since.seq > self.released_seq {
             return None;
         }
@@ -446,20 +546,62 @@ impl BoardRt {
         if missed == 0 {
             return Some(Vec::new());
         }
-        if missed as usize > self.deps.config.realtime.max_recovery_events {
+        if missed as usize > self.deps.settings.max_recovery_events {
             return None;
         }
-        let first = self.ring.front().map(|e| e.frame.seq)?;
-        if first > since.seq + 1 {
-            return None;
-        }
-        Some(
+        let ring_first = self
+            .ring
+            .front()
+            .map_or(self.released_seq + 1, |e| e.frame.seq);
+        let from_ring = || {
             self.ring
                 .iter()
                 .filter(|e| e.frame.seq > since.seq)
                 .cloned()
-                .collect(),
-        )
+        };
+        if ring_first <= since.seq + 1 {
+            return Some(from_ring().collect());
+        }
+        // Older than the ring. The log has the events but not the card facts from before each
+        // op that filtered views are decided on, so only full-view subscribers replay it.
+        if !view.has_full_view() {
+            return None;
+        }
+        let wanted = (ring_first - since.seq - 1) as usize;
+        let logged = match self
+            .deps
+            .source
+            .events_after(self.board_id, since.seq, wanted)
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(board_id = %self.board_id, error = %e, "event log unreadable; sending a snapshot");
+                return None;
+            }
+        };
+        // Every seq in between, in order, or nothing (a snapshot is always correct).
+        let contiguous = logged.len() == wanted
+            && logged
+                .iter()
+                .zip(since.seq + 1..)
+                .all(|(f, seq)| f.seq == seq && f.epoch == self.epoch);
+        if !contiguous {
+            return None;
+        }
+        let mut events: Vec<Arc<Published>> = logged
+            .into_iter()
+            .map(|frame| {
+                Arc::new(Published {
+                    org_id: self.org_id,
+                    board_id: self.board_id,
+                    frame,
+                    card_before: None,
+                })
+            })
+            .collect();
+        events.extend(from_ring());
+        Some(events)
     }
 
     fn op(
@@ -485,7 +627,7 @@ impl BoardRt {
         let permit = match self.deps.journal.try_reserve() {
             Ok(p) => p,
             Err(SubmitError::Full) => {
-                metrics::counter!(crate::metrics::OPS_REJECTED).increment(1);
+                ::metrics::counter!(metrics::OPS_REJECTED).increment(1);
                 let mut e = ErrorReply::new(
                     None,
                     ErrorCode::Unavailable,
@@ -512,12 +654,12 @@ impl BoardRt {
         let applied = match self.state.apply_op(p, &op, &ctx) {
             Ok(a) => a,
             Err(e) => {
-                metrics::counter!(crate::metrics::OPS_REJECTED).increment(1);
+                ::metrics::counter!(metrics::OPS_REJECTED).increment(1);
                 return reply.err(e.to_reply(None));
             }
         };
         let before = applied.card_before.clone();
-        metrics::counter!(crate::metrics::OPS).increment(1);
+        ::metrics::counter!(metrics::OPS).increment(1);
         let actor = EventActor {
             kind: if p.kind == PrincipalKind::Share {
                 PrincipalKind::User
@@ -529,8 +671,8 @@ impl BoardRt {
         };
         let result_id = applied.created_id;
         let mut published = Vec::with_capacity(applied.events.len());
-        let mut records = Vec::with_capacity(applied.events.len());
-        let mut changes = Vec::new();
+        let mut frames = Vec::with_capacity(applied.events.len());
+        let mut rows = Vec::new();
         let notes = self.notifications(&applied.notifications, &actor, now);
         for body in applied.events {
             self.seq += 1;
@@ -543,40 +685,31 @@ impl BoardRt {
                 op_id,
                 at: now,
             };
-            let card_id = frame.body.card_id();
-            let after = card_id.and_then(|id| Self::facts(&self.state, id));
-            records.push(convert::event_record(self.org_id, self.board_id, &frame));
-            changes.extend(convert::row_changes(
-                self.org_id,
-                self.board_id,
-                &self.state,
-                &frame.body,
-            ));
+            rows.extend(row_write(&self.state, &frame.body));
+            frames.push(frame.clone());
             published.push(Arc::new(Published {
                 org_id: self.org_id,
                 board_id: self.board_id,
                 frame,
                 card_before: before.clone(),
-                card_after: after,
             }));
         }
         let last_seq = self.seq;
         self.remember(op_id, last_seq, result_id);
-        let commit = BoardCommit {
+        let entry = JournalEntry {
             org_id: self.org_id,
             board_id: self.board_id,
-            epoch: self.epoch as i64,
-            events: records,
-            ops: vec![AppliedOp {
+            epoch: self.epoch,
+            op: RecentOp {
                 op_id,
-                epoch: self.epoch as i64,
-                seq: last_seq as i64,
+                seq: last_seq,
                 result_id,
-            }],
-            changes,
+            },
+            events: frames,
+            rows,
             notifications: notes.clone(),
         };
-        let done = permit.send(commit);
+        let done = permit.send(entry);
         let me = myself.clone();
         tokio::spawn(async move {
             let outcome = done
@@ -595,7 +728,7 @@ impl BoardRt {
             notifications: notes,
         };
         self.pending.push_back(pending);
-        if self.deps.config.durability == Durability::Apply {
+        if self.deps.settings.durability == Durability::Apply {
             self.release_upto(last_seq);
         }
     }
@@ -622,9 +755,9 @@ impl BoardRt {
                     tracing::error!(board_id = %self.board_id, error = %e, "released view diverged");
                 }
                 self.released_seq = ev.frame.seq;
-                self.deps.hub.publish_event(ev);
+                self.deps.broker.publish_event(ev.clone());
                 self.ring.push_back(ev.clone());
-                while self.ring.len() > self.deps.config.realtime.ring_buffer_events {
+                while self.ring.len() > self.deps.settings.ring_buffer_events {
                     self.ring.pop_front();
                 }
             }
@@ -635,18 +768,30 @@ impl BoardRt {
         }
     }
 
-    fn push_notifications(&self, notes: Vec<store::Notification>) {
+    /// Pushes stored notifications to every connection of their users, with the unread
+    /// count (read after the commit, so it includes them).
+    fn push_notifications(&self, notes: Vec<NewNotification>) {
         if notes.is_empty() {
             return;
         }
-        let store = self.deps.store.clone();
-        let hub = self.deps.hub.clone();
+        let source = self.deps.source.clone();
+        let broker = self.deps.broker.clone();
         tokio::spawn(async move {
             for n in notes {
-                let unread = store.unread_count(n.user_id).await.unwrap_or(0).max(0) as u64;
-                if let Some(frame) = convert::notification_frame(&n, unread) {
-                    hub.publish(&Topic::User(n.user_id), &ServerFrame::Notification(frame));
-                }
+                let unread = match source.unread_count(n.user_id).await {
+                    Ok(u) => u,
+                    Err(e) => {
+                        tracing::warn!(user_id = %n.user_id, error = %e, "unread count unavailable");
+                        continue;
+                    }
+                };
+                broker.publish_frame(
+                    Topic::User(n.user_id),
+                    ServerFrame::Notification(NotificationFrame {
+                        notification: n.notification,
+                        unread,
+                    }),
+                );
             }
         });
     }
@@ -655,10 +800,10 @@ impl BoardRt {
     /// user, and nobody is notified of their own action.
     fn notifications(
         &self,
-        drafts: &[boardroom_actors::domain::NotificationDraft],
+        drafts: &[crate::domain::NotificationDraft],
         actor: &EventActor,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Vec<store::Notification> {
+    ) -> Vec<NewNotification> {
         let actor_user = (actor.kind == PrincipalKind::User).then_some(actor.id);
         let mut seen = HashSet::new();
         drafts
@@ -668,20 +813,20 @@ impl BoardRt {
                     Recipient::User(u) => Some(u),
                     Recipient::Customer(c) => self.customers.get(&c).copied().flatten(),
                 }?;
-                (Some(user) != actor_user && seen.insert((user, d.kind))).then(|| {
-                    store::Notification {
-                        id: store::new_id(),
-                        org_id: self.org_id,
-                        user_id: user,
-                        kind: d.kind.as_str().into(),
-                        board_id: Some(d.board_id),
-                        card_id: Some(d.card_id),
+                (Some(user) != actor_user && seen.insert((user, d.kind))).then(|| NewNotification {
+                    org_id: self.org_id,
+                    user_id: user,
+                    notification: Notification {
+                        id: Uuid::now_v7(),
+                        kind: d.kind,
+                        board_id: d.board_id,
+                        card_id: d.card_id,
                         title: d.title.clone(),
                         body: d.body.clone(),
-                        actor: serde_json::to_value(actor).unwrap_or_default(),
+                        actor: actor.clone(),
                         created_at: now,
                         read: false,
-                    }
+                    },
                 })
             })
             .collect()
@@ -711,9 +856,9 @@ impl BoardRt {
 
     fn broadcast_presence(&self, joins: PresenceMap, leaves: PresenceMap) {
         let topic = Topic::Board(self.board_id);
-        self.deps.hub.publish(
-            &topic,
-            &ServerFrame::Presence(PresenceFrame {
+        self.deps.broker.publish_frame(
+            topic,
+            ServerFrame::Presence(PresenceFrame {
                 topic,
                 joins,
                 leaves,
@@ -721,11 +866,18 @@ impl BoardRt {
         );
     }
 
-    fn join_presence(&mut self, conn: &ConnHandle, view: &Principal, name: String) {
+    fn join_presence(
+        &mut self,
+        conn: &ConnHandle,
+        view: &Principal,
+        name: String,
+        node: Option<Arc<str>>,
+    ) {
         let Some(user) = Self::presence_id(view) else {
             return;
         };
-        self.present_conns.insert(conn.id, user);
+        self.present_conns
+            .insert(conn.id, PresentConn { user, node });
         let entry = self.presence.entry(user).or_insert_with(|| PresenceUser {
             name,
             state: PresenceState::default(),
@@ -746,7 +898,7 @@ impl BoardRt {
     }
 
     fn leave_presence(&mut self, conn: ConnId) {
-        let Some(user) = self.present_conns.remove(&conn) else {
+        let Some(PresentConn { user, .. }) = self.present_conns.remove(&conn) else {
             return;
         };
         let gone = match self.presence.get_mut(&user) {
@@ -772,7 +924,7 @@ impl BoardRt {
     }
 
     fn presence_set(&mut self, conn: &ConnHandle, state: PresenceState, r#ref: Option<Ref>) {
-        let Some(user) = self.present_conns.get(&conn.id).copied() else {
+        let Some(user) = self.present_conns.get(&conn.id).map(|p| p.user) else {
             conn.send(&ServerFrame::Error(ErrorReply::new(
                 r#ref,
                 ErrorCode::BadRequest,
@@ -807,31 +959,22 @@ impl BoardRt {
     }
 }
 
-/// The org's active members (with roles) and customers, as the domain checks assignments,
-/// mentions and customers against them.
-async fn load_directory(
-    s: &DynStore,
-    org_id: Uuid,
-) -> Result<(OrgDirectory, HashMap<Uuid, Option<Uuid>>), store::StoreError> {
-    let mut directory = OrgDirectory::default();
-    for m in s
-        .list_members(org_id)
-        .await?
-        .into_iter()
-        .filter(|m| m.active)
-    {
-        directory = directory.with_member(m.id, m.role);
+/// The rows an event leaves changed, taken whole from the state after the op (the
+/// write-behind coalesces repeated writes of one row within a batch).
+fn row_write(state: &BoardState, body: &EventBody) -> Option<RowWrite> {
+    match body {
+        EventBody::ColumnCreated(d) | EventBody::ColumnUpdated(d) | EventBody::ColumnMoved(d) => {
+            Some(RowWrite::Column(
+                state
+                    .column(d.column.id)
+                    .cloned()
+                    .unwrap_or_else(|| d.column.clone()),
+            ))
+        }
+        EventBody::ColumnDeleted(d) => Some(RowWrite::DeleteColumn(d.column_id)),
+        other => other
+            .card_id()
+            .and_then(|id| state.card(id))
+            .map(|card| RowWrite::Card(Box::new(card.clone()))),
     }
-    let customer_rows = s.list_customers(org_id).await?;
-    for c in &customer_rows {
-        directory = match c.user_id {
-            Some(u) if directory.members.contains_key(&u) => directory.with_customer_user(u, c.id),
-            _ => directory.with_customer(c.id),
-        };
-    }
-    let customers = customer_rows
-        .into_iter()
-        .map(|c| (c.id, c.user_id))
-        .collect();
-    Ok((directory, customers))
 }

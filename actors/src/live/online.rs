@@ -1,8 +1,8 @@
 //! Who is online in each organization (the `org:<id>` topic): users merged over their
 //! connections, so a user joins with their first connection and leaves with their last.
 
+use super::broker::Broker;
 use super::conn::ConnId;
-use super::hub::Hub;
 use boardroom_protocol::{
     PresenceEntry, PresenceFrame, PresenceMap, PresenceState, ServerFrame, Topic,
 };
@@ -16,7 +16,7 @@ pub struct Online {
 }
 
 impl Online {
-    pub fn join(&self, hub: &Hub, org_id: Uuid, user: Uuid, name: &str, conn: ConnId) {
+    pub fn join(&self, broker: &dyn Broker, org_id: Uuid, user: Uuid, name: &str, conn: ConnId) {
         let first = {
             let mut org = self.orgs.entry(org_id).or_default();
             let entry = org
@@ -34,9 +34,9 @@ impl Online {
                     state: PresenceState::default(),
                 },
             );
-            hub.publish(
-                &Topic::Org(org_id),
-                &ServerFrame::Presence(PresenceFrame {
+            broker.publish_frame(
+                Topic::Org(org_id),
+                ServerFrame::Presence(PresenceFrame {
                     topic: Topic::Org(org_id),
                     joins,
                     leaves: PresenceMap::new(),
@@ -45,7 +45,7 @@ impl Online {
         }
     }
 
-    pub fn leave(&self, hub: &Hub, org_id: Uuid, user: Uuid, conn: ConnId) {
+    pub fn leave(&self, broker: &dyn Broker, org_id: Uuid, user: Uuid, conn: ConnId) {
         let gone = {
             let Some(mut org) = self.orgs.get_mut(&org_id) else {
                 return;
@@ -70,9 +70,9 @@ impl Online {
                     state: PresenceState::default(),
                 },
             );
-            hub.publish(
-                &Topic::Org(org_id),
-                &ServerFrame::Presence(PresenceFrame {
+            broker.publish_frame(
+                Topic::Org(org_id),
+                ServerFrame::Presence(PresenceFrame {
                     topic: Topic::Org(org_id),
                     joins: PresenceMap::new(),
                     leaves,

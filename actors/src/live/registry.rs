@@ -5,7 +5,9 @@
 //! `max_restarts` times within `restart_window_secs` answers `unavailable` until the window
 //! has passed, instead of crash-looping.
 
-use super::board::{BoardActor, BoardArgs, BoardDeps, BoardMsg};
+use super::board::{BoardActor, BoardArgs, BoardDeps, BoardMsg, StartError};
+use super::metrics;
+use super::ports::Acquired;
 use boardroom_protocol::{ErrorCode, ErrorReply, ResyncFrame, ServerFrame, Topic};
 use dashmap::DashMap;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -13,6 +15,13 @@ use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+/// Where a board's requests go.
+pub enum Route {
+    Local(ActorRef<BoardMsg>),
+    /// The node that owns the board.
+    Remote(Arc<str>),
+}
 
 pub struct BoardRegistry {
     deps: Arc<BoardDeps>,
@@ -23,6 +32,8 @@ pub struct BoardRegistry {
     orgs: DashMap<Uuid, ActorRef<OrgMsg>>,
     /// board -> org of every board loaded since start (boards never change org).
     board_orgs: DashMap<Uuid, Uuid>,
+    /// board -> the node that owned it when we last asked (cluster).
+    remote_owners: DashMap<Uuid, Arc<str>>,
     supervisor: OnceLock<ActorCell>,
     me: OnceLock<Weak<BoardRegistry>>,
 }
@@ -37,6 +48,7 @@ impl BoardRegistry {
             spawning: DashMap::new(),
             orgs: DashMap::new(),
             board_orgs: DashMap::new(),
+            remote_owners: DashMap::new(),
             supervisor: OnceLock::new(),
             me: OnceLock::new(),
         });
@@ -52,14 +64,26 @@ impl BoardRegistry {
         e
     }
 
-    /// The board's actor, spawning (loading) it when it is not running.
+    /// The board's actor, spawning (loading) it when it is not running. A board owned by
+    /// another node answers `unavailable` here; `send` forwards to it instead.
     pub async fn get(&self, board_id: Uuid) -> Result<ActorRef<BoardMsg>, ErrorReply> {
-        if let Some(a) = self.actors.get(&board_id) {
-            return Ok(a.clone());
+        match self.route(board_id).await? {
+            Route::Local(a) => Ok(a),
+            Route::Remote(node) => Err(Self::unavailable(&format!(
+                "this board is served by node {node}; retry there"
+            ))),
         }
-        let cfg = &self.deps.config.realtime;
+    }
+
+    /// Where requests for the board go: its actor here (started when needed: taking the
+    /// board if nobody holds it), or the node that owns it.
+    pub async fn route(&self, board_id: Uuid) -> Result<Route, ErrorReply> {
+        if let Some(a) = self.actors.get(&board_id) {
+            return Ok(Route::Local(a.clone()));
+        }
+        let cfg = &self.deps.settings;
         if let Some(mut f) = self.failures.get_mut(&board_id) {
-            let window = Duration::from_secs(cfg.restart_window_secs);
+            let window = cfg.restart_window;
             while f.front().is_some_and(|t| t.elapsed() > window) {
                 f.pop_front();
             }
@@ -72,9 +96,9 @@ impl BoardRegistry {
         let lock = self.spawning.entry(board_id).or_default().clone();
         let _guard = lock.lock().await;
         if let Some(a) = self.actors.get(&board_id) {
-            return Ok(a.clone());
+            return Ok(Route::Local(a.clone()));
         }
-        let org_id = match self.deps.store.get_board(board_id).await {
+        let org_id = match self.deps.source.board_header(board_id).await {
             Ok(Some(b)) if !b.archived => b.org_id,
             Ok(_) => return Err(ErrorReply::new(None, ErrorCode::NotFound, "not found")),
             Err(e) => {
@@ -84,8 +108,27 @@ impl BoardRegistry {
         };
         self.board_orgs.insert(board_id, org_id);
         let org = self.org(org_id).await?;
+        let claim = match self.deps.ownership.acquire(board_id).await {
+            Ok(Acquired::Owned(claim)) => claim,
+            Ok(Acquired::NotFound) => {
+                return Err(ErrorReply::new(None, ErrorCode::NotFound, "not found"))
+            }
+            Ok(Acquired::Elsewhere { node }) => {
+                let node: Arc<str> = node.into();
+                self.remote_owners.insert(board_id, node.clone());
+                return Ok(Route::Remote(node));
+            }
+            Err(e) => {
+                tracing::warn!(%board_id, error = %e, "cannot take the board");
+                return Err(Self::unavailable(
+                    "the board cannot be taken right now; retry",
+                ));
+            }
+        };
         let args = BoardArgs {
             board_id,
+            org_id,
+            claim,
             deps: self.deps.clone(),
         };
         match Actor::spawn_linked(None, BoardActor, args, org.get_cell()).await {
@@ -93,12 +136,15 @@ impl BoardRegistry {
                 let _ = org.cast(OrgMsg::BoardStarted(actor.clone()));
                 self.by_actor.insert(actor.get_id(), board_id);
                 self.actors.insert(board_id, actor.clone());
-                Ok(actor)
+                self.remote_owners.remove(&board_id);
+                Ok(Route::Local(actor))
             }
             Err(e) => {
                 tracing::warn!(%board_id, error = %e, "cannot start board actor");
-                let text = e.to_string();
-                if text.contains("board not found") {
+                self.deps.ownership.release(board_id, claim.epoch).await;
+                let not_found = matches!(&e, ractor::SpawnErr::StartupFailed(inner)
+                    if matches!(inner.downcast_ref::<StartError>(), Some(StartError::NotFound)));
+                if not_found {
                     Err(ErrorReply::new(None, ErrorCode::NotFound, "not found"))
                 } else {
                     Err(Self::unavailable(
@@ -109,11 +155,76 @@ impl BoardRegistry {
         }
     }
 
-    /// Sends to the board's actor if it is running (messages that make no sense to a fresh
-    /// actor, like a presence leave, are simply dropped otherwise).
+    /// Delivers a request to the board's actor, starting it when needed. An error is the
+    /// answer for the client (`not_found`, `unavailable`).
+    pub async fn send(&self, board_id: Uuid, msg: BoardMsg) -> Result<(), ErrorReply> {
+        match self.route(board_id).await? {
+            Route::Local(actor) => actor
+                .cast(msg)
+                .map_err(|_| Self::unavailable("the board is restarting; retry")),
+            Route::Remote(node) => match &self.deps.forwarder {
+                Some(f) => {
+                    f.forward(&node, board_id, msg);
+                    Ok(())
+                }
+                None => Err(Self::unavailable("this board is served by another node")),
+            },
+        }
+    }
+
+    /// Sends to the board's actor if it is running, here or (as last seen) on another node.
+    /// Messages that make no sense to a fresh actor, like a presence leave, are simply
+    /// dropped otherwise.
     pub fn tell(&self, board_id: Uuid, msg: BoardMsg) {
         if let Some(a) = self.actors.get(&board_id) {
             let _ = a.cast(msg);
+        } else if let (Some(node), Some(f)) =
+            (self.remote_owners.get(&board_id), &self.deps.forwarder)
+        {
+            f.forward(&node, board_id, msg);
+        }
+    }
+
+    /// The owner we last saw for a board did not answer: ask again next time.
+    pub fn forget_owner(&self, board_id: Uuid) {
+        self.remote_owners.remove(&board_id);
+    }
+
+    /// Running boards only (a node answering another node's request must not take over a
+    /// board the requester believes is here without the usual claim).
+    pub fn running_actor(&self, board_id: Uuid) -> Option<ActorRef<BoardMsg>> {
+        self.actors.get(&board_id).map(|a| a.clone())
+    }
+
+    /// Sends a message to every running board.
+    pub fn broadcast(&self, msg: impl Fn() -> BoardMsg) {
+        for a in self.actors.iter() {
+            let _ = a.cast(msg());
+        }
+    }
+
+    /// Another node took the board over (our lease is gone): stop writing it. Its
+    /// subscribers are told to resync, as after a failure.
+    pub fn lost(&self, board_id: Uuid) {
+        if let Some(a) = self.actors.get(&board_id) {
+            tracing::warn!(%board_id, "lease lost; stepping down");
+            a.stop(Some("lease lost".into()));
+            self.tell_resync(
+                board_id,
+                "the board moved to another node; subscribe again with since",
+            );
+        }
+    }
+
+    fn tell_resync(&self, board_id: Uuid, reason: &str) {
+        let topic = Topic::Board(board_id);
+        let frame = ServerFrame::Resync(ResyncFrame {
+            topic,
+            reason: reason.into(),
+        });
+        for s in self.deps.hub.subscribers(&topic) {
+            self.deps.hub.unsubscribe(&topic, s.conn.id);
+            s.conn.send(&frame);
         }
     }
 
@@ -184,21 +295,13 @@ impl BoardRegistry {
         };
         self.actors.remove_if(&board_id, |_, a| a.get_id() == id);
         if let Some(why) = failed {
-            metrics::counter!(crate::metrics::ACTOR_RESTARTS).increment(1);
+            ::metrics::counter!(metrics::ACTOR_RESTARTS).increment(1);
             tracing::error!(%board_id, reason = %why, "board actor failed; subscribers told to resync");
             self.failures
                 .entry(board_id)
                 .or_default()
                 .push_back(Instant::now());
-            let topic = Topic::Board(board_id);
-            let frame = ServerFrame::Resync(ResyncFrame {
-                topic,
-                reason: "the board restarted; subscribe again with since".into(),
-            });
-            for s in self.deps.hub.subscribers(&topic) {
-                self.deps.hub.unsubscribe(&topic, s.conn.id);
-                s.conn.send(&frame);
-            }
+            self.tell_resync(board_id, "the board restarted; subscribe again with since");
         }
     }
 }

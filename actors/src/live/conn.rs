@@ -4,12 +4,17 @@
 
 use boardroom_protocol::{close, Codec, ServerFrame};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use tokio::sync::{mpsc, Notify};
 
 pub type ConnId = u64;
 
-static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+/// Connection ids are unique across the cluster (a board's owner tracks the presence of
+/// connections on every node by id): random high bits per process, a counter below.
+static NEXT_CONN: LazyLock<AtomicU64> = LazyLock::new(|| {
+    let (_, random) = uuid::Uuid::now_v7().as_u64_pair();
+    AtomicU64::new((random & 0xFFFF_FFFF) << 32 | 1)
+});
 
 /// An encoded frame, shared by every connection of the same encoding that receives it.
 pub type Wire = Arc<[u8]>;
@@ -25,9 +30,19 @@ pub struct ConnHandle {
 
 impl ConnHandle {
     pub fn new(codec: Codec, queue: usize) -> (Arc<ConnHandle>, mpsc::Receiver<Wire>) {
+        Self::with_id(NEXT_CONN.fetch_add(1, Ordering::Relaxed), codec, queue)
+    }
+
+    /// A handle standing in for a connection of another node: what a board actor queues for
+    /// it is collected and carried back to that node.
+    pub fn with_id(
+        id: ConnId,
+        codec: Codec,
+        queue: usize,
+    ) -> (Arc<ConnHandle>, mpsc::Receiver<Wire>) {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let h = ConnHandle {
-            id: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
+            id,
             codec,
             tx,
             close_code: AtomicU16::new(0),
@@ -44,7 +59,7 @@ impl ConnHandle {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.dropped_frames.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::SEND_QUEUE_DROPS.inc();
+                ::metrics::counter!(super::metrics::SEND_QUEUE_DROPS).increment(1);
                 self.close(close::TOO_SLOW);
                 false
             }
