@@ -40,6 +40,18 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: Limits,
     pub realtime: Realtime,
+    pub cluster: Cluster,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    pub key_prefix: String,
+    pub lease_ttl_ms: u64,
+    pub lease_renew_ms: u64,
+    pub node_heartbeat_ms: u64,
+    pub node_ttl_ms: u64,
+    pub forward_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,6 +150,14 @@ impl Default for Config {
                 bad_frames_before_close: 10,
                 debug_endpoints: false,
             },
+            cluster: Cluster {
+                key_prefix: "br:".into(),
+                lease_ttl_ms: 3000,
+                lease_renew_ms: 1000,
+                node_heartbeat_ms: 1000,
+                node_ttl_ms: 3000,
+                forward_timeout_ms: 3000,
+            },
         }
     }
 }
@@ -186,9 +206,18 @@ impl Config {
                 .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_"))
                 .split("__"),
         );
-        let cfg: Config = fig.extract().map_err(Box::new)?;
+        let mut cfg: Config = fig.extract().map_err(Box::new)?;
         cfg.validate()?;
+        if cfg.node_id.is_empty() {
+            // Unique per process: a node restarted under a new name never inherits leases.
+            let (_, random) = uuid::Uuid::now_v7().as_u64_pair();
+            cfg.node_id = format!("node-{:08x}", random as u32);
+        }
         Ok(cfg)
+    }
+
+    pub fn node_id(&self) -> String {
+        self.node_id.clone()
     }
 
     /// Dev mode unless said otherwise: on for the embedded store, off for a real database.
@@ -222,6 +251,17 @@ impl Config {
         }
         if self.broker == "redis" && self.redis_url.is_empty() {
             return bad("broker = \"redis\" needs redis_url".into());
+        }
+        let c = &self.cluster;
+        if c.lease_renew_ms == 0 || c.lease_renew_ms * 2 > c.lease_ttl_ms {
+            return bad(
+                "cluster.lease_renew_ms must be positive and at most half of lease_ttl_ms".into(),
+            );
+        }
+        if c.node_heartbeat_ms == 0 || c.node_heartbeat_ms * 2 > c.node_ttl_ms {
+            return bad(
+                "cluster.node_heartbeat_ms must be positive and at most half of node_ttl_ms".into(),
+            );
         }
         if self.jwt_secret.len() < 16 {
             return bad("jwt_secret must be at least 16 characters".into());

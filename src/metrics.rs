@@ -10,6 +10,10 @@ pub const CONNECTIONS: &str = "boardroom_connections";
 pub const JOURNAL_DEPTH: &str = "boardroom_journal_depth";
 pub const COMMIT_BATCH_SIZE: &str = "boardroom_commit_batch_size";
 pub const COMMIT_SECONDS: &str = "boardroom_commit_seconds";
+pub const FORWARDS: &str = "boardroom_forwards_total";
+pub const GAPS_REPAIRED: &str = "boardroom_gaps_repaired_total";
+pub const LEASES_HELD: &str = "boardroom_leases_held";
+pub const LEASE_CHANGES: &str = "boardroom_lease_changes_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

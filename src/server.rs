@@ -85,6 +85,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     rt.boards.stop_all().await;
     rt.journal.close();
     flusher.await?;
+    if let Some(node) = &rt.node {
+        node.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -15,6 +15,7 @@ mod validate;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::ratelimit::LoginLimiter;
 use crate::cluster::single::SingleNode;
+use crate::cluster::Node;
 use crate::config::Config;
 use crate::realtime::board::BoardDeps;
 use crate::realtime::hub::Hub;
@@ -28,6 +29,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use boardroom_actors::live::ports::Ownership;
 use boardroom_actors::live::{Broker, MemoryBroker};
 use boardroom_protocol::ErrorCode;
 use error::ApiError;
@@ -65,21 +67,36 @@ impl AppState {
             config.realtime.journal_max_batch,
         );
         let hub = Arc::new(Hub::default());
-        let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new(hub.clone()));
+        let node = match config.broker.as_str() {
+            "redis" => Some(Node::start(&config, store.clone(), hub.clone()).await?),
+            _ => None,
+        };
+        let (broker, ownership, forwarder): (Arc<dyn Broker>, Arc<dyn Ownership>, _) = match &node {
+            Some(n) => (n.broker(), n.ownership(), Some(n.forwarder())),
+            None => (
+                Arc::new(MemoryBroker::new(hub.clone())),
+                Arc::new(SingleNode::new(store.clone())),
+                None,
+            ),
+        };
         let deps = Arc::new(BoardDeps {
             source: Arc::new(StoreSource(store.clone())),
             journal: Arc::new(journal.clone()),
-            ownership: Arc::new(SingleNode::new(store.clone())),
+            ownership,
             broker: broker.clone(),
             hub: hub.clone(),
             settings: config.live_settings(),
-            forwarder: None,
+            forwarder,
         });
         let boards = BoardRegistry::start(deps).await?;
+        if let Some(n) = &node {
+            n.attach(&boards, &config);
+        }
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let rt = Arc::new(Rt {
             hub,
             broker,
+            node,
             boards,
             journal,
             online: Default::default(),
@@ -170,20 +187,31 @@ async fn healthz() -> impl IntoResponse {
 }
 
 /// Ready when the store answers; a load balancer takes the node out of rotation otherwise.
+/// Ready when the store answers and, in a cluster, Redis too (a node that cannot reach Redis
+/// can neither take boards nor reach other nodes).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "store": state.store.backend() })),
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            let mut err = ApiError::new(ErrorCode::Unavailable, "the store is unreachable");
-            err.retry_after = Some(std::time::Duration::from_secs(1));
-            err.into_response()
-        }
+    let redis_up = match &state.rt.node {
+        Some(n) => Some(n.redis_up().await),
+        None => None,
+    };
+    let unready = |msg: &str| {
+        let mut err = ApiError::new(ErrorCode::Unavailable, msg);
+        err.retry_after = Some(std::time::Duration::from_secs(1));
+        err.into_response()
+    };
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "readiness check failed");
+        return unready("the store is unreachable");
     }
+    if redis_up == Some(false) {
+        return unready("Redis is unreachable");
+    }
+    let mut body = json!({ "status": "ready", "store": state.store.backend() });
+    if let Some(n) = &state.rt.node {
+        body["node_id"] = json!(&*n.id);
+        body["redis"] = json!("up");
+    }
+    (StatusCode::OK, Json(body)).into_response()
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {

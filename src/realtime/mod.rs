@@ -17,6 +17,8 @@ pub struct Rt {
     pub hub: Arc<hub::Hub>,
     /// Where presence and notifications are published (the hub, or the cluster).
     pub broker: Arc<dyn Broker>,
+    /// This node of a cluster (`broker = "redis"`); `None` on a single node.
+    pub node: Option<crate::cluster::Node>,
     pub boards: Arc<registry::BoardRegistry>,
     pub journal: crate::writebehind::Journal,
     pub online: online::Online,

@@ -133,6 +133,12 @@ impl BoardRegistry {
         };
         match Actor::spawn_linked(None, BoardActor, args, org.get_cell()).await {
             Ok((actor, _)) => {
+                // Subscribers this node had while another node owned the board were fed that
+                // node's epoch; they start over with ours.
+                self.tell_resync(
+                    board_id,
+                    "the board moved to this node; subscribe again with since",
+                );
                 let _ = org.cast(OrgMsg::BoardStarted(actor.clone()));
                 self.by_actor.insert(actor.get_id(), board_id);
                 self.actors.insert(board_id, actor.clone());
@@ -225,6 +231,16 @@ impl BoardRegistry {
         for s in self.deps.hub.subscribers(&topic) {
             self.deps.hub.unsubscribe(&topic, s.conn.id);
             s.conn.send(&frame);
+        }
+        for (card_topic, subs) in self.deps.hub.fed_by(board_id) {
+            let frame = ServerFrame::Resync(ResyncFrame {
+                topic: card_topic,
+                reason: reason.into(),
+            });
+            for s in subs {
+                self.deps.hub.unsubscribe(&card_topic, s.conn.id);
+                s.conn.send(&frame);
+            }
         }
     }
 
