@@ -88,6 +88,11 @@ pub async fn apply_op(
     Path(board_id): Path<Uuid>,
     Body(req): Body<OpRequest>,
 ) -> ApiResult<Json<Value>> {
+    // Counted before anything else is looked at, so that a flood costs as little as possible;
+    // refused ops count too.
+    state.op_limiter.check(caller.rate_key()).map_err(|wait| {
+        ApiError::rate_limited_because(wait, "too many ops from this credential; slow down")
+    })?;
     let (_, p) = board_principal(&state, &caller, board_id).await?;
     let name = match &caller {
         Caller::ApiKey(k) => k.name.clone(),

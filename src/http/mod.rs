@@ -13,7 +13,7 @@ mod stream;
 mod validate;
 
 use crate::auth::jwt::JwtKeys;
-use crate::auth::ratelimit::LoginLimiter;
+use crate::auth::ratelimit::{LoginLimiter, OpLimiter};
 use crate::config::Config;
 use crate::realtime::board::BoardDeps;
 use crate::realtime::hub::Hub;
@@ -40,6 +40,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub jwt: JwtKeys,
     pub login_limiter: Arc<LoginLimiter>,
+    /// HTTP ops per credential (the WebSocket path limits per connection instead).
+    pub op_limiter: Arc<OpLimiter>,
     pub rt: Arc<Rt>,
 }
 
@@ -55,6 +57,10 @@ impl AppState {
         let login_limiter = Arc::new(LoginLimiter::new(
             config.auth.login_attempts_per_minute,
             config.auth.login_attempts_per_ip_per_minute,
+        ));
+        let op_limiter = Arc::new(OpLimiter::new(
+            config.limits.http_ops_per_second_per_credential,
+            config.limits.http_ops_burst_per_credential,
         ));
         let (journal, flusher) = Journal::start(
             store.clone(),
@@ -84,6 +90,7 @@ impl AppState {
                 config,
                 jwt,
                 login_limiter,
+                op_limiter,
                 rt,
             },
             flusher,
