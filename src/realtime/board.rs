@@ -173,9 +173,13 @@ impl Actor for BoardActor {
     ) -> Result<BoardRt, ActorProcessingErr> {
         let BoardArgs { board_id, deps } = args;
         let s = &deps.store;
+        // Claim first, read after: once the epoch is raised, a commit still in flight from the
+        // board's previous actor is either already durable (and read below) or fenced. Read
+        // before the claim, such a commit could land in between, and this actor would start
+        // without cards that its op_id memory (read after) says exist.
+        let (epoch, last_seq) = s.claim_board(board_id).await?.ok_or("board not found")?;
         let board = s.get_board(board_id).await?.ok_or("board not found")?;
         let cards = s.list_cards(board_id).await?;
-        let (epoch, last_seq) = s.claim_board(board_id).await?.ok_or("board not found")?;
         let (directory, customers) = load_directory(s, board.org_id).await?;
         let recent = s
             .recent_applied_ops(board_id, APPLIED_MEMORY as i64)
