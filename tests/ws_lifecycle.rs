@@ -495,3 +495,270 @@ async fn an_idle_board_passivates_and_comes_back_on_next_use() {
         .await;
     assert!(matches!(f, ServerFrame::Ok(ok) if ok.seq.is_some()));
 }
+
+/// Holds the board's row lock from another transaction: every group commit that touches the
+/// board waits for it (a stalled database, as far as the board's writes go), while plain reads
+/// (logins, lookups, the event log) go on.
+struct Stall(sqlx::PgConnection);
+
+impl Stall {
+    async fn board(db: &str, board: Uuid) -> Stall {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(db).await.unwrap();
+        sqlx::raw_sql("BEGIN").execute(&mut c).await.unwrap();
+        sqlx::query("SELECT 1 FROM boards WHERE id = $1 FOR UPDATE")
+            .bind(board)
+            .execute(&mut c)
+            .await
+            .unwrap();
+        Stall(c)
+    }
+
+    async fn release(mut self) {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut self.0)
+            .await
+            .unwrap();
+    }
+}
+
+/// A metric's value from `GET /metrics` (0 when it has not been recorded yet).
+async fn metric(server: &TestServer, name: &str) -> f64 {
+    let (_, text) = server.api().get("/metrics").await;
+    text.as_str()
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn applied(db: &str, op_id: Uuid) -> i64 {
+    sql_count(
+        db,
+        &format!("SELECT count(*) FROM applied_ops WHERE op_id = '{op_id}'"),
+    )
+    .await
+}
+
+async fn cards_in_db(db: &str, board: Uuid) -> i64 {
+    sql_count(
+        db,
+        &format!("SELECT count(*) FROM cards WHERE board_id = '{board}'"),
+    )
+    .await
+}
+
+/// The op ids of the board's event log, read over HTTP.
+async fn logged_op_ids(api: &Api, board: Uuid) -> Vec<Uuid> {
+    let (s, body) = api.get(&format!("/api/v1/boards/{board}/events")).await;
+    assert_eq!(s, 200, "{body}");
+    body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["op_id"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Waits until the subscriber's own presence join has arrived, so that what follows is quiet.
+async fn own_join(ws: &mut Ws) {
+    ws.recv_until(|f| matches!(f, ServerFrame::Presence(_)))
+        .await;
+}
+
+#[tokio::test]
+async fn durability_apply_acks_and_fans_out_while_the_database_is_stalled() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[("BOARDROOM_DURABILITY", "apply")]).await;
+    let org = new_org(&server, "Apply").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut watcher = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut watcher, board, None).await;
+    own_join(&mut watcher).await;
+    let mut writer = welcomed(&server, Codec::MsgPack, &token).await;
+
+    let stall = Stall::board(&db, board).await;
+    let ops: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for (i, id) in ops.iter().enumerate() {
+        writer
+            .send(card_create(i as i64, board, col, *id, "while stalled"))
+            .await;
+    }
+    // Every op is acknowledged and its event delivered although nothing can commit.
+    let mut acked = Vec::new();
+    while acked.len() < ops.len() {
+        match writer.recv().await {
+            ServerFrame::Ok(ok) => acked.push(ok.seq.expect("op ok carries seq")),
+            ServerFrame::Error(e) => panic!("op refused while stalled: {e:?}"),
+            _ => {}
+        }
+    }
+    let mut seen = Vec::new();
+    while seen.len() < ops.len() {
+        if let ServerFrame::Event(e) = watcher.recv().await {
+            seen.push((e.seq, e.op_id));
+        }
+    }
+    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), acked);
+    assert_eq!(seen.iter().map(|s| s.1).collect::<Vec<_>>(), ops);
+    // ... and none of it is durable yet: the acks came before the commit.
+    assert_eq!(cards_in_db(&db, board).await, 0);
+    for id in &ops {
+        assert_eq!(applied(&db, *id).await, 0);
+    }
+    assert!(logged_op_ids(&org.owner, board).await.is_empty());
+
+    // Once the database answers, the batch commits: everything acknowledged is in the log.
+    stall.release().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let logged = logged_op_ids(&org.owner, board).await;
+        if logged == ops {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "acknowledged ops never reached the event log: {logged:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cards_in_db(&db, board).await, 3);
+    for id in &ops {
+        assert_eq!(applied(&db, *id).await, 1);
+    }
+}
+
+#[tokio::test]
+async fn durability_commit_holds_the_ack_and_the_event_until_the_batch_commits() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[]).await;
+    let org = new_org(&server, "Commit").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut watcher = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut watcher, board, None).await;
+    own_join(&mut watcher).await;
+    let mut writer = welcomed(&server, Codec::Json, &token).await;
+
+    let stall = Stall::board(&db, board).await;
+    let id = Uuid::now_v7();
+    writer.send(card_create(1, board, col, id, "held")).await;
+    // The contrast with apply mode: while the batch cannot commit, neither the sender nor the
+    // other subscriber hears of the op.
+    assert!(writer.quiet(Duration::from_millis(500)).await.is_none());
+    assert!(watcher.quiet(Duration::from_millis(100)).await.is_none());
+    stall.release().await;
+    let (f, _) = writer
+        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
+        .await;
+    assert!(
+        matches!(f, ServerFrame::Ok(ref ok) if ok.seq.is_some()),
+        "{f:?}"
+    );
+    let (f, _) = watcher
+        .recv_until(|f| matches!(f, ServerFrame::Event(_)))
+        .await;
+    assert!(matches!(f, ServerFrame::Event(ref e) if e.op_id == id));
+    // By the time of the ok it is durable.
+    assert_eq!(applied(&db, id).await, 1);
+}
+
+#[tokio::test]
+async fn durability_apply_sigterm_flushes_every_acknowledged_op() {
+    let db = fresh_pg_url().await;
+    let mut server = TestServer::start(&db, &[("BOARDROOM_DURABILITY", "apply")]).await;
+    let org = new_org(&server, "ApplyTerm").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut w = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut w, board, None).await;
+
+    let stall = Stall::board(&db, board).await;
+    let ops: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    for (i, id) in ops.iter().enumerate() {
+        w.send(card_create(10 + i as i64, board, col, *id, "t"))
+            .await;
+    }
+    let mut oks = 0;
+    while oks < ops.len() {
+        if let ServerFrame::Ok(ok) = w.recv().await {
+            if ok.seq.is_some() {
+                oks += 1;
+            }
+        }
+    }
+    assert_eq!(
+        cards_in_db(&db, board).await,
+        0,
+        "acknowledged, not durable"
+    );
+
+    // Shut down while the commit still cannot happen: clients go at once, the process waits
+    // for the flush.
+    server.sigterm();
+    assert_eq!(w.closed().await, Closed::Code(1001));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        server.exited().is_none(),
+        "the server exited with acknowledged ops unflushed"
+    );
+    stall.release().await;
+    let status = server.wait_exit();
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(cards_in_db(&db, board).await, 5);
+    for id in &ops {
+        assert_eq!(
+            applied(&db, *id).await,
+            1,
+            "acknowledged op {id} is durable"
+        );
+    }
+}
+
+#[tokio::test]
+async fn durability_apply_an_idle_board_waits_for_its_commit_before_passivating() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(
+        &db,
+        &[
+            ("BOARDROOM_DURABILITY", "apply"),
+            ("BOARDROOM_REALTIME__BOARD_IDLE_SECS", "1"),
+        ],
+    )
+    .await;
+    let org = new_org(&server, "ApplyIdle").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut w = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut w, board, None).await;
+    let stall = Stall::board(&db, board).await;
+    let id = Uuid::now_v7();
+    w.send(card_create(5, board, col, id, "acked, not flushed"))
+        .await;
+    w.recv_until(|f| matches!(f, ServerFrame::Ok(ok) if ok.seq.is_some()))
+        .await;
+    w.send(ClientFrame::Unsubscribe(Unsubscribe {
+        r#ref: Some(Ref::Int(6)),
+        topic: Topic::Board(board),
+    }))
+    .await;
+    w.recv_until(|f| matches!(f, ServerFrame::Ok(ok) if ok.r#ref == Some(Ref::Int(6))))
+        .await;
+    // Idle and unsubscribed, but its acknowledged op is not committed: it stays (a board
+    // stopped now would be claimed again in a new epoch, fencing off its own commit).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(metric(&server, "boardroom_boards_active").await, 1.0);
+    stall.release().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while metric(&server, "boardroom_boards_active").await != 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the board never passivated after its commit"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(applied(&db, id).await, 1);
+}

@@ -144,6 +144,11 @@ pub struct BoardRt {
     epoch: u64,
     seq: u64,
     released_seq: u64,
+    /// The last seq known committed. In apply mode events are released before this, so
+    /// "nothing pending" is not "nothing unflushed": a board must not passivate (and be
+    /// claimed again, in a new epoch that fences its own uncommitted batch) before this
+    /// reaches `seq`.
+    durable_seq: u64,
     ring: VecDeque<Arc<Published>>,
     pending: VecDeque<Pending>,
     /// op_id -> (seq, created id): a retried op gets its first answer back.
@@ -214,6 +219,7 @@ impl Actor for BoardActor {
             epoch: epoch as u64,
             seq: last_seq as u64,
             released_seq: last_seq as u64,
+            durable_seq: last_seq as u64,
             ring: VecDeque::new(),
             pending: VecDeque::new(),
             applied,
@@ -270,7 +276,11 @@ impl Actor for BoardActor {
                 }
             }
             BoardMsg::Committed { upto, outcome } => match outcome {
-                CommitOutcome::Committed => rt.release_upto(upto),
+                CommitOutcome::Committed => {
+                    // Batches commit in journal order, so this is a watermark.
+                    rt.durable_seq = rt.durable_seq.max(upto);
+                    rt.release_upto(upto);
+                }
                 CommitOutcome::Fenced => {
                     tracing::warn!(board_id = %rt.board_id, "fenced: another writer owns this board; stepping down");
                     return Err("fenced by a newer epoch".into());
@@ -283,7 +293,8 @@ impl Actor for BoardActor {
                 let idle = std::time::Duration::from_secs(rt.deps.config.realtime.board_idle_secs);
                 let subscribed = rt.deps.hub.subscriber_count(&Topic::Board(rt.board_id)) > 0
                     || !rt.present_conns.is_empty();
-                if !subscribed && rt.pending.is_empty() && rt.last_activity.elapsed() >= idle {
+                let unflushed = !rt.pending.is_empty() || rt.durable_seq < rt.seq;
+                if !subscribed && !unflushed && rt.last_activity.elapsed() >= idle {
                     tracing::info!(board_id = %rt.board_id, "passivating idle board");
                     myself.stop(Some("idle".into()));
                 }
