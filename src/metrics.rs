@@ -14,6 +14,8 @@ pub const JOURNAL_DEPTH: &str = "boardroom_journal_depth";
 pub const COMMIT_BATCH_SIZE: &str = "boardroom_commit_batch_size";
 pub const COMMIT_SECONDS: &str = "boardroom_commit_seconds";
 pub const ACTOR_RESTARTS: &str = "boardroom_actor_restarts_total";
+/// WebSocket sessions ended by a failure of the server (closed with 1011).
+pub const SESSION_FAILURES: &str = "boardroom_session_failures_total";
 pub const BOARDS_ACTIVE: &str = "boardroom_boards_active";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

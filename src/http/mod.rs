@@ -136,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         .route("/boards/{board}/ops", post(live::apply_op))
         .route("/boards/{board}/events", get(live::events))
         .route("/boards/{board}/debug/panic", post(live::debug_panic))
+        .route("/debug/sessions/panic", post(live::debug_session_panic))
         .route("/notifications", get(live::notifications))
         .route("/notifications/read", post(live::mark_read))
         .route("/stream", get(stream::stream));

@@ -5,7 +5,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::AppState;
-use crate::realtime::board::{BoardMsg, SubscribeReq};
+use crate::realtime::board::{BoardMsg, Owed, SubscribeReq};
 use crate::realtime::conn::ConnHandle;
 use crate::realtime::session_auth::{SessionAuth, WsCredential};
 use axum::extract::{Query, State};
@@ -85,7 +85,7 @@ pub async fn stream(
         view: Arc::new(principal),
         name: auth.info.name.clone(),
         topic,
-        r#ref: None,
+        answer: Owed::new(conn.clone(), None),
         since,
     };
     actor
