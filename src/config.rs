@@ -100,6 +100,9 @@ pub struct Limits {
     pub max_subscriptions_per_connection: usize,
     pub ops_per_second_per_connection: u32,
     pub ops_burst_per_connection: u32,
+    /// `POST /boards/{id}/ops` per credential (API key, or user across all their tokens).
+    pub http_ops_per_second_per_credential: u32,
+    pub http_ops_burst_per_credential: u32,
     pub send_queue_frames: usize,
 }
 
@@ -134,6 +137,8 @@ impl Default for Config {
                 max_subscriptions_per_connection: 100,
                 ops_per_second_per_connection: 50,
                 ops_burst_per_connection: 100,
+                http_ops_per_second_per_credential: 50,
+                http_ops_burst_per_credential: 100,
                 send_queue_frames: 1024,
             },
             realtime: Realtime {

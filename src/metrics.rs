@@ -14,6 +14,8 @@ pub const FORWARDS: &str = "boardroom_forwards_total";
 pub const GAPS_REPAIRED: &str = "boardroom_gaps_repaired_total";
 pub const LEASES_HELD: &str = "boardroom_leases_held";
 pub const LEASE_CHANGES: &str = "boardroom_lease_changes_total";
+/// WebSocket sessions ended by a failure of the server (closed with 1011).
+pub const SESSION_FAILURES: &str = "boardroom_session_failures_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

@@ -57,11 +57,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (state, flusher) = AppState::start(store, config.clone()).await?;
     let rt = state.rt.clone();
     let limiter = state.login_limiter.clone();
+    let op_limiter = state.op_limiter.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
             limiter.prune();
+            op_limiter.prune();
         }
     });
     let app = http::router(state);

@@ -363,3 +363,146 @@ async fn only_owners_and_admins_manage_keys() {
         .await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn http_ops_are_rate_limited_per_credential() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(
+        &db,
+        &[
+            ("BOARDROOM_LIMITS__HTTP_OPS_PER_SECOND_PER_CREDENTIAL", "1"),
+            ("BOARDROOM_LIMITS__HTTP_OPS_BURST_PER_CREDENTIAL", "3"),
+        ],
+    )
+    .await;
+    let org = new_org(&server, "Throttled").await;
+    let (s, board) = org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/boards", org.id),
+            json!({"name": "B"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{board}");
+    let board_id = board["id"].as_str().unwrap().to_string();
+    let col = board["columns"][0]["id"].as_str().unwrap().to_string();
+    let ops = format!("/api/v1/boards/{board_id}/ops");
+    let key = |name: &'static str| {
+        let owner = org.owner.clone();
+        let org_id = org.id.clone();
+        async move {
+            let (s, k) = owner
+                .post(&path(&org_id), json!({"name": name, "role": "member"}))
+                .await;
+            assert_eq!(s, 201, "{k}");
+            owner.with_token(k["key"].as_str().unwrap())
+        }
+    };
+    let bot_a = key("a").await;
+    let bot_b = key("b").await;
+    let create = |card: &str| {
+        json!({"op_id": uuid::Uuid::now_v7(), "kind": "card.create",
+               "data": {"column_id": col, "title": "t", "card_id": card}})
+    };
+
+    // A burst from key A: the first 3 pass, then 429 with the protocol's error body.
+    let mut passed = 0;
+    let (refused, refused_card) = loop {
+        let card = uuid::Uuid::now_v7().to_string();
+        let r = bot_a.send("POST", &ops, Some(create(&card))).await;
+        if r.status == 429 {
+            break (r, card);
+        }
+        assert_eq!(r.status, 200, "{}", r.body);
+        passed += 1;
+        assert!(passed <= 5, "no 429 after {passed} ops");
+    };
+    assert!(
+        passed >= 3,
+        "the burst of 3 was not honoured: 429 after {passed}"
+    );
+    let err = expect_error(&(refused.status, refused.body.clone()), 429, "rate_limited");
+    let wait_ms = err["retry_after_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("429 without retry_after_ms: {}", refused.body));
+    assert!((1..=1000).contains(&wait_ms), "retry_after_ms {wait_ms}");
+    let header = refused
+        .headers
+        .get("retry-after")
+        .unwrap_or_else(|| panic!("429 without Retry-After: {:?}", refused.headers));
+    assert_eq!(header.to_str().unwrap(), "1", "whole seconds, rounded up");
+    let refused_at = std::time::Instant::now();
+
+    // Another key, and a user, have budgets of their own.
+    let (s, b) = bot_b
+        .post(&ops, create(&uuid::Uuid::now_v7().to_string()))
+        .await;
+    assert_eq!(s, 200, "key B was limited by key A: {b}");
+    let (s, b) = org
+        .owner
+        .post(&ops, create(&uuid::Uuid::now_v7().to_string()))
+        .await;
+    assert_eq!(s, 200, "the owner was limited by key A: {b}");
+    // Key A is still refused until its wait is over; the refused op was not applied.
+    if refused_at.elapsed().as_millis() + 50 < u128::from(wait_ms) {
+        let r = bot_a
+            .send(
+                "POST",
+                &ops,
+                Some(create(&uuid::Uuid::now_v7().to_string())),
+            )
+            .await;
+        assert_eq!(r.status, 429, "{}", r.body);
+    }
+    let (_, snap) = org.owner.get(&format!("/api/v1/boards/{board_id}")).await;
+    assert!(
+        !snap["cards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == json!(refused_card)),
+        "a rate-limited op was applied"
+    );
+
+    // After the wait, key A gets through again.
+    tokio::time::sleep(std::time::Duration::from_millis(wait_ms + 20)).await;
+    let (s, b) = bot_a
+        .post(&ops, create(&uuid::Uuid::now_v7().to_string()))
+        .await;
+    assert_eq!(s, 200, "key A still limited after its wait: {b}");
+}
+
+#[tokio::test]
+async fn http_ops_of_one_user_share_a_budget_across_tokens() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(
+        &db,
+        &[
+            ("BOARDROOM_LIMITS__HTTP_OPS_PER_SECOND_PER_CREDENTIAL", "1"),
+            ("BOARDROOM_LIMITS__HTTP_OPS_BURST_PER_CREDENTIAL", "2"),
+        ],
+    )
+    .await;
+    let org = new_org(&server, "OneUser").await;
+    let (_, board) = org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/boards", org.id),
+            json!({"name": "B"}),
+        )
+        .await;
+    let ops = format!("/api/v1/boards/{}/ops", board["id"].as_str().unwrap());
+    let col = board["columns"][0]["id"].as_str().unwrap().to_string();
+    let create = || json!({"op_id": uuid::Uuid::now_v7(), "kind": "card.create", "data": {"column_id": col, "title": "t"}});
+    // A second login is the same user: it does not bring a fresh budget.
+    let second = server.login(&org.owner_email, PASSWORD).await;
+    let mut statuses = Vec::new();
+    for api in [&org.owner, &second, &org.owner, &second] {
+        statuses.push(api.post(&ops, create()).await.0);
+        if statuses.last() == Some(&429) {
+            break;
+        }
+    }
+    assert_eq!(&statuses[..2], &[200, 200], "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+}

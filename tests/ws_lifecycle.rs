@@ -505,3 +505,482 @@ async fn an_idle_board_passivates_and_comes_back_on_next_use() {
         .await;
     assert!(matches!(f, ServerFrame::Ok(ok) if ok.seq.is_some()));
 }
+
+/// Holds the board's row lock from another transaction: every group commit that touches the
+/// board waits for it (a stalled database, as far as the board's writes go), while plain reads
+/// (logins, lookups, the event log) go on.
+struct Stall(sqlx::PgConnection);
+
+impl Stall {
+    async fn board(db: &str, board: Uuid) -> Stall {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(db).await.unwrap();
+        sqlx::raw_sql("BEGIN").execute(&mut c).await.unwrap();
+        sqlx::query("SELECT 1 FROM boards WHERE id = $1 FOR UPDATE")
+            .bind(board)
+            .execute(&mut c)
+            .await
+            .unwrap();
+        Stall(c)
+    }
+
+    async fn release(mut self) {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut self.0)
+            .await
+            .unwrap();
+    }
+}
+
+/// A metric's value from `GET /metrics` (0 when it has not been recorded yet).
+async fn metric(server: &TestServer, name: &str) -> f64 {
+    let (_, text) = server.api().get("/metrics").await;
+    text.as_str()
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn applied(db: &str, op_id: Uuid) -> i64 {
+    sql_count(
+        db,
+        &format!("SELECT count(*) FROM applied_ops WHERE op_id = '{op_id}'"),
+    )
+    .await
+}
+
+async fn cards_in_db(db: &str, board: Uuid) -> i64 {
+    sql_count(
+        db,
+        &format!("SELECT count(*) FROM cards WHERE board_id = '{board}'"),
+    )
+    .await
+}
+
+/// The op ids of the board's event log, read over HTTP.
+async fn logged_op_ids(api: &Api, board: Uuid) -> Vec<Uuid> {
+    let (s, body) = api.get(&format!("/api/v1/boards/{board}/events")).await;
+    assert_eq!(s, 200, "{body}");
+    body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["op_id"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Waits until the subscriber's own presence join has arrived, so that what follows is quiet.
+async fn own_join(ws: &mut Ws) {
+    ws.recv_until(|f| matches!(f, ServerFrame::Presence(_)))
+        .await;
+}
+
+#[tokio::test]
+async fn durability_apply_acks_and_fans_out_while_the_database_is_stalled() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[("BOARDROOM_DURABILITY", "apply")]).await;
+    let org = new_org(&server, "Apply").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut watcher = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut watcher, board, None).await;
+    own_join(&mut watcher).await;
+    let mut writer = welcomed(&server, Codec::MsgPack, &token).await;
+
+    let stall = Stall::board(&db, board).await;
+    let ops: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for (i, id) in ops.iter().enumerate() {
+        writer
+            .send(card_create(i as i64, board, col, *id, "while stalled"))
+            .await;
+    }
+    // Every op is acknowledged and its event delivered although nothing can commit.
+    let mut acked = Vec::new();
+    while acked.len() < ops.len() {
+        match writer.recv().await {
+            ServerFrame::Ok(ok) => acked.push(ok.seq.expect("op ok carries seq")),
+            ServerFrame::Error(e) => panic!("op refused while stalled: {e:?}"),
+            _ => {}
+        }
+    }
+    let mut seen = Vec::new();
+    while seen.len() < ops.len() {
+        if let ServerFrame::Event(e) = watcher.recv().await {
+            seen.push((e.seq, e.op_id));
+        }
+    }
+    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), acked);
+    assert_eq!(seen.iter().map(|s| s.1).collect::<Vec<_>>(), ops);
+    // ... and none of it is durable yet: the acks came before the commit.
+    assert_eq!(cards_in_db(&db, board).await, 0);
+    for id in &ops {
+        assert_eq!(applied(&db, *id).await, 0);
+    }
+    assert!(logged_op_ids(&org.owner, board).await.is_empty());
+
+    // Once the database answers, the batch commits: everything acknowledged is in the log.
+    stall.release().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let logged = logged_op_ids(&org.owner, board).await;
+        if logged == ops {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "acknowledged ops never reached the event log: {logged:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cards_in_db(&db, board).await, 3);
+    for id in &ops {
+        assert_eq!(applied(&db, *id).await, 1);
+    }
+}
+
+#[tokio::test]
+async fn durability_commit_holds_the_ack_and_the_event_until_the_batch_commits() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[]).await;
+    let org = new_org(&server, "Commit").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut watcher = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut watcher, board, None).await;
+    own_join(&mut watcher).await;
+    let mut writer = welcomed(&server, Codec::Json, &token).await;
+
+    let stall = Stall::board(&db, board).await;
+    let id = Uuid::now_v7();
+    writer.send(card_create(1, board, col, id, "held")).await;
+    // The contrast with apply mode: while the batch cannot commit, neither the sender nor the
+    // other subscriber hears of the op.
+    assert!(writer.quiet(Duration::from_millis(500)).await.is_none());
+    assert!(watcher.quiet(Duration::from_millis(100)).await.is_none());
+    stall.release().await;
+    let (f, _) = writer
+        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
+        .await;
+    assert!(
+        matches!(f, ServerFrame::Ok(ref ok) if ok.seq.is_some()),
+        "{f:?}"
+    );
+    let (f, _) = watcher
+        .recv_until(|f| matches!(f, ServerFrame::Event(_)))
+        .await;
+    assert!(matches!(f, ServerFrame::Event(ref e) if e.op_id == id));
+    // By the time of the ok it is durable.
+    assert_eq!(applied(&db, id).await, 1);
+}
+
+#[tokio::test]
+async fn durability_apply_sigterm_flushes_every_acknowledged_op() {
+    let db = fresh_pg_url().await;
+    let mut server = TestServer::start(&db, &[("BOARDROOM_DURABILITY", "apply")]).await;
+    let org = new_org(&server, "ApplyTerm").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut w = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut w, board, None).await;
+
+    let stall = Stall::board(&db, board).await;
+    let ops: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    for (i, id) in ops.iter().enumerate() {
+        w.send(card_create(10 + i as i64, board, col, *id, "t"))
+            .await;
+    }
+    let mut oks = 0;
+    while oks < ops.len() {
+        if let ServerFrame::Ok(ok) = w.recv().await {
+            if ok.seq.is_some() {
+                oks += 1;
+            }
+        }
+    }
+    assert_eq!(
+        cards_in_db(&db, board).await,
+        0,
+        "acknowledged, not durable"
+    );
+
+    // Shut down while the commit still cannot happen: clients go at once, the process waits
+    // for the flush.
+    server.sigterm();
+    assert_eq!(w.closed().await, Closed::Code(1001));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        server.exited().is_none(),
+        "the server exited with acknowledged ops unflushed"
+    );
+    stall.release().await;
+    let status = server.wait_exit();
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(cards_in_db(&db, board).await, 5);
+    for id in &ops {
+        assert_eq!(
+            applied(&db, *id).await,
+            1,
+            "acknowledged op {id} is durable"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ops_in_flight_when_a_board_actor_panics_are_answered_unavailable() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")]).await;
+    let org = new_org(&server, "InFlight").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut w = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut w, board, None).await;
+
+    // Commits stall, so the ops are applied and wait for their commit in the actor.
+    let stall = Stall::board(&db, board).await;
+    let ws_ops: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for (i, id) in ws_ops.iter().enumerate() {
+        w.send(card_create(1 + i as i64, board, col, *id, "ws"))
+            .await;
+    }
+    let http_op = Uuid::now_v7();
+    let http_body = json!({"op_id": http_op, "kind": "card.create", "data": {"column_id": col, "title": "http"}});
+    let owner = org.owner.clone();
+    let path = format!("/api/v1/boards/{board}/ops");
+    let (p, b) = (path.clone(), http_body.clone());
+    let http = tokio::spawn(async move { owner.send("POST", &p, Some(b)).await });
+    // All four are in the actor's hands once it has counted them.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while metric(&server, "boardroom_ops_total").await < 4.0 {
+        assert!(tokio::time::Instant::now() < deadline, "ops never applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (s, _) = org
+        .owner
+        .post(&format!("/api/v1/boards/{board}/debug/panic"), json!({}))
+        .await;
+    assert_eq!(s, 202);
+    // Every op in flight is answered, none hangs: unavailable, retry later.
+    let mut answered = Vec::new();
+    let mut resynced = false;
+    while answered.len() < ws_ops.len() {
+        match w.recv().await {
+            ServerFrame::Error(e) => {
+                assert_eq!(e.code, ErrorCode::Unavailable, "{e:?}");
+                assert!(e.retry_after_ms.is_some(), "{e:?}");
+                answered.push(e.r#ref.clone());
+            }
+            ServerFrame::Ok(ok) => panic!("an op was acknowledged without its commit: {ok:?}"),
+            ServerFrame::Resync(_) => resynced = true,
+            _ => {}
+        }
+    }
+    answered.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(
+        answered,
+        vec![Some(Ref::Int(1)), Some(Ref::Int(2)), Some(Ref::Int(3))]
+    );
+    let r = tokio::time::timeout(Duration::from_secs(10), http)
+        .await
+        .expect("the HTTP op hangs")
+        .unwrap();
+    let err = expect_error(&(r.status, r.body.clone()), 503, "unavailable");
+    assert!(err["retry_after_ms"].as_u64().is_some(), "{}", r.body);
+    assert!(
+        r.headers.get("retry-after").is_some(),
+        "503 without Retry-After"
+    );
+    if !resynced {
+        let (f, _) = w.recv_until(|f| matches!(f, ServerFrame::Resync(_))).await;
+        assert!(matches!(f, ServerFrame::Resync(_)));
+    }
+
+    // Their fate was unknown; retried with the same op_ids, each is applied exactly once.
+    stall.release().await;
+    subscribe(&mut w, board, None).await;
+    for (i, id) in ws_ops.iter().enumerate() {
+        w.send(card_create(11 + i as i64, board, col, *id, "ws"))
+            .await;
+    }
+    let mut oks = 0;
+    while oks < ws_ops.len() {
+        match w.recv().await {
+            ServerFrame::Ok(ok) if ok.seq.is_some() => oks += 1,
+            ServerFrame::Error(e) => panic!("retry failed: {e:?}"),
+            _ => {}
+        }
+    }
+    let (s, body) = org.owner.post(&path, http_body).await;
+    assert_eq!(s, 200, "HTTP retry failed: {body}");
+    for id in ws_ops.iter().chain([&http_op]) {
+        assert_eq!(applied(&db, *id).await, 1, "op {id} applied exactly once");
+    }
+    assert_eq!(cards_in_db(&db, board).await, 4);
+    let (s, snap) = org.owner.get(&format!("/api/v1/boards/{board}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        snap["cards"].as_array().unwrap().len(),
+        4,
+        "the live board agrees with the database: {snap}"
+    );
+}
+
+#[tokio::test]
+async fn an_op_the_server_fails_on_is_answered_internal_and_can_be_retried() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")]).await;
+    let org = new_org(&server, "Internal").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut w = welcomed(&server, Codec::MsgPack, &token).await;
+    subscribe(&mut w, board, None).await;
+    let arm = || async {
+        let (s, body) = org
+            .owner
+            .post(
+                &format!("/api/v1/boards/{board}/debug/panic"),
+                json!({"when": "next_op"}),
+            )
+            .await;
+        assert_eq!(s, 202, "{body}");
+    };
+
+    // Over the WebSocket: the op in hand when the actor fails gets `internal`.
+    arm().await;
+    let ws_op = Uuid::now_v7();
+    w.send(card_create(7, board, col, ws_op, "boom")).await;
+    let (f, _) = w
+        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
+        .await;
+    let ServerFrame::Error(e) = f else {
+        panic!("expected an error, got {f:?}")
+    };
+    assert_eq!(e.code, ErrorCode::Internal, "{e:?}");
+    assert_eq!(e.r#ref, Some(Ref::Int(7)));
+    assert!(!e.message.is_empty());
+    w.recv_until(|f| matches!(f, ServerFrame::Resync(_))).await;
+
+    // Over HTTP: 500 with the error body.
+    arm().await;
+    let http_op = Uuid::now_v7();
+    let body = json!({"op_id": http_op, "kind": "card.create", "data": {"column_id": col, "title": "boom"}});
+    let path = format!("/api/v1/boards/{board}/ops");
+    let got = org.owner.post(&path, body.clone()).await;
+    expect_error(&got, 500, "internal");
+
+    // Nothing was applied; the same op_ids go through once the board is back.
+    assert_eq!(applied(&db, ws_op).await, 0);
+    assert_eq!(applied(&db, http_op).await, 0);
+    subscribe(&mut w, board, None).await;
+    w.send(card_create(8, board, col, ws_op, "again")).await;
+    let (f, _) = w
+        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
+        .await;
+    assert!(
+        matches!(f, ServerFrame::Ok(ref ok) if ok.seq.is_some()),
+        "{f:?}"
+    );
+    let (s, b) = org.owner.post(&path, body).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(applied(&db, ws_op).await, 1);
+    assert_eq!(applied(&db, http_op).await, 1);
+    assert_eq!(cards_in_db(&db, board).await, 2);
+}
+
+#[tokio::test]
+async fn a_session_that_fails_is_closed_with_1011_and_cleaned_up() {
+    let server = TestServer::start(
+        &fresh_pg_url().await,
+        &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")],
+    )
+    .await;
+    let org = new_org(&server, "Broken").await;
+    let (board, _) = new_board(&org).await;
+    let member = add_member(&server, &org.owner, &org.id, "member").await;
+    let owner_token = org.owner.token.clone().unwrap();
+    let mut broken = welcomed(&server, Codec::Json, &owner_token).await;
+    subscribe(&mut broken, board, None).await;
+    let mut other = welcomed(&server, Codec::Json, member.api.token.as_deref().unwrap()).await;
+    let ok = subscribe(&mut other, board, None).await;
+    let owner_id: Uuid = org.owner_id.parse().unwrap();
+    assert!(ok.presence.unwrap().contains_key(&owner_id));
+
+    let (s, body) = org
+        .owner
+        .post("/api/v1/debug/sessions/panic", json!({}))
+        .await;
+    assert_eq!(s, 202, "{body}");
+    assert_eq!(body["sessions"], 1);
+    broken
+        .send(ClientFrame::Ping(Ping {
+            r#ref: Some(Ref::Int(1)),
+        }))
+        .await;
+    // Whatever was queued may still arrive; then the close says the server broke.
+    assert_eq!(broken.closed().await, Closed::Code(1011));
+    // The failed session was cleaned up: its presence is gone from the board.
+    let (f, _) = other
+        .recv_until(|f| matches!(f, ServerFrame::Presence(p) if p.leaves.contains_key(&owner_id)))
+        .await;
+    assert!(matches!(f, ServerFrame::Presence(_)));
+    assert_eq!(
+        metric(&server, "boardroom_session_failures_total").await,
+        1.0
+    );
+    // The server is fine: a new session works.
+    let mut again = welcomed(&server, Codec::Json, &owner_token).await;
+    again
+        .send(ClientFrame::Ping(Ping {
+            r#ref: Some(Ref::Int(2)),
+        }))
+        .await;
+    assert!(matches!(again.recv().await, ServerFrame::Pong(_)));
+}
+
+#[tokio::test]
+async fn durability_apply_an_idle_board_waits_for_its_commit_before_passivating() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(
+        &db,
+        &[
+            ("BOARDROOM_DURABILITY", "apply"),
+            ("BOARDROOM_REALTIME__BOARD_IDLE_SECS", "1"),
+        ],
+    )
+    .await;
+    let org = new_org(&server, "ApplyIdle").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut w = welcomed(&server, Codec::Json, &token).await;
+    subscribe(&mut w, board, None).await;
+    let stall = Stall::board(&db, board).await;
+    let id = Uuid::now_v7();
+    w.send(card_create(5, board, col, id, "acked, not flushed"))
+        .await;
+    w.recv_until(|f| matches!(f, ServerFrame::Ok(ok) if ok.seq.is_some()))
+        .await;
+    w.send(ClientFrame::Unsubscribe(Unsubscribe {
+        r#ref: Some(Ref::Int(6)),
+        topic: Topic::Board(board),
+    }))
+    .await;
+    w.recv_until(|f| matches!(f, ServerFrame::Ok(ok) if ok.r#ref == Some(Ref::Int(6))))
+        .await;
+    // Idle and unsubscribed, but its acknowledged op is not committed: it stays (a board
+    // stopped now would be claimed again in a new epoch, fencing off its own commit).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(metric(&server, "boardroom_boards_active").await, 1.0);
+    stall.release().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while metric(&server, "boardroom_boards_active").await != 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the board never passivated after its commit"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(applied(&db, id).await, 1);
+}

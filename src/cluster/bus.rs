@@ -14,7 +14,7 @@
 
 use super::wire::{self, Message, Reply, Request, WireEvent};
 use super::Counters;
-use boardroom_actors::live::board::{BoardMsg, OpReply, SubscribeReq};
+use boardroom_actors::live::board::{BoardMsg, OpReply, Owed, SubscribeReq};
 use boardroom_actors::live::ports::Forwarder;
 use boardroom_actors::live::{
     BoardRegistry, Broker, ConnHandle, Hub, Published, Route, Subscriber,
@@ -403,7 +403,7 @@ impl Bus {
                     name,
                     op_id,
                     op,
-                    reply: OpReply::Http(tx),
+                    reply: OpReply::http(tx),
                 };
                 if actor.cast(msg).is_err() {
                     return moved();
@@ -424,11 +424,11 @@ impl Bus {
             } => {
                 let (capture, rx) = ConnHandle::with_id(conn, codec.into(), 1 << 16);
                 let req = SubscribeReq {
+                    answer: Owed::new(capture.clone(), r#ref),
                     conn: capture,
                     view: Arc::new(view),
                     name,
                     topic,
-                    r#ref,
                     since,
                     remote: Some(from.into()),
                 };
@@ -444,9 +444,9 @@ impl Bus {
             } => {
                 let (capture, rx) = ConnHandle::with_id(conn, codec.into(), 16);
                 let msg = BoardMsg::PresenceSet {
+                    answer: Owed::new(capture.clone(), r#ref),
                     conn: capture,
                     state,
-                    r#ref,
                 };
                 self.collect(&actor, msg, rx).await.or_else(moved)
             }
@@ -460,7 +460,7 @@ impl Bus {
                     view: Arc::new(view),
                     reply: tx,
                 });
-                Some(Reply::Snapshot(rx.await.ok().map(Box::new)))
+                Some(Reply::Snapshot(rx.await.ok().flatten().map(Box::new)))
             }
             Request::Recent { epoch, after_seq } => {
                 let (tx, rx) = oneshot::channel();
@@ -513,10 +513,11 @@ impl Bus {
             view,
             name,
             topic,
-            r#ref,
+            answer,
             since,
             ..
         } = req;
+        let r#ref = answer.r#ref();
         let reply = self
             .request(
                 &node,
@@ -549,6 +550,7 @@ impl Bus {
                     t.owner = node.clone();
                     t.recent.clear();
                 }
+                answer.settle();
                 for f in frames {
                     conn.send_wire(f.into_vec().into());
                 }
@@ -582,16 +584,16 @@ impl Bus {
                 if let Some(reg) = self.registry() {
                     reg.forget_owner(board_id);
                 }
-                conn.send(&ServerFrame::Error(ErrorReply { r#ref, ..e }));
+                answer.refuse(e);
             }
             _ => {
                 if let Some(reg) = self.registry() {
                     reg.forget_owner(board_id);
                 }
-                conn.send(&ServerFrame::Error(Self::unavailable(
-                    r#ref,
+                answer.refuse(Self::unavailable(
+                    None,
                     "the board's node did not answer; retry",
-                )));
+                ));
             }
         }
         self.unhold(&channel);
@@ -637,25 +639,30 @@ impl Bus {
             BoardMsg::Leave { conn, topic } => {
                 self.notify(&node, board_id, Request::Leave { conn, topic })
             }
-            BoardMsg::PresenceSet { conn, state, r#ref } => {
+            BoardMsg::PresenceSet {
+                conn,
+                state,
+                answer,
+            } => {
                 let req = Request::Presence {
                     conn: conn.id,
                     codec: conn.codec.into(),
                     state,
-                    r#ref: r#ref.clone(),
+                    r#ref: answer.r#ref(),
                 };
                 match self.request(&node, board_id, req).await {
                     Some(Reply::Frames { frames, .. }) => {
+                        answer.settle();
                         for f in frames {
                             conn.send_wire(f.into_vec().into());
                         }
                     }
                     _ => {
                         forget();
-                        conn.send(&ServerFrame::Error(Self::unavailable(
-                            r#ref,
+                        answer.refuse(Self::unavailable(
+                            None,
                             "the board's node did not answer; retry",
-                        )));
+                        ));
                     }
                 }
             }
@@ -664,10 +671,9 @@ impl Bus {
                     view: (*view).clone(),
                 };
                 match self.request(&node, board_id, req).await {
-                    Some(Reply::Snapshot(Some(s))) => {
-                        let _ = reply.send(*s);
+                    Some(Reply::Snapshot(s)) => {
+                        let _ = reply.send(s.map(|s| *s));
                     }
-                    Some(Reply::Snapshot(None)) => {}
                     _ => forget(),
                 }
             }

@@ -1,5 +1,7 @@
 //! The one error type every HTTP handler returns, rendered exactly as PROTOCOL.md says:
-//! `{"error":{"code","message","field"?}}` with the code's status (and `Retry-After`).
+//! `{"error":{"code","message","field"?}}` with the code's status; with `rate_limited` and
+//! `unavailable` also `Retry-After` (whole seconds, for generic HTTP clients) and
+//! `retry_after_ms` in the body (the exact wait, as over the WebSocket).
 
 use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -53,9 +55,13 @@ impl ApiError {
     }
 
     pub fn rate_limited(wait: Duration) -> Self {
+        ApiError::rate_limited_because(wait, "too many attempts; try again later")
+    }
+
+    pub fn rate_limited_because(wait: Duration, message: impl Into<String>) -> Self {
         ApiError {
             retry_after: Some(wait),
-            ..ApiError::new(ErrorCode::RateLimited, "too many attempts; try again later")
+            ..ApiError::new(ErrorCode::RateLimited, message)
         }
     }
 
@@ -120,6 +126,9 @@ impl IntoResponse for ApiError {
         let mut err = json!({ "code": self.code, "message": self.message });
         if let Some(f) = &self.field {
             err["field"] = json!(f);
+        }
+        if let Some(wait) = self.retry_after {
+            err["retry_after_ms"] = json!((wait.as_nanos().div_ceil(1_000_000) as u64).max(1));
         }
         let mut res = (status, axum::Json(json!({ "error": err }))).into_response();
         if let Some(wait) = self.retry_after {

@@ -3,6 +3,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::AppState;
+use crate::auth::ratelimit::CredentialKey;
 use crate::auth::secrets;
 use crate::store::ApiKey;
 use axum::body::Bytes;
@@ -79,6 +80,16 @@ fn quoted_field(msg: &str) -> Option<String> {
 pub enum Caller {
     User { user_id: Uuid },
     ApiKey(ApiKey),
+}
+
+impl Caller {
+    /// The budget this caller's HTTP ops are counted against.
+    pub fn rate_key(&self) -> CredentialKey {
+        match self {
+            Caller::User { user_id } => CredentialKey::User(*user_id),
+            Caller::ApiKey(key) => CredentialKey::ApiKey(key.id),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {

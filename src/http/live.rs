@@ -4,7 +4,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
 use super::AppState;
-use crate::realtime::board::{BoardMsg, OpReply};
+use crate::realtime::board::{unanswered, BoardMsg, OpReply};
 use crate::realtime::convert;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -57,22 +57,26 @@ pub async fn snapshot(
         decide(&p, Action::ReadBoard, &Resource::Board { org_id, board_id }),
         "read this board",
     )?;
-    let actor = state.rt.boards.get(board_id).await.map_err(from_reply)?;
     let (tx, rx) = oneshot::channel();
-    actor
-        .cast(BoardMsg::Snapshot {
-            view: Arc::new(p),
-            reply: tx,
-        })
-        .map_err(|_| {
-            from_reply(ErrorReply::new(
-                None,
-                boardroom_protocol::ErrorCode::Unavailable,
-                "the board is restarting; retry",
-            ))
-        })?;
-    // No answer means this caller may not see the board (the actor drops the reply).
-    let (epoch, seq, snap) = rx.await.map_err(|_| ApiError::not_found("board"))?;
+    // A refused message drops `tx` at once, so both failures end up below.
+    state
+        .rt
+        .boards
+        .send(
+            board_id,
+            BoardMsg::Snapshot {
+                view: Arc::new(p),
+                reply: tx,
+            },
+        )
+        .await;
+    let (epoch, seq, snap) = match rx.await {
+        Ok(Some(answer)) => answer,
+        Ok(None) => return Err(ApiError::not_found("board")),
+        // The actor stopped before answering (restart, shutdown): the board comes back on its
+        // next use.
+        Err(_) => return Err(from_reply(unanswered(None))),
+    };
     let mut v = match snap {
         Snapshot::Board(b) => json!(b),
         other => json!(other),
@@ -88,6 +92,11 @@ pub async fn apply_op(
     Path(board_id): Path<Uuid>,
     Body(req): Body<OpRequest>,
 ) -> ApiResult<Json<Value>> {
+    // Counted before anything else is looked at, so that a flood costs as little as possible;
+    // refused ops count too.
+    state.op_limiter.check(caller.rate_key()).map_err(|wait| {
+        ApiError::rate_limited_because(wait, "too many ops from this credential; slow down")
+    })?;
     let (_, p) = board_principal(&state, &caller, board_id).await?;
     let name = match &caller {
         Caller::ApiKey(k) => k.name.clone(),
@@ -98,37 +107,23 @@ pub async fn apply_op(
             .map(|u| u.name)
             .unwrap_or_default(),
     };
-    let actor = state.rt.boards.get(board_id).await.map_err(from_reply)?;
     let (tx, rx) = oneshot::channel();
-    actor
-        .cast(BoardMsg::Op {
-            principal: Arc::new(p),
-            name,
-            op_id: req.op_id,
-            op: req.op,
-            reply: OpReply::Http(tx),
-        })
-        .map_err(|_| {
-            from_reply(ErrorReply::new(
-                None,
-                boardroom_protocol::ErrorCode::Unavailable,
-                "the board is restarting; retry",
-            ))
-        })?;
+    // Always answered: if the board refuses the message, or stops or fails before answering,
+    // the `OpReply` answers (`unavailable`, or `internal` when the server failed on this very
+    // op). A board owned by another node answers through it.
+    let msg = BoardMsg::Op {
+        principal: Arc::new(p),
+        name,
+        op_id: req.op_id,
+        op: req.op,
+        reply: OpReply::http(tx),
+    };
+    state.rt.boards.send(board_id, msg).await;
     match rx.await {
         Ok(Ok(r)) => Ok(Json(json!(r))),
         Ok(Err(e)) => Err(from_reply(e)),
-        // The actor stopped before answering (restart, shutdown): the op may or may not have
-        // been applied; retrying with the same op_id is safe.
-        Err(_) => Err(from_reply({
-            let mut e = ErrorReply::new(
-                None,
-                boardroom_protocol::ErrorCode::Unavailable,
-                "the board restarted; retry with the same op_id",
-            );
-            e.retry_after_ms = Some(500);
-            e
-        })),
+        // Cannot happen (the reply answers when dropped); said the same way if it ever does.
+        Err(_) => Err(from_reply(unanswered(None))),
     }
 }
 
@@ -247,11 +242,29 @@ pub async fn mark_read(
     Ok(Json(json!({ "unread": unread })))
 }
 
-/// Test-only (`realtime.debug_endpoints`): makes a board actor fail, to exercise supervision.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PanicBody {
+    when: Option<PanicWhen>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PanicWhen {
+    /// Fail now, between messages (requests queued or waiting for their commit are cut off).
+    Now,
+    /// Fail in the middle of handling the next op.
+    NextOp,
+}
+
+/// Test-only (`realtime.debug_endpoints`): makes a board actor fail, to exercise supervision
+/// and what requests in flight get. Body `{"when":"now"}` (the default) or
+/// `{"when":"next_op"}`.
 pub async fn debug_panic(
     State(state): State<AppState>,
     caller: Caller,
     Path(board_id): Path<Uuid>,
+    Body(body): Body<PanicBody>,
 ) -> ApiResult<StatusCode> {
     if !state.config.realtime.debug_endpoints {
         return Err(ApiError::not_found("endpoint"));
@@ -265,6 +278,31 @@ pub async fn debug_panic(
         ),
         "do that",
     )?;
-    state.rt.boards.tell(board_id, BoardMsg::Panic);
+    let msg = match body.when.unwrap_or(PanicWhen::Now) {
+        PanicWhen::Now => BoardMsg::Panic,
+        PanicWhen::NextOp => BoardMsg::PanicOnNextOp,
+    };
+    // `get`, not `tell`: arming a board that is not running starts it, so the next op does
+    // meet the armed actor.
+    let actor = state.rt.boards.get(board_id).await.map_err(from_reply)?;
+    actor.cast(msg).map_err(|_| from_reply(unanswered(None)))?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Test-only (`realtime.debug_endpoints`): the caller's own live WebSocket sessions (those of
+/// this user, or of this API key) fail on their next frame, to exercise how the server closes
+/// a session that broke (1011) and cleans up after it. Answers how many were armed.
+pub async fn debug_session_panic(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if !state.config.realtime.debug_endpoints {
+        return Err(ApiError::not_found("endpoint"));
+    }
+    let key = match &caller {
+        Caller::User { user_id } => *user_id,
+        Caller::ApiKey(k) => k.id,
+    };
+    let n = state.rt.sessions.fail_on_next_frame(key);
+    Ok((StatusCode::ACCEPTED, Json(json!({ "sessions": n }))))
 }

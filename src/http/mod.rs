@@ -13,7 +13,7 @@ mod stream;
 mod validate;
 
 use crate::auth::jwt::JwtKeys;
-use crate::auth::ratelimit::LoginLimiter;
+use crate::auth::ratelimit::{LoginLimiter, OpLimiter};
 use crate::cluster::single::SingleNode;
 use crate::cluster::Node;
 use crate::config::Config;
@@ -45,6 +45,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub jwt: JwtKeys,
     pub login_limiter: Arc<LoginLimiter>,
+    /// HTTP ops per credential (the WebSocket path limits per connection instead).
+    pub op_limiter: Arc<OpLimiter>,
     pub rt: Arc<Rt>,
 }
 
@@ -60,6 +62,10 @@ impl AppState {
         let login_limiter = Arc::new(LoginLimiter::new(
             config.auth.login_attempts_per_minute,
             config.auth.login_attempts_per_ip_per_minute,
+        ));
+        let op_limiter = Arc::new(OpLimiter::new(
+            config.limits.http_ops_per_second_per_credential,
+            config.limits.http_ops_burst_per_credential,
         ));
         let (journal, flusher) = Journal::start(
             store.clone(),
@@ -109,6 +115,7 @@ impl AppState {
                 config,
                 jwt,
                 login_limiter,
+                op_limiter,
                 rt,
             },
             flusher,
@@ -154,6 +161,7 @@ pub fn router(state: AppState) -> Router {
         .route("/boards/{board}/ops", post(live::apply_op))
         .route("/boards/{board}/events", get(live::events))
         .route("/boards/{board}/debug/panic", post(live::debug_panic))
+        .route("/debug/sessions/panic", post(live::debug_session_panic))
         .route("/notifications", get(live::notifications))
         .route("/notifications/read", post(live::mark_read))
         .route("/stream", get(stream::stream));

@@ -5,7 +5,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::AppState;
-use crate::realtime::board::{BoardMsg, SubscribeReq};
+use crate::realtime::board::{BoardMsg, Owed, SubscribeReq};
 use crate::realtime::conn::ConnHandle;
 use crate::realtime::session_auth::{SessionAuth, WsCredential};
 use axum::extract::{Query, State};
@@ -74,10 +74,11 @@ pub async fn stream(
         .and_then(|v| v.to_str().ok())
         .and_then(parse_last_event_id);
     let (conn, mut rx) = ConnHandle::new(Codec::Json, state.config.limits.send_queue_frames);
-    let actor = state
+    // Refusals (not found, unavailable) are HTTP errors, before the stream starts.
+    state
         .rt
         .boards
-        .get(board_id)
+        .route(board_id)
         .await
         .map_err(|e| ApiError::new(e.code, e.message))?;
     let req = SubscribeReq {
@@ -85,13 +86,21 @@ pub async fn stream(
         view: Arc::new(principal),
         name: auth.info.name.clone(),
         topic,
-        r#ref: None,
+        answer: Owed::new(conn.clone(), None),
         since,
         remote: None,
     };
-    actor
-        .cast(BoardMsg::Subscribe(Box::new(req)))
-        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the board is restarting; retry"))?;
+    if !state
+        .rt
+        .boards
+        .send(board_id, BoardMsg::Subscribe(Box::new(req)))
+        .await
+    {
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "the board is restarting; retry",
+        ));
+    }
     state.rt.sessions.add(&auth, conn.clone());
     let rt = state.rt.clone();
     let stream = async_stream(move |emit| async move {

@@ -2,7 +2,7 @@
 //! hub and the board actors queue for it, several queued frames per socket write. Nothing else
 //! ever touches the socket, so a slow client only ever fills its own queue.
 
-use super::board::{BoardMsg, OpReply, SubscribeReq};
+use super::board::{BoardMsg, OpReply, Owed, SubscribeReq};
 use super::conn::{ConnHandle, Wire};
 use super::session_auth::{SessionAuth, WsCredential};
 use crate::http::AppState;
@@ -14,11 +14,12 @@ use boardroom_protocol::{
     close, ClientFrame, Codec, ErrorCode, ErrorReply, OkReply, Pong, Ref, ServerFrame, Topic,
     Welcome,
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{interval, sleep_until, Instant, MissedTickBehavior};
@@ -64,7 +65,19 @@ pub async fn upgrade(
         let (conn, rx) = ConnHandle::new(codec, queue);
         metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
         let mut s = Session::new(state, conn);
-        s.run(socket, rx, bearer).await;
+        // Frames are handled under their own guard (1011); this one catches a failure
+        // anywhere else in the session, so that its cleanup still runs.
+        if let Err(panic) = AssertUnwindSafe(s.run(socket, rx, bearer))
+            .catch_unwind()
+            .await
+        {
+            metrics::counter!(crate::metrics::SESSION_FAILURES).increment(1);
+            tracing::error!(
+                conn = s.conn.id,
+                panic = panic_text(&*panic),
+                "session failed"
+            );
+        }
         s.cleanup();
         metrics::gauge!(crate::metrics::CONNECTIONS).decrement(1.0);
     })
@@ -173,8 +186,17 @@ impl Session {
                     if bytes.len() > self.state.config.limits.max_frame_bytes {
                         break (close::FRAME_TOO_LARGE, "frame too large");
                     }
-                    if let Flow::Close(code, why) = self.on_frame(bytes).await {
-                        break (code, why);
+                    // A bug that panics while handling one frame must not take the socket down
+                    // without a word, nor leave this connection's subscriptions and presence
+                    // behind: the session ends with 1011 and is cleaned up like any other.
+                    match AssertUnwindSafe(self.on_frame(bytes)).catch_unwind().await {
+                        Ok(Flow::Continue) => {}
+                        Ok(Flow::Close(code, why)) => break (code, why),
+                        Err(panic) => {
+                            metrics::counter!(crate::metrics::SESSION_FAILURES).increment(1);
+                            tracing::error!(conn = self.conn.id, panic = panic_text(&*panic), "session failed while handling a frame; closing with 1011");
+                            break (close::INTERNAL, "internal error");
+                        }
                     }
                 }
                 _ = ping.tick() => {
@@ -251,6 +273,9 @@ impl Session {
     }
 
     async fn on_frame(&mut self, bytes: &[u8]) -> Flow {
+        if self.conn.take_debug_failure() {
+            panic!("session panic requested through the debug endpoint");
+        }
         let frame = match self.conn.codec.decode_client(bytes) {
             Ok(f) => f,
             Err(e) => {
@@ -326,12 +351,14 @@ impl Session {
                     );
                     return Flow::Continue;
                 }
+                // A board that is not running drops the message, and the owed answer then says
+                // `unavailable` (the subscription is gone too, and a `resync` is on its way).
                 self.state.rt.boards.tell(
                     board_id,
                     BoardMsg::PresenceSet {
                         conn: self.conn.clone(),
                         state: p.state,
-                        r#ref: p.r#ref,
+                        answer: Owed::new(self.conn.clone(), p.r#ref),
                     },
                 );
                 Flow::Continue
@@ -548,26 +575,25 @@ impl Session {
                     Ok(p) => p,
                     Err(e) => return self.error(r#ref, e.code, e.message),
                 };
+                let name = auth.info.name.clone();
                 let req = SubscribeReq {
                     conn: self.conn.clone(),
                     view: Arc::new(principal),
-                    name: auth.info.name.clone(),
+                    name,
                     topic,
-                    r#ref: r#ref.clone(),
+                    answer: Owed::new(self.conn.clone(), r#ref),
                     since,
                     remote: None,
                 };
-                match self
+                // Always answered: an `error` when the board cannot take it.
+                if self
                     .state
                     .rt
                     .boards
                     .send(board, BoardMsg::Subscribe(Box::new(req)))
                     .await
                 {
-                    Ok(()) => {
-                        self.subs.insert(topic, Some(board));
-                    }
-                    Err(e) => self.reply(ServerFrame::Error(e.with_ref(r#ref))),
+                    self.subs.insert(topic, Some(board));
                 }
             }
         }
@@ -660,11 +686,10 @@ impl Session {
             name,
             op_id: f.op_id,
             op: f.op,
-            reply: OpReply::Conn(self.conn.clone(), f.r#ref.clone()),
+            reply: OpReply::conn(self.conn.clone(), f.r#ref),
         };
-        if let Err(e) = self.state.rt.boards.send(board_id, msg).await {
-            self.reply(ServerFrame::Error(e.with_ref(f.r#ref)));
-        }
+        // The op is always answered, even when the actor stops before it gets to it.
+        self.state.rt.boards.send(board_id, msg).await;
         Flow::Continue
     }
 }
@@ -678,6 +703,15 @@ impl WithRef for ErrorReply {
         self.r#ref = r#ref;
         self
     }
+}
+
+/// The message of a caught panic, for the log.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 fn close_reason(code: u16) -> &'static str {

@@ -189,6 +189,16 @@ impl Sessions {
         }
     }
 
+    /// Debug endpoint only: every live session that authenticated with `key` fails on its next
+    /// frame; returns how many.
+    pub fn fail_on_next_frame(&self, key: Uuid) -> usize {
+        let conns = self.by_key.get(&key).map(|v| v.clone()).unwrap_or_default();
+        for c in &conns {
+            c.fail_on_next_frame();
+        }
+        conns.len()
+    }
+
     /// Closes every live session that authenticated with `key`; returns how many.
     pub fn revoke(&self, key: Uuid) -> usize {
         let conns = self.by_key.get(&key).map(|v| v.clone()).unwrap_or_default();

@@ -434,20 +434,35 @@ impl TestServer {
 
     /// Sends SIGTERM and waits (at most 30 s) for the server to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.sigterm();
+        self.wait_exit()
+    }
+
+    /// Sends SIGTERM without waiting (for tests that act while the server shuts down).
+    pub fn sigterm(&self) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -TERM {pid} failed");
+    }
+
+    /// The exit status, if the server has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Waits (at most 30 s) for the server to exit.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.exited() {
                 return status;
             }
             assert!(
                 Instant::now() < deadline,
-                "server did not exit within 30 s of SIGTERM; log: {}",
+                "server did not exit within 30 s; log: {}",
                 self.log_path.display()
             );
             std::thread::sleep(Duration::from_millis(50));

@@ -28,38 +28,155 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+/// What a request gets when the board actor went away before answering it, so that no client
+/// ever waits forever for an answer that cannot come:
+///
+/// - dropped while the thread unwinds from a panic: the request was in the actor's hands when
+///   the server failed on it, which is a server bug: `internal`;
+/// - otherwise the actor failed or stopped (restart, shutdown, archive) with the request still
+///   queued or, for an op, waiting for its commit. The board comes back on its next use:
+///   `unavailable`, retry. For an op the outcome is unknown (its commit may land or be fenced
+///   by the restarted board), and retrying with the same `op_id` is safe either way.
+pub fn unanswered(r#ref: Option<Ref>) -> ErrorReply {
+    if std::thread::panicking() {
+        ErrorReply::new(
+            r#ref,
+            ErrorCode::Internal,
+            "the server failed while handling this request (it has been logged); \
+             an op may be retried with the same op_id",
+        )
+    } else {
+        let mut e = ErrorReply::new(
+            r#ref,
+            ErrorCode::Unavailable,
+            "the board stopped before answering (it restarts on its next use); \
+             retry shortly, an op with the same op_id",
+        );
+        e.retry_after_ms = Some(UNANSWERED_RETRY_MS);
+        e
+    }
+}
+
+/// How long a client is asked to wait after its board stopped before answering: about the time
+/// a board takes to load again.
+const UNANSWERED_RETRY_MS: u64 = 500;
+
+/// The answer a board owes to one request of a WebSocket (or SSE) connection, with the
+/// request's `ref`. Answered once; if it is dropped unanswered it answers [`unanswered`].
+pub struct Owed {
+    conn: Arc<ConnHandle>,
+    r#ref: Option<Ref>,
+    answered: bool,
+}
+
+impl Owed {
+    pub fn new(conn: Arc<ConnHandle>, r#ref: Option<Ref>) -> Owed {
+        Owed {
+            conn,
+            r#ref,
+            answered: false,
+        }
+    }
+
+    pub fn r#ref(&self) -> Option<Ref> {
+        self.r#ref.clone()
+    }
+
+    /// Sends the answer (an `ok` or `error` frame carrying this request's `ref`).
+    pub fn answer(mut self, frame: &ServerFrame) {
+        self.answered = true;
+        self.conn.send(frame);
+    }
+
+    /// The answer went another way (another node's frames carried it): nothing more to send.
+    pub fn settle(mut self) {
+        self.answered = true;
+    }
+
+    /// Answers with `e` (its `ref` replaced by this request's).
+    pub fn refuse(self, mut e: ErrorReply) {
+        e.r#ref = self.r#ref();
+        self.answer(&ServerFrame::Error(e));
+    }
+
+    pub fn error(self, code: ErrorCode, message: &str) {
+        let e = ErrorReply::new(self.r#ref(), code, message);
+        self.answer(&ServerFrame::Error(e));
+    }
+}
+
+impl Drop for Owed {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.conn
+                .send(&ServerFrame::Error(unanswered(self.r#ref.take())));
+        }
+    }
+}
+
+/// The answer owed to `POST /boards/{id}/ops`; like [`Owed`], it answers [`unanswered`] if it
+/// is dropped unanswered.
+pub struct HttpReply(Option<oneshot::Sender<Result<OpResult, ErrorReply>>>);
+
+impl HttpReply {
+    pub fn new(tx: oneshot::Sender<Result<OpResult, ErrorReply>>) -> HttpReply {
+        HttpReply(Some(tx))
+    }
+
+    fn send(mut self, r: Result<OpResult, ErrorReply>) {
+        if let Some(tx) = self.0.take() {
+            // The handler may be gone (client hung up); nothing is owed to nobody.
+            let _ = tx.send(r);
+        }
+    }
+}
+
+impl Drop for HttpReply {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(Err(unanswered(None)));
+        }
+    }
+}
+
 /// Where the answer to an op goes: straight into a WebSocket's queue (so it is ordered after
-/// the op's own event) or back to an HTTP handler.
+/// the op's own event) or back to an HTTP handler (or another node). Either way it is always
+/// answered.
 pub enum OpReply {
-    Conn(Arc<ConnHandle>, Option<Ref>),
-    Http(oneshot::Sender<Result<OpResult, ErrorReply>>),
+    Conn(Owed),
+    Http(HttpReply),
 }
 
 impl OpReply {
+    pub fn conn(conn: Arc<ConnHandle>, r#ref: Option<Ref>) -> OpReply {
+        OpReply::Conn(Owed::new(conn, r#ref))
+    }
+
+    pub fn http(tx: oneshot::Sender<Result<OpResult, ErrorReply>>) -> OpReply {
+        OpReply::Http(HttpReply::new(tx))
+    }
+
     pub fn ok(self, seq: u64, id: Option<Uuid>) {
         match self {
-            OpReply::Conn(conn, r#ref) => {
-                conn.send(&ServerFrame::Ok(OkReply {
+            OpReply::Conn(owed) => {
+                let ok = OkReply {
                     seq: Some(seq),
                     id,
-                    ..OkReply::new(r#ref)
-                }));
+                    ..OkReply::new(owed.r#ref())
+                };
+                owed.answer(&ServerFrame::Ok(ok));
             }
-            OpReply::Http(tx) => {
-                let _ = tx.send(Ok(OpResult { seq, id }));
-            }
+            OpReply::Http(tx) => tx.send(Ok(OpResult { seq, id })),
         }
     }
 
     pub fn err(self, mut e: ErrorReply) {
         match self {
-            OpReply::Conn(conn, r#ref) => {
-                e.r#ref = r#ref;
-                conn.send(&ServerFrame::Error(e));
+            OpReply::Conn(owed) => {
+                e.r#ref = owed.r#ref();
+                owed.answer(&ServerFrame::Error(e));
             }
-            OpReply::Http(tx) => {
-                let _ = tx.send(Err(e));
-            }
+            OpReply::Http(tx) => tx.send(Err(e)),
         }
     }
 }
@@ -69,7 +186,8 @@ pub struct SubscribeReq {
     pub view: Arc<Principal>,
     pub name: String,
     pub topic: Topic,
-    pub r#ref: Option<Ref>,
+    /// The `ok` (with the snapshot or `recovered`) or `error` owed to the subscribe.
+    pub answer: Owed,
     pub since: Option<Since>,
     /// The node the connection is on, when it is not this one: the answer goes back through
     /// `conn` (a stand-in), and that node's hub, not ours, holds the subscription.
@@ -92,12 +210,13 @@ pub enum BoardMsg {
     PresenceSet {
         conn: Arc<ConnHandle>,
         state: PresenceState,
-        r#ref: Option<Ref>,
+        answer: Owed,
     },
-    /// The released state, for `GET /boards/{id}`.
+    /// The released state, for `GET /boards/{id}`: `None` when `view` may not see the board.
+    /// A dropped sender means the actor stopped before answering.
     Snapshot {
         view: Arc<Principal>,
-        reply: oneshot::Sender<(u64, u64, Snapshot)>,
+        reply: oneshot::Sender<Option<(u64, u64, Snapshot)>>,
     },
     Committed {
         upto: u64,
@@ -106,6 +225,9 @@ pub enum BoardMsg {
     IdleCheck,
     /// Debug endpoint only: fail on purpose, to exercise supervision.
     Panic,
+    /// Debug endpoint only: fail in the middle of the next op (after it is taken in hand,
+    /// before it is applied), to exercise what a request gets when the server breaks on it.
+    PanicOnNextOp,
     /// Members or customers of the org changed: reload who may be assigned and notified.
     DirectoryChanged {
         org_id: Uuid,
@@ -120,6 +242,19 @@ pub enum BoardMsg {
         after_seq: u64,
         reply: oneshot::Sender<Option<Vec<Arc<Published>>>>,
     },
+}
+
+impl BoardMsg {
+    /// Answers a request that cannot reach the board with `e` (requests that owe no answer
+    /// are simply dropped; a snapshot's caller sees its reply dropped).
+    pub fn refuse(self, e: ErrorReply) {
+        match self {
+            BoardMsg::Op { reply, .. } => reply.err(e),
+            BoardMsg::Subscribe(req) => req.answer.refuse(e),
+            BoardMsg::PresenceSet { answer, .. } => answer.refuse(e),
+            _ => {}
+        }
+    }
 }
 
 /// Everything a board actor needs from the outside, as traits (see `ports`).
@@ -185,6 +320,11 @@ pub struct BoardRt {
     epoch: u64,
     seq: u64,
     released_seq: u64,
+    /// The last seq known committed. In apply mode events are released before this, so
+    /// "nothing pending" is not "nothing unflushed": a board must not passivate (and be
+    /// claimed again, in a new epoch that fences its own uncommitted batch) before this
+    /// reaches `seq`.
+    durable_seq: u64,
     ring: VecDeque<Arc<Published>>,
     pending: VecDeque<Pending>,
     /// op_id -> (seq, created id): a retried op gets its first answer back.
@@ -198,6 +338,8 @@ pub struct BoardRt {
     /// conn -> user (and node), for presence bookkeeping.
     present_conns: HashMap<ConnId, PresentConn>,
     last_activity: tokio::time::Instant,
+    /// Armed by [`BoardMsg::PanicOnNextOp`].
+    panic_on_next_op: bool,
 }
 
 const APPLIED_MEMORY: usize = 10_000;
@@ -263,6 +405,7 @@ impl Actor for BoardActor {
             epoch,
             seq: last_seq,
             released_seq: last_seq,
+            durable_seq: last_seq,
             ring: VecDeque::new(),
             pending: VecDeque::new(),
             applied,
@@ -273,6 +416,7 @@ impl Actor for BoardActor {
             presence: HashMap::new(),
             present_conns: HashMap::new(),
             last_activity: tokio::time::Instant::now(),
+            panic_on_next_op: false,
             deps,
         })
     }
@@ -313,14 +457,24 @@ impl Actor for BoardActor {
                 rt.last_activity = tokio::time::Instant::now();
                 rt.op(&myself, &principal, name, op_id, op, reply);
             }
-            BoardMsg::PresenceSet { conn, state, r#ref } => rt.presence_set(&conn, state, r#ref),
+            BoardMsg::PresenceSet {
+                conn,
+                state,
+                answer,
+            } => rt.presence_set(&conn, state, answer),
             BoardMsg::Snapshot { view, reply } => {
-                if let Some(snap) = rt.released.snapshot_for(&view) {
-                    let _ = reply.send((rt.epoch, rt.released_seq, Snapshot::Board(snap)));
-                }
+                let snap = rt
+                    .released
+                    .snapshot_for(&view)
+                    .map(|s| (rt.epoch, rt.released_seq, Snapshot::Board(s)));
+                let _ = reply.send(snap);
             }
             BoardMsg::Committed { upto, outcome } => match outcome {
-                CommitOutcome::Committed => rt.release_upto(upto),
+                CommitOutcome::Committed => {
+                    // Batches commit in journal order, so this is a watermark.
+                    rt.durable_seq = rt.durable_seq.max(upto);
+                    rt.release_upto(upto);
+                }
                 CommitOutcome::Fenced => {
                     tracing::warn!(board_id = %rt.board_id, "fenced: another writer owns this board; stepping down");
                     return Err("fenced by a newer epoch".into());
@@ -333,12 +487,14 @@ impl Actor for BoardActor {
                 let idle = rt.deps.settings.board_idle;
                 let subscribed = rt.deps.hub.subscriber_count(&Topic::Board(rt.board_id)) > 0
                     || !rt.present_conns.is_empty();
-                if !subscribed && rt.pending.is_empty() && rt.last_activity.elapsed() >= idle {
+                let unflushed = !rt.pending.is_empty() || rt.durable_seq < rt.seq;
+                if !subscribed && !unflushed && rt.last_activity.elapsed() >= idle {
                     tracing::info!(board_id = %rt.board_id, "passivating idle board");
                     myself.stop(Some("idle".into()));
                 }
             }
             BoardMsg::Panic => panic!("board actor panic requested through the debug endpoint"),
+            BoardMsg::PanicOnNextOp => rt.panic_on_next_op = true,
             BoardMsg::Barrier(done) => {
                 let _ = done.send((rt.epoch, rt.released_seq));
             }
@@ -396,19 +552,13 @@ impl BoardRt {
             view,
             name,
             topic,
-            r#ref,
+            answer,
             since,
             remote,
         } = req;
         let org_id = self.org_id;
         let board_id = self.board_id;
-        let deny = |conn: &ConnHandle, r#ref: Option<Ref>, code| {
-            conn.send(&ServerFrame::Error(ErrorReply::new(
-                r#ref,
-                code,
-                "not found",
-            )));
-        };
+        let deny = |answer: Owed, code| answer.error(code, "not found");
         match topic {
             Topic::Board(_) => {
                 if !decide(
@@ -418,7 +568,7 @@ impl BoardRt {
                 )
                 .is_allowed()
                 {
-                    return deny(&conn, r#ref, ErrorCode::NotFound);
+                    return deny(answer, ErrorCode::NotFound);
                 }
                 let presence = self.presence_map();
                 let recovered = match since {
@@ -430,12 +580,12 @@ impl BoardRt {
                     epoch: Some(self.epoch),
                     seq: Some(self.released_seq),
                     presence: Some(presence),
-                    ..OkReply::new(r#ref.clone())
+                    ..OkReply::new(answer.r#ref())
                 };
                 match recovered {
                     Some(events) => {
                         ok.recovered = Some(true);
-                        conn.send(&ServerFrame::Ok(ok));
+                        answer.answer(&ServerFrame::Ok(ok));
                         for ev in events {
                             if let Some(f) = frame_for(&ev, &view, topic) {
                                 conn.send(&f);
@@ -444,11 +594,11 @@ impl BoardRt {
                     }
                     None => {
                         let Some(snap) = self.released.snapshot_for(&view) else {
-                            return deny(&conn, r#ref, ErrorCode::NotFound);
+                            return deny(answer, ErrorCode::NotFound);
                         };
                         ok.snapshot = Some(Snapshot::Board(snap));
                         ok.recovered = since.map(|_| false);
-                        conn.send(&ServerFrame::Ok(ok));
+                        answer.answer(&ServerFrame::Ok(ok));
                     }
                 }
                 if remote.is_none() {
@@ -465,7 +615,7 @@ impl BoardRt {
             }
             Topic::Card(card_id) => {
                 let Some(card) = self.released.card(card_id) else {
-                    return deny(&conn, r#ref, ErrorCode::NotFound);
+                    return deny(answer, ErrorCode::NotFound);
                 };
                 let facts = card_facts(card);
                 if !decide(
@@ -479,16 +629,16 @@ impl BoardRt {
                 )
                 .is_allowed()
                 {
-                    return deny(&conn, r#ref, ErrorCode::NotFound);
+                    return deny(answer, ErrorCode::NotFound);
                 }
                 let Some(column) = self.released.column(card.column_id) else {
-                    return deny(&conn, r#ref, ErrorCode::NotFound);
+                    return deny(answer, ErrorCode::NotFound);
                 };
                 let base = OkReply {
                     topic: Some(topic),
                     epoch: Some(self.epoch),
                     seq: Some(self.released_seq),
-                    ..OkReply::new(r#ref)
+                    ..OkReply::new(answer.r#ref())
                 };
                 let card = card.clone();
                 let column = ColumnRef::from(column);
@@ -498,7 +648,7 @@ impl BoardRt {
                 };
                 match recovered {
                     Some(events) => {
-                        conn.send(&ServerFrame::Ok(OkReply {
+                        answer.answer(&ServerFrame::Ok(OkReply {
                             recovered: Some(true),
                             ..base
                         }));
@@ -514,7 +664,7 @@ impl BoardRt {
                             column,
                             board_id,
                         };
-                        conn.send(&ServerFrame::Ok(OkReply {
+                        answer.answer(&ServerFrame::Ok(OkReply {
                             snapshot: Some(Snapshot::Card(snap)),
                             recovered: since.map(|_| false),
                             ..base
@@ -532,7 +682,7 @@ impl BoardRt {
                     );
                 }
             }
-            _ => deny(&conn, r#ref, ErrorCode::BadRequest),
+            _ => deny(answer, ErrorCode::BadRequest),
         }
     }
 
@@ -644,6 +794,9 @@ impl BoardRt {
                 ));
             }
         };
+        if std::mem::take(&mut self.panic_on_next_op) {
+            panic!("board actor panic while applying an op, requested through the debug endpoint");
+        }
         let now = chrono::Utc::now();
         let ctx = ApplyCtx {
             now,
@@ -923,28 +1076,19 @@ impl BoardRt {
         }
     }
 
-    fn presence_set(&mut self, conn: &ConnHandle, state: PresenceState, r#ref: Option<Ref>) {
-        let Some(user) = self.present_conns.get(&conn.id).map(|p| p.user) else {
-            conn.send(&ServerFrame::Error(ErrorReply::new(
-                r#ref,
+    fn presence_set(&mut self, conn: &ConnHandle, state: PresenceState, answer: Owed) {
+        let user = self.present_conns.get(&conn.id).map(|p| p.user);
+        let Some((user, p)) = user.and_then(|u| self.presence.get_mut(&u).map(|p| (u, p))) else {
+            return answer.error(
                 ErrorCode::BadRequest,
                 "subscribe to the board before setting presence",
-            )));
-            return;
+            );
         };
         if let Some(focus) = state.focus {
             if self.state.card(focus).is_none() {
-                conn.send(&ServerFrame::Error(ErrorReply::new(
-                    r#ref,
-                    ErrorCode::BadRequest,
-                    "focus names no card of this board",
-                )));
-                return;
+                return answer.error(ErrorCode::BadRequest, "focus names no card of this board");
             }
         }
-        let Some(p) = self.presence.get_mut(&user) else {
-            return;
-        };
         p.state = state;
         let mut joins = PresenceMap::new();
         joins.insert(
@@ -954,7 +1098,8 @@ impl BoardRt {
                 state: p.state.clone(),
             },
         );
-        conn.send(&ServerFrame::Ok(OkReply::new(r#ref)));
+        let ok = OkReply::new(answer.r#ref());
+        answer.answer(&ServerFrame::Ok(ok));
         self.broadcast_presence(joins, PresenceMap::new());
     }
 }

@@ -3,7 +3,7 @@
 //! when the queue is full the connection is marked for closing with 4009 instead.
 
 use boardroom_protocol::{close, Codec, ServerFrame};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use tokio::sync::{mpsc, Notify};
 
@@ -26,6 +26,8 @@ pub struct ConnHandle {
     close_code: AtomicU16,
     closer: Notify,
     pub dropped_frames: AtomicU64,
+    /// Set only through the debug endpoint: the session fails on its next frame.
+    debug_failure: AtomicBool,
 }
 
 impl ConnHandle {
@@ -48,6 +50,7 @@ impl ConnHandle {
             close_code: AtomicU16::new(0),
             closer: Notify::new(),
             dropped_frames: AtomicU64::new(0),
+            debug_failure: AtomicBool::new(false),
         };
         (Arc::new(h), rx)
     }
@@ -87,6 +90,16 @@ impl ConnHandle {
             0 => None,
             c => Some(c),
         }
+    }
+
+    /// Debug endpoint only: makes the connection's session fail (panic) on its next frame, to
+    /// exercise how a session that breaks is closed (1011) and cleaned up.
+    pub fn fail_on_next_frame(&self) {
+        self.debug_failure.store(true, Ordering::Release);
+    }
+
+    pub fn take_debug_failure(&self) -> bool {
+        self.debug_failure.swap(false, Ordering::AcqRel)
     }
 
     pub async fn closed(&self) -> u16 {

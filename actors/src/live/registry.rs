@@ -81,6 +81,11 @@ impl BoardRegistry {
         if let Some(a) = self.actors.get(&board_id) {
             return Ok(Route::Local(a.clone()));
         }
+        // The owner we saw last: forwarding failures forget it, so a dead owner costs one
+        // timeout, not one per request.
+        if let Some(node) = self.remote_owners.get(&board_id) {
+            return Ok(Route::Remote(node.clone()));
+        }
         let cfg = &self.deps.settings;
         if let Some(mut f) = self.failures.get_mut(&board_id) {
             let window = cfg.restart_window;
@@ -161,20 +166,34 @@ impl BoardRegistry {
         }
     }
 
-    /// Delivers a request to the board's actor, starting it when needed. An error is the
-    /// answer for the client (`not_found`, `unavailable`).
-    pub async fn send(&self, board_id: Uuid, msg: BoardMsg) -> Result<(), ErrorReply> {
-        match self.route(board_id).await? {
-            Route::Local(actor) => actor
-                .cast(msg)
-                .map_err(|_| Self::unavailable("the board is restarting; retry")),
-            Route::Remote(node) => match &self.deps.forwarder {
+    /// Delivers a request to the board's actor, starting it when needed, or to the node that
+    /// owns the board. A request that cannot be delivered is answered with the reason
+    /// (`not_found`, `unavailable`); the result says whether it was delivered.
+    pub async fn send(&self, board_id: Uuid, msg: BoardMsg) -> bool {
+        match self.route(board_id).await {
+            Ok(Route::Local(actor)) => match actor.cast(msg) {
+                Ok(()) => true,
+                Err(ractor::MessagingErr::SendErr(msg)) => {
+                    msg.refuse(Self::unavailable("the board is restarting; retry"));
+                    false
+                }
+                // The message is gone with the error; its owed answer says `unavailable`.
+                Err(_) => false,
+            },
+            Ok(Route::Remote(node)) => match &self.deps.forwarder {
                 Some(f) => {
                     f.forward(&node, board_id, msg);
-                    Ok(())
+                    true
                 }
-                None => Err(Self::unavailable("this board is served by another node")),
+                None => {
+                    msg.refuse(Self::unavailable("this board is served by another node"));
+                    false
+                }
             },
+            Err(e) => {
+                msg.refuse(e);
+                false
+            }
         }
     }
 
