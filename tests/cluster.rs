@@ -550,6 +550,9 @@ async fn redis_restarted_mid_run_loses_nothing_and_local_traffic_keeps_flowing()
         15,
         "local subscriber got every event"
     );
+    // Not ready while Redis is unreachable (the node can neither take boards nor reach others).
+    let ready = reqwest::get(nodes[1].url("/readyz")).await.unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
     // Down long enough that the nodes give their publishes up (the events are lost on the
     // way to node 2), then Redis comes back empty: the nodes reconnect, resubscribe and
     // repair the gap from the owner.
@@ -594,6 +597,8 @@ async fn redis_restarted_mid_run_loses_nothing_and_local_traffic_keeps_flowing()
         seen_local.take(f, &ids);
     }
     assert_eq!(seen_local.acked.len(), 20);
+    let ready = reqwest::get(nodes[1].url("/readyz")).await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
     assert_eq!(
         sql_count(
             &db,
@@ -607,7 +612,7 @@ async fn redis_restarted_mid_run_loses_nothing_and_local_traffic_keeps_flowing()
 #[tokio::test]
 async fn notifications_and_org_presence_reach_connections_on_other_nodes() {
     let db = fresh_pg_url().await;
-    let (_prefix, nodes) = start_nodes(&db, &redis_url(), 3).await;
+    let (_prefix, mut nodes) = start_nodes(&db, &redis_url(), 3).await;
     let org = new_org(&nodes[0], "Reach").await;
     let (board, col) = new_board(&org).await;
     let worker = add_member(&nodes[0], &org.owner, &org.id, "worker").await;
@@ -647,4 +652,24 @@ async fn notifications_and_org_presence_reach_connections_on_other_nodes() {
         assert_eq!(n.unread, 1);
         assert_eq!(n.notification.title, "Fix the boiler");
     }
+    // Someone subscribing to the org on node 1 finds everyone online, wherever they are.
+    let observer_member = add_member(&nodes[0], &org.owner, &org.id, "member").await;
+    let mut observer = welcomed(&nodes[0], observer_member.api.token.as_deref().unwrap()).await;
+    let ok = subscribe(&mut observer, Topic::Org(org_id), None).await;
+    let online = ok.presence.unwrap_or_default();
+    assert!(online.contains_key(&owner_id), "{online:?}");
+    assert!(online.contains_key(&worker_id), "{online:?}");
+    // The worker closes one of two connections: still online (on node 1), no leave.
+    drop(w2);
+    while let Some(f) = observer.quiet(Duration::from_millis(700)).await {
+        if let ServerFrame::Presence(p) = f {
+            assert!(!p.leaves.contains_key(&worker_id), "worker is still online");
+        }
+    }
+    // Node 3 dies: the owner, online only there, leaves once its heartbeat expired.
+    nodes[2].kill9();
+    let (f, _) = observer
+        .recv_until(|f| matches!(f, ServerFrame::Presence(p) if p.leaves.contains_key(&owner_id)))
+        .await;
+    assert!(matches!(f, ServerFrame::Presence(_)));
 }

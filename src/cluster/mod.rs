@@ -5,6 +5,7 @@
 
 mod bus;
 mod lease;
+mod online;
 pub mod single;
 mod wire;
 
@@ -42,6 +43,7 @@ pub struct Node {
     pub id: Arc<str>,
     bus: Arc<bus::Bus>,
     leases: Arc<lease::Leases>,
+    online: Arc<online::RedisOnline>,
     pub counters: Arc<Counters>,
 }
 
@@ -75,12 +77,17 @@ impl Node {
             Duration::from_millis(c.lease_ttl_ms),
             counters.clone(),
         );
+        let online =
+            online::RedisOnline::new(id.clone(), c.key_prefix.clone(), bus.command_connection());
+        // Entries left by an earlier process with this node id.
+        online.sweep(&id, &*bus).await;
         counters.redis_up.store(true, Ordering::Relaxed);
         tracing::info!(node_id = %id, "cluster node connected to Redis");
         Ok(Node {
             id,
             bus,
             leases,
+            online,
             counters,
         })
     }
@@ -91,6 +98,10 @@ impl Node {
 
     pub fn ownership(&self) -> Arc<dyn boardroom_actors::live::ports::Ownership> {
         self.leases.clone()
+    }
+
+    pub fn shared_online(&self) -> Arc<dyn boardroom_actors::live::online::SharedOnline> {
+        self.online.clone()
     }
 
     pub fn forwarder(&self) -> Arc<dyn boardroom_actors::live::ports::Forwarder> {
@@ -112,17 +123,16 @@ impl Node {
             c.key_prefix.clone(),
             self.bus.command_connection(),
             Arc::downgrade(registry),
+            self.online.clone(),
+            self.bus.clone(),
             self.counters.clone(),
             Duration::from_millis(c.node_heartbeat_ms),
             Duration::from_millis(c.node_ttl_ms),
         ));
     }
 
-    /// Whether Redis answers (checked by the heartbeat; a ping when it says no).
+    /// Whether Redis answers a ping now.
     pub async fn redis_up(&self) -> bool {
-        if self.counters.redis_up.load(Ordering::Relaxed) {
-            return true;
-        }
         let mut cmd = self.bus.command_connection();
         let ping = tokio::time::timeout(
             Duration::from_millis(500),
@@ -155,6 +165,8 @@ async fn heartbeat(
     prefix: String,
     mut cmd: redis::aio::ConnectionManager,
     registry: Weak<BoardRegistry>,
+    online: Arc<online::RedisOnline>,
+    broker: Arc<bus::Bus>,
     counters: Arc<Counters>,
     every: Duration,
     ttl: Duration,
@@ -216,6 +228,7 @@ async fn heartbeat(
                 let n: Arc<str> = n.as_str().into();
                 reg.broadcast(|| BoardMsg::NodeGone(n.clone()));
             }
+            online.sweep(n, &*broker).await;
         }
         known.extend(alive);
     }

@@ -95,8 +95,10 @@ impl AppState {
             forwarder,
         });
         let boards = BoardRegistry::start(deps).await?;
+        let online = crate::realtime::online::Online::default();
         if let Some(n) = &node {
             n.attach(&boards, &config);
+            online.share(n.shared_online());
         }
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let rt = Arc::new(Rt {
@@ -105,7 +107,7 @@ impl AppState {
             node,
             boards,
             journal,
-            online: Default::default(),
+            online,
             sessions: Default::default(),
             shutdown,
         });

@@ -263,7 +263,7 @@ impl Session {
             self.state.rt.sessions.remove(auth, conn_id);
             if let Some(user) = auth.principal.user_id() {
                 self.state.rt.online.leave(
-                    &*self.state.rt.broker,
+                    &self.state.rt.broker,
                     auth.principal.org_id,
                     user,
                     conn_id,
@@ -427,7 +427,7 @@ impl Session {
                     );
                     self.subs.insert(topic, None);
                     self.state.rt.online.join(
-                        &*self.state.rt.broker,
+                        &self.state.rt.broker,
                         p.org_id,
                         user,
                         &auth.info.name,
@@ -528,7 +528,7 @@ impl Session {
                     Ok(_) => return self.error(r#ref, ErrorCode::NotFound, "not found"),
                     Err(e) => return self.error(r#ref, e.code, e.message),
                 };
-                let presence = self.state.rt.online.snapshot(org_id);
+                let presence = self.state.rt.online.snapshot(org_id).await;
                 self.reply(ServerFrame::Ok(OkReply {
                     topic: Some(topic),
                     presence: Some(presence),
