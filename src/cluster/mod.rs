@@ -118,17 +118,17 @@ impl Node {
                 .clone()
                 .renew_forever(Duration::from_millis(c.lease_renew_ms)),
         );
-        tokio::spawn(heartbeat(
-            self.id.clone(),
-            c.key_prefix.clone(),
-            self.bus.command_connection(),
-            Arc::downgrade(registry),
-            self.online.clone(),
-            self.bus.clone(),
-            self.counters.clone(),
-            Duration::from_millis(c.node_heartbeat_ms),
-            Duration::from_millis(c.node_ttl_ms),
-        ));
+        tokio::spawn(heartbeat(Heartbeat {
+            node: self.id.clone(),
+            prefix: c.key_prefix.clone(),
+            cmd: self.bus.command_connection(),
+            registry: Arc::downgrade(registry),
+            online: self.online.clone(),
+            broker: self.bus.clone(),
+            counters: self.counters.clone(),
+            every: Duration::from_millis(c.node_heartbeat_ms),
+            ttl: Duration::from_millis(c.node_ttl_ms),
+        }));
     }
 
     /// Whether Redis answers a ping now.
@@ -160,17 +160,30 @@ fn with_resp3(url: &str) -> String {
 
 /// Keeps this node's heartbeat key alive and notices nodes whose key expired: their
 /// connections leave the presence of the boards this node owns.
-async fn heartbeat(
+struct Heartbeat {
     node: Arc<str>,
     prefix: String,
-    mut cmd: redis::aio::ConnectionManager,
+    cmd: redis::aio::ConnectionManager,
     registry: Weak<BoardRegistry>,
     online: Arc<online::RedisOnline>,
     broker: Arc<bus::Bus>,
     counters: Arc<Counters>,
     every: Duration,
     ttl: Duration,
-) {
+}
+
+async fn heartbeat(h: Heartbeat) {
+    let Heartbeat {
+        node,
+        prefix,
+        mut cmd,
+        registry,
+        online,
+        broker,
+        counters,
+        every,
+        ttl,
+    } = h;
     let key = format!("{prefix}node:{node}");
     let pattern = format!("{prefix}node:*");
     let mut tick = tokio::time::interval(every);
