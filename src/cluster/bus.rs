@@ -194,27 +194,9 @@ impl Bus {
         );
     }
 
-    /// Ends this node's subscriptions of a board (its `board:` topic and its cards'
-    /// topics): the clients subscribe again with `since`.
     fn resync_board(&self, board_id: Uuid, reason: &str) {
-        let topic = Topic::Board(board_id);
-        let frame = ServerFrame::Resync(ResyncFrame {
-            topic,
-            reason: reason.into(),
-        });
-        for s in self.hub.subscribers(&topic) {
-            self.hub.unsubscribe(&topic, s.conn.id);
-            s.conn.send(&frame);
-        }
-        for (card_topic, subs) in self.hub.fed_by(board_id) {
-            let frame = ServerFrame::Resync(ResyncFrame {
-                topic: card_topic,
-                reason: reason.into(),
-            });
-            for s in subs {
-                self.hub.unsubscribe(&card_topic, s.conn.id);
-                s.conn.send(&frame);
-            }
+        if let Some(reg) = self.registry() {
+            reg.tell_resync(board_id, reason);
         }
     }
 

@@ -241,7 +241,9 @@ impl BoardRegistry {
         }
     }
 
-    fn tell_resync(&self, board_id: Uuid, reason: &str) {
+    /// Ends this node's subscriptions fed by the board (its `board:` topic and its cards'
+    /// topics) with a `resync` frame: the clients subscribe again with `since`.
+    pub fn tell_resync(&self, board_id: Uuid, reason: &str) {
         let topic = Topic::Board(board_id);
         let frame = ServerFrame::Resync(ResyncFrame {
             topic,
