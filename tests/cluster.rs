@@ -673,3 +673,39 @@ async fn notifications_and_org_presence_reach_connections_on_other_nodes() {
         .await;
     assert!(matches!(f, ServerFrame::Presence(_)));
 }
+
+#[tokio::test]
+async fn membership_changes_on_one_node_reach_boards_and_sessions_on_others() {
+    let db = fresh_pg_url().await;
+    let (_prefix, nodes) = start_nodes(&db, &redis_url(), 2).await;
+    let org = new_org(&nodes[0], "Directory").await;
+    let (board, col) = new_board(&org).await;
+    // Node 2 owns the board.
+    let mut admin = welcomed(&nodes[1], org.owner.token.as_deref().unwrap()).await;
+    subscribe(&mut admin, Topic::Board(board), None).await;
+    assert_eq!(leases_held(&nodes[1]).await, 1.0);
+    // A worker added through node 1 can be assigned on node 2's board at once.
+    let worker = add_member(&nodes[0], &org.owner, &org.id, "worker").await;
+    let mut worker_ws = welcomed(&nodes[1], worker.api.token.as_deref().unwrap()).await;
+    admin
+        .send_json(json!({
+            "type": "op", "ref": 7, "topic": format!("board:{board}"), "op_id": Uuid::now_v7(),
+            "kind": "card.create",
+            "data": {"column_id": col, "title": "New hire's job", "assignees": [worker.id]}
+        }))
+        .await;
+    let (f, _) = admin
+        .recv_until(|f| {
+            matches!(f, ServerFrame::Ok(ok) if ok.r#ref == Some(Ref::Int(7)))
+                || matches!(f, ServerFrame::Error(_))
+        })
+        .await;
+    assert!(matches!(f, ServerFrame::Ok(_)), "{f:?}");
+    // Deactivated through node 1: their session on node 2 is closed with 4003.
+    let (s, body) = org
+        .owner
+        .delete(&format!("/api/v1/orgs/{}/members/{}", org.id, worker.id))
+        .await;
+    assert_eq!(s, 204, "{body}");
+    assert_eq!(worker_ws.closed().await, common::ws::Closed::Code(4003));
+}

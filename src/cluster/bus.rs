@@ -63,6 +63,8 @@ pub struct Bus {
     pending: DashMap<u64, oneshot::Sender<Reply>>,
     next_id: AtomicU64,
     timeout: Duration,
+    /// What to do with the other nodes' control messages (set once the server is built).
+    on_control: OnceLock<Box<dyn Fn(wire::Control) + Send + Sync>>,
     /// Set while the subscription connection is down; cleared (and gaps repaired) when it
     /// has resubscribed.
     degraded: AtomicBool,
@@ -106,11 +108,13 @@ impl Bus {
             pending: DashMap::new(),
             next_id: AtomicU64::new(1),
             timeout,
+            on_control: OnceLock::new(),
             degraded: AtomicBool::new(false),
             counters,
         });
         let mut sub2 = sub.clone();
         sub2.subscribe(wire::inbox(&bus.prefix, &bus.node)).await?;
+        sub2.subscribe(wire::control_channel(&bus.prefix)).await?;
         tokio::spawn(publisher(cmd, out_rx));
         tokio::spawn(interest_task(sub.clone(), interest_rx));
         tokio::spawn(watchdog(sub));
@@ -136,6 +140,21 @@ impl Bus {
 
     fn registry(&self) -> Option<Arc<BoardRegistry>> {
         self.registry.get().and_then(Weak::upgrade)
+    }
+
+    pub fn on_control(&self, f: Box<dyn Fn(wire::Control) + Send + Sync>) {
+        let _ = self.on_control.set(f);
+    }
+
+    /// Tells every other node.
+    pub fn control(&self, control: wire::Control) {
+        self.publish(
+            wire::control_channel(&self.prefix),
+            &Message::Control {
+                from: self.node.to_string(),
+                control,
+            },
+        );
     }
 
     pub fn command_connection(&self) -> ConnectionManager {
@@ -829,6 +848,13 @@ async fn receiver(bus: Weak<Bus>, mut rx: mpsc::UnboundedReceiver<PushInfo>) {
                         req,
                     } => {
                         tokio::spawn(bus.clone().on_request(from, id, board_id, req));
+                    }
+                    Message::Control { from, control } => {
+                        if *from != *bus.node {
+                            if let Some(f) = bus.on_control.get() {
+                                f(control);
+                            }
+                        }
                     }
                     Message::Reply { id, reply } => {
                         if let Some((_, tx)) = bus.pending.remove(&id) {

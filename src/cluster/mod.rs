@@ -9,6 +9,8 @@ mod online;
 pub mod single;
 mod wire;
 
+pub use wire::Control;
+
 use crate::config::Config;
 use crate::store::DynStore;
 use boardroom_actors::live::{BoardMsg, BoardRegistry, Broker, Hub};
@@ -129,6 +131,16 @@ impl Node {
             every: Duration::from_millis(c.node_heartbeat_ms),
             ttl: Duration::from_millis(c.node_ttl_ms),
         }));
+    }
+
+    /// Tells every other node of a change it must act on.
+    pub fn control(&self, control: Control) {
+        self.bus.control(control);
+    }
+
+    /// What this node does when another node says `control`.
+    pub fn on_control(&self, f: Box<dyn Fn(Control) + Send + Sync>) {
+        self.bus.on_control(f);
     }
 
     /// Whether Redis answers a ping now.

@@ -44,6 +44,25 @@ pub enum Message {
         id: u64,
         reply: Reply,
     },
+    /// For every node (the control channel).
+    Control {
+        from: String,
+        control: Control,
+    },
+}
+
+/// Changes every node must act on.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub enum Control {
+    /// Close the live sessions of this credential (user, key, share link, token family) with
+    /// 4003.
+    Revoke(Uuid),
+    /// An org's members or customers changed: its running boards reload them.
+    DirectoryChanged(Uuid),
+}
+
+pub fn control_channel(prefix: &str) -> String {
+    format!("{prefix}ctl")
 }
 
 /// A released event with what the receiving hub's filters need.

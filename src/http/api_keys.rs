@@ -138,7 +138,7 @@ pub async fn revoke(
     {
         return Err(ApiError::not_found("API key"));
     }
-    state.rt.sessions.revoke(id);
+    state.rt.revoke(id);
     tracing::info!(%org_id, key_id = %id, "api key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

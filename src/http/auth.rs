@@ -83,7 +83,7 @@ pub async fn refresh(
             .store
             .revoke_refresh_family(token.family_id, now)
             .await?;
-        state.rt.sessions.revoke(token.family_id);
+        state.rt.revoke(token.family_id);
         tracing::warn!(user_id = %token.user_id, family = %token.family_id, "refresh token reuse; family revoked");
         return Err(ApiError::unauthorized(
             "refresh token already used; every session of this login has been revoked, log in again",
@@ -149,7 +149,7 @@ pub async fn logout(
                 .store
                 .revoke_refresh_family(t.family_id, chrono::Utc::now())
                 .await?;
-            state.rt.sessions.revoke(t.family_id);
+            state.rt.revoke(t.family_id);
         }
     }
     Ok(StatusCode::NO_CONTENT)

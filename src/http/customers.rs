@@ -59,7 +59,7 @@ pub async fn create(
         user_id: body.user_id,
     };
     let customer = state.store.create_customer(c).await.map_err(bad_user)?;
-    state.rt.boards.directory_changed(org_id);
+    state.rt.directory_changed(org_id);
     Ok((StatusCode::CREATED, Json(json!(customer))))
 }
 
@@ -148,7 +148,7 @@ pub async fn patch(
         .await
         .map_err(bad_user)?
         .ok_or_else(|| ApiError::not_found("customer"))?;
-    state.rt.boards.directory_changed(org_id);
+    state.rt.directory_changed(org_id);
     Ok(Json(json!(c)))
 }
 
@@ -165,6 +165,6 @@ pub async fn delete(
     if !state.store.delete_customer(org_id, id).await? {
         return Err(ApiError::not_found("customer"));
     }
-    state.rt.boards.directory_changed(org_id);
+    state.rt.directory_changed(org_id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -63,7 +63,7 @@ pub async fn create(
             }
             other => other.into(),
         })?;
-    state.rt.boards.directory_changed(org_id);
+    state.rt.directory_changed(org_id);
     tracing::info!(%org_id, user_id = %member.id, role = %member.role, "member created");
     Ok((StatusCode::CREATED, Json(json!(member))))
 }
@@ -118,9 +118,9 @@ pub async fn patch(
         .set_member_role(org_id, user_id, body.role)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
-    state.rt.boards.directory_changed(org_id);
+    state.rt.directory_changed(org_id);
     // Live sessions hold the old role: close them (4003) so they reconnect with the new one.
-    state.rt.sessions.revoke(user_id);
+    state.rt.revoke(user_id);
     tracing::info!(%org_id, %user_id, role = %member.role, "member role changed");
     Ok(Json(json!(member)))
 }
@@ -146,8 +146,8 @@ pub async fn deactivate(
         ensure_another_owner(&state, org_id, user_id).await?;
     }
     state.store.deactivate_member(org_id, user_id).await?;
-    state.rt.sessions.revoke(user_id);
-    state.rt.boards.directory_changed(org_id);
+    state.rt.revoke(user_id);
+    state.rt.directory_changed(org_id);
     tracing::info!(%org_id, %user_id, "member deactivated");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -111,6 +111,14 @@ impl AppState {
             sessions: Default::default(),
             shutdown,
         });
+        if let Some(n) = &rt.node {
+            let weak = Arc::downgrade(&rt);
+            n.on_control(Box::new(move |c| {
+                if let Some(rt) = weak.upgrade() {
+                    rt.on_control(c);
+                }
+            }));
+        }
         Ok((
             AppState {
                 store,

@@ -113,7 +113,7 @@ pub async fn revoke(
     {
         return Err(ApiError::not_found("share link"));
     }
-    state.rt.sessions.revoke(id);
+    state.rt.revoke(id);
     tracing::info!(org_id = %link.org_id, link_id = %id, "share link revoked");
     Ok(StatusCode::NO_CONTENT)
 }

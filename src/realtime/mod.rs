@@ -12,6 +12,36 @@ pub use boardroom_actors::live::{board, conn, hub, online, registry};
 use boardroom_actors::live::Broker;
 use std::sync::Arc;
 
+impl Rt {
+    /// Closes the live sessions of a credential (4003), on every node.
+    pub fn revoke(&self, key: uuid::Uuid) {
+        self.sessions.revoke(key);
+        if let Some(n) = &self.node {
+            n.control(crate::cluster::Control::Revoke(key));
+        }
+    }
+
+    /// An org's members or customers changed: its running boards reload them, on every node.
+    pub fn directory_changed(&self, org_id: uuid::Uuid) {
+        self.boards.directory_changed(org_id);
+        if let Some(n) = &self.node {
+            n.control(crate::cluster::Control::DirectoryChanged(org_id));
+        }
+    }
+
+    /// Acts on another node's control message.
+    pub fn on_control(&self, control: crate::cluster::Control) {
+        match control {
+            crate::cluster::Control::Revoke(key) => {
+                self.sessions.revoke(key);
+            }
+            crate::cluster::Control::DirectoryChanged(org_id) => {
+                self.boards.directory_changed(org_id)
+            }
+        }
+    }
+}
+
 /// The shared real-time machinery of one node.
 pub struct Rt {
     pub hub: Arc<hub::Hub>,
