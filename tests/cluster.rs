@@ -172,17 +172,14 @@ async fn clients_on_three_nodes_see_one_order_from_one_owner_with_everyone_prese
     }
     // Each client applies ops; everyone must see all of them in one order.
     let per_client = 10;
+    let mut op_of_ref: HashMap<i64, Uuid> = HashMap::new();
     for round in 0..per_client {
         for (i, ws) in clients.iter_mut() {
             let r = (*i * 100 + round) as i64;
-            ws.send(card_create(
-                r,
-                board,
-                col,
-                Uuid::now_v7(),
-                &format!("n{i}-{round}"),
-            ))
-            .await;
+            let op_id = Uuid::now_v7();
+            op_of_ref.insert(r, op_id);
+            ws.send(card_create(r, board, col, op_id, &format!("n{i}-{round}")))
+                .await;
         }
     }
     let total = per_client * clients.len();
@@ -191,10 +188,23 @@ async fn clients_on_three_nodes_see_one_order_from_one_owner_with_everyone_prese
     for (_, ws) in clients.iter_mut() {
         let mut events = Vec::new();
         let mut present = HashSet::new();
+        let mut acks = 0;
         let deadline = Instant::now() + Duration::from_secs(20);
-        while events.len() < total && Instant::now() < deadline {
+        while (events.len() < total || acks < per_client) && Instant::now() < deadline {
             match ws.next(Duration::from_secs(20)).await.expect("open") {
                 ServerFrame::Event(e) => events.push((e.epoch, e.seq, e.op_id)),
+                // An op's `ok` comes after its own event, on every node.
+                ServerFrame::Ok(ok) if ok.seq.is_some() => {
+                    let Some(Ref::Int(r)) = ok.r#ref else {
+                        panic!("ok without ref")
+                    };
+                    let op_id = op_of_ref[&r];
+                    assert!(
+                        events.iter().any(|e| e.2 == op_id),
+                        "ok for {r} before its event"
+                    );
+                    acks += 1;
+                }
                 ServerFrame::Presence(p) => present.extend(p.joins.keys().map(|u| u.to_string())),
                 ServerFrame::Error(e) => panic!("op refused: {e:?}"),
                 _ => {}

@@ -57,10 +57,12 @@ pub struct Bus {
     interest: mpsc::UnboundedSender<Interest>,
     /// Events from other nodes, in arrival order, to the task that checks continuity (it may
     /// wait for a repair; answers to requests must not wait behind it).
-    events: mpsc::UnboundedSender<(String, WireEvent)>,
+    events: mpsc::UnboundedSender<Inbound>,
     registry: OnceLock<Weak<BoardRegistry>>,
     tracks: DashMap<Uuid, Track>,
-    pending: DashMap<u64, oneshot::Sender<Reply>>,
+    /// Requests waiting for their answer; `true`: answer at once (a gap repair, which the
+    /// event task itself waits for), else in order with the events received before it.
+    pending: DashMap<u64, (bool, oneshot::Sender<Reply>)>,
     next_id: AtomicU64,
     timeout: Duration,
     /// What to do with the other nodes' control messages (set once the server is built).
@@ -183,7 +185,8 @@ impl Bus {
     async fn request(&self, node: &str, board_id: Uuid, req: Request) -> Option<Reply> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending.insert(id, tx);
+        let direct = matches!(req, Request::Recent { .. });
+        self.pending.insert(id, (direct, tx));
         self.counters.forwards.fetch_add(1, Ordering::Relaxed);
         ::metrics::counter!(crate::metrics::FORWARDS).increment(1);
         self.publish(
@@ -833,7 +836,7 @@ async fn receiver(bus: Weak<Bus>, mut rx: mpsc::UnboundedReceiver<PushInfo>) {
                 match m {
                     Message::Event { from, ev } => {
                         if *from != *bus.node {
-                            let _ = bus.events.send((from, ev));
+                            let _ = bus.events.send(Inbound::Event(from, ev));
                         }
                     }
                     Message::Frame { from, topic, frame } => {
@@ -857,8 +860,16 @@ async fn receiver(bus: Weak<Bus>, mut rx: mpsc::UnboundedReceiver<PushInfo>) {
                         }
                     }
                     Message::Reply { id, reply } => {
-                        if let Some((_, tx)) = bus.pending.remove(&id) {
-                            let _ = tx.send(reply);
+                        // An op's answer must not overtake its event, which may still be
+                        // queued for the event task.
+                        match bus.pending.remove(&id) {
+                            Some((_, (true, tx))) => {
+                                let _ = tx.send(reply);
+                            }
+                            Some((_, (false, tx))) => {
+                                let _ = bus.events.send(Inbound::Reply(tx, reply));
+                            }
+                            None => {}
                         }
                     }
                 }
@@ -876,10 +887,21 @@ async fn receiver(bus: Weak<Bus>, mut rx: mpsc::UnboundedReceiver<PushInfo>) {
     }
 }
 
-async fn event_task(bus: Weak<Bus>, mut rx: mpsc::UnboundedReceiver<(String, WireEvent)>) {
-    while let Some((from, ev)) = rx.recv().await {
+/// What the event task handles, in arrival order.
+enum Inbound {
+    Event(String, WireEvent),
+    Reply(oneshot::Sender<Reply>, Reply),
+}
+
+async fn event_task(bus: Weak<Bus>, mut rx: mpsc::UnboundedReceiver<Inbound>) {
+    while let Some(item) = rx.recv().await {
         let Some(bus) = bus.upgrade() else { break };
-        bus.on_event(from, ev).await;
+        match item {
+            Inbound::Event(from, ev) => bus.on_event(from, ev).await,
+            Inbound::Reply(tx, reply) => {
+                let _ = tx.send(reply);
+            }
+        }
     }
 }
 
