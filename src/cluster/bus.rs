@@ -836,7 +836,7 @@ async fn receiver(bus: Weak<Bus>, mut rx: mpsc::UnboundedReceiver<PushInfo>) {
                 match m {
                     Message::Event { from, ev } => {
                         if *from != *bus.node {
-                            let _ = bus.events.send(Inbound::Event(from, ev));
+                            let _ = bus.events.send(Inbound::Event(from, Box::new(ev)));
                         }
                     }
                     Message::Frame { from, topic, frame } => {
@@ -889,7 +889,7 @@ async fn receiver(bus: Weak<Bus>, mut rx: mpsc::UnboundedReceiver<PushInfo>) {
 
 /// What the event task handles, in arrival order.
 enum Inbound {
-    Event(String, WireEvent),
+    Event(String, Box<WireEvent>),
     Reply(oneshot::Sender<Reply>, Reply),
 }
 
@@ -897,7 +897,7 @@ async fn event_task(bus: Weak<Bus>, mut rx: mpsc::UnboundedReceiver<Inbound>) {
     while let Some(item) = rx.recv().await {
         let Some(bus) = bus.upgrade() else { break };
         match item {
-            Inbound::Event(from, ev) => bus.on_event(from, ev).await,
+            Inbound::Event(from, ev) => bus.on_event(from, *ev).await,
             Inbound::Reply(tx, reply) => {
                 let _ = tx.send(reply);
             }
