@@ -9,6 +9,12 @@ import { Login } from './pages/login';
 import { MyJobs } from './pages/my-jobs';
 import { match, navigate, usePath } from './router';
 
+/** Navigates after the render (not during it). */
+function Redirect({ to }: { to: string }) {
+  useEffect(() => navigate(to, true), [to]);
+  return null;
+}
+
 function home(role: string | undefined): string {
   return role === 'worker' ? '/my-jobs' : role === 'customer' ? '/jobs' : '/boards';
 }
@@ -31,15 +37,17 @@ export function App() {
   if (shared) page = <SharedJobPage token={shared.token!} />;
   else if (!ready) page = <main class="page muted">Loading…</main>;
   else if (!a.me) {
-    if (path !== '/login') navigate(`/login?next=${encodeURIComponent(path)}`, true);
-    page = <Login next={new URLSearchParams(location.search).get('next') ?? '/'} />;
+    page =
+      path !== '/login' ? (
+        <Redirect to={`/login?next=${encodeURIComponent(path)}`} />
+      ) : (
+        <Login next={new URLSearchParams(location.search).get('next') ?? '/'} />
+      );
   } else {
     const role = a.org?.role;
     let m: Record<string, string> | null;
-    if (path === '/' || path === '/login') {
-      navigate(home(role), true);
-      page = null;
-    } else if ((m = match('/boards/:id/cards/:card', path))) page = <BoardPage boardId={m.id!} cardId={m.card} />;
+    if (path === '/' || path === '/login') page = <Redirect to={home(role)} />;
+    else if ((m = match('/boards/:id/cards/:card', path))) page = <BoardPage boardId={m.id!} cardId={m.card} />;
     else if ((m = match('/boards/:id', path))) page = <BoardPage boardId={m.id!} />;
     else if (path === '/boards') page = <Boards />;
     else if (path === '/my-jobs') page = <MyJobs />;

@@ -6,11 +6,12 @@ import { linkHandler, navigate } from './router';
 
 // ---- avatars -----------------------------------------------------------------------------
 
-const HUES = [210, 340, 150, 30, 270, 190, 0, 90];
+const HUES = [210, 340, 150, 30, 270, 190, 0, 90, 240, 310, 120, 20];
 
-export function hueOf(id: string): number {
-  let h = 0;
-  for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) >>> 0;
+/** A stable colour per person (FNV-1a of the name, so it is the same on every screen). */
+export function hueOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
   return HUES[h % HUES.length]!;
 }
 
@@ -19,9 +20,16 @@ export function initials(name: string): string {
   return ((parts[0]?.[0] ?? '?') + (parts.length > 1 ? parts[parts.length - 1]![0] : '')).toUpperCase();
 }
 
-export function Avatar({ id, name, small }: { id: string; name: string; small?: boolean }) {
+export function Avatar({ id, name, label, small }: { id: string; name: string; label?: string; small?: boolean }) {
   return (
-    <span class={`avatar${small ? ' small' : ''}`} style={{ background: `hsl(${hueOf(id)} 60% 32%)` }} title={name} aria-label={name} data-user={id}>
+    <span
+      class={`avatar${small ? ' small' : ''}`}
+      style={{ background: `hsl(${hueOf(name)} 60% 32%)` }}
+      title={label ?? name}
+      aria-label={label ?? name}
+      role="img"
+      data-user={id}
+    >
       {initials(name)}
     </span>
   );
@@ -33,7 +41,7 @@ export function PresenceBar({ presence, selfId }: { presence: PresenceMap; selfI
     <div class="presence" aria-label={`${entries.length} on this board`} data-testid="presence">
       {entries.map(([id, p]) => (
         <span key={id} class={id === selfId ? 'me' : ''}>
-          <Avatar id={id} name={id === selfId ? `${p.name} (you)` : p.name} />
+          <Avatar id={id} name={p.name} label={id === selfId ? `${p.name} (you)` : `${p.name} is here`} />
         </span>
       ))}
     </div>
@@ -250,4 +258,17 @@ export function announce(text: string): void {
 export function fmtDate(iso: string | null): string {
   if (!iso) return '';
   return new Date(iso).toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+}
+
+/** Small inline icons (no icon font, no emoji: they render the same everywhere). */
+export function Icon({ name }: { name: 'check' | 'comment' }) {
+  const d =
+    name === 'check'
+      ? 'M3 3h18v18H3zM5 5v14h14V5zm11.3 3.3 1.4 1.4-7.2 7.2-4.2-4.2 1.4-1.4 2.8 2.8z'
+      : 'M4 4h16a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1H9l-5 4v-4H4a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1zm1 2v9h2v2l2.5-2H19V6z';
+  return (
+    <svg class="icon" width="14" height="14" viewBox="0 0 24 24" aria-hidden="true">
+      <path fill="currentColor" d={d} />
+    </svg>
+  );
 }

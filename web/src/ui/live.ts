@@ -37,6 +37,8 @@ const OPTIMISTIC: ReadonlySet<OpKind> = new Set<OpKind>([
 export interface LiveBoard {
   model: BoardModel | null;
   view: ColumnView[];
+  /** Cards with a change not yet confirmed by the server. */
+  pendingCards: Set<string>;
   presence: PresenceMap;
   error: string | null;
   /** Sends an op; optimistic kinds show at once. Resolves with the server's answer, or
@@ -92,6 +94,7 @@ export function useBoard(boardId: string, client: BoardroomClient | null): LiveB
   return {
     model: modelRef.current,
     view: modelRef.current ? boardView(modelRef.current, pendingRef.current) : [],
+    pendingCards: new Set(pendingRef.current.map((p) => (p.data as { card_id?: string }).card_id).filter((x): x is string => !!x)),
     presence,
     error,
     async send(kind, data, what) {

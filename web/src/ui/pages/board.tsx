@@ -2,7 +2,7 @@ import Sortable from 'sortablejs';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { afterFor, uuid, type Card, type ColumnView, type PresenceMap } from '../../client';
 import { app, canEdit, useApp } from '../app-state';
-import { announce, Avatar, fmtDate, Header, PresenceBar } from '../components';
+import { announce, Avatar, fmtDate, Header, Icon, PresenceBar } from '../components';
 import { useBoard, type LiveBoard } from '../live';
 import { linkHandler, navigate } from '../router';
 import { CardDetail } from './card-detail';
@@ -255,7 +255,7 @@ function ColumnBox({
             card={card}
             boardId={boardId}
             viewers={focusOf.get(card.id) ?? []}
-            pending={card.version === 0}
+            pending={live.pendingCards.has(card.id)}
             onKeyDown={(e) => onKey(e, card, ci, i)}
           />
         ))}
@@ -312,6 +312,8 @@ function CardTile({
     <article
       class={`card${pending ? ' pending' : ''}${viewers.length ? ' viewed' : ''}`}
       data-card={card.id}
+      data-pending={pending ? 'true' : undefined}
+      title={pending ? 'Not saved yet: waiting for the server' : undefined}
       tabIndex={0}
       aria-label={`${card.title}${viewers.length ? `, open by ${viewers.map((v) => v.name).join(', ')}` : ''}`}
       onKeyDown={onKeyDown}
@@ -323,7 +325,7 @@ function CardTile({
       {viewers.length > 0 && (
         <span class="viewers" data-testid="viewers">
           {viewers.map((v) => (
-            <Avatar key={v.id} id={v.id} name={`${v.name} has this open`} small />
+            <Avatar key={v.id} id={v.id} name={v.name} label={`${v.name} has this open`} small />
           ))}
         </span>
       )}
@@ -343,10 +345,14 @@ function CardTile({
         {card.due_at && <span class={`due${Date.parse(card.due_at) < Date.now() ? ' late' : ''}`}>Due {fmtDate(card.due_at)}</span>}
         {card.checklist.length > 0 && (
           <span aria-label={`${done} of ${card.checklist.length} tasks done`}>
-            ☑ {done}/{card.checklist.length}
+            <Icon name="check" /> {done}/{card.checklist.length}
           </span>
         )}
-        {card.comments.length > 0 && <span aria-label={`${card.comments.length} comments`}>💬 {card.comments.length}</span>}
+        {card.comments.length > 0 && (
+          <span aria-label={`${card.comments.length} comments`}>
+            <Icon name="comment" /> {card.comments.length}
+          </span>
+        )}
         <span class="spacer" />
         {card.assignees.map((id) => (
           <Avatar key={id} id={id} name={app.nameOf(id)} small />
