@@ -368,6 +368,87 @@ describe('Boardroom in a real browser', () => {
     await ctx.close();
   });
 
+  it('a member creates, edits and archives a card, and reorders columns', async () => {
+    const d = await demo();
+    const roadmap = await d.board('Product roadmap');
+    const cols = [...roadmap.columns].sort((x, y) => (x.position < y.position ? -1 : 1));
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(ctx, 'member');
+    page.on('dialog', (dlg) => dlg.accept());
+    await page.goto(`${base}/boards/${roadmap.id}`);
+    await page.waitForSelector('[data-card]');
+    // Create.
+    await page.getByRole('button', { name: `Add a card to ${cols[0].name}` }).click();
+    await page.getByLabel(`Title of the new card in ${cols[0].name}`).fill('Write the changelog');
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    const tile = page.locator(`[data-column="${cols[0].id}"] .card`, { hasText: 'Write the changelog' });
+    await tile.waitFor();
+    await page.waitForFunction(() => !document.querySelector('.card[data-pending]'));
+    const id = await tile.getAttribute('data-card');
+    // Edit everything in the detail.
+    await tile.locator('.card-title').click();
+    const detail = page.getByTestId('card-detail');
+    await detail.waitFor();
+    await detail.getByLabel('Title').fill('Write the release changelog');
+    await detail.getByLabel('Title').press('Enter');
+    await detail.getByLabel('Description').fill('Everything since 0.1.');
+    await detail.getByLabel('Labels (comma separated)').fill('docs, release');
+    await detail.getByLabel('Labels (comma separated)').press('Enter');
+    await detail.getByLabel('Due date').fill('2030-05-01');
+    await detail.getByLabel('Customer', { exact: true }).selectOption({ label: "Bob's Bakery" });
+    await detail.getByRole('checkbox', { name: /Walter Worker/ }).check();
+    await detail.getByLabel('New task').fill('Collect the merged PRs');
+    await detail.getByRole('button', { name: 'Add', exact: true }).click();
+    await detail.getByLabel('New task').fill('Remove me');
+    await detail.getByRole('button', { name: 'Add', exact: true }).click();
+    await detail.getByRole('checkbox', { name: 'Collect the merged PRs' }).check();
+    await detail.getByRole('button', { name: 'Remove task Remove me' }).click();
+    await detail.getByText('version 11').waitFor({ timeout: 5000 });
+    const card = (await d.board('Product roadmap')).cards.find((c) => c.id === id);
+    assert.equal(card.title, 'Write the release changelog');
+    assert.equal(card.description, 'Everything since 0.1.');
+    assert.deepEqual(card.labels, ['docs', 'release']);
+    assert.equal(card.due_at.slice(0, 10), '2030-05-01');
+    assert.ok(card.customer_id, 'a customer is set');
+    assert.deepEqual(card.assignees, [d.person('Walter Worker').id]);
+    assert.deepEqual(card.checklist.map((i) => [i.title, i.done]), [['Collect the merged PRs', true]]);
+    await page.screenshot({ path: join(artifacts, 'card-edited.png') });
+    // "Move to…" from the detail.
+    await detail.getByTestId('move-to').selectOption(cols[1].id);
+    await page.waitForSelector(`[data-column="${cols[1].id}"] [data-card="${id}"]`);
+    // Archive.
+    await detail.getByRole('button', { name: 'Archive card' }).click();
+    await page.waitForSelector(`[data-card="${id}"]`, { state: 'detached' });
+    assert.equal((await d.board('Product roadmap')).cards.some((c) => c.id === id), false, 'archived on the server');
+    // Drag the last column to the front by its handle.
+    const last = cols[cols.length - 1];
+    await drag(page, page.locator(`[data-column-box="${last.id}"] .col-handle`), page.locator(`[data-column-box="${cols[0].id}"] .col-head`));
+    await page.waitForFunction((lid) => document.querySelector('[data-column-box]')?.getAttribute('data-column-box') === lid, last.id);
+    const after = [...(await d.board('Product roadmap')).columns].sort((x, y) => (x.position < y.position ? -1 : 1));
+    assert.equal(after[0].id, last.id, 'the column order changed on the server');
+    await ctx.close();
+  });
+
+  it('a signed-in customer sees their jobs and follows one', async () => {
+    const d = await demo();
+    const jobs = await d.board('Field jobs');
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await signIn(ctx, 'customer');
+    await page.waitForURL(/\/jobs$/);
+    await page.getByRole('link', { name: 'Repair boiler at 12 Elm St' }).click();
+    await page.waitForSelector('[data-testid=job-page]');
+    const boiler = jobs.cards.find((c) => c.title.startsWith('Repair boiler'));
+    const col = jobs.columns.find((c) => c.id === boiler.column_id);
+    assert.equal(await page.getByTestId('job-status').textContent(), col.name);
+    assert.match(await page.getByTestId('job-workers').textContent(), /Walter Worker/);
+    // Bakery's job (another customer) is not listed.
+    await page.goBack();
+    await page.waitForSelector('.job-rows li');
+    assert.equal(await page.getByText('Install shelving at the bakery').count(), 0);
+    await page.screenshot({ path: join(artifacts, 'customer-jobs.png') });
+    await ctx.close();
+  });
+
   it('admin: an API key is shown once; errors are explained', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1024, height: 768 } });
     const page = await signIn(ctx, 'admin');

@@ -159,7 +159,7 @@ function Members() {
         </label>
         <label class="field">
           <span>Role</span>
-          <select value={form.role} onChange={set('role')}>
+          <select aria-label="Role" value={form.role} onChange={set('role')}>
             {ROLES.map((r) => (
               <option key={r} value={r}>
                 {r}
@@ -317,7 +317,7 @@ function Statuses() {
       <p class="muted">The columns of a board are its statuses. A "done" status completes a job and tells the customer.</p>
       <label class="field inline">
         <span>Board</span>
-        <select value={boardId ?? ''} onChange={(e) => setBoardId((e.target as HTMLSelectElement).value)}>
+        <select aria-label="Board" value={boardId ?? ''} onChange={(e) => setBoardId((e.target as HTMLSelectElement).value)}>
           {(boards ?? []).map((b) => (
             <option key={b.id} value={b.id}>
               {b.name}
@@ -490,7 +490,7 @@ function ApiKeys() {
         </label>
         <label class="field">
           <span>Role</span>
-          <select value={form.role} onChange={(e) => setForm({ ...form, role: (e.target as HTMLSelectElement).value as Role })}>
+          <select aria-label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: (e.target as HTMLSelectElement).value as Role })}>
             {ROLES.filter((r) => r !== 'owner').map((r) => (
               <option key={r} value={r}>
                 {r}

@@ -70,7 +70,8 @@ export function BoardPage({ boardId, cardId }: { boardId: string; cardId?: strin
     );
   }
   const model = live.model;
-  const open = cardId && model ? (model.cards.get(cardId) ?? null) : null;
+  // The open card as drawn (with this user's unconfirmed changes), like the tiles.
+  const open = cardId && model ? (live.view.flatMap((c) => c.cards).find((c) => c.id === cardId) ?? null) : null;
   return (
     <>
       <Header>

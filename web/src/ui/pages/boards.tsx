@@ -62,7 +62,7 @@ export function Boards() {
             </label>
             <label class="field">
               <span>Kind</span>
-              <select value={template} onChange={(e) => setTemplate((e.target as HTMLSelectElement).value as 'kanban' | 'jobs')}>
+              <select aria-label="Kind" value={template} onChange={(e) => setTemplate((e.target as HTMLSelectElement).value as 'kanban' | 'jobs')}>
                 <option value="kanban">Kanban (To do, Doing, Done)</option>
                 <option value="jobs">Jobs (statuses for field work)</option>
               </select>

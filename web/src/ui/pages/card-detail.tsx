@@ -117,6 +117,7 @@ function CardDetailBody({ card, live, editable, onClose }: { boardId: string; ca
           <label class="field">
             <span>Move to…</span>
             <select
+              aria-label="Move to…"
               value={card.column_id}
               disabled={!editable}
               data-testid="move-to"
@@ -157,6 +158,7 @@ function CardDetailBody({ card, live, editable, onClose }: { boardId: string; ca
           <label class="field">
             <span>Customer</span>
             <select
+              aria-label="Customer"
               value={card.customer_id ?? ''}
               disabled={!editable}
               onChange={(e) => {

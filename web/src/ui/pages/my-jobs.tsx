@@ -127,7 +127,15 @@ function JobCard({ job, send }: { job: Job; send: (boardId: string, kind: any, d
   const next = columns[idx + 1];
   const [note, setNote] = useState('');
   const [busy, setBusy] = useState(false);
-  const tasksLeft = card.checklist.filter((i) => !i.done).length;
+  // Ticks shown at once, until the server has them (or refused them).
+  const [ticks, setTicks] = useState<Record<string, boolean>>({});
+  const tick = async (itemId: string, done: boolean) => {
+    setTicks((t) => ({ ...t, [itemId]: done }));
+    await send(job.boardId, 'checklist.toggle', { card_id: card.id, item_id: itemId, done }, 'The task');
+    setTicks(({ [itemId]: _, ...rest }) => rest);
+  };
+  const isDone = (it: { id: string; done: boolean }) => ticks[it.id] ?? it.done;
+  const tasksLeft = card.checklist.filter((i) => !isDone(i)).length;
   const move = async (to: Column) => {
     setBusy(true);
     await send(job.boardId, 'card.move', { card_id: card.id, column_id: to.id, after: null }, 'The job');
@@ -151,14 +159,8 @@ function JobCard({ job, send }: { job: Job; send: (boardId: string, kind: any, d
           {card.checklist.map((it) => (
             <li key={it.id}>
               <label class="big-check">
-                <input
-                  type="checkbox"
-                  checked={it.done}
-                  onChange={(e) =>
-                    void send(job.boardId, 'checklist.toggle', { card_id: card.id, item_id: it.id, done: (e.target as HTMLInputElement).checked }, 'The task')
-                  }
-                />
-                <span class={it.done ? 'struck' : ''}>{it.title}</span>
+                <input type="checkbox" checked={isDone(it)} onChange={(e) => void tick(it.id, (e.target as HTMLInputElement).checked)} />
+                <span class={isDone(it) ? 'struck' : ''}>{it.title}</span>
               </label>
             </li>
           ))}
@@ -178,6 +180,7 @@ function JobCard({ job, send }: { job: Job; send: (boardId: string, kind: any, d
         <label class="field">
           <span>Status</span>
           <select
+            aria-label={`Status of ${card.title}`}
             value={card.column_id}
             disabled={busy}
             onChange={(e) => {
