@@ -70,6 +70,7 @@ class AppState {
   private listeners = new Set<() => void>();
   private toastId = 0;
   private renewTimer: ReturnType<typeof setTimeout> | null = null;
+  private networkHooked = false;
 
   constructor() {
     this.http = new BoardroomHttp({ token: () => this.auth.accessToken().catch(() => null) });
@@ -155,8 +156,12 @@ class AppState {
     c.on('error', (e) => {
       if (e.code === 'rate_limited' || e.code === 'unavailable') this.fail(e);
     });
-    window.addEventListener('online', () => c.setNetworkOnline(true));
-    window.addEventListener('offline', () => c.setNetworkOnline(false));
+    if (!this.networkHooked) {
+      // The browser knows when the network goes: skip the backoff when it comes back.
+      this.networkHooked = true;
+      window.addEventListener('online', () => this.client?.setNetworkOnline(true));
+      window.addEventListener('offline', () => this.client?.setNetworkOnline(false));
+    }
     this.client = c;
     c.connect();
   }
