@@ -449,7 +449,7 @@ describe('Boardroom in a real browser', () => {
     await ctx.close();
   });
 
-  it('admin: an API key is shown once; errors are explained', async () => {
+  it('admin: API key shown once, a refused role change explained, customers, statuses, share links', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1024, height: 768 } });
     const page = await signIn(ctx, 'admin');
     await page.goto(`${base}/admin/api-keys`);
@@ -471,6 +471,25 @@ describe('Boardroom in a real browser', () => {
     await page.waitForSelector('[data-testid=toast]');
     assert.match(await page.getByTestId('toast').first().textContent(), /Not allowed|Conflict/);
     await page.screenshot({ path: join(artifacts, 'admin-members.png') });
+
+    // Customers: add one; it is offered on cards.
+    await page.getByRole('link', { name: 'Customers' }).click();
+    await page.getByLabel('Name').fill('Dora Dentist');
+    await page.getByLabel('Phone (optional)').fill('+1 555 0123');
+    await page.getByRole('button', { name: 'Add customer' }).click();
+    await page.waitForSelector('td:text("Dora Dentist")');
+    // Statuses: add one to the jobs board; the board has it.
+    await page.getByRole('link', { name: 'Statuses' }).click();
+    await page.getByLabel('New status name').fill('Waiting for parts');
+    await page.getByRole('button', { name: 'Add status' }).click();
+    await page.waitForSelector('input[value="Waiting for parts"]');
+    const d = await demo();
+    assert.ok((await d.board('Field jobs')).columns.some((c) => c.name === 'Waiting for parts'));
+    // Share links: the list shows the link made earlier (revoked).
+    await page.getByRole('link', { name: 'Share links' }).click();
+    await page.getByRole('link', { name: 'Gutter cleaning' }).first().waitFor();
+    assert.ok((await page.locator('tr.inactive').count()) >= 1, 'the revoked link is listed as revoked');
+    await page.screenshot({ path: join(artifacts, 'admin-share-links.png') });
     await ctx.close();
   });
 });
