@@ -581,6 +581,37 @@ async fn share_links(s: &DynStore) {
         })
         .await;
     assert!(matches!(cross, Err(StoreError::InvalidReference(_))));
+    // Listing: the org's links, newest first, with the card's title; filtered by card.
+    let c2 = card(&b, 1, "second job");
+    s.create_card(&c2).await.unwrap();
+    let l2 = s
+        .create_share_link(NewShareLink {
+            org_id: o.id,
+            board_id: b.id,
+            card_id: c2.id,
+            token_hash: vec![11; 32],
+            created_by: owner.id,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let all = s.list_share_links(o.id, None, 100).await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|(x, t)| (x.id, t.as_str()))
+            .collect::<Vec<_>>(),
+        [(l2.id, "second job"), (l.id, "job")]
+    );
+    assert_eq!(all[1].0.revoked_at, Some(t));
+    let one = s.list_share_links(o.id, Some(c.id), 100).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].0, s.get_share_link(l.id).await.unwrap().unwrap());
+    assert_eq!(s.list_share_links(o.id, None, 1).await.unwrap().len(), 1);
+    assert!(s
+        .list_share_links(other.id, None, 100)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn migrate_is_idempotent(s: &DynStore) {

@@ -168,3 +168,32 @@ async fn ensure_another_owner(state: &AppState, org_id: Uuid, leaving: Uuid) -> 
     }
     Ok(())
 }
+
+/// `GET /api/v1/orgs/{org}/people`: who is in the organization, by name and role, for
+/// the people who work on its boards (assignee pickers, @mentions, comment authors). No
+/// emails; customers (and customer API keys) may not list the staff.
+pub async fn people(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
+    let p = state.principal_in(&caller, org_id).await?;
+    ApiError::check(
+        decide(&p, Action::ReadOrg, &Resource::Org { org_id }),
+        "list people",
+    )?;
+    if p.role == Role::Customer {
+        return Err(ApiError::forbidden(
+            "customers may not list the organization's people",
+        ));
+    }
+    let people: Vec<Value> = state
+        .store
+        .list_members(org_id)
+        .await?
+        .into_iter()
+        .filter(|m| m.active)
+        .map(|m| json!({ "id": m.id, "name": m.name, "role": m.role }))
+        .collect();
+    Ok(Json(json!({ "people": people })))
+}

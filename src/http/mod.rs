@@ -6,11 +6,13 @@ mod boards;
 mod customers;
 pub mod error;
 pub mod extract;
+mod job;
 mod live;
 mod members;
 mod share_links;
 mod stream;
 mod validate;
+mod web;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::ratelimit::{LoginLimiter, OpLimiter};
@@ -158,6 +160,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(customers::patch)
                 .delete(customers::delete),
         )
+        .route("/orgs/{org}/people", get(members::people))
         .route("/orgs/{org}/boards", post(boards::create).get(boards::list))
         .route("/boards/{board}/archive", post(boards::archive))
         .route(
@@ -166,6 +169,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/orgs/{org}/api-keys/{id}", delete(api_keys::revoke))
         .route("/cards/{card}/share-links", post(share_links::create))
+        .route("/orgs/{org}/share-links", get(share_links::list))
+        .route("/job", get(job::job))
         .route("/share-links/{id}", delete(share_links::revoke))
         .route("/boards/{board}", get(live::snapshot))
         .route("/boards/{board}/ops", post(live::apply_op))
@@ -182,7 +187,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/ws", get(crate::realtime::gateway::upgrade))
-        .fallback(not_found)
+        // Everything else: the embedded web client (API paths stay JSON `not_found`).
+        .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
@@ -241,10 +247,6 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
         )],
         crate::metrics::render(),
     )
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }
 
 async fn method_not_allowed() -> impl IntoResponse {

@@ -5,7 +5,7 @@ use super::extract::{Body, Caller};
 use super::{validate, AppState};
 use crate::auth::secrets;
 use crate::store::NewShareLink;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::policy::{decide, Action, CardFacts, Resource};
@@ -116,4 +116,54 @@ pub async fn revoke(
     state.rt.revoke(id);
     tracing::info!(org_id = %link.org_id, link_id = %id, "share link revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    card: Option<Uuid>,
+}
+
+/// `GET /api/v1/orgs/{org}/share-links[?card=<id>]`: the org's share links (never their
+/// tokens, which are only shown when created), newest first, for those who manage them.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<Uuid>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let p = state.principal_in(&caller, org_id).await?;
+    ApiError::check(
+        decide(&p, Action::ManageShareLinks, &Resource::Org { org_id }),
+        "list share links",
+    )?;
+    let links: Vec<Value> = state
+        .store
+        .list_share_links(org_id, q.card, 500)
+        .await?
+        .into_iter()
+        .filter(|(l, _)| {
+            decide(
+                &p,
+                Action::ReadBoard,
+                &Resource::Board {
+                    org_id,
+                    board_id: l.board_id,
+                },
+            )
+            .is_allowed()
+        })
+        .map(|(l, title)| {
+            json!({
+                "id": l.id,
+                "card_id": l.card_id,
+                "board_id": l.board_id,
+                "card_title": title,
+                "created_at": l.created_at,
+                "expires_at": l.expires_at,
+                "revoked_at": l.revoked_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "share_links": links })))
 }

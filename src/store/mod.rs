@@ -105,6 +105,14 @@ pub trait Store: Send + Sync + 'static {
     async fn create_share_link(&self, l: NewShareLink) -> StoreResult<ShareLink>;
     async fn find_share_link(&self, token_hash: &[u8]) -> StoreResult<Option<ShareLink>>;
     async fn get_share_link(&self, id: Uuid) -> StoreResult<Option<ShareLink>>;
+    /// The org's share links (of one card, when given), newest first, with their card's
+    /// title. At most `limit`.
+    async fn list_share_links(
+        &self,
+        org_id: Uuid,
+        card_id: Option<Uuid>,
+        limit: i64,
+    ) -> StoreResult<Vec<(ShareLink, String)>>;
     async fn revoke_share_link(
         &self,
         org_id: Uuid,

@@ -334,6 +334,13 @@ impl From<ShareRow> for ShareLink {
 }
 
 #[derive(sqlx::FromRow)]
+struct ShareListRow {
+    #[sqlx(flatten)]
+    link: ShareRow,
+    title: String,
+}
+
+#[derive(sqlx::FromRow)]
 struct EventRow {
     org_id: Uuid,
     board_id: Uuid,
@@ -1221,6 +1228,36 @@ macro_rules! sql_store {
                         .fetch_optional(&self.pool)
                         .await?;
                 Ok(row.map(ShareLink::from))
+            }
+
+            async fn list_share_links(
+                &self,
+                org_id: Uuid,
+                card_id: Option<Uuid>,
+                limit: i64,
+            ) -> StoreResult<Vec<(ShareLink, String)>> {
+                const COLS: &str = "s.id, s.org_id, s.board_id, s.card_id, s.created_by, s.expires_at, \
+                     s.revoked_at, s.created_at, c.title";
+                let rows: Vec<ShareListRow> = match card_id {
+                    Some(card) => sqlx::query_as(&format!(
+                        "SELECT {COLS} FROM share_links s JOIN cards c ON c.id = s.card_id \
+                         WHERE s.org_id = $1 AND s.card_id = $2 ORDER BY s.created_at DESC, s.id DESC LIMIT $3"
+                    ))
+                    .bind(org_id)
+                    .bind(card)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?,
+                    None => sqlx::query_as(&format!(
+                        "SELECT {COLS} FROM share_links s JOIN cards c ON c.id = s.card_id \
+                         WHERE s.org_id = $1 ORDER BY s.created_at DESC, s.id DESC LIMIT $2"
+                    ))
+                    .bind(org_id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?,
+                };
+                Ok(rows.into_iter().map(|r| (ShareLink::from(r.link), r.title)).collect())
             }
 
             async fn revoke_share_link(&self, org_id: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {

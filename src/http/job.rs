@@ -1,0 +1,101 @@
+//! `GET /api/v1/job[?card=<id>]`: what a customer's job page needs besides the live card
+//! (which comes over the `card:` topic): the board's statuses in order, for the timeline, the
+//! names of the people assigned (only their names) and the organization's name. A share
+//! token (`Authorization: Bearer brs_…`) names its own card; other callers name the card.
+
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+use crate::realtime::session_auth::{SessionAuth, WsCredential};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use boardroom_actors::policy::{decide, Action, CardFacts, Resource};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobQuery {
+    card: Option<Uuid>,
+}
+
+pub async fn job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<JobQuery>,
+) -> ApiResult<Json<Value>> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer header"))?;
+    // The same authentication as a WebSocket hello: JWT, API key or share token.
+    let auth = SessionAuth::authenticate(&state, token)
+        .await
+        .map_err(|e| ApiError::new(e.code, e.message))?;
+    let card_id = match (auth.principal.share_card, q.card) {
+        (Some(own), None) => own,
+        (Some(own), Some(asked)) if asked == own => own,
+        (Some(_), Some(_)) => return Err(ApiError::not_found("card")),
+        (None, Some(asked)) => asked,
+        (None, None) => return Err(ApiError::bad_field("card", "name the card: ?card=<id>")),
+    };
+    let loc = state
+        .store
+        .card_location(card_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("card"))?;
+    let principal = if auth.principal.org_id == loc.org_id {
+        auth.principal.clone()
+    } else {
+        match &auth.credential {
+            WsCredential::Http(c) => state
+                .principal_in(c, loc.org_id)
+                .await
+                .map_err(|e| e.hide_as("card"))?,
+            WsCredential::Share => return Err(ApiError::not_found("card")),
+        }
+    };
+    let resource = Resource::Card {
+        org_id: loc.org_id,
+        board_id: loc.board_id,
+        card: CardFacts {
+            card_id,
+            assignees: loc.assignees.clone(),
+            customer_id: loc.customer_id,
+        },
+    };
+    if !decide(&principal, Action::ReadCard, &resource).is_allowed() {
+        return Err(ApiError::not_found("card"));
+    }
+    let board = state
+        .store
+        .get_board(loc.board_id)
+        .await?
+        .filter(|b| !b.archived)
+        .ok_or_else(|| ApiError::not_found("card"))?;
+    let org_name = state
+        .store
+        .get_org(loc.org_id)
+        .await?
+        .map(|o| o.name)
+        .unwrap_or_default();
+    let mut workers = Vec::new();
+    for user in &loc.assignees {
+        if let Some(m) = state.store.get_member(loc.org_id, *user).await? {
+            workers.push(json!({ "id": m.id, "name": m.name }));
+        }
+    }
+    Ok(Json(json!({
+        "card_id": card_id,
+        "board_id": board.id,
+        "org_name": org_name,
+        "statuses": board.columns,
+        "workers": workers,
+    })))
+}

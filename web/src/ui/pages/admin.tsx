@@ -1,0 +1,568 @@
+// Administration: members and roles, customers, statuses (the columns of a board), API keys
+// (the key is shown once), share links.
+import { useEffect, useState } from 'preact/hooks';
+import type { ApiKeyInfo, BoardInfo, Customer, Member, Role, ShareLinkInfo } from '../../client';
+import { app, isAdmin, useApp } from '../app-state';
+import { fmtDate, Header } from '../components';
+import { useBoard } from '../live';
+import { linkHandler } from '../router';
+import { forgetCustomers } from './card-detail';
+
+const ROLES: Role[] = ['owner', 'admin', 'member', 'worker', 'customer'];
+
+export function Admin({ tab }: { tab: string }) {
+  const a = useApp();
+  const admin = isAdmin(a.org?.role);
+  const tabs: [string, string, boolean][] = [
+    ['members', 'Members', admin],
+    ['customers', 'Customers', true],
+    ['statuses', 'Statuses', true],
+    ['api-keys', 'API keys', admin],
+    ['share-links', 'Share links', true],
+  ];
+  const visible = tabs.filter((t) => t[2]);
+  const current = visible.find((t) => t[0] === tab)?.[0] ?? visible[0]![0];
+  return (
+    <>
+      <Header />
+      <main class="page admin">
+        <h1>Administration</h1>
+        <nav class="tabs" aria-label="Administration sections">
+          {visible.map(([id, label]) => (
+            <a key={id} href={`/admin/${id}`} onClick={linkHandler(`/admin/${id}`)} aria-current={current === id ? 'page' : undefined}>
+              {label}
+            </a>
+          ))}
+        </nav>
+        {current === 'members' && <Members />}
+        {current === 'customers' && <Customers />}
+        {current === 'statuses' && <Statuses />}
+        {current === 'api-keys' && <ApiKeys />}
+        {current === 'share-links' && <ShareLinks />}
+      </main>
+    </>
+  );
+}
+
+function useList<T>(load: () => Promise<T[]>, what: string): [T[] | null, () => void] {
+  const [list, setList] = useState<T[] | null>(null);
+  const reload = () => {
+    load()
+      .then(setList)
+      .catch((e) => app.fail(e, what));
+  };
+  useEffect(reload, []);
+  return [list, reload];
+}
+
+function Members() {
+  const a = useApp();
+  const org = a.org!.id;
+  const [list, reload] = useList<Member>(() => a.http.members(org), 'The member list');
+  const [form, setForm] = useState({ email: '', name: '', password: '', role: 'member' as Role });
+  const set = (k: keyof typeof form) => (e: Event) => setForm({ ...form, [k]: (e.target as HTMLInputElement).value });
+  return (
+    <section>
+      <h2>Members and roles</h2>
+      <table class="table">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Email</th>
+            <th scope="col">Role</th>
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {(list ?? []).map((m) => (
+            <tr key={m.id} class={m.active ? '' : 'inactive'}>
+              <td>{m.name}</td>
+              <td>{m.email}</td>
+              <td>
+                <label class="sr-only" for={`role-${m.id}`}>
+                  Role of {m.name}
+                </label>
+                <select
+                  id={`role-${m.id}`}
+                  value={m.role}
+                  disabled={!m.active}
+                  onChange={async (e) => {
+                    try {
+                      await a.http.setRole(org, m.id, (e.target as HTMLSelectElement).value as Role);
+                      app.toast(`${m.name} is now ${(e.target as HTMLSelectElement).value}`, 'info');
+                      void app.loadPeople();
+                    } catch (err) {
+                      a.fail(err, 'The member');
+                    }
+                    reload();
+                  }}
+                >
+                  {ROLES.map((r) => (
+                    <option key={r} value={r}>
+                      {r}
+                    </option>
+                  ))}
+                </select>
+              </td>
+              <td>
+                {m.active ? (
+                  <button
+                    class="link danger-text"
+                    onClick={async () => {
+                      if (!confirm(`Deactivate ${m.name}? They are signed out at once.`)) return;
+                      try {
+                        await a.http.deactivate(org, m.id);
+                      } catch (err) {
+                        a.fail(err, 'The member');
+                      }
+                      reload();
+                    }}
+                  >
+                    Deactivate
+                  </button>
+                ) : (
+                  <span class="muted small">deactivated</span>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form
+        class="inline-form"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          try {
+            await a.http.createMember(org, { ...form, email: form.email.trim(), name: form.name.trim() });
+            setForm({ email: '', name: '', password: '', role: 'member' });
+            reload();
+            void app.loadPeople();
+          } catch (err) {
+            a.fail(err, 'The member');
+          }
+        }}
+      >
+        <h3>Add a member</h3>
+        <label class="field">
+          <span>Email</span>
+          <input type="email" required value={form.email} onInput={set('email')} />
+        </label>
+        <label class="field">
+          <span>Name</span>
+          <input required maxLength={100} value={form.name} onInput={set('name')} />
+        </label>
+        <label class="field">
+          <span>First password (8+ characters)</span>
+          <input type="password" required minLength={8} autoComplete="new-password" value={form.password} onInput={set('password')} />
+        </label>
+        <label class="field">
+          <span>Role</span>
+          <select aria-label="Role" value={form.role} onChange={set('role')}>
+            {ROLES.map((r) => (
+              <option key={r} value={r}>
+                {r}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit" class="primary">
+          Add member
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function Customers() {
+  const a = useApp();
+  const org = a.org!.id;
+  const [list, reload] = useList<Customer>(() => a.http.customers(org), 'The customer list');
+  const [form, setForm] = useState({ name: '', email: '', phone: '' });
+  const [editing, setEditing] = useState<string | null>(null);
+  const [edit, setEdit] = useState({ name: '', email: '', phone: '' });
+  const changed = () => {
+    forgetCustomers();
+    reload();
+  };
+  return (
+    <section>
+      <h2>Customers</h2>
+      <table class="table">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Email</th>
+            <th scope="col">Phone</th>
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {(list ?? []).map((c) =>
+            editing === c.id ? (
+              <tr key={c.id}>
+                <td>
+                  <input aria-label="Name" value={edit.name} onInput={(e) => setEdit({ ...edit, name: (e.target as HTMLInputElement).value })} />
+                </td>
+                <td>
+                  <input aria-label="Email" type="email" value={edit.email} onInput={(e) => setEdit({ ...edit, email: (e.target as HTMLInputElement).value })} />
+                </td>
+                <td>
+                  <input aria-label="Phone" value={edit.phone} onInput={(e) => setEdit({ ...edit, phone: (e.target as HTMLInputElement).value })} />
+                </td>
+                <td class="row">
+                  <button
+                    class="primary"
+                    onClick={async () => {
+                      try {
+                        await a.http.updateCustomer(org, c.id, { name: edit.name.trim(), email: edit.email.trim() || null, phone: edit.phone.trim() || null });
+                        setEditing(null);
+                        changed();
+                      } catch (err) {
+                        a.fail(err, 'The customer');
+                      }
+                    }}
+                  >
+                    Save
+                  </button>
+                  <button onClick={() => setEditing(null)}>Cancel</button>
+                </td>
+              </tr>
+            ) : (
+              <tr key={c.id}>
+                <td>{c.name}</td>
+                <td>{c.email ?? ''}</td>
+                <td>{c.phone ?? ''}</td>
+                <td class="row">
+                  <button
+                    class="link"
+                    onClick={() => {
+                      setEditing(c.id);
+                      setEdit({ name: c.name, email: c.email ?? '', phone: c.phone ?? '' });
+                    }}
+                  >
+                    Edit
+                  </button>
+                  <button
+                    class="link danger-text"
+                    onClick={async () => {
+                      if (!confirm(`Delete customer ${c.name}?`)) return;
+                      try {
+                        await a.http.deleteCustomer(org, c.id);
+                        changed();
+                      } catch (err) {
+                        a.fail(err, 'The customer');
+                      }
+                    }}
+                  >
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            ),
+          )}
+        </tbody>
+      </table>
+      <form
+        class="inline-form"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          try {
+            await a.http.createCustomer(org, {
+              name: form.name.trim(),
+              ...(form.email.trim() ? { email: form.email.trim() } : {}),
+              ...(form.phone.trim() ? { phone: form.phone.trim() } : {}),
+            });
+            setForm({ name: '', email: '', phone: '' });
+            changed();
+          } catch (err) {
+            a.fail(err, 'The customer');
+          }
+        }}
+      >
+        <h3>Add a customer</h3>
+        <label class="field">
+          <span>Name</span>
+          <input required maxLength={100} value={form.name} onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} />
+        </label>
+        <label class="field">
+          <span>Email (optional)</span>
+          <input type="email" value={form.email} onInput={(e) => setForm({ ...form, email: (e.target as HTMLInputElement).value })} />
+        </label>
+        <label class="field">
+          <span>Phone (optional)</span>
+          <input value={form.phone} onInput={(e) => setForm({ ...form, phone: (e.target as HTMLInputElement).value })} />
+        </label>
+        <button type="submit" class="primary">
+          Add customer
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function Statuses() {
+  const a = useApp();
+  const [boards] = useList<BoardInfo>(() => a.http.boards(a.org!.id), 'The board list');
+  const [boardId, setBoardId] = useState<string | null>(null);
+  useEffect(() => {
+    if (boards && !boardId) setBoardId(boards.find((b) => b.template === 'jobs')?.id ?? boards[0]?.id ?? null);
+  }, [boards]);
+  return (
+    <section>
+      <h2>Statuses</h2>
+      <p class="muted">The columns of a board are its statuses. A "done" status completes a job and tells the customer.</p>
+      <label class="field inline">
+        <span>Board</span>
+        <select aria-label="Board" value={boardId ?? ''} onChange={(e) => setBoardId((e.target as HTMLSelectElement).value)}>
+          {(boards ?? []).map((b) => (
+            <option key={b.id} value={b.id}>
+              {b.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      {boardId && <StatusEditor key={boardId} boardId={boardId} />}
+    </section>
+  );
+}
+
+function StatusEditor({ boardId }: { boardId: string }) {
+  const a = useApp();
+  const live = useBoard(boardId, a.client);
+  const [name, setName] = useState('');
+  const cols = live.view.map((v) => v.column);
+  if (live.error) return <p class="error-box">{live.error}</p>;
+  return (
+    <div>
+      <ol class="status-list">
+        {cols.map((c, i) => {
+          const count = live.view[i]!.cards.length;
+          return (
+            <li key={c.id}>
+              <label class="sr-only" for={`col-${c.id}`}>
+                Name of status {i + 1}
+              </label>
+              <input
+                id={`col-${c.id}`}
+                defaultValue={c.name}
+                maxLength={100}
+                onBlur={(e) => {
+                  const v = (e.target as HTMLInputElement).value.trim();
+                  if (v && v !== c.name) void live.send('column.update', { column_id: c.id, name: v }, 'The status');
+                }}
+              />
+              <label class="check">
+                <input type="checkbox" checked={c.is_done} onChange={(e) => void live.send('column.update', { column_id: c.id, is_done: (e.target as HTMLInputElement).checked }, 'The status')} />
+                done
+              </label>
+              <button
+                aria-label={`Move ${c.name} earlier`}
+                disabled={i === 0}
+                onClick={() => void live.send('column.move', { column_id: c.id, after: i >= 2 ? cols[i - 2]!.id : null }, 'The status')}
+              >
+                ↑
+              </button>
+              <button aria-label={`Move ${c.name} later`} disabled={i === cols.length - 1} onClick={() => void live.send('column.move', { column_id: c.id, after: cols[i + 1]!.id }, 'The status')}>
+                ↓
+              </button>
+              <button
+                class="danger-text link"
+                disabled={count > 0}
+                title={count > 0 ? 'Move or archive its cards first' : undefined}
+                onClick={() => void live.send('column.delete', { column_id: c.id }, 'The status')}
+              >
+                Delete{count > 0 ? ` (${count} cards)` : ''}
+              </button>
+            </li>
+          );
+        })}
+      </ol>
+      <form
+        class="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const n = name.trim();
+          if (!n) return;
+          setName('');
+          void live.send('column.create', { name: n }, 'The status');
+        }}
+      >
+        <label class="sr-only" for="new-status">
+          New status name
+        </label>
+        <input id="new-status" placeholder="New status" maxLength={100} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} />
+        <button type="submit">Add status</button>
+      </form>
+    </div>
+  );
+}
+
+function ApiKeys() {
+  const a = useApp();
+  const org = a.org!.id;
+  const [list, reload] = useList<ApiKeyInfo>(() => a.http.apiKeys(org), 'The API keys');
+  const [form, setForm] = useState({ name: '', role: 'member' as Role, days: '' });
+  const [shown, setShown] = useState<{ name: string; key: string } | null>(null);
+  return (
+    <section>
+      <h2>API keys</h2>
+      <p class="muted">Bots and integrations connect with an API key. The key is shown once, when it is created.</p>
+      {shown && (
+        <div class="secret" role="status" data-testid="api-key">
+          <p>
+            <strong>Copy the key for "{shown.name}" now</strong>; it will not be shown again.
+          </p>
+          <input readOnly aria-label="New API key" value={shown.key} onFocus={(e) => (e.target as HTMLInputElement).select()} />
+          <div class="row">
+            <button onClick={() => void navigator.clipboard?.writeText(shown.key).then(() => app.toast('Key copied', 'info'))}>Copy</button>
+            <button onClick={() => setShown(null)}>I have stored it</button>
+          </div>
+        </div>
+      )}
+      <table class="table">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Role</th>
+            <th scope="col">Last used</th>
+            <th scope="col">Expires</th>
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {(list ?? []).map((k) => (
+            <tr key={k.id} class={k.revoked_at ? 'inactive' : ''}>
+              <td>
+                {k.name} <code class="muted small">{k.prefix}…</code>
+              </td>
+              <td>{k.role}</td>
+              <td>{k.last_used_at ? fmtDate(k.last_used_at) : 'never'}</td>
+              <td>{k.expires_at ? fmtDate(k.expires_at) : 'never'}</td>
+              <td>
+                {k.revoked_at ? (
+                  <span class="muted small">revoked</span>
+                ) : (
+                  <button
+                    class="link danger-text"
+                    onClick={async () => {
+                      if (!confirm(`Revoke the key "${k.name}"? Its connections close at once.`)) return;
+                      try {
+                        await a.http.revokeApiKey(org, k.id);
+                      } catch (err) {
+                        a.fail(err, 'The key');
+                      }
+                      reload();
+                    }}
+                  >
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form
+        class="inline-form"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          try {
+            const days = parseInt(form.days, 10);
+            const r = await a.http.createApiKey(org, { name: form.name.trim(), role: form.role, ...(days > 0 ? { expires_in_days: days } : {}) });
+            setShown({ name: form.name.trim(), key: r.key });
+            setForm({ name: '', role: 'member', days: '' });
+            reload();
+          } catch (err) {
+            a.fail(err, 'The key');
+          }
+        }}
+      >
+        <h3>New API key</h3>
+        <label class="field">
+          <span>Name</span>
+          <input required maxLength={100} value={form.name} onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} />
+        </label>
+        <label class="field">
+          <span>Role</span>
+          <select aria-label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: (e.target as HTMLSelectElement).value as Role })}>
+            {ROLES.filter((r) => r !== 'owner').map((r) => (
+              <option key={r} value={r}>
+                {r}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label class="field">
+          <span>Expires in days (empty = never)</span>
+          <input type="number" min={1} max={3650} value={form.days} onInput={(e) => setForm({ ...form, days: (e.target as HTMLInputElement).value })} />
+        </label>
+        <button type="submit" class="primary">
+          Create key
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function ShareLinks() {
+  const a = useApp();
+  const org = a.org!.id;
+  const [list, reload] = useList<ShareLinkInfo>(() => a.http.shareLinks(org), 'The share links');
+  return (
+    <section>
+      <h2>Share links</h2>
+      <p class="muted">Customers follow one job through a link. Create links from a card ("Customer link"); revoke them here.</p>
+      <table class="table">
+        <thead>
+          <tr>
+            <th scope="col">Job</th>
+            <th scope="col">Created</th>
+            <th scope="col">Expires</th>
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {(list ?? []).map((l) => (
+            <tr key={l.id} class={l.revoked_at ? 'inactive' : ''}>
+              <td>
+                <a href={`/boards/${l.board_id}/cards/${l.card_id}`} onClick={linkHandler(`/boards/${l.board_id}/cards/${l.card_id}`)}>
+                  {l.card_title ?? 'Open the card'}
+                </a>
+              </td>
+              <td>{fmtDate(l.created_at)}</td>
+              <td>{l.expires_at ? fmtDate(l.expires_at) : 'never'}</td>
+              <td>
+                {l.revoked_at ? (
+                  <span class="muted small">revoked</span>
+                ) : (
+                  <button
+                    class="link danger-text"
+                    onClick={async () => {
+                      try {
+                        await a.http.revokeShareLink(l.id);
+                      } catch (err) {
+                        a.fail(err, 'The link');
+                      }
+                      reload();
+                    }}
+                  >
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {list && list.length === 0 && <p class="empty">No share links yet.</p>}
+    </section>
+  );
+}
