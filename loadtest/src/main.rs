@@ -1,10 +1,16 @@
 //! `boardroom-loadtest`: a first end-to-end measurement of a running Boardroom server over real
-//! WebSockets. Two scenarios for now (the load-test issue adds the rest, peers and charts):
+//! WebSockets. Three scenarios for now (the load-test issue adds the rest, peers and charts):
 //!
 //! - `fanout`: S subscribers on one board, one publisher sending `card.update` ops at R ops/s;
-//!   latency from op sent to event received at every subscriber (HDR histogram).
+//!   latency from op sent to event received at every subscriber (HDR histogram). With
+//!   `--urls A,B,C` (a cluster) the publisher and the board's owner are on the first node and
+//!   the subscribers are spread round-robin over all of them; latency is reported separately
+//!   for subscribers on the publisher's node and on the other nodes.
 //! - `ops`: W writers applying ops as fast as the server acknowledges them (a window of
-//!   unacknowledged ops each); committed ops/s and `ok` latency.
+//!   unacknowledged ops each, round-robin over `--urls`); committed ops/s and `ok` latency.
+//! - `failover`: starts three nodes itself, kills the owner of a board with SIGKILL while a
+//!   writer on another node sends ops to it, and measures the time to the first op committed
+//!   by the new owner; checks in Postgres that every acknowledged op was applied once.
 
 use anyhow::{bail, Context, Result};
 use boardroom_protocol::{ClientFrame, Codec, Hello, Ref, ServerFrame, Subscribe, Topic};
@@ -13,12 +19,15 @@ use dashmap::DashMap;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
+
+mod failover;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +38,17 @@ struct Cli {
     /// Base URL of the server.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
+    /// Base URLs of several nodes of one cluster (comma-separated); replaces --url. The
+    /// publisher (and so the board's owner) is on the first; `fanout` spreads its
+    /// subscribers over all of them, round-robin.
+    #[arg(long, value_delimiter = ',')]
+    urls: Vec<String>,
+    /// Redis of the cluster: when given, `fanout` reads which node holds the board's lease.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// The cluster's `[cluster] key_prefix`.
+    #[arg(long, default_value = "br:")]
+    key_prefix: String,
     /// A user who may edit the board (the demo admin by default).
     #[arg(long, default_value = "admin@demo.boardroom")]
     email: String,
@@ -61,23 +81,48 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Starts three nodes (ignores --url/--urls/--email/--password), kills the board's owner
+    /// with SIGKILL and measures the time to the first op committed by the new owner.
+    Failover(failover::Args),
+}
+
+impl Cli {
+    /// The nodes to talk to: --urls, else --url.
+    fn urls(&self) -> Vec<String> {
+        let urls: Vec<&String> = if self.urls.is_empty() {
+            vec![&self.url]
+        } else {
+            self.urls.iter().collect()
+        };
+        urls.into_iter()
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
 }
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Target {
-    url: String,
+    /// Base HTTP URL of each node; the first is the publisher's.
+    http: Vec<String>,
+    /// The same as WebSocket URLs.
+    ws: Vec<String>,
     token: String,
     codec: Codec,
     board: Uuid,
     card: Uuid,
 }
 
+/// Logs in on the first node and creates a board and a card there, so that in a cluster the
+/// first node takes the board's lease.
 async fn setup(cli: &Cli) -> Result<Target> {
+    let urls = cli.urls();
+    let url = urls.first().context("no URL")?.clone();
     let http = reqwest::Client::new();
     let login: Value = http
-        .post(format!("{}/api/v1/auth/login", cli.url))
+        .post(format!("{url}/api/v1/auth/login"))
         .json(&json!({"email": cli.email, "password": cli.password}))
         .send()
         .await?
@@ -90,7 +135,7 @@ async fn setup(cli: &Cli) -> Result<Target> {
         .context("no access token")?
         .to_string();
     let me: Value = http
-        .get(format!("{}/api/v1/me", cli.url))
+        .get(format!("{url}/api/v1/me"))
         .bearer_auth(&token)
         .send()
         .await?
@@ -101,7 +146,7 @@ async fn setup(cli: &Cli) -> Result<Target> {
         .context("no membership")?
         .to_string();
     let board: Value = http
-        .post(format!("{}/api/v1/orgs/{org}/boards", cli.url))
+        .post(format!("{url}/api/v1/orgs/{org}/boards"))
         .bearer_auth(&token)
         .json(&json!({"name": format!("loadtest {}", Uuid::now_v7())}))
         .send()
@@ -113,7 +158,7 @@ async fn setup(cli: &Cli) -> Result<Target> {
     let board_id: Uuid = board["id"].as_str().context("board id")?.parse()?;
     let col = board["columns"][0]["id"].as_str().context("column")?;
     let created: Value = http
-        .post(format!("{}/api/v1/boards/{board_id}/ops", cli.url))
+        .post(format!("{url}/api/v1/boards/{board_id}/ops"))
         .bearer_auth(&token)
         .json(&json!({"op_id": Uuid::now_v7(), "kind": "card.create", "data": {"column_id": col, "title": "load"}}))
         .send()
@@ -124,7 +169,8 @@ async fn setup(cli: &Cli) -> Result<Target> {
         .await?;
     let codec = Codec::from_query(&cli.encoding).context("--encoding is json or msgpack")?;
     Ok(Target {
-        url: cli.url.replacen("http://", "ws://", 1),
+        ws: urls.iter().map(|u| ws_url(u)).collect(),
+        http: urls,
         token,
         codec,
         board: board_id,
@@ -132,22 +178,34 @@ async fn setup(cli: &Cli) -> Result<Target> {
     })
 }
 
-async fn connect(t: &Target, subscribe: bool) -> Result<Ws> {
-    let mut req = format!("{}/ws", t.url).into_client_request()?;
+fn ws_url(http: &str) -> String {
+    http.replacen("http://", "ws://", 1)
+        .replacen("https://", "wss://", 1)
+}
+
+/// A socket to `ws_base` (a ws:// URL) that said hello and was welcomed.
+async fn hello(ws_base: &str, token: &str, codec: Codec) -> Result<Ws> {
+    let mut req = format!("{ws_base}/ws").into_client_request()?;
     req.headers_mut()
-        .insert("Sec-WebSocket-Protocol", t.codec.subprotocol().parse()?);
+        .insert("Sec-WebSocket-Protocol", codec.subprotocol().parse()?);
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
     send(
         &mut ws,
-        t.codec,
+        codec,
         &ClientFrame::Hello(Hello {
             r#ref: None,
-            token: t.token.clone(),
+            token: token.to_string(),
             client: Some("loadtest".into()),
         }),
     )
     .await?;
-    expect(&mut ws, t.codec, |f| matches!(f, ServerFrame::Welcome(_))).await?;
+    expect(&mut ws, codec, |f| matches!(f, ServerFrame::Welcome(_))).await?;
+    Ok(ws)
+}
+
+/// A socket to node `node` of the target, subscribed to the board when `subscribe`.
+async fn connect(t: &Target, node: usize, subscribe: bool) -> Result<Ws> {
+    let mut ws = hello(&t.ws[node], &t.token, t.codec).await?;
     if subscribe {
         send(
             &mut ws,
@@ -203,6 +261,25 @@ async fn expect(
     }
 }
 
+fn message(codec: Codec, f: &ClientFrame) -> Result<Message> {
+    let bytes = codec.encode_client(f)?;
+    Ok(if codec.is_binary() {
+        Message::Binary(bytes.into())
+    } else {
+        Message::Text(String::from_utf8(bytes)?.into())
+    })
+}
+
+/// The node id holding a board's lease in a cluster's Redis.
+async fn lease_holder(redis_url: &str, prefix: &str, board: Uuid) -> Result<Option<String>> {
+    let client = redis::Client::open(redis_url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    Ok(redis::cmd("GET")
+        .arg(format!("{prefix}lease:{board}"))
+        .query_async(&mut conn)
+        .await?)
+}
+
 fn update(t: &Target, i: u64, op_id: Uuid) -> ClientFrame {
     serde_json::from_value(
         json!({"type": "op", "ref": i, "topic": format!("board:{}", t.board), "op_id": op_id,
@@ -224,55 +301,118 @@ fn report(name: &str, h: &Histogram<u64>) {
     );
 }
 
-async fn fanout(t: Arc<Target>, subscribers: usize, rate: u64, seconds: u64) -> Result<()> {
+/// What one subscriber saw of the publisher's ops.
+struct Seen {
+    node: usize,
+    hist: Histogram<u64>,
+    /// Seqs of the publisher's ops delivered (the first time).
+    seqs: HashSet<u64>,
+    duplicates: u64,
+    resyncs: u64,
+}
+
+async fn fanout(
+    t: Arc<Target>,
+    subscribers: usize,
+    rate: u64,
+    seconds: u64,
+    owner: Option<(String, String)>,
+) -> Result<()> {
+    let nodes = t.ws.len();
     let sent: Arc<DashMap<Uuid, Instant>> = Arc::new(DashMap::new());
     let received = Arc::new(AtomicU64::new(0));
+    // The publisher subscribes first, on the first node: that node is the board's owner (it
+    // also took the lease when `setup` created the card there).
+    let publisher = connect(&t, 0, true).await?;
+    let owner_node = match &owner {
+        Some((redis, prefix)) => lease_holder(redis, prefix, t.board).await?,
+        None => None,
+    };
     let mut subs = Vec::new();
-    for _ in 0..subscribers {
-        subs.push(connect(&t, true).await?);
+    for i in 0..subscribers {
+        let node = i % nodes;
+        subs.push((node, connect(&t, node, true).await?));
     }
-    println!("{subscribers} subscribers connected");
+    println!(
+        "{subscribers} subscribers connected over {nodes} node(s); publisher on {}",
+        t.http[0]
+    );
+    match (&owner, &owner_node) {
+        (Some(_), Some(n)) => println!("board {} is owned by node {n} (its Redis lease)", t.board),
+        (Some(_), None) => println!("board {}: no lease found in Redis", t.board),
+        (None, _) if nodes > 1 => println!(
+            "board {}: owner not checked (pass --redis-url to read the lease)",
+            t.board
+        ),
+        _ => {}
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
-    for mut ws in subs {
+    for (node, mut ws) in subs {
         let (t, sent, received, mut stop) =
             (t.clone(), sent.clone(), received.clone(), stop_rx.clone());
         tasks.push(tokio::spawn(async move {
-            let mut local = Histogram::<u64>::new(3).expect("histogram");
+            let mut seen = Seen {
+                node,
+                hist: Histogram::<u64>::new(3).expect("histogram"),
+                seqs: HashSet::new(),
+                duplicates: 0,
+                resyncs: 0,
+            };
             loop {
                 tokio::select! {
                     f = recv(&mut ws, t.codec) => match f {
                         Ok(Some(ServerFrame::Event(e))) => {
                             if let Some(at) = sent.get(&e.op_id) {
-                                let _ = local.record(at.elapsed().as_micros() as u64);
-                                received.fetch_add(1, Ordering::Relaxed);
+                                if seen.seqs.insert(e.seq) {
+                                    let _ = seen.hist.record(at.elapsed().as_micros() as u64);
+                                    received.fetch_add(1, Ordering::Relaxed);
+                                } else {
+                                    seen.duplicates += 1;
+                                }
                             }
                         }
+                        Ok(Some(ServerFrame::Resync(_))) => seen.resyncs += 1,
                         Ok(Some(_)) => {}
                         _ => break,
                     },
                     _ = stop.changed() => break,
                 }
             }
-            local
+            seen
         }));
     }
-    let publisher = connect(&t, false).await?;
     let total = rate * seconds;
     let gap = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
-    let started = Instant::now();
     let (mut tx, mut rx) = publisher.split();
-    let reader = tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+    // The publisher's acknowledgements: the seq each op got, and refusals.
+    let codec = t.codec;
+    let reader = tokio::spawn(async move {
+        let (mut acked, mut refused) = (HashSet::new(), 0u64);
+        while let Some(Ok(m)) = rx.next().await {
+            let f = match &m {
+                Message::Text(s) => codec.decode_server(s.as_bytes()),
+                Message::Binary(b) => codec.decode_server(b),
+                _ => continue,
+            };
+            match f {
+                Ok(ServerFrame::Ok(ok)) => acked.extend(ok.seq),
+                Ok(ServerFrame::Error(e)) => {
+                    refused += 1;
+                    if refused <= 5 {
+                        eprintln!("op refused: {:?} {}", e.code, e.message);
+                    }
+                }
+                _ => {}
+            }
+        }
+        (acked, refused)
+    });
+    let started = Instant::now();
     for i in 0..total {
         let op_id = Uuid::now_v7();
         sent.insert(op_id, Instant::now());
-        let bytes = t.codec.encode_client(&update(&t, i, op_id))?;
-        let msg = if t.codec.is_binary() {
-            Message::Binary(bytes.into())
-        } else {
-            Message::Text(String::from_utf8(bytes)?.into())
-        };
-        tx.send(msg).await?;
+        tx.send(message(t.codec, &update(&t, i, op_id))?).await?;
         let next = started + gap.mul_f64((i + 1) as f64);
         tokio::time::sleep_until(next.into()).await;
     }
@@ -284,17 +424,57 @@ async fn fanout(t: Arc<Target>, subscribers: usize, rate: u64, seconds: u64) -> 
     }
     let elapsed = started.elapsed().as_secs_f64();
     let _ = stop_tx.send(true);
-    let mut hist = Histogram::<u64>::new(3)?;
+    let mut seen = Vec::new();
     for task in tasks {
-        hist.add(&task.await?)?;
+        seen.push(task.await?);
     }
-    reader.abort();
+    let _ = tx.close().await;
+    let (acked, refused) = tokio::time::timeout(Duration::from_secs(5), reader)
+        .await
+        .map(|r| r.unwrap_or_default())
+        .unwrap_or_default();
     let got = received.load(Ordering::Relaxed);
+    // Against the seqs the publisher was acknowledged: what each subscriber lacks.
+    let missing: u64 = seen
+        .iter()
+        .map(|s| acked.iter().filter(|q| !s.seqs.contains(q)).count() as u64)
+        .sum();
+    let duplicates: u64 = seen.iter().map(|s| s.duplicates).sum();
+    let resyncs: u64 = seen.iter().map(|s| s.resyncs).sum();
     println!(
-        "fanout: {subscribers} subscribers, {total} ops at {rate}/s: {got} of {expected} deliveries ({:.0}/s)",
+        "fanout: {subscribers} subscribers, {total} ops at {rate}/s ({} acknowledged, {refused} refused): \
+         {got} of {expected} deliveries ({:.0}/s); missing {missing}, duplicate {duplicates}, resync {resyncs}",
+        acked.len(),
         got as f64 / elapsed
     );
-    report("op sent -> event received", &hist);
+    let merged = |pick: &dyn Fn(usize) -> bool| -> Result<(usize, Histogram<u64>)> {
+        let mut h = Histogram::<u64>::new(3)?;
+        let mut n = 0;
+        for s in seen.iter().filter(|s| pick(s.node)) {
+            h.add(&s.hist)?;
+            n += 1;
+        }
+        Ok((n, h))
+    };
+    if nodes == 1 {
+        report("op sent -> event received", &merged(&|_| true)?.1);
+        return Ok(());
+    }
+    let (n, h) = merged(&|node| node == 0)?;
+    report(
+        &format!(
+            "same node as the publisher ({}, {n} subscribers)",
+            t.http[0]
+        ),
+        &h,
+    );
+    let (n, h) = merged(&|node| node != 0)?;
+    report(&format!("other nodes ({n} subscribers)"), &h);
+    for node in 1..nodes {
+        let (n, h) = merged(&|x| x == node)?;
+        report(&format!("  {} ({n} subscribers)", t.http[node]), &h);
+    }
+    report("all subscribers", &merged(&|_| true)?.1);
     Ok(())
 }
 
@@ -304,8 +484,9 @@ async fn ops(t: Arc<Target>, writers: usize, window: usize, seconds: u64) -> Res
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..writers {
-        let mut ws = connect(&t, false).await?;
+    for w in 0..writers {
+        // Round-robin over the nodes when there are several.
+        let mut ws = connect(&t, w % t.ws.len(), false).await?;
         let (t, acked) = (t.clone(), acked.clone());
         tasks.push(tokio::spawn(async move {
             let mut local = Histogram::<u64>::new(3).expect("histogram");
@@ -367,17 +548,22 @@ async fn ops(t: Arc<Target>, writers: usize, window: usize, seconds: u64) -> Res
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Scenario::Failover(args) = &cli.scenario {
+        return failover::run(args).await;
+    }
+    let owner = cli.redis_url.clone().map(|r| (r, cli.key_prefix.clone()));
     let t = Arc::new(setup(&cli).await?);
     match cli.scenario {
         Scenario::Fanout {
             subscribers,
             rate,
             seconds,
-        } => fanout(t, subscribers, rate, seconds).await,
+        } => fanout(t, subscribers, rate, seconds, owner).await,
         Scenario::Ops {
             writers,
             window,
             seconds,
         } => ops(t, writers, window, seconds).await,
+        Scenario::Failover(_) => unreachable!("handled above"),
     }
 }
