@@ -206,11 +206,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
+/// Alive. `demo` says whether this server seeds the demo organization (dev mode), so that the
+/// sign-in page offers the demo accounts only where they exist.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let demo = state.config.dev_mode() && state.config.demo_seed;
+    Json(json!({ "status": "ok", "demo": demo }))
 }
 
-/// Ready when the store answers; a load balancer takes the node out of rotation otherwise.
 /// Ready when the store answers and, in a cluster, Redis too (a node that cannot reach Redis
 /// can neither take boards nor reach other nodes).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {

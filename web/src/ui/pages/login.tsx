@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { BoardroomError, describeError } from '../../client';
 import { app } from '../app-state';
 import { navigate } from '../router';
@@ -10,6 +10,14 @@ export function Login({ next }: { next: string }) {
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // The demo accounts exist only on a server that seeds them (dev mode): it says so in /healthz.
+  const [demo, setDemo] = useState(false);
+  useEffect(() => {
+    fetch('/healthz')
+      .then((r) => (r.ok ? r.json() : null))
+      .then((h) => setDemo(Boolean(h && h.demo)))
+      .catch(() => setDemo(false));
+  }, []);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -53,6 +61,7 @@ export function Login({ next }: { next: string }) {
         <button type="submit" class="primary big" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
+        {demo && (
         <details class="demo">
           <summary>Demo accounts</summary>
           <p class="small">
@@ -74,6 +83,7 @@ export function Login({ next }: { next: string }) {
             ))}
           </div>
         </details>
+        )}
       </form>
     </main>
   );
