@@ -220,6 +220,14 @@ async fn clients_on_three_nodes_see_one_order_from_one_owner_with_everyone_prese
         seqs.windows(2).all(|w| w[1] == w[0] + 1),
         "no gap: {seqs:?}"
     );
+    // Outside dev mode no demo accounts are offered.
+    let health: serde_json::Value = reqwest::get(nodes[0].url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["demo"], json!(false));
     // Exactly one node holds the board.
     let mut held = Vec::new();
     for n in &nodes {

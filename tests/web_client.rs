@@ -140,6 +140,8 @@ async fn serves_the_embedded_app_without_touching_the_api() {
     expect_error(&api.post("/boards", json!({})).await, 404, "not_found");
     let (s, body) = api.get("/healthz").await;
     assert_eq!((s, body["status"].as_str()), (200, Some("ok")));
+    // Dev mode with the demo seed: the sign-in page may offer the demo accounts.
+    assert_eq!(body["demo"], json!(true));
     // `/ws` stays the WebSocket endpoint (a plain GET is not upgraded, and is not the app).
     let r = api.send("GET", "/ws", None).await;
     assert_ne!(header(&r, "content-type"), "text/html; charset=utf-8");
