@@ -727,3 +727,59 @@ async fn membership_changes_on_one_node_reach_boards_and_sessions_on_others() {
     assert_eq!(s, 204, "{body}");
     assert_eq!(worker_ws.closed().await, common::ws::Closed::Code(4003));
 }
+
+/// Reads SSE text until `pred` holds for the text so far.
+async fn sse_until(res: &mut reqwest::Response, buf: &mut String, pred: impl Fn(&str) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !pred(buf) {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .expect("SSE timed out")
+            .expect("SSE read");
+        match chunk {
+            Some(c) => buf.push_str(&String::from_utf8_lossy(&c)),
+            None => panic!("SSE stream ended; got {buf}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn http_snapshot_ops_and_sse_work_on_a_node_that_does_not_own_the_board() {
+    let db = fresh_pg_url().await;
+    let (_prefix, nodes) = start_nodes(&db, &redis_url(), 2).await;
+    let org = new_org(&nodes[0], "Http parity").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    // Node 1 owns the board.
+    let mut owner_ws = welcomed(&nodes[0], &token).await;
+    subscribe(&mut owner_ws, Topic::Board(board), None).await;
+    assert_eq!(leases_held(&nodes[0]).await, 1.0);
+    // Through node 2: a Server-Sent Events stream, an op and a snapshot.
+    let on_two = nodes[1].api().with_token(&token);
+    let url = nodes[1].url(&format!("/api/v1/stream?topic=board:{board}&token={token}"));
+    let mut res = reqwest::Client::new().get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut buf = String::new();
+    sse_until(&mut res, &mut buf, |b| b.contains("event: ok")).await;
+    let (s, r) = on_two
+        .post(
+            &format!("/api/v1/boards/{board}/ops"),
+            json!({"op_id": Uuid::now_v7(), "kind": "card.create",
+                   "data": {"column_id": col, "title": "Via node 2"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    sse_until(&mut res, &mut buf, |b| {
+        b.contains("event: event") && b.contains("Via node 2")
+    })
+    .await;
+    let (s, snap) = on_two.get(&format!("/api/v1/boards/{board}")).await;
+    assert_eq!(s, 200, "{snap}");
+    assert_eq!(snap["cards"].as_array().unwrap().len(), 1);
+    assert_eq!(snap["seq"], r["seq"]);
+    assert_eq!(
+        leases_held(&nodes[1]).await,
+        0.0,
+        "node 2 forwarded, it did not take over"
+    );
+}
