@@ -61,6 +61,10 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// The scenarios of the load-test issue (fanout-ext, compare, connect, report), in the
+    /// library (`src/lib.rs`, `src/scenarios/`).
+    #[command(flatten)]
+    More(boardroom_loadtest::Command),
 }
 
 type Ws =
@@ -367,6 +371,15 @@ async fn ops(t: Arc<Target>, writers: usize, window: usize, seconds: u64) -> Res
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Scenario::More(cmd) = cli.scenario {
+        let login = boardroom_loadtest::Login {
+            url: cli.url,
+            email: cli.email,
+            password: cli.password,
+            encoding: cli.encoding,
+        };
+        return boardroom_loadtest::run(cmd, login).await;
+    }
     let t = Arc::new(setup(&cli).await?);
     match cli.scenario {
         Scenario::Fanout {
@@ -379,5 +392,6 @@ async fn main() -> Result<()> {
             window,
             seconds,
         } => ops(t, writers, window, seconds).await,
+        Scenario::More(_) => unreachable!("handled above"),
     }
 }
