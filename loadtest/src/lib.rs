@@ -25,18 +25,18 @@ pub use boardroom::Login;
 pub enum Command {
     /// Fanout over B boards × S subscribers with P publishers, against Boardroom (`--path op`
     /// or `presence`), the bare peer or Socket.IO; JSON result and Markdown row with `--out`.
-    FanoutExt(scenarios::fanout::FanoutArgs),
+    FanoutExt(Box<scenarios::fanout::FanoutArgs>),
     /// Boardroom and the peers in turn, interleaved, same client settings; prints the ratios
     /// Boardroom ÷ peer with their spread over rounds.
-    Compare(scenarios::compare::CompareArgs),
+    Compare(Box<scenarios::compare::CompareArgs>),
     /// N idle authenticated connections from several processes and source addresses; connect
     /// rate and server RSS per connection.
-    Connect(scenarios::connect::ConnectArgs),
+    Connect(Box<scenarios::connect::ConnectArgs>),
     /// One worker process of `connect` (started by it).
     #[command(hide = true)]
-    ConnectWorker(scenarios::connect::WorkerArgs),
+    ConnectWorker(Box<scenarios::connect::WorkerArgs>),
     /// SVG charts and a Markdown summary from the JSON results.
-    Report(scenarios::report::ReportArgs),
+    Report(Box<scenarios::report::ReportArgs>),
 }
 
 pub async fn run(cmd: Command, login: Login) -> Result<()> {

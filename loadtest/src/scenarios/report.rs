@@ -110,8 +110,7 @@ fn latency_chart(path: &Path, title: &str, series: &BTreeMap<String, [f64; 5]>) 
         .copied()
         .filter(|x| *x > 0.0)
         .fold(f64::INFINITY, f64::min)
-        .min(1.0)
-        .max(0.01);
+        .clamp(0.01, 1.0);
     let hi = series
         .values()
         .flat_map(|v| v.iter())
@@ -326,8 +325,9 @@ pub fn run(a: &ReportArgs) -> Result<()> {
     }
 
     // Delivered against offered, where a configuration ran at several rates.
-    let mut by_config: BTreeMap<String, BTreeMap<String, BTreeMap<u64, Vec<(f64, f64)>>>> =
-        BTreeMap::new();
+    // config -> series -> rate -> (offered, delivered) per run
+    type ByRate = BTreeMap<u64, Vec<(f64, f64)>>;
+    let mut by_config: BTreeMap<String, BTreeMap<String, ByRate>> = BTreeMap::new();
     for r in &fan {
         by_config
             .entry(config_of(r))
