@@ -43,7 +43,7 @@ pub async fn run(cmd: Command, login: Login) -> Result<()> {
     match cmd {
         Command::FanoutExt(a) => scenarios::fanout::run(&a, &login).await.map(|_| ()),
         Command::Compare(a) => scenarios::compare::run(&a, &login).await,
-        Command::Connect(a) => scenarios::connect::run(&a, &login).await,
+        Command::Connect(a) => scenarios::connect::run(&a, &login).await.map(|_| ()),
         Command::ConnectWorker(a) => scenarios::connect::worker(&a, &login).await,
         Command::Report(a) => scenarios::report::run(&a),
     }

@@ -125,11 +125,38 @@ pub fn boardroom_env(
     env
 }
 
-/// Starts one server and waits until it answers; `durability` is Boardroom's setting.
+/// The port a server kind gets from `--port-base`.
+pub fn default_port(kind: ServerKind, a: &SpawnArgs) -> u16 {
+    match kind {
+        ServerKind::Boardroom => a.port_base,
+        ServerKind::Bare => a.port_base + 1,
+        ServerKind::Socketio => a.port_base + 2,
+    }
+}
+
+/// A port nobody listens on right now (tests).
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Starts one server on its default port and waits until it answers; `durability` is
+/// Boardroom's setting.
 pub async fn spawn(kind: ServerKind, a: &SpawnArgs, durability: &str) -> Result<Spawned> {
+    spawn_on(kind, a, durability, default_port(kind, a)).await
+}
+
+/// Starts one server on `port` and waits until it answers.
+pub async fn spawn_on(
+    kind: ServerKind,
+    a: &SpawnArgs,
+    durability: &str,
+    port: u16,
+) -> Result<Spawned> {
     let dir = temp_dir(kind.name())?;
     let log = std::fs::File::create(dir.join("server.log"))?;
-    let (port, mut cmd) = match kind {
+    let mut cmd = match kind {
         ServerKind::Boardroom => {
             let bin = a
                 .boardroom_bin
@@ -138,13 +165,12 @@ pub async fn spawn(kind: ServerKind, a: &SpawnArgs, durability: &str) -> Result<
                 .context(
                     "no boardroom binary: build it (cargo build --release) or pass --boardroom-bin",
                 )?;
-            let port = a.port_base;
             let mut cmd = command(&a.server_cpus, &bin);
             cmd.arg("serve").current_dir(&dir);
             for (k, v) in boardroom_env(a, durability, port, &dir) {
                 cmd.env(k, v);
             }
-            (port, cmd)
+            cmd
         }
         ServerKind::Bare => {
             let bin = a
@@ -152,10 +178,9 @@ pub async fn spawn(kind: ServerKind, a: &SpawnArgs, durability: &str) -> Result<
                 .clone()
                 .or_else(|| beside_me("bare-peer"))
                 .context("no bare-peer binary: build it or pass --bare-bin")?;
-            let port = a.port_base + 1;
             let mut cmd = command(&a.server_cpus, &bin);
             cmd.arg("--listen").arg(format!("127.0.0.1:{port}"));
-            (port, cmd)
+            cmd
         }
         ServerKind::Socketio => {
             let sdir = a.socketio_dir.clone().unwrap_or_else(|| {
@@ -167,14 +192,13 @@ pub async fn spawn(kind: ServerKind, a: &SpawnArgs, durability: &str) -> Result<
                     sdir.display()
                 );
             }
-            let port = a.port_base + 2;
             let node = which(&a.node).unwrap_or_else(|| PathBuf::from(&a.node));
             let mut cmd = command(&a.server_cpus, &node);
             cmd.arg(sdir.join("server.js"))
                 .arg("--port")
                 .arg(port.to_string())
                 .current_dir(&sdir);
-            (port, cmd)
+            cmd
         }
     };
     let child = cmd

@@ -62,8 +62,9 @@ async function main() {
     io.adapter(createAdapter(pub, sub));
   }
   httpServer.listen(port, host, () => {
+    const a = httpServer.address();
     console.error(
-      `socket.io peer listening on ${host}:${port}${redisUrl ? " (redis adapter " + redisUrl + ")" : ""}`
+      `socket.io peer listening on ${a.address}:${a.port}${redisUrl ? " (redis adapter " + redisUrl + ")" : ""}`
     );
   });
 }

@@ -65,6 +65,9 @@ pub struct ConnectArgs {
     pub out: Option<PathBuf>,
     #[arg(long)]
     pub label: Option<String>,
+    /// The executable run as worker (default: this one).
+    #[arg(long, hide = true)]
+    pub worker_exe: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -213,7 +216,7 @@ struct Worker {
     done: Option<f64>,
 }
 
-pub async fn run(a: &ConnectArgs, login: &Login) -> Result<()> {
+pub async fn run(a: &ConnectArgs, login: &Login) -> Result<ConnectResult> {
     if a.processes == 0 {
         bail!("--processes must be at least 1");
     }
@@ -244,7 +247,10 @@ pub async fn run(a: &ConnectArgs, login: &Login) -> Result<()> {
     // Let the server settle before the baseline.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = pid.and_then(stats::rss_bytes);
-    let exe = std::env::current_exe()?;
+    let exe = match &a.worker_exe {
+        Some(e) => e.clone(),
+        None => std::env::current_exe()?,
+    };
     let per = a.connections.div_ceil(a.processes);
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -418,5 +424,5 @@ pub async fn run(a: &ConnectArgs, login: &Login) -> Result<()> {
             &result.markdown_row(),
         )?;
     }
-    Ok(())
+    Ok(result)
 }
