@@ -222,18 +222,22 @@ pub struct FanoutResult {
     /// CPU used, in cores (1.0 = one core busy the whole window).
     pub client_cpu: f64,
     pub server_cpu: Option<f64>,
+    /// Server CPU time per delivery in the window, in µs: robust to a shared, busy machine
+    /// (a server that gets less CPU than it needs shows it as latency, not here).
+    #[serde(default)]
+    pub server_us_per_delivery: Option<f64>,
     pub server_rss_mib: Option<f64>,
     pub machine: Machine,
     pub unix_time: u64,
 }
 
 impl FanoutResult {
-    pub const MARKDOWN_HEADER: &'static str = "| server | path | durability | boards × subs | pubs | offered ops/s | deliveries/s | p50 | p90 | p99 | p99.9 | max | errors | missing | dup | client CPU | server CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+    pub const MARKDOWN_HEADER: &'static str = "| server | path | durability | boards × subs | pubs | offered ops/s | deliveries/s | p50 | p90 | p99 | p99.9 | max | errors | missing | dup | client CPU | server CPU | server µs/delivery |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
     pub fn markdown_row(&self) -> String {
         let errors: u64 = self.errors.values().sum();
         format!(
-            "| {} | {} | {} | {} × {} | {} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {:.2} | {} |",
+            "| {} | {} | {} | {} × {} | {} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {:.2} | {} | {} |",
             self.label,
             self.path,
             self.durability,
@@ -252,6 +256,9 @@ impl FanoutResult {
             self.duplicates,
             self.client_cpu,
             self.server_cpu
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            self.server_us_per_delivery
                 .map(|c| format!("{c:.2}"))
                 .unwrap_or_else(|| "-".into()),
         )

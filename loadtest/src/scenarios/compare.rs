@@ -119,6 +119,9 @@ pub struct PeerRatios {
     /// Boardroom p99 ÷ the peer's, per round (below 1: Boardroom's is lower).
     pub p99: Option<Spread>,
     pub p50: Option<Spread>,
+    /// Boardroom server CPU per delivery ÷ the peer's (above 1: Boardroom spends more).
+    #[serde(default)]
+    pub cpu_per_delivery: Option<Spread>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -236,6 +239,7 @@ pub async fn run(a: &CompareArgs, login: &Login) -> Result<()> {
                 deliveries: ratio(&|r| r.deliveries_per_sec),
                 p99: ratio(&|r| r.latency.p99_ms),
                 p50: ratio(&|r| r.latency.p50_ms),
+                cpu_per_delivery: ratio(&|r| r.server_us_per_delivery.unwrap_or(f64::NAN)),
             });
         }
     }
@@ -293,7 +297,7 @@ fn save_compare(dir: &PathBuf, r: &CompareResult) -> Result<()> {
         md.push('\n');
     }
     md.push('\n');
-    md.push_str("| Boardroom ÷ peer | rate ops/s | deliveries/s (median, min–max) | p50 | p99 |\n|---|---|---|---|---|\n");
+    md.push_str("| Boardroom ÷ peer | rate ops/s | deliveries/s (median, min–max) | p50 | p99 | server CPU per delivery |\n|---|---|---|---|---|---|\n");
     for x in &r.ratios {
         let s = |v: &Option<Spread>| {
             v.as_ref()
@@ -301,12 +305,13 @@ fn save_compare(dir: &PathBuf, r: &CompareResult) -> Result<()> {
                 .unwrap_or("-".into())
         };
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} |\n",
             x.peer,
             x.rate_ops,
             s(&x.deliveries),
             s(&x.p50),
-            s(&x.p99)
+            s(&x.p99),
+            s(&x.cpu_per_delivery)
         ));
     }
     std::fs::write(dir.join(format!("{name}.md")), md)?;

@@ -3,7 +3,8 @@
 //!
 //! - Subscribers are spread round-robin over the boards (subscriber i on board i mod B).
 //! - Publisher j publishes to the boards b with b mod P = j (when P ≤ B), or to board j mod B
-//!   (when P > B), at R / P messages per second, open loop: each message is stamped with its
+//!   (when P > B), at R / P messages per second, staggered by j / R so that all together
+//!   publish evenly every 1 / R; open loop: each message is stamped with its
 //!   *scheduled* send time, so a server that falls behind shows as latency, not as a slower
 //!   publisher (no coordinated omission).
 //! - Every delivery's latency goes into an HDR histogram; sequence numbers (see
@@ -571,7 +572,10 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
                 index: j,
                 boards,
                 rate: per_pub_rate,
-                start,
+                // Staggered: publisher j starts j/R after publisher 0, so that together they
+                // publish evenly every 1/R instead of all at once every P/R (bursts of P
+                // publishes that each fan out would show as latency that no server causes).
+                start: start + Duration::from_secs_f64(j as f64 / a.rate.max(1e-9)),
                 end,
             },
             kind,
@@ -760,6 +764,9 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
         ack_latency: (kind == ServerKind::Boardroom).then(|| Latency::of(&acks)),
         client_cpu,
         server_cpu,
+        server_us_per_delivery: server_cpu
+            .filter(|_| in_window > 0)
+            .map(|c| c * window * 1e6 / in_window as f64),
         server_rss_mib: a
             .server_pid
             .and_then(stats::rss_bytes)
@@ -823,10 +830,13 @@ pub fn print_result(r: &FanoutResult) {
         println!("  errors: {:?}", r.errors);
     }
     println!(
-        "  CPU: client {:.2} cores{}",
+        "  CPU: client {:.2} cores{}{}",
         r.client_cpu,
         r.server_cpu
             .map(|c| format!(", server {c:.2} cores"))
+            .unwrap_or_default(),
+        r.server_us_per_delivery
+            .map(|c| format!(" = {c:.2} µs per delivery"))
             .unwrap_or_default()
     );
 }
