@@ -84,6 +84,10 @@ enum Scenario {
     /// Starts three nodes (ignores --url/--urls/--email/--password), kills the board's owner
     /// with SIGKILL and measures the time to the first op committed by the new owner.
     Failover(failover::Args),
+    /// The scenarios of the load-test issue (fanout-ext, compare, connect, report), in the
+    /// library (`src/lib.rs`, `src/scenarios/`).
+    #[command(flatten)]
+    More(boardroom_loadtest::Command),
 }
 
 impl Cli {
@@ -551,6 +555,15 @@ async fn main() -> Result<()> {
     if let Scenario::Failover(args) = &cli.scenario {
         return failover::run(args).await;
     }
+    if let Scenario::More(cmd) = cli.scenario {
+        let login = boardroom_loadtest::Login {
+            url: cli.url,
+            email: cli.email,
+            password: cli.password,
+            encoding: cli.encoding,
+        };
+        return boardroom_loadtest::run(cmd, login).await;
+    }
     let owner = cli.redis_url.clone().map(|r| (r, cli.key_prefix.clone()));
     let t = Arc::new(setup(&cli).await?);
     match cli.scenario {
@@ -565,5 +578,6 @@ async fn main() -> Result<()> {
             seconds,
         } => ops(t, writers, window, seconds).await,
         Scenario::Failover(_) => unreachable!("handled above"),
+        Scenario::More(_) => unreachable!("handled above"),
     }
 }

@@ -1,0 +1,420 @@
+//! `report`: the JSON results of `fanout-ext`, `compare` and `connect` turned into SVG charts
+//! (plotters) and one Markdown summary:
+//!
+//! - `latency-<config>.svg`: latency percentiles (p50 … max, log scale) per server, for each
+//!   fanout configuration (boards × subscribers at a rate);
+//! - `throughput-vs-subscribers.svg`: deliveries/s per server against subscribers per board;
+//! - `throughput-vs-offered-<config>.svg`: delivered against offered deliveries/s, when a
+//!   configuration was run at several rates (where a server stops keeping up);
+//! - `summary.md`: the median of each (configuration, server) over its runs.
+//!
+//! Several runs of one (configuration, server) — rounds of `compare` — are reduced to their
+//! median per figure.
+
+use crate::stats::{ConnectResult, FanoutResult};
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Directory of JSON results (searched recursively).
+    #[arg(long, default_value = "loadtest/results")]
+    pub results: PathBuf,
+    /// Where the SVGs and summary.md go (default: the results directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The series a run belongs to (a server, and for Boardroom its path and durability).
+pub fn series_of(r: &FanoutResult) -> String {
+    if r.server == "boardroom" {
+        format!("{} {} {}", r.label, r.path, r.durability)
+    } else {
+        r.label.clone()
+    }
+}
+
+/// The configuration a run belongs to.
+pub fn config_of(r: &FanoutResult) -> String {
+    format!(
+        "{}x{}-p{}",
+        r.boards,
+        r.subscribers / r.boards.max(1),
+        r.publishers
+    )
+}
+
+fn collect(dir: &Path, fan: &mut Vec<FanoutResult>, con: &mut Vec<ConnectResult>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let p = e?.path();
+        if p.is_dir() {
+            collect(&p, fan, con)?;
+            continue;
+        }
+        if p.extension().and_then(|x| x.to_str()) != Some("json") {
+            continue;
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&std::fs::read(&p)?) else {
+            continue;
+        };
+        match v["scenario"].as_str() {
+            Some("fanout") => fan.push(serde_json::from_value(v)?),
+            Some("compare-fanout") => {
+                for r in v["runs"].as_array().into_iter().flatten() {
+                    fan.push(serde_json::from_value(r.clone())?);
+                }
+            }
+            Some("connect") => con.push(serde_json::from_value(v)?),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+fn color(i: usize) -> RGBColor {
+    COLORS[i % COLORS.len()]
+}
+
+type Err = Box<dyn std::error::Error + Send + Sync>;
+
+fn latency_chart(path: &Path, title: &str, series: &BTreeMap<String, [f64; 5]>) -> Result<(), Err> {
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let lo = series
+        .values()
+        .flat_map(|v| v.iter())
+        .copied()
+        .filter(|x| *x > 0.0)
+        .fold(f64::INFINITY, f64::min)
+        .clamp(0.01, 1.0);
+    let hi = series
+        .values()
+        .flat_map(|v| v.iter())
+        .copied()
+        .fold(0.0f64, f64::max)
+        .max(lo * 10.0);
+    let names = ["p50", "p90", "p99", "p99.9", "max"];
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(35)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.2f64..4.2f64, (lo * 0.8..hi * 1.5).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_labels(5)
+        .x_label_formatter(&|x| {
+            let i = x.round() as usize;
+            if (x - x.round()).abs() < 0.01 && i < names.len() {
+                names[i].to_string()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("latency, op sent -> delivered (ms)")
+        .draw()?;
+    for (i, (name, v)) in series.iter().enumerate() {
+        let c = color(i);
+        let pts: Vec<(f64, f64)> = v
+            .iter()
+            .enumerate()
+            .filter(|(_, y)| **y > 0.0)
+            .map(|(x, y)| (x as f64, *y))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+fn xy_chart(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &BTreeMap<String, Vec<(f64, f64)>>,
+    diagonal: bool,
+) -> Result<(), Err> {
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let xs = series.values().flatten().map(|p| p.0);
+    let xmax = xs.fold(0.0f64, f64::max).max(1.0) * 1.1;
+    let ymax = series
+        .values()
+        .flatten()
+        .map(|p| p.1)
+        .fold(0.0f64, f64::max)
+        .max(if diagonal { xmax } else { 1.0 })
+        * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(35)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .y_label_formatter(&|y| format!("{:.0}k", y / 1000.0))
+        .draw()?;
+    if diagonal {
+        chart
+            .draw_series(LineSeries::new(
+                vec![(0.0, 0.0), (xmax, xmax)],
+                BLACK.mix(0.3).stroke_width(1),
+            ))?
+            .label("offered")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.3)));
+    }
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let c = color(i);
+        let mut pts = pts.clone();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+fn safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub fn run(a: &ReportArgs) -> Result<()> {
+    let out = a.out.clone().unwrap_or_else(|| a.results.clone());
+    std::fs::create_dir_all(&out)?;
+    let (mut fan, mut con) = (Vec::new(), Vec::new());
+    collect(&a.results, &mut fan, &mut con)?;
+    let mut written = Vec::new();
+    let mut md = String::from("# Load-test results (medians over runs)\n\n");
+
+    // (config, rate) -> series -> runs
+    let mut groups: BTreeMap<(String, u64), BTreeMap<String, Vec<&FanoutResult>>> = BTreeMap::new();
+    for r in &fan {
+        groups
+            .entry((config_of(r), r.rate_ops.round() as u64))
+            .or_default()
+            .entry(series_of(r))
+            .or_default()
+            .push(r);
+    }
+    if !groups.is_empty() {
+        md.push_str("## Fanout\n\n| boards × subs/board, publishers | ops/s | server | runs | deliveries/s | p50 ms | p90 | p99 | p99.9 | max | missing | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    }
+    for ((config, rate), series) in &groups {
+        let mut lat: BTreeMap<String, [f64; 5]> = BTreeMap::new();
+        for (name, runs) in series {
+            let m = |f: &dyn Fn(&FanoutResult) -> f64| median(runs.iter().map(|r| f(r)).collect());
+            let v = [
+                m(&|r| r.latency.p50_ms),
+                m(&|r| r.latency.p90_ms),
+                m(&|r| r.latency.p99_ms),
+                m(&|r| r.latency.p999_ms),
+                m(&|r| r.latency.max_ms),
+            ];
+            lat.insert(name.clone(), v);
+            md.push_str(&format!(
+                "| {config} | {rate} | {name} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+                runs.len(),
+                m(&|r| r.deliveries_per_sec),
+                v[0],
+                v[1],
+                v[2],
+                v[3],
+                v[4],
+                runs.iter().map(|r| r.missing).sum::<u64>(),
+                runs.iter().map(|r| r.errors.values().sum::<u64>()).sum::<u64>(),
+            ));
+        }
+        let file = out.join(format!("latency-{}-r{rate}.svg", safe(config)));
+        latency_chart(
+            &file,
+            &format!("fanout {config}, {rate} ops/s: latency percentiles"),
+            &lat,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        written.push(file);
+    }
+
+    // Throughput against subscribers per board: the highest-rate median per series.
+    let mut by_subs: BTreeMap<String, BTreeMap<usize, Vec<f64>>> = BTreeMap::new();
+    for r in &fan {
+        by_subs
+            .entry(series_of(r))
+            .or_default()
+            .entry(r.subscribers / r.boards.max(1))
+            .or_default()
+            .push(r.deliveries_per_sec);
+    }
+    let pts: BTreeMap<String, Vec<(f64, f64)>> = by_subs
+        .iter()
+        .map(|(s, m)| {
+            (
+                s.clone(),
+                m.iter()
+                    .map(|(&x, v)| (x as f64, v.iter().copied().fold(0.0, f64::max)))
+                    .collect(),
+            )
+        })
+        .collect();
+    if pts.values().any(|v| !v.is_empty()) {
+        let file = out.join("throughput-vs-subscribers.svg");
+        xy_chart(
+            &file,
+            "fanout: deliveries/s against subscribers per board (best run)",
+            "subscribers per board",
+            "deliveries/s",
+            &pts,
+            false,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        written.push(file);
+    }
+
+    // Delivered against offered, where a configuration ran at several rates.
+    // config -> series -> rate -> (offered, delivered) per run
+    type ByRate = BTreeMap<u64, Vec<(f64, f64)>>;
+    let mut by_config: BTreeMap<String, BTreeMap<String, ByRate>> = BTreeMap::new();
+    for r in &fan {
+        by_config
+            .entry(config_of(r))
+            .or_default()
+            .entry(series_of(r))
+            .or_default()
+            .entry(r.rate_ops.round() as u64)
+            .or_default()
+            .push((r.offered_deliveries_per_sec, r.deliveries_per_sec));
+    }
+    for (config, series) in &by_config {
+        if series.values().all(|rates| rates.len() < 2) {
+            continue;
+        }
+        let pts: BTreeMap<String, Vec<(f64, f64)>> = series
+            .iter()
+            .map(|(s, rates)| {
+                (
+                    s.clone(),
+                    rates
+                        .values()
+                        .map(|v| (v[0].0, median(v.iter().map(|p| p.1).collect())))
+                        .collect(),
+                )
+            })
+            .collect();
+        let file = out.join(format!("throughput-vs-offered-{}.svg", safe(config)));
+        xy_chart(
+            &file,
+            &format!("fanout {config}: delivered against offered (median of rounds)"),
+            "offered deliveries/s",
+            "delivered deliveries/s",
+            &pts,
+            true,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        written.push(file);
+    }
+
+    if !con.is_empty() {
+        md.push_str("\n## Connect\n\n");
+        md.push_str(ConnectResult::MARKDOWN_HEADER);
+        md.push('\n');
+        for c in &con {
+            md.push_str(&c.markdown_row());
+            md.push('\n');
+        }
+    }
+    let summary = out.join("summary.md");
+    std::fs::write(&summary, md)?;
+    written.push(summary);
+    println!(
+        "{} fanout runs, {} connect runs; wrote:",
+        fan.len(),
+        con.len()
+    );
+    for w in written {
+        println!("  {}", w.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_render_to_svg() {
+        let dir = std::env::temp_dir().join(format!("br-report-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut lat = BTreeMap::new();
+        lat.insert("a".to_string(), [1.0, 2.0, 5.0, 9.0, 20.0]);
+        lat.insert("b".to_string(), [0.5, 0.9, 2.0, 4.0, 8.0]);
+        latency_chart(&dir.join("l.svg"), "t", &lat).unwrap();
+        let mut xy = BTreeMap::new();
+        xy.insert("a".to_string(), vec![(10.0, 9.0), (100.0, 80.0)]);
+        xy_chart(&dir.join("x.svg"), "t", "x", "y", &xy, true).unwrap();
+        let svg = std::fs::read_to_string(dir.join("l.svg")).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..50.min(svg.len())]);
+        assert!(svg.contains("p99"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![1.0, 2.0]), 1.5);
+        assert!(median(vec![]).is_nan());
+    }
+}

@@ -1,0 +1,378 @@
+//! Clock, latency histograms, `/proc` readings and the result records every scenario writes.
+
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+static BASE: OnceLock<Instant> = OnceLock::new();
+
+/// Microseconds since this process's first call: the timestamps publishers put in their
+/// messages and subscribers subtract from their arrival time (same process, same clock).
+pub fn now_us() -> u64 {
+    BASE.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+/// The `now_us` value of an `Instant` (0 for instants before the base).
+pub fn us_at(at: Instant) -> u64 {
+    at.saturating_duration_since(*BASE.get_or_init(Instant::now))
+        .as_micros() as u64
+}
+
+pub fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Latency histogram in microseconds, 1 µs .. 10 min, 3 significant digits.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")
+}
+
+/// Histograms shared by many tasks: a task records into shard `i % n`, so with two runtime
+/// threads a lock is almost never contended, and thousands of subscribers do not each need
+/// their own (150 KiB) histogram.
+pub struct Sharded {
+    shards: Vec<Mutex<Histogram<u64>>>,
+}
+
+impl Sharded {
+    pub fn new(n: usize) -> Self {
+        Self {
+            shards: (0..n.max(1)).map(|_| Mutex::new(histogram())).collect(),
+        }
+    }
+
+    pub fn record(&self, shard: usize, us: u64) {
+        if let Ok(mut h) = self.shards[shard % self.shards.len()].lock() {
+            h.saturating_record(us.max(1));
+        }
+    }
+
+    pub fn merged(&self) -> Histogram<u64> {
+        let mut all = histogram();
+        for s in &self.shards {
+            if let Ok(h) = s.lock() {
+                let _ = all.add(&*h);
+            }
+        }
+        all
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    pub count: u64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            count: h.len(),
+            mean_ms: h.mean() / 1000.0,
+            p50_ms: ms(h.value_at_quantile(0.5)),
+            p90_ms: ms(h.value_at_quantile(0.9)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+        }
+    }
+
+    pub fn line(&self) -> String {
+        format!(
+            "n={} p50={:.2}ms p90={:.2}ms p99={:.2}ms p99.9={:.2}ms max={:.2}ms",
+            self.count, self.p50_ms, self.p90_ms, self.p99_ms, self.p999_ms, self.max_ms
+        )
+    }
+}
+
+/// CPU time (user + system) of a process, in seconds, from `/proc/<pid>/stat`.
+pub fn cpu_secs(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let s = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here.
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / clock_ticks() as f64)
+}
+
+fn clock_ticks() -> u64 {
+    // USER_HZ is 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)); no libc needed.
+    100
+}
+
+/// Resident set size of a process in bytes (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_kib(&s, "VmRSS:").map(|k| k * 1024)
+}
+
+pub fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
+    status
+        .lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The machine a result was measured on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Machine {
+    pub nproc: usize,
+    pub mem_total_gib: f64,
+    pub cpu_model: String,
+    pub load_avg_1m: f64,
+}
+
+impl Machine {
+    pub fn here() -> Self {
+        let nproc = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let mem = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|s| parse_status_kib(&s, "MemTotal:"))
+            .unwrap_or(0);
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|m| m.trim().to_string())
+            })
+            .unwrap_or_default();
+        let load_avg_1m = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+            .unwrap_or(0.0);
+        Self {
+            // All CPUs of the machine, not just this process's affinity mask.
+            nproc: std::fs::read_to_string("/proc/cpuinfo")
+                .map(|s| s.lines().filter(|l| l.starts_with("processor")).count())
+                .ok()
+                .filter(|&n| n > 0)
+                .unwrap_or(nproc),
+            mem_total_gib: mem as f64 / (1024.0 * 1024.0),
+            cpu_model,
+            load_avg_1m,
+        }
+    }
+}
+
+/// One fanout run against one server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FanoutResult {
+    pub scenario: String,
+    /// `boardroom`, `bare` or `socketio`.
+    pub server: String,
+    pub label: String,
+    pub path: String,
+    /// As passed on the command line (the server's setting is not visible to the client).
+    pub durability: String,
+    pub encoding: String,
+    pub boards: usize,
+    pub subscribers: usize,
+    pub publishers: usize,
+    /// Offered ops (publishes) per second, all publishers together.
+    pub rate_ops: f64,
+    /// Offered deliveries per second: rate × subscribers per board.
+    pub offered_deliveries_per_sec: f64,
+    pub seconds: f64,
+    pub ops_sent: u64,
+    pub ops_acked: u64,
+    /// Refused ops and closed connections, by code.
+    pub errors: BTreeMap<String, u64>,
+    pub expected_deliveries: u64,
+    pub deliveries: u64,
+    /// Deliveries that arrived within the publishing window, per second of it.
+    pub deliveries_per_sec: f64,
+    pub missing: u64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    /// Mean size of one delivered frame (bytes of the WebSocket payload).
+    pub frame_bytes: f64,
+    /// Op sent (its scheduled time) -> event received.
+    pub latency: Latency,
+    /// Op sent -> `ok` received (Boardroom only).
+    pub ack_latency: Option<Latency>,
+    /// CPU used, in cores (1.0 = one core busy the whole window).
+    pub client_cpu: f64,
+    pub server_cpu: Option<f64>,
+    /// Server CPU time per delivery in the window, in µs: robust to a shared, busy machine
+    /// (a server that gets less CPU than it needs shows it as latency, not here).
+    #[serde(default)]
+    pub server_us_per_delivery: Option<f64>,
+    pub server_rss_mib: Option<f64>,
+    pub machine: Machine,
+    pub unix_time: u64,
+}
+
+impl FanoutResult {
+    pub const MARKDOWN_HEADER: &'static str = "| server | path | durability | boards × subs | pubs | offered ops/s | deliveries/s | p50 | p90 | p99 | p99.9 | max | errors | missing | dup | client CPU | server CPU | server µs/delivery |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+
+    pub fn markdown_row(&self) -> String {
+        let errors: u64 = self.errors.values().sum();
+        format!(
+            "| {} | {} | {} | {} × {} | {} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {:.2} | {} | {} |",
+            self.label,
+            self.path,
+            self.durability,
+            self.boards,
+            self.subscribers / self.boards.max(1),
+            self.publishers,
+            self.rate_ops,
+            self.deliveries_per_sec,
+            self.latency.p50_ms,
+            self.latency.p90_ms,
+            self.latency.p99_ms,
+            self.latency.p999_ms,
+            self.latency.max_ms,
+            errors,
+            self.missing,
+            self.duplicates,
+            self.client_cpu,
+            self.server_cpu
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            self.server_us_per_delivery
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "-".into()),
+        )
+    }
+}
+
+/// One `connect` run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ConnectResult {
+    pub scenario: String,
+    pub server: String,
+    pub label: String,
+    pub requested: usize,
+    pub connected: u64,
+    pub failed: u64,
+    pub processes: usize,
+    pub sources: Vec<String>,
+    pub seconds_to_connect: f64,
+    pub connects_per_sec: f64,
+    /// Handshake (TCP + upgrade + hello/welcome) latency.
+    pub connect_latency: Latency,
+    pub server_rss_before_mib: Option<f64>,
+    pub server_rss_after_mib: Option<f64>,
+    pub server_rss_per_conn_kib: Option<f64>,
+    pub held_secs: f64,
+    /// Connections still open at the end of the hold.
+    pub still_open: u64,
+    pub machine: Machine,
+    pub unix_time: u64,
+}
+
+impl ConnectResult {
+    pub const MARKDOWN_HEADER: &'static str = "| server | connections | processes | sources | connects/s | connect p50 | p99 | RSS before | RSS after | RSS per conn | still open after hold |\n|---|---|---|---|---|---|---|---|---|---|---|";
+
+    pub fn markdown_row(&self) -> String {
+        let mib = |x: Option<f64>| x.map(|v| format!("{v:.1} MiB")).unwrap_or("-".into());
+        format!(
+            "| {} | {} / {} | {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {} | {} | {} |",
+            self.label,
+            self.connected,
+            self.requested,
+            self.processes,
+            self.sources.len(),
+            self.connects_per_sec,
+            self.connect_latency.p50_ms,
+            self.connect_latency.p99_ms,
+            mib(self.server_rss_before_mib),
+            mib(self.server_rss_after_mib),
+            self.server_rss_per_conn_kib
+                .map(|v| format!("{v:.2} KiB"))
+                .unwrap_or("-".into()),
+            self.still_open,
+        )
+    }
+}
+
+/// Writes `value` as pretty JSON to `dir/<name>.json` and appends `row` to `dir/results.md`.
+pub fn save(dir: &Path, name: &str, value: &impl Serialize, header: &str, row: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(value)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let md = dir.join("results.md");
+    let mut text = std::fs::read_to_string(&md).unwrap_or_default();
+    if !text.contains(header.lines().next().unwrap_or(header)) {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(header);
+        text.push('\n');
+    }
+    text.push_str(row);
+    text.push('\n');
+    std::fs::write(&md, text)?;
+    println!("wrote {} and a row in {}", path.display(), md.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_in_ms() {
+        let mut h = histogram();
+        for us in 1..=1000u64 {
+            h.record(us * 10).unwrap();
+        }
+        let l = Latency::of(&h);
+        assert_eq!(l.count, 1000);
+        assert!((l.p50_ms - 5.0).abs() < 0.01, "{l:?}");
+        assert!((l.p99_ms - 9.9).abs() < 0.01, "{l:?}");
+        assert!((l.max_ms - 10.0).abs() < 0.01, "{l:?}");
+        assert_eq!(Latency::of(&histogram()), Latency::default());
+    }
+
+    #[test]
+    fn sharded_histograms_merge() {
+        let s = Sharded::new(4);
+        for i in 0..100 {
+            s.record(i, 1000 + i as u64);
+        }
+        let h = s.merged();
+        assert_eq!(h.len(), 100);
+        assert_eq!(h.min(), 1000);
+    }
+
+    #[test]
+    fn proc_readings() {
+        assert_eq!(
+            parse_status_kib("Name:\tx\nVmRSS:\t   1234 kB\nVmSize:\t9 kB\n", "VmRSS:"),
+            Some(1234)
+        );
+        assert!(rss_bytes(std::process::id()).unwrap() > 0);
+        assert!(cpu_secs(None).is_some());
+    }
+}

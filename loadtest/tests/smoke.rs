@@ -1,0 +1,185 @@
+//! One short smoke run of each scenario against real servers over real sockets: tiny sizes,
+//! a second or two each, asserting correctness (every delivery arrives once, nothing missing,
+//! no errors) and never speed.
+//!
+//! - the bare peer: always (it is a binary of this package);
+//! - Socket.IO: when `node` and `peers/socketio/node_modules` (`npm ci`) are there;
+//! - Boardroom: when its binary is next to this test's target directory (it is, after
+//!   `cargo test --workspace` or `scripts/test`, which build the server for its own tests).
+//!
+//! A server that is not available is skipped with a note on stderr, not failed.
+
+use boardroom_loadtest::client::{PathKind, ServerKind};
+use boardroom_loadtest::scenarios::connect::{self, ConnectArgs};
+use boardroom_loadtest::scenarios::fanout::{self, FanoutArgs};
+use boardroom_loadtest::servers::{self, SpawnArgs, Spawned};
+use boardroom_loadtest::Login;
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+struct Fan {
+    #[command(flatten)]
+    f: FanoutArgs,
+}
+
+#[derive(Parser)]
+struct Con {
+    #[command(flatten)]
+    c: ConnectArgs,
+}
+
+fn boardroom_bin() -> Option<PathBuf> {
+    // target/<profile>/deps/smoke-… -> target/<profile>/boardroom
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("boardroom");
+    bin.exists().then_some(bin)
+}
+
+fn socketio_ready() -> bool {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/socketio/node_modules");
+    dir.exists()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
+fn spawn_args() -> SpawnArgs {
+    SpawnArgs {
+        server_cpus: None,
+        boardroom_bin: boardroom_bin(),
+        bare_bin: Some(PathBuf::from(env!("CARGO_BIN_EXE_bare-peer"))),
+        socketio_dir: None,
+        node: "node".into(),
+        port_base: 0,
+        boardroom_env: vec![],
+    }
+}
+
+async fn start(kind: ServerKind) -> Option<Spawned> {
+    let ok = match kind {
+        ServerKind::Boardroom => boardroom_bin().is_some(),
+        ServerKind::Socketio => socketio_ready(),
+        ServerKind::Bare => true,
+    };
+    if !ok {
+        eprintln!("skipping {}: not available here", kind.name());
+        return None;
+    }
+    let port = servers::free_port().expect("a free port");
+    Some(
+        servers::spawn_on(kind, &spawn_args(), "commit", port)
+            .await
+            .expect("server starts"),
+    )
+}
+
+fn login(url: &str) -> Login {
+    Login {
+        url: url.into(),
+        email: "admin@demo.boardroom".into(),
+        password: "boardroom-demo".into(),
+        encoding: "json".into(),
+    }
+}
+
+async fn smoke_fanout(kind: ServerKind, path: PathKind, encoding: &str) {
+    let Some(server) = start(kind).await else {
+        return;
+    };
+    let args = Fan::parse_from([
+        "smoke",
+        "--server",
+        kind.name(),
+        "--path",
+        path.name(),
+        "--boards",
+        "2",
+        "--subscribers",
+        "6",
+        "--publishers",
+        "3",
+        "--rate",
+        "60",
+        "--seconds",
+        "1",
+        "--drain-secs",
+        "5",
+        "--quiet",
+    ])
+    .f;
+    let mut l = login(&server.url);
+    l.encoding = encoding.into();
+    let r = fanout::run(&args, &l).await.expect("fanout runs");
+    assert!(r.ops_sent >= 50, "{r:?}");
+    assert!(r.deliveries > 0, "{r:?}");
+    assert_eq!(r.missing, 0, "{r:?}");
+    assert_eq!(r.duplicates, 0, "{r:?}");
+    assert!(r.errors.is_empty(), "{r:?}");
+    assert_eq!(r.deliveries, r.expected_deliveries, "{r:?}");
+    // 3 subscribers per board see every publish to their board.
+    assert_eq!(r.deliveries, r.ops_sent * 3, "{r:?}");
+    if kind == ServerKind::Boardroom {
+        assert_eq!(r.ops_acked, r.ops_sent, "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn fanout_bare_peer() {
+    smoke_fanout(ServerKind::Bare, PathKind::Op, "json").await;
+}
+
+#[tokio::test]
+async fn fanout_socketio_peer() {
+    smoke_fanout(ServerKind::Socketio, PathKind::Op, "json").await;
+}
+
+#[tokio::test]
+async fn fanout_boardroom_op_path() {
+    smoke_fanout(ServerKind::Boardroom, PathKind::Op, "json").await;
+}
+
+#[tokio::test]
+async fn fanout_boardroom_presence_path_msgpack() {
+    smoke_fanout(ServerKind::Boardroom, PathKind::Presence, "msgpack").await;
+}
+
+async fn smoke_connect(kind: ServerKind) {
+    let Some(server) = start(kind).await else {
+        return;
+    };
+    let mut args = Con::parse_from([
+        "smoke",
+        "--server",
+        kind.name(),
+        "--connections",
+        "40",
+        "--processes",
+        "2",
+        "--hold-secs",
+        "0.5",
+        "--server-pid",
+        &server.pid().to_string(),
+    ])
+    .c;
+    args.worker_exe = Some(PathBuf::from(env!("CARGO_BIN_EXE_boardroom-loadtest")));
+    let r = connect::run(&args, &login(&server.url))
+        .await
+        .expect("connect runs");
+    assert_eq!(r.connected, 40, "{r:?}");
+    assert_eq!(r.failed, 0, "{r:?}");
+    assert_eq!(r.still_open, 40, "{r:?}");
+    assert_eq!(r.sources.len(), 8, "{r:?}");
+    assert!(r.server_rss_after_mib.is_some(), "{r:?}");
+}
+
+#[tokio::test]
+async fn connect_boardroom() {
+    smoke_connect(ServerKind::Boardroom).await;
+}
+
+#[tokio::test]
+async fn connect_socketio() {
+    smoke_connect(ServerKind::Socketio).await;
+}
