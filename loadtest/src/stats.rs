@@ -122,6 +122,46 @@ fn clock_ticks() -> u64 {
     100
 }
 
+/// Busy and total jiffies of the listed CPUs (`/proc/stat`): busy counts user, nice, system,
+/// irq and softirq (on loopback, the kernel's TCP work for the receiving sockets runs in
+/// softirq on the sending core, and is charged to no process).
+pub fn cpus_jiffies(cpus: &[usize]) -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let (mut busy, mut total) = (0u64, 0u64);
+    for cpu in cpus {
+        let name = format!("cpu{cpu}");
+        let line = s
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal
+        let get = |i: usize| v.get(i).copied().unwrap_or(0);
+        busy += get(0) + get(1) + get(2) + get(5) + get(6);
+        total += (0..8).map(get).sum::<u64>();
+    }
+    Some((busy, total))
+}
+
+/// A `taskset -c` CPU list (`0`, `0,2`, `0-3`) as CPU numbers.
+pub fn parse_cpu_list(list: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+                    out.extend(a..=b);
+                }
+            }
+            None => out.extend(part.parse::<usize>().ok()),
+        }
+    }
+    out
+}
+
 /// Resident set size of a process in bytes (`VmRSS` of `/proc/<pid>/status`).
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -226,18 +266,22 @@ pub struct FanoutResult {
     /// (a server that gets less CPU than it needs shows it as latency, not here).
     #[serde(default)]
     pub server_us_per_delivery: Option<f64>,
+    /// How busy the server's (pinned) CPUs were over the window, 0..1, softirq included: at
+    /// 1.0 the server's core is saturated, whatever its own CPU time says.
+    #[serde(default)]
+    pub server_core_busy: Option<f64>,
     pub server_rss_mib: Option<f64>,
     pub machine: Machine,
     pub unix_time: u64,
 }
 
 impl FanoutResult {
-    pub const MARKDOWN_HEADER: &'static str = "| server | path | durability | boards × subs | pubs | offered ops/s | deliveries/s | p50 | p90 | p99 | p99.9 | max | errors | missing | dup | client CPU | server CPU | server µs/delivery |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+    pub const MARKDOWN_HEADER: &'static str = "| server | path | durability | boards × subs | pubs | offered ops/s | deliveries/s | p50 | p90 | p99 | p99.9 | max | errors | missing | dup | client CPU | server CPU | server µs/delivery | server core busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
     pub fn markdown_row(&self) -> String {
         let errors: u64 = self.errors.values().sum();
         format!(
-            "| {} | {} | {} | {} × {} | {} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {:.2} | {} | {} |",
+            "| {} | {} | {} | {} × {} | {} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {:.2} | {} | {} | {} |",
             self.label,
             self.path,
             self.durability,
@@ -260,6 +304,9 @@ impl FanoutResult {
                 .unwrap_or_else(|| "-".into()),
             self.server_us_per_delivery
                 .map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            self.server_core_busy
+                .map(|c| format!("{:.0} %", c * 100.0))
                 .unwrap_or_else(|| "-".into()),
         )
     }
@@ -364,6 +411,15 @@ mod tests {
         let h = s.merged();
         assert_eq!(h.len(), 100);
         assert_eq!(h.min(), 1000);
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0"), vec![0]);
+        assert_eq!(parse_cpu_list("0,2-4"), vec![0, 2, 3, 4]);
+        assert_eq!(parse_cpu_list(""), Vec::<usize>::new());
+        let (busy, total) = cpus_jiffies(&[0]).unwrap();
+        assert!(busy <= total && total > 0);
     }
 
     #[test]

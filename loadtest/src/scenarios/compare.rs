@@ -44,6 +44,11 @@ pub struct CompareArgs {
     /// Offered ops/s to run at, each in every round (default: the fanout's `--rate`).
     #[arg(long, value_delimiter = ',')]
     pub rates: Vec<f64>,
+    /// A run "keeps up" when it delivers at least 98 % of what was offered, with nothing
+    /// missing, no errors and a p99 at or below this; the highest rate that keeps up is a
+    /// server's maximum sustained deliveries/s in that round.
+    #[arg(long, default_value_t = 50.0)]
+    pub sustained_p99_ms: f64,
     /// Pause between two runs (sockets closing, the server settling).
     #[arg(long, default_value_t = 2.0)]
     pub pause_secs: f64,
@@ -124,6 +129,23 @@ pub struct PeerRatios {
     pub cpu_per_delivery: Option<Spread>,
 }
 
+/// A server's maximum sustained deliveries/s, round by round (None: no rate kept up).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sustained {
+    pub server: String,
+    pub per_round: Vec<Option<f64>>,
+    /// Boardroom's ÷ this server's, over the rounds where both kept up at some rate.
+    pub boardroom_ratio: Option<Spread>,
+}
+
+/// Whether a run kept up with what was offered.
+pub fn kept_up(r: &FanoutResult, p99_ms: f64) -> bool {
+    r.deliveries_per_sec >= 0.98 * r.offered_deliveries_per_sec
+        && r.missing == 0
+        && r.errors.is_empty()
+        && r.latency.p99_ms <= p99_ms
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CompareResult {
     pub scenario: String,
@@ -133,6 +155,10 @@ pub struct CompareResult {
     pub server_cpus: Option<String>,
     pub runs: Vec<FanoutResult>,
     pub ratios: Vec<PeerRatios>,
+    #[serde(default)]
+    pub sustained_p99_ms: f64,
+    #[serde(default)]
+    pub sustained: Vec<Sustained>,
     pub machine: Machine,
     pub unix_time: u64,
 }
@@ -188,6 +214,9 @@ pub async fn run(a: &CompareArgs, login: &Login) -> Result<()> {
                 f.server = kind;
                 f.rate = rate;
                 f.server_pid = pid;
+                if spawned.iter().any(|s| s.kind == kind) {
+                    f.server_cpus_busy = a.spawn.server_cpus.clone();
+                }
                 f.durability = durability.clone();
                 f.label = Some(kind.name().to_string());
                 if kind != ServerKind::Boardroom && f.pad_bytes == 0 {
@@ -244,6 +273,44 @@ pub async fn run(a: &CompareArgs, login: &Login) -> Result<()> {
         }
     }
 
+    // Maximum sustained deliveries/s per server and round (runs are in round order).
+    let per_round = rates.len() * a.servers.len();
+    let best = |k: ServerKind| -> Vec<Option<f64>> {
+        runs.chunks(per_round)
+            .map(|round| {
+                round
+                    .iter()
+                    .filter(|r| r.server == k.name() && kept_up(r, a.sustained_p99_ms))
+                    .map(|r| r.deliveries_per_sec)
+                    .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+            })
+            .collect()
+    };
+    let br_best = best(ServerKind::Boardroom);
+    let sustained: Vec<Sustained> = a
+        .servers
+        .iter()
+        .map(|&k| {
+            let mine = best(k);
+            let ratio = Spread::of(
+                br_best
+                    .iter()
+                    .zip(&mine)
+                    .filter_map(|(b, m)| Some(b.as_ref()? / m.as_ref()?))
+                    .collect(),
+            );
+            Sustained {
+                server: k.name().into(),
+                per_round: mine,
+                boardroom_ratio: if has_br && k != ServerKind::Boardroom {
+                    ratio
+                } else {
+                    None
+                },
+            }
+        })
+        .collect();
+
     println!();
     println!("{}", FanoutResult::MARKDOWN_HEADER);
     for r in &runs {
@@ -263,6 +330,20 @@ pub async fn run(a: &CompareArgs, login: &Login) -> Result<()> {
             r.p99.as_ref().map(Spread::show).unwrap_or("-".into()),
         );
     }
+    if rates.len() > 1 {
+        for x in &sustained {
+            println!(
+                "max sustained deliveries/s (kept up: >= 98 % delivered, no loss, p99 <= {} ms), {} per round: {:?}{}",
+                a.sustained_p99_ms,
+                x.server,
+                x.per_round.iter().map(|v| v.map(|v| v.round())).collect::<Vec<_>>(),
+                x.boardroom_ratio
+                    .as_ref()
+                    .map(|r| format!("; boardroom / {}: {}", x.server, r.show()))
+                    .unwrap_or_default()
+            );
+        }
+    }
     let result = CompareResult {
         scenario: "compare-fanout".into(),
         rounds: a.rounds,
@@ -271,6 +352,8 @@ pub async fn run(a: &CompareArgs, login: &Login) -> Result<()> {
         server_cpus: a.spawn.server_cpus.clone(),
         runs,
         ratios,
+        sustained_p99_ms: a.sustained_p99_ms,
+        sustained,
         machine: Machine::here(),
         unix_time: stats::unix_secs(),
     };
@@ -313,6 +396,33 @@ fn save_compare(dir: &PathBuf, r: &CompareResult) -> Result<()> {
             s(&x.p99),
             s(&x.cpu_per_delivery)
         ));
+    }
+    if r.runs
+        .iter()
+        .map(|x| x.rate_ops.to_bits())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > 1
+    {
+        md.push_str(&format!(
+            "\nMaximum sustained deliveries/s (>= 98 % delivered, nothing missing, no errors, p99 <= {} ms):\n\n| server | per round | Boardroom ÷ server |\n|---|---|---|\n",
+            r.sustained_p99_ms
+        ));
+        for x in &r.sustained {
+            md.push_str(&format!(
+                "| {} | {} | {} |\n",
+                x.server,
+                x.per_round
+                    .iter()
+                    .map(|v| v.map(|v| format!("{v:.0}")).unwrap_or("none".into()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                x.boardroom_ratio
+                    .as_ref()
+                    .map(|s| format!("{:.2} ({:.2}–{:.2})", s.median, s.min, s.max))
+                    .unwrap_or("-".into())
+            ));
+        }
     }
     std::fs::write(dir.join(format!("{name}.md")), md)?;
     println!("wrote {}", path.display());

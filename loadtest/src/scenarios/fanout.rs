@@ -71,6 +71,9 @@ pub struct FanoutArgs {
     /// A local server process to read CPU time and RSS from.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// The CPUs the server is pinned to (`taskset -c` list), to report how busy they were.
+    #[arg(long)]
+    pub server_cpus_busy: Option<String>,
     /// After the window, wait this long at most for late deliveries.
     #[arg(long, default_value_t = 10.0)]
     pub drain_secs: f64,
@@ -589,6 +592,12 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
     tokio::time::sleep_until(start.into()).await;
     let cpu0 = cpu_secs(None);
     let scpu0 = a.server_pid.and_then(|p| cpu_secs(Some(p)));
+    let server_cores: Vec<usize> = a
+        .server_cpus_busy
+        .as_deref()
+        .map(stats::parse_cpu_list)
+        .unwrap_or_default();
+    let jiffies0 = stats::cpus_jiffies(&server_cores).filter(|_| !server_cores.is_empty());
     let delivered0 = shared.delivered.load(Ordering::Relaxed);
     // Progress, once a second, until the window closes.
     let mut tick = tokio::time::interval_at(
@@ -629,6 +638,10 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
     };
     let server_cpu = match (scpu0, a.server_pid.and_then(|p| cpu_secs(Some(p)))) {
         (Some(a0), Some(a1)) => Some((a1 - a0) / window),
+        _ => None,
+    };
+    let server_core_busy = match (jiffies0, stats::cpus_jiffies(&server_cores)) {
+        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => Some((b1 - b0) as f64 / (t1 - t0) as f64),
         _ => None,
     };
     if !a.quiet {
@@ -767,6 +780,7 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
         server_us_per_delivery: server_cpu
             .filter(|_| in_window > 0)
             .map(|c| c * window * 1e6 / in_window as f64),
+        server_core_busy,
         server_rss_mib: a
             .server_pid
             .and_then(stats::rss_bytes)
@@ -839,6 +853,12 @@ pub fn print_result(r: &FanoutResult) {
             .map(|c| format!(" = {c:.2} µs per delivery"))
             .unwrap_or_default()
     );
+    if let Some(b) = r.server_core_busy {
+        println!(
+            "  server core(s) busy {:.0} % (softirq included)",
+            b * 100.0
+        );
+    }
 }
 
 #[cfg(test)]
