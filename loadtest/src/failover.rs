@@ -8,33 +8,26 @@
 //! new owner (its `applied_ops.epoch` is above the old owner's). Then it checks in Postgres
 //! that every acknowledged op is applied exactly once, and stops n2 and n3.
 
+use crate::nodes::{self, NodesArgs};
 use crate::{hello, lease_holder, message};
 use anyhow::{bail, ensure, Context, Result};
+use boardroom_loadtest::stats::{save, unix_secs, Machine};
 use boardroom_protocol::{ClientFrame, Codec, ErrorCode, Ref, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The server binary the nodes run.
-    #[arg(long, default_value = "target/release/boardroom")]
-    server_bin: PathBuf,
-    /// Postgres database the nodes share (it must exist; migrations are applied).
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/boardroom")]
-    database_url: String,
-    #[arg(long, default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
+    #[command(flatten)]
+    nodes: NodesArgs,
     /// How many times to kill an owner (each run starts three fresh nodes).
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Node i listens on 127.0.0.1:<base-port + i>.
-    #[arg(long, default_value_t = 8180)]
-    base_port: u16,
     /// The writer sends a new op this often.
     #[arg(long, default_value_t = 20)]
     interval_ms: u64,
@@ -49,54 +42,14 @@ pub struct Args {
     /// New ops keep coming this long after the first `ok` of an op sent after the kill.
     #[arg(long, default_value_t = 2000)]
     after_ms: u64,
-    /// Folder for the nodes' logs.
-    #[arg(long, default_value = "failover-logs")]
-    logs: PathBuf,
+    /// Directory for the JSON result and the Markdown row (none: print only).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
-struct Node {
-    id: String,
-    base: String,
-    child: Child,
-}
-
-impl Node {
-    /// SIGTERM, then SIGKILL after 10 s.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Cluster {
-    nodes: Vec<Option<Node>>,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for n in self.nodes.iter_mut().filter_map(Option::take) {
-            n.stop();
-        }
-    }
-}
-
-fn env(args: &Args, secret: &str, prefix: &str) -> Vec<(&'static str, String)> {
+/// Node settings of every run.
+fn node_env() -> Vec<(&'static str, String)> {
     vec![
-        ("BOARDROOM_DATABASE_URL", args.database_url.clone()),
-        ("BOARDROOM_BROKER", "redis".into()),
-        ("BOARDROOM_REDIS_URL", args.redis_url.clone()),
-        ("BOARDROOM_JWT_SECRET", secret.into()),
-        ("BOARDROOM_CLUSTER__KEY_PREFIX", prefix.into()),
         // Every acknowledged op is durable: what "applied exactly once" is checked against.
         ("BOARDROOM_DURABILITY", "commit".into()),
         // Retries come on top of the steady rate; keep the per-connection limit out of it.
@@ -111,55 +64,6 @@ fn env(args: &Args, secret: &str, prefix: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn start(args: &Args, run: usize, secret: &str, prefix: &str) -> Result<Cluster> {
-    std::fs::create_dir_all(&args.logs)?;
-    let mut cluster = Cluster { nodes: Vec::new() };
-    for i in 1..=3u16 {
-        let id = format!("n{i}");
-        let port = args.base_port + i;
-        let log = std::fs::File::create(args.logs.join(format!("run{run}-{id}.log")))?;
-        let child = Command::new(&args.server_bin)
-            .arg("serve")
-            .envs(env(args, secret, prefix))
-            .env("BOARDROOM_NODE_ID", &id)
-            .env("BOARDROOM_LISTEN", format!("127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", args.server_bin.display()))?;
-        cluster.nodes.push(Some(Node {
-            id,
-            base: format!("http://127.0.0.1:{port}"),
-            child,
-        }));
-    }
-    let http = reqwest::Client::new();
-    for node in cluster.nodes.iter_mut().flatten() {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = node.child.try_wait() {
-                bail!(
-                    "{} exited at start ({status}); see {}",
-                    node.id,
-                    args.logs.display()
-                );
-            }
-            let ready = http.get(format!("{}/readyz", node.base)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "{} not ready after 30 s",
-                node.id
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    Ok(cluster)
-}
-
 /// One op of the writer.
 struct Op {
     id: Uuid,
@@ -169,39 +73,46 @@ struct Op {
     acked_at: Option<Instant>,
 }
 
+/// One kill: what the JSON result records of it.
+#[derive(Serialize)]
 struct Outcome {
     failover_ms: f64,
-    line: String,
+    ops_sent: usize,
+    ops_acked: usize,
+    resends: u64,
+    applied_ops: i64,
+    expected_ops: i64,
+    acked_not_applied: usize,
+    written_twice: i64,
+    old_epoch: i64,
+    new_epoch: i64,
+    new_owner: Option<String>,
     ok: bool,
+    #[serde(skip)]
+    line: String,
+}
+
+#[derive(Serialize)]
+struct FailoverResult {
+    scenario: &'static str,
+    unix_time: u64,
+    machine: Machine,
+    runs: Vec<Outcome>,
+    failover_ms_median: f64,
+    failover_ms_max: f64,
+    all_exactly_once: bool,
 }
 
 pub async fn run(args: &Args) -> Result<()> {
-    ensure!(
-        args.server_bin.exists(),
-        "no server binary at {} (--server-bin)",
-        args.server_bin.display()
-    );
     // One organization for all runs.
-    let email = format!("failover-{}@bench.test", Uuid::now_v7().simple());
-    let password = "failover-bench-1";
-    let out = Command::new(&args.server_bin)
-        .args(["create-org", "--name", "Failover bench"])
-        .args(["--owner-email", &email, "--owner-password", password])
-        .env("BOARDROOM_DATABASE_URL", &args.database_url)
-        .env("BOARDROOM_JWT_SECRET", Uuid::now_v7().to_string())
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "create-org failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (email, password) = nodes::create_org(&args.nodes, "Failover bench")?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
-        .connect(&args.database_url)
+        .connect(&args.nodes.database_url)
         .await?;
     let mut outcomes = Vec::new();
     for run in 1..=args.runs {
-        let o = one(args, run, &email, password, &pool).await?;
+        let o = one(args, run, &email, &password, &pool).await?;
         println!("run {run}: {}", o.line);
         outcomes.push(o);
     }
@@ -211,16 +122,42 @@ pub async fn run(args: &Args) -> Result<()> {
         .iter()
         .map(|o| format!("{:.0}", o.failover_ms))
         .collect();
+    let median = ms.get(ms.len() / 2).copied().unwrap_or(f64::NAN);
+    let max = ms.last().copied().unwrap_or(f64::NAN);
     println!(
-        "failover (kill -9 of the owner -> first ok committed by the new owner), {} runs: {} ms; median {:.0} ms",
+        "failover (kill -9 of the owner -> first ok committed by the new owner), {} runs: {} ms; median {median:.0} ms",
         ms.len(),
         all.join(", "),
-        ms[ms.len() / 2]
     );
-    ensure!(
-        outcomes.iter().all(|o| o.ok),
-        "an exactly-once check failed (see above)"
-    );
+    let all_ok = outcomes.iter().all(|o| o.ok);
+    if let Some(dir) = &args.out {
+        let lost: usize = outcomes.iter().map(|o| o.acked_not_applied).sum();
+        let twice: i64 = outcomes.iter().map(|o| o.written_twice).sum();
+        let row = format!(
+            "| {} | {} | {median:.0} ms | {max:.0} ms | {} | {lost} | {twice} | {} |",
+            outcomes.len(),
+            all.join(", "),
+            outcomes.iter().map(|o| o.ops_acked).sum::<usize>(),
+            if all_ok { "yes" } else { "NO" }
+        );
+        let result = FailoverResult {
+            scenario: "failover",
+            unix_time: unix_secs(),
+            machine: Machine::here(),
+            runs: outcomes,
+            failover_ms_median: median,
+            failover_ms_max: max,
+            all_exactly_once: all_ok,
+        };
+        save(
+            dir,
+            &format!("failover-{}", result.unix_time),
+            &result,
+            "| runs | kill -> first op committed by the new owner | median | max | ops acknowledged | acknowledged but not applied | written twice | exactly once |\n|---|---|---|---|---|---|---|---|",
+            &row,
+        )?;
+    }
+    ensure!(all_ok, "an exactly-once check failed (see above)");
     println!("every run: each acknowledged op applied exactly once");
     Ok(())
 }
@@ -232,12 +169,17 @@ async fn one(
     password: &str,
     pool: &sqlx::PgPool,
 ) -> Result<Outcome> {
-    let prefix = format!("brf-{}:", &Uuid::now_v7().simple().to_string()[20..]);
-    // Throwaway nodes: a v7 uuid carries 74 random bits.
-    let secret = format!("{}{}", Uuid::now_v7().simple(), Uuid::now_v7().simple());
-    let mut cluster = start(args, run, &secret, &prefix).await?;
-    let base = |i: usize| cluster.nodes[i].as_ref().expect("running").base.clone();
-    let (n1, n2) = (base(0), base(1));
+    let prefix = nodes::fresh_prefix("brf");
+    let mut cluster = nodes::start(
+        &args.nodes,
+        3,
+        &format!("failover-run{run}"),
+        &nodes::secret(),
+        &prefix,
+        &node_env(),
+    )
+    .await?;
+    let (n1, n2) = (cluster.base(0)?, cluster.base(1)?);
 
     // A board, owned by n1: the first op on it goes to n1.
     let http = reqwest::Client::new();
@@ -281,7 +223,7 @@ async fn one(
         .await?
         .error_for_status()
         .context("first op on n1")?;
-    let owner = lease_holder(&args.redis_url, &prefix, board_id).await?;
+    let owner = lease_holder(&args.nodes.redis_url, &prefix, board_id).await?;
     ensure!(
         owner.as_deref() == Some("n1"),
         "the board's lease is held by {owner:?}, not n1"
@@ -329,7 +271,7 @@ async fn one(
             _ = tick.tick() => {
                 let now = Instant::now();
                 if killed.is_none() && now >= kill_at {
-                    let node = cluster.nodes[0].take().expect("n1 running");
+                    let node = cluster.nodes[0].take().context("n1 is not running")?;
                     let mut child = node.child;
                     let at = Instant::now();
                     child.kill()?; // SIGKILL
@@ -400,7 +342,7 @@ async fn one(
     let killed = killed.context("never killed n1")?;
     let _ = tx.close().await;
     reader.abort();
-    let new_owner = lease_holder(&args.redis_url, &prefix, board_id).await?;
+    let new_owner = lease_holder(&args.nodes.redis_url, &prefix, board_id).await?;
 
     // What Postgres holds.
     let rows: Vec<(Uuid, i64)> =
@@ -465,8 +407,18 @@ async fn one(
     drop(cluster);
     Ok(Outcome {
         failover_ms,
-        line,
+        ops_sent: ops.len(),
+        ops_acked: acked,
+        resends: retries,
+        applied_ops: applied,
+        expected_ops: expected,
+        acked_not_applied: missing,
+        written_twice: twice,
+        old_epoch,
+        new_epoch,
+        new_owner,
         ok,
+        line,
     })
 }
 

@@ -5,7 +5,7 @@
 //! - `engineio`: Engine.IO v4 / Socket.IO v5 framing;
 //! - `accounting`: missing / duplicate / reordered deliveries by sequence number;
 //! - `stats`: histograms, `/proc` readings, result records;
-//! - `scenarios`: `fanout-ext`, `compare`, `connect`, `report`.
+//! - `scenarios`: `fanout`, `compare`, `connect`, `report`.
 
 pub mod accounting;
 pub mod boardroom;
@@ -25,7 +25,8 @@ pub use boardroom::Login;
 pub enum Command {
     /// Fanout over B boards × S subscribers with P publishers, against Boardroom (`--path op`
     /// or `presence`), the bare peer or Socket.IO; JSON result and Markdown row with `--out`.
-    FanoutExt(Box<scenarios::fanout::FanoutArgs>),
+    #[command(alias = "fanout-ext")]
+    Fanout(Box<scenarios::fanout::FanoutArgs>),
     /// Boardroom and the peers in turn, interleaved, same client settings; prints the ratios
     /// Boardroom ÷ peer with their spread over rounds.
     Compare(Box<scenarios::compare::CompareArgs>),
@@ -41,7 +42,7 @@ pub enum Command {
 
 pub async fn run(cmd: Command, login: Login) -> Result<()> {
     match cmd {
-        Command::FanoutExt(a) => scenarios::fanout::run(&a, &login).await.map(|_| ()),
+        Command::Fanout(a) => scenarios::fanout::run(&a, &login).await.map(|_| ()),
         Command::Compare(a) => scenarios::compare::run(&a, &login).await,
         Command::Connect(a) => scenarios::connect::run(&a, &login).await.map(|_| ()),
         Command::ConnectWorker(a) => scenarios::connect::worker(&a, &login).await,

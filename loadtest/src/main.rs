@@ -1,25 +1,23 @@
-//! `boardroom-loadtest`: a first end-to-end measurement of a running Boardroom server over real
-//! WebSockets. Three scenarios for now (the load-test issue adds the rest, peers and charts):
+//! `boardroom-loadtest`: measures a Boardroom server (and, for comparison, a Socket.IO server
+//! and a bare broadcast server) over real WebSockets. The scenarios:
 //!
-//! - `fanout`: S subscribers on one board, one publisher sending `card.update` ops at R ops/s;
-//!   latency from op sent to event received at every subscriber (HDR histogram). With
-//!   `--urls A,B,C` (a cluster) the publisher and the board's owner are on the first node and
-//!   the subscribers are spread round-robin over all of them; latency is reported separately
-//!   for subscribers on the publisher's node and on the other nodes.
+//! - `fanout`, `compare`, `connect`, `report` (and more): in the library (`src/lib.rs`,
+//!   `src/scenarios/`), shared with the smoke tests;
 //! - `ops`: W writers applying ops as fast as the server acknowledges them (a window of
-//!   unacknowledged ops each, round-robin over `--urls`); committed ops/s and `ok` latency.
-//! - `failover`: starts three nodes itself, kills the owner of a board with SIGKILL while a
-//!   writer on another node sends ops to it, and measures the time to the first op committed
-//!   by the new owner; checks in Postgres that every acknowledged op was applied once.
+//!   unacknowledged ops each, round-robin over `--urls`); committed ops/s and `ok` latency;
+//! - `cluster` (`src/cluster.rs`): fan-out with the subscribers spread over the nodes of a
+//!   cluster, same-node against other-node latency;
+//! - `failover` (`src/failover.rs`): starts three nodes, kills the owner of a board with
+//!   SIGKILL while a writer on another node sends ops to it, and measures the time to the
+//!   first op committed by the new owner; checks in Postgres that every acknowledged op was
+//!   applied once.
 
 use anyhow::{bail, Context, Result};
 use boardroom_protocol::{ClientFrame, Codec, Hello, Ref, ServerFrame, Subscribe, Topic};
 use clap::{Parser, Subcommand};
-use dashmap::DashMap;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,7 +25,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
+mod cluster;
 mod failover;
+mod nodes;
 
 #[derive(Parser)]
 #[command(
@@ -63,15 +63,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
-    Fanout {
-        #[arg(long, default_value_t = 1000)]
-        subscribers: usize,
-        /// Ops per second sent by the publisher.
-        #[arg(long, default_value_t = 100)]
-        rate: u64,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-    },
+    /// Fan-out across the nodes of a cluster: subscribers spread over the nodes, the
+    /// publisher on the first; latency on the publisher's node and on the others. Starts the
+    /// nodes itself, or measures the running ones given with --urls.
+    Cluster(cluster::Args),
     Ops {
         #[arg(long, default_value_t = 8)]
         writers: usize,
@@ -84,7 +79,7 @@ enum Scenario {
     /// Starts three nodes (ignores --url/--urls/--email/--password), kills the board's owner
     /// with SIGKILL and measures the time to the first op committed by the new owner.
     Failover(failover::Args),
-    /// The scenarios of the load-test issue (fanout-ext, compare, connect, report), in the
+    /// The scenarios of the load-test issue (fanout, compare, connect, report), in the
     /// library (`src/lib.rs`, `src/scenarios/`).
     #[command(flatten)]
     More(boardroom_loadtest::Command),
@@ -122,12 +117,21 @@ struct Target {
 /// Logs in on the first node and creates a board and a card there, so that in a cluster the
 /// first node takes the board's lease.
 async fn setup(cli: &Cli) -> Result<Target> {
-    let urls = cli.urls();
+    setup_on(cli.urls(), &cli.email, &cli.password, &cli.encoding).await
+}
+
+/// [`setup`] on the given nodes, as the given user.
+async fn setup_on(
+    urls: Vec<String>,
+    email: &str,
+    password: &str,
+    encoding: &str,
+) -> Result<Target> {
     let url = urls.first().context("no URL")?.clone();
     let http = reqwest::Client::new();
     let login: Value = http
         .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"email": cli.email, "password": cli.password}))
+        .json(&json!({"email": email, "password": password}))
         .send()
         .await?
         .error_for_status()
@@ -171,7 +175,7 @@ async fn setup(cli: &Cli) -> Result<Target> {
         .context("create card")?
         .json()
         .await?;
-    let codec = Codec::from_query(&cli.encoding).context("--encoding is json or msgpack")?;
+    let codec = Codec::from_query(encoding).context("--encoding is json or msgpack")?;
     Ok(Target {
         ws: urls.iter().map(|u| ws_url(u)).collect(),
         http: urls,
@@ -305,183 +309,6 @@ fn report(name: &str, h: &Histogram<u64>) {
     );
 }
 
-/// What one subscriber saw of the publisher's ops.
-struct Seen {
-    node: usize,
-    hist: Histogram<u64>,
-    /// Seqs of the publisher's ops delivered (the first time).
-    seqs: HashSet<u64>,
-    duplicates: u64,
-    resyncs: u64,
-}
-
-async fn fanout(
-    t: Arc<Target>,
-    subscribers: usize,
-    rate: u64,
-    seconds: u64,
-    owner: Option<(String, String)>,
-) -> Result<()> {
-    let nodes = t.ws.len();
-    let sent: Arc<DashMap<Uuid, Instant>> = Arc::new(DashMap::new());
-    let received = Arc::new(AtomicU64::new(0));
-    // The publisher subscribes first, on the first node: that node is the board's owner (it
-    // also took the lease when `setup` created the card there).
-    let publisher = connect(&t, 0, true).await?;
-    let owner_node = match &owner {
-        Some((redis, prefix)) => lease_holder(redis, prefix, t.board).await?,
-        None => None,
-    };
-    let mut subs = Vec::new();
-    for i in 0..subscribers {
-        let node = i % nodes;
-        subs.push((node, connect(&t, node, true).await?));
-    }
-    println!(
-        "{subscribers} subscribers connected over {nodes} node(s); publisher on {}",
-        t.http[0]
-    );
-    match (&owner, &owner_node) {
-        (Some(_), Some(n)) => println!("board {} is owned by node {n} (its Redis lease)", t.board),
-        (Some(_), None) => println!("board {}: no lease found in Redis", t.board),
-        (None, _) if nodes > 1 => println!(
-            "board {}: owner not checked (pass --redis-url to read the lease)",
-            t.board
-        ),
-        _ => {}
-    }
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut tasks = Vec::new();
-    for (node, mut ws) in subs {
-        let (t, sent, received, mut stop) =
-            (t.clone(), sent.clone(), received.clone(), stop_rx.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut seen = Seen {
-                node,
-                hist: Histogram::<u64>::new(3).expect("histogram"),
-                seqs: HashSet::new(),
-                duplicates: 0,
-                resyncs: 0,
-            };
-            loop {
-                tokio::select! {
-                    f = recv(&mut ws, t.codec) => match f {
-                        Ok(Some(ServerFrame::Event(e))) => {
-                            if let Some(at) = sent.get(&e.op_id) {
-                                if seen.seqs.insert(e.seq) {
-                                    let _ = seen.hist.record(at.elapsed().as_micros() as u64);
-                                    received.fetch_add(1, Ordering::Relaxed);
-                                } else {
-                                    seen.duplicates += 1;
-                                }
-                            }
-                        }
-                        Ok(Some(ServerFrame::Resync(_))) => seen.resyncs += 1,
-                        Ok(Some(_)) => {}
-                        _ => break,
-                    },
-                    _ = stop.changed() => break,
-                }
-            }
-            seen
-        }));
-    }
-    let total = rate * seconds;
-    let gap = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
-    let (mut tx, mut rx) = publisher.split();
-    // The publisher's acknowledgements: the seq each op got, and refusals.
-    let codec = t.codec;
-    let reader = tokio::spawn(async move {
-        let (mut acked, mut refused) = (HashSet::new(), 0u64);
-        while let Some(Ok(m)) = rx.next().await {
-            let f = match &m {
-                Message::Text(s) => codec.decode_server(s.as_bytes()),
-                Message::Binary(b) => codec.decode_server(b),
-                _ => continue,
-            };
-            match f {
-                Ok(ServerFrame::Ok(ok)) => acked.extend(ok.seq),
-                Ok(ServerFrame::Error(e)) => {
-                    refused += 1;
-                    if refused <= 5 {
-                        eprintln!("op refused: {:?} {}", e.code, e.message);
-                    }
-                }
-                _ => {}
-            }
-        }
-        (acked, refused)
-    });
-    let started = Instant::now();
-    for i in 0..total {
-        let op_id = Uuid::now_v7();
-        sent.insert(op_id, Instant::now());
-        tx.send(message(t.codec, &update(&t, i, op_id))?).await?;
-        let next = started + gap.mul_f64((i + 1) as f64);
-        tokio::time::sleep_until(next.into()).await;
-    }
-    // Let the last events arrive.
-    let expected = total * subscribers as u64;
-    let wait_until = Instant::now() + Duration::from_secs(10);
-    while received.load(Ordering::Relaxed) < expected && Instant::now() < wait_until {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let _ = stop_tx.send(true);
-    let mut seen = Vec::new();
-    for task in tasks {
-        seen.push(task.await?);
-    }
-    let _ = tx.close().await;
-    let (acked, refused) = tokio::time::timeout(Duration::from_secs(5), reader)
-        .await
-        .map(|r| r.unwrap_or_default())
-        .unwrap_or_default();
-    let got = received.load(Ordering::Relaxed);
-    // Against the seqs the publisher was acknowledged: what each subscriber lacks.
-    let missing: u64 = seen
-        .iter()
-        .map(|s| acked.iter().filter(|q| !s.seqs.contains(q)).count() as u64)
-        .sum();
-    let duplicates: u64 = seen.iter().map(|s| s.duplicates).sum();
-    let resyncs: u64 = seen.iter().map(|s| s.resyncs).sum();
-    println!(
-        "fanout: {subscribers} subscribers, {total} ops at {rate}/s ({} acknowledged, {refused} refused): \
-         {got} of {expected} deliveries ({:.0}/s); missing {missing}, duplicate {duplicates}, resync {resyncs}",
-        acked.len(),
-        got as f64 / elapsed
-    );
-    let merged = |pick: &dyn Fn(usize) -> bool| -> Result<(usize, Histogram<u64>)> {
-        let mut h = Histogram::<u64>::new(3)?;
-        let mut n = 0;
-        for s in seen.iter().filter(|s| pick(s.node)) {
-            h.add(&s.hist)?;
-            n += 1;
-        }
-        Ok((n, h))
-    };
-    if nodes == 1 {
-        report("op sent -> event received", &merged(&|_| true)?.1);
-        return Ok(());
-    }
-    let (n, h) = merged(&|node| node == 0)?;
-    report(
-        &format!(
-            "same node as the publisher ({}, {n} subscribers)",
-            t.http[0]
-        ),
-        &h,
-    );
-    let (n, h) = merged(&|node| node != 0)?;
-    report(&format!("other nodes ({n} subscribers)"), &h);
-    for node in 1..nodes {
-        let (n, h) = merged(&|x| x == node)?;
-        report(&format!("  {} ({n} subscribers)", t.http[node]), &h);
-    }
-    report("all subscribers", &merged(&|_| true)?.1);
-    Ok(())
-}
-
 async fn ops(t: Arc<Target>, writers: usize, window: usize, seconds: u64) -> Result<()> {
     let acked = Arc::new(AtomicU64::new(0));
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
@@ -555,6 +382,9 @@ async fn main() -> Result<()> {
     if let Scenario::Failover(args) = &cli.scenario {
         return failover::run(args).await;
     }
+    if let Scenario::Cluster(args) = &cli.scenario {
+        return cluster::run(&cli, args).await;
+    }
     if let Scenario::More(cmd) = cli.scenario {
         let login = boardroom_loadtest::Login {
             url: cli.url,
@@ -564,20 +394,14 @@ async fn main() -> Result<()> {
         };
         return boardroom_loadtest::run(cmd, login).await;
     }
-    let owner = cli.redis_url.clone().map(|r| (r, cli.key_prefix.clone()));
     let t = Arc::new(setup(&cli).await?);
     match cli.scenario {
-        Scenario::Fanout {
-            subscribers,
-            rate,
-            seconds,
-        } => fanout(t, subscribers, rate, seconds, owner).await,
         Scenario::Ops {
             writers,
             window,
             seconds,
         } => ops(t, writers, window, seconds).await,
-        Scenario::Failover(_) => unreachable!("handled above"),
+        Scenario::Failover(_) | Scenario::Cluster(_) => unreachable!("handled above"),
         Scenario::More(_) => unreachable!("handled above"),
     }
 }

@@ -1,4 +1,4 @@
-//! `fanout-ext`: B boards × S subscribers, P publishers at a total rate R, against Boardroom
+//! `fanout` (alias `fanout-ext`): B boards × S subscribers, P publishers at a total rate R, against Boardroom
 //! (`--path op|presence`), the bare peer or Socket.IO, with the same client code for all three.
 //!
 //! - Subscribers are spread round-robin over the boards (subscriber i on board i mod B).

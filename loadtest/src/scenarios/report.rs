@@ -1,4 +1,4 @@
-//! `report`: the JSON results of `fanout-ext`, `compare` and `connect` turned into SVG charts
+//! `report`: the JSON results of `fanout`, `compare` and `connect` turned into SVG charts
 //! (plotters) and one Markdown summary:
 //!
 //! - `latency-<config>.svg`: latency percentiles (p50 … max, log scale) per server, for each
