@@ -11,6 +11,7 @@
 //! Several runs of one (configuration, server) — rounds of `compare` — are reduced to their
 //! median per figure.
 
+use crate::scenarios::compare::kept_up;
 use crate::stats::{ConnectResult, FanoutResult};
 use anyhow::{Context, Result};
 use plotters::prelude::*;
@@ -58,6 +59,9 @@ pub fn config_of(r: &FanoutResult) -> String {
         r.publishers
     )
 }
+
+/// The p99 a run may have and still count as sustained (as `compare --sustained-p99-ms`).
+const SUSTAINED_P99_MS: f64 = 50.0;
 
 fn collect(dir: &Path, fan: &mut Vec<FanoutResult>, con: &mut Vec<ConnectResult>) -> Result<()> {
     for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -238,6 +242,16 @@ pub fn run(a: &ReportArgs) -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let (mut fan, mut con) = (Vec::new(), Vec::new());
     collect(&a.results, &mut fan, &mut con)?;
+    // A `compare` result repeats the runs it also wrote one file each for: count each once.
+    let mut seen = std::collections::HashSet::new();
+    fan.retain(|r| {
+        seen.insert((
+            series_of(r),
+            config_of(r),
+            r.rate_ops.to_bits(),
+            r.unix_time,
+        ))
+    });
     let mut written = Vec::new();
     let mut md = String::from("# Load-test results (medians over runs)\n\n");
 
@@ -289,32 +303,43 @@ pub fn run(a: &ReportArgs) -> Result<()> {
         written.push(file);
     }
 
-    // Throughput against subscribers per board: the highest-rate median per series.
-    let mut by_subs: BTreeMap<String, BTreeMap<usize, Vec<f64>>> = BTreeMap::new();
+    // Throughput against subscribers per board: per series, the median deliveries/s at the
+    // highest rate that most of its runs sustained (see `kept_up`).
+    // series -> subscribers per board -> rate -> runs
+    let mut by_subs: BTreeMap<String, BTreeMap<usize, BTreeMap<u64, Vec<&FanoutResult>>>> =
+        BTreeMap::new();
     for r in &fan {
         by_subs
             .entry(series_of(r))
             .or_default()
             .entry(r.subscribers / r.boards.max(1))
             .or_default()
-            .push(r.deliveries_per_sec);
+            .entry(r.rate_ops.round() as u64)
+            .or_default()
+            .push(r);
     }
     let pts: BTreeMap<String, Vec<(f64, f64)>> = by_subs
         .iter()
         .map(|(s, m)| {
-            (
-                s.clone(),
-                m.iter()
-                    .map(|(&x, v)| (x as f64, v.iter().copied().fold(0.0, f64::max)))
-                    .collect(),
-            )
+            let best = m.iter().filter_map(|(&subs, rates)| {
+                rates
+                    .values()
+                    .filter(|runs| {
+                        2 * runs.iter().filter(|r| kept_up(r, SUSTAINED_P99_MS)).count()
+                            > runs.len()
+                    })
+                    .map(|runs| median(runs.iter().map(|r| r.deliveries_per_sec).collect()))
+                    .reduce(f64::max)
+                    .map(|d| (subs as f64, d))
+            });
+            (s.clone(), best.collect())
         })
         .collect();
     if pts.values().any(|v| !v.is_empty()) {
         let file = out.join("throughput-vs-subscribers.svg");
         xy_chart(
             &file,
-            "fanout: deliveries/s against subscribers per board (best run)",
+            &format!("fanout: sustained deliveries/s (p99 <= {SUSTAINED_P99_MS} ms) against subscribers per board"),
             "subscribers per board",
             "deliveries/s",
             &pts,
