@@ -186,9 +186,11 @@ pub async fn spawn_on(
             let sdir = a.socketio_dir.clone().unwrap_or_else(|| {
                 PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/socketio")
             });
+            // Absolute: the peer runs with its directory as working directory.
+            let sdir = std::path::absolute(&sdir)?;
             if !sdir.join("node_modules").exists() {
                 bail!(
-                    "{} has no node_modules: run `npm ci` there first",
+                    "{} has no node_modules: run `npm install` there first",
                     sdir.display()
                 );
             }
