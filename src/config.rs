@@ -52,6 +52,7 @@ pub struct Cluster {
     pub node_heartbeat_ms: u64,
     pub node_ttl_ms: u64,
     pub forward_timeout_ms: u64,
+    pub owner_check_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -162,6 +163,7 @@ impl Default for Config {
                 node_heartbeat_ms: 1000,
                 node_ttl_ms: 3000,
                 forward_timeout_ms: 3000,
+                owner_check_ms: 100,
             },
         }
     }
@@ -267,6 +269,9 @@ impl Config {
             return bad(
                 "cluster.node_heartbeat_ms must be positive and at most half of node_ttl_ms".into(),
             );
+        }
+        if c.owner_check_ms == 0 {
+            return bad("cluster.owner_check_ms must be positive".into());
         }
         if self.jwt_secret.len() < 16 {
             return bad("jwt_secret must be at least 16 characters".into());

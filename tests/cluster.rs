@@ -384,6 +384,85 @@ async fn killing_the_owner_loses_no_acknowledged_op_and_retries_apply_once() {
     );
 }
 
+/// A node forwarding to a board's owner stops waiting on it once the owner's lease has lapsed
+/// (here after `kill -9`): the forwarded op is answered `unavailable` and its retry, with the
+/// same `op_id`, is committed by the new owner within about the lease (1.5 s here), not after
+/// `forward_timeout_ms` (raised to 20 s here so that the two cannot be confused).
+#[tokio::test]
+async fn a_forward_to_a_dead_owner_fails_over_within_the_lease_not_the_forward_timeout() {
+    let db = fresh_pg_url().await;
+    let redis = redis_url();
+    let prefix = format!("brt-{}:", &Uuid::now_v7().simple().to_string()[20..]);
+    let mut nodes = Vec::new();
+    for i in 0..2 {
+        let mut env = node_env(&redis, &prefix, &format!("n{}", i + 1));
+        env.push((
+            "BOARDROOM_CLUSTER__FORWARD_TIMEOUT_MS".into(),
+            "20000".into(),
+        ));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        nodes.push(TestServer::start(&db, &env).await);
+    }
+    let org = new_org(&nodes[1], "Dead owner").await;
+    let (board, col) = new_board(&org).await;
+    let token = org.owner.token.clone().unwrap();
+    let mut on_owner = welcomed(&nodes[0], &token).await;
+    subscribe(&mut on_owner, Topic::Board(board), None).await;
+    assert_eq!(leases_held(&nodes[0]).await, 1.0);
+    // An op through n2 while n1 is alive: n2 forwards it and remembers n1 as the owner.
+    let mut a = welcomed(&nodes[1], &token).await;
+    a.send(card_create(1, board, col, Uuid::now_v7(), "before"))
+        .await;
+    let (f, _) = a
+        .recv_until(|f| {
+            matches!(f, ServerFrame::Ok(ok) if ok.r#ref == Some(Ref::Int(1)))
+                || matches!(f, ServerFrame::Error(e) if e.r#ref == Some(Ref::Int(1)))
+        })
+        .await;
+    assert!(matches!(f, ServerFrame::Ok(_)), "{f:?}");
+    assert_eq!(leases_held(&nodes[1]).await, 0.0);
+
+    nodes[0].kill9();
+    let killed = Instant::now();
+    let id = Uuid::now_v7();
+    a.send(card_create(2, board, col, id, "after")).await;
+    let mut refusals = Vec::new();
+    let deadline = killed + Duration::from_secs(8);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the op is not acknowledged 8 s after the owner's kill -9 (lease 1.5 s, forward \
+             timeout 20 s); refusals so far at {refusals:?}"
+        );
+        match a.quiet(Duration::from_millis(100)).await {
+            Some(ServerFrame::Ok(ok)) if ok.r#ref == Some(Ref::Int(2)) => break,
+            Some(ServerFrame::Error(e)) if e.r#ref == Some(Ref::Int(2)) => {
+                assert!(matches!(e.code, ErrorCode::Unavailable), "{e:?}");
+                refusals.push(killed.elapsed().as_millis());
+                let wait = e.retry_after_ms.unwrap_or(100).min(1000);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                a.send(card_create(2, board, col, id, "after")).await;
+            }
+            _ => {}
+        }
+    }
+    eprintln!(
+        "dead owner: op acknowledged by the new owner {} ms after kill -9 (refused at {refusals:?} ms)",
+        killed.elapsed().as_millis()
+    );
+    assert_eq!(leases_held(&nodes[1]).await, 1.0);
+    assert_eq!(
+        sql_count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM applied_ops WHERE board_id = '{board}' AND op_id = '{id}'"
+            )
+        )
+        .await,
+        1
+    );
+}
+
 #[tokio::test]
 async fn a_paused_owner_is_fenced_steps_down_and_its_clients_resync() {
     let db = fresh_pg_url().await;

@@ -43,6 +43,22 @@ struct Track {
     recent: VecDeque<Arc<Published>>,
 }
 
+/// A request waiting for its answer.
+struct Pending {
+    /// Answer at once (a gap repair, which the event task itself waits for), else in order
+    /// with the events received before it.
+    direct: bool,
+    tx: oneshot::Sender<Reply>,
+    /// The node asked, and the board asked about: what the owner check looks up.
+    node: Arc<str>,
+    board_id: Uuid,
+    sent: tokio::time::Instant,
+}
+
+/// What a client is asked to wait before retrying a request whose owner is gone: the board's
+/// lease has lapsed by then, so the retry claims it at once.
+const OWNER_GONE_RETRY_MS: u64 = 50;
+
 enum Interest {
     Add(String, Option<oneshot::Sender<()>>),
     Remove(String),
@@ -60,11 +76,12 @@ pub struct Bus {
     events: mpsc::UnboundedSender<Inbound>,
     registry: OnceLock<Weak<BoardRegistry>>,
     tracks: DashMap<Uuid, Track>,
-    /// Requests waiting for their answer; `true`: answer at once (a gap repair, which the
-    /// event task itself waits for), else in order with the events received before it.
-    pending: DashMap<u64, (bool, oneshot::Sender<Reply>)>,
+    /// Requests waiting for their answer, by request id.
+    pending: DashMap<u64, Pending>,
     next_id: AtomicU64,
     timeout: Duration,
+    /// How long a request may wait before its owner is checked in Redis, and how often.
+    owner_check: Duration,
     /// What to do with the other nodes' control messages (set once the server is built).
     on_control: OnceLock<Box<dyn Fn(wire::Control) + Send + Sync>>,
     /// Set while the subscription connection is down; cleared (and gaps repaired) when it
@@ -81,6 +98,7 @@ impl Bus {
         prefix: String,
         hub: Arc<Hub>,
         timeout: Duration,
+        owner_check: Duration,
         counters: Arc<Counters>,
     ) -> redis::RedisResult<Arc<Bus>> {
         let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
@@ -110,6 +128,7 @@ impl Bus {
             pending: DashMap::new(),
             next_id: AtomicU64::new(1),
             timeout,
+            owner_check,
             on_control: OnceLock::new(),
             degraded: AtomicBool::new(false),
             counters,
@@ -122,6 +141,7 @@ impl Bus {
         tokio::spawn(watchdog(sub));
         tokio::spawn(receiver(Arc::downgrade(&bus), push_rx));
         tokio::spawn(event_task(Arc::downgrade(&bus), events_rx));
+        tokio::spawn(owner_watch(Arc::downgrade(&bus)));
         let weak = Arc::downgrade(&bus);
         bus.hub.on_interest(Box::new(move |topic, on| {
             if let Some(bus) = weak.upgrade() {
@@ -186,7 +206,16 @@ impl Bus {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let direct = matches!(req, Request::Recent { .. });
-        self.pending.insert(id, (direct, tx));
+        self.pending.insert(
+            id,
+            Pending {
+                direct,
+                tx,
+                node: node.into(),
+                board_id,
+                sent: tokio::time::Instant::now(),
+            },
+        );
         self.counters.forwards.fetch_add(1, Ordering::Relaxed);
         ::metrics::counter!(crate::metrics::FORWARDS).increment(1);
         self.publish(
@@ -498,6 +527,49 @@ impl Bus {
             frames.push(serde_bytes::ByteBuf::from(w.to_vec()));
         }
         Some(Reply::Frames { frames, epoch, seq })
+    }
+
+    /// The board's owner as last seen, `node`, no longer holds its lease: every request
+    /// waiting on it for this board is answered `unavailable` now (a retry claims the board,
+    /// or finds its new owner), and the board's cached owner is forgotten. An op among them
+    /// may still have been committed by `node` before it went: its retry carries the same
+    /// `op_id`, and the board's next owner loads the applied op ids after raising the epoch
+    /// (a commit still in flight from `node` is fenced by that epoch), so it answers the
+    /// first result instead of applying it twice.
+    fn owner_gone(&self, node: &str, board_id: Uuid) {
+        if let Some(reg) = self.registry() {
+            reg.forget_owner_if(board_id, node);
+        }
+        self.fail_pending(|p| p.board_id == board_id && *p.node == *node);
+    }
+
+    /// `node`'s heartbeat expired: it is dead (or cut off from Redis). Boards cached as owned
+    /// by it are forgotten, and the requests waiting on it answered.
+    pub fn node_gone(&self, node: &str) {
+        if let Some(reg) = self.registry() {
+            reg.forget_node(node);
+        }
+        self.fail_pending(|p| *p.node == *node);
+    }
+
+    fn fail_pending(&self, which: impl Fn(&Pending) -> bool) {
+        let ids: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|p| which(p.value()))
+            .map(|p| *p.key())
+            .collect();
+        for id in ids {
+            if let Some((_, p)) = self.pending.remove(&id) {
+                let mut e = ErrorReply::new(
+                    None,
+                    ErrorCode::Unavailable,
+                    "the board's node is gone; retry (an op with the same op_id)",
+                );
+                e.retry_after_ms = Some(OWNER_GONE_RETRY_MS);
+                let _ = p.tx.send(Reply::Error(e));
+            }
+        }
     }
 
     fn unavailable(r#ref: Option<boardroom_protocol::Ref>, msg: &str) -> ErrorReply {
@@ -863,11 +935,11 @@ async fn receiver(bus: Weak<Bus>, mut rx: mpsc::UnboundedReceiver<PushInfo>) {
                         // An op's answer must not overtake its event, which may still be
                         // queued for the event task.
                         match bus.pending.remove(&id) {
-                            Some((_, (true, tx))) => {
-                                let _ = tx.send(reply);
+                            Some((_, p)) if p.direct => {
+                                let _ = p.tx.send(reply);
                             }
-                            Some((_, (false, tx))) => {
-                                let _ = bus.events.send(Inbound::Reply(tx, reply));
+                            Some((_, p)) => {
+                                let _ = bus.events.send(Inbound::Reply(p.tx, reply));
                             }
                             None => {}
                         }
@@ -884,6 +956,81 @@ async fn receiver(bus: Weak<Bus>, mut rx: mpsc::UnboundedReceiver<PushInfo>) {
             }
             _ => {}
         }
+    }
+}
+
+/// Answers the requests waiting on an owner that is gone as soon as Redis shows it. Without
+/// this, a request forwarded to a dead node waits `forward_timeout_ms` for an answer that
+/// never comes, and every request for the board behind it keeps going to that node.
+///
+/// The test is the board's lease, not the node's heartbeat: while the asked node holds the
+/// lease nobody else can take the board, so waiting is right (the owner may just be slow,
+/// and answering early would only send the retry back to it); once the lease is gone or held
+/// by another node, the asked node has died or stepped down, and a retry can claim the board.
+/// Requests pending for longer than `owner_check` are checked every `owner_check`, and again
+/// right when the lease they wait on is due to expire (its PTTL), so failover follows the
+/// lease's expiry within a few milliseconds.
+async fn owner_watch(bus: Weak<Bus>) {
+    loop {
+        let Some(b) = bus.upgrade() else { return };
+        let every = b.owner_check;
+        let now = tokio::time::Instant::now();
+        let mut suspects: Vec<(Arc<str>, Uuid)> = b
+            .pending
+            .iter()
+            .filter(|p| now.duration_since(p.sent) >= every)
+            .map(|p| (p.node.clone(), p.board_id))
+            .collect();
+        suspects.sort();
+        suspects.dedup();
+        let mut wait = every;
+        if !suspects.is_empty() {
+            let mut pipe = redis::pipe();
+            for (_, board_id) in &suspects {
+                let key = super::lease::lease_key(&b.prefix, *board_id);
+                pipe.get(&key).pttl(&key);
+            }
+            let mut cmd = b.cmd.clone();
+            let answer = tokio::time::timeout(
+                Duration::from_secs(1),
+                pipe.query_async::<Vec<redis::Value>>(&mut cmd),
+            )
+            .await;
+            match answer {
+                Ok(Ok(values)) => {
+                    // GET, PTTL for each board, in order.
+                    let mut values = values.into_iter();
+                    let leases = std::iter::from_fn(|| {
+                        let holder = values.next()?;
+                        let pttl = values.next()?;
+                        Some((
+                            redis::from_redis_value::<Option<String>>(holder).ok(),
+                            redis::from_redis_value::<i64>(pttl).unwrap_or(-1),
+                        ))
+                    });
+                    for ((node, board_id), (holder, pttl)) in suspects.iter().zip(leases) {
+                        // An answer that does not parse proves nothing: keep waiting.
+                        let Some(holder) = holder else { continue };
+                        if holder.as_deref() == Some(&**node) {
+                            if pttl >= 0 {
+                                wait = wait.min(Duration::from_millis(pttl as u64 + 1));
+                            }
+                        } else {
+                            tracing::info!(
+                                %board_id, %node, holder = holder.as_deref().unwrap_or("none"),
+                                "the board's owner no longer holds its lease; answering its pending requests"
+                            );
+                            b.owner_gone(node, *board_id);
+                        }
+                    }
+                }
+                // Redis unreachable: the forward timeout still bounds the wait.
+                Ok(Err(e)) => tracing::debug!(error = %e, "owner check failed"),
+                Err(_) => tracing::debug!("owner check timed out"),
+            }
+        }
+        drop(b);
+        tokio::time::sleep(wait).await;
     }
 }
 

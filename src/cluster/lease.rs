@@ -72,6 +72,11 @@ static RAISE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// The Redis key of a board's lease; its value is the owner's node id.
+pub(super) fn lease_key(prefix: &str, board_id: Uuid) -> String {
+    format!("{prefix}lease:{board_id}")
+}
+
 pub struct Leases {
     node: Arc<str>,
     prefix: String,
@@ -110,7 +115,7 @@ impl Leases {
     }
 
     fn lease_key(&self, board_id: Uuid) -> String {
-        format!("{}lease:{board_id}", self.prefix)
+        lease_key(&self.prefix, board_id)
     }
 
     fn epoch_key(&self, board_id: Uuid) -> String {

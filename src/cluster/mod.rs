@@ -66,6 +66,7 @@ impl Node {
             prefix.clone(),
             hub,
             Duration::from_millis(c.forward_timeout_ms),
+            Duration::from_millis(c.owner_check_ms),
             counters.clone(),
         )
         .await
@@ -253,6 +254,7 @@ async fn heartbeat(h: Heartbeat) {
                 let n: Arc<str> = n.as_str().into();
                 reg.broadcast(|| BoardMsg::NodeGone(n.clone()));
             }
+            broker.node_gone(n);
             online.sweep(n, &*broker).await;
         }
         known.extend(alive);

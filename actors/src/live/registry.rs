@@ -215,6 +215,17 @@ impl BoardRegistry {
         self.remote_owners.remove(&board_id);
     }
 
+    /// Forgets the board's cached owner if it is still `node` (and not a newer owner
+    /// learnt meanwhile).
+    pub fn forget_owner_if(&self, board_id: Uuid, node: &str) {
+        self.remote_owners.remove_if(&board_id, |_, n| **n == *node);
+    }
+
+    /// `node` is gone: forget every board cached as owned by it.
+    pub fn forget_node(&self, node: &str) {
+        self.remote_owners.retain(|_, n| **n != *node);
+    }
+
     /// Running boards only (a node answering another node's request must not take over a
     /// board the requester believes is here without the usual claim).
     pub fn running_actor(&self, board_id: Uuid) -> Option<ActorRef<BoardMsg>> {
