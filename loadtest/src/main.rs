@@ -6,8 +6,7 @@
 //!   `--urls A,B,C` (a cluster) the publisher and the board's owner are on the first node and
 //!   the subscribers are spread round-robin over all of them; latency is reported separately
 //!   for subscribers on the publisher's node and on the other nodes.
-//! - `ops`: W writers applying ops as fast as the server acknowledges them (a window of
-//!   unacknowledged ops each, round-robin over `--urls`); committed ops/s and `ok` latency.
+//! - `ops` (in the library, `src/scenarios/ops.rs`): write throughput with durability.
 //! - `failover`: starts three nodes itself, kills the owner of a board with SIGKILL while a
 //!   writer on another node sends ops to it, and measures the time to the first op committed
 //!   by the new owner; checks in Postgres that every acknowledged op was applied once.
@@ -21,7 +20,7 @@ use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -69,15 +68,6 @@ enum Scenario {
         /// Ops per second sent by the publisher.
         #[arg(long, default_value_t = 100)]
         rate: u64,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-    },
-    Ops {
-        #[arg(long, default_value_t = 8)]
-        writers: usize,
-        /// Unacknowledged ops each writer keeps in flight.
-        #[arg(long, default_value_t = 16)]
-        window: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
@@ -482,73 +472,6 @@ async fn fanout(
     Ok(())
 }
 
-async fn ops(t: Arc<Target>, writers: usize, window: usize, seconds: u64) -> Result<()> {
-    let acked = Arc::new(AtomicU64::new(0));
-    let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..writers {
-        // Round-robin over the nodes when there are several.
-        let mut ws = connect(&t, w % t.ws.len(), false).await?;
-        let (t, acked) = (t.clone(), acked.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut local = Histogram::<u64>::new(3).expect("histogram");
-            let mut inflight: std::collections::HashMap<i64, Instant> = Default::default();
-            let mut i: i64 = 0;
-            loop {
-                while inflight.len() < window && Instant::now() < deadline {
-                    i += 1;
-                    inflight.insert(i, Instant::now());
-                    if send(&mut ws, t.codec, &update(&t, i as u64, Uuid::now_v7()))
-                        .await
-                        .is_err()
-                    {
-                        return local;
-                    }
-                }
-                if inflight.is_empty() {
-                    return local;
-                }
-                match recv(&mut ws, t.codec).await {
-                    Ok(Some(ServerFrame::Ok(ok))) => {
-                        if let Some(Ref::Int(r)) = ok.r#ref {
-                            if let Some(at) = inflight.remove(&r) {
-                                let _ = local.record(at.elapsed().as_micros() as u64);
-                                acked.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                    Ok(Some(ServerFrame::Error(e))) => {
-                        if let Some(Ref::Int(r)) = e.r#ref {
-                            inflight.remove(&r);
-                        }
-                        eprintln!("op refused: {:?} {}", e.code, e.message);
-                    }
-                    Ok(Some(_)) => {}
-                    _ => return local,
-                }
-            }
-        }));
-    }
-    for task in tasks {
-        let local = task.await?;
-        if let Ok(mut h) = hist.lock() {
-            h.add(&local)?;
-        }
-    }
-    let n = acked.load(Ordering::Relaxed);
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "ops: {writers} writers x window {window}: {n} acknowledged in {secs:.1}s = {:.0} ops/s",
-        n as f64 / secs
-    );
-    if let Ok(h) = hist.lock() {
-        report("ok latency", &h);
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -572,11 +495,6 @@ async fn main() -> Result<()> {
             rate,
             seconds,
         } => fanout(t, subscribers, rate, seconds, owner).await,
-        Scenario::Ops {
-            writers,
-            window,
-            seconds,
-        } => ops(t, writers, window, seconds).await,
         Scenario::Failover(_) => unreachable!("handled above"),
         Scenario::More(_) => unreachable!("handled above"),
     }
