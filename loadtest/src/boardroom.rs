@@ -64,7 +64,7 @@ pub async fn login(l: &Login) -> Result<Session> {
 }
 
 /// POSTs, retrying while the server answers 429 (the HTTP op rate limit).
-async fn post(s: &Session, path: &str, body: &Value) -> Result<Value> {
+pub async fn post(s: &Session, path: &str, body: &Value) -> Result<Value> {
     for _ in 0..100 {
         let res = s
             .http

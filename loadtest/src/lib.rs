@@ -5,7 +5,7 @@
 //! - `engineio`: Engine.IO v4 / Socket.IO v5 framing;
 //! - `accounting`: missing / duplicate / reordered deliveries by sequence number;
 //! - `stats`: histograms, `/proc` readings, result records;
-//! - `scenarios`: `fanout`, `compare`, `connect`, `report`.
+//! - `scenarios`: `fanout`, `compare`, `connect`, `ops`, `report`.
 
 pub mod accounting;
 pub mod boardroom;
@@ -36,6 +36,10 @@ pub enum Command {
     /// One worker process of `connect` (started by it).
     #[command(hide = true)]
     ConnectWorker(Box<scenarios::connect::WorkerArgs>),
+    /// Write throughput with durability: W writers × a window of ops in flight over B boards ×
+    /// C cards, on SQLite or a fresh Postgres database (server started here); acked and
+    /// committed ops/s, `ok` latency, store check; `--baseline` against one transaction per op.
+    Ops(Box<scenarios::ops::OpsArgs>),
     /// SVG charts and a Markdown summary from the JSON results.
     Report(Box<scenarios::report::ReportArgs>),
 }
@@ -46,6 +50,7 @@ pub async fn run(cmd: Command, login: Login) -> Result<()> {
         Command::Compare(a) => scenarios::compare::run(&a, &login).await,
         Command::Connect(a) => scenarios::connect::run(&a, &login).await.map(|_| ()),
         Command::ConnectWorker(a) => scenarios::connect::worker(&a, &login).await,
+        Command::Ops(a) => scenarios::ops::run(&a, &login).await,
         Command::Report(a) => scenarios::report::run(&a),
     }
 }

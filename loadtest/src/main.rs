@@ -3,8 +3,7 @@
 //!
 //! - `fanout`, `compare`, `connect`, `report` (and more): in the library (`src/lib.rs`,
 //!   `src/scenarios/`), shared with the smoke tests;
-//! - `ops`: W writers applying ops as fast as the server acknowledges them (a window of
-//!   unacknowledged ops each, round-robin over `--urls`); committed ops/s and `ok` latency;
+//! - `ops` (in the library, `src/scenarios/ops.rs`): write throughput with durability;
 //! - `cluster` (`src/cluster.rs`): fan-out with the subscribers spread over the nodes of a
 //!   cluster, same-node against other-node latency;
 //! - `failover` (`src/failover.rs`): starts three nodes, kills the owner of a board with
@@ -16,11 +15,7 @@ use anyhow::{bail, Context, Result};
 use boardroom_protocol::{ClientFrame, Codec, Hello, Ref, ServerFrame, Subscribe, Topic};
 use clap::{Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
-use hdrhistogram::Histogram;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
@@ -67,15 +62,6 @@ enum Scenario {
     /// publisher on the first; latency on the publisher's node and on the others. Starts the
     /// nodes itself, or measures the running ones given with --urls.
     Cluster(cluster::Args),
-    Ops {
-        #[arg(long, default_value_t = 8)]
-        writers: usize,
-        /// Unacknowledged ops each writer keeps in flight.
-        #[arg(long, default_value_t = 16)]
-        window: usize,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-    },
     /// Starts three nodes (ignores --url/--urls/--email/--password), kills the board's owner
     /// with SIGKILL and measures the time to the first op committed by the new owner.
     Failover(failover::Args),
@@ -116,11 +102,6 @@ struct Target {
 
 /// Logs in on the first node and creates a board and a card there, so that in a cluster the
 /// first node takes the board's lease.
-async fn setup(cli: &Cli) -> Result<Target> {
-    setup_on(cli.urls(), &cli.email, &cli.password, &cli.encoding).await
-}
-
-/// [`setup`] on the given nodes, as the given user.
 async fn setup_on(
     urls: Vec<String>,
     email: &str,
@@ -296,112 +277,22 @@ fn update(t: &Target, i: u64, op_id: Uuid) -> ClientFrame {
     .expect("op frame")
 }
 
-fn report(name: &str, h: &Histogram<u64>) {
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    println!(
-        "{name}: n={} p50={:.2}ms p90={:.2}ms p99={:.2}ms p99.9={:.2}ms max={:.2}ms",
-        h.len(),
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        ms(0.999),
-        h.max() as f64 / 1000.0
-    );
-}
-
-async fn ops(t: Arc<Target>, writers: usize, window: usize, seconds: u64) -> Result<()> {
-    let acked = Arc::new(AtomicU64::new(0));
-    let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..writers {
-        // Round-robin over the nodes when there are several.
-        let mut ws = connect(&t, w % t.ws.len(), false).await?;
-        let (t, acked) = (t.clone(), acked.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut local = Histogram::<u64>::new(3).expect("histogram");
-            let mut inflight: std::collections::HashMap<i64, Instant> = Default::default();
-            let mut i: i64 = 0;
-            loop {
-                while inflight.len() < window && Instant::now() < deadline {
-                    i += 1;
-                    inflight.insert(i, Instant::now());
-                    if send(&mut ws, t.codec, &update(&t, i as u64, Uuid::now_v7()))
-                        .await
-                        .is_err()
-                    {
-                        return local;
-                    }
-                }
-                if inflight.is_empty() {
-                    return local;
-                }
-                match recv(&mut ws, t.codec).await {
-                    Ok(Some(ServerFrame::Ok(ok))) => {
-                        if let Some(Ref::Int(r)) = ok.r#ref {
-                            if let Some(at) = inflight.remove(&r) {
-                                let _ = local.record(at.elapsed().as_micros() as u64);
-                                acked.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                    Ok(Some(ServerFrame::Error(e))) => {
-                        if let Some(Ref::Int(r)) = e.r#ref {
-                            inflight.remove(&r);
-                        }
-                        eprintln!("op refused: {:?} {}", e.code, e.message);
-                    }
-                    Ok(Some(_)) => {}
-                    _ => return local,
-                }
-            }
-        }));
-    }
-    for task in tasks {
-        let local = task.await?;
-        if let Ok(mut h) = hist.lock() {
-            h.add(&local)?;
-        }
-    }
-    let n = acked.load(Ordering::Relaxed);
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "ops: {writers} writers x window {window}: {n} acknowledged in {secs:.1}s = {:.0} ops/s",
-        n as f64 / secs
-    );
-    if let Ok(h) = hist.lock() {
-        report("ok latency", &h);
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    if let Scenario::Failover(args) = &cli.scenario {
-        return failover::run(args).await;
+    match &cli.scenario {
+        Scenario::Failover(args) => return failover::run(args).await,
+        Scenario::Cluster(args) => return cluster::run(&cli, args).await,
+        Scenario::More(_) => {}
     }
-    if let Scenario::Cluster(args) = &cli.scenario {
-        return cluster::run(&cli, args).await;
-    }
-    if let Scenario::More(cmd) = cli.scenario {
-        let login = boardroom_loadtest::Login {
-            url: cli.url,
-            email: cli.email,
-            password: cli.password,
-            encoding: cli.encoding,
-        };
-        return boardroom_loadtest::run(cmd, login).await;
-    }
-    let t = Arc::new(setup(&cli).await?);
-    match cli.scenario {
-        Scenario::Ops {
-            writers,
-            window,
-            seconds,
-        } => ops(t, writers, window, seconds).await,
-        Scenario::Failover(_) | Scenario::Cluster(_) => unreachable!("handled above"),
-        Scenario::More(_) => unreachable!("handled above"),
-    }
+    let Scenario::More(cmd) = cli.scenario else {
+        unreachable!("the other scenarios returned above")
+    };
+    let login = boardroom_loadtest::Login {
+        url: cli.url,
+        email: cli.email,
+        password: cli.password,
+        encoding: cli.encoding,
+    };
+    boardroom_loadtest::run(cmd, login).await
 }

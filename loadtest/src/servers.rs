@@ -46,6 +46,11 @@ impl Spawned {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The temporary directory the server runs in (Boardroom's SQLite file is there).
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
 }
 
 impl Drop for Spawned {

@@ -12,6 +12,7 @@
 use boardroom_loadtest::client::{PathKind, ServerKind};
 use boardroom_loadtest::scenarios::connect::{self, ConnectArgs};
 use boardroom_loadtest::scenarios::fanout::{self, FanoutArgs};
+use boardroom_loadtest::scenarios::ops::{self, OpsArgs};
 use boardroom_loadtest::servers::{self, SpawnArgs, Spawned};
 use boardroom_loadtest::Login;
 use clap::Parser;
@@ -182,4 +183,60 @@ async fn connect_boardroom() {
 #[tokio::test]
 async fn connect_socketio() {
     smoke_connect(ServerKind::Socketio).await;
+}
+
+#[derive(Parser)]
+struct OpsCli {
+    #[command(flatten)]
+    o: OpsArgs,
+}
+
+/// `ops` on SQLite, commit durability, several boards and cards: every acknowledged op is in
+/// the store exactly once and nothing was refused.
+#[tokio::test]
+async fn ops_boardroom_sqlite_commit() {
+    let Some(bin) = boardroom_bin() else {
+        eprintln!("skipping boardroom: not available here");
+        return;
+    };
+    let port = servers::free_port().expect("a free port");
+    let port_s = port.to_string();
+    let bin_s = bin.display().to_string();
+    let args = OpsCli::parse_from([
+        "smoke",
+        "--store",
+        "sqlite",
+        "--durability",
+        "commit",
+        "--writers",
+        "3",
+        "--window",
+        "4",
+        "--boards",
+        "2",
+        "--cards",
+        "2",
+        "--seconds",
+        "1",
+        "--warmup-secs",
+        "0.2",
+        "--drain-secs",
+        "5",
+        "--boardroom-bin",
+        &bin_s,
+        "--port-base",
+        &port_s,
+    ])
+    .o;
+    let r = ops::run_one(&args, &login("http://unused"), None, 0)
+        .await
+        .expect("ops runs");
+    assert!(r.errors.is_empty(), "{r:?}");
+    assert!(r.acked_total >= 20, "{r:?}");
+    assert_eq!(r.acked_in_store, Some(r.acked_total), "{r:?}");
+    assert_eq!(r.missing, Some(0), "{r:?}");
+    assert_eq!(r.duplicates, Some(0), "{r:?}");
+    // The server's own counters saw the commits, and `ok` came after them.
+    assert!(r.committed_per_sec.is_some_and(|c| c > 0.0), "{r:?}");
+    assert!(r.durable_latency.is_some(), "{r:?}");
 }
