@@ -333,8 +333,23 @@ pub struct ConnectResult {
     pub held_secs: f64,
     /// Connections still open at the end of the hold.
     pub still_open: u64,
+    /// Each node, with `connect --urls` (the RSS fields above are then their sums).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeConnect>,
     pub machine: Machine,
     pub unix_time: u64,
+}
+
+/// One node of a `connect --urls` run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NodeConnect {
+    pub url: String,
+    pub pid: Option<u32>,
+    pub connected: u64,
+    pub failed: u64,
+    pub rss_before_mib: Option<f64>,
+    pub rss_after_mib: Option<f64>,
+    pub rss_per_conn_kib: Option<f64>,
 }
 
 impl ConnectResult {

@@ -240,3 +240,43 @@ async fn ops_boardroom_sqlite_commit() {
     assert!(r.committed_per_sec.is_some_and(|c| c > 0.0), "{r:?}");
     assert!(r.durable_latency.is_some(), "{r:?}");
 }
+
+/// `--urls`: the workers go to the nodes in turn (process k to node k mod N) and the RSS is
+/// read per node. Two bare peers stand in for two nodes (no login needed).
+#[tokio::test]
+async fn connect_over_several_urls() {
+    let (Some(a), Some(b)) = (start(ServerKind::Bare).await, start(ServerKind::Bare).await) else {
+        return;
+    };
+    let urls = format!("{},{}", a.url, b.url);
+    let pids = format!("{},{}", a.pid(), b.pid());
+    let mut args = Con::parse_from([
+        "smoke",
+        "--server",
+        "bare",
+        "--connections",
+        "30",
+        "--processes",
+        "3",
+        "--hold-secs",
+        "0.5",
+        "--urls",
+        &urls,
+        "--server-pids",
+        &pids,
+    ])
+    .c;
+    args.worker_exe = Some(PathBuf::from(env!("CARGO_BIN_EXE_boardroom-loadtest")));
+    let r = connect::run(&args, &login("http://127.0.0.1:1"))
+        .await
+        .expect("connect runs");
+    assert_eq!(r.connected, 30, "{r:?}");
+    assert_eq!(r.still_open, 30, "{r:?}");
+    assert_eq!(r.nodes.len(), 2, "{r:?}");
+    // 3 processes of 10: two go to the first node, one to the second.
+    assert_eq!(r.nodes[0].url, a.url, "{r:?}");
+    assert_eq!(r.nodes[0].connected, 20, "{r:?}");
+    assert_eq!(r.nodes[1].connected, 10, "{r:?}");
+    assert!(r.nodes.iter().all(|n| n.rss_after_mib.is_some()), "{r:?}");
+    assert!(r.server_rss_after_mib.is_some(), "{r:?}");
+}

@@ -18,12 +18,17 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::time::{interval, sleep_until, Instant, MissedTickBehavior};
+use tokio::time::{sleep, sleep_until, Instant};
 use uuid::Uuid;
+
+/// A write the socket does not take within this long belongs to a client that is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Deserialize)]
 pub struct WsQuery {
@@ -125,48 +130,64 @@ impl Session {
         self.reply(ServerFrame::Error(ErrorReply::new(r#ref, code, message)));
     }
 
+    /// The whole life of the socket, in this one task: no split halves (nothing else ever
+    /// touches the socket), and the waits that last (close requested, shutdown, the ping timer,
+    /// the hello/expiry deadline) are created once and polled again on each turn, instead of
+    /// registering and dropping a waiter or a timer per turn of the loop.
     async fn run(
         &mut self,
-        socket: WebSocket,
+        mut socket: WebSocket,
         mut rx: tokio::sync::mpsc::Receiver<Wire>,
         bearer: Option<String>,
     ) {
-        let rt = self.state.config.realtime.clone();
-        let (mut sink, mut stream) = socket.split();
+        let rt = &self.state.config.realtime;
         let heartbeat = Duration::from_millis(rt.heartbeat_ms.max(100));
-        let mut ping = interval(heartbeat);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        ping.tick().await;
-        let mut last_seen = Instant::now();
         let hello_deadline = Instant::now() + Duration::from_millis(rt.hello_timeout_ms);
+        let mut last_seen = Instant::now();
+        // Moved forward (`reset`) after each ping: a missed tick is delayed, not bunched.
+        let ping = sleep(heartbeat);
+        // The hello deadline, then the access token's expiry (none for API keys and links).
+        let deadline = sleep_until(hello_deadline);
+        let conn = self.conn.clone();
+        let closed = conn.closed();
         let mut shutdown = self.state.rt.shutdown.subscribe();
+        let down = shutting_down(&mut shutdown);
+        tokio::pin!(ping, deadline, closed, down);
 
         if let Some(token) = bearer {
-            if let Flow::Close(code, why) = self.hello(None, &token, None).await {
-                let _ = send_close(&mut sink, code, why).await;
+            // Boxed, like every frame's handling: the authentication's state is only held
+            // while it runs, not in every idle connection's task.
+            if let Flow::Close(code, why) = Box::pin(self.hello(None, &token, None)).await {
+                let _ = send_close(&mut socket, code, why).await;
                 return;
             }
         }
+        let mut armed = self.deadline(hello_deadline);
+        if let Some(at) = armed {
+            deadline.as_mut().reset(at);
+        }
 
         let outcome: (u16, &'static str) = loop {
-            let expiry = self
-                .auth
-                .as_ref()
-                .and_then(|a| a.expires_at)
-                .unwrap_or(hello_deadline + Duration::from_secs(86400 * 365));
             tokio::select! {
                 biased;
-                code = self.conn.closed() => break (code, close_reason(code)),
-                _ = shutting_down(&mut shutdown) => break (close::GOING_AWAY, "server shutting down; reconnect"),
+                code = &mut closed => break (code, close_reason(code)),
+                () = &mut down => break (close::GOING_AWAY, "server shutting down; reconnect"),
                 wire = rx.recv() => {
                     let Some(wire) = wire else { break (close::INTERNAL, "internal error") };
-                    // A socket that takes this long to accept bytes belongs to a client that is gone.
-                    match tokio::time::timeout(Duration::from_secs(10), write_batch(&mut sink, &mut rx, wire, self.conn.codec)).await {
-                        Ok(Ok(())) => {}
-                        _ => return,
+                    let write = write_batch(&mut socket, &mut rx, wire, self.conn.codec);
+                    tokio::pin!(write);
+                    // Usually the socket takes the batch at once, and no timer is needed. One
+                    // that has to wait gets WRITE_TIMEOUT: a socket that takes this long to
+                    // accept bytes belongs to a client that is gone.
+                    let written = match std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+                        Poll::Ready(r) => r.is_ok(),
+                        Poll::Pending => matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))),
+                    };
+                    if !written {
+                        return;
                     }
                 }
-                msg = stream.next() => {
+                msg = socket.next() => {
                     let Some(Ok(msg)) = msg else {
                         // A frame over twice the limit surfaces here as a read error.
                         if let Some(Err(e)) = &msg {
@@ -189,7 +210,9 @@ impl Session {
                     // A bug that panics while handling one frame must not take the socket down
                     // without a word, nor leave this connection's subscriptions and presence
                     // behind: the session ends with 1011 and is cleaned up like any other.
-                    match AssertUnwindSafe(self.on_frame(bytes)).catch_unwind().await {
+                    // Boxed: an idle connection's task does not carry the (large) state of
+                    // handling a frame, only a busy one does, for as long as it runs.
+                    match AssertUnwindSafe(Box::pin(self.on_frame(bytes))).catch_unwind().await {
                         Ok(Flow::Continue) => {}
                         Ok(Flow::Close(code, why)) => break (code, why),
                         Err(panic) => {
@@ -198,20 +221,30 @@ impl Session {
                             break (close::INTERNAL, "internal error");
                         }
                     }
+                    // `hello` or `auth` may have moved the deadline.
+                    let want = self.deadline(hello_deadline);
+                    if want != armed {
+                        armed = want;
+                        if let Some(at) = want {
+                            deadline.as_mut().reset(at);
+                        }
+                    }
                 }
-                _ = ping.tick() => {
+                () = &mut ping => {
                     if last_seen.elapsed() > heartbeat * 2 {
                         break (close::GOING_AWAY, "no traffic for two heartbeat intervals");
                     }
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
                         return;
                     }
+                    ping.as_mut().reset(Instant::now() + heartbeat);
                 }
-                _ = sleep_until(hello_deadline), if self.auth.is_none() => {
-                    break (close::NOT_AUTHENTICATED, "no hello within the time limit");
-                }
-                _ = sleep_until(expiry), if self.auth.as_ref().is_some_and(|a| a.expires_at.is_some()) => {
-                    break (close::NOT_AUTHENTICATED, "access token expired; reconnect with a fresh one");
+                () = &mut deadline, if armed.is_some() => {
+                    break if self.auth.is_none() {
+                        (close::NOT_AUTHENTICATED, "no hello within the time limit")
+                    } else {
+                        (close::NOT_AUTHENTICATED, "access token expired; reconnect with a fresh one")
+                    };
                 }
             }
         };
@@ -221,10 +254,10 @@ impl Session {
         let flush = async {
             if outcome.0 != close::TOO_SLOW {
                 while let Ok(wire) = rx.try_recv() {
-                    sink.feed(to_message(wire, codec)).await?;
+                    socket.feed(to_message(wire, codec)).await?;
                 }
             }
-            send_close(&mut sink, outcome.0, outcome.1).await
+            send_close(&mut socket, outcome.0, outcome.1).await
         };
         if !matches!(
             tokio::time::timeout(Duration::from_secs(5), flush).await,
@@ -236,13 +269,22 @@ impl Session {
         // close arrives, so the socket is not reset with unread data and the client does get
         // our close code.
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            while let Some(Ok(m)) = stream.next().await {
+            while let Some(Ok(m)) = socket.next().await {
                 if matches!(m, Message::Close(_)) {
                     break;
                 }
             }
         })
         .await;
+    }
+
+    /// When the session must end unless something happens: the hello deadline before `hello`,
+    /// the access token's expiry after (none for credentials that do not expire).
+    fn deadline(&self, hello_deadline: Instant) -> Option<Instant> {
+        match &self.auth {
+            None => Some(hello_deadline),
+            Some(a) => a.expires_at,
+        }
     }
 
     fn cleanup(&mut self) {

@@ -5,6 +5,9 @@
 //! `--hold-secs` while each connection keeps answering the server's pings. Reports the connect
 //! rate, the handshake latency, and the server's RSS per connection read from
 //! `/proc/<pid>/status` (a local server: `--server-pid`, or one started here with `--spawn`).
+//! With `--urls` (several nodes of a cluster, and `--server-pids`) worker k connects to node
+//! k mod N, and the RSS is read and reported per node: one node also holds at most ~20 000
+//! open files.
 //!
 //! The workers are this same executable (`connect-worker`), speaking to the parent in lines on
 //! stdout: `progress <ok> <failed>`, then `connected <ok> <failed> <histogram json>`, and after
@@ -14,7 +17,7 @@ use crate::boardroom::{self, Login};
 use crate::client::{self, ServerKind, Ws};
 use crate::engineio;
 use crate::servers::{self, SpawnArgs, Spawned};
-use crate::stats::{self, histogram, ConnectResult, Latency, Machine};
+use crate::stats::{self, histogram, ConnectResult, Latency, Machine, NodeConnect};
 use anyhow::{bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use std::net::IpAddr;
@@ -53,6 +56,14 @@ pub struct ConnectArgs {
     /// The local server's pid, for its RSS.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Several nodes of one cluster (comma-separated base URLs), instead of `--url`: worker
+    /// process k connects to node k mod N (so use a multiple of N processes), since one
+    /// process (server or client) holds at most ~20 000 open files here.
+    #[arg(long, value_delimiter = ',')]
+    pub urls: Vec<String>,
+    /// The local pids of the `--urls` nodes, in the same order, for their RSS.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pids: Vec<u32>,
     /// Start the server here (see `compare` for the settings) instead of using `--url`.
     #[arg(long)]
     pub spawn: bool,
@@ -211,28 +222,62 @@ pub async fn worker(w: &WorkerArgs, login: &Login) -> Result<()> {
 struct Worker {
     child: tokio::process::Child,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    /// Index into the nodes.
+    node: usize,
     ok: u64,
     failed: u64,
     done: Option<f64>,
+}
+
+/// A server the connections go to.
+struct Node {
+    url: String,
+    pid: Option<u32>,
+    rss_before: Option<u64>,
 }
 
 pub async fn run(a: &ConnectArgs, login: &Login) -> Result<ConnectResult> {
     if a.processes == 0 {
         bail!("--processes must be at least 1");
     }
+    if !a.server_pids.is_empty() && a.server_pids.len() != a.urls.len() {
+        bail!("--server-pids needs one pid per --urls node");
+    }
     let mut _server: Option<Spawned> = None;
-    let mut url = login.url.clone();
-    let mut pid = a.server_pid;
+    let mut nodes: Vec<Node> = if a.urls.is_empty() {
+        vec![Node {
+            url: login.url.clone(),
+            pid: a.server_pid,
+            rss_before: None,
+        }]
+    } else {
+        a.urls
+            .iter()
+            .enumerate()
+            .map(|(i, u)| Node {
+                url: u.trim().trim_end_matches('/').to_string(),
+                pid: a.server_pids.get(i).copied(),
+                rss_before: None,
+            })
+            .collect()
+    };
     if a.spawn {
+        if !a.urls.is_empty() {
+            bail!("--spawn starts one server; it does not go with --urls");
+        }
         let s = servers::spawn(a.server, &a.spawn_args, &a.durability).await?;
-        url = s.url.clone();
-        pid = Some(s.pid());
+        nodes[0].url = s.url.clone();
+        nodes[0].pid = Some(s.pid());
         _server = Some(s);
     }
+    if a.processes < nodes.len() {
+        bail!("--processes must be at least the number of --urls nodes");
+    }
+    // One login: the nodes of a cluster share the database and the JWT secret.
     let token = match a.server {
         ServerKind::Boardroom => {
             let l = Login {
-                url: url.clone(),
+                url: nodes[0].url.clone(),
                 ..login.clone()
             };
             boardroom::login(&l).await?.auth.token
@@ -246,7 +291,15 @@ pub async fn run(a: &ConnectArgs, login: &Login) -> Result<ConnectResult> {
     };
     // Let the server settle before the baseline.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_before = pid.and_then(stats::rss_bytes);
+    for n in &mut nodes {
+        n.rss_before = n.pid.and_then(stats::rss_bytes);
+    }
+    let total_rss = |nodes: &[Node]| -> Option<u64> {
+        nodes
+            .iter()
+            .map(|n| n.pid.and_then(stats::rss_bytes))
+            .sum::<Option<u64>>()
+    };
     let exe = match &a.worker_exe {
         Some(e) => e.clone(),
         None => std::env::current_exe()?,
@@ -261,9 +314,10 @@ pub async fn run(a: &ConnectArgs, login: &Login) -> Result<ConnectResult> {
         if count == 0 {
             break;
         }
+        let node = k % nodes.len();
         let mut child = tokio::process::Command::new(&exe)
             .arg("--url")
-            .arg(&url)
+            .arg(&nodes[node].url)
             .arg("--encoding")
             .arg(&login.encoding)
             .arg("connect-worker")
@@ -294,6 +348,7 @@ pub async fn run(a: &ConnectArgs, login: &Login) -> Result<ConnectResult> {
         workers.push(Worker {
             child,
             lines,
+            node,
             ok: 0,
             failed: 0,
             done: None,
@@ -337,7 +392,7 @@ pub async fn run(a: &ConnectArgs, login: &Login) -> Result<ConnectResult> {
             "\r  {:>5.1}s  {ok}/{} connected, {failed} failed, server RSS {}   ",
             started.elapsed().as_secs_f64(),
             a.connections,
-            pid.and_then(stats::rss_bytes)
+            total_rss(&nodes)
                 .map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))
                 .unwrap_or("-".into())
         );
@@ -348,7 +403,10 @@ pub async fn run(a: &ConnectArgs, login: &Login) -> Result<ConnectResult> {
     let failed: u64 = workers.iter().map(|w| w.failed).sum();
     let hold_start = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(a.hold_secs)).await;
-    let rss_after = pid.and_then(stats::rss_bytes);
+    let rss_after: Vec<Option<u64>> = nodes
+        .iter()
+        .map(|n| n.pid.and_then(stats::rss_bytes))
+        .collect();
     let mut still_open = 0;
     for w in &mut workers {
         if let Some(stdin) = w.child.stdin.as_mut() {
@@ -363,6 +421,33 @@ pub async fn run(a: &ConnectArgs, login: &Login) -> Result<ConnectResult> {
         let _ = w.child.wait().await;
     }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let per_conn = |before: Option<u64>, after: Option<u64>, n: u64| match (before, after) {
+        (Some(b), Some(a)) if n > 0 => Some((a as f64 - b as f64) / 1024.0 / n as f64),
+        _ => None,
+    };
+    let node_results: Vec<NodeConnect> = nodes
+        .iter()
+        .zip(&rss_after)
+        .enumerate()
+        .map(|(i, (n, after))| {
+            let ok = workers.iter().filter(|w| w.node == i).map(|w| w.ok).sum();
+            NodeConnect {
+                url: n.url.clone(),
+                pid: n.pid,
+                connected: ok,
+                failed: workers
+                    .iter()
+                    .filter(|w| w.node == i)
+                    .map(|w| w.failed)
+                    .sum(),
+                rss_before_mib: n.rss_before.map(mib),
+                rss_after_mib: after.map(mib),
+                rss_per_conn_kib: per_conn(n.rss_before, *after, ok),
+            }
+        })
+        .collect();
+    let rss_before: Option<u64> = nodes.iter().map(|n| n.rss_before).sum();
+    let rss_after: Option<u64> = rss_after.iter().copied().sum();
     let result = ConnectResult {
         scenario: "connect".into(),
         server: a.server.name().into(),
@@ -377,14 +462,14 @@ pub async fn run(a: &ConnectArgs, login: &Login) -> Result<ConnectResult> {
         connect_latency: Latency::of(&all),
         server_rss_before_mib: rss_before.map(mib),
         server_rss_after_mib: rss_after.map(mib),
-        server_rss_per_conn_kib: match (rss_before, rss_after) {
-            (Some(b), Some(a)) if connected > 0 => {
-                Some((a as f64 - b as f64) / 1024.0 / connected as f64)
-            }
-            _ => None,
-        },
+        server_rss_per_conn_kib: per_conn(rss_before, rss_after, connected),
         held_secs: hold_start.elapsed().as_secs_f64(),
         still_open,
+        nodes: if node_results.len() > 1 {
+            node_results
+        } else {
+            Vec::new()
+        },
         machine: Machine::here(),
         unix_time: stats::unix_secs(),
     };
@@ -408,6 +493,24 @@ pub async fn run(a: &ConnectArgs, login: &Login) -> Result<ConnectResult> {
         println!(
             "  server RSS {b:.1} MiB -> {af:.1} MiB after {:.0}s held: {per:.2} KiB per connection",
             result.held_secs
+        );
+    }
+    for n in &result.nodes {
+        println!(
+            "  {} (pid {}): {} connected, {} failed, RSS {} -> {} MiB, {} KiB per connection",
+            n.url,
+            n.pid.map(|p| p.to_string()).unwrap_or("-".into()),
+            n.connected,
+            n.failed,
+            n.rss_before_mib
+                .map(|v| format!("{v:.1}"))
+                .unwrap_or("-".into()),
+            n.rss_after_mib
+                .map(|v| format!("{v:.1}"))
+                .unwrap_or("-".into()),
+            n.rss_per_conn_kib
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or("-".into()),
         );
     }
     println!("  still open after the hold: {}", result.still_open);
