@@ -3,4 +3,5 @@
 pub mod compare;
 pub mod connect;
 pub mod fanout;
+pub mod overload;
 pub mod report;
