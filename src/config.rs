@@ -70,6 +70,10 @@ pub struct Realtime {
     pub restart_window_secs: u64,
     pub bad_frames_before_close: u32,
     pub debug_endpoints: bool,
+    pub board_inbox_ops: usize,
+    pub board_inbox_deliveries: usize,
+    pub fanout_backlog_frames: usize,
+    pub overload_retry_after_ms: u64,
 }
 
 pub use boardroom_actors::live::Durability;
@@ -155,6 +159,10 @@ impl Default for Config {
                 restart_window_secs: 60,
                 bad_frames_before_close: 10,
                 debug_endpoints: false,
+                board_inbox_ops: 256,
+                board_inbox_deliveries: 10_000,
+                fanout_backlog_frames: 32,
+                overload_retry_after_ms: 100,
             },
             cluster: Cluster {
                 key_prefix: "br:".into(),
@@ -188,6 +196,10 @@ impl Config {
             board_idle: std::time::Duration::from_secs(r.board_idle_secs),
             max_restarts: r.max_restarts,
             restart_window: std::time::Duration::from_secs(r.restart_window_secs),
+            board_inbox_ops: r.board_inbox_ops.max(1),
+            board_inbox_deliveries: r.board_inbox_deliveries.max(1),
+            fanout_backlog_frames: r.fanout_backlog_frames.max(1),
+            overload_retry_after: std::time::Duration::from_millis(r.overload_retry_after_ms),
         }
     }
 

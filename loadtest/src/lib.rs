@@ -5,7 +5,7 @@
 //! - `engineio`: Engine.IO v4 / Socket.IO v5 framing;
 //! - `accounting`: missing / duplicate / reordered deliveries by sequence number;
 //! - `stats`: histograms, `/proc` readings, result records;
-//! - `scenarios`: `fanout`, `compare`, `connect`, `ops`, `report`.
+//! - `scenarios`: `fanout`, `compare`, `overload`, `connect`, `ops`, `report`.
 
 pub mod accounting;
 pub mod boardroom;
@@ -30,6 +30,9 @@ pub enum Command {
     /// Boardroom and the peers in turn, interleaved, same client settings; prints the ratios
     /// Boardroom ÷ peer with their spread over rounds.
     Compare(Box<scenarios::compare::CompareArgs>),
+    /// The maximum sustained rate (searched over `--rates`, or `--max-rate`), then `--factor`
+    /// times it: delivered vs the maximum, `rate_limited` / `unavailable` / 4009, loss.
+    Overload(Box<scenarios::overload::OverloadArgs>),
     /// N idle authenticated connections from several processes and source addresses; connect
     /// rate and server RSS per connection.
     Connect(Box<scenarios::connect::ConnectArgs>),
@@ -48,6 +51,7 @@ pub async fn run(cmd: Command, login: Login) -> Result<()> {
     match cmd {
         Command::Fanout(a) => scenarios::fanout::run(&a, &login).await.map(|_| ()),
         Command::Compare(a) => scenarios::compare::run(&a, &login).await,
+        Command::Overload(a) => scenarios::overload::run(&a, &login).await.map(|_| ()),
         Command::Connect(a) => scenarios::connect::run(&a, &login).await.map(|_| ()),
         Command::ConnectWorker(a) => scenarios::connect::worker(&a, &login).await,
         Command::Ops(a) => scenarios::ops::run(&a, &login).await,

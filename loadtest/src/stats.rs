@@ -251,6 +251,10 @@ pub struct FanoutResult {
     /// Deliveries that arrived within the publishing window, per second of it.
     pub deliveries_per_sec: f64,
     pub missing: u64,
+    /// Of `missing`, those of subscribers whose connection ended during the run (closed with
+    /// 4009 when too slow, for instance): what the others missed is loss, these are not.
+    #[serde(default)]
+    pub missing_on_closed: u64,
     pub duplicates: u64,
     pub reordered: u64,
     /// Mean size of one delivered frame (bytes of the WebSocket payload).

@@ -13,6 +13,7 @@ use boardroom_loadtest::client::{PathKind, ServerKind};
 use boardroom_loadtest::scenarios::connect::{self, ConnectArgs};
 use boardroom_loadtest::scenarios::fanout::{self, FanoutArgs};
 use boardroom_loadtest::scenarios::ops::{self, OpsArgs};
+use boardroom_loadtest::scenarios::overload::{self, OverloadArgs};
 use boardroom_loadtest::servers::{self, SpawnArgs, Spawned};
 use boardroom_loadtest::Login;
 use clap::Parser;
@@ -22,6 +23,12 @@ use std::path::PathBuf;
 struct Fan {
     #[command(flatten)]
     f: FanoutArgs,
+}
+
+#[derive(Parser)]
+struct Over {
+    #[command(flatten)]
+    o: OverloadArgs,
 }
 
 #[derive(Parser)]
@@ -279,4 +286,57 @@ async fn connect_over_several_urls() {
     assert_eq!(r.nodes[1].connected, 10, "{r:?}");
     assert!(r.nodes.iter().all(|n| n.rss_after_mib.is_some()), "{r:?}");
     assert!(r.server_rss_after_mib.is_some(), "{r:?}");
+}
+
+#[tokio::test]
+async fn overload_boardroom() {
+    let Some(server) = start(ServerKind::Boardroom).await else {
+        return;
+    };
+    let args = Over::parse_from([
+        "smoke",
+        "--boardroom-url",
+        &server.url,
+        "--boardroom-pid",
+        &server.pid().to_string(),
+        "--rates",
+        "40,20",
+        "--factor",
+        "2",
+        "--rounds",
+        "1",
+        "--pause-secs",
+        "0.2",
+        "--boards",
+        "1",
+        "--subscribers",
+        "4",
+        "--publishers",
+        "1",
+        "--seconds",
+        "1",
+        "--drain-secs",
+        "5",
+        "--quiet",
+    ])
+    .o;
+    let r = overload::run(&args, &login(&server.url))
+        .await
+        .expect("overload runs");
+    assert_eq!(r.rounds.len(), 1, "{r:?}");
+    let round = &r.rounds[0];
+    // Both rates keep up at this size: the search tries them in ascending order.
+    assert_eq!(round.search.len(), 2, "{r:?}");
+    assert_eq!(round.search[0].rate_ops, 20.0, "{r:?}");
+    assert_eq!(round.max_rate_ops, Some(40.0), "{r:?}");
+    assert_eq!(round.overload.rate_ops, 80.0, "{r:?}");
+    assert!(round.overload.ops_sent >= 70, "{r:?}");
+    // Nothing applied is lost, and every op is either applied or refused with a reason.
+    assert_eq!(round.lost, 0, "{r:?}");
+    assert!(round.other_errors.is_empty(), "{r:?}");
+    assert_eq!(
+        round.overload.ops_acked + round.unavailable + round.rate_limited,
+        round.overload.ops_sent,
+        "{r:?}"
+    );
 }

@@ -24,6 +24,7 @@ use boardroom_protocol::{
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -278,6 +279,9 @@ pub struct BoardArgs {
     /// Taken by the registry before the actor starts: this node writes the board.
     pub claim: Claim,
     pub deps: Arc<BoardDeps>,
+    /// Ops sent to this actor and not yet taken in hand; the registry counts them up and
+    /// refuses ops beyond `board_inbox_ops`, the actor counts them down.
+    pub ops_queued: Arc<AtomicUsize>,
 }
 
 /// Why a board actor could not start.
@@ -340,7 +344,15 @@ pub struct BoardRt {
     last_activity: tokio::time::Instant,
     /// Armed by [`BoardMsg::PanicOnNextOp`].
     panic_on_next_op: bool,
+    /// See [`BoardArgs::ops_queued`].
+    ops_queued: Arc<AtomicUsize>,
+    /// The last admission verdict (overloaded?) and when it was taken: the subscribers'
+    /// queues are scanned at most once per [`ADMISSION_RESCAN`], not for every op.
+    admission: Option<(std::time::Instant, bool)>,
 }
+
+/// How long an admission verdict stands (a scan reads every subscriber's queue length).
+const ADMISSION_RESCAN: std::time::Duration = std::time::Duration::from_millis(1);
 
 const APPLIED_MEMORY: usize = 10_000;
 
@@ -359,6 +371,7 @@ impl Actor for BoardActor {
             org_id,
             claim,
             deps,
+            ops_queued,
         } = args;
         let s = &deps.source;
         let snapshot = s
@@ -417,6 +430,8 @@ impl Actor for BoardActor {
             present_conns: HashMap::new(),
             last_activity: tokio::time::Instant::now(),
             panic_on_next_op: false,
+            ops_queued,
+            admission: None,
             deps,
         })
     }
@@ -454,6 +469,10 @@ impl Actor for BoardActor {
                 op,
                 reply,
             } => {
+                // Saturating: ops forwarded by another node reach the actor uncounted.
+                let _ = rt
+                    .ops_queued
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
                 rt.last_activity = tokio::time::Instant::now();
                 rt.op(&myself, &principal, name, op_id, op, reply);
             }
@@ -774,6 +793,10 @@ impl BoardRt {
                 "this op_id is being applied; wait for its answer",
             ));
         }
+        if let Some(e) = self.overloaded() {
+            ::metrics::counter!(metrics::OPS_REFUSED_OVERLOAD).increment(1);
+            return reply.err(e);
+        }
         let permit = match self.deps.journal.try_reserve() {
             Ok(p) => p,
             Err(SubmitError::Full) => {
@@ -884,6 +907,37 @@ impl BoardRt {
         if self.deps.settings.durability == Durability::Apply {
             self.release_upto(last_seq);
         }
+    }
+
+    /// Admission: `unavailable` while most of this board's subscribers on this node have more
+    /// than `fanout_backlog_frames` frames waiting. Taking the op would only lengthen their
+    /// queues (and everyone's latency) until they overflow; refused, it is not applied and
+    /// the sender retries after `retry_after_ms`, with the same `op_id`.
+    fn overloaded(&mut self) -> Option<ErrorReply> {
+        let s = &self.deps.settings;
+        let now = std::time::Instant::now();
+        let over = match self.admission {
+            Some((at, over)) if now.duration_since(at) < ADMISSION_RESCAN => over,
+            _ => {
+                let (behind, subs) = self
+                    .deps
+                    .hub
+                    .behind(&Topic::Board(self.board_id), s.fanout_backlog_frames);
+                let over = behind > 0 && behind * 2 > subs;
+                self.admission = Some((now, over));
+                over
+            }
+        };
+        if !over {
+            return None;
+        }
+        let mut e = ErrorReply::new(
+            None,
+            ErrorCode::Unavailable,
+            "the board's subscribers are behind (server overloaded); retry shortly with the same op_id",
+        );
+        e.retry_after_ms = Some(s.overload_retry_after.as_millis() as u64);
+        Some(e)
     }
 
     fn remember(&mut self, op_id: Uuid, seq: u64, id: Option<Uuid>) {

@@ -3,9 +3,12 @@
 //! when the queue is full the connection is marked for closing with 4009 instead.
 
 use boardroom_protocol::{close, Codec, ServerFrame};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
-use tokio::sync::{mpsc, Notify};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::task::{Context, Poll, Waker};
+use tokio::sync::mpsc;
 
 pub type ConnId = u64;
 
@@ -24,7 +27,11 @@ pub struct ConnHandle {
     pub codec: Codec,
     tx: mpsc::Sender<Wire>,
     close_code: AtomicU16,
-    closer: Notify,
+    /// The task waiting in [`ConnHandle::closed`] (the connection's one task). A waker slot
+    /// rather than a `Notify`: the session polls `closed()` on every wake-up (every frame it
+    /// writes), and a `Notify` waiter is linked into and out of a list under a lock each time
+    /// (about 3 % of the server's CPU at 100 000 deliveries/s).
+    closer: Mutex<Option<Waker>>,
     pub dropped_frames: AtomicU64,
     /// Set only through the debug endpoint: the session fails on its next frame.
     debug_failure: AtomicBool,
@@ -48,7 +55,7 @@ impl ConnHandle {
             codec,
             tx,
             close_code: AtomicU16::new(0),
-            closer: Notify::new(),
+            closer: Mutex::new(None),
             dropped_frames: AtomicU64::new(0),
             debug_failure: AtomicBool::new(false),
         };
@@ -70,6 +77,11 @@ impl ConnHandle {
         }
     }
 
+    /// Frames queued for the socket and not yet taken by its task (an atomic read).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity().saturating_sub(self.tx.capacity())
+    }
+
     pub fn send(&self, frame: &ServerFrame) -> bool {
         self.send_wire(self.codec.encode(frame).into())
     }
@@ -81,7 +93,13 @@ impl ConnHandle {
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            self.closer.notify_one();
+            let waiting = match self.closer.lock() {
+                Ok(mut w) => w.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
+            if let Some(w) = waiting {
+                w.wake();
+            }
         }
     }
 
@@ -102,12 +120,38 @@ impl ConnHandle {
         self.debug_failure.swap(false, Ordering::AcqRel)
     }
 
-    pub async fn closed(&self) -> u16 {
-        loop {
-            if let Some(c) = self.close_requested() {
-                return c;
+    /// Resolves with the close code once [`ConnHandle::close`] was called. Meant for the
+    /// connection's one task: a second task waiting at the same time may not be woken.
+    pub fn closed(&self) -> Closed<'_> {
+        Closed { conn: self }
+    }
+}
+
+/// The future of [`ConnHandle::closed`].
+pub struct Closed<'a> {
+    conn: &'a ConnHandle,
+}
+
+impl Future for Closed<'_> {
+    type Output = u16;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u16> {
+        if let Some(c) = self.conn.close_requested() {
+            return Poll::Ready(c);
+        }
+        {
+            let mut slot = match self.conn.closer.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *slot = Some(cx.waker().clone());
             }
-            self.closer.notified().await;
+        }
+        // A close between the first check and the registration found no waker to wake.
+        match self.conn.close_requested() {
+            Some(c) => Poll::Ready(c),
+            None => Poll::Pending,
         }
     }
 }

@@ -185,6 +185,17 @@ impl Hub {
             .unwrap_or_default()
     }
 
+    /// How many of `topic`'s subscribers have more than `backlog` frames waiting in their send
+    /// queues, out of how many: the admission check of a board (one atomic read per
+    /// subscriber, against the one queue push per subscriber that each op costs anyway).
+    pub fn behind(&self, topic: &Topic, backlog: usize) -> (usize, usize) {
+        let Some(subs) = self.topics.get(topic) else {
+            return (0, 0);
+        };
+        let behind = subs.iter().filter(|s| s.conn.queued() > backlog).count();
+        (behind, subs.len())
+    }
+
     /// An unfiltered frame (presence, notifications) to every subscriber of `topic`.
     pub fn publish(&self, topic: &Topic, frame: &ServerFrame) -> usize {
         let Some(subs) = self.topics.get(topic) else {

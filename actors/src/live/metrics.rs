@@ -8,3 +8,4 @@ pub const DELIVERIES: &str = "boardroom_deliveries_total";
 pub const SEND_QUEUE_DROPS: &str = "boardroom_send_queue_drops_total";
 pub const ACTOR_RESTARTS: &str = "boardroom_actor_restarts_total";
 pub const BOARDS_ACTIVE: &str = "boardroom_boards_active";
+pub const OPS_REFUSED_OVERLOAD: &str = "boardroom_ops_refused_overload_total";

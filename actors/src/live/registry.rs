@@ -12,6 +12,7 @@ use boardroom_protocol::{ErrorCode, ErrorReply, ResyncFrame, ServerFrame, Topic}
 use dashmap::DashMap;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -26,6 +27,8 @@ pub enum Route {
 pub struct BoardRegistry {
     deps: Arc<BoardDeps>,
     actors: DashMap<Uuid, ActorRef<BoardMsg>>,
+    /// Per running board: ops sent to its actor and not yet taken in hand (admission).
+    inboxes: DashMap<Uuid, (ActorId, Arc<AtomicUsize>)>,
     by_actor: DashMap<ActorId, Uuid>,
     failures: DashMap<Uuid, VecDeque<Instant>>,
     spawning: DashMap<Uuid, Arc<tokio::sync::Mutex<()>>>,
@@ -43,6 +46,7 @@ impl BoardRegistry {
         let reg = Arc::new(BoardRegistry {
             deps,
             actors: DashMap::new(),
+            inboxes: DashMap::new(),
             by_actor: DashMap::new(),
             failures: DashMap::new(),
             spawning: DashMap::new(),
@@ -130,11 +134,13 @@ impl BoardRegistry {
                 ));
             }
         };
+        let ops_queued = Arc::new(AtomicUsize::new(0));
         let args = BoardArgs {
             board_id,
             org_id,
             claim,
             deps: self.deps.clone(),
+            ops_queued: ops_queued.clone(),
         };
         match Actor::spawn_linked(None, BoardActor, args, org.get_cell()).await {
             Ok((actor, _)) => {
@@ -146,6 +152,7 @@ impl BoardRegistry {
                 );
                 let _ = org.cast(OrgMsg::BoardStarted(actor.clone()));
                 self.by_actor.insert(actor.get_id(), board_id);
+                self.inboxes.insert(board_id, (actor.get_id(), ops_queued));
                 self.actors.insert(board_id, actor.clone());
                 self.remote_owners.remove(&board_id);
                 Ok(Route::Local(actor))
@@ -171,15 +178,60 @@ impl BoardRegistry {
     /// (`not_found`, `unavailable`); the result says whether it was delivered.
     pub async fn send(&self, board_id: Uuid, msg: BoardMsg) -> bool {
         match self.route(board_id).await {
-            Ok(Route::Local(actor)) => match actor.cast(msg) {
-                Ok(()) => true,
-                Err(ractor::MessagingErr::SendErr(msg)) => {
-                    msg.refuse(Self::unavailable("the board is restarting; retry"));
-                    false
+            Ok(Route::Local(actor)) => {
+                // Admission: an op beyond the board's inbox bound is refused here, before it
+                // waits in line, so that a board that cannot keep up answers at once.
+                let counted = match (&msg, self.inboxes.get(&board_id)) {
+                    (BoardMsg::Op { .. }, Some(entry)) => {
+                        let q = &entry.1;
+                        let s = &self.deps.settings;
+                        let subs = self
+                            .deps
+                            .hub
+                            .subscriber_count(&Topic::Board(board_id))
+                            .max(1);
+                        let admitted = q
+                            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                                let fits = n < s.board_inbox_ops
+                                    && (n + 1).saturating_mul(subs) <= s.board_inbox_deliveries;
+                                (n == 0 || fits).then_some(n + 1)
+                            })
+                            .is_ok();
+                        if !admitted {
+                            ::metrics::counter!(metrics::OPS_REFUSED_OVERLOAD).increment(1);
+                            let mut e = ErrorReply::new(
+                                None,
+                                ErrorCode::Unavailable,
+                                "the board has too many ops waiting (server overloaded); \
+                                 retry shortly with the same op_id",
+                            );
+                            e.retry_after_ms =
+                                Some(self.deps.settings.overload_retry_after.as_millis() as u64);
+                            msg.refuse(e);
+                            return false;
+                        }
+                        Some(q.clone())
+                    }
+                    _ => None,
+                };
+                match actor.cast(msg) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        if let Some(q) = counted {
+                            q.fetch_sub(1, Ordering::AcqRel);
+                        }
+                        match e {
+                            ractor::MessagingErr::SendErr(msg) => {
+                                msg.refuse(Self::unavailable("the board is restarting; retry"));
+                            }
+                            // The message is gone with the error; its owed answer says
+                            // `unavailable`.
+                            _ => {}
+                        }
+                        false
+                    }
                 }
-                // The message is gone with the error; its owed answer says `unavailable`.
-                Err(_) => false,
-            },
+            }
             Ok(Route::Remote(node)) => match &self.deps.forwarder {
                 Some(f) => {
                     f.forward(&node, board_id, msg);
@@ -342,6 +394,7 @@ impl BoardRegistry {
             return;
         };
         self.actors.remove_if(&board_id, |_, a| a.get_id() == id);
+        self.inboxes.remove_if(&board_id, |_, (a, _)| *a == id);
         if let Some(why) = failed {
             ::metrics::counter!(metrics::ACTOR_RESTARTS).increment(1);
             tracing::error!(%board_id, reason = %why, "board actor failed; subscribers told to resync");

@@ -26,6 +26,19 @@ pub struct LiveSettings {
     /// Failures of one board within `restart_window` before it is paused.
     pub max_restarts: u32,
     pub restart_window: Duration,
+    /// Admission: ops queued to one board's actor (not yet taken in hand) beyond which new
+    /// ops for that board are answered `unavailable` at once instead of waiting in line.
+    pub board_inbox_ops: usize,
+    /// Admission: the same bound counted in deliveries (ops waiting × the board's subscribers
+    /// on this node), so that a board with many subscribers queues less work, not more, than
+    /// one with few. One op is always let in.
+    pub board_inbox_deliveries: usize,
+    /// Admission: a subscriber with more than this many frames waiting in its send queue is
+    /// behind; while more than half of a board's subscribers on this node are behind, the
+    /// board answers new ops `unavailable` instead of queueing more deliveries.
+    pub fanout_backlog_frames: usize,
+    /// The `retry_after_ms` given with those two refusals.
+    pub overload_retry_after: Duration,
 }
 
 impl Default for LiveSettings {
@@ -37,6 +50,10 @@ impl Default for LiveSettings {
             board_idle: Duration::from_secs(300),
             max_restarts: 3,
             restart_window: Duration::from_secs(60),
+            board_inbox_ops: 256,
+            board_inbox_deliveries: 10_000,
+            fanout_backlog_frames: 32,
+            overload_retry_after: Duration::from_millis(100),
         }
     }
 }

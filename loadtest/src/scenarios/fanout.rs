@@ -720,10 +720,13 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
         };
         board_streams[b].push((stream, fin));
     }
+    let mut missing_on_closed = 0;
     for t in sub_tasks {
         let end = t.await?;
-        counts.add(&end.tracker.finish(board_streams[end.board].iter().copied()));
+        let c = end.tracker.finish(board_streams[end.board].iter().copied());
+        counts.add(&c);
         if let Some(e) = end.error {
+            missing_on_closed += c.missing;
             *errors.entry(format!("subscriber {e}")).or_default() += 1;
         }
     }
@@ -766,6 +769,7 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
         deliveries: delivered,
         deliveries_per_sec: in_window as f64 / window,
         missing: counts.missing,
+        missing_on_closed,
         duplicates: counts.duplicates,
         reordered: counts.reordered,
         frame_bytes: if delivered > 0 {

@@ -1,7 +1,8 @@
-//! The scenarios added by the load-test issue (the first `fanout` lives in `main.rs`).
+//! The scenarios of the library: fan-out, the comparison with the peers, overload, idle connections, durable writes, charts.
 
 pub mod compare;
 pub mod connect;
 pub mod fanout;
 pub mod ops;
+pub mod overload;
 pub mod report;
