@@ -159,13 +159,11 @@ async fn a_board_whose_subscribers_are_behind_refuses_ops_unapplied_and_a_retry_
 
     // The refused op was not applied: the subscriber, reading again, gets every event up to
     // the last acknowledged op and nothing after it; the board's state is that op's.
-    let mut seen = 0u64;
     loop {
         match slow.next(Duration::from_secs(10)).await {
             Ok(ServerFrame::Event(ev)) => {
                 assert!(ev.seq <= last_seq, "an event after the last ok: {}", ev.seq);
-                seen = ev.seq;
-                if seen == last_seq {
+                if ev.seq == last_seq {
                     break;
                 }
             }
