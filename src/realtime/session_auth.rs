@@ -8,6 +8,7 @@ use crate::http::AppState;
 use boardroom_actors::policy::Principal;
 use boardroom_protocol::{close, ErrorCode, PrincipalInfo, PrincipalKind, Role};
 use dashmap::DashMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -170,20 +171,25 @@ impl SessionAuth {
 /// revoking a credential can close its sessions with 4003.
 #[derive(Default)]
 pub struct Sessions {
-    by_key: DashMap<Uuid, Vec<Arc<ConnHandle>>>,
+    /// Live sessions per revocation key, by connection id: thousands of connections can share
+    /// one key (an API key, a share link), and each must leave in O(1).
+    by_key: DashMap<Uuid, HashMap<ConnId, Arc<ConnHandle>>>,
 }
 
 impl Sessions {
     pub fn add(&self, auth: &SessionAuth, conn: Arc<ConnHandle>) {
         for k in &auth.revocation_keys {
-            self.by_key.entry(*k).or_default().push(conn.clone());
+            self.by_key
+                .entry(*k)
+                .or_default()
+                .insert(conn.id, conn.clone());
         }
     }
 
     pub fn remove(&self, auth: &SessionAuth, conn: ConnId) {
         for k in &auth.revocation_keys {
             if let Some(mut v) = self.by_key.get_mut(k) {
-                v.retain(|c| c.id != conn);
+                v.remove(&conn);
             }
             self.by_key.remove_if(k, |_, v| v.is_empty());
         }
@@ -192,7 +198,11 @@ impl Sessions {
     /// Debug endpoint only: every live session that authenticated with `key` fails on its next
     /// frame; returns how many.
     pub fn fail_on_next_frame(&self, key: Uuid) -> usize {
-        let conns = self.by_key.get(&key).map(|v| v.clone()).unwrap_or_default();
+        let conns: Vec<_> = self
+            .by_key
+            .get(&key)
+            .map(|v| v.values().cloned().collect())
+            .unwrap_or_default();
         for c in &conns {
             c.fail_on_next_frame();
         }
@@ -201,7 +211,11 @@ impl Sessions {
 
     /// Closes every live session that authenticated with `key`; returns how many.
     pub fn revoke(&self, key: Uuid) -> usize {
-        let conns = self.by_key.get(&key).map(|v| v.clone()).unwrap_or_default();
+        let conns: Vec<_> = self
+            .by_key
+            .get(&key)
+            .map(|v| v.values().cloned().collect())
+            .unwrap_or_default();
         for c in &conns {
             c.close(close::CREDENTIALS_REVOKED);
         }

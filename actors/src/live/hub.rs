@@ -9,6 +9,7 @@ use crate::domain::{deliver, deliver_on_card_topic, BoardKey, Delivery};
 use crate::policy::{CardFacts, Principal};
 use boardroom_protocol::{Codec, EventFrame, ServerFrame, Topic};
 use dashmap::DashMap;
+use indexmap::IndexMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -44,7 +45,8 @@ pub struct Published {
 
 #[derive(Default)]
 pub struct Hub {
-    topics: DashMap<Topic, Vec<Subscriber>>,
+    /// Subscribers per topic, at most one per connection.
+    topics: DashMap<Topic, IndexMap<ConnId, Subscriber>>,
     /// Subscriptions per channel, for the interest hook.
     channels: DashMap<Topic, usize>,
     interest: std::sync::OnceLock<InterestHook>,
@@ -111,44 +113,28 @@ impl Hub {
         let channel = sub.channel(topic);
         let replaced = {
             let mut subs = self.topics.entry(topic).or_default();
-            let before = subs.len();
-            let old: Vec<Topic> = subs
-                .iter()
-                .filter(|s| s.conn.id == sub.conn.id)
-                .map(|s| s.channel(topic))
-                .collect();
-            subs.retain(|s| s.conn.id != sub.conn.id);
-            subs.push(sub);
-            debug_assert!(subs.len() <= before + 1);
-            old
+            subs.insert(sub.conn.id, sub).map(|old| old.channel(topic))
         };
         self.count(channel, true);
-        for old in &replaced {
-            self.count(*old, false);
-        }
-        if replaced.is_empty() {
+        if let Some(old) = replaced {
+            self.count(old, false);
+        } else {
             ::metrics::gauge!(metrics::SUBSCRIPTIONS).increment(1.0);
         }
     }
 
     pub fn unsubscribe(&self, topic: &Topic, conn: ConnId) -> bool {
-        let mut removed = Vec::new();
-        if let Some(mut subs) = self.topics.get_mut(topic) {
-            removed = subs
-                .iter()
-                .filter(|s| s.conn.id == conn)
-                .map(|s| s.channel(*topic))
-                .collect();
-            subs.retain(|s| s.conn.id != conn);
-        }
+        let removed = self
+            .topics
+            .get_mut(topic)
+            .and_then(|mut subs| subs.swap_remove(&conn))
+            .map(|s| s.channel(*topic));
         self.topics.remove_if(topic, |_, subs| subs.is_empty());
-        for channel in &removed {
-            self.count(*channel, false);
-        }
-        if !removed.is_empty() {
+        if let Some(channel) = removed {
+            self.count(channel, false);
             ::metrics::gauge!(metrics::SUBSCRIPTIONS).decrement(1.0);
         }
-        !removed.is_empty()
+        removed.is_some()
     }
 
     /// Subscriptions of other topics (`card:`) fed by `board_id`'s events.
@@ -159,7 +145,7 @@ impl Hub {
             .filter(|t| *t.key() != board_topic)
             .filter_map(|t| {
                 let subs: Vec<Subscriber> = t
-                    .iter()
+                    .values()
                     .filter(|s| s.board == Some(board_id))
                     .cloned()
                     .collect();
@@ -181,7 +167,7 @@ impl Hub {
     pub fn subscribers(&self, topic: &Topic) -> Vec<Subscriber> {
         self.topics
             .get(topic)
-            .map(|s| s.clone())
+            .map(|s| s.values().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -192,7 +178,7 @@ impl Hub {
         let Some(subs) = self.topics.get(topic) else {
             return (0, 0);
         };
-        let behind = subs.iter().filter(|s| s.conn.queued() > backlog).count();
+        let behind = subs.values().filter(|s| s.conn.queued() > backlog).count();
         (behind, subs.len())
     }
 
@@ -203,7 +189,7 @@ impl Hub {
         };
         let mut enc = EncodeOnce::new(frame);
         let mut n = 0;
-        for s in subs.iter() {
+        for s in subs.values() {
             if s.conn.send_wire(enc.get(s.conn.codec)) {
                 n += 1;
             }
@@ -224,7 +210,7 @@ impl Hub {
                 board_id: ev.board_id,
             };
             let before = ev.card_before.as_ref();
-            for s in subs.iter() {
+            for s in subs.values() {
                 let sent = match deliver(&s.view, board, &ev.frame.body, before) {
                     Delivery::Skip => false,
                     Delivery::Same => s.conn.send_wire(enc.get(s.conn.codec)),
@@ -239,7 +225,7 @@ impl Hub {
         if let Some(card_id) = ev.frame.body.card_id() {
             let card_topic = Topic::Card(card_id);
             if let Some(subs) = self.topics.get(&card_topic) {
-                for s in subs.iter() {
+                for s in subs.values() {
                     if let Some(f) = frame_for(ev, &s.view, card_topic) {
                         n += usize::from(s.conn.send(&f));
                     }

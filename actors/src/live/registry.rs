@@ -220,13 +220,10 @@ impl BoardRegistry {
                         if let Some(q) = counted {
                             q.fetch_sub(1, Ordering::AcqRel);
                         }
-                        match e {
-                            ractor::MessagingErr::SendErr(msg) => {
-                                msg.refuse(Self::unavailable("the board is restarting; retry"));
-                            }
-                            // The message is gone with the error; its owed answer says
-                            // `unavailable`.
-                            _ => {}
+                        // Other errors: the message is gone with the error; its owed answer
+                        // says `unavailable`.
+                        if let ractor::MessagingErr::SendErr(msg) = e {
+                            msg.refuse(Self::unavailable("the board is restarting; retry"));
                         }
                         false
                     }

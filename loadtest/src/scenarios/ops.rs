@@ -563,16 +563,23 @@ struct WriterEnd {
     hist: Option<hdrhistogram::Histogram<u64>>,
 }
 
+/// The measured window (after the warm-up) and how long to wait for late answers after it.
+#[derive(Clone, Copy)]
+struct Window {
+    start: Instant,
+    end: Instant,
+    drain: Duration,
+}
+
 async fn writer(
     mut ws: Ws,
     codec: Codec,
     targets: Arc<Vec<(Uuid, Uuid)>>,
     w: usize,
     window: usize,
-    start: Instant,
-    end: Instant,
-    drain: Duration,
+    times: Window,
 ) -> WriterEnd {
+    let Window { start, end, drain } = times;
     let mut out = WriterEnd {
         hist: Some(stats::histogram()),
         ..Default::default()
@@ -771,9 +778,7 @@ async fn measure(
                 targets.clone(),
                 w,
                 a.window,
-                start,
-                end,
-                drain,
+                Window { start, end, drain },
             ))
         })
         .collect();
