@@ -2,7 +2,7 @@
 # Starts N Boardroom nodes in cluster mode (broker = redis) for `connect --urls`, each pinned to
 # CPU 0 like the single-node runs, on ports BASE+1.., with their own Postgres database and Redis
 # key prefix; prints "urls pids" on stdout and keeps running until killed (SIGTERM stops the
-# nodes). Used for the four-node row of README.md.
+# nodes). Used for the four-node row of BENCHMARKS.md ("Idle connections").
 #
 #   cluster.sh BIN DB_URL PREFIX [NODES] [BASE] [LOGDIR]
 set -euo pipefail
