@@ -173,6 +173,11 @@ async fn a_client_that_does_not_read_is_closed_with_4009_and_does_not_slow_other
         &fresh_pg_url().await,
         &[
             ("BOARDROOM_LIMITS__SEND_QUEUE_FRAMES", "64"),
+            // Overload admission out of the way (no subscriber counts as behind below its full
+            // queue): with the slow one behind and the reader briefly 32 frames back, the
+            // board would refuse ops and the reader would wait for events never made. The
+            // admission has its own tests in tests/ws_overload.rs.
+            ("BOARDROOM_REALTIME__FANOUT_BACKLOG_FRAMES", "64"),
             ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CONNECTION", "100000"),
             ("BOARDROOM_LIMITS__OPS_BURST_PER_CONNECTION", "100000"),
             ("BOARDROOM_DURABILITY", "apply"),
