@@ -9,6 +9,7 @@ pub mod extract;
 mod job;
 mod live;
 mod members;
+mod openapi;
 mod share_links;
 mod stream;
 mod validate;
@@ -27,9 +28,10 @@ use crate::realtime::Rt;
 use crate::store::DynStore;
 use crate::writebehind::Journal;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::handler::Handler;
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use boardroom_actors::live::ports::Ownership;
 use boardroom_actors::live::{Broker, MemoryBroker};
@@ -135,59 +137,139 @@ impl AppState {
     }
 }
 
+/// An HTTP method of the route table, kept to the ones the API uses so that building the
+/// router cannot meet a method axum has no filter for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verb {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    /// The lowercase name OpenAPI uses for the operation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+            Verb::Patch => MethodFilter::PATCH,
+            Verb::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+/// One route of the server. [`router`] is built from [`routes`] and nothing else, so the same
+/// list is what the OpenAPI drift test holds the checked-in spec against.
+pub struct Route {
+    pub verb: Verb,
+    /// The full path, `{name}` for parameters (axum's syntax, which is also OpenAPI's).
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn route<H, T>(verb: Verb, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    Route {
+        verb,
+        path,
+        handler: on(verb.filter(), handler),
+    }
+}
+
+/// Where the REST API is mounted; its routes are nested under it so that they share the
+/// outer fallbacks exactly as the other routes do.
+const API_PREFIX: &str = "/api/v1";
+
+/// Every route the server answers (the web client's files are the fallback, not routes).
+pub fn routes() -> Vec<Route> {
+    use Verb::{Delete, Get, Patch, Post};
+    vec![
+        route(Post, "/api/v1/auth/login", auth::login),
+        route(Post, "/api/v1/auth/refresh", auth::refresh),
+        route(Post, "/api/v1/auth/logout", auth::logout),
+        route(Get, "/api/v1/me", auth::me),
+        route(Post, "/api/v1/orgs/{org}/members", members::create),
+        route(Get, "/api/v1/orgs/{org}/members", members::list),
+        route(Patch, "/api/v1/orgs/{org}/members/{user}", members::patch),
+        route(
+            Delete,
+            "/api/v1/orgs/{org}/members/{user}",
+            members::deactivate,
+        ),
+        route(Post, "/api/v1/orgs/{org}/customers", customers::create),
+        route(Get, "/api/v1/orgs/{org}/customers", customers::list),
+        route(Get, "/api/v1/orgs/{org}/customers/{id}", customers::get),
+        route(Patch, "/api/v1/orgs/{org}/customers/{id}", customers::patch),
+        route(
+            Delete,
+            "/api/v1/orgs/{org}/customers/{id}",
+            customers::delete,
+        ),
+        route(Get, "/api/v1/orgs/{org}/people", members::people),
+        route(Post, "/api/v1/orgs/{org}/boards", boards::create),
+        route(Get, "/api/v1/orgs/{org}/boards", boards::list),
+        route(Post, "/api/v1/boards/{board}/archive", boards::archive),
+        route(Post, "/api/v1/orgs/{org}/api-keys", api_keys::create),
+        route(Get, "/api/v1/orgs/{org}/api-keys", api_keys::list),
+        route(Delete, "/api/v1/orgs/{org}/api-keys/{id}", api_keys::revoke),
+        route(
+            Post,
+            "/api/v1/cards/{card}/share-links",
+            share_links::create,
+        ),
+        route(Get, "/api/v1/orgs/{org}/share-links", share_links::list),
+        route(Get, "/api/v1/job", job::job),
+        route(Delete, "/api/v1/share-links/{id}", share_links::revoke),
+        route(Get, "/api/v1/boards/{board}", live::snapshot),
+        route(Post, "/api/v1/boards/{board}/ops", live::apply_op),
+        route(Get, "/api/v1/boards/{board}/events", live::events),
+        route(
+            Post,
+            "/api/v1/boards/{board}/debug/panic",
+            live::debug_panic,
+        ),
+        route(
+            Post,
+            "/api/v1/debug/sessions/panic",
+            live::debug_session_panic,
+        ),
+        route(Get, "/api/v1/notifications", live::notifications),
+        route(Post, "/api/v1/notifications/read", live::mark_read),
+        route(Get, "/api/v1/stream", stream::stream),
+        route(Get, "/api/v1/openapi.json", openapi::spec),
+        route(Get, "/api/v1/docs", openapi::docs),
+        route(Get, "/healthz", healthz),
+        route(Get, "/readyz", readyz),
+        route(Get, "/metrics", metrics_text),
+        route(Get, "/ws", crate::realtime::gateway::upgrade),
+    ]
+}
+
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes;
-    let api = Router::new()
-        .route("/auth/login", post(auth::login))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route("/me", get(auth::me))
-        .route(
-            "/orgs/{org}/members",
-            post(members::create).get(members::list),
-        )
-        .route(
-            "/orgs/{org}/members/{user}",
-            axum::routing::patch(members::patch).delete(members::deactivate),
-        )
-        .route(
-            "/orgs/{org}/customers",
-            post(customers::create).get(customers::list),
-        )
-        .route(
-            "/orgs/{org}/customers/{id}",
-            get(customers::get)
-                .patch(customers::patch)
-                .delete(customers::delete),
-        )
-        .route("/orgs/{org}/people", get(members::people))
-        .route("/orgs/{org}/boards", post(boards::create).get(boards::list))
-        .route("/boards/{board}/archive", post(boards::archive))
-        .route(
-            "/orgs/{org}/api-keys",
-            post(api_keys::create).get(api_keys::list),
-        )
-        .route("/orgs/{org}/api-keys/{id}", delete(api_keys::revoke))
-        .route("/cards/{card}/share-links", post(share_links::create))
-        .route("/orgs/{org}/share-links", get(share_links::list))
-        .route("/job", get(job::job))
-        .route("/share-links/{id}", delete(share_links::revoke))
-        .route("/boards/{board}", get(live::snapshot))
-        .route("/boards/{board}/ops", post(live::apply_op))
-        .route("/boards/{board}/events", get(live::events))
-        .route("/boards/{board}/debug/panic", post(live::debug_panic))
-        .route("/debug/sessions/panic", post(live::debug_session_panic))
-        .route("/notifications", get(live::notifications))
-        .route("/notifications/read", post(live::mark_read))
-        .route("/stream", get(stream::stream));
+    let mut api = Router::new();
+    let mut root = Router::new();
+    for r in routes() {
+        match r.path.strip_prefix(API_PREFIX) {
+            Some(rest) => api = api.route(rest, r.handler),
+            None => root = root.route(r.path, r.handler),
+        }
+    }
 
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .route("/ws", get(crate::realtime::gateway::upgrade))
-        // Everything else: the embedded web client (API paths stay JSON `not_found`).
+    root.nest(API_PREFIX, api)
         .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
