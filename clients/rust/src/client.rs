@@ -1,0 +1,798 @@
+//! [`Client`]: a session that outlives its connections.
+//!
+//! One task owns the socket. Callers talk to it over a channel, so a request made while the
+//! connection is down simply waits: a subscription is registered and sent on the next
+//! connection, an op goes to the outbox. After every (re)connection the task sends, in this
+//! order, a `subscribe` with `since` (the last event applied) for every topic, then every op
+//! of the outbox, oldest first, with its original `op_id`. The server replays what was
+//! missed, or answers with a fresh snapshot; and answers an op it has already applied with
+//! its first result instead of applying it again.
+
+use crate::error::Error;
+use crate::transport::{self, AuthMode, OpenOptions, Ws};
+use boardroom_protocol::{
+    ClientFrame, Codec, ErrorCode, ErrorReply, EventFrame, NotificationFrame, OkReply, Op, OpFrame,
+    PresenceFrame, Ref, ServerFrame, Since, Subscribe, Topic, Unsubscribe, Welcome,
+};
+use futures_util::{Stream, StreamExt};
+use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `http://host:port` (or `ws://`) of a Boardroom server or its balancer.
+    pub url: String,
+    /// An access JWT, an API key (`br_…`) or a share token (`brs_…`).
+    pub token: String,
+    pub auth: AuthMode,
+    pub codec: Codec,
+    /// Sent in `hello` for the server's logs.
+    pub client_name: String,
+    /// The first wait before reconnecting; doubled after each failed attempt up to
+    /// `reconnect_max`, with up to 50 % added at random so that many clients cut off at once
+    /// do not come back at once.
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+}
+
+impl Options {
+    pub fn new(url: impl Into<String>, token: impl Into<String>) -> Options {
+        Options {
+            url: url.into(),
+            token: token.into(),
+            auth: AuthMode::Hello,
+            codec: Codec::Json,
+            client_name: concat!("boardroom-client/", env!("CARGO_PKG_VERSION")).into(),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+        }
+    }
+
+    pub fn codec(mut self, codec: Codec) -> Options {
+        self.codec = codec;
+        self
+    }
+
+    pub fn auth(mut self, auth: AuthMode) -> Options {
+        self.auth = auth;
+        self
+    }
+
+    pub fn client_name(mut self, name: impl Into<String>) -> Options {
+        self.client_name = name.into();
+        self
+    }
+
+    pub fn reconnect(mut self, min: Duration, max: Duration) -> Options {
+        self.reconnect_min = min;
+        self.reconnect_max = max.max(min);
+        self
+    }
+}
+
+/// What the session sees, in the order the server sent it.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A connection is up and authenticated (the first one, and each reconnection).
+    Connected(Welcome),
+    /// The connection was lost; the client is reconnecting. Ops stay in the outbox.
+    Disconnected(String),
+    /// A subscription is (again) in place: with `snapshot` (start over from it) or with
+    /// `recovered: Some(true)` (the missed events follow at once, in order).
+    Subscribed {
+        topic: Topic,
+        reply: OkReply,
+    },
+    /// The server ended a subscription (`resync`); the client has already subscribed again.
+    Resync {
+        topic: Topic,
+        reason: String,
+    },
+    /// One event. Replays of events already delivered on this session are dropped.
+    Event(EventFrame),
+    Presence(PresenceFrame),
+    Notification(NotificationFrame),
+    /// The session ended for good (fatal error, see [`Error::is_fatal`]); nothing follows.
+    Stopped(String),
+}
+
+/// The answer to an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpAck {
+    pub op_id: Uuid,
+    /// The `seq` of the op's event (the first result's, when the op was a resend).
+    pub seq: u64,
+    /// The object the op created, if any.
+    pub id: Option<Uuid>,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+enum Cmd {
+    Subscribe {
+        topic: Topic,
+        since: Option<Since>,
+        reply: Reply<OkReply>,
+    },
+    Unsubscribe {
+        topic: Topic,
+        reply: Reply<()>,
+    },
+    Op {
+        topic: Topic,
+        op_id: Uuid,
+        op: Op,
+        reply: Reply<OpAck>,
+    },
+    Outbox(oneshot::Sender<usize>),
+    /// Send outbox op `n` again (its retry delay is over).
+    Resend(u64),
+    Close(oneshot::Sender<()>),
+}
+
+/// A handle on the session; cheap to clone. The session ends when [`Client::close`] is called
+/// or every handle and the [`Events`] are dropped.
+#[derive(Clone)]
+pub struct Client {
+    cmds: mpsc::UnboundedSender<Cmd>,
+    welcome: Welcome,
+}
+
+/// The session's [`Event`]s as a stream.
+pub struct Events {
+    rx: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Stream for Events {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Client {
+    /// Connects and authenticates once (so a wrong URL or a refused token is an error here,
+    /// not a retry loop), then runs the session in a task.
+    pub async fn connect(opts: Options) -> Result<(Client, Events), Error> {
+        let (ws, welcome) = dial(&opts).await?;
+        let (cmds, cmd_rx) = mpsc::unbounded_channel();
+        let (ev_tx, rx) = mpsc::unbounded_channel();
+        let _ = ev_tx.send(Event::Connected(welcome.clone()));
+        let session = Session {
+            opts,
+            resend: cmds.downgrade(),
+            cmds: cmd_rx,
+            events: ev_tx,
+            subs: BTreeMap::new(),
+            outbox: BTreeMap::new(),
+            pending: HashMap::new(),
+            next: 0,
+        };
+        tokio::spawn(session.run(ws));
+        Ok((Client { cmds, welcome }, Events { rx }))
+    }
+
+    /// The `welcome` of the first connection: who this session is.
+    pub fn welcome(&self) -> &Welcome {
+        &self.welcome
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds.send(make(tx)).map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Subscribes to `topic`; the reply carries the snapshot. The subscription is kept across
+    /// reconnections until [`Client::unsubscribe`].
+    pub async fn subscribe(&self, topic: Topic) -> Result<OkReply, Error> {
+        self.subscribe_since(topic, None).await
+    }
+
+    /// Subscribes, resuming after `since` (a position saved by an earlier run, say).
+    pub async fn subscribe_since(
+        &self,
+        topic: Topic,
+        since: Option<Since>,
+    ) -> Result<OkReply, Error> {
+        self.ask(|reply| Cmd::Subscribe {
+            topic,
+            since,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn unsubscribe(&self, topic: Topic) -> Result<(), Error> {
+        self.ask(|reply| Cmd::Unsubscribe { topic, reply }).await
+    }
+
+    /// Applies an op on `topic` (a `board:`) with a new `op_id`; waits for its `ok`, across
+    /// reconnections if need be. `unavailable` and `rate_limited` refusals are retried after
+    /// the server's `retry_after_ms` with the same `op_id` (at most 25 times); any other
+    /// refusal is [`Error::Server`].
+    pub async fn op(&self, topic: Topic, op: Op) -> Result<OpAck, Error> {
+        self.op_with_id(topic, Uuid::now_v7(), op).await
+    }
+
+    /// Applies an op with the caller's `op_id` (to make the op idempotent across restarts of
+    /// the caller too).
+    pub async fn op_with_id(&self, topic: Topic, op_id: Uuid, op: Op) -> Result<OpAck, Error> {
+        self.ask(|reply| Cmd::Op {
+            topic,
+            op_id,
+            op,
+            reply,
+        })
+        .await
+    }
+
+    /// How many ops wait for their `ok`.
+    pub async fn outbox_len(&self) -> Result<usize, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Outbox(tx))
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Closes the connection and ends the session; ops still in the outbox fail with
+    /// [`Error::Stopped`].
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+async fn dial(o: &Options) -> Result<(Ws, Welcome), Error> {
+    transport::connect(
+        &o.url,
+        &o.token,
+        o.codec,
+        o.auth,
+        &o.client_name,
+        OpenOptions::default(),
+    )
+    .await
+}
+
+struct Sub {
+    /// The last event applied (or the snapshot's position): what a resubscribe resumes after.
+    since: Option<Since>,
+    waiters: Vec<Reply<OkReply>>,
+}
+
+struct Outgoing {
+    topic: Topic,
+    op_id: Uuid,
+    op: Op,
+    reply: Reply<OpAck>,
+    /// How often it went out (more than once: resent after a reconnection).
+    sends: u32,
+    /// How often a refusal was retried.
+    retries: u32,
+}
+
+/// Retries of an op the server refused for now (`unavailable`, `rate_limited`, or `conflict`
+/// on a resend whose first copy is still being committed) before the refusal is final.
+const MAX_RETRIES: u32 = 25;
+
+/// The wait before retrying a resent op that met `conflict`: the first copy's commit.
+const CONFLICT_RETRY: Duration = Duration::from_millis(200);
+
+/// What a `ref` of this connection stands for.
+enum Pending {
+    Subscribe(Topic),
+    Unsubscribe(Reply<()>),
+}
+
+/// How a connection ended.
+enum End {
+    Lost(Error),
+    Fatal(Error),
+    /// Closed on request, or nobody is listening any more.
+    Done,
+}
+
+struct Session {
+    opts: Options,
+    cmds: mpsc::UnboundedReceiver<Cmd>,
+    /// For timers that resend ops; weak, so that the session still ends when every
+    /// [`Client`] is dropped.
+    resend: mpsc::WeakUnboundedSender<Cmd>,
+    events: mpsc::UnboundedSender<Event>,
+    subs: BTreeMap<Topic, Sub>,
+    /// Keyed by the order the ops were made in; the key is also the op's `ref` (`op<n>`).
+    outbox: BTreeMap<u64, Outgoing>,
+    /// Refs of subscribe / unsubscribe requests on the current connection.
+    pending: HashMap<Ref, Pending>,
+    next: u64,
+}
+
+fn op_ref(n: u64) -> Ref {
+    Ref::Str(format!("op{n}"))
+}
+
+fn op_key(r: &Ref) -> Option<u64> {
+    match r {
+        Ref::Str(s) => s.strip_prefix("op")?.parse().ok(),
+        _ => None,
+    }
+}
+
+impl Session {
+    async fn run(mut self, first: Ws) {
+        let mut ws = Some(first);
+        let mut delay = self.opts.reconnect_min;
+        loop {
+            let conn = match ws.take() {
+                Some(w) => w,
+                None => match self.reconnect(&mut delay).await {
+                    Ok(Some(w)) => w,
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.stop(e);
+                        return;
+                    }
+                },
+            };
+            match self.serve(conn).await {
+                End::Done => break,
+                End::Fatal(e) => {
+                    self.stop(e);
+                    return;
+                }
+                End::Lost(e) => {
+                    // An unsubscribe in flight is done: the new connection will not
+                    // subscribe to the topic again.
+                    for (_, p) in self.pending.drain() {
+                        if let Pending::Unsubscribe(reply) = p {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                    let _ = self.events.send(Event::Disconnected(e.to_string()));
+                }
+            }
+        }
+        self.fail_all(|| Error::Stopped);
+    }
+
+    /// Dials until a connection is up, handling commands meanwhile. `Ok(None)`: closed.
+    async fn reconnect(&mut self, delay: &mut Duration) -> Result<Option<Ws>, Error> {
+        loop {
+            let wait = jitter(*delay);
+            *delay = (*delay * 2).min(self.opts.reconnect_max);
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    cmd = self.cmds.recv() => match cmd {
+                        Some(Cmd::Close(done)) => {
+                            let _ = done.send(());
+                            return Ok(None);
+                        }
+                        Some(c) => self.offline(c),
+                        None => return Ok(None),
+                    },
+                }
+            }
+            match dial(&self.opts).await {
+                Ok((ws, welcome)) => {
+                    *delay = self.opts.reconnect_min;
+                    let _ = self.events.send(Event::Connected(welcome));
+                    return Ok(Some(ws));
+                }
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// A command while no connection is up: remembered for the next one.
+    fn offline(&mut self, c: Cmd) {
+        match c {
+            Cmd::Subscribe {
+                topic,
+                since,
+                reply,
+            } => self.add_sub(topic, since, reply),
+            Cmd::Unsubscribe { topic, reply } => {
+                self.drop_sub(topic);
+                let _ = reply.send(Ok(()));
+            }
+            Cmd::Op {
+                topic,
+                op_id,
+                op,
+                reply,
+            } => {
+                self.queue(topic, op_id, op, reply);
+            }
+            Cmd::Outbox(tx) => {
+                let _ = tx.send(self.outbox.len());
+            }
+            // Offline: the op goes out with the whole outbox on the next connection.
+            Cmd::Resend(_) => {}
+            Cmd::Close(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    fn add_sub(&mut self, topic: Topic, since: Option<Since>, reply: Reply<OkReply>) {
+        let sub = self.subs.entry(topic).or_insert(Sub {
+            since: None,
+            waiters: Vec::new(),
+        });
+        if since.is_some() {
+            sub.since = since;
+        }
+        sub.waiters.push(reply);
+    }
+
+    fn drop_sub(&mut self, topic: Topic) {
+        if let Some(sub) = self.subs.remove(&topic) {
+            for w in sub.waiters {
+                let _ = w.send(Err(Error::Stopped));
+            }
+        }
+    }
+
+    fn queue(&mut self, topic: Topic, op_id: Uuid, op: Op, reply: Reply<OpAck>) -> u64 {
+        let n = self.next;
+        self.next += 1;
+        self.outbox.insert(
+            n,
+            Outgoing {
+                topic,
+                op_id,
+                op,
+                reply,
+                sends: 0,
+                retries: 0,
+            },
+        );
+        n
+    }
+
+    fn new_ref(&mut self, kind: &str) -> Ref {
+        self.next += 1;
+        Ref::Str(format!("{kind}{}", self.next))
+    }
+
+    fn subscribe_frame(&mut self, topic: Topic) -> ClientFrame {
+        let r = self.new_ref("sub");
+        self.pending.insert(r.clone(), Pending::Subscribe(topic));
+        ClientFrame::Subscribe(Subscribe {
+            r#ref: Some(r),
+            topic,
+            since: self.subs.get(&topic).and_then(|s| s.since),
+        })
+    }
+
+    fn op_frame(n: u64, o: &mut Outgoing) -> ClientFrame {
+        o.sends += 1;
+        ClientFrame::Op(OpFrame {
+            r#ref: Some(op_ref(n)),
+            topic: o.topic,
+            op_id: o.op_id,
+            op: o.op.clone(),
+        })
+    }
+
+    /// Runs one connection: resubscribe, resend the outbox, then frames and commands until
+    /// the connection ends.
+    async fn serve(&mut self, mut ws: Ws) -> End {
+        let codec = self.opts.codec;
+        let topics: Vec<Topic> = self.subs.keys().copied().collect();
+        let mut first: Vec<ClientFrame> = topics
+            .into_iter()
+            .map(|t| self.subscribe_frame(t))
+            .collect();
+        first.extend(self.outbox.iter_mut().map(|(n, o)| Self::op_frame(*n, o)));
+        for f in &first {
+            if let Err(e) = transport::send(&mut ws, codec, f).await {
+                return End::Lost(e);
+            }
+        }
+        loop {
+            tokio::select! {
+                msg = ws.next() => {
+                    let frame = match msg {
+                        Some(Ok(m)) => transport::decode(codec, m),
+                        Some(Err(e)) => Err(e.into()),
+                        None => Err(Error::Closed { code: None, reason: String::new() }),
+                    };
+                    match frame {
+                        Ok(Some(f)) => {
+                            if let Err(e) = self.on_frame(&mut ws, f).await {
+                                return End::Lost(e);
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) if e.is_fatal() => return End::Fatal(e),
+                        Err(e) => return End::Lost(e),
+                    }
+                }
+                cmd = self.cmds.recv() => {
+                    let Some(cmd) = cmd else {
+                        let _ = ws.close(None).await;
+                        return End::Done;
+                    };
+                    if let Cmd::Close(done) = cmd {
+                        let _ = ws.close(None).await;
+                        let _ = done.send(());
+                        return End::Done;
+                    }
+                    if let Err(e) = self.online(&mut ws, cmd).await {
+                        return End::Lost(e);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn online(&mut self, ws: &mut Ws, c: Cmd) -> Result<(), Error> {
+        let codec = self.opts.codec;
+        match c {
+            Cmd::Subscribe {
+                topic,
+                since,
+                reply,
+            } => {
+                self.add_sub(topic, since, reply);
+                let f = self.subscribe_frame(topic);
+                transport::send(ws, codec, &f).await
+            }
+            Cmd::Unsubscribe { topic, reply } => {
+                self.drop_sub(topic);
+                let r = self.new_ref("unsub");
+                self.pending.insert(r.clone(), Pending::Unsubscribe(reply));
+                let f = ClientFrame::Unsubscribe(Unsubscribe {
+                    r#ref: Some(r),
+                    topic,
+                });
+                transport::send(ws, codec, &f).await
+            }
+            Cmd::Op {
+                topic,
+                op_id,
+                op,
+                reply,
+            } => {
+                let n = self.queue(topic, op_id, op, reply);
+                self.send_op(ws, n).await
+            }
+            Cmd::Resend(n) => self.send_op(ws, n).await,
+            other => {
+                self.offline(other);
+                Ok(())
+            }
+        }
+    }
+
+    async fn send_op(&mut self, ws: &mut Ws, n: u64) -> Result<(), Error> {
+        let Some(o) = self.outbox.get_mut(&n) else {
+            return Ok(());
+        };
+        let f = Self::op_frame(n, o);
+        transport::send(ws, self.opts.codec, &f).await
+    }
+
+    /// Sends op `n` again after `wait`, through the command channel.
+    fn resend_later(&self, n: u64, wait: Duration) {
+        let tx = self.resend.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            if let Some(tx) = tx.upgrade() {
+                let _ = tx.send(Cmd::Resend(n));
+            }
+        });
+    }
+
+    async fn on_frame(&mut self, ws: &mut Ws, f: ServerFrame) -> Result<(), Error> {
+        match f {
+            ServerFrame::Ok(ok) => self.on_ok(ok),
+            ServerFrame::Error(e) => self.on_error(e),
+            ServerFrame::Event(ev) => {
+                if let Some(sub) = self.subs.get_mut(&ev.topic) {
+                    let at = Since {
+                        epoch: ev.epoch,
+                        seq: ev.seq,
+                    };
+                    if sub
+                        .since
+                        .is_some_and(|s| s.epoch == at.epoch && s.seq >= at.seq)
+                    {
+                        return Ok(());
+                    }
+                    sub.since = Some(at);
+                }
+                let _ = self.events.send(Event::Event(ev));
+            }
+            ServerFrame::Presence(p) => {
+                let _ = self.events.send(Event::Presence(p));
+            }
+            ServerFrame::Notification(n) => {
+                let _ = self.events.send(Event::Notification(n));
+            }
+            ServerFrame::Resync(r) => {
+                let _ = self.events.send(Event::Resync {
+                    topic: r.topic,
+                    reason: r.reason,
+                });
+                if self.subs.contains_key(&r.topic) {
+                    let f = self.subscribe_frame(r.topic);
+                    transport::send(ws, self.opts.codec, &f).await?;
+                }
+            }
+            ServerFrame::Welcome(_) | ServerFrame::Pong(_) => {}
+        }
+        Ok(())
+    }
+
+    fn on_ok(&mut self, ok: OkReply) {
+        let Some(r) = ok.r#ref.clone() else { return };
+        if let Some(o) = op_key(&r).and_then(|n| self.outbox.remove(&n)) {
+            let _ = o.reply.send(Ok(OpAck {
+                op_id: o.op_id,
+                seq: ok.seq.unwrap_or(0),
+                id: ok.id,
+            }));
+            return;
+        }
+        match self.pending.remove(&r) {
+            Some(Pending::Subscribe(topic)) => {
+                let Some(sub) = self.subs.get_mut(&topic) else {
+                    return; // unsubscribed meanwhile
+                };
+                // A recovered subscription is followed by the missed events, which move
+                // `since` on; a snapshot starts over at its own position.
+                if ok.recovered != Some(true) {
+                    if let (Some(epoch), Some(seq)) = (ok.epoch, ok.seq) {
+                        sub.since = Some(Since { epoch, seq });
+                    }
+                }
+                for w in sub.waiters.drain(..) {
+                    let _ = w.send(Ok(ok.clone()));
+                }
+                let _ = self.events.send(Event::Subscribed { topic, reply: ok });
+            }
+            Some(Pending::Unsubscribe(reply)) => {
+                let _ = reply.send(Ok(()));
+            }
+            None => {}
+        }
+    }
+
+    fn on_error(&mut self, e: ErrorReply) {
+        let Some(r) = e.r#ref.clone() else { return };
+        if let Some(n) = op_key(&r) {
+            let Some(o) = self.outbox.get_mut(&n) else {
+                return;
+            };
+            let wait = match e.code {
+                ErrorCode::Unavailable | ErrorCode::RateLimited => Some(
+                    e.retry_after_ms
+                        .map_or(Duration::from_millis(500), Duration::from_millis),
+                ),
+                ErrorCode::Conflict if o.sends > 1 => Some(CONFLICT_RETRY),
+                _ => None,
+            };
+            match wait {
+                Some(wait) if o.retries < MAX_RETRIES => {
+                    o.retries += 1;
+                    self.resend_later(n, wait);
+                }
+                _ => {
+                    if let Some(o) = self.outbox.remove(&n) {
+                        let _ = o.reply.send(Err(Error::Server(e)));
+                    }
+                }
+            }
+            return;
+        }
+        match self.pending.remove(&r) {
+            Some(Pending::Subscribe(topic)) => {
+                if let Some(sub) = self.subs.remove(&topic) {
+                    for w in sub.waiters {
+                        let _ = w.send(Err(Error::Server(e.clone())));
+                    }
+                }
+            }
+            Some(Pending::Unsubscribe(reply)) => {
+                let _ = reply.send(Err(Error::Server(e)));
+            }
+            None => {}
+        }
+    }
+
+    fn fail_all(&mut self, err: impl Fn() -> Error) {
+        for (_, o) in std::mem::take(&mut self.outbox) {
+            let _ = o.reply.send(Err(err()));
+        }
+        for (_, sub) in std::mem::take(&mut self.subs) {
+            for w in sub.waiters {
+                let _ = w.send(Err(err()));
+            }
+        }
+        for (_, p) in self.pending.drain() {
+            if let Pending::Unsubscribe(reply) = p {
+                let _ = reply.send(Err(err()));
+            }
+        }
+    }
+
+    /// Ends the session after a fatal error: every waiting caller learns why.
+    fn stop(&mut self, e: Error) {
+        let msg = e.to_string();
+        let _ = self.events.send(Event::Stopped(msg.clone()));
+        self.fail_all(|| Error::Closed {
+            code: None,
+            reason: msg.clone(),
+        });
+        // Commands sent from now on find the channel closed: `Error::Stopped`.
+        self.cmds.close();
+    }
+}
+
+/// `d` plus up to half of it, from the clock's low bits (no random source needed for this).
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    d + d.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_refs_round_trip() {
+        assert_eq!(op_key(&op_ref(42)), Some(42));
+        assert_eq!(op_key(&Ref::Str("sub3".into())), None);
+        assert_eq!(op_key(&Ref::Int(3)), None);
+    }
+
+    #[test]
+    fn jitter_adds_at_most_half() {
+        let d = Duration::from_millis(200);
+        let j = jitter(d);
+        assert!(j >= d && j <= d + d / 2, "{j:?}");
+    }
+
+    #[test]
+    fn fatal_errors_are_told_apart() {
+        let closed = |c| Error::Closed {
+            code: Some(c),
+            reason: String::new(),
+        };
+        assert!(closed(4003).is_fatal());
+        assert!(closed(4001).is_fatal());
+        assert!(!closed(1001).is_fatal());
+        assert!(!closed(4009).is_fatal());
+        let refused = Error::Server(ErrorReply::new(
+            None,
+            boardroom_protocol::ErrorCode::Unauthorized,
+            "bad token",
+        ));
+        assert!(refused.is_fatal());
+        let busy = Error::Server(ErrorReply::new(
+            None,
+            boardroom_protocol::ErrorCode::Unavailable,
+            "busy",
+        ));
+        assert!(!busy.is_fatal());
+    }
+}

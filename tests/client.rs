@@ -1,0 +1,512 @@
+//! The Rust client (`clients/rust`) against the real server binary, through a TCP proxy the
+//! test can cut: the outbox (an op whose `ok` was lost, and an op made while disconnected, are
+//! each applied exactly once after the reconnection), resuming with `since` (missed events
+//! replayed in order, none twice), and the example review bot doing its job.
+
+mod common;
+
+#[path = "../clients/rust/examples/bot.rs"]
+mod bot;
+
+use boardroom_client::protocol::event::EventBody;
+use boardroom_client::protocol::op::CommentAdd;
+use boardroom_client::protocol::{Op, Topic};
+use boardroom_client::{Client, Event, Events, Options};
+use common::*;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+// ------------------------------------------------------------------------------------------
+// A proxy between the client and the server that can drop connections and answers.
+
+struct Proxy {
+    addr: SocketAddr,
+    /// New connections are passed on (else accepted and dropped at once).
+    up: Arc<AtomicBool>,
+    /// Server-to-client bytes are passed on (else read and thrown away: lost answers).
+    downstream: Arc<AtomicBool>,
+    /// Bumped to cut every open connection.
+    cut: watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(target: &str) -> Proxy {
+        let target: SocketAddr = target
+            .trim_start_matches("http://")
+            .parse()
+            .expect("server address");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let up = Arc::new(AtomicBool::new(true));
+        let downstream = Arc::new(AtomicBool::new(true));
+        let (cut, _) = watch::channel(0u64);
+        let (u, d, c) = (up.clone(), downstream.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if !u.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(target).await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pump(cr, sw, None, c.subscribe()));
+                tokio::spawn(pump(sr, cw, Some(d.clone()), c.subscribe()));
+            }
+        });
+        Proxy {
+            addr,
+            up,
+            downstream,
+            cut,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Drops every connection and refuses new ones until [`Proxy::restore`].
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cut.send_modify(|g| *g += 1);
+    }
+
+    fn restore(&self) {
+        self.downstream.store(true, Ordering::SeqCst);
+        self.up.store(true, Ordering::SeqCst);
+    }
+
+    /// Keeps connections open but loses everything the server sends.
+    fn mute_downstream(&self) {
+        self.downstream.store(false, Ordering::SeqCst);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    pass: Option<Arc<AtomicBool>>,
+    mut cut: watch::Receiver<u64>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            _ = cut.changed() => return,
+            n = from.read(&mut buf) => {
+                let n = match n {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                if pass.as_ref().is_none_or(|p| p.load(Ordering::SeqCst))
+                    && to.write_all(&buf[..n]).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Helpers
+
+/// Waits (at most 20 s) for an event matching `want`, returning it.
+async fn wait_for(events: &mut Events, what: &str, want: impl Fn(&Event) -> bool) -> Event {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, events.next()).await {
+            Ok(Some(e)) if want(&e) => return e,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the event stream ended while waiting for {what}"),
+            Err(_) => panic!("no {what} within 20 s"),
+        }
+    }
+}
+
+/// Polls `GET /api/v1/boards/{board}` (at most 20 s) until `cond` holds; returns the snapshot.
+async fn board_until(api: &Api, board: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, snap) = api.get(&format!("/api/v1/boards/{board}")).await;
+        assert_eq!(s, 200, "{snap}");
+        if cond(&snap) {
+            return snap;
+        }
+        assert!(Instant::now() < deadline, "{what} within 20 s: {snap}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn card<'a>(snap: &'a Value, id: &str) -> &'a Value {
+    snap["cards"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("card {id} not on the board: {snap}"))
+}
+
+fn comment_bodies(snap: &Value, card_id: &str) -> Vec<String> {
+    card(snap, card_id)["comments"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c["body"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn comment(card: Uuid, body: &str) -> Op {
+    Op::CommentAdd(CommentAdd {
+        card_id: card,
+        body: body.into(),
+        mentions: vec![],
+    })
+}
+
+/// An org with a board and a card, its owner's access token, and the server.
+struct Fixture {
+    server: TestServer,
+    org: Org,
+    board: Value,
+    board_id: Uuid,
+    card_id: Uuid,
+    token: String,
+}
+
+async fn fixture() -> Fixture {
+    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
+    let org = new_org(&server, "Client Co").await;
+    let (s, board) = org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/boards", org.id),
+            json!({"name": "Work"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{board}");
+    let card_id: Uuid = create_card(&org.owner, &board, "Paint the fence")
+        .await
+        .parse()
+        .expect("card id");
+    let board_id: Uuid = board["id"].as_str().expect("id").parse().expect("uuid");
+    let token = org.owner.token.clone().expect("owner token");
+    Fixture {
+        server,
+        org,
+        board,
+        board_id,
+        card_id,
+        token,
+    }
+}
+
+fn fast_reconnect(o: Options) -> Options {
+    o.reconnect(Duration::from_millis(50), Duration::from_millis(300))
+}
+
+// ------------------------------------------------------------------------------------------
+
+/// The `ok` of an op is lost with the connection: the client resends the op with the same
+/// `op_id` after reconnecting, gets the first result back, and the board holds it once.
+/// Then an op made while the connection is down waits in the outbox and is applied once.
+#[tokio::test]
+async fn outbox_applies_each_op_once_across_reconnections() {
+    let f = fixture().await;
+    let proxy = Proxy::start(&f.server.base).await;
+    let (client, mut events) = Client::connect(fast_reconnect(Options::new(proxy.url(), &f.token)))
+        .await
+        .expect("connect");
+    let topic = Topic::Board(f.board_id);
+    client.subscribe(topic).await.expect("subscribe");
+    let board = f.board_id.to_string();
+    let card_id = f.card_id.to_string();
+
+    // 1. The server applies the op, but its answer never reaches the client.
+    proxy.mute_downstream();
+    let c = client.clone();
+    let first = tokio::spawn(async move { c.op(topic, comment(f.card_id, "lost ack")).await });
+    board_until(&f.org.owner, &board, "the op applied", |s| {
+        comment_bodies(s, &card_id).contains(&"lost ack".to_string())
+    })
+    .await;
+    assert!(!first.is_finished(), "the client cannot have seen the ok");
+    assert_eq!(client.outbox_len().await.expect("outbox"), 1);
+    proxy.cut();
+    wait_for(&mut events, "a disconnection", |e| {
+        matches!(e, Event::Disconnected(_))
+    })
+    .await;
+    proxy.restore();
+    let ack = tokio::time::timeout(Duration::from_secs(20), first)
+        .await
+        .expect("the resent op is answered within 20 s")
+        .expect("task")
+        .expect("the resent op succeeds");
+    assert_eq!(client.outbox_len().await.expect("outbox"), 0);
+
+    // 2. An op made while the connection is down.
+    proxy.cut();
+    wait_for(&mut events, "a disconnection", |e| {
+        matches!(e, Event::Disconnected(_))
+    })
+    .await;
+    let c = client.clone();
+    let second = tokio::spawn(async move { c.op(topic, comment(f.card_id, "offline")).await });
+    while client.outbox_len().await.expect("outbox") == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let snap = board_until(&f.org.owner, &board, "the board", |_| true).await;
+    assert!(
+        !comment_bodies(&snap, &card_id).contains(&"offline".to_string()),
+        "the op cannot have reached the server yet"
+    );
+    proxy.restore();
+    let ack2 = tokio::time::timeout(Duration::from_secs(20), second)
+        .await
+        .expect("the queued op is answered within 20 s")
+        .expect("task")
+        .expect("the queued op succeeds");
+    assert!(ack2.seq > ack.seq);
+
+    // Each op is on the board once, and in the event log once, at the seq its ack named.
+    let snap = board_until(&f.org.owner, &board, "both comments", |s| {
+        comment_bodies(s, &card_id).len() >= 2
+    })
+    .await;
+    assert_eq!(
+        comment_bodies(&snap, &card_id),
+        ["lost ack", "offline"],
+        "each op applied exactly once"
+    );
+    let (s, log) = f
+        .org
+        .owner
+        .get(&format!(
+            "/api/v1/boards/{board}/events?after_seq=0&limit=1000"
+        ))
+        .await;
+    assert_eq!(s, 200, "{log}");
+    let comments: Vec<(u64, String)> = log["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "comment.added")
+        .map(|e| {
+            (
+                e["seq"].as_u64().expect("seq"),
+                e["op_id"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(comments.len(), 2, "two comment events: {comments:?}");
+    assert_eq!(comments[0].0, ack.seq);
+    assert_eq!(comments[0].1, ack.op_id.to_string());
+    assert_eq!(comments[1].0, ack2.seq);
+    client.close().await;
+}
+
+/// Events made while the client is cut off arrive after the reconnection, through a
+/// subscription resumed with `since` (`recovered: true`, no snapshot), in order, none twice.
+#[tokio::test]
+async fn resume_with_since_replays_missed_events() {
+    let f = fixture().await;
+    let proxy = Proxy::start(&f.server.base).await;
+    let opts = fast_reconnect(Options::new(proxy.url(), &f.token))
+        .codec(boardroom_client::protocol::Codec::MsgPack);
+    let (client, mut events) = Client::connect(opts).await.expect("connect");
+    let topic = Topic::Board(f.board_id);
+    let first = client.subscribe(topic).await.expect("subscribe");
+    assert!(first.snapshot.is_some());
+    let start_seq = first.seq.expect("seq");
+
+    // One event seen live.
+    client
+        .op(topic, comment(f.card_id, "live"))
+        .await
+        .expect("op");
+    let live = wait_for(&mut events, "the live event", |e| {
+        matches!(e, Event::Event(_))
+    })
+    .await;
+    let Event::Event(live) = live else {
+        unreachable!()
+    };
+    assert_eq!(live.seq, start_seq + 1);
+
+    proxy.cut();
+    wait_for(&mut events, "a disconnection", |e| {
+        matches!(e, Event::Disconnected(_))
+    })
+    .await;
+    let board_path = format!("/api/v1/boards/{}/ops", f.board_id);
+    for i in 0..3 {
+        let (s, body) = f
+            .org
+            .owner
+            .post(
+                &board_path,
+                json!({"op_id": Uuid::now_v7(), "kind": "comment.add",
+                       "data": {"card_id": f.card_id, "body": format!("missed {i}")}}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    proxy.restore();
+
+    let resumed = wait_for(&mut events, "the resubscription", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
+    let Event::Subscribed { reply, .. } = resumed else {
+        unreachable!()
+    };
+    assert_eq!(
+        reply.recovered,
+        Some(true),
+        "resumed with since, the server replays instead of sending a snapshot: {reply:?}"
+    );
+    assert!(reply.snapshot.is_none());
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let e = wait_for(&mut events, "a replayed event", |e| {
+            matches!(e, Event::Event(_))
+        })
+        .await;
+        if let Event::Event(ev) = e {
+            let EventBody::CommentAdded(c) = &ev.body else {
+                panic!("unexpected event {ev:?}")
+            };
+            got.push((ev.seq, c.comment.body.clone()));
+        }
+    }
+    assert_eq!(
+        got,
+        vec![
+            (live.seq + 1, "missed 0".to_string()),
+            (live.seq + 2, "missed 1".to_string()),
+            (live.seq + 3, "missed 2".to_string()),
+        ]
+    );
+    // Nothing is delivered twice: the next event is the next op's.
+    client
+        .op(topic, comment(f.card_id, "after"))
+        .await
+        .expect("op");
+    let next = wait_for(&mut events, "the next event", |e| {
+        matches!(e, Event::Event(_))
+    })
+    .await;
+    let Event::Event(next) = next else {
+        unreachable!()
+    };
+    assert_eq!(next.seq, live.seq + 4);
+    client.close().await;
+}
+
+/// The example bot, with an API key: ticking the last open checklist item moves the card to a
+/// new "Needs review" column and comments, once; ticking the first one does nothing.
+#[tokio::test]
+async fn review_bot_moves_completed_cards_and_comments() {
+    let f = fixture().await;
+    let (s, key) = f
+        .org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/api-keys", f.org.id),
+            json!({"name": "review bot", "role": "member"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{key}");
+    let key_id = key["id"].as_str().expect("key id").to_string();
+    let ops = format!("/api/v1/boards/{}/ops", f.board_id);
+    let mut items = Vec::new();
+    for title in ["sand", "paint"] {
+        let (s, body) = f
+            .org
+            .owner
+            .post(
+                &ops,
+                json!({"op_id": Uuid::now_v7(), "kind": "checklist.add",
+                       "data": {"card_id": f.card_id, "title": title}}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        items.push(body["id"].as_str().expect("item id").to_string());
+    }
+    assert!(
+        f.board["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .all(|c| c["name"] != "Needs review"),
+        "the bot is to make the column"
+    );
+
+    // Connected and subscribed once `start` returns: every toggle below reaches it.
+    let bot = bot::start(bot::BotConfig {
+        url: f.server.base.clone(),
+        api_key: key["key"].as_str().expect("key").to_string(),
+        board: f.board_id,
+        column: "Needs review".into(),
+    })
+    .await
+    .expect("the bot starts");
+    let bot = tokio::spawn(bot.run());
+
+    let card_id = f.card_id.to_string();
+    for item in &items {
+        let (s, body) = f
+            .org
+            .owner
+            .post(
+                &ops,
+                json!({"op_id": Uuid::now_v7(), "kind": "checklist.toggle",
+                       "data": {"card_id": f.card_id, "item_id": item, "done": true}}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    let snap = board_until(
+        &f.org.owner,
+        &f.board_id.to_string(),
+        "the bot's comment",
+        |s| !comment_bodies(s, &card_id).is_empty(),
+    )
+    .await;
+    let review = snap["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .find(|c| c["name"] == "Needs review")
+        .unwrap_or_else(|| panic!("no Needs review column: {snap}"));
+    let held = card(&snap, &card_id);
+    assert_eq!(
+        held["column_id"], review["id"],
+        "the card is in review: {snap}"
+    );
+    let comments = held["comments"].as_array().expect("comments");
+    assert_eq!(
+        comments.len(),
+        1,
+        "one comment, for the completion only: {comments:?}"
+    );
+    assert_eq!(
+        comments[0]["author_id"],
+        key_id.as_str(),
+        "written by the bot's key"
+    );
+    assert!(!bot.is_finished(), "the bot keeps running");
+    bot.abort();
+}
