@@ -1,6 +1,9 @@
 //! The client machinery shared by every scenario and every server: opening WebSockets (bound to
 //! a chosen loopback source address when asked), the handshakes of Boardroom, the bare peer and
-//! Socket.IO, the publish frames, and the cheap parsing of deliveries.
+//! Socket.IO, the publish frames, and the cheap parsing of deliveries. Sockets, frames and the
+//! Boardroom handshake are the client crate's (`boardroom_client::transport`); what stays here
+//! is load-generator business: the peers' handshakes and the allocation-light parsing of
+//! deliveries on the hot path.
 //!
 //! Every published message carries its scheduled send time (`now_us`) and a sequence number,
 //! so a subscriber measures latency and loss from the frame alone, whatever the server:
@@ -14,21 +17,21 @@
 
 use crate::engineio::{self, Eio, SioType};
 use anyhow::{bail, Context, Result};
-use boardroom_protocol::{ClientFrame, Codec, Hello, Ref, ServerFrame, Subscribe, Topic};
+use boardroom_client::transport::{self, AuthMode, OpenOptions};
+use boardroom_protocol::{ClientFrame, Codec, Ref, Topic};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
-use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 use uuid::Uuid;
 
-pub type Ws = WebSocketStream<TcpStream>;
+/// A plain WebSocket (the client crate's).
+pub use boardroom_client::Ws;
 
 /// The server under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, Serialize, Deserialize)]
@@ -71,18 +74,7 @@ impl PathKind {
 }
 
 /// `host:port` of an `http://` or `ws://` URL.
-pub fn host_port(url: &str) -> Result<String> {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let hp = rest.split('/').next().unwrap_or(rest);
-    if hp.is_empty() {
-        bail!("no host in {url:?}");
-    }
-    Ok(if hp.contains(':') {
-        hp.to_string()
-    } else {
-        format!("{hp}:80")
-    })
-}
+pub use boardroom_client::transport::host_port;
 
 /// Tungstenite settings for load-generator sockets: small buffers, so that tens of thousands
 /// of idle connections fit in one process.
@@ -99,34 +91,13 @@ pub async fn open_ws(
     subprotocol: Option<&str>,
     source: Option<IpAddr>,
 ) -> Result<Ws> {
-    let hp = host_port(url)?;
-    let addr: SocketAddr = tokio::net::lookup_host(&hp)
-        .await?
-        .next()
-        .with_context(|| format!("cannot resolve {hp}"))?;
-    let sock = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
+    let o = OpenOptions {
+        subprotocol: subprotocol.map(String::from),
+        source,
+        config: Some(ws_config()),
+        ..OpenOptions::default()
     };
-    if let Some(ip) = source {
-        sock.bind(SocketAddr::new(ip, 0))
-            .with_context(|| format!("binding to {ip}"))?;
-    }
-    let stream = sock
-        .connect(addr)
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
-    stream.set_nodelay(true)?;
-    let mut req = format!("ws://{hp}{path}").into_client_request()?;
-    if let Some(p) = subprotocol {
-        req.headers_mut()
-            .insert("Sec-WebSocket-Protocol", p.parse()?);
-    }
-    let (ws, _) = tokio_tungstenite::client_async_with_config(req, stream, Some(ws_config()))
-        .await
-        .context("WebSocket upgrade")?;
-    Ok(ws)
+    Ok(transport::open(url, path, &o).await?)
 }
 
 fn text(s: String) -> Message {
@@ -142,79 +113,39 @@ pub struct BoardroomAuth {
 }
 
 pub async fn br_send(ws: &mut Ws, codec: Codec, f: &ClientFrame) -> Result<()> {
-    ws.send(br_message(codec, f)?).await?;
-    Ok(())
+    Ok(transport::send(ws, codec, f).await?)
 }
 
 pub fn br_message(codec: Codec, f: &ClientFrame) -> Result<Message> {
-    let bytes = codec.encode_client(f)?;
-    Ok(if codec.is_binary() {
-        Message::Binary(bytes.into())
-    } else {
-        Message::Text(String::from_utf8(bytes)?.into())
-    })
+    Ok(transport::message(codec, f)?)
 }
 
-/// The next frame of a Boardroom socket, fully decoded (handshakes only; deliveries use
-/// [`parse_delivery`]).
-async fn br_recv(ws: &mut Ws, codec: Codec) -> Result<ServerFrame> {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(codec.decode_server(t.as_bytes())?),
-            Some(Ok(Message::Binary(b))) => return Ok(codec.decode_server(&b)?),
-            Some(Ok(Message::Close(c))) => bail!("closed by the server: {c:?}"),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.into()),
-            None => bail!("connection ended"),
-        }
-    }
-}
-
-/// Opens a Boardroom session: upgrade, `hello`, `welcome`.
+/// Opens a Boardroom session: upgrade, `hello`, `welcome` (the client crate's handshake).
 pub async fn br_connect(a: &BoardroomAuth, source: Option<IpAddr>) -> Result<Ws> {
-    let mut ws = open_ws(&a.url, "/ws", Some(a.codec.subprotocol()), source).await?;
-    br_send(
-        &mut ws,
+    let o = OpenOptions {
+        source,
+        config: Some(ws_config()),
+        ..OpenOptions::default()
+    };
+    let (ws, _) = transport::connect(
+        &a.url,
+        &a.token,
         a.codec,
-        &ClientFrame::Hello(Hello {
-            r#ref: None,
-            token: a.token.clone(),
-            client: Some("boardroom-loadtest".into()),
-        }),
+        AuthMode::Hello,
+        "boardroom-loadtest",
+        o,
     )
-    .await?;
-    loop {
-        match br_recv(&mut ws, a.codec).await? {
-            ServerFrame::Welcome(_) => return Ok(ws),
-            ServerFrame::Error(e) => bail!("hello refused: {:?} {}", e.code, e.message),
-            _ => continue,
-        }
-    }
+    .await
+    .context("Boardroom hello")?;
+    Ok(ws)
 }
 
 /// Subscribes to a board; returns the `seq` of the `ok` (events follow from `seq + 1`).
 pub async fn br_subscribe(ws: &mut Ws, codec: Codec, board: Uuid, r: &str) -> Result<u64> {
-    br_send(
-        ws,
-        codec,
-        &ClientFrame::Subscribe(Subscribe {
-            r#ref: Some(Ref::Str(r.into())),
-            topic: Topic::Board(board),
-            since: None,
-        }),
-    )
-    .await?;
-    loop {
-        match br_recv(ws, codec).await? {
-            ServerFrame::Ok(ok) if ok.r#ref == Some(Ref::Str(r.into())) => {
-                return Ok(ok.seq.unwrap_or(0))
-            }
-            ServerFrame::Error(e) if e.r#ref == Some(Ref::Str(r.into())) => {
-                bail!("subscribe refused: {:?} {}", e.code, e.message)
-            }
-            _ => continue,
-        }
-    }
+    let ok = transport::subscribe(ws, codec, Topic::Board(board), None, Ref::Str(r.into()))
+        .await
+        .context("subscribe")?;
+    Ok(ok.seq.unwrap_or(0))
 }
 
 /// The room name of board `i` on the peers.

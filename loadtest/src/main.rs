@@ -12,11 +12,11 @@
 //!   applied once.
 
 use anyhow::{bail, Context, Result};
-use boardroom_protocol::{ClientFrame, Codec, Hello, Ref, ServerFrame, Subscribe, Topic};
+use boardroom_client::transport::{self, AuthMode, OpenOptions};
+use boardroom_protocol::{ClientFrame, Codec, Ref, ServerFrame, Subscribe, Topic};
 use clap::{Parser, Subcommand};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
@@ -86,8 +86,7 @@ impl Cli {
     }
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = boardroom_client::Ws;
 
 struct Target {
     /// Base HTTP URL of each node; the first is the publisher's.
@@ -174,21 +173,15 @@ fn ws_url(http: &str) -> String {
 
 /// A socket to `ws_base` (a ws:// URL) that said hello and was welcomed.
 async fn hello(ws_base: &str, token: &str, codec: Codec) -> Result<Ws> {
-    let mut req = format!("{ws_base}/ws").into_client_request()?;
-    req.headers_mut()
-        .insert("Sec-WebSocket-Protocol", codec.subprotocol().parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
-    send(
-        &mut ws,
+    let (ws, _) = transport::connect(
+        ws_base,
+        token,
         codec,
-        &ClientFrame::Hello(Hello {
-            r#ref: None,
-            token: token.to_string(),
-            client: Some("loadtest".into()),
-        }),
+        AuthMode::Hello,
+        "loadtest",
+        OpenOptions::default(),
     )
     .await?;
-    expect(&mut ws, codec, |f| matches!(f, ServerFrame::Welcome(_))).await?;
     Ok(ws)
 }
 
@@ -212,14 +205,7 @@ async fn connect(t: &Target, node: usize, subscribe: bool) -> Result<Ws> {
 }
 
 async fn send(ws: &mut Ws, codec: Codec, f: &ClientFrame) -> Result<()> {
-    let bytes = codec.encode_client(f)?;
-    let msg = if codec.is_binary() {
-        Message::Binary(bytes.into())
-    } else {
-        Message::Text(String::from_utf8(bytes)?.into())
-    };
-    ws.send(msg).await?;
-    Ok(())
+    Ok(transport::send(ws, codec, f).await?)
 }
 
 async fn recv(ws: &mut Ws, codec: Codec) -> Result<Option<ServerFrame>> {
@@ -251,12 +237,7 @@ async fn expect(
 }
 
 fn message(codec: Codec, f: &ClientFrame) -> Result<Message> {
-    let bytes = codec.encode_client(f)?;
-    Ok(if codec.is_binary() {
-        Message::Binary(bytes.into())
-    } else {
-        Message::Text(String::from_utf8(bytes)?.into())
-    })
+    Ok(transport::message(codec, f)?)
 }
 
 /// The node id holding a board's lease in a cluster's Redis.
