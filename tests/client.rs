@@ -10,8 +10,8 @@ mod bot;
 
 use boardroom_client::protocol::event::EventBody;
 use boardroom_client::protocol::op::CommentAdd;
-use boardroom_client::protocol::{Op, Topic};
-use boardroom_client::{Client, Event, Events, Options};
+use boardroom_client::protocol::{ErrorCode, EventFrame, Op, PrincipalKind, Topic};
+use boardroom_client::{AuthMode, Client, Error, Event, Events, Options};
 use common::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -133,6 +133,26 @@ async fn wait_for(events: &mut Events, what: &str, want: impl Fn(&Event) -> bool
             Err(_) => panic!("no {what} within 20 s"),
         }
     }
+}
+
+/// The next `Event::Event` (at most 20 s), skipping other session events.
+async fn next_event(events: &mut Events, what: &str) -> EventFrame {
+    match wait_for(events, what, |e| matches!(e, Event::Event(_))).await {
+        Event::Event(ev) => ev,
+        _ => unreachable!("wait_for returned what it was asked for"),
+    }
+}
+
+/// `POST /api/v1/boards/{board}/ops` with a new `op_id`; returns the answer.
+async fn rest_op(api: &Api, board: Uuid, kind: &str, data: Value) -> Value {
+    let (s, body) = api
+        .post(
+            &format!("/api/v1/boards/{board}/ops"),
+            json!({"op_id": Uuid::now_v7(), "kind": kind, "data": data}),
+        )
+        .await;
+    assert_eq!(s, 200, "{kind}: {body}");
+    body
 }
 
 /// Polls `GET /api/v1/boards/{board}` (at most 20 s) until `cond` holds; returns the snapshot.
@@ -336,13 +356,7 @@ async fn resume_with_since_replays_missed_events() {
         .op(topic, comment(f.card_id, "live"))
         .await
         .expect("op");
-    let live = wait_for(&mut events, "the live event", |e| {
-        matches!(e, Event::Event(_))
-    })
-    .await;
-    let Event::Event(live) = live else {
-        unreachable!()
-    };
+    let live = next_event(&mut events, "the live event").await;
     assert_eq!(live.seq, start_seq + 1);
 
     proxy.cut();
@@ -350,18 +364,9 @@ async fn resume_with_since_replays_missed_events() {
         matches!(e, Event::Disconnected(_))
     })
     .await;
-    let board_path = format!("/api/v1/boards/{}/ops", f.board_id);
     for i in 0..3 {
-        let (s, body) = f
-            .org
-            .owner
-            .post(
-                &board_path,
-                json!({"op_id": Uuid::now_v7(), "kind": "comment.add",
-                       "data": {"card_id": f.card_id, "body": format!("missed {i}")}}),
-            )
-            .await;
-        assert_eq!(s, 200, "{body}");
+        let data = json!({"card_id": f.card_id, "body": format!("missed {i}")});
+        rest_op(&f.org.owner, f.board_id, "comment.add", data).await;
     }
     proxy.restore();
 
@@ -380,16 +385,11 @@ async fn resume_with_since_replays_missed_events() {
     assert!(reply.snapshot.is_none());
     let mut got = Vec::new();
     while got.len() < 3 {
-        let e = wait_for(&mut events, "a replayed event", |e| {
-            matches!(e, Event::Event(_))
-        })
-        .await;
-        if let Event::Event(ev) = e {
-            let EventBody::CommentAdded(c) = &ev.body else {
-                panic!("unexpected event {ev:?}")
-            };
-            got.push((ev.seq, c.comment.body.clone()));
-        }
+        let ev = next_event(&mut events, "a replayed event").await;
+        let EventBody::CommentAdded(c) = &ev.body else {
+            panic!("unexpected event {ev:?}")
+        };
+        got.push((ev.seq, c.comment.body.clone()));
     }
     assert_eq!(
         got,
@@ -404,13 +404,7 @@ async fn resume_with_since_replays_missed_events() {
         .op(topic, comment(f.card_id, "after"))
         .await
         .expect("op");
-    let next = wait_for(&mut events, "the next event", |e| {
-        matches!(e, Event::Event(_))
-    })
-    .await;
-    let Event::Event(next) = next else {
-        unreachable!()
-    };
+    let next = next_event(&mut events, "the next event").await;
     assert_eq!(next.seq, live.seq + 4);
     client.close().await;
 }
@@ -430,19 +424,10 @@ async fn review_bot_moves_completed_cards_and_comments() {
         .await;
     assert_eq!(s, 201, "{key}");
     let key_id = key["id"].as_str().expect("key id").to_string();
-    let ops = format!("/api/v1/boards/{}/ops", f.board_id);
     let mut items = Vec::new();
     for title in ["sand", "paint"] {
-        let (s, body) = f
-            .org
-            .owner
-            .post(
-                &ops,
-                json!({"op_id": Uuid::now_v7(), "kind": "checklist.add",
-                       "data": {"card_id": f.card_id, "title": title}}),
-            )
-            .await;
-        assert_eq!(s, 200, "{body}");
+        let data = json!({"card_id": f.card_id, "title": title});
+        let body = rest_op(&f.org.owner, f.board_id, "checklist.add", data).await;
         items.push(body["id"].as_str().expect("item id").to_string());
     }
     assert!(
@@ -467,16 +452,8 @@ async fn review_bot_moves_completed_cards_and_comments() {
 
     let card_id = f.card_id.to_string();
     for item in &items {
-        let (s, body) = f
-            .org
-            .owner
-            .post(
-                &ops,
-                json!({"op_id": Uuid::now_v7(), "kind": "checklist.toggle",
-                       "data": {"card_id": f.card_id, "item_id": item, "done": true}}),
-            )
-            .await;
-        assert_eq!(s, 200, "{body}");
+        let data = json!({"card_id": f.card_id, "item_id": item, "done": true});
+        rest_op(&f.org.owner, f.board_id, "checklist.toggle", data).await;
     }
     let snap = board_until(
         &f.org.owner,
@@ -509,4 +486,60 @@ async fn review_bot_moves_completed_cards_and_comments() {
     );
     assert!(!bot.is_finished(), "the bot keeps running");
     bot.abort();
+}
+
+/// A token in the upgrade's `Authorization: Bearer` header works like one in `hello`; a wrong
+/// token is a typed, fatal refusal from `connect` (no retry loop); revoking the API key ends
+/// the session (close 4003): `Event::Stopped`, and later calls fail instead of waiting.
+#[tokio::test]
+async fn bearer_auth_refusal_and_revocation() {
+    let f = fixture().await;
+    let (s, key) = f
+        .org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/api-keys", f.org.id),
+            json!({"name": "bearer bot", "role": "member"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{key}");
+    let secret = key["key"].as_str().expect("key");
+
+    let refused = Client::connect(Options::new(&f.server.base, "br_not_a_real_key"))
+        .await
+        .err()
+        .expect("a wrong key is refused");
+    assert_eq!(refused.code(), Some(ErrorCode::Unauthorized), "{refused}");
+    assert!(refused.is_fatal());
+
+    let opts = Options::new(&f.server.base, secret).auth(AuthMode::Bearer);
+    let (client, mut events) = Client::connect(opts).await.expect("bearer connect");
+    assert_eq!(client.welcome().principal.kind, PrincipalKind::ApiKey);
+    assert_eq!(client.welcome().principal.id.to_string(), key["id"]);
+    let topic = Topic::Board(f.board_id);
+    client.subscribe(topic).await.expect("subscribe");
+
+    let (s, body) = f
+        .org
+        .owner
+        .delete(&format!(
+            "/api/v1/orgs/{}/api-keys/{}",
+            f.org.id,
+            key["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(s, 204, "{body}");
+    let Event::Stopped(why) = wait_for(&mut events, "the session's end", |e| {
+        matches!(e, Event::Stopped(_))
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert!(why.contains("4003"), "closed as revoked: {why}");
+    let err = client
+        .op(topic, comment(f.card_id, "too late"))
+        .await
+        .expect_err("no ops after the end");
+    assert!(matches!(err, Error::Stopped), "{err:?}");
 }

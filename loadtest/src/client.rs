@@ -421,17 +421,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_and_port() {
-        assert_eq!(
-            host_port("http://127.0.0.1:8080").unwrap(),
-            "127.0.0.1:8080"
-        );
-        assert_eq!(host_port("ws://h:1/ws").unwrap(), "h:1");
-        assert_eq!(host_port("http://h").unwrap(), "h:80");
-        assert!(host_port("http://").is_err());
-    }
-
-    #[test]
     fn peer_messages_parse_on_both_peers() {
         let body = peer_payload(3, 1, 42, 123_456, "xx");
         let want = Incoming::Delivery {
