@@ -10,10 +10,11 @@ mod bot;
 
 use boardroom_client::protocol::event::EventBody;
 use boardroom_client::protocol::op::CommentAdd;
+use boardroom_client::protocol::Codec;
 use boardroom_client::protocol::{ErrorCode, EventFrame, Op, PrincipalKind, Topic};
-use boardroom_client::{AuthMode, Client, Error, Event, Events, Options};
+use boardroom_client::{transport, AuthMode, Client, Error, Event, Events, Options};
 use common::*;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -206,7 +207,11 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
+    fixture_with(&[]).await
+}
+
+async fn fixture_with(env: &[(&str, &str)]) -> Fixture {
+    let server = TestServer::start(&fresh_pg_url().await, env).await;
     let org = new_org(&server, "Client Co").await;
     let (s, board) = org
         .owner
@@ -542,4 +547,63 @@ async fn bearer_auth_refusal_and_revocation() {
         .await
         .expect_err("no ops after the end");
     assert!(matches!(err, Error::Stopped), "{err:?}");
+}
+
+/// A session with nothing to say stays up: the client answers the server's pings (the server
+/// closes a connection silent for two heartbeat intervals, here 2 × 150 ms).
+#[tokio::test]
+async fn idle_session_survives_server_heartbeats() {
+    let f = fixture_with(&[("BOARDROOM_REALTIME__HEARTBEAT_MS", "150")]).await;
+    let (client, mut events) = Client::connect(Options::new(&f.server.base, &f.token))
+        .await
+        .expect("connect");
+    assert_eq!(
+        client.welcome().heartbeat_ms,
+        150,
+        "the setting took effect"
+    );
+    let topic = Topic::Board(f.board_id);
+    client.subscribe(topic).await.expect("subscribe");
+    // Beside it, a bare socket that reads nothing (so answers no ping) for the same time.
+    let (mut silent, _) = transport::connect(
+        &f.server.base,
+        &f.token,
+        Codec::Json,
+        AuthMode::Hello,
+        "silent",
+        Default::default(),
+    )
+    .await
+    .expect("silent socket");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let end = loop {
+        match transport::recv(&mut silent, Codec::Json).await {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(
+            end,
+            Error::Closed {
+                code: Some(1001),
+                ..
+            }
+        ),
+        "the server drops a socket that answers no ping: {end:?}"
+    );
+    client
+        .op(topic, comment(f.card_id, "still here"))
+        .await
+        .expect("op");
+    let mut connects = 0;
+    while let Some(Some(e)) = events.next().now_or_never() {
+        match e {
+            Event::Disconnected(why) => panic!("the idle session was dropped: {why}"),
+            Event::Connected(_) => connects += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(connects, 1, "one connection all along");
+    client.close().await;
 }
