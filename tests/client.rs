@@ -607,3 +607,30 @@ async fn idle_session_survives_server_heartbeats() {
     assert_eq!(connects, 1, "one connection all along");
     client.close().await;
 }
+
+/// A user session renews its access token in place (`auth`); a token of someone else or no
+/// token at all is refused with the protocol's code and the session carries on.
+#[tokio::test]
+async fn renewing_the_access_token() {
+    let f = fixture().await;
+    let (client, _events) = Client::connect(Options::new(&f.server.base, &f.token))
+        .await
+        .expect("connect");
+    let fresh = login(&f.server.base, &f.org.owner_email, PASSWORD).await;
+    client.renew(fresh.access).await.expect("renewed");
+
+    let other = add_member(&f.server, &f.org.owner, &f.org.id, "member").await;
+    let err = client
+        .renew(other.api.token.clone().expect("token"))
+        .await
+        .expect_err("another user's token");
+    assert_eq!(err.code(), Some(ErrorCode::Forbidden), "{err}");
+    let err = client.renew("garbage").await.expect_err("not a token");
+    assert_eq!(err.code(), Some(ErrorCode::Unauthorized), "{err}");
+
+    client
+        .op(Topic::Board(f.board_id), comment(f.card_id, "still me"))
+        .await
+        .expect("the session carries on");
+    client.close().await;
+}

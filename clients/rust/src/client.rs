@@ -11,8 +11,8 @@
 use crate::error::Error;
 use crate::transport::{self, AuthMode, OpenOptions, Ws};
 use boardroom_protocol::{
-    ClientFrame, Codec, ErrorCode, ErrorReply, EventFrame, NotificationFrame, OkReply, Op, OpFrame,
-    PresenceFrame, Ref, ServerFrame, Since, Subscribe, Topic, Unsubscribe, Welcome,
+    Auth, ClientFrame, Codec, ErrorCode, ErrorReply, EventFrame, NotificationFrame, OkReply, Op,
+    OpFrame, PresenceFrame, Ref, ServerFrame, Since, Subscribe, Topic, Unsubscribe, Welcome,
 };
 use futures_util::{Stream, StreamExt};
 use std::collections::{BTreeMap, HashMap};
@@ -129,6 +129,11 @@ enum Cmd {
         op: Op,
         reply: Reply<OpAck>,
     },
+    /// Renew the session's credentials (`auth`), and use them on later connections.
+    Auth {
+        token: String,
+        reply: Reply<()>,
+    },
     Outbox(oneshot::Sender<usize>),
     /// Send outbox op `n` again (its retry delay is over).
     Resend(u64),
@@ -233,6 +238,15 @@ impl Client {
         .await
     }
 
+    /// Renews a user session with a fresh access token before the old one expires (a session
+    /// whose token expires unrenewed is closed with 4001). The new token is also what later
+    /// reconnections say `hello` with. Refused (expired, another user's): [`Error::Server`],
+    /// and the old token stays in use.
+    pub async fn renew(&self, token: impl Into<String>) -> Result<(), Error> {
+        let token = token.into();
+        self.ask(|reply| Cmd::Auth { token, reply }).await
+    }
+
     /// How many ops wait for their `ok`.
     pub async fn outbox_len(&self) -> Result<usize, Error> {
         let (tx, rx) = oneshot::channel();
@@ -292,6 +306,7 @@ const CONFLICT_RETRY: Duration = Duration::from_millis(200);
 enum Pending {
     Subscribe(Topic),
     Unsubscribe(Reply<()>),
+    Auth(String, Reply<()>),
 }
 
 /// How a connection ended.
@@ -353,9 +368,17 @@ impl Session {
                 End::Lost(e) => {
                     // An unsubscribe in flight is done: the new connection will not
                     // subscribe to the topic again.
-                    for (_, p) in self.pending.drain() {
-                        if let Pending::Unsubscribe(reply) = p {
-                            let _ = reply.send(Ok(()));
+                    // A renewal in flight is checked by the next connection's `hello`.
+                    for (_, p) in std::mem::take(&mut self.pending) {
+                        match p {
+                            Pending::Unsubscribe(reply) => {
+                                let _ = reply.send(Ok(()));
+                            }
+                            Pending::Auth(token, reply) => {
+                                self.opts.token = token;
+                                let _ = reply.send(Ok(()));
+                            }
+                            Pending::Subscribe(_) => {}
                         }
                     }
                     let _ = self.events.send(Event::Disconnected(e.to_string()));
@@ -416,6 +439,11 @@ impl Session {
                 reply,
             } => {
                 self.queue(topic, op_id, op, reply);
+            }
+            // Checked by the `hello` of the next connection.
+            Cmd::Auth { token, reply } => {
+                self.opts.token = token;
+                let _ = reply.send(Ok(()));
             }
             Cmd::Outbox(tx) => {
                 let _ = tx.send(self.outbox.len());
@@ -573,6 +601,15 @@ impl Session {
                 self.send_op(ws, n).await
             }
             Cmd::Resend(n) => self.send_op(ws, n).await,
+            Cmd::Auth { token, reply } => {
+                let r = self.new_ref("auth");
+                let f = ClientFrame::Auth(Auth {
+                    r#ref: Some(r.clone()),
+                    token: token.clone(),
+                });
+                self.pending.insert(r, Pending::Auth(token, reply));
+                transport::send(ws, codec, &f).await
+            }
             other => {
                 self.offline(other);
                 Ok(())
@@ -670,6 +707,10 @@ impl Session {
             Some(Pending::Unsubscribe(reply)) => {
                 let _ = reply.send(Ok(()));
             }
+            Some(Pending::Auth(token, reply)) => {
+                self.opts.token = token;
+                let _ = reply.send(Ok(()));
+            }
             None => {}
         }
     }
@@ -709,7 +750,7 @@ impl Session {
                     }
                 }
             }
-            Some(Pending::Unsubscribe(reply)) => {
+            Some(Pending::Unsubscribe(reply)) | Some(Pending::Auth(_, reply)) => {
                 let _ = reply.send(Err(Error::Server(e)));
             }
             None => {}
@@ -726,8 +767,11 @@ impl Session {
             }
         }
         for (_, p) in self.pending.drain() {
-            if let Pending::Unsubscribe(reply) = p {
-                let _ = reply.send(Err(err()));
+            match p {
+                Pending::Unsubscribe(reply) | Pending::Auth(_, reply) => {
+                    let _ = reply.send(Err(err()));
+                }
+                Pending::Subscribe(_) => {}
             }
         }
     }
