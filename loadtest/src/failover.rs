@@ -11,6 +11,7 @@
 use crate::nodes::{self, NodesArgs};
 use crate::{hello, lease_holder, message};
 use anyhow::{bail, ensure, Context, Result};
+use boardroom_client::transport;
 use boardroom_loadtest::stats::{save, unix_secs, Machine};
 use boardroom_protocol::{ClientFrame, Codec, ErrorCode, Ref, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
@@ -432,13 +433,13 @@ async fn recv_split(
     rx: &mut futures_util::stream::SplitStream<crate::Ws>,
     codec: Codec,
 ) -> Result<Option<ServerFrame>> {
-    use tokio_tungstenite::tungstenite::Message;
     loop {
         match rx.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(Some(codec.decode_server(t.as_bytes())?)),
-            Some(Ok(Message::Binary(b))) => return Ok(Some(codec.decode_server(&b)?)),
-            Some(Ok(Message::Close(c))) => bail!("closed by the server: {c:?}"),
-            Some(Ok(_)) => continue,
+            Some(Ok(m)) => {
+                if let Some(f) = transport::decode(codec, m)? {
+                    return Ok(Some(f));
+                }
+            }
             Some(Err(e)) => return Err(e.into()),
             None => return Ok(None),
         }

@@ -211,10 +211,11 @@ async fn send(ws: &mut Ws, codec: Codec, f: &ClientFrame) -> Result<()> {
 async fn recv(ws: &mut Ws, codec: Codec) -> Result<Option<ServerFrame>> {
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(Some(codec.decode_server(t.as_bytes())?)),
-            Some(Ok(Message::Binary(b))) => return Ok(Some(codec.decode_server(&b)?)),
-            Some(Ok(Message::Close(c))) => bail!("closed by the server: {c:?}"),
-            Some(Ok(_)) => continue,
+            Some(Ok(m)) => {
+                if let Some(f) = transport::decode(codec, m)? {
+                    return Ok(Some(f));
+                }
+            }
             Some(Err(e)) => return Err(e.into()),
             None => return Ok(None),
         }
