@@ -36,6 +36,9 @@ struct Proxy {
     downstream: Arc<AtomicBool>,
     /// Bumped to cut every open connection.
     cut: watch::Sender<u64>,
+    /// Bumped to freeze every open connection: both ends stay open, nothing gets through,
+    /// as when a network drops a flow without a word. New connections are not affected.
+    freeze: watch::Sender<u64>,
 }
 
 impl Proxy {
@@ -49,7 +52,8 @@ impl Proxy {
         let up = Arc::new(AtomicBool::new(true));
         let downstream = Arc::new(AtomicBool::new(true));
         let (cut, _) = watch::channel(0u64);
-        let (u, d, c) = (up.clone(), downstream.clone(), cut.clone());
+        let (freeze, _) = watch::channel(0u64);
+        let (u, d, c, z) = (up.clone(), downstream.clone(), cut.clone(), freeze.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 if !u.load(Ordering::SeqCst) {
@@ -61,8 +65,8 @@ impl Proxy {
                 };
                 let (cr, cw) = client.into_split();
                 let (sr, sw) = server.into_split();
-                tokio::spawn(pump(cr, sw, None, c.subscribe()));
-                tokio::spawn(pump(sr, cw, Some(d.clone()), c.subscribe()));
+                tokio::spawn(pump(cr, sw, None, c.subscribe(), z.subscribe()));
+                tokio::spawn(pump(sr, cw, Some(d.clone()), c.subscribe(), z.subscribe()));
             }
         });
         Proxy {
@@ -70,6 +74,7 @@ impl Proxy {
             up,
             downstream,
             cut,
+            freeze,
         }
     }
 
@@ -88,6 +93,10 @@ impl Proxy {
         self.up.store(true, Ordering::SeqCst);
     }
 
+    fn freeze(&self) {
+        self.freeze.send_modify(|g| *g += 1);
+    }
+
     /// Keeps connections open but loses everything the server sends.
     fn mute_downstream(&self) {
         self.downstream.store(false, Ordering::SeqCst);
@@ -99,17 +108,25 @@ async fn pump(
     mut to: tokio::net::tcp::OwnedWriteHalf,
     pass: Option<Arc<AtomicBool>>,
     mut cut: watch::Receiver<u64>,
+    mut freeze: watch::Receiver<u64>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
+    let mut frozen = false;
     loop {
         tokio::select! {
             _ = cut.changed() => return,
+            _ = freeze.changed(), if !frozen => frozen = true,
             n = from.read(&mut buf) => {
                 let n = match n {
+                    // A frozen flow does not pass the end on either: `to` stays open.
+                    Ok(0) | Err(_) if frozen => {
+                        let _ = cut.changed().await;
+                        return;
+                    }
                     Ok(0) | Err(_) => return,
                     Ok(n) => n,
                 };
-                if pass.as_ref().is_none_or(|p| p.load(Ordering::SeqCst))
+                if !frozen && pass.as_ref().is_none_or(|p| p.load(Ordering::SeqCst))
                     && to.write_all(&buf[..n]).await.is_err()
                 {
                     return;
@@ -632,5 +649,43 @@ async fn renewing_the_access_token() {
         .op(Topic::Board(f.board_id), comment(f.card_id, "still me"))
         .await
         .expect("the session carries on");
+    client.close().await;
+}
+
+/// A connection the network drops without a word (no FIN, no close, nothing): the client
+/// notices the silence (no ping for two heartbeat intervals), reconnects, and the op it had
+/// sent into the void is applied once.
+#[tokio::test]
+async fn a_silently_dead_connection_is_replaced() {
+    let f = fixture_with(&[("BOARDROOM_REALTIME__HEARTBEAT_MS", "200")]).await;
+    let proxy = Proxy::start(&f.server.base).await;
+    let (client, mut events) = Client::connect(fast_reconnect(Options::new(proxy.url(), &f.token)))
+        .await
+        .expect("connect");
+    let topic = Topic::Board(f.board_id);
+    client.subscribe(topic).await.expect("subscribe");
+
+    proxy.freeze();
+    let ack = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.op(topic, comment(f.card_id, "into the void")),
+    )
+    .await
+    .expect("the op is answered after the client replaced the dead connection")
+    .expect("op");
+    let Event::Disconnected(why) = wait_for(&mut events, "the disconnection", |e| {
+        matches!(e, Event::Disconnected(_))
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert!(why.contains("no word from the server"), "{why}");
+    let snap = board_until(&f.org.owner, &f.board_id.to_string(), "the board", |_| true).await;
+    assert_eq!(
+        comment_bodies(&snap, &f.card_id.to_string()),
+        ["into the void"]
+    );
+    assert!(ack.seq > 0);
     client.close().await;
 }

@@ -38,6 +38,9 @@ pub struct Options {
     /// do not come back at once.
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
+    /// How long dialling (TCP, upgrade, `hello`, `welcome`) may take before it counts as
+    /// failed.
+    pub connect_timeout: Duration,
 }
 
 impl Options {
@@ -50,6 +53,7 @@ impl Options {
             client_name: concat!("boardroom-client/", env!("CARGO_PKG_VERSION")).into(),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
         }
     }
 
@@ -148,7 +152,8 @@ pub struct Client {
     welcome: Welcome,
 }
 
-/// The session's [`Event`]s as a stream.
+/// The session's [`Event`]s as a stream. Unbounded, so that a slow reader never stalls the
+/// session (acks keep coming): read it, or drop it to have events discarded.
 pub struct Events {
     rx: mpsc::UnboundedReceiver<Event>,
 }
@@ -179,7 +184,8 @@ impl Client {
             pending: HashMap::new(),
             next: 0,
         };
-        tokio::spawn(session.run(ws));
+        let silence = silence_limit(&welcome);
+        tokio::spawn(session.run((ws, silence)));
         Ok((Client { cmds, welcome }, Events { rx }))
     }
 
@@ -267,15 +273,24 @@ impl Client {
 }
 
 async fn dial(o: &Options) -> Result<(Ws, Welcome), Error> {
-    transport::connect(
+    let connect = transport::connect(
         &o.url,
         &o.token,
         o.codec,
         o.auth,
         &o.client_name,
         OpenOptions::default(),
-    )
-    .await
+    );
+    tokio::time::timeout(o.connect_timeout, connect)
+        .await
+        .map_err(|_| Error::Timeout(o.connect_timeout))?
+}
+
+/// How long a connection may stay silent before it counts as dead: the server pings every
+/// `heartbeat_ms`, so hearing nothing for two intervals (and a little) means the network
+/// dropped it without a word (a sleeping laptop, a NAT that forgot the flow).
+fn silence_limit(w: &Welcome) -> Duration {
+    Duration::from_millis(w.heartbeat_ms.max(100)) * 2 + Duration::from_millis(250)
 }
 
 struct Sub {
@@ -344,7 +359,7 @@ fn op_key(r: &Ref) -> Option<u64> {
 }
 
 impl Session {
-    async fn run(mut self, first: Ws) {
+    async fn run(mut self, first: (Ws, Duration)) {
         let mut ws = Some(first);
         let mut delay = self.opts.reconnect_min;
         loop {
@@ -359,7 +374,7 @@ impl Session {
                     }
                 },
             };
-            match self.serve(conn).await {
+            match self.serve(conn.0, conn.1).await {
                 End::Done => break,
                 End::Fatal(e) => {
                     self.stop(e);
@@ -389,7 +404,7 @@ impl Session {
     }
 
     /// Dials until a connection is up, handling commands meanwhile. `Ok(None)`: closed.
-    async fn reconnect(&mut self, delay: &mut Duration) -> Result<Option<Ws>, Error> {
+    async fn reconnect(&mut self, delay: &mut Duration) -> Result<Option<(Ws, Duration)>, Error> {
         loop {
             let wait = jitter(*delay);
             *delay = (*delay * 2).min(self.opts.reconnect_max);
@@ -411,8 +426,9 @@ impl Session {
             match dial(&self.opts).await {
                 Ok((ws, welcome)) => {
                     *delay = self.opts.reconnect_min;
+                    let silence = silence_limit(&welcome);
                     let _ = self.events.send(Event::Connected(welcome));
-                    return Ok(Some(ws));
+                    return Ok(Some((ws, silence)));
                 }
                 Err(e) if e.is_fatal() => return Err(e),
                 Err(_) => continue,
@@ -519,7 +535,7 @@ impl Session {
 
     /// Runs one connection: resubscribe, resend the outbox, then frames and commands until
     /// the connection ends.
-    async fn serve(&mut self, mut ws: Ws) -> End {
+    async fn serve(&mut self, mut ws: Ws, silence: Duration) -> End {
         let codec = self.opts.codec;
         let topics: Vec<Topic> = self.subs.keys().copied().collect();
         let mut first: Vec<ClientFrame> = topics
@@ -532,9 +548,14 @@ impl Session {
                 return End::Lost(e);
             }
         }
+        let quiet = tokio::time::sleep(silence);
+        tokio::pin!(quiet);
         loop {
             tokio::select! {
+                () = &mut quiet => return End::Lost(Error::Timeout(silence)),
                 msg = ws.next() => {
+                    // Anything counts, pings included (tungstenite answers them itself).
+                    quiet.as_mut().reset(tokio::time::Instant::now() + silence);
                     let frame = match msg {
                         Some(Ok(m)) => transport::decode(codec, m),
                         Some(Err(e)) => Err(e.into()),

@@ -26,6 +26,10 @@ pub enum Error {
     /// The server closed the connection (with its close code, when it sent one).
     #[error("closed by the server ({}){}", .code.map_or("no code".to_string(), |c| c.to_string()), if .reason.is_empty() { String::new() } else { format!(": {}", .reason) })]
     Closed { code: Option<u16>, reason: String },
+    /// Dialling took too long, or an open connection went silent (no frame, not even the
+    /// server's ping) for longer than this.
+    #[error("no word from the server for {0:?}")]
+    Timeout(std::time::Duration),
     /// The client was closed, or gave up for good after a fatal error (see [`Error::is_fatal`]).
     #[error("the client has stopped")]
     Stopped,
