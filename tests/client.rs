@@ -460,6 +460,15 @@ async fn review_bot_moves_completed_cards_and_comments() {
             .all(|c| c["name"] != "Needs review"),
         "the bot is to make the column"
     );
+    // A card whose checklist was complete before the bot started: not a change it saw.
+    let done_before: Uuid = create_card(&f.org.owner, &f.board, "Done before")
+        .await
+        .parse()
+        .expect("card id");
+    let data = json!({"card_id": done_before, "title": "all of it"});
+    let item = rest_op(&f.org.owner, f.board_id, "checklist.add", data).await;
+    let data = json!({"card_id": done_before, "item_id": item["id"], "done": true});
+    rest_op(&f.org.owner, f.board_id, "checklist.toggle", data).await;
 
     // Connected and subscribed once `start` returns: every toggle below reaches it.
     let bot = bot::start(bot::BotConfig {
@@ -473,9 +482,11 @@ async fn review_bot_moves_completed_cards_and_comments() {
     let bot = tokio::spawn(bot.run());
 
     let card_id = f.card_id.to_string();
+    let mut toggled = Vec::new();
     for item in &items {
         let data = json!({"card_id": f.card_id, "item_id": item, "done": true});
-        rest_op(&f.org.owner, f.board_id, "checklist.toggle", data).await;
+        let r = rest_op(&f.org.owner, f.board_id, "checklist.toggle", data).await;
+        toggled.push(r["seq"].as_u64().expect("seq"));
     }
     let snap = board_until(
         &f.org.owner,
@@ -506,6 +517,29 @@ async fn review_bot_moves_completed_cards_and_comments() {
         key_id.as_str(),
         "written by the bot's key"
     );
+    // It acted on the second toggle, not the first: its move comes after both.
+    let (s, log) = f
+        .org
+        .owner
+        .get(&format!(
+            "/api/v1/boards/{}/events?after_seq=0&limit=1000",
+            f.board_id
+        ))
+        .await;
+    assert_eq!(s, 200, "{log}");
+    let moves: Vec<u64> = log["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "card.moved")
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(moves.len(), 1, "one move: {log}");
+    assert!(moves[0] > toggled[1], "moved after the last toggle: {log}");
+    // The card that was complete before the bot started stays where it was, uncommented.
+    let before = card(&snap, &done_before.to_string());
+    assert_eq!(before["column_id"], f.board["columns"][0]["id"]);
+    assert_eq!(before["comments"], json!([]));
     assert!(!bot.is_finished(), "the bot keeps running");
     bot.abort();
 }
