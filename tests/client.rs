@@ -470,6 +470,15 @@ async fn review_bot_moves_completed_cards_and_comments() {
     let data = json!({"card_id": done_before, "item_id": item["id"], "done": true});
     rest_op(&f.org.owner, f.board_id, "checklist.toggle", data).await;
 
+    // A second card, completed right after the first: the bot must not make a second column
+    // for it (its toggle may well arrive before the first column's `column.created`).
+    let second: Uuid = create_card(&f.org.owner, &f.board, "Second")
+        .await
+        .parse()
+        .expect("card id");
+    let data = json!({"card_id": second, "title": "only step"});
+    let second_item = rest_op(&f.org.owner, f.board_id, "checklist.add", data).await;
+
     // Connected and subscribed once `start` returns: every toggle below reaches it.
     let bot = bot::start(bot::BotConfig {
         url: f.server.base.clone(),
@@ -482,19 +491,34 @@ async fn review_bot_moves_completed_cards_and_comments() {
     let bot = tokio::spawn(bot.run());
 
     let card_id = f.card_id.to_string();
-    let mut toggled = Vec::new();
-    for item in &items {
-        let data = json!({"card_id": f.card_id, "item_id": item, "done": true});
-        let r = rest_op(&f.org.owner, f.board_id, "checklist.toggle", data).await;
-        toggled.push(r["seq"].as_u64().expect("seq"));
-    }
+    let toggle = |card: Uuid, item: &Value| {
+        let data = json!({"card_id": card, "item_id": item, "done": true});
+        rest_op(&f.org.owner, f.board_id, "checklist.toggle", data)
+    };
+    let first_toggle = toggle(f.card_id, &json!(items[0])).await;
+    // Both completions at once: both events reach the bot before anything it does.
+    let (last_toggle, _) = tokio::join!(
+        toggle(f.card_id, &json!(items[1])),
+        toggle(second, &second_item["id"])
+    );
+    let toggled = [&first_toggle, &last_toggle].map(|r| r["seq"].as_u64().expect("seq"));
     let snap = board_until(
         &f.org.owner,
         &f.board_id.to_string(),
-        "the bot's comment",
-        |s| !comment_bodies(s, &card_id).is_empty(),
+        "the bot's comments",
+        |s| {
+            !comment_bodies(s, &card_id).is_empty()
+                && !comment_bodies(s, &second.to_string()).is_empty()
+        },
     )
     .await;
+    let reviews = snap["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter(|c| c["name"] == "Needs review")
+        .count();
+    assert_eq!(reviews, 1, "one review column: {snap}");
     let review = snap["columns"]
         .as_array()
         .expect("columns")
@@ -527,15 +551,26 @@ async fn review_bot_moves_completed_cards_and_comments() {
         ))
         .await;
     assert_eq!(s, 200, "{log}");
-    let moves: Vec<u64> = log["events"]
+    let moves: Vec<(u64, &str)> = log["events"]
         .as_array()
         .expect("events")
         .iter()
         .filter(|e| e["kind"] == "card.moved")
-        .map(|e| e["seq"].as_u64().expect("seq"))
+        .map(|e| {
+            let card = e["data"]["card"]["id"].as_str().expect("card id");
+            (e["seq"].as_u64().expect("seq"), card)
+        })
         .collect();
-    assert_eq!(moves.len(), 1, "one move: {log}");
-    assert!(moves[0] > toggled[1], "moved after the last toggle: {log}");
+    assert_eq!(moves.len(), 2, "one move per card: {log}");
+    let first_move = moves
+        .iter()
+        .find(|(_, c)| *c == card_id)
+        .expect("the first card moved");
+    assert!(
+        first_move.0 > toggled[1],
+        "moved after its last toggle: {log}"
+    );
+    assert_eq!(card(&snap, &second.to_string())["column_id"], review["id"]);
     // The card that was complete before the bot started stays where it was, uncommented.
     let before = card(&snap, &done_before.to_string());
     assert_eq!(before["column_id"], f.board["columns"][0]["id"]);

@@ -66,6 +66,9 @@ impl Bot {
         } = self;
         let topic = Topic::Board(cfg.board);
         let mut board: Option<BoardState> = None;
+        // The review column this bot made, until its `column.created` event is applied: the
+        // events of other cards completed meanwhile come first and must not make another.
+        let mut made: Option<Uuid> = None;
         while let Some(ev) = events.next().await {
             match ev {
                 Event::Subscribed { reply, .. } => {
@@ -92,7 +95,7 @@ impl Bot {
                     };
                     if checklist_change && !was && checklist_complete(card) {
                         let card_id = card.id;
-                        send_to_review(&client, b, &cfg, card_id).await?;
+                        send_to_review(&client, b, &cfg, card_id, &mut made).await?;
                     }
                 }
                 Event::Stopped(why) => {
@@ -115,11 +118,13 @@ async fn send_to_review(
     board: &BoardState,
     cfg: &BotConfig,
     card_id: Uuid,
+    made: &mut Option<Uuid>,
 ) -> Result<(), Error> {
     let topic = Topic::Board(board.id);
-    let column_id = match board.column_named(&cfg.column) {
-        Some(c) if board.card(card_id).is_some_and(|k| k.column_id == c.id) => return Ok(()),
-        Some(c) => c.id,
+    let known = board.column_named(&cfg.column).map(|c| c.id).or(*made);
+    let column_id = match known {
+        Some(c) if board.card(card_id).is_some_and(|k| k.column_id == c) => return Ok(()),
+        Some(c) => c,
         None => {
             let id = Uuid::now_v7();
             let create = Op::ColumnCreate(ColumnCreate {
@@ -129,7 +134,7 @@ async fn send_to_review(
                 column_id: Some(id),
             });
             match client.op(topic, create).await {
-                Ok(ack) => ack.id.unwrap_or(id),
+                Ok(ack) => *made.insert(ack.id.unwrap_or(id)),
                 Err(e) => return refused("create the review column", e),
             }
         }
@@ -140,6 +145,8 @@ async fn send_to_review(
         after: None,
     });
     if let Err(e) = client.op(topic, mv).await {
+        // Perhaps someone deleted the column: look for it (or make it) again next time.
+        *made = None;
         return refused("move the card", e);
     }
     let comment = Op::CommentAdd(CommentAdd {
