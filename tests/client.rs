@@ -140,13 +140,16 @@ async fn pump(
 // Helpers
 
 /// Waits (at most 20 s) for an event matching `want`, returning it.
-async fn wait_for(events: &mut Events, what: &str, want: impl Fn(&Event) -> bool) -> Event {
+async fn wait_for<T>(events: &mut Events, what: &str, pick: impl Fn(Event) -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, events.next()).await {
-            Ok(Some(e)) if want(&e) => return e,
-            Ok(Some(_)) => continue,
+            Ok(Some(e)) => {
+                if let Some(t) = pick(e) {
+                    return t;
+                }
+            }
             Ok(None) => panic!("the event stream ended while waiting for {what}"),
             Err(_) => panic!("no {what} within 20 s"),
         }
@@ -155,10 +158,20 @@ async fn wait_for(events: &mut Events, what: &str, want: impl Fn(&Event) -> bool
 
 /// The next `Event::Event` (at most 20 s), skipping other session events.
 async fn next_event(events: &mut Events, what: &str) -> EventFrame {
-    match wait_for(events, what, |e| matches!(e, Event::Event(_))).await {
-        Event::Event(ev) => ev,
-        _ => unreachable!("wait_for returned what it was asked for"),
-    }
+    wait_for(events, what, |e| match e {
+        Event::Event(ev) => Some(ev),
+        _ => None,
+    })
+    .await
+}
+
+/// Why the connection was lost, at the next `Event::Disconnected`.
+async fn disconnected(events: &mut Events) -> String {
+    wait_for(events, "a disconnection", |e| match e {
+        Event::Disconnected(why) => Some(why),
+        _ => None,
+    })
+    .await
 }
 
 /// `POST /api/v1/boards/{board}/ops` with a new `op_id`; returns the answer.
@@ -254,6 +267,20 @@ async fn fixture_with(env: &[(&str, &str)]) -> Fixture {
     }
 }
 
+/// A new API key with the member role: `{id, key, …}`.
+async fn member_key(f: &Fixture, name: &str) -> Value {
+    let (s, key) = f
+        .org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/api-keys", f.org.id),
+            json!({"name": name, "role": "member"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{key}");
+    key
+}
+
 fn fast_reconnect(o: Options) -> Options {
     o.reconnect(Duration::from_millis(50), Duration::from_millis(300))
 }
@@ -286,10 +313,7 @@ async fn outbox_applies_each_op_once_across_reconnections() {
     assert!(!first.is_finished(), "the client cannot have seen the ok");
     assert_eq!(client.outbox_len().await.expect("outbox"), 1);
     proxy.cut();
-    wait_for(&mut events, "a disconnection", |e| {
-        matches!(e, Event::Disconnected(_))
-    })
-    .await;
+    disconnected(&mut events).await;
     proxy.restore();
     let ack = tokio::time::timeout(Duration::from_secs(20), first)
         .await
@@ -300,10 +324,7 @@ async fn outbox_applies_each_op_once_across_reconnections() {
 
     // 2. An op made while the connection is down.
     proxy.cut();
-    wait_for(&mut events, "a disconnection", |e| {
-        matches!(e, Event::Disconnected(_))
-    })
-    .await;
+    disconnected(&mut events).await;
     let c = client.clone();
     let second = tokio::spawn(async move { c.op(topic, comment(f.card_id, "offline")).await });
     while client.outbox_len().await.expect("outbox") == 0 {
@@ -382,23 +403,18 @@ async fn resume_with_since_replays_missed_events() {
     assert_eq!(live.seq, start_seq + 1);
 
     proxy.cut();
-    wait_for(&mut events, "a disconnection", |e| {
-        matches!(e, Event::Disconnected(_))
-    })
-    .await;
+    disconnected(&mut events).await;
     for i in 0..3 {
         let data = json!({"card_id": f.card_id, "body": format!("missed {i}")});
         rest_op(&f.org.owner, f.board_id, "comment.add", data).await;
     }
     proxy.restore();
 
-    let resumed = wait_for(&mut events, "the resubscription", |e| {
-        matches!(e, Event::Subscribed { .. })
+    let reply = wait_for(&mut events, "the resubscription", |e| match e {
+        Event::Subscribed { reply, .. } => Some(reply),
+        _ => None,
     })
     .await;
-    let Event::Subscribed { reply, .. } = resumed else {
-        unreachable!()
-    };
     assert_eq!(
         reply.recovered,
         Some(true),
@@ -436,15 +452,7 @@ async fn resume_with_since_replays_missed_events() {
 #[tokio::test]
 async fn review_bot_moves_completed_cards_and_comments() {
     let f = fixture().await;
-    let (s, key) = f
-        .org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/api-keys", f.org.id),
-            json!({"name": "review bot", "role": "member"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{key}");
+    let key = member_key(&f, "review bot").await;
     let key_id = key["id"].as_str().expect("key id").to_string();
     let mut items = Vec::new();
     for title in ["sand", "paint"] {
@@ -585,15 +593,7 @@ async fn review_bot_moves_completed_cards_and_comments() {
 #[tokio::test]
 async fn bearer_auth_refusal_and_revocation() {
     let f = fixture().await;
-    let (s, key) = f
-        .org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/api-keys", f.org.id),
-            json!({"name": "bearer bot", "role": "member"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{key}");
+    let key = member_key(&f, "bearer bot").await;
     let secret = key["key"].as_str().expect("key");
 
     let refused = Client::connect(Options::new(&f.server.base, "br_not_a_real_key"))
@@ -620,13 +620,11 @@ async fn bearer_auth_refusal_and_revocation() {
         ))
         .await;
     assert_eq!(s, 204, "{body}");
-    let Event::Stopped(why) = wait_for(&mut events, "the session's end", |e| {
-        matches!(e, Event::Stopped(_))
+    let why = wait_for(&mut events, "the session's end", |e| match e {
+        Event::Stopped(why) => Some(why),
+        _ => None,
     })
-    .await
-    else {
-        unreachable!()
-    };
+    .await;
     assert!(why.contains("4003"), "closed as revoked: {why}");
     let err = client
         .op(topic, comment(f.card_id, "too late"))
@@ -742,13 +740,7 @@ async fn a_silently_dead_connection_is_replaced() {
     .await
     .expect("the op is answered after the client replaced the dead connection")
     .expect("op");
-    let Event::Disconnected(why) = wait_for(&mut events, "the disconnection", |e| {
-        matches!(e, Event::Disconnected(_))
-    })
-    .await
-    else {
-        unreachable!()
-    };
+    let why = disconnected(&mut events).await;
     assert!(why.contains("no word from the server"), "{why}");
     let snap = board_until(&f.org.owner, &f.board_id.to_string(), "the board", |_| true).await;
     assert_eq!(
