@@ -236,6 +236,80 @@ async fn a_scoped_key_sees_only_its_boards() {
     assert_eq!(s, 200, "{snap}");
 }
 
+/// Issue 15.7: a key scoped to some boards may act on those boards only. Even with the admin
+/// role it may not create boards, see or manage the org's customers, or administer members.
+#[tokio::test]
+async fn a_scoped_key_touches_nothing_org_wide() {
+    let (server, org) = setup().await;
+    let boards = format!("/api/v1/orgs/{}/boards", org.id);
+    let customers = format!("/api/v1/orgs/{}/customers", org.id);
+    let members = format!("/api/v1/orgs/{}/members", org.id);
+    let (_, inside) = org.owner.post(&boards, json!({"name": "Inside"})).await;
+    let inside_id = inside["id"].as_str().unwrap().to_string();
+    let (s, cust) = org
+        .owner
+        .post(
+            &customers,
+            json!({"name": "Acme", "email": "acme@example.com"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{cust}");
+    let cust_path = format!("{customers}/{}", cust["id"].as_str().unwrap());
+    let (s, k) = org
+        .owner
+        .post(
+            &path(&org.id),
+            json!({"name": "scoped", "role": "admin", "boards": [inside_id]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{k}");
+    let bot = server.api().with_token(k["key"].as_str().unwrap());
+
+    expect_error(
+        &bot.post(&boards, json!({"name": "Sneaky"})).await,
+        403,
+        "forbidden",
+    );
+    expect_error(&bot.get(&customers).await, 403, "forbidden");
+    expect_error(&bot.get(&cust_path).await, 403, "forbidden");
+    expect_error(
+        &bot.post(&customers, json!({"name": "Mallory"})).await,
+        403,
+        "forbidden",
+    );
+    expect_error(
+        &bot.patch(&cust_path, json!({"name": "Renamed"})).await,
+        403,
+        "forbidden",
+    );
+    expect_error(&bot.delete(&cust_path).await, 403, "forbidden");
+    expect_error(&bot.get(&members).await, 403, "forbidden");
+    expect_error(
+        &bot.post(
+            &members,
+            json!({"email": unique_email("scoped"), "name": "New", "password": "a long password 1", "role": "member"}),
+        )
+        .await,
+        403,
+        "forbidden",
+    );
+    // Nothing was made or changed behind the refusals.
+    let (_, l) = org.owner.get(&boards).await;
+    assert_eq!(ids(&l, "boards"), vec![inside_id.clone()], "{l}");
+    let (s, c) = org.owner.get(&cust_path).await;
+    assert_eq!((s, c["name"].as_str()), (200, Some("Acme")), "{c}");
+    let (_, cl) = org.owner.get(&customers).await;
+    assert_eq!(ids(&cl, "customers").len(), 1, "{cl}");
+
+    // Its own board is still its to work on: read, and an op as its admin role allows.
+    let (s, l) = bot.get(&boards).await;
+    assert_eq!(s, 200, "{l}");
+    assert_eq!(ids(&l, "boards"), vec![inside_id.clone()], "{l}");
+    let (s, snap) = bot.get(&format!("/api/v1/boards/{inside_id}")).await;
+    assert_eq!(s, 200, "{snap}");
+    create_card(&bot, &inside, "by the scoped key").await;
+}
+
 #[tokio::test]
 async fn an_expired_key_is_refused() {
     let (server, org) = setup().await;

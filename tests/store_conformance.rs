@@ -700,6 +700,7 @@ async fn group_commit_coalesces_and_fences(s: &DynStore) {
     let ev1: Vec<EventRecord> = (1..=4).map(|i| event(&b1, e1, i, "card.updated")).collect();
     let op = AppliedOp {
         op_id: ev1[0].op_id,
+        principal_id: Some(Uuid::now_v7()),
         epoch: e1,
         seq: 1,
         result_id: Some(c0.id),

@@ -190,6 +190,12 @@ pub fn decide(p: &Principal, action: Action, resource: &Resource) -> Decision {
     if p.kind == PrincipalKind::Share {
         return decide_share(p, action, resource);
     }
+    // A key limited to some boards acts on those boards and nothing org-wide: whoever scoped
+    // it meant to hand out those boards, not the org's customers, members or new boards. It
+    // may still read the org itself, whose boards list is filtered to its scope.
+    if p.board_scope.is_some() && resource.board_id().is_none() && action != Action::ReadOrg {
+        return Forbidden;
+    }
     let staff = matches!(p.role, Role::Owner | Role::Admin);
     let editor = staff || p.role == Role::Member;
     let is_user = p.kind == PrincipalKind::User;

@@ -150,6 +150,7 @@ pub fn board_commit(e: JournalEntry) -> BoardCommit {
             .collect(),
         ops: vec![AppliedOp {
             op_id: e.op.op_id,
+            principal_id: e.op.principal_id,
             epoch,
             seq: i64::try_from(e.op.seq).unwrap_or(i64::MAX),
             result_id: e.op.result_id,

@@ -74,6 +74,7 @@ impl BoardSource for StoreSource {
             .into_iter()
             .map(|o| RecentOp {
                 op_id: o.op_id,
+                principal_id: o.principal_id,
                 seq: o.seq.max(0) as u64,
                 result_id: o.result_id,
             })

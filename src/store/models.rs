@@ -291,6 +291,8 @@ impl RowChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedOp {
     pub op_id: Uuid,
+    /// The principal that sent the op (`None` on rows from before it was kept).
+    pub principal_id: Option<Uuid>,
     pub epoch: i64,
     pub seq: i64,
     pub result_id: Option<Uuid>,

@@ -621,12 +621,13 @@ macro_rules! sql_store {
                     }
                     for chunk in c.ops.chunks(500) {
                         let mut qb = sqlx::QueryBuilder::<$Db>::new(
-                            "INSERT INTO applied_ops (org_id, board_id, op_id, epoch, seq, result_id, at) ",
+                            "INSERT INTO applied_ops (org_id, board_id, op_id, principal_id, epoch, seq, result_id, at) ",
                         );
                         qb.push_values(chunk, |mut b, op| {
                             b.push_bind(c.org_id)
                                 .push_bind(c.board_id)
                                 .push_bind(op.op_id)
+                                .push_bind(op.principal_id)
                                 .push_bind(op.epoch)
                                 .push_bind(op.seq)
                                 .push_bind(op.result_id)
@@ -1523,25 +1524,25 @@ macro_rules! sql_store {
             }
 
             async fn applied_op(&self, board_id: Uuid, op_id: Uuid) -> StoreResult<Option<AppliedOp>> {
-                let row: Option<(Uuid, i64, i64, Option<Uuid>)> = sqlx::query_as(
-                    "SELECT op_id, epoch, seq, result_id FROM applied_ops WHERE board_id = $1 AND op_id = $2",
+                let row: Option<(Uuid, Option<Uuid>, i64, i64, Option<Uuid>)> = sqlx::query_as(
+                    "SELECT op_id, principal_id, epoch, seq, result_id FROM applied_ops WHERE board_id = $1 AND op_id = $2",
                 )
                 .bind(board_id)
                 .bind(op_id)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(|(op_id, epoch, seq, result_id)| AppliedOp { op_id, epoch, seq, result_id }))
+                Ok(row.map(|(op_id, principal_id, epoch, seq, result_id)| AppliedOp { op_id, principal_id, epoch, seq, result_id }))
             }
 
             async fn recent_applied_ops(&self, board_id: Uuid, limit: i64) -> StoreResult<Vec<AppliedOp>> {
-                let rows: Vec<(Uuid, i64, i64, Option<Uuid>)> = sqlx::query_as(
-                    "SELECT op_id, epoch, seq, result_id FROM applied_ops WHERE board_id = $1 ORDER BY seq DESC LIMIT $2",
+                let rows: Vec<(Uuid, Option<Uuid>, i64, i64, Option<Uuid>)> = sqlx::query_as(
+                    "SELECT op_id, principal_id, epoch, seq, result_id FROM applied_ops WHERE board_id = $1 ORDER BY seq DESC LIMIT $2",
                 )
                 .bind(board_id)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows.into_iter().map(|(op_id, epoch, seq, result_id)| AppliedOp { op_id, epoch, seq, result_id }).collect())
+                Ok(rows.into_iter().map(|(op_id, principal_id, epoch, seq, result_id)| AppliedOp { op_id, principal_id, epoch, seq, result_id }).collect())
             }
 
             async fn list_notifications(&self, user_id: Uuid, unread_only: bool, limit: i64) -> StoreResult<Vec<Notification>> {
@@ -1765,14 +1766,15 @@ impl PgStore {
             .collect();
         if !ops.is_empty() {
             sqlx::query(
-                "INSERT INTO applied_ops (org_id, board_id, op_id, epoch, seq, result_id, at) \
-                 SELECT o, b, i, e, s, r, $7 FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], \
-                 $5::int8[], $6::uuid[]) AS v(o, b, i, e, s, r) \
+                "INSERT INTO applied_ops (org_id, board_id, op_id, principal_id, epoch, seq, result_id, at) \
+                 SELECT o, b, i, p, e, s, r, $8 FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], \
+                 $5::int8[], $6::int8[], $7::uuid[]) AS v(o, b, i, p, e, s, r) \
                  ON CONFLICT (board_id, op_id) DO NOTHING",
             )
             .bind(ops.iter().map(|(c, _)| c.org_id).collect::<Vec<_>>())
             .bind(ops.iter().map(|(c, _)| c.board_id).collect::<Vec<_>>())
             .bind(ops.iter().map(|(_, o)| o.op_id).collect::<Vec<_>>())
+            .bind(ops.iter().map(|(_, o)| o.principal_id).collect::<Vec<_>>())
             .bind(ops.iter().map(|(_, o)| o.epoch).collect::<Vec<_>>())
             .bind(ops.iter().map(|(_, o)| o.seq).collect::<Vec<_>>())
             .bind(ops.iter().map(|(_, o)| o.result_id).collect::<Vec<_>>())

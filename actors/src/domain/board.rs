@@ -343,6 +343,17 @@ impl BoardState {
         })
     }
 
+    /// The permission check of `op` alone, on the board as it is now. The board actor asks it
+    /// before it looks up an `op_id` it has seen: a replay must not be answered for someone
+    /// who may not do the op.
+    pub fn authorize_op(&self, p: &Principal, op: &Op) -> Result<(), OpError> {
+        let card = match op.card_id() {
+            Some(id) => Some(self.cards.get(&id).ok_or_else(|| not_found_card(id))?),
+            None => None,
+        };
+        self.authorize(p, op.kind(), op_class(op), card)
+    }
+
     fn plan(&self, p: &Principal, op: &Op, ctx: &ApplyCtx) -> Result<Plan, OpError> {
         let kind = op.kind();
         let class = op_class(op);

@@ -331,8 +331,8 @@ pub struct BoardRt {
     durable_seq: u64,
     ring: VecDeque<Arc<Published>>,
     pending: VecDeque<Pending>,
-    /// op_id -> (seq, created id): a retried op gets its first answer back.
-    applied: HashMap<Uuid, (u64, Option<Uuid>)>,
+    /// op_id -> its sender, seq and created id: the sender's retry gets its first answer back.
+    applied: HashMap<Uuid, RecentOp>,
     applied_order: VecDeque<Uuid>,
     directory: OrgDirectory,
     limits: Limits,
@@ -389,7 +389,7 @@ impl Actor for BoardActor {
         let mut applied = HashMap::new();
         let mut applied_order = VecDeque::new();
         for op in recent.into_iter().rev() {
-            applied.insert(op.op_id, (op.seq, op.result_id));
+            applied.insert(op.op_id, op);
             applied_order.push_back(op.op_id);
         }
         let Claim { epoch, last_seq } = claim;
@@ -782,7 +782,22 @@ impl BoardRt {
         op: Op,
         reply: OpReply,
     ) {
-        if let Some(&(seq, id)) = self.applied.get(&op_id) {
+        if let Some(&first) = self.applied.get(&op_id) {
+            // Authorized first, and only for its sender: a replay of someone else's op_id
+            // must not answer `ok` for an op its sender may not do (issue 15.4).
+            if let Err(e) = self.state.authorize_op(p, &op) {
+                ::metrics::counter!(metrics::OPS_REJECTED).increment(1);
+                return reply.err(e.to_reply(None));
+            }
+            if first.principal_id.is_some_and(|by| by != p.id) {
+                ::metrics::counter!(metrics::OPS_REJECTED).increment(1);
+                return reply.err(ErrorReply::new(
+                    None,
+                    ErrorCode::Conflict,
+                    "this op_id was already used by another sender; make a new op_id",
+                ));
+            }
+            let (seq, id) = (first.seq, first.result_id);
             if seq <= self.released_seq {
                 return reply.ok(seq, id);
             }
@@ -871,16 +886,18 @@ impl BoardRt {
             }));
         }
         let last_seq = self.seq;
-        self.remember(op_id, last_seq, result_id);
+        let record = RecentOp {
+            op_id,
+            principal_id: Some(p.id),
+            seq: last_seq,
+            result_id,
+        };
+        self.remember(record);
         let entry = JournalEntry {
             org_id: self.org_id,
             board_id: self.board_id,
             epoch: self.epoch,
-            op: RecentOp {
-                op_id,
-                seq: last_seq,
-                result_id,
-            },
+            op: record,
             events: frames,
             rows,
             notifications: notes.clone(),
@@ -940,9 +957,9 @@ impl BoardRt {
         Some(e)
     }
 
-    fn remember(&mut self, op_id: Uuid, seq: u64, id: Option<Uuid>) {
-        self.applied.insert(op_id, (seq, id));
-        self.applied_order.push_back(op_id);
+    fn remember(&mut self, op: RecentOp) {
+        self.applied.insert(op.op_id, op);
+        self.applied_order.push_back(op.op_id);
         while self.applied_order.len() > APPLIED_MEMORY {
             if let Some(old) = self.applied_order.pop_front() {
                 self.applied.remove(&old);

@@ -47,6 +47,9 @@ pub struct OrgPeople {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecentOp {
     pub op_id: Uuid,
+    /// The principal that sent it: only its retries get this answer. `None` for ops recorded
+    /// before senders were kept (any authorized sender's retry gets the answer).
+    pub principal_id: Option<Uuid>,
     pub seq: u64,
     pub result_id: Option<Uuid>,
 }
