@@ -62,7 +62,8 @@ impl AppState {
         let config = Arc::new(config);
         let jwt = JwtKeys::new(&config.jwt_secret, config.auth.access_token_ttl_secs);
         let login_limiter = Arc::new(LoginLimiter::new(
-            config.auth.login_attempts_per_minute,
+            config.auth.login_attempts_per_account_ip_per_minute,
+            config.auth.login_attempts_per_account_per_minute,
             config.auth.login_attempts_per_ip_per_minute,
         ));
         let op_limiter = Arc::new(OpLimiter::new(
@@ -175,11 +176,16 @@ pub fn router(state: AppState) -> Router {
         .route("/boards/{board}", get(live::snapshot))
         .route("/boards/{board}/ops", post(live::apply_op))
         .route("/boards/{board}/events", get(live::events))
-        .route("/boards/{board}/debug/panic", post(live::debug_panic))
-        .route("/debug/sessions/panic", post(live::debug_session_panic))
         .route("/notifications", get(live::notifications))
         .route("/notifications/read", post(live::mark_read))
         .route("/stream", get(stream::stream));
+    // Test-only doors: absent unless configured, which `serve` allows in dev mode only.
+    let api = if state.config.realtime.debug_endpoints {
+        api.route("/boards/{board}/debug/panic", post(live::debug_panic))
+            .route("/debug/sessions/panic", post(live::debug_session_panic))
+    } else {
+        api
+    };
 
     Router::new()
         .nest("/api/v1", api)

@@ -324,7 +324,7 @@ impl TestServer {
     pub async fn start(db_url: &str, extra_env: &[(&str, &str)]) -> TestServer {
         let mut last_err = String::new();
         for _ in 0..3 {
-            match Self::try_start(db_url, extra_env).await {
+            match Self::try_start(Some(db_url), extra_env).await {
                 Ok(s) => return s,
                 // Another process took the port between our probe and the server's bind.
                 Err((msg, true)) => last_err = msg,
@@ -334,8 +334,24 @@ impl TestServer {
         panic!("{last_err}")
     }
 
+    /// `boardroom serve` with none of the test defaults of [`TestServer::start`]: no database
+    /// URL, secret or dev-mode setting, only a free port on 127.0.0.1, JSON logs and
+    /// `extra_env` (where `{port}` in a value becomes the chosen port, as in
+    /// `BOARDROOM_LISTEN=0.0.0.0:{port}`). For tests of what the defaults do.
+    pub async fn start_bare(extra_env: &[(&str, &str)]) -> TestServer {
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            match Self::try_start(None, extra_env).await {
+                Ok(s) => return s,
+                Err((msg, true)) => last_err = msg,
+                Err((msg, false)) => panic!("{msg}"),
+            }
+        }
+        panic!("{last_err}")
+    }
+
     async fn try_start(
-        db_url: &str,
+        db_url: Option<&str>,
         extra_env: &[(&str, &str)],
     ) -> Result<TestServer, (String, bool)> {
         let port = free_port();
@@ -350,25 +366,40 @@ impl TestServer {
         let mut cmd = command();
         cmd.current_dir(workdir.path())
             .arg("serve")
-            .env("BOARDROOM_DATABASE_URL", db_url)
             .env("BOARDROOM_LISTEN", &listen)
-            .env("BOARDROOM_JWT_SECRET", &jwt_secret)
-            .env("BOARDROOM_DEV_MODE", "false")
             .env("BOARDROOM_LOG_FORMAT", "json")
-            .env("BOARDROOM_DATABASE_MAX_CONNECTIONS", "5")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
+            .env("RUST_LOG", "info");
+        let jwt_secret = match db_url {
+            Some(db_url) => {
+                cmd.env("BOARDROOM_DATABASE_URL", db_url)
+                    .env("BOARDROOM_JWT_SECRET", &jwt_secret)
+                    .env("BOARDROOM_DEV_MODE", "false")
+                    .env("BOARDROOM_DATABASE_MAX_CONNECTIONS", "5");
+                jwt_secret
+            }
+            None => String::new(),
+        };
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("dup log file")))
             .stderr(Stdio::from(log));
+        // The debug endpoints exist only in dev mode (the server refuses them otherwise); a
+        // test that asks for them gets dev mode without the demo seed.
+        if extra_env
+            .iter()
+            .any(|(k, v)| *k == "BOARDROOM_REALTIME__DEBUG_ENDPOINTS" && *v == "true")
+        {
+            cmd.env("BOARDROOM_DEV_MODE", "true")
+                .env("BOARDROOM_DEMO_SEED", "false");
+        }
         for (k, v) in extra_env {
-            cmd.env(k, v);
+            cmd.env(k, v.replace("{port}", &port.to_string()));
         }
         let child = cmd
             .spawn()
             .map_err(|e| (format!("cannot spawn {}: {e}", bin()), false))?;
         let mut server = TestServer {
             base,
-            db_url: db_url.to_string(),
+            db_url: db_url.unwrap_or_default().to_string(),
             jwt_secret,
             log_path,
             child,
@@ -654,6 +685,21 @@ impl Api {
     pub fn new(base: &str) -> Api {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
+        Api {
+            base: base.trim_end_matches('/').to_string(),
+            token: None,
+            client,
+        }
+    }
+
+    /// A client whose connections come from `local` (any 127.x.y.z reaches a server on
+    /// 127.0.0.1), so a test can be several client addresses.
+    pub fn from_address(base: &str, local: std::net::IpAddr) -> Api {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .local_address(local)
             .build()
             .expect("http client");
         Api {
