@@ -54,6 +54,26 @@ fn dockerfile_env() -> Vec<(String, String)> {
     env
 }
 
+/// Production mode as a client sees it: `/healthz` offers no demo, and the demo's published
+/// logins do not exist.
+async fn assert_no_demo(server: &TestServer) {
+    let (s, health) = server.api().get("/healthz").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        health["demo"],
+        json!(false),
+        "no demo in production: {health}"
+    );
+    let (s, body) = server
+        .api()
+        .post(
+            LOGIN,
+            json!({"email": "owner@demo.boardroom", "password": "boardroom-demo"}),
+        )
+        .await;
+    assert_eq!(s, 401, "the demo logins must not exist: {body}");
+}
+
 async fn status_of_me(server: &TestServer, token: &str) -> (u16, Value) {
     server.api().with_token(token).get(ME).await
 }
@@ -83,21 +103,7 @@ async fn the_docker_image_settings_run_production_mode() {
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut server = TestServer::start_bare(&pairs).await;
 
-    let (s, health) = server.api().get("/healthz").await;
-    assert_eq!(s, 200);
-    assert_eq!(
-        health["demo"],
-        json!(false),
-        "no demo in production: {health}"
-    );
-    let (s, body) = server
-        .api()
-        .post(
-            LOGIN,
-            json!({"email": "owner@demo.boardroom", "password": "boardroom-demo"}),
-        )
-        .await;
-    assert_eq!(s, 401, "the demo logins must not exist: {body}");
+    assert_no_demo(&server).await;
 
     // An operator makes the first org, as the README says, on the same store.
     let db = format!("sqlite:{data_dir}/boardroom.db");
@@ -170,16 +176,7 @@ async fn a_reachable_address_is_not_dev_mode_by_default() {
         ("BOARDROOM_DATA_DIR", data.path().to_str().unwrap()),
     ])
     .await;
-    let (_, health) = server.api().get("/healthz").await;
-    assert_eq!(health["demo"], json!(false), "{health}");
-    let (s, _) = server
-        .api()
-        .post(
-            LOGIN,
-            json!({"email": "owner@demo.boardroom", "password": "boardroom-demo"}),
-        )
-        .await;
-    assert_eq!(s, 401, "no demo logins");
+    assert_no_demo(&server).await;
 }
 
 fn hello(token: &str) -> ClientFrame {
@@ -402,14 +399,7 @@ async fn sse_on_a_topic_the_caller_may_not_read_is_404() {
     let db = fresh_pg_url().await;
     let server = TestServer::start(&db, &[]).await;
     let org = new_org(&server, "Acme").await;
-    let (s, board) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "Jobs", "template": "jobs"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{board}");
+    let board = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
     let card = create_card(&org.owner, &board, "Not the worker's job").await;
     let worker = add_member(&server, &org.owner, &org.id, "worker").await;
     let worker_token = worker.api.token.clone().unwrap();
@@ -525,14 +515,7 @@ async fn production_has_no_debug_doors() {
     let db = fresh_pg_url().await;
     let server = TestServer::start(&db, &[]).await;
     let org = new_org(&server, "Acme").await;
-    let (s, board) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "B"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{board}");
+    let board = new_board(&org, json!({"name": "B"})).await;
     let id = board["id"].as_str().unwrap();
     for path in [
         format!("/api/v1/boards/{id}/debug/panic"),
@@ -542,61 +525,21 @@ async fn production_has_no_debug_doors() {
         expect_error(&got, 404, "not_found");
     }
 
-    let out = common::command()
-        .arg("serve")
+    let mut cmd = command();
+    cmd.arg("serve")
         .env("BOARDROOM_DATABASE_URL", &db)
         .env("BOARDROOM_LISTEN", "127.0.0.1:0")
         .env("BOARDROOM_JWT_SECRET", "a-secret-of-this-deployment-only")
         .env("BOARDROOM_DEV_MODE", "false")
         .env("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")
-        .stdin(std::process::Stdio::null())
-        .output_with_timeout(Duration::from_secs(20));
-    let (status, stderr) = out.expect("serve with debug endpoints outside dev mode must exit");
+        .stdin(std::process::Stdio::null());
+    let (status, stderr) = exit_within(&mut cmd, Duration::from_secs(20))
+        .expect("serve with debug endpoints outside dev mode must exit");
     assert!(!status.success());
     assert!(
         stderr.contains("debug_endpoints"),
         "say what to fix: {stderr}"
     );
-}
-
-/// Runs a command, killing it if it outlives `wait`; `None` then.
-trait OutputWithTimeout {
-    fn output_with_timeout(&mut self, wait: Duration)
-        -> Option<(std::process::ExitStatus, String)>;
-}
-
-impl OutputWithTimeout for std::process::Command {
-    fn output_with_timeout(
-        &mut self,
-        wait: Duration,
-    ) -> Option<(std::process::ExitStatus, String)> {
-        use std::io::Read;
-        let mut child = self
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let deadline = std::time::Instant::now() + wait;
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        Some((status, err))
-    }
 }
 
 /// Login attempts from `api` with `X-Forwarded-For: forwarded` until refused; how many got a

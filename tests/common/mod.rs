@@ -559,6 +559,38 @@ fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// Runs `cmd` (stdout discarded) until it exits, at most `wait`: its status and stderr, or
+/// `None` when it was still running (it is killed then). For commands that must refuse to
+/// start.
+pub fn exit_within(
+    cmd: &mut Command,
+    wait: Duration,
+) -> Option<(std::process::ExitStatus, String)> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", bin()));
+    let deadline = Instant::now() + wait;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for child") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    Some((status, err))
+}
+
 /// A new org on `server`'s database, with an owner, and a client logged in as the owner.
 pub struct Org {
     pub id: String,
@@ -577,6 +609,17 @@ pub async fn new_org(server: &TestServer, name: &str) -> Org {
         owner_email: email,
         owner,
     }
+}
+
+/// `POST /api/v1/orgs/{org}/boards` as the owner with `body` (`{"name", "template"?}`);
+/// panics unless 201. Returns the board.
+pub async fn new_board(org: &Org, body: Value) -> Value {
+    let (s, board) = org
+        .owner
+        .post(&format!("/api/v1/orgs/{}/boards", org.id), body)
+        .await;
+    assert_eq!(s, 201, "creating a board failed: {board}");
+    board
 }
 
 fn slug(s: &str) -> String {
