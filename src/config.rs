@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// The signing secret shipped in `config.toml`. Tokens signed with it can be forged by anyone
-/// who has read this file, so the server refuses it outside dev mode.
-pub const DEFAULT_JWT_SECRET: &str = "dev-only-insecure-secret-change-me";
+/// The signing secret older releases shipped in `config.toml`. Tokens signed with it can be
+/// forged by anyone who has read that file, so it counts as no secret at all: never used to
+/// sign anything.
+pub const PUBLISHED_JWT_SECRET: &str = "dev-only-insecure-secret-change-me";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,9 +29,17 @@ pub struct Config {
     pub redis_url: String,
     /// This node's name in the cluster. Empty: generated at start.
     pub node_id: String,
-    /// Unset: on when running on the embedded store, off otherwise.
+    /// Unset: on when running on the embedded store and listening on a loopback address only,
+    /// off otherwise (a server reachable from other machines never runs in dev mode by
+    /// accident).
     pub dev_mode: Option<bool>,
+    /// Empty: generated once and kept in `<data_dir>/jwt_secret` (embedded store or dev mode;
+    /// a server on a shared database refuses to start without one, as every node must sign
+    /// with the same secret).
     pub jwt_secret: String,
+    /// Addresses (`10.0.0.5`) or networks (`10.0.0.0/8`) of reverse proxies whose
+    /// `X-Forwarded-For` is believed. Empty: the header is ignored.
+    pub trusted_proxies: Vec<String>,
     /// `commit` (acknowledge after the batch is durable) or `apply` (acknowledge at once).
     pub durability: Durability,
     /// `text` or `json`.
@@ -90,8 +99,16 @@ pub enum LogFormat {
 pub struct AuthConfig {
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_days: u64,
-    pub login_attempts_per_minute: u32,
+    /// Tries at one account from one address: what a person mistyping gets.
+    pub login_attempts_per_account_ip_per_minute: u32,
+    /// Tries at one account from all addresses together: looser, so that a stranger cannot
+    /// lock a known user out from one address, while a spread-out guesser is still capped.
+    pub login_attempts_per_account_per_minute: u32,
     pub login_attempts_per_ip_per_minute: u32,
+    /// How long a node trusts "this access token's login was not revoked" before asking the
+    /// store again. Revocations on this node, and those the cluster broker reports, apply at
+    /// once; this bounds how late one is seen when the broker message is lost.
+    pub revocation_check_ms: u64,
     pub api_key_default_expiry_days: Option<u64>,
     pub share_link_default_expiry_days: u64,
 }
@@ -109,6 +126,8 @@ pub struct Limits {
     pub http_ops_per_second_per_credential: u32,
     pub http_ops_burst_per_credential: u32,
     pub send_queue_frames: usize,
+    /// Most notification ids one `notifications.read` may name.
+    pub max_notification_ids: usize,
 }
 
 impl Default for Config {
@@ -123,15 +142,18 @@ impl Default for Config {
             redis_url: String::new(),
             node_id: String::new(),
             dev_mode: None,
-            jwt_secret: DEFAULT_JWT_SECRET.into(),
+            jwt_secret: String::new(),
+            trusted_proxies: Vec::new(),
             durability: Durability::Commit,
             log_format: LogFormat::Text,
             demo_seed: true,
             auth: AuthConfig {
                 access_token_ttl_secs: 900,
                 refresh_token_ttl_days: 30,
-                login_attempts_per_minute: 10,
+                login_attempts_per_account_ip_per_minute: 10,
+                login_attempts_per_account_per_minute: 100,
                 login_attempts_per_ip_per_minute: 30,
+                revocation_check_ms: 5000,
                 api_key_default_expiry_days: None,
                 share_link_default_expiry_days: 30,
             },
@@ -145,6 +167,7 @@ impl Default for Config {
                 http_ops_per_second_per_credential: 50,
                 http_ops_burst_per_credential: 100,
                 send_queue_frames: 1024,
+                max_notification_ids: 100,
             },
             realtime: Realtime {
                 heartbeat_ms: 25_000,
@@ -239,9 +262,24 @@ impl Config {
         self.node_id.clone()
     }
 
-    /// Dev mode unless said otherwise: on for the embedded store, off for a real database.
+    /// Dev mode unless said otherwise: on for the embedded store on a loopback address, off
+    /// for a real database or an address other machines can reach.
     pub fn dev_mode(&self) -> bool {
-        self.dev_mode.unwrap_or(self.database_url.is_empty())
+        self.dev_mode
+            .unwrap_or(self.database_url.is_empty() && self.listen.ip().is_loopback())
+    }
+
+    /// Whether `jwt_secret` names a secret of its own (not empty, not the published one).
+    pub fn has_configured_secret(&self) -> bool {
+        !self.jwt_secret.is_empty() && self.jwt_secret != PUBLISHED_JWT_SECRET
+    }
+
+    /// The configured trusted proxies, parsed (`validate` has checked they parse).
+    pub fn trusted_proxy_nets(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|s| parse_net(s))
+            .collect()
     }
 
     pub fn database_url(&self) -> String {
@@ -285,8 +323,16 @@ impl Config {
         if c.owner_check_ms == 0 {
             return bad("cluster.owner_check_ms must be positive".into());
         }
-        if self.jwt_secret.len() < 16 {
-            return bad("jwt_secret must be at least 16 characters".into());
+        if !self.jwt_secret.is_empty() && self.jwt_secret.len() < 16 {
+            return bad("jwt_secret must be at least 16 characters (or empty)".into());
+        }
+        if let Some(p) = self.trusted_proxies.iter().find(|p| parse_net(p).is_none()) {
+            return bad(format!(
+                "trusted_proxies: {p:?} is not an IP address or network (10.0.0.5, 10.0.0.0/8)"
+            ));
+        }
+        if self.limits.max_notification_ids == 0 {
+            return bad("limits.max_notification_ids must be positive".into());
         }
         if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_days == 0 {
             return bad("auth token lifetimes must be positive".into());
@@ -299,19 +345,39 @@ impl Config {
         Ok(())
     }
 
-    /// Refuses to serve with the published default secret unless in dev mode.
-    pub fn check_serving_secret(&self) -> Result<(), ConfigError> {
-        if !self.dev_mode() && self.jwt_secret == DEFAULT_JWT_SECRET {
+    /// What `serve` refuses outside dev mode: no secret of its own on a shared database
+    /// (every node must sign with the same one, so none can be made up here), and the
+    /// test-only debug endpoints.
+    pub fn check_serving(&self) -> Result<(), ConfigError> {
+        if self.dev_mode() {
+            return Ok(());
+        }
+        if !self.database_url.is_empty() && !self.has_configured_secret() {
             return Err(ConfigError::Invalid(
-                "refusing to start: jwt_secret is the default from config.toml, so anyone could \
-                 forge access tokens. Set BOARDROOM_JWT_SECRET (or jwt_secret in your config \
-                 file) to a long random value, e.g. `openssl rand -hex 32`, or set \
-                 dev_mode = true for local development."
+                "refusing to start: no jwt_secret of this deployment's own (it is empty or the \
+                 published default), so tokens could be forged or nodes would disagree. Set \
+                 BOARDROOM_JWT_SECRET (or jwt_secret in your config file) to a long random \
+                 value, e.g. `openssl rand -hex 32`, the same on every node."
+                    .into(),
+            ));
+        }
+        if self.realtime.debug_endpoints {
+            return Err(ConfigError::Invalid(
+                "refusing to start: realtime.debug_endpoints lets any signed-in user crash \
+                 board actors; it is for tests and only allowed with dev_mode = true"
                     .into(),
             ));
         }
         Ok(())
     }
+}
+
+/// `10.0.0.5` or `10.0.0.0/8` (an address alone is a network of one).
+fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 #[cfg(test)]
@@ -358,19 +424,56 @@ mod tests {
     }
 
     #[test]
-    fn default_secret_refused_outside_dev_mode() {
+    fn serving_checks_outside_dev_mode() {
         let mut c = Config {
             database_url: "postgres://x".into(),
             ..Default::default()
         };
         assert!(!c.dev_mode());
-        assert!(c.check_serving_secret().is_err());
+        assert!(c.check_serving().is_err(), "no secret on a shared database");
+        c.jwt_secret = PUBLISHED_JWT_SECRET.into();
+        assert!(
+            c.check_serving().is_err(),
+            "the published secret is no secret"
+        );
         c.dev_mode = Some(true);
-        assert!(c.check_serving_secret().is_ok());
+        assert!(c.check_serving().is_ok());
         c.dev_mode = Some(false);
         c.jwt_secret = "a-real-secret-of-enough-length".into();
-        assert!(c.check_serving_secret().is_ok());
+        assert!(c.check_serving().is_ok());
+        c.realtime.debug_endpoints = true;
+        assert!(c.check_serving().is_err(), "debug endpoints need dev mode");
+        c.dev_mode = Some(true);
+        assert!(c.check_serving().is_ok());
+    }
+
+    #[test]
+    fn dev_mode_only_implicit_on_loopback_with_the_embedded_store() {
         let embedded = Config::default();
         assert!(embedded.dev_mode());
+        let exposed = Config {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            ..Default::default()
+        };
+        assert!(!exposed.dev_mode());
+        // Production with the embedded store needs no secret: one is generated and kept.
+        assert!(exposed.check_serving().is_ok());
+        let v6 = Config {
+            listen: "[::1]:8080".parse().unwrap(),
+            ..Default::default()
+        };
+        assert!(v6.dev_mode());
+    }
+
+    #[test]
+    fn trusted_proxies_parse_addresses_and_networks() {
+        let mut c = Config {
+            trusted_proxies: vec!["10.0.0.5".into(), "192.168.0.0/16".into(), "::1".into()],
+            ..Default::default()
+        };
+        assert!(c.validate().is_ok());
+        assert_eq!(c.trusted_proxy_nets().len(), 3);
+        c.trusted_proxies.push("nginx".into());
+        assert!(c.validate().is_err());
     }
 }

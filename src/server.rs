@@ -1,6 +1,7 @@
-//! Starting and stopping the server: open and migrate the store, seed the demo in dev mode,
-//! serve until SIGTERM or Ctrl-C.
+//! Starting and stopping the server: refuse unsafe settings, find the signing secret, open
+//! and migrate the store, seed the demo in dev mode, serve until SIGTERM or Ctrl-C.
 
+use crate::auth::signing_key;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::seed;
@@ -36,8 +37,19 @@ fn redact(url: &str) -> String {
     }
 }
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    config.check_serving_secret()?;
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+    config.check_serving()?;
+    if config.dev_mode() && !config.listen.ip().is_loopback() {
+        tracing::warn!(listen = %config.listen, "dev mode on an address other machines can reach: demo logins and debug settings are exposed");
+    }
+    if !config.has_configured_secret() {
+        // Only the embedded store or dev mode get here (`check_serving`).
+        config.jwt_secret = signing_key::load_or_create(&config.data_dir)?;
+        tracing::info!(
+            file = %config.data_dir.join(signing_key::FILE_NAME).display(),
+            "signing access tokens with the secret kept in the data directory"
+        );
+    }
     let store = open_store(&config).await?;
     tracing::info!(
         backend = store.backend(),
@@ -58,12 +70,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let rt = state.rt.clone();
     let limiter = state.login_limiter.clone();
     let op_limiter = state.op_limiter.clone();
+    let sessions_rt = state.rt.clone();
+    let revocation_age = std::time::Duration::from_millis(config.auth.revocation_check_ms);
+    let token_ttl = std::time::Duration::from_secs(config.auth.access_token_ttl_secs);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
             limiter.prune();
             op_limiter.prune();
+            sessions_rt
+                .sessions
+                .revoked_families
+                .prune(revocation_age, token_ttl);
         }
     });
     let app = http::router(state);

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[tokio::test]
 async fn migrate_is_idempotent() {
@@ -125,40 +125,16 @@ async fn create_org_with_a_taken_email_fails_and_makes_nothing() {
 async fn serve_refuses_the_default_secret_outside_dev_mode() {
     let db = fresh_pg_url().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = command()
-        .current_dir(dir.path())
+    let mut cmd = command();
+    cmd.current_dir(dir.path())
         .arg("serve")
         .env("BOARDROOM_DATABASE_URL", &db)
         .env("BOARDROOM_LISTEN", "127.0.0.1:0")
         .env("BOARDROOM_DEV_MODE", "false")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn boardroom serve");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "boardroom serve started with the published default jwt_secret and dev mode off"
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        .stdin(Stdio::null());
+    let (status, err) = exit_within(&mut cmd, Duration::from_secs(20))
+        .expect("boardroom serve started with no jwt_secret of its own and dev mode off");
     assert!(!status.success(), "it must exit with an error");
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
     assert!(
         err.to_lowercase().contains("jwt_secret") || err.contains("BOARDROOM_JWT_SECRET"),
         "say what to fix: {err}"

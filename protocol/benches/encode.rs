@@ -1,5 +1,7 @@
 //! Encoding one event frame, per encoding: the hub does this once per event and encoding, then
-//! shares the bytes. Run: `cargo bench -p boardroom-protocol`.
+//! shares the bytes. Decoding client frames: the gateway does this for every frame it reads,
+//! shape checks (maps with string keys, no positional structs) included. Run:
+//! `cargo bench -p boardroom-protocol`.
 
 use boardroom_protocol::event::CardData;
 use boardroom_protocol::*;
@@ -57,5 +59,33 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// A `card.update` op (no arrays: only the one-pass shape check) and a `notifications.read`
+/// naming 100 ids (an array: the frame is read a second time as a tree).
+fn client_frames() -> [(&'static str, ClientFrame); 2] {
+    let op: ClientFrame = serde_json::from_value(serde_json::json!({
+        "type": "op", "ref": 12, "topic": format!("board:{}", Uuid::now_v7()),
+        "op_id": Uuid::now_v7(), "kind": "card.update",
+        "data": {"card_id": Uuid::now_v7(), "title": "Repair boiler at 12 Elm St"},
+    }))
+    .expect("op frame");
+    let ids: Vec<Uuid> = (0..100).map(|_| Uuid::now_v7()).collect();
+    let read: ClientFrame = serde_json::from_value(serde_json::json!({
+        "type": "notifications.read", "ref": 13, "ids": ids,
+    }))
+    .expect("notifications.read frame");
+    [("op card.update", op), ("notifications.read 100 ids", read)]
+}
+
+fn bench_client(c: &mut Criterion) {
+    for (name, frame) in client_frames() {
+        for codec in [Codec::Json, Codec::MsgPack] {
+            let bytes = codec.encode_client(&frame).expect("encode");
+            c.bench_function(&format!("decode client {name} {codec}"), |b| {
+                b.iter(|| black_box(codec.decode_client(&bytes).expect("decode")))
+            });
+        }
+    }
+}
+
+criterion_group!(benches, bench, bench_client);
 criterion_main!(benches);

@@ -12,6 +12,7 @@ use crate::frames::{
 };
 use crate::op::Op;
 use crate::refs::Ref;
+use crate::shape;
 use crate::topic::Topic;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -162,6 +163,45 @@ impl Codec {
     /// second time, as a generic tree, to find the path of the offending field: good error
     /// messages cost nothing on the hot path.
     pub fn decode_client(self, bytes: &[u8]) -> Result<ClientFrame, DecodeError> {
+        let has_array = match self {
+            Codec::Json => shape::check_json_top(bytes),
+            Codec::MsgPack => shape::scan_msgpack(bytes, MAX_DEPTH).map(|s| s.has_array),
+        }
+        .map_err(|e| self.shape_error(bytes, e))?;
+        let frame = self.decode_typed_client(bytes)?;
+        if has_array {
+            // Rare (lists of ids, labels): only then is the frame read as a tree to tell a
+            // list from a struct written positionally.
+            if let (Some(tree), Ok(typed)) = (self.decode_tree(bytes), serde_json::to_value(&frame))
+            {
+                shape::no_positional_structs(&tree, &typed)
+                    .map_err(|e| self.shape_error(bytes, e))?;
+            }
+        }
+        Ok(frame)
+    }
+
+    fn shape_error(self, bytes: &[u8], (message, field): shape::ShapeError) -> DecodeError {
+        // A positional array's first element is no `ref`: only a map's is read.
+        let r#ref = match self {
+            Codec::Json if bytes.trim_ascii_start().starts_with(b"{") => {
+                serde_json::from_slice::<RefOnly>(bytes).ok()
+            }
+            Codec::MsgPack if matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf)) => {
+                msgpack_from_slice::<RefOnly>(bytes).ok()
+            }
+            _ => None,
+        }
+        .and_then(|r| r.r#ref);
+        DecodeError {
+            kind: DecodeErrorKind::Shape,
+            message,
+            r#ref,
+            field,
+        }
+    }
+
+    fn decode_typed_client(self, bytes: &[u8]) -> Result<ClientFrame, DecodeError> {
         self.decode(bytes).map_err(|mut e| {
             if e.kind == DecodeErrorKind::Shape {
                 if let Some(tree) = self.decode_tree(bytes) {

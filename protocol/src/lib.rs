@@ -14,6 +14,7 @@ pub mod op;
 pub mod refs;
 pub mod role;
 mod serde_util;
+mod shape;
 pub mod topic;
 
 pub use codec::{Codec, DecodeError, DecodeErrorKind, EncodeError};

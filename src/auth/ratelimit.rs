@@ -1,7 +1,10 @@
 //! Rate limits kept with governor's keyed token buckets:
 //!
-//! - Login throttling: a bucket per account and per client IP, so neither guessing one
-//!   password from many addresses nor many passwords from one address gets far.
+//! - Login throttling: a bucket per (account, client IP), a looser one per account, and one
+//!   per client IP. Counting the account alone would let anyone lock a known user out by
+//!   failing at their login from one address; per (account, IP) the stranger only locks
+//!   themselves out, the account's ceiling still caps guessing spread over many addresses,
+//!   and the per-IP bucket caps one address trying many accounts.
 //! - HTTP ops: a bucket per credential (API key, or user), because `POST /boards/{id}/ops`
 //!   has no connection to hang a limit on; without it, a bot could bypass the per-connection
 //!   WebSocket limit by switching to HTTP.
@@ -14,36 +17,46 @@ use std::time::Duration;
 use uuid::Uuid;
 
 pub struct LoginLimiter {
+    per_account_ip: DefaultKeyedRateLimiter<(String, IpAddr)>,
     per_account: DefaultKeyedRateLimiter<String>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
 }
 
 impl LoginLimiter {
-    pub fn new(per_account_per_minute: u32, per_ip_per_minute: u32) -> Self {
+    pub fn new(
+        per_account_ip_per_minute: u32,
+        per_account_per_minute: u32,
+        per_ip_per_minute: u32,
+    ) -> Self {
         let quota =
             |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
         LoginLimiter {
+            per_account_ip: RateLimiter::keyed(quota(per_account_ip_per_minute)),
             per_account: RateLimiter::keyed(quota(per_account_per_minute)),
             per_ip: RateLimiter::keyed(quota(per_ip_per_minute)),
             clock: DefaultClock::default(),
         }
     }
 
-    /// Takes one attempt for this account and address; `Err(wait)` when either is exhausted.
+    /// Takes one attempt for this account from this address; `Err(wait)` when any of the
+    /// three budgets is spent. Narrowest first, so that a stranger hammering one account
+    /// spends their own (account, IP) budget and leaves the account's ceiling to others.
     pub fn check(&self, email: &str, ip: IpAddr) -> Result<(), Duration> {
         let now = self.clock.now();
-        if let Err(not_until) = self.per_ip.check_key(&ip) {
-            return Err(not_until.wait_time_from(now));
-        }
-        if let Err(not_until) = self.per_account.check_key(&email.to_lowercase()) {
-            return Err(not_until.wait_time_from(now));
-        }
+        let email = email.to_lowercase();
+        let wait = |not_until: governor::NotUntil<_>| not_until.wait_time_from(now);
+        self.per_account_ip
+            .check_key(&(email.clone(), ip))
+            .map_err(wait)?;
+        self.per_ip.check_key(&ip).map_err(wait)?;
+        self.per_account.check_key(&email).map_err(wait)?;
         Ok(())
     }
 
     /// Drops idle keys so that a flood of made-up emails cannot grow memory without bound.
     pub fn prune(&self) {
+        self.per_account_ip.retain_recent();
         self.per_account.retain_recent();
         self.per_ip.retain_recent();
     }
@@ -111,17 +124,24 @@ mod tests {
     }
 
     #[test]
-    fn account_and_ip_buckets_are_separate() {
-        let l = LoginLimiter::new(2, 3);
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(l.check("x@y", a).is_ok());
-        assert!(l.check("X@y", b).is_ok());
-        // Third try on the account fails whatever the address.
-        assert!(l.check("x@y", b).is_err());
-        // Address a still has budget for another account.
-        assert!(l.check("other@y", a).is_ok());
-        assert!(l.check("third@y", a).is_ok());
-        assert!(l.check("fourth@y", a).is_err());
+    fn a_stranger_cannot_lock_an_account_out() {
+        let l = LoginLimiter::new(2, 4, 3);
+        let stranger: IpAddr = "10.0.0.1".parse().unwrap();
+        let owner: IpAddr = "10.0.0.2".parse().unwrap();
+        assert!(l.check("x@y", stranger).is_ok());
+        assert!(l.check("X@y", stranger).is_ok());
+        assert!(l.check("x@y", stranger).is_err(), "(account, IP) spent");
+        // The account's owner, from elsewhere, still gets in.
+        assert!(l.check("x@y", owner).is_ok());
+        // The stranger's address still has budget for another account, up to its own cap.
+        assert!(l.check("other@y", stranger).is_ok());
+        assert!(l.check("third@y", stranger).is_err(), "per-IP spent");
+        // The account's ceiling caps guesses spread over many addresses.
+        let l = LoginLimiter::new(2, 3, 100);
+        for i in 0..3 {
+            let ip: IpAddr = format!("10.1.0.{i}").parse().unwrap();
+            assert!(l.check("z@y", ip).is_ok());
+        }
+        assert!(l.check("z@y", "10.1.0.9".parse().unwrap()).is_err());
     }
 }

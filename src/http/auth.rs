@@ -2,16 +2,15 @@
 //! logout.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller};
+use super::extract::{Body, Caller, ClientIp};
 use super::AppState;
 use crate::auth::{password, secrets};
 use crate::store::{new_id, RefreshToken};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use uuid::Uuid;
 
 const BAD_LOGIN: &str = "invalid email or password";
@@ -25,7 +24,7 @@ pub struct LoginBody {
 
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     Body(body): Body<LoginBody>,
 ) -> ApiResult<Json<Value>> {
     let email = body.email.trim().to_lowercase();
@@ -34,7 +33,7 @@ pub async fn login(
     }
     state
         .login_limiter
-        .check(&email, addr.ip())
+        .check(&email, ip)
         .map_err(ApiError::rate_limited)?;
     let user = state.store.find_user_by_email(&email).await?;
     let pw = body.password;

@@ -235,6 +235,13 @@ pub async fn mark_read(
             ))
         }
     };
+    let max = state.config.limits.max_notification_ids;
+    if ids.as_ref().is_some_and(|ids| ids.len() > max) {
+        return Err(ApiError::bad_field(
+            "ids",
+            format!("at most {max} ids per request (limits.max_notification_ids)"),
+        ));
+    }
     let unread = state
         .store
         .mark_read(user, ids.as_deref(), chrono::Utc::now())
@@ -257,7 +264,7 @@ pub enum PanicWhen {
     NextOp,
 }
 
-/// Test-only (`realtime.debug_endpoints`): makes a board actor fail, to exercise supervision
+/// Test-only (routed only with `realtime.debug_endpoints`, in dev mode): makes a board actor fail, to exercise supervision
 /// and what requests in flight get. Body `{"when":"now"}` (the default) or
 /// `{"when":"next_op"}`.
 pub async fn debug_panic(
@@ -266,9 +273,6 @@ pub async fn debug_panic(
     Path(board_id): Path<Uuid>,
     Body(body): Body<PanicBody>,
 ) -> ApiResult<StatusCode> {
-    if !state.config.realtime.debug_endpoints {
-        return Err(ApiError::not_found("endpoint"));
-    }
     let (org_id, p) = board_principal(&state, &caller, board_id).await?;
     ApiError::check(
         decide(
@@ -289,16 +293,13 @@ pub async fn debug_panic(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Test-only (`realtime.debug_endpoints`): the caller's own live WebSocket sessions (those of
+/// Test-only (routed only with `realtime.debug_endpoints`, in dev mode): the caller's own live WebSocket sessions (those of
 /// this user, or of this API key) fail on their next frame, to exercise how the server closes
 /// a session that broke (1011) and cleans up after it. Answers how many were armed.
 pub async fn debug_session_panic(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if !state.config.realtime.debug_endpoints {
-        return Err(ApiError::not_found("endpoint"));
-    }
     let key = match &caller {
         Caller::User { user_id } => *user_id,
         Caller::ApiKey(k) => k.id,

@@ -64,7 +64,8 @@ impl AppState {
         let config = Arc::new(config);
         let jwt = JwtKeys::new(&config.jwt_secret, config.auth.access_token_ttl_secs);
         let login_limiter = Arc::new(LoginLimiter::new(
-            config.auth.login_attempts_per_minute,
+            config.auth.login_attempts_per_account_ip_per_minute,
+            config.auth.login_attempts_per_account_per_minute,
             config.auth.login_attempts_per_ip_per_minute,
         ));
         let op_limiter = Arc::new(OpLimiter::new(
@@ -260,9 +261,15 @@ pub fn routes() -> Vec<Route> {
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes;
+    // Test-only doors (`/debug/...`): absent unless configured, which `serve` allows in dev
+    // mode only; the table and the spec still list them (the spec says "else 404").
+    let debug = state.config.realtime.debug_endpoints;
     let mut api = Router::new();
     let mut root = Router::new();
     for r in routes() {
+        if r.path.contains("/debug/") && !debug {
+            continue;
+        }
         match r.path.strip_prefix(API_PREFIX) {
             Some(rest) => api = api.route(rest, r.handler),
             None => root = root.route(r.path, r.handler),

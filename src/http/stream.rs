@@ -11,7 +11,7 @@ use crate::realtime::session_auth::{SessionAuth, WsCredential};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use boardroom_protocol::{Codec, ErrorCode, Since, Topic};
+use boardroom_protocol::{Codec, ErrorCode, ServerFrame, Since, Topic};
 use futures_util::Stream;
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -96,34 +96,42 @@ pub async fn stream(
         .send(board_id, BoardMsg::Subscribe(Box::new(req)))
         .await
     {
-        return Err(ApiError::new(
-            ErrorCode::Unavailable,
-            "the board is restarting; retry",
-        ));
+        return Err(restarting());
+    }
+    // The board's answer decides the HTTP status: a topic this credential may not read is a
+    // 404 like any other unknown resource, not a 200 stream carrying an `error` event.
+    let first = tokio::select! {
+        wire = rx.recv() => wire.ok_or_else(restarting)?,
+        _ = conn.closed() => return Err(restarting()),
+    };
+    if let Ok(ServerFrame::Error(e)) = Codec::Json.decode_server(&first) {
+        return Err(ApiError {
+            code: e.code,
+            message: e.message,
+            field: e.field,
+            retry_after: e.retry_after_ms.map(std::time::Duration::from_millis),
+        });
     }
     state.rt.sessions.add(&auth, conn.clone());
     let rt = state.rt.clone();
     let stream = async_stream(move |emit| async move {
+        let mut pending = Some(first);
         loop {
-            tokio::select! {
-                wire = rx.recv() => {
-                    let Some(wire) = wire else { break };
-                    let Ok(text) = std::str::from_utf8(&wire) else { continue };
-                    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-                    let kind = v["type"].as_str().unwrap_or("message").to_string();
-                    let mut ev = Event::default().event(kind).data(text);
-                    if v["type"] == "event" {
-                        ev = ev.id(format!("{}:{}", v["epoch"], v["seq"]));
-                    }
-                    if emit.send(Ok(ev)).await.is_err() {
+            let wire = match pending.take() {
+                Some(w) => Some(w),
+                None => tokio::select! {
+                    wire = rx.recv() => wire,
+                    _ = emit.closed() => break,
+                    code = conn.closed() => {
+                        let _ = emit.send(Ok(Event::default().event("close").data(code.to_string()))).await;
                         break;
                     }
-                }
-                _ = emit.closed() => break,
-                code = conn.closed() => {
-                    let _ = emit.send(Ok(Event::default().event("close").data(code.to_string()))).await;
-                    break;
-                }
+                },
+            };
+            let Some(wire) = wire else { break };
+            let Some(ev) = sse_event(&wire) else { continue };
+            if emit.send(Ok(ev)).await.is_err() {
+                break;
             }
         }
         rt.hub.unsubscribe(&topic, conn.id);
@@ -137,6 +145,22 @@ pub async fn stream(
         rt.sessions.remove(&auth, conn.id);
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+fn restarting() -> ApiError {
+    ApiError::new(ErrorCode::Unavailable, "the board is restarting; retry")
+}
+
+/// One frame as an SSE event named for its `type`; events carry `id: <epoch>:<seq>`.
+fn sse_event(wire: &[u8]) -> Option<Event> {
+    let text = std::str::from_utf8(wire).ok()?;
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let kind = v["type"].as_str().unwrap_or("message").to_string();
+    let mut ev = Event::default().event(kind).data(text);
+    if v["type"] == "event" {
+        ev = ev.id(format!("{}:{}", v["epoch"], v["seq"]));
+    }
+    Some(ev)
 }
 
 /// A stream fed by a task: the task ends (and cleans up) when the client goes away.

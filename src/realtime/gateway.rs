@@ -418,6 +418,17 @@ impl Session {
                     boardroom_protocol::ReadTarget::All => None,
                     boardroom_protocol::ReadTarget::Ids(ids) => Some(ids.as_slice()),
                 };
+                let max = self.state.config.limits.max_notification_ids;
+                if ids.is_some_and(|ids| ids.len() > max) {
+                    let mut e = ErrorReply::new(
+                        n.r#ref,
+                        ErrorCode::BadRequest,
+                        format!("at most {max} ids per request (limits.max_notification_ids)"),
+                    );
+                    e.field = Some("ids".into());
+                    self.reply(ServerFrame::Error(e));
+                    return Flow::Continue;
+                }
                 match self
                     .state
                     .store
@@ -496,7 +507,13 @@ impl Session {
                     && fresh.principal.id == current.principal.id =>
             {
                 if let Some(a) = &mut self.auth {
+                    // The new token may come from another login (a fresh log-in rather than a
+                    // refresh): revoking that login must close this session, and revoking
+                    // the old one no longer should.
+                    self.state.rt.sessions.remove(a, self.conn.id);
                     a.expires_at = fresh.expires_at;
+                    a.revocation_keys = fresh.revocation_keys;
+                    self.state.rt.sessions.add(a, self.conn.clone());
                 }
                 self.reply(ServerFrame::Ok(OkReply::new(r#ref)));
             }

@@ -2,6 +2,7 @@
 //! principal, and the registry that closes live sessions when their credential is revoked.
 
 use super::conn::{ConnHandle, ConnId};
+use crate::auth::revocation::RevokedFamilies;
 use crate::auth::secrets;
 use crate::http::extract::Caller;
 use crate::http::AppState;
@@ -88,10 +89,14 @@ impl SessionAuth {
                 revocation_keys: vec![link.id],
             });
         }
-        let caller = state.authenticate(token).await.map_err(|e| AuthError {
-            code: e.code,
-            message: e.message,
-        })?;
+        let (caller, claims) =
+            state
+                .authenticate_with_claims(token)
+                .await
+                .map_err(|e| AuthError {
+                    code: e.code,
+                    message: e.message,
+                })?;
         match &caller {
             Caller::ApiKey(key) => {
                 let principal =
@@ -118,10 +123,7 @@ impl SessionAuth {
                 })
             }
             Caller::User { user_id } => {
-                let claims = state
-                    .jwt
-                    .verify(token)
-                    .map_err(|e| unauthorized(e.to_string()))?;
+                let claims = claims.ok_or_else(|| unauthorized("invalid access token"))?;
                 let user = state
                     .store
                     .get_user(*user_id)
@@ -174,6 +176,10 @@ pub struct Sessions {
     /// Live sessions per revocation key, by connection id: thousands of connections can share
     /// one key (an API key, a share link), and each must leave in O(1).
     by_key: DashMap<Uuid, HashMap<ConnId, Arc<ConnHandle>>>,
+    /// Revoked logins, so that the access tokens they issued are refused on new requests and
+    /// sockets too. Fed by every revocation, this node's and (through `Rt::on_control`) the
+    /// cluster's.
+    pub revoked_families: RevokedFamilies,
 }
 
 impl Sessions {
@@ -209,8 +215,12 @@ impl Sessions {
         conns.len()
     }
 
-    /// Closes every live session that authenticated with `key`; returns how many.
+    /// Closes every live session that authenticated with `key`; returns how many. When `key`
+    /// is a login (refresh-token family), its access tokens are refused from now on.
     pub fn revoke(&self, key: Uuid) -> usize {
+        // Any revoked key is recorded: an id of another kind (user, API key, share link) is
+        // never a family, so it only takes a cache slot until pruned.
+        self.revoked_families.revoke(key);
         let conns: Vec<_> = self
             .by_key
             .get(&key)

@@ -100,6 +100,8 @@ pub trait Store: Send + Sync + 'static {
     /// concurrent refreshes with one token cannot both win.
     async fn spend_refresh_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
     async fn revoke_refresh_family(&self, family_id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Whether a login (refresh-token family) was revoked: its access tokens are void too.
+    async fn refresh_family_revoked(&self, family_id: Uuid) -> StoreResult<bool>;
 
     // Share links.
     async fn create_share_link(&self, l: NewShareLink) -> StoreResult<ShareLink>;

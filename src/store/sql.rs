@@ -1392,6 +1392,16 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn refresh_family_revoked(&self, family_id: Uuid) -> StoreResult<bool> {
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1) AS r",
+                )
+                .bind(family_id)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(n > 0)
+            }
+
             async fn create_share_link(&self, l: NewShareLink) -> StoreResult<ShareLink> {
                 let t = now();
                 let link = ShareLink {
@@ -1576,19 +1586,19 @@ macro_rules! sql_store {
                             .execute(&self.pool)
                             .await?;
                     }
+                    Some([]) => {}
                     Some(ids) => {
-                        let mut tx = self.pool.begin().await?;
+                        // One statement whatever the count (callers cap it): `IN ($3, $4, …)`.
+                        let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+                        let sql = format!(
+                            "UPDATE notifications SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL AND id IN ({})",
+                            list.join(", ")
+                        );
+                        let mut q = sqlx::query(&sql).bind(user_id).bind(at);
                         for id in ids {
-                            sqlx::query(
-                                "UPDATE notifications SET read_at = $3 WHERE user_id = $1 AND id = $2 AND read_at IS NULL",
-                            )
-                            .bind(user_id)
-                            .bind(id)
-                            .bind(at)
-                            .execute(&mut *tx)
-                            .await?;
+                            q = q.bind(id);
                         }
-                        tx.commit().await?;
+                        q.execute(&self.pool).await?;
                     }
                 }
                 self.unread_count(user_id).await

@@ -324,7 +324,7 @@ impl TestServer {
     pub async fn start(db_url: &str, extra_env: &[(&str, &str)]) -> TestServer {
         let mut last_err = String::new();
         for _ in 0..3 {
-            match Self::try_start(db_url, extra_env).await {
+            match Self::try_start(Some(db_url), extra_env).await {
                 Ok(s) => return s,
                 // Another process took the port between our probe and the server's bind.
                 Err((msg, true)) => last_err = msg,
@@ -334,8 +334,24 @@ impl TestServer {
         panic!("{last_err}")
     }
 
+    /// `boardroom serve` with none of the test defaults of [`TestServer::start`]: no database
+    /// URL, secret or dev-mode setting, only a free port on 127.0.0.1, JSON logs and
+    /// `extra_env` (where `{port}` in a value becomes the chosen port, as in
+    /// `BOARDROOM_LISTEN=0.0.0.0:{port}`). For tests of what the defaults do.
+    pub async fn start_bare(extra_env: &[(&str, &str)]) -> TestServer {
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            match Self::try_start(None, extra_env).await {
+                Ok(s) => return s,
+                Err((msg, true)) => last_err = msg,
+                Err((msg, false)) => panic!("{msg}"),
+            }
+        }
+        panic!("{last_err}")
+    }
+
     async fn try_start(
-        db_url: &str,
+        db_url: Option<&str>,
         extra_env: &[(&str, &str)],
     ) -> Result<TestServer, (String, bool)> {
         let port = free_port();
@@ -350,25 +366,40 @@ impl TestServer {
         let mut cmd = command();
         cmd.current_dir(workdir.path())
             .arg("serve")
-            .env("BOARDROOM_DATABASE_URL", db_url)
             .env("BOARDROOM_LISTEN", &listen)
-            .env("BOARDROOM_JWT_SECRET", &jwt_secret)
-            .env("BOARDROOM_DEV_MODE", "false")
             .env("BOARDROOM_LOG_FORMAT", "json")
-            .env("BOARDROOM_DATABASE_MAX_CONNECTIONS", "5")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
+            .env("RUST_LOG", "info");
+        let jwt_secret = match db_url {
+            Some(db_url) => {
+                cmd.env("BOARDROOM_DATABASE_URL", db_url)
+                    .env("BOARDROOM_JWT_SECRET", &jwt_secret)
+                    .env("BOARDROOM_DEV_MODE", "false")
+                    .env("BOARDROOM_DATABASE_MAX_CONNECTIONS", "5");
+                jwt_secret
+            }
+            None => String::new(),
+        };
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("dup log file")))
             .stderr(Stdio::from(log));
+        // The debug endpoints exist only in dev mode (the server refuses them otherwise); a
+        // test that asks for them gets dev mode without the demo seed.
+        if extra_env
+            .iter()
+            .any(|(k, v)| *k == "BOARDROOM_REALTIME__DEBUG_ENDPOINTS" && *v == "true")
+        {
+            cmd.env("BOARDROOM_DEV_MODE", "true")
+                .env("BOARDROOM_DEMO_SEED", "false");
+        }
         for (k, v) in extra_env {
-            cmd.env(k, v);
+            cmd.env(k, v.replace("{port}", &port.to_string()));
         }
         let child = cmd
             .spawn()
             .map_err(|e| (format!("cannot spawn {}: {e}", bin()), false))?;
         let mut server = TestServer {
             base,
-            db_url: db_url.to_string(),
+            db_url: db_url.unwrap_or_default().to_string(),
             jwt_secret,
             log_path,
             child,
@@ -528,6 +559,38 @@ fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// Runs `cmd` (stdout discarded) until it exits, at most `wait`: its status and stderr, or
+/// `None` when it was still running (it is killed then). For commands that must refuse to
+/// start.
+pub fn exit_within(
+    cmd: &mut Command,
+    wait: Duration,
+) -> Option<(std::process::ExitStatus, String)> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", bin()));
+    let deadline = Instant::now() + wait;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for child") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    Some((status, err))
+}
+
 /// A new org on `server`'s database, with an owner, and a client logged in as the owner.
 pub struct Org {
     pub id: String,
@@ -546,6 +609,17 @@ pub async fn new_org(server: &TestServer, name: &str) -> Org {
         owner_email: email,
         owner,
     }
+}
+
+/// `POST /api/v1/orgs/{org}/boards` as the owner with `body` (`{"name", "template"?}`);
+/// panics unless 201. Returns the board.
+pub async fn new_board(org: &Org, body: Value) -> Value {
+    let (s, board) = org
+        .owner
+        .post(&format!("/api/v1/orgs/{}/boards", org.id), body)
+        .await;
+    assert_eq!(s, 201, "creating a board failed: {board}");
+    board
 }
 
 fn slug(s: &str) -> String {
@@ -654,6 +728,21 @@ impl Api {
     pub fn new(base: &str) -> Api {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
+        Api {
+            base: base.trim_end_matches('/').to_string(),
+            token: None,
+            client,
+        }
+    }
+
+    /// A client whose connections come from `local` (any 127.x.y.z reaches a server on
+    /// 127.0.0.1), so a test can be several client addresses.
+    pub fn from_address(base: &str, local: std::net::IpAddr) -> Api {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .local_address(local)
             .build()
             .expect("http client");
         Api {
