@@ -56,9 +56,15 @@ async fn the_spec_and_the_docs_page_are_served() {
 
 /// Each operation of the spec, sent to the real server (made-up ids, no credentials, no body),
 /// is answered by a handler: neither the router's "no such endpoint" fallback nor a 405.
+/// The `/debug/...` operations are routed only with `realtime.debug_endpoints` (dev mode), so
+/// this server has them on; that production answers 404 there is `security_edge`'s test.
 #[tokio::test]
 async fn every_described_operation_is_routed() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
+    let server = TestServer::start(
+        &fresh_pg_url().await,
+        &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")],
+    )
+    .await;
     let api = server.api();
     let spec = checked_in_spec();
     let ops = operations(&spec);
