@@ -10,6 +10,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use boardroom_actors::policy::{decide, Action, Decision, Resource};
 use boardroom_protocol::{
     close, ClientFrame, Codec, ErrorCode, ErrorReply, OkReply, Pong, Ref, ServerFrame, Topic,
     Welcome,
@@ -385,11 +386,13 @@ impl Session {
                     );
                     return Flow::Continue;
                 };
+                // Not subscribed is not found, as for `unsubscribe`: a board of another org
+                // (which cannot be subscribed) answers exactly like one that does not exist.
                 if !self.subs.contains_key(&p.topic) {
                     self.error(
                         p.r#ref,
-                        ErrorCode::BadRequest,
-                        "subscribe to the board before setting presence",
+                        ErrorCode::NotFound,
+                        "not subscribed to that topic; subscribe to the board before setting presence",
                     );
                     return Flow::Continue;
                 }
@@ -406,13 +409,29 @@ impl Session {
                 Flow::Continue
             }
             ClientFrame::NotificationsRead(n) => {
-                let Some(user) = self.auth.as_ref().and_then(|a| a.principal.user_id()) else {
-                    self.error(
-                        n.r#ref,
-                        ErrorCode::Forbidden,
-                        "only users have notifications",
-                    );
+                // The policy answers who has notifications (users; a key is forbidden, a share
+                // link, which sees one card and nothing else, is not found), as over HTTP.
+                let Some((decision, user)) = self.auth.as_ref().map(|a| {
+                    let p = &a.principal;
+                    let own_org = Resource::Org { org_id: p.org_id };
+                    (decide(p, Action::ReadNotifications, &own_org), p.user_id())
+                }) else {
                     return Flow::Continue;
+                };
+                let user = match (decision, user) {
+                    (Decision::Allow, Some(user)) => user,
+                    (Decision::NotFound, _) => {
+                        self.error(n.r#ref, ErrorCode::NotFound, "not found");
+                        return Flow::Continue;
+                    }
+                    _ => {
+                        self.error(
+                            n.r#ref,
+                            ErrorCode::Forbidden,
+                            "only users have notifications",
+                        );
+                        return Flow::Continue;
+                    }
                 };
                 let ids = match &n.target {
                     boardroom_protocol::ReadTarget::All => None,

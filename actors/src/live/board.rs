@@ -1150,9 +1150,11 @@ impl BoardRt {
     fn presence_set(&mut self, conn: &ConnHandle, state: PresenceState, answer: Owed) {
         let user = self.present_conns.get(&conn.id).map(|p| p.user);
         let Some((user, p)) = user.and_then(|u| self.presence.get_mut(&u).map(|p| (u, p))) else {
+            // Not found, as the gateway answers a topic the session is not subscribed to: the
+            // subscription may have been refused, and a refused one is told apart from nothing.
             return answer.error(
-                ErrorCode::BadRequest,
-                "subscribe to the board before setting presence",
+                ErrorCode::NotFound,
+                "not subscribed to that topic; subscribe to the board before setting presence",
             );
         };
         if let Some(focus) = state.focus {
