@@ -33,6 +33,9 @@ pub struct Config {
     pub jwt_secret: String,
     /// `commit` (acknowledge after the batch is durable) or `apply` (acknowledge at once).
     pub durability: Durability,
+    /// SQLite's `synchronous` (`full` or `normal`). Unset: `full` with `durability = "commit"`
+    /// (an ack survives power loss), `normal` with `apply` (survives a crash of the process).
+    pub sqlite_synchronous: Option<SqliteSync>,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Create the demo organization on first start of an empty store (dev mode only).
@@ -76,6 +79,7 @@ pub struct Realtime {
     pub overload_retry_after_ms: u64,
 }
 
+pub use crate::store::SqliteSync;
 pub use boardroom_actors::live::Durability;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -125,6 +129,7 @@ impl Default for Config {
             dev_mode: None,
             jwt_secret: DEFAULT_JWT_SECRET.into(),
             durability: Durability::Commit,
+            sqlite_synchronous: None,
             log_format: LogFormat::Text,
             demo_seed: true,
             auth: AuthConfig {
@@ -242,6 +247,14 @@ impl Config {
     /// Dev mode unless said otherwise: on for the embedded store, off for a real database.
     pub fn dev_mode(&self) -> bool {
         self.dev_mode.unwrap_or(self.database_url.is_empty())
+    }
+
+    /// The `synchronous` mode the SQLite store runs with (see `sqlite_synchronous`).
+    pub fn sqlite_synchronous(&self) -> SqliteSync {
+        self.sqlite_synchronous.unwrap_or(match self.durability {
+            Durability::Commit => SqliteSync::Full,
+            Durability::Apply => SqliteSync::Normal,
+        })
     }
 
     pub fn database_url(&self) -> String {
