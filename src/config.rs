@@ -42,6 +42,9 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// `commit` (acknowledge after the batch is durable) or `apply` (acknowledge at once).
     pub durability: Durability,
+    /// SQLite's `synchronous` (`full` or `normal`). Unset: `full` with `durability = "commit"`
+    /// (an ack survives power loss), `normal` with `apply` (survives a crash of the process).
+    pub sqlite_synchronous: Option<SqliteSync>,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Create the demo organization on first start of an empty store (dev mode only).
@@ -85,6 +88,7 @@ pub struct Realtime {
     pub overload_retry_after_ms: u64,
 }
 
+pub use crate::store::SqliteSync;
 pub use boardroom_actors::live::Durability;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -145,6 +149,7 @@ impl Default for Config {
             jwt_secret: String::new(),
             trusted_proxies: Vec::new(),
             durability: Durability::Commit,
+            sqlite_synchronous: None,
             log_format: LogFormat::Text,
             demo_seed: true,
             auth: AuthConfig {
@@ -280,6 +285,14 @@ impl Config {
             .iter()
             .filter_map(|s| parse_net(s))
             .collect()
+    }
+
+    /// The `synchronous` mode the SQLite store runs with (see `sqlite_synchronous`).
+    pub fn sqlite_synchronous(&self) -> SqliteSync {
+        self.sqlite_synchronous.unwrap_or(match self.durability {
+            Durability::Commit => SqliteSync::Full,
+            Durability::Apply => SqliteSync::Normal,
+        })
     }
 
     pub fn database_url(&self) -> String {

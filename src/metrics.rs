@@ -9,7 +9,11 @@ pub use boardroom_actors::live::metrics::*;
 pub const CONNECTIONS: &str = "boardroom_connections";
 pub const JOURNAL_DEPTH: &str = "boardroom_journal_depth";
 pub const COMMIT_BATCH_SIZE: &str = "boardroom_commit_batch_size";
+/// One group commit: the store's transaction, from its first statement to its commit.
 pub const COMMIT_SECONDS: &str = "boardroom_commit_seconds";
+/// Per op: from its entry into the write-behind journal (right after its board applied it)
+/// to the moment its group commit is durable and its board is told (the commit watermark).
+pub const TIME_TO_DURABLE_SECONDS: &str = "boardroom_time_to_durable_seconds";
 pub const FORWARDS: &str = "boardroom_forwards_total";
 pub const GAPS_REPAIRED: &str = "boardroom_gaps_repaired_total";
 pub const LEASES_HELD: &str = "boardroom_leases_held";
@@ -29,6 +33,15 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                 ],
             )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(TIME_TO_DURABLE_SECONDS.into()),
+                    &[
+                        0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                        2.5,
+                    ],
+                )
+            })
             .and_then(|b| {
                 b.set_buckets_for_metric(
                     Matcher::Full(COMMIT_BATCH_SIZE.into()),

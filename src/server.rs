@@ -16,9 +16,13 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
     }
-    let store = store::open(&url, config.database_max_connections)
-        .await
-        .with_context(|| format!("cannot open the database at {}", redact(&url)))?;
+    let store = store::open_with(
+        &url,
+        config.database_max_connections,
+        config.sqlite_synchronous(),
+    )
+    .await
+    .with_context(|| format!("cannot open the database at {}", redact(&url)))?;
     store
         .migrate()
         .await
@@ -51,8 +55,10 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         );
     }
     let store = open_store(&config).await?;
+    let sqlite_synchronous = store.sqlite_synchronous().await?;
     tracing::info!(
         backend = store.backend(),
+        sqlite_synchronous,
         dev_mode = config.dev_mode(),
         "store ready"
     );

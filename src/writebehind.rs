@@ -22,6 +22,9 @@ pub use boardroom_actors::live::ports::{CommitOutcome, SubmitError};
 struct Entry {
     commit: BoardCommit,
     done: oneshot::Sender<CommitOutcome>,
+    /// When the op entered the journal (right after its board applied it): the start of its
+    /// time to durable.
+    queued: Instant,
 }
 
 /// Counters the metrics endpoint reads.
@@ -79,7 +82,11 @@ impl Journal {
     ) -> Result<oneshot::Receiver<CommitOutcome>, SubmitError> {
         let (done, rx) = oneshot::channel();
         self.tx
-            .try_send(Entry { commit, done })
+            .try_send(Entry {
+                commit,
+                done,
+                queued: Instant::now(),
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => SubmitError::Full,
                 mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
@@ -112,7 +119,11 @@ pub struct JournalPermit(mpsc::OwnedPermit<Entry>);
 impl JournalPermit {
     pub fn send(self, commit: BoardCommit) -> oneshot::Receiver<CommitOutcome> {
         let (done, rx) = oneshot::channel();
-        self.0.send(Entry { commit, done });
+        self.0.send(Entry {
+            commit,
+            done,
+            queued: Instant::now(),
+        });
         rx
     }
 }
@@ -173,6 +184,9 @@ async fn flusher(
             }
         };
         let Some(first) = first else { break };
+        // The batch is whatever queued while the previous commit ran (up to `max_batch`):
+        // it closes when that commit finishes, never on a timer, so a lone op at low load is
+        // committed at once and a burst under load shares one transaction.
         let mut entries = vec![first];
         while entries.len() < max_batch {
             match rx.try_recv() {
@@ -180,21 +194,37 @@ async fn flusher(
                 Err(_) => break,
             }
         }
-        let commits: Vec<BoardCommit> = entries.iter().map(|e| e.commit.clone()).collect();
+        // The commits move out of the entries into the statements' input: nothing copied.
+        let mut commits: Vec<BoardCommit> = Vec::with_capacity(entries.len());
+        let mut waiting: Vec<(oneshot::Sender<CommitOutcome>, Instant)> =
+            Vec::with_capacity(entries.len());
+        for e in entries {
+            commits.push(e.commit);
+            waiting.push((e.done, e.queued));
+        }
         let started = Instant::now();
         let outcomes = commit_with_retry(&store, &commits, &stats).await;
+        let took = started.elapsed();
+        let n = waiting.len();
         stats.batches.fetch_add(1, Relaxed);
-        stats.entries.fetch_add(entries.len() as u64, Relaxed);
-        stats.last_batch_size.store(entries.len() as u64, Relaxed);
+        stats.entries.fetch_add(n as u64, Relaxed);
+        stats.last_batch_size.store(n as u64, Relaxed);
         stats
             .last_commit_micros
-            .store(started.elapsed().as_micros() as u64, Relaxed);
-        metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-        metrics::histogram!(crate::metrics::COMMIT_BATCH_SIZE).record(entries.len() as f64);
-        for (entry, outcome) in entries.into_iter().zip(outcomes) {
+            .store(took.as_micros() as u64, Relaxed);
+        metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(took.as_secs_f64());
+        metrics::histogram!(crate::metrics::COMMIT_BATCH_SIZE).record(n as f64);
+        let durable = metrics::histogram!(crate::metrics::TIME_TO_DURABLE_SECONDS);
+        let now = Instant::now();
+        for ((done, queued), outcome) in waiting.into_iter().zip(outcomes) {
+            if outcome == CommitOutcome::Committed {
+                durable.record(now.duration_since(queued).as_secs_f64());
+            }
             // The sender may have gone (actor stopped); the data is durable either way.
-            let _ = entry.done.send(outcome);
+            let _ = done.send(outcome);
         }
+        // The batch is freed only now, after the answers: they need not wait for it.
+        drop(commits);
     }
     tracing::info!("write-behind journal flushed and closed");
 }

@@ -322,6 +322,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         return unready("Redis is unreachable");
     }
     let mut body = json!({ "status": "ready", "store": state.store.backend() });
+    // What an ack promises on the embedded store: `full` survives power loss, `normal` only a
+    // crash of the process.
+    if let Ok(Some(sync)) = state.store.sqlite_synchronous().await {
+        body["sqlite_synchronous"] = json!(sync);
+    }
     if let Some(n) = &state.rt.node {
         body["node_id"] = json!(&*n.id);
         body["redis"] = json!("up");

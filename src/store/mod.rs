@@ -35,11 +35,34 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 pub type DynStore = Arc<dyn Store>;
 
+/// SQLite's `synchronous` pragma, the one durability knob of the embedded store (in WAL
+/// mode): `Full` syncs the log at every commit, so a committed transaction survives power
+/// loss; `Normal` syncs only at checkpoints, so it survives a crash or kill of the process but
+/// the last commits may be lost with the machine's power.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    Full,
+    Normal,
+}
+
+impl SqliteSync {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqliteSync::Full => "full",
+            SqliteSync::Normal => "normal",
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
+    /// SQLite: the `synchronous` mode its connections run with, read back from one of them
+    /// (what an ack promises, for `/readyz`). None on Postgres.
+    async fn sqlite_synchronous(&self) -> StoreResult<Option<&'static str>>;
     async fn migrate(&self) -> StoreResult<()>;
 
     // Organizations and users.
@@ -164,12 +187,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<i64>;
 }
 
-/// Opens the store a database URL names: `postgres://…` or `sqlite:…`.
+/// Opens the store a database URL names: `postgres://…` or `sqlite:…` (SQLite with
+/// `synchronous = FULL`).
 pub async fn open(url: &str, max_connections: u32) -> StoreResult<DynStore> {
+    open_with(url, max_connections, SqliteSync::Full).await
+}
+
+/// `open`, with SQLite's `synchronous` mode chosen.
+pub async fn open_with(
+    url: &str,
+    max_connections: u32,
+    sqlite_sync: SqliteSync,
+) -> StoreResult<DynStore> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::connect(url, max_connections).await?))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Arc::new(SqliteStore::connect(url, sqlite_sync).await?))
     } else {
         Err(StoreError::Database(sqlx::Error::Configuration(
             format!("unsupported database URL {url:?}: expected postgres://… or sqlite:…").into(),

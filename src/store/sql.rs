@@ -29,16 +29,20 @@ impl PgStore {
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, sync: super::SqliteSync) -> StoreResult<Self> {
         use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
         use std::str::FromStr;
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .foreign_keys(true)
-            // WAL lets readers run while the write-behind commits; NORMAL sync is durable
-            // across process crashes, which is what the embedded mode promises.
+            // WAL lets readers run while the write-behind commits. `synchronous` decides
+            // whether a commit survives power loss (FULL) or only a crash of the process
+            // (NORMAL); see `SqliteSync`.
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(match sync {
+                super::SqliteSync::Full => SqliteSynchronous::Full,
+                super::SqliteSync::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(std::time::Duration::from_secs(5));
         // An in-memory database exists once per connection: keep exactly one.
         let max = if url.contains(":memory:") || url.contains("mode=memory") {
@@ -402,25 +406,56 @@ impl From<NotificationRow> for Notification {
     }
 }
 
-/// Joins the entries of one board (and epoch) in a batch into one, in order, so that the rows
-/// they touch are coalesced across ops: a card updated by 100 ops of one batch is written once.
-fn merge_by_board(commits: &[BoardCommit]) -> Vec<BoardCommit> {
-    let mut out: Vec<BoardCommit> = Vec::new();
-    let mut index: HashMap<(Uuid, i64), usize> = HashMap::new();
-    for c in commits {
-        match index.get(&(c.board_id, c.epoch)) {
-            Some(&i) => {
-                let m = &mut out[i];
-                m.events.extend(c.events.iter().cloned());
-                m.ops.extend(c.ops.iter().cloned());
-                m.changes.extend(c.changes.iter().cloned());
-                m.notifications.extend(c.notifications.iter().cloned());
-            }
-            None => {
-                index.insert((c.board_id, c.epoch), out.len());
-                out.push(c.clone());
+/// The entries of one board (and epoch) in a batch, joined in order, so that the rows they
+/// touch are coalesced across ops: a card updated by 100 ops of one batch is written once.
+/// It borrows from the batch: the event payloads are bound to the statements straight from
+/// the journal's entries, never copied (copies were half the flusher's CPU in the profile).
+struct Merged<'a> {
+    org_id: Uuid,
+    board_id: Uuid,
+    epoch: i64,
+    events: Vec<&'a EventRecord>,
+    ops: Vec<&'a AppliedOp>,
+    changes: Vec<&'a RowChange>,
+    notifications: Vec<&'a Notification>,
+}
+
+impl Merged<'_> {
+    /// The last change of each row, in the order of their last changes.
+    fn last_changes(&self) -> Vec<&RowChange> {
+        let mut seen = std::collections::HashSet::new();
+        let mut changes: Vec<&RowChange> = Vec::new();
+        for ch in self.changes.iter().rev() {
+            if seen.insert(ch.key()) {
+                changes.push(ch);
             }
         }
+        changes.reverse();
+        changes
+    }
+}
+
+fn merge_by_board(commits: &[BoardCommit]) -> Vec<Merged<'_>> {
+    let mut out: Vec<Merged<'_>> = Vec::new();
+    let mut index: HashMap<(Uuid, i64), usize> = HashMap::new();
+    for c in commits {
+        let i = *index.entry((c.board_id, c.epoch)).or_insert_with(|| {
+            out.push(Merged {
+                org_id: c.org_id,
+                board_id: c.board_id,
+                epoch: c.epoch,
+                events: Vec::new(),
+                ops: Vec::new(),
+                changes: Vec::new(),
+                notifications: Vec::new(),
+            });
+            out.len() - 1
+        });
+        let m = &mut out[i];
+        m.events.extend(c.events.iter());
+        m.ops.extend(c.ops.iter());
+        m.changes.extend(c.changes.iter());
+        m.notifications.extend(c.notifications.iter());
     }
     out
 }
@@ -457,7 +492,7 @@ macro_rules! sql_store {
                 let t = now();
                 let mut fenced = Vec::new();
                 let merged = merge_by_board(commits);
-                let mut order: Vec<&BoardCommit> = merged.iter().collect();
+                let mut order: Vec<&Merged<'_>> = merged.iter().collect();
                 // One lock order for every writer, so concurrent batches cannot deadlock.
                 order.sort_by_key(|c| c.board_id);
                 let mut tx = self.pool.begin().await?;
@@ -477,14 +512,7 @@ macro_rules! sql_store {
                         fenced.push(c.board_id);
                         continue;
                     }
-                    let mut changes: Vec<&RowChange> = Vec::new();
-                    let mut seen = std::collections::HashSet::new();
-                    for ch in c.changes.iter().rev() {
-                        if seen.insert(ch.key()) {
-                            changes.push(ch);
-                        }
-                    }
-                    changes.reverse();
+                    let mut changes = c.last_changes();
                     changes.sort_by_key(|ch| ch.key().0);
                     for ch in changes {
                         match ch {
@@ -612,9 +640,9 @@ macro_rules! sql_store {
                                 .push_bind(e.epoch)
                                 .push_bind(e.seq)
                                 .push_bind(e.op_id)
-                                .push_bind(e.kind.clone())
-                                .push_bind(Json(e.data.clone()))
-                                .push_bind(Json(e.actor.clone()))
+                                .push_bind(e.kind.as_str())
+                                .push_bind(Json(&e.data))
+                                .push_bind(Json(&e.actor))
                                 .push_bind(e.at);
                         });
                         qb.build().execute(&mut *tx).await.map_err(|err| map_err(err, "event"))?;
@@ -636,7 +664,7 @@ macro_rules! sql_store {
                         qb.push(" ON CONFLICT (board_id, op_id) DO NOTHING");
                         qb.build().execute(&mut *tx).await?;
                     }
-                    for n in &c.notifications {
+                    for n in c.notifications.iter().copied() {
                         sqlx::query(
                             "INSERT INTO notifications (id, org_id, user_id, kind, board_id, card_id, title, body, actor, created_at) \
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
@@ -696,6 +724,10 @@ macro_rules! sql_store {
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
+            }
+
+            async fn sqlite_synchronous(&self) -> StoreResult<Option<&'static str>> {
+                self.synchronous_mode().await
             }
 
             async fn migrate(&self) -> StoreResult<()> {
@@ -1621,6 +1653,20 @@ sql_store!(
 );
 
 impl SqliteStore {
+    async fn synchronous_mode(&self) -> StoreResult<Option<&'static str>> {
+        let (mode,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&self.pool)
+            .await?;
+        // https://www.sqlite.org/pragma.html#pragma_synchronous
+        Ok(Some(match mode {
+            0 => "off",
+            1 => "normal",
+            2 => "full",
+            3 => "extra",
+            _ => "unknown",
+        }))
+    }
+
     async fn commit_batch_impl(&self, commits: &[BoardCommit]) -> StoreResult<Vec<Uuid>> {
         self.commit_rows(commits).await
     }
@@ -1632,6 +1678,10 @@ impl SqliteStore {
 /// is prepared once per connection, and a batch costs about eight round trips whatever its
 /// size. SQLite (in-process, no round trips) keeps the per-row statements.
 impl PgStore {
+    async fn synchronous_mode(&self) -> StoreResult<Option<&'static str>> {
+        Ok(None)
+    }
+
     async fn commit_batch_impl(&self, commits: &[BoardCommit]) -> StoreResult<Vec<Uuid>> {
         self.commit_batch_unnest(commits).await
     }
@@ -1639,7 +1689,7 @@ impl PgStore {
     async fn commit_batch_unnest(&self, commits: &[BoardCommit]) -> StoreResult<Vec<Uuid>> {
         let t = now();
         let merged = merge_by_board(commits);
-        let mut order: Vec<&BoardCommit> = merged.iter().collect();
+        let mut order: Vec<&Merged<'_>> = merged.iter().collect();
         // One lock order for every writer, so concurrent batches cannot deadlock.
         order.sort_by_key(|c| (c.board_id, c.epoch));
         let mut tx = self.pool.begin().await?;
@@ -1665,7 +1715,7 @@ impl PgStore {
         .await?;
         let live: std::collections::HashSet<(Uuid, i64)> = live.into_iter().collect();
         let mut fenced = Vec::new();
-        let mut written: Vec<&BoardCommit> = Vec::with_capacity(order.len());
+        let mut written: Vec<&Merged<'_>> = Vec::with_capacity(order.len());
         for c in order {
             if live.contains(&(c.board_id, c.epoch)) {
                 written.push(c);
@@ -1678,15 +1728,7 @@ impl PgStore {
         let mut columns: Vec<&RowChange> = Vec::new();
         let mut cards: Vec<&Card> = Vec::new();
         for c in &written {
-            let mut seen = std::collections::HashSet::new();
-            let mut changes: Vec<&RowChange> = Vec::new();
-            for ch in c.changes.iter().rev() {
-                if seen.insert(ch.key()) {
-                    changes.push(ch);
-                }
-            }
-            changes.reverse();
-            for ch in changes {
+            for ch in c.last_changes() {
                 match ch {
                     RowChange::UpsertCard(card) => cards.push(card),
                     other => columns.push(other),
@@ -1750,7 +1792,10 @@ impl PgStore {
             Self::write_cards(&mut tx, round, t).await?;
         }
 
-        let events: Vec<&EventRecord> = written.iter().flat_map(|c| c.events.iter()).collect();
+        let events: Vec<&EventRecord> = written
+            .iter()
+            .flat_map(|c| c.events.iter().copied())
+            .collect();
         if !events.is_empty() {
             sqlx::query(
                 "INSERT INTO board_events (org_id, board_id, epoch, seq, op_id, kind, data, actor, at) \
@@ -1770,9 +1815,9 @@ impl PgStore {
             .await
             .map_err(|err| map_err(err, "event"))?;
         }
-        let ops: Vec<(&BoardCommit, &AppliedOp)> = written
+        let ops: Vec<(&Merged<'_>, &AppliedOp)> = written
             .iter()
-            .flat_map(|c| c.ops.iter().map(move |o| (*c, o)))
+            .flat_map(|c| c.ops.iter().map(move |o| (*c, *o)))
             .collect();
         if !ops.is_empty() {
             sqlx::query(
@@ -1794,7 +1839,7 @@ impl PgStore {
         }
         let notes: Vec<&Notification> = written
             .iter()
-            .flat_map(|c| c.notifications.iter())
+            .flat_map(|c| c.notifications.iter().copied())
             .collect();
         if !notes.is_empty() {
             sqlx::query(

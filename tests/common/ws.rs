@@ -59,6 +59,17 @@ impl Ws {
         self.send_raw(bytes).await;
     }
 
+    /// Sends a frame; an error (the server is gone) instead of a panic.
+    pub async fn try_send(&mut self, frame: &ClientFrame) -> Result<(), String> {
+        let bytes = self.codec.encode_client(frame).map_err(|e| e.to_string())?;
+        let msg = if self.codec.is_binary() {
+            Message::Binary(bytes.into())
+        } else {
+            Message::Text(String::from_utf8(bytes).map_err(|e| e.to_string())?.into())
+        };
+        self.stream.send(msg).await.map_err(|e| e.to_string())
+    }
+
     /// Sends bytes as the frame type of this connection's encoding.
     pub async fn send_raw(&mut self, bytes: Vec<u8>) {
         let msg = if self.codec.is_binary() {

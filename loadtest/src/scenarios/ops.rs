@@ -70,9 +70,18 @@ pub struct OpsArgs {
     pub rounds: usize,
     #[arg(long, default_value_t = 8)]
     pub writers: usize,
-    /// Unacknowledged ops each writer keeps in flight.
+    /// Unacknowledged ops each writer keeps in flight (closed loop); with `--rate`, the most
+    /// it may have in flight (an op due while it has that many waits, and its wait counts).
     #[arg(long, default_value_t = 16)]
     pub window: usize,
+    /// Open loop: offer this many ops/s in all (spread evenly over the writers, on a fixed
+    /// schedule; latency counts from each op's scheduled send time). Unset: closed loop.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open loop at each of these rates in turn (ops/s, comma-separated), each on a fresh
+    /// server and store: time to durable against offered load.
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Vec<f64>,
     /// Boards written to (writers' ops are spread over all boards' cards).
     #[arg(long, default_value_t = 1)]
     pub boards: usize,
@@ -142,6 +151,9 @@ pub struct OpsResult {
     pub journal_max_batch: Option<usize>,
     pub writers: usize,
     pub window: usize,
+    /// Offered ops/s (open loop); None: closed loop (`window` in flight per writer).
+    #[serde(default)]
+    pub rate: Option<f64>,
     pub boards: usize,
     pub cards_per_board: usize,
     pub seconds: f64,
@@ -179,14 +191,14 @@ pub struct OpsResult {
 }
 
 impl OpsResult {
-    pub const MARKDOWN_HEADER: &'static str = "| run | store | durability | max batch | writers × window | boards × cards | acked ops/s | committed ops/s | ok p50 | p90 | p99 | p99.9 | max | time to durable p99 | commits/s | ops per commit | commit ms (mean / p99 ≤) | errors | missing | dup | server CPU | server core busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+    pub const MARKDOWN_HEADER: &'static str = "| run | store | durability | max batch | writers × window (offered) | boards × cards | acked ops/s | committed ops/s | ok p50 | p90 | p99 | p99.9 | max | time to durable p99 | commits/s | ops per commit | commit ms (mean / p99 ≤) | errors | missing | dup | server CPU | server core busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
     pub fn markdown_row(&self) -> String {
         let opt =
             |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into());
         let errors: u64 = self.errors.values().sum();
         format!(
-            "| {} | {} | {} | {} | {} × {} | {} × {} | {:.0} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} × {}{} | {} × {} | {:.0} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
             self.label,
             self.store,
             self.durability,
@@ -195,6 +207,9 @@ impl OpsResult {
                 .unwrap_or_else(|| "default".into()),
             self.writers,
             self.window,
+            self.rate
+                .map(|r| format!(" ({r:.0} ops/s)"))
+                .unwrap_or_default(),
             self.boards,
             self.cards_per_board,
             self.acked_per_sec,
@@ -325,6 +340,20 @@ fn db_url(url: &str, name: &str) -> Result<String> {
 pub async fn run(a: &OpsArgs, login: &Login) -> Result<()> {
     if a.baseline {
         baseline(a, login).await.map(|_| ())
+    } else if !a.rates.is_empty() {
+        for (i, &rate) in a.rates.iter().enumerate() {
+            eprintln!("== {rate} ops/s offered");
+            let b = OpsArgs {
+                rate: Some(rate),
+                ..a.clone()
+            };
+            let r = run_one(&b, login, a.journal_max_batch, i).await?;
+            if let Some(dir) = &a.out {
+                save(dir, &r)?;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok(())
     } else {
         let r = run_one(a, login, a.journal_max_batch, 0).await?;
         if let Some(dir) = &a.out {
@@ -336,9 +365,12 @@ pub async fn run(a: &OpsArgs, login: &Login) -> Result<()> {
 
 fn save(dir: &std::path::Path, r: &OpsResult) -> Result<()> {
     let name = format!(
-        "ops-{}-{}-b{}-{}x{}-{}-{}",
+        "ops-{}-{}-{}-b{}-{}x{}-{}-{}",
         r.store,
         r.durability,
+        r.rate
+            .map(|x| format!("r{x:.0}"))
+            .unwrap_or_else(|| "closed".into()),
         r.journal_max_batch
             .map(|b| b.to_string())
             .unwrap_or_else(|| "default".into()),
@@ -571,12 +603,22 @@ struct Window {
     drain: Duration,
 }
 
+/// How a writer paces its ops: closed loop (keep `window` in flight) or open loop (one op
+/// every `interval` on a fixed schedule, at most `window` in flight).
+#[derive(Clone, Copy)]
+struct Pace {
+    window: usize,
+    interval: Option<Duration>,
+    /// Open loop: this writer's first send time (writers are staggered over one interval).
+    first: Option<Instant>,
+}
+
 async fn writer(
     mut ws: Ws,
     codec: Codec,
     targets: Arc<Vec<(Uuid, Uuid)>>,
     w: usize,
-    window: usize,
+    pace: Pace,
     times: Window,
 ) -> WriterEnd {
     let Window { start, end, drain } = times;
@@ -586,11 +628,12 @@ async fn writer(
     };
     let mut inflight: HashMap<i64, (Instant, Uuid)> = HashMap::new();
     let mut next: i64 = 0;
+    let mut due = pace.first;
     // Writer w starts at target w and steps by 1: writers spread evenly over the cards.
     let n = targets.len();
     loop {
         let now = Instant::now();
-        while inflight.len() < window && now < end {
+        while inflight.len() < pace.window && now < end && due.is_none_or(|d| d <= now) {
             next += 1;
             let (board, card) = targets[(w + next as usize) % n];
             let op_id = Uuid::now_v7();
@@ -601,7 +644,16 @@ async fn writer(
                     return out;
                 }
             };
-            let at = Instant::now();
+            // Open loop: latency counts from the scheduled send time, so a server that falls
+            // behind shows as latency rather than as a slower sender.
+            let at = match (&mut due, pace.interval) {
+                (Some(d), Some(i)) => {
+                    let at = *d;
+                    *d += i;
+                    at
+                }
+                _ => Instant::now(),
+            };
             if at >= start {
                 out.sent_in_window += 1;
             }
@@ -611,21 +663,27 @@ async fn writer(
                 return out;
             }
         }
-        if inflight.is_empty() {
+        let now = Instant::now();
+        if inflight.is_empty() && (now >= end || due.is_none()) {
             return out;
         }
-        let deadline = if Instant::now() < end {
-            end + drain
-        } else {
-            Instant::now().max(end) + drain
+        let deadline = if now < end { end + drain } else { now + drain };
+        // Wake for the next scheduled op too (open loop, in the window, room in flight).
+        let wake = due.filter(|_| now < end && inflight.len() < pace.window);
+        let next_msg = async {
+            match wake {
+                Some(d) => tokio::time::timeout_at(d.into(), ws.next()).await.ok(),
+                None => Some(ws.next().await),
+            }
         };
-        let msg = match tokio::time::timeout_at(deadline.into(), ws.next()).await {
-            Ok(Some(Ok(m))) => m,
-            Ok(Some(Err(e))) => {
+        let msg = match tokio::time::timeout_at(deadline.into(), next_msg).await {
+            Ok(None) => continue,
+            Ok(Some(Some(Ok(m)))) => m,
+            Ok(Some(Some(Err(e)))) => {
                 *out.errors.entry(format!("socket: {e}")).or_default() += 1;
                 return out;
             }
-            Ok(None) => {
+            Ok(Some(None)) => {
                 *out.errors.entry("closed".into()).or_default() += 1;
                 return out;
             }
@@ -658,6 +716,10 @@ async fn writer(
                         out.acked.push(op_id);
                         if at >= start && got <= end {
                             out.acked_in_window += 1;
+                        }
+                        // Every op sent in the window counts for latency, also when its answer
+                        // comes after the window (leaving those out would flatter the tail).
+                        if at >= start && at < end {
                             if let Some(h) = out.hist.as_mut() {
                                 h.saturating_record((got - at).as_micros().max(1) as u64);
                             }
@@ -764,6 +826,11 @@ async fn measure(
     for _ in 0..a.writers {
         sockets.push(br_connect(&s.auth, None).await?);
     }
+    let interval = match a.rate {
+        Some(r) if r > 0.0 && r.is_finite() => Some(Duration::from_secs_f64(a.writers as f64 / r)),
+        Some(r) => bail!("--rate must be a positive number of ops/s, not {r}"),
+        None => None,
+    };
     let t0 = Instant::now();
     let start = t0 + Duration::from_secs_f64(a.warmup_secs);
     let end = start + Duration::from_secs_f64(a.seconds);
@@ -777,7 +844,11 @@ async fn measure(
                 codec,
                 targets.clone(),
                 w,
-                a.window,
+                Pace {
+                    window: a.window,
+                    interval,
+                    first: interval.map(|i| t0 + i.mul_f64(w as f64 / a.writers as f64)),
+                },
                 Window { start, end, drain },
             ))
         })
@@ -884,6 +955,7 @@ async fn measure(
         journal_max_batch: max_batch,
         writers: a.writers,
         window: a.window,
+        rate: a.rate,
         boards: a.boards,
         cards_per_board: a.cards,
         seconds: window_secs,
@@ -913,7 +985,7 @@ async fn measure(
 
 pub fn summary(r: &OpsResult) -> String {
     format!(
-        "ops [{} {} {}, max batch {}, {} writers x {} in flight, {} boards x {} cards]: \
+        "ops [{} {} {}, max batch {}, {} writers x {} in flight{}, {} boards x {} cards]: \
          acked {:.0}/s, committed {}/s; ok {}; commits {} (mean {} ops, {} ms); \
          acked {} (in store {}, missing {}, dup {}); errors {:?}",
         r.label,
@@ -924,6 +996,9 @@ pub fn summary(r: &OpsResult) -> String {
             .unwrap_or_else(|| "default".into()),
         r.writers,
         r.window,
+        r.rate
+            .map(|x| format!(", {x:.0} ops/s offered"))
+            .unwrap_or_default(),
         r.boards,
         r.cards_per_board,
         r.acked_per_sec,
