@@ -566,10 +566,28 @@ impl Session {
             }
             Topic::Org(org_id) => {
                 let principal = match self.principal_for(&caller, org_id).await {
-                    Ok(p) if p.kind != boardroom_protocol::PrincipalKind::Share => p,
-                    Ok(_) => return self.error(r#ref, ErrorCode::NotFound, "not found"),
+                    Ok(p) => p,
                     Err(e) => return self.error(r#ref, e.code, e.message),
                 };
+                // Who is online is the org's people: not for customers (forbidden) nor share
+                // links (not found), as the policy decides.
+                match boardroom_actors::policy::decide(
+                    &principal,
+                    boardroom_actors::policy::Action::ReadOrgPresence,
+                    &boardroom_actors::policy::Resource::Org { org_id },
+                ) {
+                    boardroom_actors::policy::Decision::Allow => {}
+                    boardroom_actors::policy::Decision::Forbidden => {
+                        return self.error(
+                            r#ref,
+                            ErrorCode::Forbidden,
+                            "customers do not see who is online in the organization",
+                        )
+                    }
+                    boardroom_actors::policy::Decision::NotFound => {
+                        return self.error(r#ref, ErrorCode::NotFound, "not found")
+                    }
+                }
                 let presence = self.state.rt.online.snapshot(org_id).await;
                 self.reply(ServerFrame::Ok(OkReply {
                     topic: Some(topic),
@@ -766,14 +784,16 @@ fn close_reason(code: u16) -> &'static str {
     }
 }
 
+/// The queued bytes as a WebSocket message, without copying them: the hub's encode is shared
+/// by every connection it goes to. A text frame checks that the bytes are UTF-8 (a scan, no
+/// copy); the JSON encoder only writes UTF-8, so the binary fallback is never expected.
 fn to_message(wire: Wire, codec: Codec) -> Message {
     if codec.is_binary() {
-        Message::Binary(axum::body::Bytes::copy_from_slice(&wire))
-    } else {
-        match std::str::from_utf8(&wire) {
-            Ok(s) => Message::Text(s.into()),
-            Err(_) => Message::Binary(axum::body::Bytes::copy_from_slice(&wire)),
-        }
+        return Message::Binary(wire);
+    }
+    match axum::extract::ws::Utf8Bytes::try_from(wire.clone()) {
+        Ok(text) => Message::Text(text),
+        Err(_) => Message::Binary(wire),
     }
 }
 

@@ -19,8 +19,9 @@ static NEXT_CONN: LazyLock<AtomicU64> = LazyLock::new(|| {
     AtomicU64::new((random & 0xFFFF_FFFF) << 32 | 1)
 });
 
-/// An encoded frame, shared by every connection of the same encoding that receives it.
-pub type Wire = Arc<[u8]>;
+/// An encoded frame, shared by every connection of the same encoding that receives it, and
+/// written to each socket as it is (axum's messages take `Bytes`, so no copy per connection).
+pub type Wire = bytes::Bytes;
 
 pub struct ConnHandle {
     pub id: ConnId,
