@@ -629,7 +629,7 @@ impl Bus {
                 }
                 answer.settle();
                 for f in frames {
-                    conn.send_wire(f.into_vec().into());
+                    conn.send_wire(boardroom_actors::live::wire(f.into_vec()));
                 }
                 if accepted {
                     if t.epoch > epoch {
@@ -731,7 +731,7 @@ impl Bus {
                     Some(Reply::Frames { frames, .. }) => {
                         answer.settle();
                         for f in frames {
-                            conn.send_wire(f.into_vec().into());
+                            conn.send_wire(boardroom_actors::live::wire(f.into_vec()));
                         }
                     }
                     _ => {

@@ -65,6 +65,9 @@ pub async fn upgrade(
     if let Some(p) = echo {
         ws = ws.protocols([p]);
     }
+    // One pointer in the connection's future, not the state itself: the upgrade closure and
+    // the session each held a copy of `AppState` for the life of every idle connection.
+    let state = Arc::new(state);
     ws.on_upgrade(move |socket| async move {
         let queue = state.config.limits.send_queue_frames;
         let (conn, rx) = ConnHandle::new(codec, queue);
@@ -89,7 +92,7 @@ pub async fn upgrade(
 }
 
 struct Session {
-    state: AppState,
+    state: Arc<AppState>,
     conn: Arc<ConnHandle>,
     auth: Option<SessionAuth>,
     /// Board and card topics remember their board actor, for unsubscribe and presence.
@@ -105,7 +108,7 @@ enum Flow {
 }
 
 impl Session {
-    fn new(state: AppState, conn: Arc<ConnHandle>) -> Self {
+    fn new(state: Arc<AppState>, conn: Arc<ConnHandle>) -> Self {
         let l = &state.config.limits;
         let per_sec =
             NonZeroU32::new(l.ops_per_second_per_connection.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -785,15 +788,17 @@ fn close_reason(code: u16) -> &'static str {
 }
 
 /// The queued bytes as a WebSocket message, without copying them: the hub's encode is shared
-/// by every connection it goes to. A text frame checks that the bytes are UTF-8 (a scan, no
-/// copy); the JSON encoder only writes UTF-8, so the binary fallback is never expected.
+/// by every connection it goes to, and taking the `Bytes` out of the shared `Arc` is a
+/// reference count. A text frame checks that the bytes are UTF-8 (a scan, no copy); the JSON
+/// encoder only writes UTF-8, so the binary fallback is never expected.
 fn to_message(wire: Wire, codec: Codec) -> Message {
+    let bytes = Arc::unwrap_or_clone(wire);
     if codec.is_binary() {
-        return Message::Binary(wire);
+        return Message::Binary(bytes);
     }
-    match axum::extract::ws::Utf8Bytes::try_from(wire.clone()) {
+    match axum::extract::ws::Utf8Bytes::try_from(bytes.clone()) {
         Ok(text) => Message::Text(text),
-        Err(_) => Message::Binary(wire),
+        Err(_) => Message::Binary(bytes),
     }
 }
 

@@ -7,7 +7,7 @@
 //! computed once, when the subscription is made; a membership change ends the subscription
 //! (the credential is revoked or the board resyncs), and the new one is classified again.
 
-use super::conn::{ConnHandle, ConnId, Wire};
+use super::conn::{wire, ConnHandle, ConnId, Wire};
 use super::metrics;
 use crate::domain::{
     deliver, deliver_on_card_topic, view_class, BoardKey, Delivery, PresenceNote, ViewClass,
@@ -146,7 +146,7 @@ impl<'a> EncodeOnce<'a> {
             Codec::Json => &mut self.json,
             Codec::MsgPack => &mut self.msgpack,
         };
-        slot.get_or_insert_with(|| codec.encode(self.frame).into())
+        slot.get_or_insert_with(|| wire(codec.encode(self.frame)))
             .clone()
     }
 }

@@ -104,7 +104,7 @@ proptest! {
                 let mut expected = 0;
                 for s in &mut subs {
                     let want: Vec<Wire> = frame_for(&ev, &s.view, s.topic)
-                        .map(|f| Wire::from(s.codec.encode(&f)))
+                        .map(|f| super::wire(s.codec.encode(&f)))
                         .into_iter()
                         .collect();
                     expected += want.len();
@@ -181,7 +181,7 @@ fn presence_reaches_each_class_as_its_own_view_gives_it() {
         let want: Vec<Wire> = note
             .for_viewer(&s.view)
             .map(|(joins, leaves)| {
-                Wire::from(s.codec.encode(&ServerFrame::Presence(PresenceFrame {
+                super::wire(s.codec.encode(&ServerFrame::Presence(PresenceFrame {
                     topic: s.topic,
                     joins,
                     leaves,
