@@ -16,7 +16,6 @@ use crate::policy::{CardFacts, Principal};
 use boardroom_protocol::{Codec, EventFrame, PresenceFrame, ServerFrame, Topic};
 use dashmap::DashMap;
 use indexmap::IndexMap;
-use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -63,39 +62,42 @@ struct Group {
     conns: IndexMap<ConnId, Subscriber>,
 }
 
-/// One topic's subscribers.
+/// One topic's subscribers. No index from connection to group: a topic has few groups (one
+/// for `user:` topics and full-view boards), and an unsubscribe looks in each, which keeps
+/// an idle connection's footprint to its one entry in its group.
 #[derive(Default)]
 struct TopicSubs {
     groups: IndexMap<ClassKey, Group>,
-    /// Which group each connection is in (at most one subscription per connection).
-    class_of: HashMap<ConnId, ClassKey>,
+    len: usize,
 }
 
 impl TopicSubs {
     fn len(&self) -> usize {
-        self.class_of.len()
+        self.len
     }
 
     fn insert(&mut self, sub: Subscriber) -> Option<Subscriber> {
         let old = self.remove(sub.conn.id);
-        let key = sub.class();
-        self.class_of.insert(sub.conn.id, key);
-        let group = self.groups.entry(key).or_insert_with(|| Group {
+        let group = self.groups.entry(sub.class()).or_insert_with(|| Group {
             view: sub.view.clone(),
             conns: IndexMap::new(),
         });
         group.conns.insert(sub.conn.id, sub);
+        self.len += 1;
         old
     }
 
     fn remove(&mut self, conn: ConnId) -> Option<Subscriber> {
-        let key = self.class_of.remove(&conn)?;
-        let group = self.groups.get_mut(&key)?;
-        let old = group.conns.swap_remove(&conn);
-        if group.conns.is_empty() {
-            self.groups.swap_remove(&key);
+        let (at, old) = self
+            .groups
+            .values_mut()
+            .enumerate()
+            .find_map(|(i, g)| g.conns.swap_remove(&conn).map(|s| (i, s)))?;
+        self.len -= 1;
+        if self.groups[at].conns.is_empty() {
+            self.groups.swap_remove_index(at);
         }
-        old
+        Some(old)
     }
 
     fn all(&self) -> impl Iterator<Item = &Subscriber> {
