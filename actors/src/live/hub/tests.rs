@@ -12,6 +12,7 @@ use proptest::sample::select;
 use tokio::sync::mpsc;
 
 struct Sub {
+    conn_id: ConnId,
     view: Principal,
     topic: Topic,
     codec: Codec,
@@ -36,6 +37,7 @@ fn subscribe_all(hub: &Hub, board_id: Uuid, who: &[(Principal, Option<Uuid>, boo
             };
             let (conn, rx) = ConnHandle::new(codec, 4096);
             let topic = card.map_or(Topic::Board(board_id), Topic::Card);
+            let conn_id = conn.id;
             hub.subscribe(
                 topic,
                 Subscriber {
@@ -45,6 +47,7 @@ fn subscribe_all(hub: &Hub, board_id: Uuid, who: &[(Principal, Option<Uuid>, boo
                 },
             );
             Sub {
+                conn_id,
                 view: view.clone(),
                 topic,
                 codec,
@@ -161,20 +164,13 @@ fn presence_reaches_each_class_as_its_own_view_gives_it() {
         facts,
     };
     let hub = Hub::default();
-    let who: Vec<(Principal, Option<Uuid>, bool)> = [
-        fx.owner.clone(),
-        fx.member.clone(),
-        fx.worker1.clone(),
-        fx.worker2.clone(),
-        fx.customer1.clone(),
-        fx.share(fx.job),
-        fx.share(fx.other),
-        fx.stranger(),
-    ]
-    .into_iter()
-    .enumerate()
-    .map(|(i, p)| (p, None, i % 2 == 1))
-    .collect();
+    let mut viewers = principals(&fx);
+    viewers.push(fx.share(fx.other));
+    let who: Vec<(Principal, Option<Uuid>, bool)> = viewers
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| (p, None, i % 2 == 1))
+        .collect();
     let mut subs = subscribe_all(&hub, key.board_id, &who);
     hub.publish_presence(&note);
     for s in &mut subs {
@@ -223,22 +219,24 @@ fn subscribers_are_grouped_by_view_class() {
     let fx = Fx::new();
     let key = fx.board.key();
     let hub = Hub::default();
-    let who: Vec<(Principal, Option<Uuid>, bool)> = [
-        fx.owner.clone(),
-        fx.admin.clone(),
-        fx.member.clone(),
-        fx.worker1.clone(),
-        fx.worker1.clone(),
-        fx.worker2.clone(),
-        fx.customer1.clone(),
-        fx.share(fx.job),
-    ]
-    .into_iter()
-    .map(|p| (p, None, false))
-    .collect();
-    let _subs = subscribe_all(&hub, key.board_id, &who);
+    let who: Vec<(Principal, Option<Uuid>, bool)> = principals(&fx)
+        .into_iter()
+        .map(|p| (p, None, false))
+        .collect();
+    let subs = subscribe_all(&hub, key.board_id, &who);
     let topic = Topic::Board(key.board_id);
-    assert_eq!(hub.subscriber_count(&topic), 8);
-    // full, worker1, worker2, customer c1, share of the job
-    assert_eq!(hub.class_count(&topic), 5);
+    assert_eq!(hub.subscriber_count(&topic), 12);
+    // Full (owner, admin, member, the member key in scope), worker1 (twice), worker2,
+    // customer c1, the share link of the job, the worker key (no user: no card), blind (the
+    // key scoped to another board), and the stranger (blind, in another org).
+    assert_eq!(hub.class_count(&topic), 8);
+    hub.unsubscribe(&topic, subs[3].conn_id);
+    assert_eq!(
+        hub.class_count(&topic),
+        8,
+        "worker1 has a second connection"
+    );
+    hub.unsubscribe(&topic, subs[4].conn_id);
+    assert_eq!(hub.class_count(&topic), 7);
+    assert_eq!(hub.subscriber_count(&topic), 10);
 }
