@@ -86,6 +86,9 @@ pub struct Realtime {
     pub board_inbox_deliveries: usize,
     pub fanout_backlog_frames: usize,
     pub overload_retry_after_ms: u64,
+    pub presence_state_bytes: usize,
+    pub presence_sets_per_second: u32,
+    pub presence_burst: u32,
 }
 
 pub use crate::store::SqliteSync;
@@ -191,6 +194,9 @@ impl Default for Config {
                 board_inbox_deliveries: 10_000,
                 fanout_backlog_frames: 32,
                 overload_retry_after_ms: 100,
+                presence_state_bytes: 1024,
+                presence_sets_per_second: 10,
+                presence_burst: 20,
             },
             cluster: Cluster {
                 key_prefix: "br:".into(),
@@ -228,6 +234,9 @@ impl Config {
             board_inbox_deliveries: r.board_inbox_deliveries.max(1),
             fanout_backlog_frames: r.fanout_backlog_frames.max(1),
             overload_retry_after: std::time::Duration::from_millis(r.overload_retry_after_ms),
+            presence_state_bytes: r.presence_state_bytes,
+            presence_sets_per_second: r.presence_sets_per_second.max(1),
+            presence_burst: r.presence_burst.max(1),
         }
     }
 

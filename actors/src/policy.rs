@@ -53,7 +53,7 @@ impl Principal {
             && matches!(self.role, Role::Owner | Role::Admin | Role::Member)
     }
 
-    fn board_in_scope(&self, board_id: Uuid) -> bool {
+    pub(crate) fn board_in_scope(&self, board_id: Uuid) -> bool {
         match &self.board_scope {
             None => true,
             Some(boards) => boards.contains(&board_id),
@@ -135,6 +135,9 @@ impl OpClass {
 pub enum Action {
     /// Read the org itself: its name, the boards list (filtered for workers and customers).
     ReadOrg,
+    /// See who is online in the org (the `org:` topic): the people of the org, which a
+    /// customer never sees ("never sees ... other customers").
+    ReadOrgPresence,
     /// List members, create members, deactivate members.
     ManageMembers,
     /// Give a member this role (creating them with it, or changing theirs).
@@ -203,6 +206,7 @@ pub fn decide(p: &Principal, action: Action, resource: &Resource) -> Decision {
 
     match action {
         Action::ReadOrg => Allow,
+        Action::ReadOrgPresence => allow_if(p.role != Role::Customer),
         // An admin-role API key administers members as its role allows (PROTOCOL.md: "what
         // its role allows"). Keys and share links are attributed to the person who made
         // them, so only users issue those.

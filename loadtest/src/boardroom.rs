@@ -92,8 +92,62 @@ pub async fn post(s: &Session, path: &str, body: &Value) -> Result<Value> {
     bail!("POST {path}: still rate limited")
 }
 
-/// Creates `n` boards named after `label`, each with one card; returns (board, card) ids.
-pub async fn create_boards(s: &Session, n: usize, label: &str) -> Result<Vec<(Uuid, Uuid)>> {
+/// Filtered viewers for a mixed fan-out: a worker the load cards are assigned to, and the
+/// customer user of the cards' customer (who gets each card without its label, re-encoded).
+pub struct Viewers {
+    pub worker: BoardroomAuth,
+    pub customer: BoardroomAuth,
+    worker_id: String,
+    customer_id: String,
+}
+
+/// Creates a worker and a customer user (with their customer record) and logs them in.
+pub async fn create_viewers(s: &Session, l: &Login) -> Result<Viewers> {
+    let tag = Uuid::now_v7().simple().to_string();
+    let password = "loadtest-viewer-pw";
+    let mut out = Vec::new();
+    for role in ["worker", "customer"] {
+        let email = format!("{role}-{tag}@loadtest.invalid");
+        let m = post(
+            s,
+            &format!("/api/v1/orgs/{}/members", s.org),
+            &json!({"email": email, "name": format!("Load {role}"), "password": password, "role": role}),
+        )
+        .await?;
+        let id = m["id"].as_str().context("member id")?.to_string();
+        let session = login(&Login {
+            email,
+            password: password.into(),
+            ..l.clone()
+        })
+        .await?;
+        out.push((id, session.auth));
+    }
+    let (customer_user, customer) = out.pop().context("customer")?;
+    let (worker_id, worker) = out.pop().context("worker")?;
+    let c = post(
+        s,
+        &format!("/api/v1/orgs/{}/customers", s.org),
+        &json!({"name": "Load customer", "user_id": customer_user}),
+    )
+    .await?;
+    Ok(Viewers {
+        worker,
+        customer,
+        worker_id,
+        customer_id: c["id"].as_str().context("customer id")?.to_string(),
+    })
+}
+
+/// Creates `n` boards named after `label`, each with one card (with `viewers`: assigned to
+/// the worker, of the customer, with a label the customer may not see); returns (board, card)
+/// ids.
+pub async fn create_boards(
+    s: &Session,
+    n: usize,
+    label: &str,
+    viewers: Option<&Viewers>,
+) -> Result<Vec<(Uuid, Uuid)>> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let board = post(
@@ -107,11 +161,16 @@ pub async fn create_boards(s: &Session, n: usize, label: &str) -> Result<Vec<(Uu
             .as_str()
             .context("the new board has no column")?;
         let card_id = Uuid::now_v7();
+        let mut data = json!({"column_id": col, "title": "load", "card_id": card_id});
+        if let Some(v) = viewers {
+            data["assignees"] = json!([v.worker_id]);
+            data["customer_id"] = json!(v.customer_id);
+            data["labels"] = json!(["load"]);
+        }
         post(
             s,
             &format!("/api/v1/boards/{board_id}/ops"),
-            &json!({"op_id": Uuid::now_v7(), "kind": "card.create",
-                    "data": {"column_id": col, "title": "load", "card_id": card_id}}),
+            &json!({"op_id": Uuid::now_v7(), "kind": "card.create", "data": data}),
         )
         .await?;
         out.push((board_id, card_id));

@@ -14,6 +14,7 @@
 
 use super::wire::{self, Message, Reply, Request, WireEvent};
 use super::Counters;
+use boardroom_actors::domain::PresenceNote;
 use boardroom_actors::live::board::{BoardMsg, OpReply, Owed, SubscribeReq};
 use boardroom_actors::live::ports::Forwarder;
 use boardroom_actors::live::{
@@ -628,7 +629,7 @@ impl Bus {
                 }
                 answer.settle();
                 for f in frames {
-                    conn.send_wire(f.into_vec().into());
+                    conn.send_wire(boardroom_actors::live::wire(f.into_vec()));
                 }
                 if accepted {
                     if t.epoch > epoch {
@@ -730,7 +731,7 @@ impl Bus {
                     Some(Reply::Frames { frames, .. }) => {
                         answer.settle();
                         for f in frames {
-                            conn.send_wire(f.into_vec().into());
+                            conn.send_wire(boardroom_actors::live::wire(f.into_vec()));
                         }
                     }
                     _ => {
@@ -805,6 +806,18 @@ impl Broker for Bus {
                 from: self.node.to_string(),
                 topic,
                 frame,
+            },
+        );
+    }
+
+    fn publish_presence(&self, note: Arc<PresenceNote>) {
+        self.hub.publish_presence(&note);
+        let channel = wire::channel(&self.prefix, &Topic::Board(note.board.board_id));
+        self.publish(
+            channel,
+            &Message::Presence {
+                from: self.node.to_string(),
+                note: (*note).clone(),
             },
         );
     }
@@ -914,6 +927,11 @@ async fn receiver(bus: Weak<Bus>, mut rx: mpsc::UnboundedReceiver<PushInfo>) {
                     Message::Frame { from, topic, frame } => {
                         if *from != *bus.node {
                             bus.hub.publish(&topic, &frame);
+                        }
+                    }
+                    Message::Presence { from, note } => {
+                        if *from != *bus.node {
+                            bus.hub.publish_presence(&note);
                         }
                     }
                     Message::Request {

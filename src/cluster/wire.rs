@@ -3,6 +3,7 @@
 //! board's owner and their answers on the nodes' inbox channels.
 
 use super::bus::WireCodec;
+use boardroom_actors::domain::PresenceNote;
 use boardroom_actors::live::Published;
 use boardroom_actors::policy::{CardFacts, Principal};
 use boardroom_protocol::{
@@ -33,6 +34,11 @@ pub enum Message {
         from: String,
         topic: Topic,
         frame: ServerFrame,
+    },
+    /// A board's presence change, with what each node's hub filters it by.
+    Presence {
+        from: String,
+        note: PresenceNote,
     },
     Request {
         from: String,

@@ -66,6 +66,9 @@ pub async fn upgrade(
     if let Some(p) = echo {
         ws = ws.protocols([p]);
     }
+    // One pointer in the connection's future, not the state itself: the upgrade closure and
+    // the session each held a copy of `AppState` for the life of every idle connection.
+    let state = Arc::new(state);
     ws.on_upgrade(move |socket| async move {
         let queue = state.config.limits.send_queue_frames;
         let (conn, rx) = ConnHandle::new(codec, queue);
@@ -90,7 +93,7 @@ pub async fn upgrade(
 }
 
 struct Session {
-    state: AppState,
+    state: Arc<AppState>,
     conn: Arc<ConnHandle>,
     auth: Option<SessionAuth>,
     /// Board and card topics remember their board actor, for unsubscribe and presence.
@@ -106,7 +109,7 @@ enum Flow {
 }
 
 impl Session {
-    fn new(state: AppState, conn: Arc<ConnHandle>) -> Self {
+    fn new(state: Arc<AppState>, conn: Arc<ConnHandle>) -> Self {
         let l = &state.config.limits;
         let per_sec =
             NonZeroU32::new(l.ops_per_second_per_connection.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -602,10 +605,28 @@ impl Session {
             }
             Topic::Org(org_id) => {
                 let principal = match self.principal_for(&caller, org_id).await {
-                    Ok(p) if p.kind != boardroom_protocol::PrincipalKind::Share => p,
-                    Ok(_) => return self.error(r#ref, ErrorCode::NotFound, "not found"),
+                    Ok(p) => p,
                     Err(e) => return self.error(r#ref, e.code, e.message),
                 };
+                // Who is online is the org's people: not for customers (forbidden) nor share
+                // links (not found), as the policy decides.
+                match boardroom_actors::policy::decide(
+                    &principal,
+                    boardroom_actors::policy::Action::ReadOrgPresence,
+                    &boardroom_actors::policy::Resource::Org { org_id },
+                ) {
+                    boardroom_actors::policy::Decision::Allow => {}
+                    boardroom_actors::policy::Decision::Forbidden => {
+                        return self.error(
+                            r#ref,
+                            ErrorCode::Forbidden,
+                            "customers do not see who is online in the organization",
+                        )
+                    }
+                    boardroom_actors::policy::Decision::NotFound => {
+                        return self.error(r#ref, ErrorCode::NotFound, "not found")
+                    }
+                }
                 let presence = self.state.rt.online.snapshot(org_id).await;
                 self.reply(ServerFrame::Ok(OkReply {
                     topic: Some(topic),
@@ -802,14 +823,18 @@ fn close_reason(code: u16) -> &'static str {
     }
 }
 
+/// The queued bytes as a WebSocket message, without copying them: the hub's encode is shared
+/// by every connection it goes to, and taking the `Bytes` out of the shared `Arc` is a
+/// reference count. A text frame checks that the bytes are UTF-8 (a scan, no copy); the JSON
+/// encoder only writes UTF-8, so the binary fallback is never expected.
 fn to_message(wire: Wire, codec: Codec) -> Message {
+    let bytes = Arc::unwrap_or_clone(wire);
     if codec.is_binary() {
-        Message::Binary(axum::body::Bytes::copy_from_slice(&wire))
-    } else {
-        match std::str::from_utf8(&wire) {
-            Ok(s) => Message::Text(s.into()),
-            Err(_) => Message::Binary(axum::body::Bytes::copy_from_slice(&wire)),
-        }
+        return Message::Binary(bytes);
+    }
+    match axum::extract::ws::Utf8Bytes::try_from(bytes.clone()) {
+        Ok(text) => Message::Text(text),
+        Err(_) => Message::Binary(bytes),
     }
 }
 

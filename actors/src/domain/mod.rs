@@ -11,6 +11,7 @@ mod error;
 mod limits;
 mod notify;
 pub mod position;
+mod presence;
 mod view;
 
 pub use board::{op_class, Applied, BoardState};
@@ -18,10 +19,13 @@ pub use ctx::{ApplyCtx, Directory, Member, OrgDirectory};
 pub use error::{OpError, ReplayError};
 pub use limits::Limits;
 pub use notify::{NotificationDraft, Recipient, MENTION_EXCERPT_CHARS};
+pub use presence::{
+    presence_entry_for, presence_map_for, BoardKeyWire, PresenceFacts, PresenceNote,
+};
 pub use view::{
     can_read_board, can_see_card, card_facts, deliver, deliver_on_card_topic, redact_card,
-    sees_private_fields, view_change, BoardKey, Delivery, ViewChange,
+    sees_private_fields, view_change, view_class, BoardKey, Delivery, ViewChange, ViewClass,
 };
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

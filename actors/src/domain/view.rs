@@ -78,6 +78,43 @@ fn needs_redaction(p: &Principal, card: &Card) -> bool {
     !sees_private_fields(p) && (!card.labels.is_empty() || !card.comments.is_empty())
 }
 
+/// The view class of a subscriber on one board: two subscribers of the same class get exactly
+/// the same [`deliver`] answer for every event of that board (a property test holds this
+/// against the per-subscriber rule). The hub computes it once per subscription, so an event
+/// costs one decision and one encode per class instead of one per subscriber.
+///
+/// The classes follow what [`crate::policy`] decides a card's visibility on: everything for
+/// owners, admins and members; the cards a worker is assigned to; the cards of one customer;
+/// the one card of a share link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ViewClass {
+    /// Another org, or a board outside an API key's scope: hears nothing.
+    Blind,
+    /// Owner, admin, member (users and API keys): every event as it is.
+    Full,
+    /// A worker: the cards assigned to this user (`None`: a worker API key, no user, no card).
+    Worker(Option<Uuid>),
+    /// A customer: the cards of this customer record, without comments and labels.
+    Customer(Option<Uuid>),
+    /// A share link: this one card, without comments and labels.
+    Share(Option<Uuid>),
+}
+
+/// The view class of `p` on `board`.
+pub fn view_class(p: &Principal, board: BoardKey) -> ViewClass {
+    if p.org_id != board.org_id || !p.board_in_scope(board.board_id) {
+        return ViewClass::Blind;
+    }
+    if p.kind == PrincipalKind::Share {
+        return ViewClass::Share(p.share_card);
+    }
+    match p.role {
+        Role::Owner | Role::Admin | Role::Member => ViewClass::Full,
+        Role::Worker => ViewClass::Worker(p.user_id()),
+        Role::Customer => ViewClass::Customer(p.customer_id),
+    }
+}
+
 /// How one change moves a card relative to a subscriber's view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ViewChange {

@@ -14,13 +14,14 @@ use super::ports::{
 };
 use super::settings::{Durability, LiveSettings};
 use crate::domain::{
-    card_facts, redact_card, ApplyCtx, BoardState, Limits, OrgDirectory, Recipient,
+    card_facts, presence_map_for, redact_card, ApplyCtx, BoardKey, BoardState, Limits,
+    OrgDirectory, PresenceFacts, PresenceNote, Recipient,
 };
 use crate::policy::{decide, Action, Principal, Resource};
 use boardroom_protocol::{
     Actor as EventActor, CardSnapshot, ColumnRef, ErrorCode, ErrorReply, EventBody, EventFrame,
-    Notification, NotificationFrame, OkReply, Op, OpResult, PresenceEntry, PresenceFrame,
-    PresenceMap, PresenceState, PrincipalKind, Ref, ServerFrame, Since, Snapshot, Topic,
+    Notification, NotificationFrame, OkReply, Op, OpResult, PresenceEntry, PresenceMap,
+    PresenceState, PrincipalKind, Ref, ServerFrame, Since, Snapshot, Topic,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -305,6 +306,8 @@ struct PresenceUser {
     name: String,
     state: PresenceState,
     conns: HashSet<ConnId>,
+    /// `presence.set` budget: tokens left, and when it was last refilled.
+    budget: (f64, tokio::time::Instant),
 }
 
 /// Who a present connection is, and on which node when not this one.
@@ -589,7 +592,7 @@ impl BoardRt {
                 {
                     return deny(answer, ErrorCode::NotFound);
                 }
-                let presence = self.presence_map();
+                let presence = self.presence_for(&view);
                 let recovered = match since {
                     Some(s) => self.recoverable(s, &view).await,
                     None => None,
@@ -1056,19 +1059,47 @@ impl BoardRt {
             .collect()
     }
 
-    fn presence_map(&self) -> PresenceMap {
-        self.presence
-            .iter()
-            .map(|(u, p)| {
-                (
-                    *u,
-                    PresenceEntry {
-                        name: p.name.clone(),
-                        state: p.state.clone(),
-                    },
-                )
-            })
-            .collect()
+    fn key(&self) -> BoardKey {
+        BoardKey {
+            org_id: self.org_id,
+            board_id: self.board_id,
+        }
+    }
+
+    /// The facts presence is filtered on (see [`PresenceFacts`]), from what subscribers have
+    /// been shown of the board.
+    fn presence_facts(&self, user: Uuid, state: &PresenceState) -> PresenceFacts {
+        PresenceFacts {
+            focus: state
+                .focus
+                .and_then(|id| self.released.card(id))
+                .map(card_facts),
+            jobs: self
+                .released
+                .all_cards()
+                .filter(|c| !c.archived && c.assignees.contains(&user))
+                .map(card_facts)
+                .collect(),
+        }
+    }
+
+    /// The board's presence as `view` may see it (the `presence` of a subscribe's `ok`).
+    fn presence_for(&self, view: &Principal) -> PresenceMap {
+        let mut map = PresenceMap::new();
+        let mut facts = std::collections::BTreeMap::new();
+        for (u, p) in &self.presence {
+            map.insert(
+                *u,
+                PresenceEntry {
+                    name: p.name.clone(),
+                    state: p.state.clone(),
+                },
+            );
+            if !view.has_full_view() {
+                facts.insert(*u, self.presence_facts(*u, &p.state));
+            }
+        }
+        presence_map_for(view, self.key(), &map, &facts)
     }
 
     fn presence_id(view: &Principal) -> Option<Uuid> {
@@ -1078,16 +1109,20 @@ impl BoardRt {
         }
     }
 
+    /// A presence change, to each subscriber as its view allows (the hubs filter it with the
+    /// facts sent along).
     fn broadcast_presence(&self, joins: PresenceMap, leaves: PresenceMap) {
-        let topic = Topic::Board(self.board_id);
-        self.deps.broker.publish_frame(
-            topic,
-            ServerFrame::Presence(PresenceFrame {
-                topic,
-                joins,
-                leaves,
-            }),
-        );
+        let facts = joins
+            .iter()
+            .chain(leaves.iter())
+            .map(|(u, e)| (*u, self.presence_facts(*u, &e.state)))
+            .collect();
+        self.deps.broker.publish_presence(Arc::new(PresenceNote {
+            board: self.key().into(),
+            joins,
+            leaves,
+            facts,
+        }));
     }
 
     fn join_presence(
@@ -1106,6 +1141,10 @@ impl BoardRt {
             name,
             state: PresenceState::default(),
             conns: HashSet::new(),
+            budget: (
+                self.deps.settings.presence_burst as f64,
+                tokio::time::Instant::now(),
+            ),
         });
         entry.conns.insert(conn.id);
         if entry.conns.len() == 1 {
@@ -1162,6 +1201,34 @@ impl BoardRt {
                 return answer.error(ErrorCode::BadRequest, "focus names no card of this board");
             }
         }
+        let s = &self.deps.settings;
+        let size = serde_json::to_vec(&state).map_or(usize::MAX, |v| v.len());
+        if size > s.presence_state_bytes {
+            return answer.error(
+                ErrorCode::TooLarge,
+                &format!(
+                    "presence state is {size} bytes encoded; the limit is {}",
+                    s.presence_state_bytes
+                ),
+            );
+        }
+        // A token bucket per user and board: every update goes to every subscriber.
+        let now = tokio::time::Instant::now();
+        let (tokens, at) = p.budget;
+        let refill = now.duration_since(at).as_secs_f64() * s.presence_sets_per_second as f64;
+        let tokens = (tokens + refill).min(s.presence_burst as f64);
+        if tokens < 1.0 {
+            p.budget = (tokens, now);
+            let wait = (1.0 - tokens) / (s.presence_sets_per_second.max(1) as f64);
+            let mut e = ErrorReply::new(
+                answer.r#ref(),
+                ErrorCode::RateLimited,
+                "presence updates too frequent; slow down",
+            );
+            e.retry_after_ms = Some((wait * 1000.0).ceil() as u64);
+            return answer.refuse(e);
+        }
+        p.budget = (tokens - 1.0, now);
         p.state = state;
         let mut joins = PresenceMap::new();
         joins.insert(

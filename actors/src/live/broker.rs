@@ -4,14 +4,17 @@
 //! nodes there are.
 
 use super::hub::{Hub, Published};
+use crate::domain::PresenceNote;
 use boardroom_protocol::{ServerFrame, Topic};
 use std::sync::Arc;
 
 pub trait Broker: Send + Sync + 'static {
     /// A board event released by its owner (in seq order per board).
     fn publish_event(&self, ev: Arc<Published>);
-    /// An unfiltered frame (presence, notification) for every subscriber of `topic`.
+    /// An unfiltered frame (notification, org presence) for every subscriber of `topic`.
     fn publish_frame(&self, topic: Topic, frame: ServerFrame);
+    /// A board's presence change, for every subscriber of the board as its view allows.
+    fn publish_presence(&self, note: Arc<PresenceNote>);
     /// Local subscribers of `topic` went from none to some (`true`) or from some to none
     /// (`false`): a cluster broker subscribes to or leaves the topic's channel.
     fn interest(&self, _topic: Topic, _interested: bool) {}
@@ -35,5 +38,9 @@ impl Broker for MemoryBroker {
 
     fn publish_frame(&self, topic: Topic, frame: ServerFrame) {
         self.hub.publish(&topic, &frame);
+    }
+
+    fn publish_presence(&self, note: Arc<PresenceNote>) {
+        self.hub.publish_presence(&note);
     }
 }

@@ -19,8 +19,17 @@ static NEXT_CONN: LazyLock<AtomicU64> = LazyLock::new(|| {
     AtomicU64::new((random & 0xFFFF_FFFF) << 32 | 1)
 });
 
-/// An encoded frame, shared by every connection of the same encoding that receives it.
-pub type Wire = Arc<[u8]>;
+/// An encoded frame, shared by every connection of the same encoding that receives it, and
+/// written to each socket as it is: axum's messages take `Bytes`, and cloning the `Bytes` out
+/// of the `Arc` is a reference count, not a copy. The `Arc` keeps a queue slot one pointer
+/// wide: a connection's queue allocates its first block of 32 slots when it is made, so the
+/// slot size is paid by every idle connection.
+pub type Wire = Arc<bytes::Bytes>;
+
+/// Encoded bytes as a [`Wire`].
+pub fn wire(encoded: Vec<u8>) -> Wire {
+    Arc::new(bytes::Bytes::from(encoded))
+}
 
 pub struct ConnHandle {
     pub id: ConnId,
@@ -83,7 +92,7 @@ impl ConnHandle {
     }
 
     pub fn send(&self, frame: &ServerFrame) -> bool {
-        self.send_wire(self.codec.encode(frame).into())
+        self.send_wire(wire(self.codec.encode(frame)))
     }
 
     /// Asks the connection's task to close the socket with `code` (the first code wins).

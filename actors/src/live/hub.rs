@@ -1,13 +1,19 @@
-//! Fan-out on this node: topic -> local subscribers. An event is encoded once per encoding and
-//! the bytes are shared by every subscriber who sees it as it is; filtered views (workers,
-//! customers, share links, `card:` topics) get only what the domain's view rules
-//! ([`deliver`]) let them see, re-encoded for them alone when it differs.
+//! Fan-out on this node: topic -> local subscribers, grouped by view class.
+//!
+//! Which events, and how much of each, a subscriber may see is decided by the domain
+//! ([`deliver`], [`PresenceNote::for_viewer`]); subscribers whose [`ViewClass`] is the same
+//! get the same answer, so the hub decides once per class and encodes each distinct frame once
+//! per (class, encoding): the bytes are shared by every connection of the class. The class is
+//! computed once, when the subscription is made; a membership change ends the subscription
+//! (the credential is revoked or the board resyncs), and the new one is classified again.
 
-use super::conn::{ConnHandle, ConnId, Wire};
+use super::conn::{wire, ConnHandle, ConnId, Wire};
 use super::metrics;
-use crate::domain::{deliver, deliver_on_card_topic, BoardKey, Delivery};
+use crate::domain::{
+    deliver, deliver_on_card_topic, view_class, BoardKey, Delivery, PresenceNote, ViewClass,
+};
 use crate::policy::{CardFacts, Principal};
-use boardroom_protocol::{Codec, EventFrame, ServerFrame, Topic};
+use boardroom_protocol::{Codec, EventFrame, PresenceFrame, ServerFrame, Topic};
 use dashmap::DashMap;
 use indexmap::IndexMap;
 use std::sync::Arc;
@@ -27,6 +33,76 @@ impl Subscriber {
     fn channel(&self, topic: Topic) -> Topic {
         self.board.map_or(topic, Topic::Board)
     }
+
+    /// The group this subscriber is delivered with. The org is part of the key because a
+    /// class is relative to one org's board; a board actor only admits its own org's
+    /// principals, so for board and card topics the view's org is the board's.
+    fn class(&self) -> ClassKey {
+        let class = match self.board {
+            Some(board_id) => view_class(
+                &self.view,
+                BoardKey {
+                    org_id: self.view.org_id,
+                    board_id,
+                },
+            ),
+            // `user:` and `org:` topics carry unfiltered frames: one group per org.
+            None => ViewClass::Full,
+        };
+        (self.view.org_id, class)
+    }
+}
+
+type ClassKey = (Uuid, ViewClass);
+
+/// The subscribers of one topic that see the same thing, and one of their views to decide
+/// for all of them.
+struct Group {
+    view: Arc<Principal>,
+    conns: IndexMap<ConnId, Subscriber>,
+}
+
+/// One topic's subscribers. No index from connection to group: a topic has few groups (one
+/// for `user:` topics and full-view boards), and an unsubscribe looks in each, which keeps
+/// an idle connection's footprint to its one entry in its group.
+#[derive(Default)]
+struct TopicSubs {
+    groups: IndexMap<ClassKey, Group>,
+    len: usize,
+}
+
+impl TopicSubs {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn insert(&mut self, sub: Subscriber) -> Option<Subscriber> {
+        let old = self.remove(sub.conn.id);
+        let group = self.groups.entry(sub.class()).or_insert_with(|| Group {
+            view: sub.view.clone(),
+            conns: IndexMap::new(),
+        });
+        group.conns.insert(sub.conn.id, sub);
+        self.len += 1;
+        old
+    }
+
+    fn remove(&mut self, conn: ConnId) -> Option<Subscriber> {
+        let (at, old) = self
+            .groups
+            .values_mut()
+            .enumerate()
+            .find_map(|(i, g)| g.conns.swap_remove(&conn).map(|s| (i, s)))?;
+        self.len -= 1;
+        if self.groups[at].conns.is_empty() {
+            self.groups.swap_remove_index(at);
+        }
+        Some(old)
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Subscriber> {
+        self.groups.values().flat_map(|g| g.conns.values())
+    }
 }
 
 /// Told when this node's first subscriber of a channel arrives (`true`) or its last one
@@ -45,8 +121,7 @@ pub struct Published {
 
 #[derive(Default)]
 pub struct Hub {
-    /// Subscribers per topic, at most one per connection.
-    topics: DashMap<Topic, IndexMap<ConnId, Subscriber>>,
+    topics: DashMap<Topic, TopicSubs>,
     /// Subscriptions per channel, for the interest hook.
     channels: DashMap<Topic, usize>,
     interest: std::sync::OnceLock<InterestHook>,
@@ -73,9 +148,19 @@ impl<'a> EncodeOnce<'a> {
             Codec::Json => &mut self.json,
             Codec::MsgPack => &mut self.msgpack,
         };
-        slot.get_or_insert_with(|| codec.encode(self.frame).into())
+        slot.get_or_insert_with(|| wire(codec.encode(self.frame)))
             .clone()
     }
+}
+
+/// Sends one group its frame: encoded at most once per encoding, the bytes shared.
+fn send_group(group: &Group, frame: &ServerFrame) -> usize {
+    let mut enc = EncodeOnce::new(frame);
+    group
+        .conns
+        .values()
+        .filter(|s| s.conn.send_wire(enc.get(s.conn.codec)))
+        .count()
 }
 
 impl Hub {
@@ -113,7 +198,7 @@ impl Hub {
         let channel = sub.channel(topic);
         let replaced = {
             let mut subs = self.topics.entry(topic).or_default();
-            subs.insert(sub.conn.id, sub).map(|old| old.channel(topic))
+            subs.insert(sub).map(|old| old.channel(topic))
         };
         self.count(channel, true);
         if let Some(old) = replaced {
@@ -127,9 +212,9 @@ impl Hub {
         let removed = self
             .topics
             .get_mut(topic)
-            .and_then(|mut subs| subs.swap_remove(&conn))
+            .and_then(|mut subs| subs.remove(conn))
             .map(|s| s.channel(*topic));
-        self.topics.remove_if(topic, |_, subs| subs.is_empty());
+        self.topics.remove_if(topic, |_, subs| subs.len() == 0);
         if let Some(channel) = removed {
             self.count(channel, false);
             ::metrics::gauge!(metrics::SUBSCRIPTIONS).decrement(1.0);
@@ -145,7 +230,7 @@ impl Hub {
             .filter(|t| *t.key() != board_topic)
             .filter_map(|t| {
                 let subs: Vec<Subscriber> = t
-                    .values()
+                    .all()
                     .filter(|s| s.board == Some(board_id))
                     .cloned()
                     .collect();
@@ -163,42 +248,68 @@ impl Hub {
         self.topics.get(topic).map_or(0, |s| s.len())
     }
 
+    /// How many view classes `topic`'s subscribers fall into (what an event costs in
+    /// decisions and encodes).
+    pub fn class_count(&self, topic: &Topic) -> usize {
+        self.topics.get(topic).map_or(0, |s| s.groups.len())
+    }
+
     /// Subscribers of a topic right now (for telling them to resync).
     pub fn subscribers(&self, topic: &Topic) -> Vec<Subscriber> {
         self.topics
             .get(topic)
-            .map(|s| s.values().cloned().collect())
+            .map(|s| s.all().cloned().collect())
             .unwrap_or_default()
     }
 
     /// How many of `topic`'s subscribers have more than `backlog` frames waiting in their send
     /// queues, out of how many: the admission check of a board (one atomic read per
-    /// subscriber, against the one queue push per subscriber that each op costs anyway).
+    /// subscriber; the board runs it at most once per `ADMISSION_RESCAN`, not per op).
     pub fn behind(&self, topic: &Topic, backlog: usize) -> (usize, usize) {
         let Some(subs) = self.topics.get(topic) else {
             return (0, 0);
         };
-        let behind = subs.values().filter(|s| s.conn.queued() > backlog).count();
+        let behind = subs.all().filter(|s| s.conn.queued() > backlog).count();
         (behind, subs.len())
     }
 
-    /// An unfiltered frame (presence, notifications) to every subscriber of `topic`.
+    /// An unfiltered frame (notifications, org presence) to every subscriber of `topic`.
     pub fn publish(&self, topic: &Topic, frame: &ServerFrame) -> usize {
         let Some(subs) = self.topics.get(topic) else {
             return 0;
         };
         let mut enc = EncodeOnce::new(frame);
+        let n = subs
+            .all()
+            .filter(|s| s.conn.send_wire(enc.get(s.conn.codec)))
+            .count();
+        ::metrics::counter!(metrics::DELIVERIES).increment(n as u64);
+        n
+    }
+
+    /// A board's presence change to its topic, each view class getting what it may see of it.
+    pub fn publish_presence(&self, note: &PresenceNote) -> usize {
+        let topic = Topic::Board(note.board.board_id);
+        let Some(subs) = self.topics.get(&topic) else {
+            return 0;
+        };
         let mut n = 0;
-        for s in subs.values() {
-            if s.conn.send_wire(enc.get(s.conn.codec)) {
-                n += 1;
+        for group in subs.groups.values() {
+            if let Some((joins, leaves)) = note.for_viewer(&group.view) {
+                let frame = ServerFrame::Presence(PresenceFrame {
+                    topic,
+                    joins,
+                    leaves,
+                });
+                n += send_group(group, &frame);
             }
         }
         ::metrics::counter!(metrics::DELIVERIES).increment(n as u64);
         n
     }
 
-    /// A board event to the board's topic and, for card events, to the card's topic.
+    /// A board event to the board's topic and, for card events, to the card's topic: one
+    /// decision per view class, one encode per distinct frame and encoding.
     pub fn publish_event(&self, ev: &Published) -> usize {
         let mut n = 0;
         let board_topic = Topic::Board(ev.board_id);
@@ -210,24 +321,30 @@ impl Hub {
                 board_id: ev.board_id,
             };
             let before = ev.card_before.as_ref();
-            for s in subs.values() {
-                let sent = match deliver(&s.view, board, &ev.frame.body, before) {
-                    Delivery::Skip => false,
-                    Delivery::Same => s.conn.send_wire(enc.get(s.conn.codec)),
-                    Delivery::Send(body) => s.conn.send(&ServerFrame::Event(EventFrame {
-                        body,
-                        ..ev.frame.clone()
-                    })),
+            for group in subs.groups.values() {
+                n += match deliver(&group.view, board, &ev.frame.body, before) {
+                    Delivery::Skip => 0,
+                    Delivery::Same => group
+                        .conns
+                        .values()
+                        .filter(|s| s.conn.send_wire(enc.get(s.conn.codec)))
+                        .count(),
+                    Delivery::Send(body) => send_group(
+                        group,
+                        &ServerFrame::Event(EventFrame {
+                            body,
+                            ..ev.frame.clone()
+                        }),
+                    ),
                 };
-                n += usize::from(sent);
             }
         }
         if let Some(card_id) = ev.frame.body.card_id() {
             let card_topic = Topic::Card(card_id);
             if let Some(subs) = self.topics.get(&card_topic) {
-                for s in subs.values() {
-                    if let Some(f) = frame_for(ev, &s.view, card_topic) {
-                        n += usize::from(s.conn.send(&f));
+                for group in subs.groups.values() {
+                    if let Some(f) = frame_for(ev, &group.view, card_topic) {
+                        n += send_group(group, &f);
                     }
                 }
             }
@@ -261,3 +378,6 @@ pub fn frame_for(ev: &Published, p: &Principal, topic: Topic) -> Option<ServerFr
         ..ev.frame.clone()
     }))
 }
+
+#[cfg(test)]
+mod tests;

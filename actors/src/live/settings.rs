@@ -39,6 +39,11 @@ pub struct LiveSettings {
     pub fanout_backlog_frames: usize,
     /// The `retry_after_ms` given with those two refusals.
     pub overload_retry_after: Duration,
+    /// `presence.set`: the most bytes a state may take (encoded as JSON), and how many updates
+    /// one user may make per second on one board, after a burst of `presence_burst`.
+    pub presence_state_bytes: usize,
+    pub presence_sets_per_second: u32,
+    pub presence_burst: u32,
 }
 
 impl Default for LiveSettings {
@@ -54,6 +59,9 @@ impl Default for LiveSettings {
             board_inbox_deliveries: 10_000,
             fanout_backlog_frames: 32,
             overload_retry_after: Duration::from_millis(100),
+            presence_state_bytes: 1024,
+            presence_sets_per_second: 10,
+            presence_burst: 20,
         }
     }
 }

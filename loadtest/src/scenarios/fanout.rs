@@ -55,6 +55,12 @@ pub struct FanoutArgs {
     /// Boardroom only: `op` (card.update, durable) or `presence` (presence.set, ephemeral).
     #[arg(long, value_enum, default_value = "op")]
     pub path: PathKind,
+    /// Boardroom only: half the subscribers are filtered views. Subscriber i is a worker the
+    /// cards are assigned to when i mod 4 = 1, the cards' customer (who gets each card without
+    /// its label) when i mod 4 = 3, and the full-view admin otherwise. Everyone still sees
+    /// every event, so the loss and order checks stay the same.
+    #[arg(long)]
+    pub mixed_views: bool,
     /// The server's `durability`, for the record (set it on the server).
     #[arg(long, default_value = "commit")]
     pub durability: String,
@@ -134,6 +140,7 @@ enum Target {
     Boardroom {
         session: boardroom::Session,
         boards: Vec<(Uuid, Uuid)>,
+        viewers: Option<Box<boardroom::Viewers>>,
     },
     Peer {
         url: String,
@@ -152,14 +159,26 @@ impl Target {
 async fn open_subscriber(
     kind: ServerKind,
     t: &Target,
+    index: usize,
     board: usize,
     source: Option<IpAddr>,
 ) -> Result<(Ws, u64)> {
     match (kind, t) {
-        (ServerKind::Boardroom, Target::Boardroom { session, boards }) => {
-            let mut ws = client::br_connect(&session.auth, source).await?;
-            let seq =
-                client::br_subscribe(&mut ws, session.auth.codec, boards[board].0, "sub").await?;
+        (
+            ServerKind::Boardroom,
+            Target::Boardroom {
+                session,
+                boards,
+                viewers,
+            },
+        ) => {
+            let auth = match (viewers, index % 4) {
+                (Some(v), 1) => &v.worker,
+                (Some(v), 3) => &v.customer,
+                _ => &session.auth,
+            };
+            let mut ws = client::br_connect(auth, source).await?;
+            let seq = client::br_subscribe(&mut ws, auth.codec, boards[board].0, "sub").await?;
             Ok((ws, seq))
         }
         (ServerKind::Bare, Target::Peer { url }) => Ok((
@@ -427,10 +446,22 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
     let target = Arc::new(match kind {
         ServerKind::Boardroom => {
             let session = boardroom::login(login).await?;
-            let boards =
-                boardroom::create_boards(&session, a.boards, &format!("fanout {}", Uuid::now_v7()))
-                    .await?;
-            Target::Boardroom { session, boards }
+            let viewers = match a.mixed_views {
+                true => Some(Box::new(boardroom::create_viewers(&session, login).await?)),
+                false => None,
+            };
+            let boards = boardroom::create_boards(
+                &session,
+                a.boards,
+                &format!("fanout {}", Uuid::now_v7()),
+                viewers.as_deref(),
+            )
+            .await?;
+            Target::Boardroom {
+                session,
+                boards,
+                viewers,
+            }
         }
         _ => Target::Peer {
             url: login.url.clone(),
@@ -455,7 +486,7 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
             let quiet = a.quiet;
             let total = a.subscribers;
             async move {
-                let r = open_subscriber(kind, &target, board, source)
+                let r = open_subscriber(kind, &target, i, board, source)
                     .await
                     .with_context(|| format!("subscriber {i}"));
                 let n = opened.fetch_add(1, Ordering::Relaxed) + 1;
@@ -528,6 +559,7 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
                 Target::Boardroom {
                     session,
                     boards: ids,
+                    ..
                 },
             ) => {
                 let mut ws = client::br_connect(&session.auth, source).await?;
@@ -671,7 +703,12 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
             .sum(),
     };
     let finals: HashMap<u64, u64> = match (&*target, path) {
-        (Target::Boardroom { session, boards }, PathKind::Op) => {
+        (
+            Target::Boardroom {
+                session, boards, ..
+            },
+            PathKind::Op,
+        ) => {
             let mut f = HashMap::new();
             for (i, (id, _)) in boards.iter().enumerate() {
                 f.insert(i as u64, boardroom::board_seq(session, *id).await?);

@@ -1,7 +1,7 @@
 //! Tests of the domain: one module per concern, sharing the fixture below.
 
 mod ops;
-mod props;
+pub(crate) mod props;
 mod views;
 
 use super::*;

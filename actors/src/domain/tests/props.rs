@@ -26,7 +26,7 @@ fn columns() -> Vec<Uuid> {
         uid(111),
     ]
 }
-fn cards() -> Vec<Uuid> {
+pub(crate) fn cards() -> Vec<Uuid> {
     vec![
         uid(200),
         uid(201),
@@ -86,7 +86,7 @@ fn some_of(ids: Vec<Uuid>) -> impl Strategy<Value = Vec<Uuid>> {
     proptest::collection::vec(select(ids), 0..3)
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(crate) fn op() -> impl Strategy<Value = Op> {
     let column_create = (
         title(),
         opt_after(columns()),
@@ -216,7 +216,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn principals(fx: &Fx) -> Vec<Principal> {
+pub(crate) fn principals(fx: &Fx) -> Vec<Principal> {
     vec![
         fx.owner.clone(),
         fx.admin.clone(),
@@ -471,4 +471,98 @@ fn generator_produces_accepted_ops() {
         Op::KINDS.into_iter().collect(),
         "every op kind gets accepted"
     );
+}
+
+/// Any principal the server could hold: every kind and role, ids from the pools (so some
+/// are assigned, some are a card's customer, some are nobody), another org, API key scopes
+/// in and out of the board. Share links get whatever role the generator draws: the policy
+/// must not care.
+pub(crate) fn any_principal(fx: &Fx) -> impl Strategy<Value = Principal> {
+    let (org, other_org, board, other_board) =
+        (fx.org, fx.other_org, fx.board.id(), fx.other_board);
+    (
+        select(vec![
+            PrincipalKind::User,
+            PrincipalKind::ApiKey,
+            PrincipalKind::Share,
+        ]),
+        select(vec![
+            Role::Owner,
+            Role::Admin,
+            Role::Member,
+            Role::Worker,
+            Role::Customer,
+        ]),
+        select(users()),
+        prop_oneof![6 => Just(org), 1 => Just(other_org)],
+        prop_oneof![
+            4 => Just(None),
+            1 => Just(Some(vec![board])),
+            1 => Just(Some(vec![other_board])),
+        ],
+        after(cards()),
+        after(customers()),
+    )
+        .prop_map(
+            |(kind, role, id, org_id, board_scope, share_card, customer_id)| Principal {
+                kind,
+                id,
+                org_id,
+                role,
+                board_scope,
+                share_card,
+                customer_id,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+
+    /// The hub decides once per view class and sends that answer to every subscriber of the
+    /// class: for that to be right, every principal of a class must get exactly what the
+    /// per-subscriber rule gives it, on the board topic and on every card topic.
+    #[test]
+    fn a_view_class_gets_what_each_of_its_members_would(
+        steps in proptest::collection::vec((op(), 0usize..12), 1..30),
+        who in proptest::collection::vec(any_principal(&Fx::new()), 2..24),
+    ) {
+        let fx = Fx::new();
+        let key = fx.board.key();
+        let ps = principals(&fx);
+        let mut board = fx.board.clone();
+        let mut checked = 0usize;
+        for (i, (op, by)) in steps.iter().enumerate() {
+            let ctx = ApplyCtx {
+                now: now(),
+                new_id: uid(70_000 + i as u128),
+                directory: &fx.dir,
+                limits: &fx.limits,
+            };
+            let Ok(applied) = board.apply_op(&ps[*by], op, &ctx) else { continue };
+            let before = applied.card_before.as_ref();
+            for ev in &applied.events {
+                let mut first: std::collections::HashMap<ViewClass, &Principal> = Default::default();
+                for p in &who {
+                    let rep = *first.entry(view_class(p, key)).or_insert(p);
+                    prop_assert_eq!(
+                        deliver(rep, key, ev, before),
+                        deliver(p, key, ev, before),
+                        "{:?} and {:?} share class {:?} but differ on {}",
+                        rep, p, view_class(p, key), ev.kind()
+                    );
+                    for card in cards() {
+                        prop_assert_eq!(
+                            deliver_on_card_topic(rep, key, card, ev, before),
+                            deliver_on_card_topic(p, key, card, ev, before),
+                            "card topic {}: {:?} and {:?} share a class but differ on {}",
+                            card, rep, p, ev.kind()
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        let _ = checked;
+    }
 }
