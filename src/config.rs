@@ -109,6 +109,11 @@ pub struct Limits {
     pub http_ops_per_second_per_credential: u32,
     pub http_ops_burst_per_credential: u32,
     pub send_queue_frames: usize,
+    /// The same queue's bound in bytes (issue 15.3: a few snapshots are megabytes each).
+    pub send_queue_bytes: usize,
+    /// `subscribe` frames a connection may send per second, and in a burst.
+    pub subscribes_per_second_per_connection: u32,
+    pub subscribes_burst_per_connection: u32,
 }
 
 impl Default for Config {
@@ -145,6 +150,9 @@ impl Default for Config {
                 http_ops_per_second_per_credential: 50,
                 http_ops_burst_per_credential: 100,
                 send_queue_frames: 1024,
+                send_queue_bytes: 16 << 20,
+                subscribes_per_second_per_connection: 10,
+                subscribes_burst_per_connection: 100,
             },
             realtime: Realtime {
                 heartbeat_ms: 25_000,
