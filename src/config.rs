@@ -135,6 +135,11 @@ pub struct Limits {
     pub send_queue_frames: usize,
     /// Most notification ids one `notifications.read` may name.
     pub max_notification_ids: usize,
+    /// The same queue's bound in bytes (issue 15.3: a few snapshots are megabytes each).
+    pub send_queue_bytes: usize,
+    /// `subscribe` frames a connection may send per second, and in a burst.
+    pub subscribes_per_second_per_connection: u32,
+    pub subscribes_burst_per_connection: u32,
 }
 
 impl Default for Config {
@@ -176,6 +181,9 @@ impl Default for Config {
                 http_ops_burst_per_credential: 100,
                 send_queue_frames: 1024,
                 max_notification_ids: 100,
+                send_queue_bytes: 16 << 20,
+                subscribes_per_second_per_connection: 10,
+                subscribes_burst_per_connection: 100,
             },
             realtime: Realtime {
                 heartbeat_ms: 25_000,

@@ -55,14 +55,12 @@ async fn another_principal_replaying_an_op_id_is_authorized_and_refused() {
         )
         .await;
     assert_eq!(s, 201, "{cust}");
-    let (s, board) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "Jobs", "template": "jobs"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{board}");
+    let board = create_board(
+        &org.owner,
+        &org.id,
+        json!({"name": "Jobs", "template": "jobs"}),
+    )
+    .await;
     let board_id = board["id"].as_str().unwrap().to_string();
     let column = board["columns"][0]["id"].clone();
     let (s, created) = op(

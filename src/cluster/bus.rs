@@ -631,6 +631,11 @@ impl Bus {
                 for f in frames {
                     conn.send_wire(boardroom_actors::live::wire(f.into_vec()));
                 }
+                if !accepted || t.epoch > epoch {
+                    // Refused (or already stale): no earlier subscription of the topic stays
+                    // behind (the gateway leaves a live one to be replaced by this answer).
+                    self.hub.unsubscribe(&topic, conn.id);
+                }
                 if accepted {
                     if t.epoch > epoch {
                         conn.send(&ServerFrame::Resync(ResyncFrame {
@@ -661,12 +666,14 @@ impl Bus {
                 if let Some(reg) = self.registry() {
                     reg.forget_owner(board_id);
                 }
+                self.hub.unsubscribe(&topic, conn.id);
                 answer.refuse(e);
             }
             _ => {
                 if let Some(reg) = self.registry() {
                     reg.forget_owner(board_id);
                 }
+                self.hub.unsubscribe(&topic, conn.id);
                 answer.refuse(Self::unavailable(
                     None,
                     "the board's node did not answer; retry",

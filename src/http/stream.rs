@@ -73,7 +73,12 @@ pub async fn stream(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_last_event_id);
-    let (conn, mut rx) = ConnHandle::new(Codec::Json, state.config.limits.send_queue_frames);
+    let limits = &state.config.limits;
+    let (conn, mut rx) = ConnHandle::bounded(
+        Codec::Json,
+        limits.send_queue_frames,
+        limits.send_queue_bytes,
+    );
     // Refusals (not found, unavailable) are HTTP errors, before the stream starts.
     state
         .rt

@@ -3,7 +3,7 @@
 //! ever touches the socket, so a slow client only ever fills its own queue.
 
 use super::board::{BoardMsg, OpReply, Owed, SubscribeReq};
-use super::conn::{ConnHandle, Wire};
+use super::conn::{ConnHandle, ConnRx, Wire};
 use super::session_auth::{SessionAuth, WsCredential};
 use crate::http::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -70,8 +70,9 @@ pub async fn upgrade(
     // the session each held a copy of `AppState` for the life of every idle connection.
     let state = Arc::new(state);
     ws.on_upgrade(move |socket| async move {
-        let queue = state.config.limits.send_queue_frames;
-        let (conn, rx) = ConnHandle::new(codec, queue);
+        let limits = &state.config.limits;
+        let (conn, rx) =
+            ConnHandle::bounded(codec, limits.send_queue_frames, limits.send_queue_bytes);
         metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
         let mut s = Session::new(state, conn);
         // Frames are handled under their own guard (1011); this one catches a failure
@@ -99,8 +100,16 @@ struct Session {
     /// Board and card topics remember their board actor, for unsubscribe and presence.
     subs: HashMap<Topic, Option<Uuid>>,
     limiter: DefaultDirectRateLimiter,
+    /// Each subscribe may queue a snapshot of a whole board (issue 15.3).
+    subscribe_limiter: DefaultDirectRateLimiter,
     bad_frames: u32,
     floods: u32,
+}
+
+fn per_second(rate: u32, burst: u32) -> DefaultDirectRateLimiter {
+    let rate = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
 }
 
 enum Flow {
@@ -111,16 +120,18 @@ enum Flow {
 impl Session {
     fn new(state: Arc<AppState>, conn: Arc<ConnHandle>) -> Self {
         let l = &state.config.limits;
-        let per_sec =
-            NonZeroU32::new(l.ops_per_second_per_connection.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(l.ops_burst_per_connection.max(1)).unwrap_or(NonZeroU32::MIN);
-        let limiter = RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst));
+        let limiter = per_second(l.ops_per_second_per_connection, l.ops_burst_per_connection);
+        let subscribe_limiter = per_second(
+            l.subscribes_per_second_per_connection,
+            l.subscribes_burst_per_connection,
+        );
         Session {
             state,
             conn,
             auth: None,
             subs: HashMap::new(),
             limiter,
+            subscribe_limiter,
             bad_frames: 0,
             floods: 0,
         }
@@ -138,12 +149,7 @@ impl Session {
     /// touches the socket), and the waits that last (close requested, shutdown, the ping timer,
     /// the hello/expiry deadline) are created once and polled again on each turn, instead of
     /// registering and dropping a waiter or a timer per turn of the loop.
-    async fn run(
-        &mut self,
-        mut socket: WebSocket,
-        mut rx: tokio::sync::mpsc::Receiver<Wire>,
-        bearer: Option<String>,
-    ) {
+    async fn run(&mut self, mut socket: WebSocket, mut rx: ConnRx, bearer: Option<String>) {
         let rt = &self.state.config.realtime;
         let heartbeat = Duration::from_millis(rt.heartbeat_ms.max(100));
         let hello_deadline = Instant::now() + Duration::from_millis(rt.hello_timeout_ms);
@@ -556,21 +562,26 @@ impl Session {
         since: Option<boardroom_protocol::Since>,
     ) {
         let Some(auth) = &self.auth else { return };
+        if let Err(not_until) = self.subscribe_limiter.check() {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            let mut e = ErrorReply::new(
+                r#ref,
+                ErrorCode::RateLimited,
+                "too many subscribes; slow down",
+            );
+            e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
+            return self.reply(ServerFrame::Error(e));
+        }
         if let Some(board) = self.subs.get(&topic).copied() {
             match board {
                 // Subscribing again to a board or card resyncs it (after a `resync` frame, or
-                // when the client lost track): the old subscription is replaced.
-                Some(board_id) => {
-                    self.state.rt.hub.unsubscribe(&topic, self.conn.id);
-                    self.state.rt.boards.tell(
-                        board_id,
-                        BoardMsg::Leave {
-                            conn: self.conn.id,
-                            topic,
-                        },
-                    );
-                    self.subs.remove(&topic);
-                }
+                // when the client lost track): the board replaces the old subscription when it
+                // answers, in order with the first subscribe however fast they come. While it
+                // is live with the same view, that answer has no second snapshot (issue 15.3).
+                // A refusal ends the old subscription (`forget`).
+                Some(_) => {}
                 None => {
                     self.error(
                         r#ref,
@@ -581,7 +592,9 @@ impl Session {
                 }
             }
         }
-        if self.subs.len() >= self.state.config.limits.max_subscriptions_per_connection {
+        if !self.subs.contains_key(&topic)
+            && self.subs.len() >= self.state.config.limits.max_subscriptions_per_connection
+        {
             self.error(
                 r#ref,
                 ErrorCode::TooLarge,
@@ -658,11 +671,16 @@ impl Session {
                         .await
                         .map(|l| l.map(|l| (l.org_id, l.board_id))),
                 };
+                let name = auth.info.name.clone();
                 let (org_id, board) = match located {
                     Ok(Some(x)) => x,
-                    Ok(None) => return self.error(r#ref, ErrorCode::NotFound, "not found"),
+                    Ok(None) => {
+                        self.forget(topic);
+                        return self.error(r#ref, ErrorCode::NotFound, "not found");
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "subscribe lookup failed");
+                        self.forget(topic);
                         return self.error(
                             r#ref,
                             ErrorCode::Unavailable,
@@ -672,9 +690,11 @@ impl Session {
                 };
                 let principal = match self.principal_for(&caller, org_id).await {
                     Ok(p) => p,
-                    Err(e) => return self.error(r#ref, e.code, e.message),
+                    Err(e) => {
+                        self.forget(topic);
+                        return self.error(r#ref, e.code, e.message);
+                    }
                 };
-                let name = auth.info.name.clone();
                 let req = SubscribeReq {
                     conn: self.conn.clone(),
                     view: Arc::new(principal),
@@ -693,8 +713,24 @@ impl Session {
                     .await
                 {
                     self.subs.insert(topic, Some(board));
+                } else {
+                    self.forget(topic);
                 }
             }
+        }
+    }
+
+    /// Ends this connection's subscription of a board or card topic, if it has one.
+    fn forget(&mut self, topic: Topic) {
+        if let Some(Some(board_id)) = self.subs.remove(&topic) {
+            self.state.rt.hub.unsubscribe(&topic, self.conn.id);
+            self.state.rt.boards.tell(
+                board_id,
+                BoardMsg::Leave {
+                    conn: self.conn.id,
+                    topic,
+                },
+            );
         }
     }
 
@@ -842,7 +878,7 @@ fn to_message(wire: Wire, codec: Codec) -> Message {
 /// frames share one syscall.
 async fn write_batch<S>(
     sink: &mut S,
-    rx: &mut tokio::sync::mpsc::Receiver<Wire>,
+    rx: &mut ConnRx,
     first: Wire,
     codec: Codec,
 ) -> Result<(), S::Error>

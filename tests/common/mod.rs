@@ -912,6 +912,13 @@ pub fn random_id() -> String {
 
 /// Makes a card in the first column of `board` (a board object as the API returns it), through
 /// `POST /api/v1/boards/{board}/ops` (`card.create`). Returns the card id.
+/// Creates a board in `org` through the API (`body`: `{name, template?}`); returns it.
+pub async fn create_board(api: &Api, org: &str, body: Value) -> Value {
+    let (s, board) = api.post(&format!("/api/v1/orgs/{org}/boards"), body).await;
+    assert_eq!(s, 201, "creating a board failed: {board}");
+    board
+}
+
 pub async fn create_card(api: &Api, board: &Value, title: &str) -> String {
     let board_id = board["id"].as_str().expect("board id");
     let column_id = board["columns"][0]["id"]

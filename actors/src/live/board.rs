@@ -578,9 +578,41 @@ impl BoardRt {
             since,
             remote,
         } = req;
+        // A connection being closed (4009: it does not read) gets nothing more built for it:
+        // a snapshot would be encoded, at the cost of the whole board, and thrown away.
+        if conn.close_requested().is_some() {
+            return answer.settle();
+        }
         let org_id = self.org_id;
         let board_id = self.board_id;
-        let deny = |answer: Owed, code| answer.error(code, "not found");
+        // A refused subscribe leaves no earlier subscription of the topic behind (the gateway
+        // keeps a live one until the board has answered, see `held`).
+        let hub = self.deps.hub.clone();
+        let conn_id = conn.id;
+        let deny = |answer: Owed, code| {
+            if remote.is_none() {
+                hub.unsubscribe(&topic, conn_id);
+            }
+            answer.error(code, "not found")
+        };
+        // The connection already holds this topic, live, with the same view, and the client
+        // is not asking about another epoch: everything up to `released_seq` is already in its
+        // queue, ahead of this answer. Answered without a snapshot or replayed events, so
+        // that subscribing over and over cannot queue a board's snapshot each time (issue
+        // 15.3). Only known here for this node's connections; a remote one gets a snapshot.
+        let held = remote.is_none()
+            && since.is_none_or(|s| s.epoch == self.epoch && s.seq <= self.released_seq)
+            && hub.view_of(&topic, conn_id).is_some_and(|v| *v == *view);
+        let held_ok = |answer: Owed, epoch, seq| {
+            let ok = OkReply {
+                topic: Some(topic),
+                epoch: Some(epoch),
+                seq: Some(seq),
+                recovered: Some(true),
+                ..OkReply::new(answer.r#ref())
+            };
+            answer.answer(&ServerFrame::Ok(ok))
+        };
         match topic {
             Topic::Board(_) => {
                 if !decide(
@@ -591,6 +623,9 @@ impl BoardRt {
                 .is_allowed()
                 {
                     return deny(answer, ErrorCode::NotFound);
+                }
+                if held {
+                    return held_ok(answer, self.epoch, self.released_seq);
                 }
                 let presence = self.presence_for(&view);
                 let recovered = match since {
@@ -652,6 +687,9 @@ impl BoardRt {
                 .is_allowed()
                 {
                     return deny(answer, ErrorCode::NotFound);
+                }
+                if held {
+                    return held_ok(answer, self.epoch, self.released_seq);
                 }
                 let Some(column) = self.released.column(card.column_id) else {
                     return deny(answer, ErrorCode::NotFound);

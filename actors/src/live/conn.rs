@@ -1,11 +1,12 @@
 //! A connection as the rest of the server sees it: an id, its encoding, and a bounded queue of
 //! encoded frames that its one task writes to the socket. Producers never wait on a socket:
-//! when the queue is full the connection is marked for closing with 4009 instead.
+//! when the queue is full (in frames, or in bytes) the connection is marked for closing with
+//! 4009 instead.
 
 use boardroom_protocol::{close, Codec, ServerFrame};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll, Waker};
 use tokio::sync::mpsc;
@@ -44,11 +45,49 @@ pub struct ConnHandle {
     pub dropped_frames: AtomicU64,
     /// Set only through the debug endpoint: the session fails on its next frame.
     debug_failure: AtomicBool,
+    /// Bytes queued and not yet taken by [`ConnRx`], and their bound: a frame count alone
+    /// lets a few large frames (snapshots) hold hundreds of MB for a client that does not read.
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+}
+
+/// The receiving end of a connection's queue, for its one task: gives the bytes of each frame
+/// it takes back to the queue's byte bound.
+pub struct ConnRx {
+    rx: mpsc::Receiver<Wire>,
+    bytes: Arc<AtomicUsize>,
+}
+
+impl ConnRx {
+    fn took(&self, wire: &Wire) {
+        self.bytes.fetch_sub(wire.len(), Ordering::Relaxed);
+    }
+
+    pub async fn recv(&mut self) -> Option<Wire> {
+        let wire = self.rx.recv().await?;
+        self.took(&wire);
+        Some(wire)
+    }
+
+    pub fn try_recv(&mut self) -> Result<Wire, mpsc::error::TryRecvError> {
+        let wire = self.rx.try_recv()?;
+        self.took(&wire);
+        Ok(wire)
+    }
 }
 
 impl ConnHandle {
     pub fn new(codec: Codec, queue: usize) -> (Arc<ConnHandle>, mpsc::Receiver<Wire>) {
         Self::with_id(NEXT_CONN.fetch_add(1, Ordering::Relaxed), codec, queue)
+    }
+
+    /// A client's connection: at most `frames` frames and `bytes` bytes queued (one frame is
+    /// always let into an empty queue, however large, so a big snapshot can still be sent).
+    pub fn bounded(codec: Codec, frames: usize, bytes: usize) -> (Arc<ConnHandle>, ConnRx) {
+        let (mut h, rx) = Self::make(NEXT_CONN.fetch_add(1, Ordering::Relaxed), codec, frames);
+        h.max_bytes = bytes;
+        let bytes = h.queued_bytes.clone();
+        (Arc::new(h), ConnRx { rx, bytes })
     }
 
     /// A handle standing in for a connection of another node: what a board actor queues for
@@ -58,6 +97,12 @@ impl ConnHandle {
         codec: Codec,
         queue: usize,
     ) -> (Arc<ConnHandle>, mpsc::Receiver<Wire>) {
+        let (h, rx) = Self::make(id, codec, queue);
+        (Arc::new(h), rx)
+    }
+
+    /// Bounded in frames only: the receiver is a plain channel that gives no bytes back.
+    fn make(id: ConnId, codec: Codec, queue: usize) -> (ConnHandle, mpsc::Receiver<Wire>) {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let h = ConnHandle {
             id,
@@ -67,14 +112,31 @@ impl ConnHandle {
             closer: Mutex::new(None),
             dropped_frames: AtomicU64::new(0),
             debug_failure: AtomicBool::new(false),
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+            max_bytes: usize::MAX,
         };
-        (Arc::new(h), rx)
+        (h, rx)
     }
 
     /// Queues an already-encoded frame. A full queue means the client does not read: close it
     /// with 4009 rather than buffer without bound or slow the sender down.
     pub fn send_wire(&self, wire: Wire) -> bool {
-        match self.tx.try_send(wire) {
+        let len = wire.len();
+        let before = if self.max_bytes == usize::MAX {
+            0
+        } else {
+            self.queued_bytes.fetch_add(len, Ordering::Relaxed)
+        };
+        let over_bytes = before > 0 && before.saturating_add(len) > self.max_bytes;
+        let sent = if over_bytes {
+            Err(mpsc::error::TrySendError::Full(wire))
+        } else {
+            self.tx.try_send(wire)
+        };
+        if sent.is_err() && self.max_bytes != usize::MAX {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        }
+        match sent {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.dropped_frames.fetch_add(1, Ordering::Relaxed);

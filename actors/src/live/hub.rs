@@ -244,6 +244,14 @@ impl Hub {
         self.channels.iter().map(|c| *c.key()).collect()
     }
 
+    /// The view `conn` holds `topic` with, while its subscription is live.
+    pub fn view_of(&self, topic: &Topic, conn: ConnId) -> Option<Arc<Principal>> {
+        let subs = self.topics.get(topic)?;
+        subs.groups
+            .values()
+            .find_map(|g| g.conns.get(&conn).map(|s| s.view.clone()))
+    }
+
     pub fn subscriber_count(&self, topic: &Topic) -> usize {
         self.topics.get(topic).map_or(0, |s| s.len())
     }

@@ -216,6 +216,15 @@ fn role_table() {
         ];
         for (i, p) in principals.iter().enumerate() {
             let mut fx = Fx::new();
+            // The permission check alone (asked before a repeated op_id is answered) agrees
+            // with the op's own: refused as the op would be, or let through.
+            let authorized = fx.board.authorize_op(p, &op).err().map(|e| code(&e));
+            let want = expect[i].filter(|c| matches!(c, Forbidden | NotFound));
+            assert_eq!(
+                authorized, want,
+                "authorize_op: {name} by principal #{i} ({:?} {:?})",
+                p.kind, p.role
+            );
             let got = fx.apply(p, op.clone()).err().map(|e| code(&e));
             assert_eq!(
                 got, expect[i],
