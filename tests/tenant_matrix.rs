@@ -508,6 +508,9 @@ async fn http_cells(
     let org = t.org_res();
     let board = t.board_res();
     let card = t.card_res();
+    // Card routes run on both cards: the worker's and customer's own, and nobody's (which
+    // those two and the share link may not even see).
+    let cards = [(t.card, t.card_res()), (t.hidden_card, t.hidden_card_res())];
     // User-only routes: the "users only" action, on the caller's own org.
     let users_only = decide(
         p,
@@ -718,18 +721,21 @@ async fn http_cells(
             )]
         }
         // A card the caller may not see is not found, before whether they may share it.
-        (Post, "/api/v1/cards/{card}/share-links") => {
-            let d = match decide(p, Action::ReadCard, &card) {
-                Decision::Allow => decide(p, Action::ManageShareLinks, &card),
-                _ => Decision::NotFound,
-            };
-            vec![cell(
-                "POST",
-                format!("/api/v1/cards/{}/share-links", t.card),
-                Some(json!({})),
-                bearer(d),
-            )]
-        }
+        (Post, "/api/v1/cards/{card}/share-links") => cards
+            .iter()
+            .map(|(id, card)| {
+                let d = match decide(p, Action::ReadCard, card) {
+                    Decision::Allow => decide(p, Action::ManageShareLinks, card),
+                    _ => Decision::NotFound,
+                };
+                cell(
+                    "POST",
+                    format!("/api/v1/cards/{id}/share-links"),
+                    Some(json!({})),
+                    bearer(d),
+                )
+            })
+            .collect(),
         (Get, "/api/v1/orgs/{org}/share-links") => vec![cell(
             "GET",
             format!("/api/v1/orgs/{o}/share-links"),
@@ -757,19 +763,24 @@ async fn http_cells(
             )]
         }
         // The job page's card; a card the caller may not see is not found.
-        (Get, "/api/v1/job") => vec![cell(
-            "GET",
-            format!("/api/v1/job?card={}", t.card),
-            None,
-            want(
-                c,
-                Auth::Session,
-                match decide(p, Action::ReadCard, &card) {
-                    Decision::Allow => Decision::Allow,
-                    _ => Decision::NotFound,
-                },
-            ),
-        )],
+        (Get, "/api/v1/job") => cards
+            .iter()
+            .map(|(id, card)| {
+                cell(
+                    "GET",
+                    format!("/api/v1/job?card={id}"),
+                    None,
+                    want(
+                        c,
+                        Auth::Session,
+                        match decide(p, Action::ReadCard, card) {
+                            Decision::Allow => Decision::Allow,
+                            _ => Decision::NotFound,
+                        },
+                    ),
+                )
+            })
+            .collect(),
         (Get, "/api/v1/boards/{board}") => vec![cell(
             "GET",
             format!("/api/v1/boards/{}", t.board_id),
@@ -779,21 +790,25 @@ async fn http_cells(
         // Two ops: one on a card (the worker's, the customer's job) and one on the board.
         (Post, "/api/v1/boards/{board}/ops") => {
             let path = format!("/api/v1/boards/{}/ops", t.board_id);
-            let comment = Uuid::now_v7();
+            let mut ops: Vec<Cell> = cards
+                .iter()
+                .map(|(id, card)| {
+                    let comment = Uuid::now_v7();
+                    Cell {
+                        op_id: Some(comment),
+                        ..cell(
+                            "POST",
+                            path.clone(),
+                            Some(
+                                json!({"op_id": comment, "kind": "comment.add", "data": {"card_id": id, "body": "matrix"}}),
+                            ),
+                            bearer(decide(p, Action::Op(OpClass::CommentAdd), card)),
+                        )
+                    }
+                })
+                .collect();
             let column = Uuid::now_v7();
-            vec![
-                Cell {
-                    op_id: Some(comment),
-                    ..cell(
-                        "POST",
-                        path.clone(),
-                        Some(
-                            json!({"op_id": comment, "kind": "comment.add", "data": {"card_id": t.card, "body": "matrix"}}),
-                        ),
-                        bearer(decide(p, Action::Op(OpClass::CommentAdd), &card)),
-                    )
-                },
-                Cell {
+            ops.push(Cell {
                     op_id: Some(column),
                     ..cell(
                         "POST",
@@ -801,10 +816,10 @@ async fn http_cells(
                         Some(
                             json!({"op_id": column, "kind": "column.create", "data": {"name": "Matrix", "after": null}}),
                         ),
-                        bearer(decide(p, Action::Op(OpClass::Column), &board)),
-                    )
-                },
-            ]
+                    bearer(decide(p, Action::Op(OpClass::Column), &board)),
+                )
+            });
+            ops
         }
         (Get, "/api/v1/boards/{board}/events") => vec![cell(
             "GET",
@@ -839,14 +854,19 @@ async fn http_cells(
             Some(json!({"ids": [t.notification]})),
             bearer(users_only),
         )],
-        (Get, "/api/v1/stream") => vec![
-            cell(
-                "STREAM",
-                format!("/api/v1/stream?topic=card:{}&token={}", t.card, c.token),
-                None,
-                want(c, Auth::Session, decide(p, Action::ReadCard, &card)),
-            ),
-            cell(
+        (Get, "/api/v1/stream") => {
+            let mut cells: Vec<Cell> = cards
+                .iter()
+                .map(|(id, card)| {
+                    cell(
+                        "STREAM",
+                        format!("/api/v1/stream?topic=card:{id}&token={}", c.token),
+                        None,
+                        want(c, Auth::Session, decide(p, Action::ReadCard, card)),
+                    )
+                })
+                .collect();
+            cells.push(cell(
                 "STREAM",
                 format!(
                     "/api/v1/stream?topic=board:{}&token={}",
@@ -854,8 +874,9 @@ async fn http_cells(
                 ),
                 None,
                 want(c, Auth::Session, decide(p, Action::ReadBoard, &board)),
-            ),
-        ],
+            ));
+            cells
+        }
         (Get, "/api/v1/openapi.json")
         | (Get, "/api/v1/docs")
         | (Get, "/healthz")
