@@ -467,6 +467,30 @@ struct Cell {
     op_id: Option<Uuid>,
     /// Run after every other cell (it archives the shared board).
     last: bool,
+    /// What a create writes, as (table, column, unique value): present afterwards once if the
+    /// cell was allowed, absent if refused.
+    planted: Option<(&'static str, &'static str, String)>,
+}
+
+/// A create cell whose `name` (or `email`, for users) is unique, so the row can be looked for.
+fn create(
+    path: String,
+    table: &'static str,
+    column: &'static str,
+    value: String,
+    body: Value,
+    want: Want,
+) -> Cell {
+    let mut body = body;
+    body[column] = json!(value);
+    Cell {
+        planted: Some((table, column, value)),
+        ..cell("POST", path, Some(body), want)
+    }
+}
+
+fn planted_name() -> String {
+    format!("Planted {}", &Uuid::new_v4().simple().to_string()[..12])
 }
 
 fn cell(method: &'static str, path: String, body: Option<Value>, want: Want) -> Cell {
@@ -477,6 +501,7 @@ fn cell(method: &'static str, path: String, body: Option<Value>, want: Want) -> 
         want,
         op_id: None,
         last: false,
+        planted: None,
     }
 }
 
@@ -555,12 +580,12 @@ async fn http_cells(
             None,
             bearer(users_only),
         )]),
-        (Post, "/api/v1/orgs/{org}/members") => vec![cell(
-            "POST",
+        (Post, "/api/v1/orgs/{org}/members") => vec![create(
             format!("/api/v1/orgs/{o}/members"),
-            Some(
-                json!({"email": unique_email("matrix"), "name": "New", "password": PASSWORD, "role": "worker"}),
-            ),
+            "users",
+            "email",
+            unique_email("planted"),
+            json!({"name": "New", "password": PASSWORD, "role": "worker"}),
             bearer(first(&[
                 decide(p, Action::ManageMembers, &org),
                 decide(p, Action::GrantRole(Role::Worker), &org),
@@ -602,10 +627,12 @@ async fn http_cells(
                 vec![cell("DELETE", path, None, w)]
             }
         }
-        (Post, "/api/v1/orgs/{org}/customers") => vec![cell(
-            "POST",
+        (Post, "/api/v1/orgs/{org}/customers") => vec![create(
             format!("/api/v1/orgs/{o}/customers"),
-            Some(json!({"name": "Planted"})),
+            "customers",
+            "name",
+            planted_name(),
+            json!({}),
             bearer(decide(p, Action::ManageCustomers, &org)),
         )],
         (Get, "/api/v1/orgs/{org}/customers") => vec![cell(
@@ -655,10 +682,12 @@ async fn http_cells(
                 bearer(d),
             )]
         }
-        (Post, "/api/v1/orgs/{org}/boards") => vec![cell(
-            "POST",
+        (Post, "/api/v1/orgs/{org}/boards") => vec![create(
             format!("/api/v1/orgs/{o}/boards"),
-            Some(json!({"name": "Planted"})),
+            "boards",
+            "name",
+            planted_name(),
+            json!({}),
             bearer(decide(p, Action::CreateBoard, &org)),
         )],
         (Get, "/api/v1/orgs/{org}/boards") => vec![cell(
@@ -689,10 +718,12 @@ async fn http_cells(
                 )
             }]
         }
-        (Post, "/api/v1/orgs/{org}/api-keys") => vec![cell(
-            "POST",
+        (Post, "/api/v1/orgs/{org}/api-keys") => vec![create(
             format!("/api/v1/orgs/{o}/api-keys"),
-            Some(json!({"name": "Planted", "role": "member"})),
+            "api_keys",
+            "name",
+            planted_name(),
+            json!({"role": "member"}),
             bearer(first(&[
                 decide(p, Action::ManageApiKeys, &org),
                 decide(p, Action::IssueApiKey(Role::Member), &org),
@@ -1160,6 +1191,7 @@ async fn every_route_frame_and_credential_answers_as_the_policy_says() {
     let mut allowed_ops = Vec::new();
     let mut last = Vec::new();
     let mut cells_run = 0usize;
+    let mut planted = Vec::new();
 
     // HTTP: every route of the router's table.
     let table = routes();
@@ -1194,6 +1226,9 @@ async fn every_route_frame_and_credential_answers_as_the_policy_says() {
                         } else {
                             refused_ops.push(id);
                         }
+                    }
+                    if let Some(row) = x.planted {
+                        planted.push((label, row, x.want == Want::Success));
                     }
                 }
             }
@@ -1336,6 +1371,18 @@ async fn every_route_frame_and_credential_answers_as_the_policy_says() {
     }
     if sql_count(&db, &revoked("share_links", one.link_id)).await != 0 {
         failures.push("org 1's share link was revoked".into());
+    }
+    for (label, (table, column, value), allowed) in &planted {
+        let n = sql_count(
+            &db,
+            &format!("SELECT count(*) FROM {table} WHERE {column} = '{value}'"),
+        )
+        .await;
+        if n != i64::from(*allowed) {
+            failures.push(format!(
+                "{label}: {n} rows in {table} with {column} = {value:?} afterwards (allowed: {allowed})"
+            ));
+        }
     }
     for b in [one.board_id, one.board_b] {
         let (s, body) = one.owner.owner.get(&format!("/api/v1/boards/{b}")).await;
