@@ -1,8 +1,9 @@
 //! Issue 14.3: the tenant matrix. Every HTTP route of the router's own table
 //! (`boardroom::http::routes()`), every WebSocket client frame type and topic kind, for every
-//! kind of credential of org 1 (owner, admin, member, worker, customer, share link, API key with
-//! and without a board scope, expired key, revoked key), against the resources of org 1 and
-//! the same resources of org 2. One real server, one setup, one loop.
+//! kind of credential of org 1 (owner, admin, member, worker, customer, share link, admin API
+//! key with and without a board scope, expired key, revoked key, worker- and customer-role
+//! keys), against org 1's board A, org 1's board B (outside the scoped key's scope and the
+//! share link's board) and the same resources of org 2. One real server, one setup, one loop.
 //!
 //! The expected answer of each cell comes from the policy itself (`policy::decide`), not from
 //! a second table written here: `NotFound` -> 404 / `not_found`, `Forbidden` -> 403 /
@@ -64,6 +65,9 @@ struct World {
     scoped_key: (Uuid, String),
     expired_key: (Uuid, String),
     revoked_key: (Uuid, String),
+    /// Unscoped keys with the roles that see a filtered view.
+    worker_key: (Uuid, String),
+    customer_key: (Uuid, String),
     /// Targets of refused writes, checked unchanged at the end.
     victim_member: Uuid,
     victim_key: Uuid,
@@ -174,6 +178,8 @@ async fn setup(server: &TestServer, name: &str) -> World {
     )
     .await;
     let expired_key = new_key(&owner, admin_key.clone()).await;
+    let worker_key = new_key(&owner, json!({"name": "worker bot", "role": "worker"})).await;
+    let customer_key = new_key(&owner, json!({"name": "customer bot", "role": "customer"})).await;
     sql_exec(
         &server.db_url,
         &format!(
@@ -229,6 +235,8 @@ async fn setup(server: &TestServer, name: &str) -> World {
         scoped_key,
         expired_key,
         revoked_key,
+        worker_key,
+        customer_key,
         victim_member: uuid_of(&victim["id"]),
         victim_key: victim_key.0,
         notification,
@@ -333,9 +341,11 @@ enum Kind {
     ScopedKey,
     ExpiredKey,
     RevokedKey,
+    WorkerKey,
+    CustomerKey,
 }
 
-const KINDS: [Kind; 10] = [
+const KINDS: [Kind; 12] = [
     Kind::Owner,
     Kind::Admin,
     Kind::Member,
@@ -346,6 +356,8 @@ const KINDS: [Kind; 10] = [
     Kind::ScopedKey,
     Kind::ExpiredKey,
     Kind::RevokedKey,
+    Kind::WorkerKey,
+    Kind::CustomerKey,
 ];
 
 struct Cred {
@@ -362,14 +374,14 @@ fn cred(w: &World, kind: Kind) -> Cred {
         let token = m.api.token.clone().expect("token");
         (token, Principal::user(uuid_of(&json!(m.id)), w.id, role))
     };
-    let key = |k: &(Uuid, String), scope: Option<Vec<Uuid>>| {
+    let key_as = |k: &(Uuid, String), role: Role, scope: Option<Vec<Uuid>>| {
         (
             k.1.clone(),
             Principal {
                 kind: PrincipalKind::ApiKey,
                 id: k.0,
                 org_id: w.id,
-                role: Role::Admin,
+                role,
                 board_scope: scope,
                 share_card: None,
                 customer_id: None,
@@ -402,10 +414,12 @@ fn cred(w: &World, kind: Kind) -> Cred {
                 customer_id: None,
             },
         ),
-        Kind::Key => key(&w.key, None),
-        Kind::ScopedKey => key(&w.scoped_key, Some(vec![w.board_id])),
-        Kind::ExpiredKey => key(&w.expired_key, None),
-        Kind::RevokedKey => key(&w.revoked_key, None),
+        Kind::Key => key_as(&w.key, Role::Admin, None),
+        Kind::ScopedKey => key_as(&w.scoped_key, Role::Admin, Some(vec![w.board_id])),
+        Kind::ExpiredKey => key_as(&w.expired_key, Role::Admin, None),
+        Kind::RevokedKey => key_as(&w.revoked_key, Role::Admin, None),
+        Kind::WorkerKey => key_as(&w.worker_key, Role::Worker, None),
+        Kind::CustomerKey => key_as(&w.customer_key, Role::Customer, None),
     };
     Cred {
         kind,
