@@ -16,13 +16,18 @@
 //! - user-only routes (`/me`, logout, notifications) use `Action::ReadNotifications` ("users
 //!   only") on the caller's own org;
 //! - the `/debug/...` routes are absent in production (this server): 404 for everyone;
-//! - public routes (login, refresh, health, spec) answer the same whatever the credential.
+//! - public routes (login, refresh, health, spec) answer the same whatever the credential;
+//! - over the WebSocket: `presence.set` and `unsubscribe` on a topic the session is not
+//!   subscribed to are `not_found`; one's own `user:` topic is a `conflict` (subscribed at
+//!   `hello`); someone else's notification ids are ignored (see `unsubscribe_want` for what the
+//!   session counts as subscribed). protocol/README.md §7 says the same.
 //!
 //! A route of the table with no case here fails the test, and so does a client frame type
 //! (`ClientFrame::TYPES`) with no case: nothing new can slip past the matrix. After the cells,
 //! nothing the refusals aimed at has changed: org 2 as its owner sees it, its event log, its
 //! worker's notification and refresh token; in org 1 the refused ops' ids are absent from the
-//! event log and every shared target (member, customer, key, share link, board) is as it was.
+//! event log, refused creates left no row (allowed ones exactly one), and every shared target
+//! (member, customer, key, share link, boards) is as it was.
 
 mod common;
 
