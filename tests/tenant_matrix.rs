@@ -982,6 +982,56 @@ fn check(got: &(u16, Value), want: Want, label: &str, failures: &mut Vec<String>
     }
 }
 
+/// What an allowed answer shows that the policy says the caller may not see: a board list's
+/// boards (`ReadBoard`, and never another org's), a board snapshot's cards and a card
+/// snapshot's card (`ReadCard`, judged on the assignees and customer the answer itself gives).
+fn leaks(p: &Principal, answer: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let v = answer.get("snapshot").unwrap_or(answer);
+    let see_card = |org_id: &Value, board_id: &Value, card: &Value| {
+        let facts = CardFacts {
+            card_id: uuid_of(&card["id"]),
+            assignees: card["assignees"]
+                .as_array()
+                .map(|a| a.iter().map(uuid_of).collect())
+                .unwrap_or_default(),
+            customer_id: card["customer_id"].as_str().and_then(|c| c.parse().ok()),
+        };
+        let res = Resource::Card {
+            org_id: uuid_of(org_id),
+            board_id: uuid_of(board_id),
+            card: facts,
+        };
+        decide(p, Action::ReadCard, &res).is_allowed()
+    };
+    if let Some(boards) = v["boards"].as_array() {
+        for b in boards {
+            let res = Resource::Board {
+                org_id: uuid_of(&b["org_id"]),
+                board_id: uuid_of(&b["id"]),
+            };
+            if !decide(p, Action::ReadBoard, &res).is_allowed() {
+                out.push(format!("board {} listed", b["id"]));
+            }
+        }
+    }
+    if let Some(cards) = v["cards"].as_array() {
+        for c in cards {
+            if !see_card(&v["org_id"], &v["id"], c) {
+                out.push(format!("card {} in the snapshot", c["id"]));
+            }
+        }
+    }
+    if v["card"].is_object() && v["board_id"].is_string() {
+        // A card snapshot names its board, not its org: the caller's own (another org's
+        // would not have been answered at all).
+        if !see_card(&json!(p.org_id), &v["board_id"], &v["card"]) {
+            out.push(format!("card {} shown", v["card"]["id"]));
+        }
+    }
+    out
+}
+
 // ------------------------------------------------------------------------------------------
 // The WebSocket case table
 // ------------------------------------------------------------------------------------------
@@ -1239,6 +1289,9 @@ async fn every_route_frame_and_credential_answers_as_the_policy_says() {
                     let got = run_cell(&server, &c, &x).await;
                     cells_run += 1;
                     check(&got, x.want, &label, &mut failures);
+                    for leak in leaks(&c.principal, &got.1) {
+                        failures.push(format!("{label}: {leak}, which the policy hides"));
+                    }
                     if let Some(id) = x.op_id {
                         if x.want == Want::Success {
                             allowed_ops.push(id);
@@ -1302,6 +1355,12 @@ async fn every_route_frame_and_credential_answers_as_the_policy_says() {
                 let got = ask(&mut ws, &mut next_ref, frame).await;
                 cells_run += 1;
                 let code = answer_code(&got);
+                for leak in leaks(&c.principal, &got) {
+                    failures.push(format!(
+                        "{kind:?} on {}: ws {label}: {leak}, which the policy hides",
+                        t.name()
+                    ));
+                }
                 if code != want {
                     failures.push(format!(
                         "{kind:?} on {}: ws {label}: want {want}, got {got}",
