@@ -22,6 +22,10 @@
 //!   `hello`); someone else's notification ids are ignored (see `unsubscribe_want` for what the
 //!   session counts as subscribed). protocol/README.md §7 says the same.
 //!
+//! An allowed answer is also checked for what it shows (`leaks`): every listed board, every
+//! card of a board snapshot and the card of a card snapshot must be one the policy lets the
+//! caller see.
+//!
 //! A route of the table with no case here fails the test, and so does a client frame type
 //! (`ClientFrame::TYPES`) with no case: nothing new can slip past the matrix. After the cells,
 //! nothing the refusals aimed at has changed: org 2 as its owner sees it, its event log, its
