@@ -495,6 +495,11 @@ struct Cell {
     planted: Option<(&'static str, &'static str, String)>,
 }
 
+/// A GET without a body: one cell.
+fn get(path: String, want: Want) -> Vec<Cell> {
+    vec![cell("GET", path, None, want)]
+}
+
 /// A create cell whose `name` (or `email`, for users) is unique, so the row can be looked for.
 fn create(
     path: String,
@@ -614,12 +619,10 @@ async fn http_cells(
                 decide(p, Action::GrantRole(Role::Worker), &org),
             ])),
         )],
-        (Get, "/api/v1/orgs/{org}/members") => vec![cell(
-            "GET",
+        (Get, "/api/v1/orgs/{org}/members") => get(
             format!("/api/v1/orgs/{o}/members"),
-            None,
             bearer(decide(p, Action::ManageMembers, &org)),
-        )],
+        ),
         (Patch, "/api/v1/orgs/{org}/members/{user}")
         | (Delete, "/api/v1/orgs/{org}/members/{user}") => {
             let patch = verb == Patch;
@@ -658,18 +661,14 @@ async fn http_cells(
             json!({}),
             bearer(decide(p, Action::ManageCustomers, &org)),
         )],
-        (Get, "/api/v1/orgs/{org}/customers") => vec![cell(
-            "GET",
+        (Get, "/api/v1/orgs/{org}/customers") => get(
             format!("/api/v1/orgs/{o}/customers"),
-            None,
             bearer(decide(p, Action::ReadCustomers, &org)),
-        )],
-        (Get, "/api/v1/orgs/{org}/customers/{id}") => vec![cell(
-            "GET",
+        ),
+        (Get, "/api/v1/orgs/{org}/customers/{id}") => get(
             format!("/api/v1/orgs/{o}/customers/{}", t.customer),
-            None,
             bearer(decide(p, Action::ReadCustomers, &org)),
-        )],
+        ),
         (Patch, "/api/v1/orgs/{org}/customers/{id}")
         | (Delete, "/api/v1/orgs/{org}/customers/{id}") => {
             let w = bearer(decide(p, Action::ManageCustomers, &org));
@@ -713,12 +712,10 @@ async fn http_cells(
             json!({}),
             bearer(decide(p, Action::CreateBoard, &org)),
         )],
-        (Get, "/api/v1/orgs/{org}/boards") => vec![cell(
-            "GET",
+        (Get, "/api/v1/orgs/{org}/boards") => get(
             format!("/api/v1/orgs/{o}/boards"),
-            None,
             bearer(decide(p, Action::ReadOrg, &org)),
-        )],
+        ),
         (Post, "/api/v1/boards/{board}/archive") => {
             let w = bearer(decide(p, Action::ArchiveBoard, &board));
             // An allowed archive takes a board of its own, except for the scoped key, whose
@@ -752,12 +749,10 @@ async fn http_cells(
                 decide(p, Action::IssueApiKey(Role::Member), &org),
             ])),
         )],
-        (Get, "/api/v1/orgs/{org}/api-keys") => vec![cell(
-            "GET",
+        (Get, "/api/v1/orgs/{org}/api-keys") => get(
             format!("/api/v1/orgs/{o}/api-keys"),
-            None,
             bearer(decide(p, Action::ManageApiKeys, &org)),
-        )],
+        ),
         (Delete, "/api/v1/orgs/{org}/api-keys/{id}") => {
             let w = bearer(decide(p, Action::ManageApiKeys, &org));
             let target = if w == Want::Success {
@@ -790,12 +785,10 @@ async fn http_cells(
                 )
             })
             .collect(),
-        (Get, "/api/v1/orgs/{org}/share-links") => vec![cell(
-            "GET",
+        (Get, "/api/v1/orgs/{org}/share-links") => get(
             format!("/api/v1/orgs/{o}/share-links"),
-            None,
             bearer(decide(p, Action::ManageShareLinks, &org)),
-        )],
+        ),
         (Delete, "/api/v1/share-links/{id}") => {
             let w = bearer(decide(p, Action::ManageShareLinks, &card));
             let target = if w == Want::Success {
@@ -835,12 +828,10 @@ async fn http_cells(
                 )
             })
             .collect(),
-        (Get, "/api/v1/boards/{board}") => vec![cell(
-            "GET",
+        (Get, "/api/v1/boards/{board}") => get(
             format!("/api/v1/boards/{}", t.board_id),
-            None,
             bearer(decide(p, Action::ReadBoard, &board)),
-        )],
+        ),
         // Two ops: one on a card (the worker's, the customer's job) and one on the board.
         (Post, "/api/v1/boards/{board}/ops") => {
             let path = format!("/api/v1/boards/{}/ops", t.board_id);
@@ -875,12 +866,10 @@ async fn http_cells(
             });
             ops
         }
-        (Get, "/api/v1/boards/{board}/events") => vec![cell(
-            "GET",
+        (Get, "/api/v1/boards/{board}/events") => get(
             format!("/api/v1/boards/{}/events", t.board_id),
-            None,
             bearer(decide(p, Action::ReadBoardEvents, &board)),
-        )],
+        ),
         // Not routed in production (this server): the fallback's 404 for every caller.
         (Post, "/api/v1/boards/{board}/debug/panic") => vec![cell(
             "POST",
