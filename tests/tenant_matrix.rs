@@ -1,8 +1,9 @@
 //! Issue 14.3: the tenant matrix. Every HTTP route of the router's own table
 //! (`boardroom::http::routes()`), every WebSocket client frame type and topic kind, for every
-//! kind of credential of org 1 (owner, admin, member, worker, customer, share link, API key with
-//! and without a board scope, expired key, revoked key), against the resources of org 1 and
-//! the same resources of org 2. One real server, one setup, one loop.
+//! kind of credential of org 1 (owner, admin, member, worker, customer, share link, admin API
+//! key with and without a board scope, expired key, revoked key, worker- and customer-role
+//! keys), against org 1's board A, org 1's board B (outside the scoped key's scope and the
+//! share link's board) and the same resources of org 2. One real server, one setup, one loop.
 //!
 //! The expected answer of each cell comes from the policy itself (`policy::decide`), not from
 //! a second table written here: `NotFound` -> 404 / `not_found`, `Forbidden` -> 403 /
@@ -15,13 +16,22 @@
 //! - user-only routes (`/me`, logout, notifications) use `Action::ReadNotifications` ("users
 //!   only") on the caller's own org;
 //! - the `/debug/...` routes are absent in production (this server): 404 for everyone;
-//! - public routes (login, refresh, health, spec) answer the same whatever the credential.
+//! - public routes (login, refresh, health, spec) answer the same whatever the credential;
+//! - over the WebSocket: `presence.set` and `unsubscribe` on a topic the session is not
+//!   subscribed to are `not_found`; one's own `user:` topic is a `conflict` (subscribed at
+//!   `hello`); someone else's notification ids are ignored (see `unsubscribe_want` for what the
+//!   session counts as subscribed). protocol/README.md §7 says the same.
+//!
+//! An allowed answer is also checked for what it shows (`leaks`): every listed board, every
+//! card of a board snapshot and the card of a card snapshot must be one the policy lets the
+//! caller see.
 //!
 //! A route of the table with no case here fails the test, and so does a client frame type
 //! (`ClientFrame::TYPES`) with no case: nothing new can slip past the matrix. After the cells,
 //! nothing the refusals aimed at has changed: org 2 as its owner sees it, its event log, its
 //! worker's notification and refresh token; in org 1 the refused ops' ids are absent from the
-//! event log and every shared target (member, customer, key, share link, board) is as it was.
+//! event log, refused creates left no row (allowed ones exactly one), and every shared target
+//! (member, customer, key, share link, boards) is as it was.
 
 mod common;
 
@@ -64,6 +74,9 @@ struct World {
     scoped_key: (Uuid, String),
     expired_key: (Uuid, String),
     revoked_key: (Uuid, String),
+    /// Unscoped keys with the roles that see a filtered view.
+    worker_key: (Uuid, String),
+    customer_key: (Uuid, String),
     /// Targets of refused writes, checked unchanged at the end.
     victim_member: Uuid,
     victim_key: Uuid,
@@ -174,6 +187,8 @@ async fn setup(server: &TestServer, name: &str) -> World {
     )
     .await;
     let expired_key = new_key(&owner, admin_key.clone()).await;
+    let worker_key = new_key(&owner, json!({"name": "worker bot", "role": "worker"})).await;
+    let customer_key = new_key(&owner, json!({"name": "customer bot", "role": "customer"})).await;
     sql_exec(
         &server.db_url,
         &format!(
@@ -229,6 +244,8 @@ async fn setup(server: &TestServer, name: &str) -> World {
         scoped_key,
         expired_key,
         revoked_key,
+        worker_key,
+        customer_key,
         victim_member: uuid_of(&victim["id"]),
         victim_key: victim_key.0,
         notification,
@@ -333,9 +350,11 @@ enum Kind {
     ScopedKey,
     ExpiredKey,
     RevokedKey,
+    WorkerKey,
+    CustomerKey,
 }
 
-const KINDS: [Kind; 10] = [
+const KINDS: [Kind; 12] = [
     Kind::Owner,
     Kind::Admin,
     Kind::Member,
@@ -346,6 +365,8 @@ const KINDS: [Kind; 10] = [
     Kind::ScopedKey,
     Kind::ExpiredKey,
     Kind::RevokedKey,
+    Kind::WorkerKey,
+    Kind::CustomerKey,
 ];
 
 struct Cred {
@@ -362,14 +383,14 @@ fn cred(w: &World, kind: Kind) -> Cred {
         let token = m.api.token.clone().expect("token");
         (token, Principal::user(uuid_of(&json!(m.id)), w.id, role))
     };
-    let key = |k: &(Uuid, String), scope: Option<Vec<Uuid>>| {
+    let key_as = |k: &(Uuid, String), role: Role, scope: Option<Vec<Uuid>>| {
         (
             k.1.clone(),
             Principal {
                 kind: PrincipalKind::ApiKey,
                 id: k.0,
                 org_id: w.id,
-                role: Role::Admin,
+                role,
                 board_scope: scope,
                 share_card: None,
                 customer_id: None,
@@ -402,10 +423,12 @@ fn cred(w: &World, kind: Kind) -> Cred {
                 customer_id: None,
             },
         ),
-        Kind::Key => key(&w.key, None),
-        Kind::ScopedKey => key(&w.scoped_key, Some(vec![w.board_id])),
-        Kind::ExpiredKey => key(&w.expired_key, None),
-        Kind::RevokedKey => key(&w.revoked_key, None),
+        Kind::Key => key_as(&w.key, Role::Admin, None),
+        Kind::ScopedKey => key_as(&w.scoped_key, Role::Admin, Some(vec![w.board_id])),
+        Kind::ExpiredKey => key_as(&w.expired_key, Role::Admin, None),
+        Kind::RevokedKey => key_as(&w.revoked_key, Role::Admin, None),
+        Kind::WorkerKey => key_as(&w.worker_key, Role::Worker, None),
+        Kind::CustomerKey => key_as(&w.customer_key, Role::Customer, None),
     };
     Cred {
         kind,
@@ -467,6 +490,35 @@ struct Cell {
     op_id: Option<Uuid>,
     /// Run after every other cell (it archives the shared board).
     last: bool,
+    /// What a create writes, as (table, column, unique value): present afterwards once if the
+    /// cell was allowed, absent if refused.
+    planted: Option<(&'static str, &'static str, String)>,
+}
+
+/// A GET without a body: one cell.
+fn get(path: String, want: Want) -> Vec<Cell> {
+    vec![cell("GET", path, None, want)]
+}
+
+/// A create cell whose `name` (or `email`, for users) is unique, so the row can be looked for.
+fn create(
+    path: String,
+    table: &'static str,
+    column: &'static str,
+    value: String,
+    body: Value,
+    want: Want,
+) -> Cell {
+    let mut body = body;
+    body[column] = json!(value);
+    Cell {
+        planted: Some((table, column, value)),
+        ..cell("POST", path, Some(body), want)
+    }
+}
+
+fn planted_name() -> String {
+    format!("Planted {}", &Uuid::new_v4().simple().to_string()[..12])
 }
 
 fn cell(method: &'static str, path: String, body: Option<Value>, want: Want) -> Cell {
@@ -477,6 +529,7 @@ fn cell(method: &'static str, path: String, body: Option<Value>, want: Want) -> 
         want,
         op_id: None,
         last: false,
+        planted: None,
     }
 }
 
@@ -508,6 +561,9 @@ async fn http_cells(
     let org = t.org_res();
     let board = t.board_res();
     let card = t.card_res();
+    // Card routes run on both cards: the worker's and customer's own, and nobody's (which
+    // those two and the share link may not even see).
+    let cards = [(t.card, t.card_res()), (t.hidden_card, t.hidden_card_res())];
     // User-only routes: the "users only" action, on the caller's own org.
     let users_only = decide(
         p,
@@ -552,23 +608,21 @@ async fn http_cells(
             None,
             bearer(users_only),
         )]),
-        (Post, "/api/v1/orgs/{org}/members") => vec![cell(
-            "POST",
+        (Post, "/api/v1/orgs/{org}/members") => vec![create(
             format!("/api/v1/orgs/{o}/members"),
-            Some(
-                json!({"email": unique_email("matrix"), "name": "New", "password": PASSWORD, "role": "worker"}),
-            ),
+            "users",
+            "email",
+            unique_email("planted"),
+            json!({"name": "New", "password": PASSWORD, "role": "worker"}),
             bearer(first(&[
                 decide(p, Action::ManageMembers, &org),
                 decide(p, Action::GrantRole(Role::Worker), &org),
             ])),
         )],
-        (Get, "/api/v1/orgs/{org}/members") => vec![cell(
-            "GET",
+        (Get, "/api/v1/orgs/{org}/members") => get(
             format!("/api/v1/orgs/{o}/members"),
-            None,
             bearer(decide(p, Action::ManageMembers, &org)),
-        )],
+        ),
         (Patch, "/api/v1/orgs/{org}/members/{user}")
         | (Delete, "/api/v1/orgs/{org}/members/{user}") => {
             let patch = verb == Patch;
@@ -599,24 +653,22 @@ async fn http_cells(
                 vec![cell("DELETE", path, None, w)]
             }
         }
-        (Post, "/api/v1/orgs/{org}/customers") => vec![cell(
-            "POST",
+        (Post, "/api/v1/orgs/{org}/customers") => vec![create(
             format!("/api/v1/orgs/{o}/customers"),
-            Some(json!({"name": "Planted"})),
+            "customers",
+            "name",
+            planted_name(),
+            json!({}),
             bearer(decide(p, Action::ManageCustomers, &org)),
         )],
-        (Get, "/api/v1/orgs/{org}/customers") => vec![cell(
-            "GET",
+        (Get, "/api/v1/orgs/{org}/customers") => get(
             format!("/api/v1/orgs/{o}/customers"),
-            None,
             bearer(decide(p, Action::ReadCustomers, &org)),
-        )],
-        (Get, "/api/v1/orgs/{org}/customers/{id}") => vec![cell(
-            "GET",
+        ),
+        (Get, "/api/v1/orgs/{org}/customers/{id}") => get(
             format!("/api/v1/orgs/{o}/customers/{}", t.customer),
-            None,
             bearer(decide(p, Action::ReadCustomers, &org)),
-        )],
+        ),
         (Patch, "/api/v1/orgs/{org}/customers/{id}")
         | (Delete, "/api/v1/orgs/{org}/customers/{id}") => {
             let w = bearer(decide(p, Action::ManageCustomers, &org));
@@ -652,18 +704,18 @@ async fn http_cells(
                 bearer(d),
             )]
         }
-        (Post, "/api/v1/orgs/{org}/boards") => vec![cell(
-            "POST",
+        (Post, "/api/v1/orgs/{org}/boards") => vec![create(
             format!("/api/v1/orgs/{o}/boards"),
-            Some(json!({"name": "Planted"})),
+            "boards",
+            "name",
+            planted_name(),
+            json!({}),
             bearer(decide(p, Action::CreateBoard, &org)),
         )],
-        (Get, "/api/v1/orgs/{org}/boards") => vec![cell(
-            "GET",
+        (Get, "/api/v1/orgs/{org}/boards") => get(
             format!("/api/v1/orgs/{o}/boards"),
-            None,
             bearer(decide(p, Action::ReadOrg, &org)),
-        )],
+        ),
         (Post, "/api/v1/boards/{board}/archive") => {
             let w = bearer(decide(p, Action::ArchiveBoard, &board));
             // An allowed archive takes a board of its own, except for the scoped key, whose
@@ -686,21 +738,21 @@ async fn http_cells(
                 )
             }]
         }
-        (Post, "/api/v1/orgs/{org}/api-keys") => vec![cell(
-            "POST",
+        (Post, "/api/v1/orgs/{org}/api-keys") => vec![create(
             format!("/api/v1/orgs/{o}/api-keys"),
-            Some(json!({"name": "Planted", "role": "member"})),
+            "api_keys",
+            "name",
+            planted_name(),
+            json!({"role": "member"}),
             bearer(first(&[
                 decide(p, Action::ManageApiKeys, &org),
                 decide(p, Action::IssueApiKey(Role::Member), &org),
             ])),
         )],
-        (Get, "/api/v1/orgs/{org}/api-keys") => vec![cell(
-            "GET",
+        (Get, "/api/v1/orgs/{org}/api-keys") => get(
             format!("/api/v1/orgs/{o}/api-keys"),
-            None,
             bearer(decide(p, Action::ManageApiKeys, &org)),
-        )],
+        ),
         (Delete, "/api/v1/orgs/{org}/api-keys/{id}") => {
             let w = bearer(decide(p, Action::ManageApiKeys, &org));
             let target = if w == Want::Success {
@@ -718,24 +770,25 @@ async fn http_cells(
             )]
         }
         // A card the caller may not see is not found, before whether they may share it.
-        (Post, "/api/v1/cards/{card}/share-links") => {
-            let d = match decide(p, Action::ReadCard, &card) {
-                Decision::Allow => decide(p, Action::ManageShareLinks, &card),
-                _ => Decision::NotFound,
-            };
-            vec![cell(
-                "POST",
-                format!("/api/v1/cards/{}/share-links", t.card),
-                Some(json!({})),
-                bearer(d),
-            )]
-        }
-        (Get, "/api/v1/orgs/{org}/share-links") => vec![cell(
-            "GET",
+        (Post, "/api/v1/cards/{card}/share-links") => cards
+            .iter()
+            .map(|(id, card)| {
+                let d = match decide(p, Action::ReadCard, card) {
+                    Decision::Allow => decide(p, Action::ManageShareLinks, card),
+                    _ => Decision::NotFound,
+                };
+                cell(
+                    "POST",
+                    format!("/api/v1/cards/{id}/share-links"),
+                    Some(json!({})),
+                    bearer(d),
+                )
+            })
+            .collect(),
+        (Get, "/api/v1/orgs/{org}/share-links") => get(
             format!("/api/v1/orgs/{o}/share-links"),
-            None,
             bearer(decide(p, Action::ManageShareLinks, &org)),
-        )],
+        ),
         (Delete, "/api/v1/share-links/{id}") => {
             let w = bearer(decide(p, Action::ManageShareLinks, &card));
             let target = if w == Want::Success {
@@ -757,43 +810,50 @@ async fn http_cells(
             )]
         }
         // The job page's card; a card the caller may not see is not found.
-        (Get, "/api/v1/job") => vec![cell(
-            "GET",
-            format!("/api/v1/job?card={}", t.card),
-            None,
-            want(
-                c,
-                Auth::Session,
-                match decide(p, Action::ReadCard, &card) {
-                    Decision::Allow => Decision::Allow,
-                    _ => Decision::NotFound,
-                },
-            ),
-        )],
-        (Get, "/api/v1/boards/{board}") => vec![cell(
-            "GET",
+        (Get, "/api/v1/job") => cards
+            .iter()
+            .map(|(id, card)| {
+                cell(
+                    "GET",
+                    format!("/api/v1/job?card={id}"),
+                    None,
+                    want(
+                        c,
+                        Auth::Session,
+                        match decide(p, Action::ReadCard, card) {
+                            Decision::Allow => Decision::Allow,
+                            _ => Decision::NotFound,
+                        },
+                    ),
+                )
+            })
+            .collect(),
+        (Get, "/api/v1/boards/{board}") => get(
             format!("/api/v1/boards/{}", t.board_id),
-            None,
             bearer(decide(p, Action::ReadBoard, &board)),
-        )],
+        ),
         // Two ops: one on a card (the worker's, the customer's job) and one on the board.
         (Post, "/api/v1/boards/{board}/ops") => {
             let path = format!("/api/v1/boards/{}/ops", t.board_id);
-            let comment = Uuid::now_v7();
+            let mut ops: Vec<Cell> = cards
+                .iter()
+                .map(|(id, card)| {
+                    let comment = Uuid::now_v7();
+                    Cell {
+                        op_id: Some(comment),
+                        ..cell(
+                            "POST",
+                            path.clone(),
+                            Some(
+                                json!({"op_id": comment, "kind": "comment.add", "data": {"card_id": id, "body": "matrix"}}),
+                            ),
+                            bearer(decide(p, Action::Op(OpClass::CommentAdd), card)),
+                        )
+                    }
+                })
+                .collect();
             let column = Uuid::now_v7();
-            vec![
-                Cell {
-                    op_id: Some(comment),
-                    ..cell(
-                        "POST",
-                        path.clone(),
-                        Some(
-                            json!({"op_id": comment, "kind": "comment.add", "data": {"card_id": t.card, "body": "matrix"}}),
-                        ),
-                        bearer(decide(p, Action::Op(OpClass::CommentAdd), &card)),
-                    )
-                },
-                Cell {
+            ops.push(Cell {
                     op_id: Some(column),
                     ..cell(
                         "POST",
@@ -801,17 +861,15 @@ async fn http_cells(
                         Some(
                             json!({"op_id": column, "kind": "column.create", "data": {"name": "Matrix", "after": null}}),
                         ),
-                        bearer(decide(p, Action::Op(OpClass::Column), &board)),
-                    )
-                },
-            ]
+                    bearer(decide(p, Action::Op(OpClass::Column), &board)),
+                )
+            });
+            ops
         }
-        (Get, "/api/v1/boards/{board}/events") => vec![cell(
-            "GET",
+        (Get, "/api/v1/boards/{board}/events") => get(
             format!("/api/v1/boards/{}/events", t.board_id),
-            None,
             bearer(decide(p, Action::ReadBoardEvents, &board)),
-        )],
+        ),
         // Not routed in production (this server): the fallback's 404 for every caller.
         (Post, "/api/v1/boards/{board}/debug/panic") => vec![cell(
             "POST",
@@ -839,14 +897,19 @@ async fn http_cells(
             Some(json!({"ids": [t.notification]})),
             bearer(users_only),
         )],
-        (Get, "/api/v1/stream") => vec![
-            cell(
-                "STREAM",
-                format!("/api/v1/stream?topic=card:{}&token={}", t.card, c.token),
-                None,
-                want(c, Auth::Session, decide(p, Action::ReadCard, &card)),
-            ),
-            cell(
+        (Get, "/api/v1/stream") => {
+            let mut cells: Vec<Cell> = cards
+                .iter()
+                .map(|(id, card)| {
+                    cell(
+                        "STREAM",
+                        format!("/api/v1/stream?topic=card:{id}&token={}", c.token),
+                        None,
+                        want(c, Auth::Session, decide(p, Action::ReadCard, card)),
+                    )
+                })
+                .collect();
+            cells.push(cell(
                 "STREAM",
                 format!(
                     "/api/v1/stream?topic=board:{}&token={}",
@@ -854,8 +917,9 @@ async fn http_cells(
                 ),
                 None,
                 want(c, Auth::Session, decide(p, Action::ReadBoard, &board)),
-            ),
-        ],
+            ));
+            cells
+        }
         (Get, "/api/v1/openapi.json")
         | (Get, "/api/v1/docs")
         | (Get, "/healthz")
@@ -909,6 +973,56 @@ fn check(got: &(u16, Value), want: Want, label: &str, failures: &mut Vec<String>
     if !ok {
         failures.push(format!("{label}: want {want:?}, got {s} {body}"));
     }
+}
+
+/// What an allowed answer shows that the policy says the caller may not see: a board list's
+/// boards (`ReadBoard`, and never another org's), a board snapshot's cards and a card
+/// snapshot's card (`ReadCard`, judged on the assignees and customer the answer itself gives).
+fn leaks(p: &Principal, answer: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let v = answer.get("snapshot").unwrap_or(answer);
+    let see_card = |org_id: &Value, board_id: &Value, card: &Value| {
+        let facts = CardFacts {
+            card_id: uuid_of(&card["id"]),
+            assignees: card["assignees"]
+                .as_array()
+                .map(|a| a.iter().map(uuid_of).collect())
+                .unwrap_or_default(),
+            customer_id: card["customer_id"].as_str().and_then(|c| c.parse().ok()),
+        };
+        let res = Resource::Card {
+            org_id: uuid_of(org_id),
+            board_id: uuid_of(board_id),
+            card: facts,
+        };
+        decide(p, Action::ReadCard, &res).is_allowed()
+    };
+    if let Some(boards) = v["boards"].as_array() {
+        for b in boards {
+            let res = Resource::Board {
+                org_id: uuid_of(&b["org_id"]),
+                board_id: uuid_of(&b["id"]),
+            };
+            if !decide(p, Action::ReadBoard, &res).is_allowed() {
+                out.push(format!("board {} listed", b["id"]));
+            }
+        }
+    }
+    if let Some(cards) = v["cards"].as_array() {
+        for c in cards {
+            if !see_card(&v["org_id"], &v["id"], c) {
+                out.push(format!("card {} in the snapshot", c["id"]));
+            }
+        }
+    }
+    if v["card"].is_object() && v["board_id"].is_string() {
+        // A card snapshot names its board, not its org: the caller's own (another org's
+        // would not have been answered at all).
+        if !see_card(&json!(p.org_id), &v["board_id"], &v["card"]) {
+            out.push(format!("card {} shown", v["card"]["id"]));
+        }
+    }
+    out
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1139,6 +1253,7 @@ async fn every_route_frame_and_credential_answers_as_the_policy_says() {
     let mut allowed_ops = Vec::new();
     let mut last = Vec::new();
     let mut cells_run = 0usize;
+    let mut planted = Vec::new();
 
     // HTTP: every route of the router's table.
     let table = routes();
@@ -1167,12 +1282,18 @@ async fn every_route_frame_and_credential_answers_as_the_policy_says() {
                     let got = run_cell(&server, &c, &x).await;
                     cells_run += 1;
                     check(&got, x.want, &label, &mut failures);
+                    for leak in leaks(&c.principal, &got.1) {
+                        failures.push(format!("{label}: {leak}, which the policy hides"));
+                    }
                     if let Some(id) = x.op_id {
                         if x.want == Want::Success {
                             allowed_ops.push(id);
                         } else {
                             refused_ops.push(id);
                         }
+                    }
+                    if let Some(row) = x.planted {
+                        planted.push((label, row, x.want == Want::Success));
                     }
                 }
             }
@@ -1227,6 +1348,12 @@ async fn every_route_frame_and_credential_answers_as_the_policy_says() {
                 let got = ask(&mut ws, &mut next_ref, frame).await;
                 cells_run += 1;
                 let code = answer_code(&got);
+                for leak in leaks(&c.principal, &got) {
+                    failures.push(format!(
+                        "{kind:?} on {}: ws {label}: {leak}, which the policy hides",
+                        t.name()
+                    ));
+                }
                 if code != want {
                     failures.push(format!(
                         "{kind:?} on {}: ws {label}: want {want}, got {got}",
@@ -1315,6 +1442,18 @@ async fn every_route_frame_and_credential_answers_as_the_policy_says() {
     }
     if sql_count(&db, &revoked("share_links", one.link_id)).await != 0 {
         failures.push("org 1's share link was revoked".into());
+    }
+    for (label, (table, column, value), allowed) in &planted {
+        let n = sql_count(
+            &db,
+            &format!("SELECT count(*) FROM {table} WHERE {column} = '{value}'"),
+        )
+        .await;
+        if n != i64::from(*allowed) {
+            failures.push(format!(
+                "{label}: {n} rows in {table} with {column} = {value:?} afterwards (allowed: {allowed})"
+            ));
+        }
     }
     for b in [one.board_id, one.board_b] {
         let (s, body) = one.owner.owner.get(&format!("/api/v1/boards/{b}")).await;
