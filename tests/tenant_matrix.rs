@@ -1040,7 +1040,7 @@ fn ws_want(d: Decision) -> &'static str {
 /// The expected answer to subscribing to `topic` of world `t`.
 fn subscribe_want(p: &Principal, topic: &Topic, t: &Target<'_>) -> &'static str {
     match topic {
-        Topic::Org(_) => ws_want(decide(p, Action::ReadOrg, &t.org_res())),
+        Topic::Org(_) => ws_want(decide(p, Action::ReadOrgPresence, &t.org_res())),
         Topic::Board(_) => ws_want(decide(p, Action::ReadBoard, &t.board_res())),
         Topic::Card(id) if *id == t.card => ws_want(decide(p, Action::ReadCard, &t.card_res())),
         Topic::Card(_) => ws_want(decide(p, Action::ReadCard, &t.hidden_card_res())),
