@@ -81,6 +81,20 @@ impl BoardSource for StoreSource {
             .collect())
     }
 
+    async fn applied_op(&self, board_id: Uuid, op_id: Uuid) -> Result<Option<RecentOp>, PortError> {
+        let op = self
+            .0
+            .applied_op(board_id, op_id)
+            .await
+            .map_err(PortError::new)?;
+        Ok(op.map(|o| RecentOp {
+            op_id: o.op_id,
+            principal_id: o.principal_id,
+            seq: o.seq.max(0) as u64,
+            result_id: o.result_id,
+        }))
+    }
+
     async fn unread_count(&self, user_id: Uuid) -> Result<u64, PortError> {
         let n = self.0.unread_count(user_id).await.map_err(PortError::new)?;
         Ok(n.max(0) as u64)

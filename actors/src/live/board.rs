@@ -337,6 +337,9 @@ pub struct BoardRt {
     /// op_id -> its sender, seq and created id: the sender's retry gets its first answer back.
     applied: HashMap<Uuid, RecentOp>,
     applied_order: VecDeque<Uuid>,
+    /// Whether ops of this board have fallen out of `applied` (or were never loaded into it):
+    /// then an op_id not found there is looked up in the store before it counts as new.
+    applied_forgotten: bool,
     directory: OrgDirectory,
     limits: Limits,
     /// customer id -> the customer's user, for notifications.
@@ -389,6 +392,7 @@ impl Actor for BoardActor {
             .map_err(StartError::from)?;
         let cards = snapshot.cards.len();
         let state = BoardState::from_snapshot(snapshot);
+        let applied_forgotten = recent.len() >= APPLIED_MEMORY;
         let mut applied = HashMap::new();
         let mut applied_order = VecDeque::new();
         for op in recent.into_iter().rev() {
@@ -426,6 +430,7 @@ impl Actor for BoardActor {
             pending: VecDeque::new(),
             applied,
             applied_order,
+            applied_forgotten,
             directory: people.directory,
             limits: Limits::default(),
             customers: people.customers,
@@ -477,6 +482,24 @@ impl Actor for BoardActor {
                     .ops_queued
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
                 rt.last_activity = tokio::time::Instant::now();
+                if rt.applied_forgotten && !rt.applied.contains_key(&op_id) {
+                    // A retry from before what memory holds: its first answer is in the store.
+                    // Only boards past APPLIED_MEMORY ops pay this lookup, once per new op.
+                    match rt.deps.source.applied_op(rt.board_id, op_id).await {
+                        Ok(Some(first)) => rt.remember(first),
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, board_id = %rt.board_id, "op_id lookup failed");
+                            let mut err = ErrorReply::new(
+                                None,
+                                ErrorCode::Unavailable,
+                                "the database is unreachable; retry shortly",
+                            );
+                            err.retry_after_ms = Some(500);
+                            return Ok(reply.err(err));
+                        }
+                    }
+                }
                 rt.op(&myself, &principal, name, op_id, op, reply);
             }
             BoardMsg::PresenceSet {
@@ -1004,6 +1027,7 @@ impl BoardRt {
         while self.applied_order.len() > APPLIED_MEMORY {
             if let Some(old) = self.applied_order.pop_front() {
                 self.applied.remove(&old);
+                self.applied_forgotten = true;
             }
         }
     }

@@ -62,6 +62,9 @@ pub trait BoardSource: Send + Sync + 'static {
     async fn people(&self, org_id: Uuid) -> Result<OrgPeople, PortError>;
     /// The newest `limit` applied ops of a board, newest first.
     async fn recent_ops(&self, board_id: Uuid, limit: usize) -> Result<Vec<RecentOp>, PortError>;
+    /// One committed op of a board by its op_id: a retry older than what the actor keeps in
+    /// memory must still get its first answer, not be applied again.
+    async fn applied_op(&self, board_id: Uuid, op_id: Uuid) -> Result<Option<RecentOp>, PortError>;
     async fn unread_count(&self, user_id: Uuid) -> Result<u64, PortError>;
     /// The board's committed events with seq > `after_seq`, oldest first, at most `limit`
     /// (recovery of a subscriber that is further behind than the ring buffer).
