@@ -496,7 +496,8 @@ impl Actor for BoardActor {
                                 "the database is unreachable; retry shortly",
                             );
                             err.retry_after_ms = Some(500);
-                            return Ok(reply.err(err));
+                            reply.err(err);
+                            return Ok(());
                         }
                     }
                 }
