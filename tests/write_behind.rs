@@ -181,3 +181,36 @@ async fn a_stuck_database_fills_the_journal_and_nothing_is_lost() {
     drop(journal);
     flusher.await.unwrap();
 }
+
+/// SQLite's WAL is checkpointed by a background task, not inside a group commit: 100 commits
+/// (far below SQLite's own 1 000-page auto-checkpoint) grow the log, a pause lets the task copy
+/// it back, and the next 100 commits reuse the log from its start instead of growing it.
+#[tokio::test]
+async fn sqlite_wal_is_checkpointed_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let (s, _, b1, _) = setup(&format!("sqlite:{}", db.display())).await;
+    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
+    let wal = dir.path().join("w.db-wal");
+    // Let any checkpoint of the set-up's writes happen first.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut seq = 0;
+    let mut write = || {
+        seq += 1;
+        commit(&b1, e1, seq)
+    };
+    for _ in 0..100 {
+        s.commit_batch(&[write()]).await.unwrap();
+    }
+    let first = std::fs::metadata(&wal).unwrap().len();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for _ in 0..100 {
+        s.commit_batch(&[write()]).await.unwrap();
+    }
+    let second = std::fs::metadata(&wal).unwrap().len();
+    assert!(
+        second < first + first / 2,
+        "the WAL grew from {first} to {second} bytes: nothing checkpointed it between the rounds"
+    );
+    assert_eq!(s.events_after(b1.id, 0, 1000).await.unwrap().len(), 200);
+}

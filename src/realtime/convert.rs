@@ -105,7 +105,11 @@ pub fn snapshot(board: &store::Board, cards: &[store::Card]) -> BoardSnapshot {
 
 /// The stored form of an event: `kind` and `data` exactly as on the wire.
 pub fn event_record(org_id: Uuid, board_id: Uuid, f: &EventFrame) -> EventRecord {
-    let tagged = serde_json::to_value(&f.body).unwrap_or_default();
+    // The body serializes as {"kind": …, "data": …}: keep its data, moved out, not copied.
+    let data = match serde_json::to_value(&f.body) {
+        Ok(serde_json::Value::Object(mut tagged)) => tagged.remove("data").unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    };
     EventRecord {
         org_id,
         board_id,
@@ -113,7 +117,7 @@ pub fn event_record(org_id: Uuid, board_id: Uuid, f: &EventFrame) -> EventRecord
         seq: f.seq as i64,
         op_id: f.op_id,
         kind: f.body.kind().to_string(),
-        data: tagged.get("data").cloned().unwrap_or_default(),
+        data,
         actor: serde_json::to_value(&f.actor).unwrap_or_default(),
         at: f.at,
     }

@@ -15,7 +15,21 @@ pub struct PgStore {
 
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    /// Checkpoints the WAL in the background (file databases), see `connect`.
+    _checkpointer: Option<Checkpointer>,
 }
+
+/// The background checkpoint task; stops with its store.
+struct Checkpointer(tokio::task::JoinHandle<()>);
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl PgStore {
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
@@ -45,16 +59,40 @@ impl SqliteStore {
             })
             .busy_timeout(std::time::Duration::from_secs(5));
         // An in-memory database exists once per connection: keep exactly one.
-        let max = if url.contains(":memory:") || url.contains("mode=memory") {
-            1
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        // SQLite checkpoints the WAL (copies it into the database file and syncs that) inside
+        // whichever commit crosses 1 000 pages, which stalls that group commit, and every ack
+        // waiting on it, by the checkpoint's length. Here no commit checkpoints: a task does it
+        // every `CHECKPOINT_EVERY` on another connection (PASSIVE: it waits for no writer).
+        let opts = if memory {
+            opts
         } else {
-            4
+            opts.pragma("wal_autocheckpoint", "0")
         };
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(max)
+            .max_connections(if memory { 1 } else { 4 })
             .connect_with(opts)
             .await?;
-        Ok(SqliteStore { pool })
+        let checkpointer = (!memory).then(|| {
+            let pool = pool.clone();
+            Checkpointer(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                        .execute(&pool)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+                    }
+                }
+            }))
+        });
+        Ok(SqliteStore {
+            pool,
+            _checkpointer: checkpointer,
+        })
     }
 }
 

@@ -6,12 +6,15 @@
 //! - `throughput-vs-subscribers.svg`: deliveries/s per server against subscribers per board;
 //! - `throughput-vs-offered-<config>.svg`: delivered against offered deliveries/s, when a
 //!   configuration was run at several rates (where a server stops keeping up);
+//! - `durable-vs-offered-<store>.svg`: time to durable (p50 and p99 of the `ops --rate` runs
+//!   with `durability = commit`) against offered ops/s, log-log, per run label;
 //! - `summary.md`: the median of each (configuration, server) over its runs.
 //!
 //! Several runs of one (configuration, server) — rounds of `compare` — are reduced to their
 //! median per figure.
 
 use crate::scenarios::compare::kept_up;
+use crate::scenarios::ops::OpsResult;
 use crate::stats::{ConnectResult, FanoutResult};
 use anyhow::{Context, Result};
 use plotters::prelude::*;
@@ -63,11 +66,16 @@ pub fn config_of(r: &FanoutResult) -> String {
 /// The p99 a run may have and still count as sustained (as `compare --sustained-p99-ms`).
 const SUSTAINED_P99_MS: f64 = 50.0;
 
-fn collect(dir: &Path, fan: &mut Vec<FanoutResult>, con: &mut Vec<ConnectResult>) -> Result<()> {
+fn collect(
+    dir: &Path,
+    fan: &mut Vec<FanoutResult>,
+    con: &mut Vec<ConnectResult>,
+    ops: &mut Vec<OpsResult>,
+) -> Result<()> {
     for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let p = e?.path();
         if p.is_dir() {
-            collect(&p, fan, con)?;
+            collect(&p, fan, con, ops)?;
             continue;
         }
         if p.extension().and_then(|x| x.to_str()) != Some("json") {
@@ -84,6 +92,10 @@ fn collect(dir: &Path, fan: &mut Vec<FanoutResult>, con: &mut Vec<ConnectResult>
                 }
             }
             Some("connect") => con.push(serde_json::from_value(v)?),
+            // Only open-loop runs have an offered rate to chart against.
+            Some("ops") if v["rate"].is_number() && v["durability"] == "commit" => {
+                ops.push(serde_json::from_value(v)?)
+            }
             _ => {}
         }
     }
@@ -206,6 +218,21 @@ fn xy_chart(
             .label("offered")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.3)));
     }
+    lines(&mut chart, series, SeriesLabelPosition::LowerRight)?;
+    root.present()?;
+    Ok(())
+}
+
+/// Each series as a line with dots (points sorted by x), and the legend.
+fn lines<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    series: &BTreeMap<String, Vec<(f64, f64)>>,
+    legend: SeriesLabelPosition,
+) -> Result<(), Err>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
     for (i, (name, pts)) in series.iter().enumerate() {
         let c = color(i);
         let mut pts = pts.clone();
@@ -220,8 +247,59 @@ fn xy_chart(
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
+        .position(legend)
         .draw()?;
+    Ok(())
+}
+
+/// Points on log scales in both directions (positive values only).
+fn log_log_chart(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &BTreeMap<String, Vec<(f64, f64)>>,
+) -> Result<(), Err> {
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let all: Vec<(f64, f64)> = series
+        .values()
+        .flatten()
+        .copied()
+        .filter(|p| p.0 > 0.0 && p.1 > 0.0)
+        .collect();
+    let range = |v: Vec<f64>| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(0.0f64, f64::max);
+        if lo.is_finite() && hi > 0.0 {
+            (lo * 0.7, hi * 1.5)
+        } else {
+            (0.1, 10.0)
+        }
+    };
+    let (x0, x1) = range(all.iter().map(|p| p.0).collect());
+    let (y0, y1) = range(all.iter().map(|p| p.1).collect());
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(35)
+        .y_label_area_size(60)
+        .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y}"))
+        .draw()?;
+    let positive: BTreeMap<String, Vec<(f64, f64)>> = series
+        .iter()
+        .map(|(name, pts)| {
+            let pts = pts.iter().copied().filter(|p| p.0 > 0.0 && p.1 > 0.0);
+            (name.clone(), pts.collect())
+        })
+        .collect();
+    lines(&mut chart, &positive, SeriesLabelPosition::UpperLeft)?;
     root.present()?;
     Ok(())
 }
@@ -241,8 +319,8 @@ fn safe(s: &str) -> String {
 pub fn run(a: &ReportArgs) -> Result<()> {
     let out = a.out.clone().unwrap_or_else(|| a.results.clone());
     std::fs::create_dir_all(&out)?;
-    let (mut fan, mut con) = (Vec::new(), Vec::new());
-    collect(&a.results, &mut fan, &mut con)?;
+    let (mut fan, mut con, mut ops) = (Vec::new(), Vec::new(), Vec::new());
+    collect(&a.results, &mut fan, &mut con, &mut ops)?;
     // A `compare` result repeats the runs it also wrote one file each for: count each once.
     let mut seen = std::collections::HashSet::new();
     fan.retain(|r| {
@@ -393,6 +471,50 @@ pub fn run(a: &ReportArgs) -> Result<()> {
         written.push(file);
     }
 
+    // Time to durable against offered ops/s: store -> "label p50|p99" -> rate -> medians.
+    let mut by_store: BTreeMap<String, BTreeMap<String, BTreeMap<u64, Vec<f64>>>> = BTreeMap::new();
+    for r in &ops {
+        let Some(l) = r.durable_latency.filter(|l| l.count > 0) else {
+            continue;
+        };
+        let rate = r.rate.unwrap_or(0.0).round() as u64;
+        let series = by_store.entry(r.store.clone()).or_default();
+        for (q, v) in [("p50", l.p50_ms), ("p99", l.p99_ms)] {
+            series
+                .entry(format!("{} {q}", r.label))
+                .or_default()
+                .entry(rate)
+                .or_default()
+                .push(v);
+        }
+    }
+    if !by_store.is_empty() {
+        md.push_str("\n## Time to durable (ops, commit, open loop)\n\n| store | series | offered ops/s | runs | ms (median) |\n|---|---|---|---|---|\n");
+    }
+    for (store, series) in &by_store {
+        let mut pts: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+        for (name, rates) in series {
+            for (rate, v) in rates {
+                let m = median(v.clone());
+                md.push_str(&format!(
+                    "| {store} | {name} | {rate} | {} | {m:.2} |\n",
+                    v.len()
+                ));
+                pts.entry(name.clone()).or_default().push((*rate as f64, m));
+            }
+        }
+        let file = out.join(format!("durable-vs-offered-{}.svg", safe(store)));
+        log_log_chart(
+            &file,
+            &format!("{store}: time to durable (op sent -> ok, commit) against offered load"),
+            "offered ops/s",
+            "time to durable (ms)",
+            &pts,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        written.push(file);
+    }
+
     if !con.is_empty() {
         md.push_str("\n## Connect\n\n");
         md.push_str(ConnectResult::MARKDOWN_HEADER);
@@ -406,9 +528,10 @@ pub fn run(a: &ReportArgs) -> Result<()> {
     std::fs::write(&summary, md)?;
     written.push(summary);
     println!(
-        "{} fanout runs, {} connect runs; wrote:",
+        "{} fanout runs, {} connect runs, {} open-loop ops runs; wrote:",
         fan.len(),
-        con.len()
+        con.len(),
+        ops.len()
     );
     for w in written {
         println!("  {}", w.display());
@@ -431,6 +554,10 @@ mod tests {
         let mut xy = BTreeMap::new();
         xy.insert("a".to_string(), vec![(10.0, 9.0), (100.0, 80.0)]);
         xy_chart(&dir.join("x.svg"), "t", "x", "y", &xy, true).unwrap();
+        log_log_chart(&dir.join("d.svg"), "t", "x", "y", &xy).unwrap();
+        assert!(std::fs::read_to_string(dir.join("d.svg"))
+            .unwrap()
+            .starts_with("<svg"));
         let svg = std::fs::read_to_string(dir.join("l.svg")).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..50.min(svg.len())]);
         assert!(svg.contains("p99"));
