@@ -72,9 +72,8 @@ struct Seen {
     refused: usize,
 }
 
-/// Ops sent before the kill: well inside the 10 000 recent ops a board remembers for
-/// deduplication after a restart (`APPLIED_MEMORY` in `actors/src/live/board.rs`; a retry of
-/// an op older than that is not recognized, see the README's known limits).
+/// Ops sent before the kill, which bounds the retry pass below. Retries older than the
+/// 10 000 op ids a board keeps in memory are covered by `tests/op_retry_window.rs`.
 const KILL_AFTER_SENT: usize = 6_000;
 
 /// Keeps `WINDOW` ops in flight until the connection dies.
