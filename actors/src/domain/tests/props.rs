@@ -562,6 +562,31 @@ proptest! {
                     checked += 1;
                 }
             }
+            // Presence goes through the same classes: every card's facts as someone's focus
+            // and job, an entry with every kind of state.
+            let entry = boardroom_protocol::PresenceEntry {
+                name: "someone".into(),
+                state: boardroom_protocol::PresenceState {
+                    focus: Some(uid(200)),
+                    editing: true,
+                    extra: [("cursor".to_string(), serde_json::json!(1))].into(),
+                },
+            };
+            let mut first: std::collections::HashMap<ViewClass, &Principal> = Default::default();
+            for p in &who {
+                let rep = *first.entry(view_class(p, key)).or_insert(p);
+                for c in board.all_cards() {
+                    let facts = crate::domain::PresenceFacts {
+                        focus: Some(card_facts(c)),
+                        jobs: vec![card_facts(c)],
+                    };
+                    prop_assert_eq!(
+                        crate::domain::presence_entry_for(rep, key, &entry, Some(&facts)),
+                        crate::domain::presence_entry_for(p, key, &entry, Some(&facts)),
+                        "presence: {:?} and {:?} share a class", rep, p
+                    );
+                }
+            }
         }
         let _ = checked;
     }
