@@ -121,6 +121,16 @@ pub fn boardroom_env(
             "BOARDROOM_LIMITS__HTTP_OPS_BURST_PER_CREDENTIAL".into(),
             "1000000".into(),
         ),
+        // The presence path publishes presence.set at the offered rate, far above what one
+        // user may send by default.
+        (
+            "BOARDROOM_REALTIME__PRESENCE_SETS_PER_SECOND".into(),
+            "1000000".into(),
+        ),
+        (
+            "BOARDROOM_REALTIME__PRESENCE_BURST".into(),
+            "1000000".into(),
+        ),
     ];
     for kv in &a.boardroom_env {
         if let Some((k, v)) = kv.split_once('=') {
