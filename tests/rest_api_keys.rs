@@ -284,6 +284,12 @@ async fn a_scoped_key_touches_nothing_org_wide() {
     );
     expect_error(&bot.delete(&cust_path).await, 403, "forbidden");
     expect_error(&bot.get(&members).await, 403, "forbidden");
+    // Nor who the org's people are.
+    expect_error(
+        &bot.get(&format!("/api/v1/orgs/{}/people", org.id)).await,
+        403,
+        "forbidden",
+    );
     expect_error(
         &bot.post(
             &members,

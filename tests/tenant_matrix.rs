@@ -690,13 +690,8 @@ async fn http_cells(
                 vec![cell("DELETE", path, None, w)]
             }
         }
-        // The handler's own rule on top of `ReadOrg`: customers (and customer-role keys) may
-        // not list the staff.
         (Get, "/api/v1/orgs/{org}/people") => {
-            let d = match decide(p, Action::ReadOrg, &org) {
-                Decision::Allow if p.role == Role::Customer => Decision::Forbidden,
-                d => d,
-            };
+            let d = decide(p, Action::ReadOrgPresence, &org);
             vec![cell(
                 "GET",
                 format!("/api/v1/orgs/{o}/people"),

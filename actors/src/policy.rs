@@ -135,8 +135,8 @@ impl OpClass {
 pub enum Action {
     /// Read the org itself: its name, the boards list (filtered for workers and customers).
     ReadOrg,
-    /// See who is online in the org (the `org:` topic): the people of the org, which a
-    /// customer never sees ("never sees ... other customers").
+    /// See the org's people: who is online (the `org:` topic) and the people list, which a
+    /// customer never sees ("never sees ... other customers"), nor a key scoped to boards.
     ReadOrgPresence,
     /// List members, create members, deactivate members.
     ManageMembers,
