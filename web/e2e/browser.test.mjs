@@ -68,6 +68,16 @@ async function demo() {
   return { admin, org, boards, people, board, person: (name) => people.find((p) => p.name === name) };
 }
 
+/** Polls `check` until it holds (or 5 s pass): the page shows a change at once, before the
+ * server has committed it (commit durability), so the server's state is read until it follows. */
+async function serverHas(check, message) {
+  const until = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > until) assert.fail(message);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 let port;
 
 /** Starts the server (again, on the same port and data directory) and waits until ready. */
@@ -280,9 +290,8 @@ describe('Boardroom in a real browser', () => {
       await page.waitForFunction(([id, s]) => document.querySelector(`[data-job="${id}"] [data-testid=job-status]`)?.textContent !== s, [job.id, status]);
     }
     await page.waitForSelector(`.job-list.done [data-job="${job.id}"]`);
-    const now = await d.board('Field jobs');
-    const done = now.cards.find((c) => c.id === job.id);
-    assert.equal(done.column_id, doneCol.id, 'the job is in the done column on the server');
+    await serverHas(async () => (await d.board('Field jobs')).cards.find((c) => c.id === job.id).column_id === doneCol.id, 'the job is in the done column on the server');
+    const done = (await d.board('Field jobs')).cards.find((c) => c.id === job.id);
     assert.ok(done.checklist.every((i) => i.done), 'all tasks ticked on the server');
     await page.screenshot({ path: join(artifacts, 'worker-completed.png'), fullPage: true });
     await ctx.close();
@@ -419,13 +428,13 @@ describe('Boardroom in a real browser', () => {
     // Archive.
     await detail.getByRole('button', { name: 'Archive card' }).click();
     await page.waitForSelector(`[data-card="${id}"]`, { state: 'detached' });
-    assert.equal((await d.board('Product roadmap')).cards.some((c) => c.id === id), false, 'archived on the server');
+    await serverHas(async () => !(await d.board('Product roadmap')).cards.some((c) => c.id === id), 'archived on the server');
     // Drag the last column to the front by its handle.
     const last = cols[cols.length - 1];
     await drag(page, page.locator(`[data-column-box="${last.id}"] .col-handle`), page.locator(`[data-column-box="${cols[0].id}"] .col-head`));
     await page.waitForFunction((lid) => document.querySelector('[data-column-box]')?.getAttribute('data-column-box') === lid, last.id);
-    const after = [...(await d.board('Product roadmap')).columns].sort((x, y) => (x.position < y.position ? -1 : 1));
-    assert.equal(after[0].id, last.id, 'the column order changed on the server');
+    const firstColumn = async () => [...(await d.board('Product roadmap')).columns].sort((x, y) => (x.position < y.position ? -1 : 1))[0].id;
+    await serverHas(async () => (await firstColumn()) === last.id, 'the column order changed on the server');
     await ctx.close();
   });
 
@@ -484,7 +493,7 @@ describe('Boardroom in a real browser', () => {
     await page.getByRole('button', { name: 'Add status' }).click();
     await page.waitForSelector('input[value="Waiting for parts"]');
     const d = await demo();
-    assert.ok((await d.board('Field jobs')).columns.some((c) => c.name === 'Waiting for parts'));
+    await serverHas(async () => (await d.board('Field jobs')).columns.some((c) => c.name === 'Waiting for parts'), 'the new status is on the server');
     // Share links: the list shows the link made earlier (revoked).
     await page.getByRole('link', { name: 'Share links' }).click();
     await page.getByRole('link', { name: 'Gutter cleaning' }).first().waitFor();
