@@ -7,7 +7,7 @@ mod bus;
 mod lease;
 mod online;
 pub mod single;
-mod wire;
+pub mod wire;
 
 pub use wire::Control;
 

@@ -3,6 +3,7 @@
 mod api_keys;
 mod auth;
 mod boards;
+pub mod bodies;
 mod customers;
 pub mod error;
 pub mod extract;
