@@ -3,9 +3,10 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
+use super::params::Path;
 use super::{validate, AppState};
 use crate::store::{CustomerPatch, NewCustomer, StoreError};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::policy::{decide, Action, Resource};

@@ -4,9 +4,10 @@
 //! token (`Authorization: Bearer brs_…`) names its own card; other callers name the card.
 
 use super::error::{ApiError, ApiResult};
+use super::params::Query;
 use super::AppState;
 use crate::realtime::session_auth::{SessionAuth, WsCredential};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::Json;
 use boardroom_actors::policy::{decide, Action, CardFacts, Resource};

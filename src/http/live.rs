@@ -3,10 +3,11 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
+use super::params::{Path, Query};
 use super::AppState;
 use crate::realtime::board::{unanswered, BoardMsg, OpReply};
 use crate::realtime::convert;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::policy::{decide, Action, Principal, Resource};

@@ -11,6 +11,7 @@ mod job;
 mod live;
 mod members;
 mod openapi;
+pub mod params;
 mod share_links;
 mod stream;
 mod validate;

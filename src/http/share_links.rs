@@ -2,10 +2,11 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
+use super::params::{Path, Query};
 use super::{validate, AppState};
 use crate::auth::secrets;
 use crate::store::NewShareLink;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::policy::{decide, Action, CardFacts, Resource};

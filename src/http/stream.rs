@@ -1,14 +1,18 @@
 //! `GET /api/v1/stream?topic=…&token=…`: the same events as a subscription, as Server-Sent
 //! Events, for clients that cannot hold a WebSocket (the customer job page falls back to it).
+//! The credential comes as `Authorization: Bearer …` (what HTTP clients and proxies expect,
+//! and it stays out of access logs) or, for browsers' `EventSource`, which cannot set
+//! headers, as the `token` query parameter.
 //! Each `event` frame is one SSE event with `id: <epoch>:<seq>`, so a reconnecting browser's
 //! `Last-Event-ID` resumes exactly like a subscribe with `since`.
 
 use super::error::{ApiError, ApiResult};
+use super::params::Query;
 use super::AppState;
 use crate::realtime::board::{BoardMsg, Owed, SubscribeReq};
 use crate::realtime::conn::ConnHandle;
 use crate::realtime::session_auth::{SessionAuth, WsCredential};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use boardroom_protocol::{Codec, ErrorCode, ServerFrame, Since, Topic};
@@ -21,7 +25,22 @@ use std::sync::Arc;
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
     topic: String,
-    token: String,
+    token: Option<String>,
+}
+
+/// The token of an `Authorization: Bearer` header, if there is one.
+fn bearer(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(|t| Some(t.trim().to_string()))
+        .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))
 }
 
 /// `"<epoch>:<seq>"` -> `Since`.
@@ -42,7 +61,10 @@ pub async fn stream(
         .topic
         .parse()
         .map_err(|e: boardroom_protocol::TopicError| ApiError::bad_field("topic", e.to_string()))?;
-    let auth = SessionAuth::authenticate(&state, &q.token)
+    let token = bearer(&headers)?.or(q.token).ok_or_else(|| {
+        ApiError::unauthorized("missing credential: `Authorization: Bearer` header or `token`")
+    })?;
+    let auth = SessionAuth::authenticate(&state, &token)
         .await
         .map_err(|e| ApiError::new(e.code, e.message))?;
     let (org_id, board_id) = match topic {
