@@ -650,7 +650,7 @@ impl BoardState {
             .map(|s| description(s, ctx))
             .transpose()?;
         let labels = labels(&d.labels, ctx)?;
-        let assignees = users("assignees", &d.assignees, ctx.limits.assignees_max, ctx)?;
+        let assignees = assignees(&d.assignees, ctx)?;
         let customer_id = d.customer_id.map(|c| customer(c, ctx)).transpose()?;
         let id = self.new_card_id(d.card_id, ctx)?;
         if self.live_card_count() >= ctx.limits.cards_max {
@@ -789,7 +789,7 @@ impl BoardState {
         ctx: &ApplyCtx,
     ) -> Result<Plan, OpError> {
         let before = self.target_card(p, kind, class, d.card_id)?;
-        let assignees = users("assignees", &d.assignees, ctx.limits.assignees_max, ctx)?;
+        let assignees = assignees(&d.assignees, ctx)?;
         let mut card = before.clone();
         card.assignees = assignees;
         card.version += 1;
@@ -1251,6 +1251,22 @@ fn users(field: &str, input: &[Uuid], max: usize, ctx: &ApplyCtx) -> Result<Vec<
     }
     if out.len() > max {
         return Err(OpError::bad(field, format!("at most {max} are allowed")));
+    }
+    Ok(out)
+}
+
+/// Assignees are the people who do the work: any member but a customer user, who is the one
+/// the work is for (a field-service job assigned to its own customer would show up in their
+/// portal as theirs to do).
+fn assignees(input: &[Uuid], ctx: &ApplyCtx) -> Result<Vec<Uuid>, OpError> {
+    let out = users("assignees", input, ctx.limits.assignees_max, ctx)?;
+    for (i, u) in input.iter().enumerate() {
+        if ctx.directory.member(*u).map(|m| m.role) == Some(Role::Customer) {
+            return Err(OpError::bad(
+                &format!("assignees[{i}]"),
+                format!("{u} is a customer; only staff can be assigned"),
+            ));
+        }
     }
     Ok(out)
 }

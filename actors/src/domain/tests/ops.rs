@@ -816,6 +816,39 @@ fn card_assign_validates_and_notifies_new_assignees_only() {
 }
 
 #[test]
+fn a_customer_cannot_be_assigned() {
+    let mut fx = Fx::new();
+    let m = fx.member.clone();
+    let customer = fx.customer1.id;
+    let e = fx.err(
+        &m,
+        Op::CardAssign(CardAssign {
+            card_id: fx.job,
+            assignees: vec![fx.worker1.id, customer],
+        }),
+    );
+    assert_eq!(e.code(), ErrorCode::BadRequest);
+    assert_eq!(e.field(), Some("data.assignees[1]"));
+    let e = fx.err(
+        &m,
+        Op::CardCreate(CardCreate {
+            assignees: vec![customer],
+            ..card_create(fx.todo, "For the customer")
+        }),
+    );
+    assert_eq!(e.field(), Some("data.assignees[0]"));
+    // Every staff role can be.
+    let (owner, admin) = (fx.owner.id, fx.admin.id);
+    fx.ok(
+        &m,
+        Op::CardAssign(CardAssign {
+            card_id: fx.job,
+            assignees: vec![owner, admin, fx.member.id, fx.worker2.id],
+        }),
+    );
+}
+
+#[test]
 fn create_with_assignees_notifies_them() {
     let mut fx = Fx::new();
     let m = fx.member.clone();
