@@ -140,6 +140,9 @@ pub struct Limits {
     /// `subscribe` frames a connection may send per second, and in a burst.
     pub subscribes_per_second_per_connection: u32,
     pub subscribes_burst_per_connection: u32,
+    /// Most items one page of a list endpoint returns (also the page size when no `limit`
+    /// is given).
+    pub max_page_items: usize,
 }
 
 impl Default for Config {
@@ -184,6 +187,7 @@ impl Default for Config {
                 send_queue_bytes: 16 << 20,
                 subscribes_per_second_per_connection: 10,
                 subscribes_burst_per_connection: 100,
+                max_page_items: 1000,
             },
             realtime: Realtime {
                 heartbeat_ms: 25_000,

@@ -827,6 +827,11 @@ async fn http_cells(
             format!("/api/v1/boards/{}", t.board_id),
             bearer(decide(p, Action::ReadBoard, &board)),
         ),
+        // The card search reads what the board snapshot shows the caller.
+        (Get, "/api/v1/boards/{board}/cards") => get(
+            format!("/api/v1/boards/{}/cards?q=matrix", t.board_id),
+            bearer(decide(p, Action::ReadBoard, &board)),
+        ),
         // Two ops: one on a card (the worker's, the customer's job) and one on the board.
         (Post, "/api/v1/boards/{board}/ops") => {
             let path = format!("/api/v1/boards/{}/ops", t.board_id);

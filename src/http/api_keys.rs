@@ -3,7 +3,8 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
-use super::params::Path;
+use super::page::{paginate, time_key, Order, PageQuery};
+use super::params::{Path, Query};
 use super::{validate, AppState};
 use crate::auth::secrets;
 use crate::store::{ApiKey, NewApiKey};
@@ -106,20 +107,27 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(org_id): Path<Uuid>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
     let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ManageApiKeys, &Resource::Org { org_id }),
         "manage API keys",
     )?;
-    let keys: Vec<Value> = state
-        .store
-        .list_api_keys(org_id)
-        .await?
-        .iter()
-        .map(key_json)
-        .collect();
-    Ok(Json(json!({ "api_keys": keys })))
+    let page = paginate(
+        state.store.list_api_keys(org_id).await?,
+        |k| format!("{}{}", time_key(&k.created_at), k.id),
+        Order::Ascending,
+        q.limit,
+        q.cursor.as_deref(),
+        state.config.limits.max_page_items,
+    )?;
+    let keys: Vec<Value> = page.items.iter().map(key_json).collect();
+    Ok(Json(json!({
+        "api_keys": keys,
+        "total": page.total,
+        "next_cursor": page.next_cursor,
+    })))
 }
 
 pub async fn revoke(

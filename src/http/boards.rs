@@ -2,7 +2,8 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
-use super::params::Path;
+use super::page::{paginate, time_key, Order, PageQuery};
+use super::params::{Path, Query};
 use super::{validate, AppState};
 use crate::store::{Board, BoardFilter, NewBoard, Template};
 use crate::templates;
@@ -79,17 +80,18 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(org_id): Path<Uuid>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
     let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ReadOrg, &Resource::Org { org_id }),
         "list boards",
     )?;
-    let boards: Vec<Value> = state
+    let boards: Vec<_> = state
         .store
         .list_boards(org_id, filter_for(&p))
         .await?
-        .iter()
+        .into_iter()
         .filter(|b| {
             decide(
                 &p,
@@ -101,9 +103,21 @@ pub async fn list(
             )
             .is_allowed()
         })
-        .map(board_json)
         .collect();
-    Ok(Json(json!({ "boards": boards })))
+    let page = paginate(
+        boards,
+        |b| format!("{}{}", time_key(&b.created_at), b.id),
+        Order::Ascending,
+        q.limit,
+        q.cursor.as_deref(),
+        state.config.limits.max_page_items,
+    )?;
+    let boards: Vec<Value> = page.items.iter().map(board_json).collect();
+    Ok(Json(json!({
+        "boards": boards,
+        "total": page.total,
+        "next_cursor": page.next_cursor,
+    })))
 }
 
 pub async fn archive(

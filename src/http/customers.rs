@@ -3,7 +3,8 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
-use super::params::Path;
+use super::page::{paginate, Order, PageQuery};
+use super::params::{Path, Query};
 use super::{validate, AppState};
 use crate::store::{CustomerPatch, NewCustomer, StoreError};
 use axum::extract::State;
@@ -68,15 +69,23 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(org_id): Path<Uuid>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
     let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ReadCustomers, &Resource::Org { org_id }),
         "list customers",
     )?;
-    Ok(Json(
-        json!({ "customers": state.store.list_customers(org_id).await? }),
-    ))
+    // By name as people read it (case folded), then by id.
+    let page = paginate(
+        state.store.list_customers(org_id).await?,
+        |c| format!("{}\u{0}{}", c.name.to_lowercase(), c.id),
+        Order::Ascending,
+        q.limit,
+        q.cursor.as_deref(),
+        state.config.limits.max_page_items,
+    )?;
+    Ok(Json(page.to_json("customers")))
 }
 
 pub async fn get(

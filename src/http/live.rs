@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-fn from_reply(e: ErrorReply) -> ApiError {
+pub(super) fn from_reply(e: ErrorReply) -> ApiError {
     ApiError {
         code: e.code,
         message: e.message,
@@ -28,7 +28,7 @@ fn from_reply(e: ErrorReply) -> ApiError {
     }
 }
 
-async fn board_principal(
+pub(super) async fn board_principal(
     state: &AppState,
     caller: &Caller,
     board_id: Uuid,

@@ -3,7 +3,8 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
-use super::params::Path;
+use super::page::{paginate, time_key, Order, PageQuery};
+use super::params::{Path, Query};
 use super::{validate, AppState};
 use crate::auth::password;
 use crate::store::NewUser;
@@ -73,6 +74,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(org_id): Path<Uuid>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
     let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
@@ -80,7 +82,15 @@ pub async fn list(
         "list members",
     )?;
     let members = state.store.list_members(org_id).await?;
-    Ok(Json(json!({ "members": members })))
+    let page = paginate(
+        members,
+        |m| format!("{}{}", time_key(&m.created_at), m.id),
+        Order::Ascending,
+        q.limit,
+        q.cursor.as_deref(),
+        state.config.limits.max_page_items,
+    )?;
+    Ok(Json(page.to_json("members")))
 }
 
 #[derive(Deserialize)]
@@ -177,6 +187,7 @@ pub async fn people(
     State(state): State<AppState>,
     caller: Caller,
     Path(org_id): Path<Uuid>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
     let p = state.principal_in(&caller, org_id).await?;
     // The org's people, as on the `org:` topic: not for customers, nor for a key scoped to
@@ -185,13 +196,29 @@ pub async fn people(
         decide(&p, Action::ReadOrgPresence, &Resource::Org { org_id }),
         "list people",
     )?;
-    let people: Vec<Value> = state
+    let people: Vec<_> = state
         .store
         .list_members(org_id)
         .await?
         .into_iter()
         .filter(|m| m.active)
+        .collect();
+    let page = paginate(
+        people,
+        |m| format!("{}{}", time_key(&m.created_at), m.id),
+        Order::Ascending,
+        q.limit,
+        q.cursor.as_deref(),
+        state.config.limits.max_page_items,
+    )?;
+    let people: Vec<Value> = page
+        .items
+        .iter()
         .map(|m| json!({ "id": m.id, "name": m.name, "role": m.role }))
         .collect();
-    Ok(Json(json!({ "people": people })))
+    Ok(Json(json!({
+        "people": people,
+        "total": page.total,
+        "next_cursor": page.next_cursor,
+    })))
 }

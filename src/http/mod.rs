@@ -4,6 +4,7 @@ mod api_keys;
 mod auth;
 mod boards;
 pub mod bodies;
+mod cards;
 mod customers;
 pub mod error;
 pub mod extract;
@@ -11,6 +12,7 @@ mod job;
 mod live;
 mod members;
 mod openapi;
+pub mod page;
 pub mod params;
 mod share_links;
 mod stream;
@@ -237,6 +239,7 @@ pub fn routes() -> Vec<Route> {
         route(Get, "/api/v1/job", job::job),
         route(Delete, "/api/v1/share-links/{id}", share_links::revoke),
         route(Get, "/api/v1/boards/{board}", live::snapshot),
+        route(Get, "/api/v1/boards/{board}/cards", cards::search),
         route(Post, "/api/v1/boards/{board}/ops", live::apply_op),
         route(Get, "/api/v1/boards/{board}/events", live::events),
         route(

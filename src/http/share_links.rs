@@ -2,6 +2,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
+use super::page::{paginate, time_key, Order};
 use super::params::{Path, Query};
 use super::{validate, AppState};
 use crate::auth::secrets;
@@ -123,6 +124,8 @@ pub async fn revoke(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     card: Option<Uuid>,
+    limit: Option<usize>,
+    cursor: Option<String>,
 }
 
 /// `GET /api/v1/orgs/{org}/share-links[?card=<id>]`: the org's share links (never their
@@ -138,9 +141,9 @@ pub async fn list(
         decide(&p, Action::ManageShareLinks, &Resource::Org { org_id }),
         "list share links",
     )?;
-    let links: Vec<Value> = state
+    let links: Vec<_> = state
         .store
-        .list_share_links(org_id, q.card, 500)
+        .list_share_links(org_id, q.card, i64::MAX)
         .await?
         .into_iter()
         .filter(|(l, _)| {
@@ -154,6 +157,18 @@ pub async fn list(
             )
             .is_allowed()
         })
+        .collect();
+    let page = paginate(
+        links,
+        |(l, _)| format!("{}{}", time_key(&l.created_at), l.id),
+        Order::Descending,
+        q.limit,
+        q.cursor.as_deref(),
+        state.config.limits.max_page_items,
+    )?;
+    let links: Vec<Value> = page
+        .items
+        .into_iter()
         .map(|(l, title)| {
             json!({
                 "id": l.id,
@@ -166,5 +181,9 @@ pub async fn list(
             })
         })
         .collect();
-    Ok(Json(json!({ "share_links": links })))
+    Ok(Json(json!({
+        "share_links": links,
+        "total": page.total,
+        "next_cursor": page.next_cursor,
+    })))
 }

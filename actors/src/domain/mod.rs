@@ -12,6 +12,7 @@ mod limits;
 mod notify;
 pub mod position;
 mod presence;
+mod search;
 mod view;
 
 pub use board::{op_class, Applied, BoardState};
@@ -22,6 +23,7 @@ pub use notify::{NotificationDraft, Recipient, MENTION_EXCERPT_CHARS};
 pub use presence::{
     presence_entry_for, presence_map_for, BoardKeyWire, PresenceFacts, PresenceNote,
 };
+pub use search::{find_cards, CardFilter, CardPage, SortKey};
 pub use view::{
     can_read_board, can_see_card, card_facts, deliver, deliver_on_card_topic, redact_card,
     sees_private_fields, view_change, view_class, BoardKey, Delivery, ViewChange, ViewClass,

@@ -1,0 +1,231 @@
+//! Finding jobs (`GET /api/v1/boards/{board}/cards`) and paging the org's lists (`limit`,
+//! `cursor`, `total`, `next_cursor`), against the real server.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+async fn op(api: &Api, board: &str, kind: &str, data: Value) -> Value {
+    let (s, body) = api
+        .post(
+            &format!("/api/v1/boards/{board}/ops"),
+            json!({"op_id": Uuid::now_v7(), "kind": kind, "data": data}),
+        )
+        .await;
+    assert_eq!(s, 200, "{kind}: {body}");
+    body
+}
+
+/// Reads every page of `path` (which has no query yet) `limit` at a time; returns the ids in
+/// order and checks every page says the same total.
+async fn all_pages(api: &Api, path: &str, key: &str, limit: usize) -> Vec<String> {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut total = None;
+    for _ in 0..100 {
+        let url = match &cursor {
+            None => format!("{path}{sep}limit={limit}"),
+            Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
+        };
+        let (s, body) = api.get(&url).await;
+        assert_eq!(s, 200, "{url}: {body}");
+        let page = ids(&body, key);
+        assert!(page.len() <= limit, "{url}: {body}");
+        let t = body["total"].as_u64().expect("total");
+        assert_eq!(*total.get_or_insert(t), t, "the same total on every page");
+        out.extend(page);
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => {
+                assert_eq!(out.len() as u64, t, "{path}: all pages hold the total");
+                return out;
+            }
+        }
+    }
+    panic!("{path}: more than 100 pages");
+}
+
+#[tokio::test]
+async fn jobs_are_found_by_status_text_and_customer_page_by_page() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[]).await;
+    let org = new_org(&server, "Field Co").await;
+    let board = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
+    let board_id = board["id"].as_str().expect("board id").to_string();
+    let columns: Vec<(String, String)> = board["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_string(),
+                c["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(columns.len() >= 2, "a jobs board has statuses: {board}");
+    let customers = format!("/api/v1/orgs/{}/customers", org.id);
+    let (s, acme) = org.owner.post(&customers, json!({"name": "Acme"})).await;
+    assert_eq!(s, 201, "{acme}");
+    let acme = acme["id"].as_str().expect("customer id").to_string();
+
+    // Seven boiler jobs for Acme in the first column, three fence jobs in the second.
+    let mut boiler = Vec::new();
+    for i in 0..7 {
+        let r = op(
+            &org.owner,
+            &board_id,
+            "card.create",
+            json!({"column_id": columns[0].0, "title": format!("Boiler service {i}"), "customer_id": acme}),
+        )
+        .await;
+        boiler.push(r["id"].as_str().expect("card id").to_string());
+    }
+    for i in 0..3 {
+        op(
+            &org.owner,
+            &board_id,
+            "card.create",
+            json!({"column_id": columns[1].0, "title": format!("Paint the fence {i}"), "description": "white BOILER-proof paint"}),
+        )
+        .await;
+    }
+    let search = format!("/api/v1/boards/{board_id}/cards");
+
+    let (s, all) = org.owner.get(&search).await;
+    assert_eq!(s, 200, "{all}");
+    assert_eq!(all["total"], 10, "{all}");
+    assert!(all["next_cursor"].is_null());
+
+    // Status by name (any case) and by id.
+    let name = columns[1].1.to_uppercase();
+    let (s, by_name) = org.owner.get(&format!("{search}?status={name}")).await;
+    assert_eq!(s, 200, "{by_name}");
+    assert_eq!(by_name["total"], 3, "{by_name}");
+    let (_, by_id) = org
+        .owner
+        .get(&format!("{search}?status={}", columns[1].0))
+        .await;
+    assert_eq!(ids(&by_id, "cards"), ids(&by_name, "cards"));
+
+    // Text in the title or the description; customer.
+    let (_, text) = org.owner.get(&format!("{search}?q=boiler")).await;
+    assert_eq!(text["total"], 10, "titles and descriptions: {text}");
+    let (_, text) = org.owner.get(&format!("{search}?q=boiler%20service")).await;
+    assert_eq!(text["total"], 7, "every word must occur: {text}");
+    let (_, mine) = org
+        .owner
+        .get(&format!("{search}?customer={acme}&q=boiler"))
+        .await;
+    assert_eq!(mine["total"], 7, "{mine}");
+
+    // Pages of three cover the seven in board order, once each.
+    let paged = all_pages(&org.owner, &format!("{search}?customer={acme}"), "cards", 3).await;
+    assert_eq!(
+        paged.iter().collect::<BTreeSet<_>>(),
+        boiler.iter().collect::<BTreeSet<_>>()
+    );
+    assert_eq!(paged.len(), 7);
+
+    // A worker finds only the jobs assigned to them.
+    let worker = add_member(&server, &org.owner, &org.id, "worker").await;
+    op(
+        &org.owner,
+        &board_id,
+        "card.assign",
+        json!({"card_id": boiler[2], "assignees": [worker.id]}),
+    )
+    .await;
+    let (s, theirs) = worker.api.get(&format!("{search}?q=boiler")).await;
+    assert_eq!(s, 200, "{theirs}");
+    assert_eq!(ids(&theirs, "cards"), [boiler[2].clone()]);
+    assert_eq!(theirs["total"], 1);
+
+    // Bad input is named; another org does not see the board.
+    expect_bad_field(&org.owner.get(&format!("{search}?limit=0")).await, "limit");
+    expect_bad_field(
+        &org.owner.get(&format!("{search}?cursor=bm9wZQ")).await,
+        "cursor",
+    );
+    expect_error(
+        &org.owner.get(&format!("{search}?customer=acme")).await,
+        400,
+        "bad_request",
+    );
+    let other = new_org(&server, "Other Co").await;
+    expect_error(&other.owner.get(&search).await, 404, "not_found");
+}
+
+#[tokio::test]
+async fn org_lists_take_limit_and_cursor_and_say_the_total() {
+    let db = fresh_pg_url().await;
+    let server = TestServer::start(&db, &[]).await;
+    let org = new_org(&server, "Lists Co").await;
+    let o = &org.id;
+    for i in 0..4 {
+        add_member(
+            &server,
+            &org.owner,
+            o,
+            if i % 2 == 0 { "member" } else { "worker" },
+        )
+        .await;
+        let (s, b) = org
+            .owner
+            .post(
+                &format!("/api/v1/orgs/{o}/customers"),
+                json!({"name": format!("Customer {i}")}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        new_board(&org, json!({"name": format!("Board {i}")})).await;
+        let (s, b) = org
+            .owner
+            .post(
+                &format!("/api/v1/orgs/{o}/api-keys"),
+                json!({"name": format!("Key {i}"), "role": "member"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let board = new_board(&org, json!({"name": "Shared"})).await;
+    let card = create_card(&org.owner, &board, "Shared job").await;
+    for _ in 0..3 {
+        let (s, b) = org
+            .owner
+            .post(&format!("/api/v1/cards/{card}/share-links"), json!({}))
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    for (path, key, expected) in [
+        (format!("/api/v1/orgs/{o}/members"), "members", 5),
+        (format!("/api/v1/orgs/{o}/people"), "people", 5),
+        (format!("/api/v1/orgs/{o}/customers"), "customers", 4),
+        (format!("/api/v1/orgs/{o}/boards"), "boards", 5),
+        (format!("/api/v1/orgs/{o}/api-keys"), "api_keys", 4),
+        (format!("/api/v1/orgs/{o}/share-links"), "share_links", 3),
+    ] {
+        let (s, whole) = org.owner.get(&path).await;
+        assert_eq!(s, 200, "{path}: {whole}");
+        assert_eq!(whole["total"], expected, "{path}: {whole}");
+        assert!(
+            whole["next_cursor"].is_null(),
+            "{path}: one page by default"
+        );
+        let paged = all_pages(&org.owner, &path, key, 2).await;
+        assert_eq!(
+            paged,
+            ids(&whole, key),
+            "{path}: pages read in the list's order"
+        );
+        expect_bad_field(&org.owner.get(&format!("{path}?limit=0")).await, "limit");
+        expect_bad_field(
+            &org.owner.get(&format!("{path}?cursor=%2A%2A")).await,
+            "cursor",
+        );
+    }
+}
