@@ -45,6 +45,7 @@ pub async fn demo(store: &DynStore) -> StoreResult<Seeded> {
             name: "Carla Customer".into(),
             email: Some("customer@demo.boardroom".into()),
             phone: Some("+1 555 0100".into()),
+            address: Some("12 Elm St, Springfield".into()),
             user_id: Some(customer_user),
         })
         .await?;
@@ -54,6 +55,7 @@ pub async fn demo(store: &DynStore) -> StoreResult<Seeded> {
             name: "Bob's Bakery".into(),
             email: None,
             phone: Some("+1 555 0199".into()),
+            address: Some("3 Market Street, Springfield".into()),
             user_id: None,
         })
         .await?;

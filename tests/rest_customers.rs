@@ -232,7 +232,16 @@ async fn customer_fields_are_validated() {
     );
     expect_bad_field(
         &org.owner
-            .post(&path(&org.id), json!({"name": "X", "address": "1 Road"}))
+            .post(&path(&org.id), json!({"name": "X", "fax": "1 Road"}))
+            .await,
+        "fax",
+    );
+    expect_bad_field(
+        &org.owner
+            .post(
+                &path(&org.id),
+                json!({"name": "X", "address": "a".repeat(501)}),
+            )
             .await,
         "address",
     );

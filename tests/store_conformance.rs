@@ -173,6 +173,7 @@ async fn customers_soft_delete(s: &DynStore) {
             name: "Carla".into(),
             email: Some("c@x.test".into()),
             phone: None,
+            address: Some("1 Main St".into()),
             user_id: Some(cu.id),
         })
         .await
@@ -186,6 +187,7 @@ async fn customers_soft_delete(s: &DynStore) {
             CustomerPatch {
                 name: Some("Carla B".into()),
                 email: Some(None),
+                address: Some(Some("2 Side St".into())),
                 ..Default::default()
             },
         )
@@ -193,8 +195,12 @@ async fn customers_soft_delete(s: &DynStore) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (patched.name.as_str(), patched.email.as_deref()),
-        ("Carla B", None)
+        (
+            patched.name.as_str(),
+            patched.email.as_deref(),
+            patched.address.as_deref()
+        ),
+        ("Carla B", None, Some("2 Side St"))
     );
     assert_eq!(s.get_customer(o.id, c.id).await.unwrap().unwrap(), patched);
     assert_eq!(s.list_customers(o.id).await.unwrap(), vec![patched]);
@@ -215,6 +221,7 @@ async fn customers_soft_delete(s: &DynStore) {
             name: "X".into(),
             email: None,
             phone: None,
+            address: None,
             user_id: Some(Uuid::now_v7()),
         })
         .await;
@@ -304,6 +311,7 @@ async fn cards_round_trip_and_board_filters(s: &DynStore) {
             name: "C".into(),
             email: None,
             phone: None,
+            address: None,
             user_id: None,
         })
         .await
@@ -390,6 +398,7 @@ async fn cross_tenant_references_are_impossible(s: &DynStore) {
             name: "C".into(),
             email: None,
             phone: None,
+            address: None,
             user_id: None,
         })
         .await

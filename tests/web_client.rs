@@ -235,6 +235,8 @@ async fn job_page_info_for_share_links_and_customers() {
     assert_eq!(workers.len(), 1);
     assert_eq!(workers[0]["name"], "Walter Worker");
     assert_eq!(workers[0].as_object().unwrap().len(), 2, "id and name only");
+    // A share link's holder is not told the customer's contact details.
+    assert!(job["customer"].is_null(), "{job}");
     // Asking for its own card is fine; any other card does not exist for the link.
     let (s, _) = share.get(&format!("/api/v1/job?card={card_id}")).await;
     assert_eq!(s, 200);
@@ -272,6 +274,14 @@ async fn job_page_info_for_share_links_and_customers() {
         "not_found",
     );
     expect_bad_field(&customer.get("/api/v1/job").await, "card");
+
+    // The assigned worker sees who the job is for: name, phone and address.
+    let worker = d.server.login("worker@demo.boardroom", DEMO_PASSWORD).await;
+    let (s, job) = worker.get(&format!("/api/v1/job?card={card_id}")).await;
+    assert_eq!(s, 200, "{job}");
+    assert_eq!(job["customer"]["name"], "Carla Customer", "{job}");
+    assert_eq!(job["customer"]["phone"], "+1 555 0100");
+    assert_eq!(job["customer"]["address"], "12 Elm St, Springfield");
 
     // Revoked: the link stops working, and says why.
     let (s, _) = d

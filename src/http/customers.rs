@@ -21,10 +21,13 @@ pub struct CreateCustomer {
     name: String,
     email: Option<String>,
     phone: Option<String>,
+    address: Option<String>,
     user_id: Option<Uuid>,
 }
 
 const MAX_PHONE: usize = 50;
+/// Long enough for any postal address with directions ("ring twice, side door").
+const MAX_ADDRESS: usize = 500;
 
 fn optional_email(v: Option<&str>) -> ApiResult<Option<String>> {
     match v.map(str::trim) {
@@ -58,6 +61,7 @@ pub async fn create(
         name: validate::text("name", &body.name, state.config.limits.max_name_chars)?,
         email: optional_email(body.email.as_deref())?,
         phone: validate::optional_text("phone", body.phone.as_deref(), MAX_PHONE)?,
+        address: validate::optional_text("address", body.address.as_deref(), MAX_ADDRESS)?,
         user_id: body.user_id,
     };
     let customer = state.store.create_customer(c).await.map_err(bad_user)?;
@@ -122,6 +126,8 @@ pub struct PatchCustomer {
     #[serde(default, deserialize_with = "nullable")]
     phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
     user_id: Option<Option<Uuid>>,
 }
 
@@ -149,6 +155,10 @@ pub async fn patch(
         phone: body
             .phone
             .map(|ph| validate::optional_text("phone", ph.as_deref(), MAX_PHONE))
+            .transpose()?,
+        address: body
+            .address
+            .map(|a| validate::optional_text("address", a.as_deref(), MAX_ADDRESS))
             .transpose()?,
         user_id: body.user_id,
     };

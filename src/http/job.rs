@@ -2,6 +2,9 @@
 //! (which comes over the `card:` topic): the board's statuses in order, for the timeline, the
 //! names of the people assigned (only their names) and the organization's name. A share
 //! token (`Authorization: Bearer brs_…`) names its own card; other callers name the card.
+//! Signed-in callers also get who the job is for (`customer`: name, phone, email, address), so a
+//! worker on the road has the address and the number on the job itself; a share link, which
+//! anyone holding the URL can open, does not.
 
 use super::error::{ApiError, ApiResult};
 use super::params::Query;
@@ -92,11 +95,24 @@ pub async fn job(
             workers.push(json!({ "id": m.id, "name": m.name }));
         }
     }
+    let customer = match (auth.principal.share_card, loc.customer_id) {
+        (None, Some(id)) => state.store.get_customer(loc.org_id, id).await?.map(|c| {
+            json!({
+                "id": c.id,
+                "name": c.name,
+                "phone": c.phone,
+                "email": c.email,
+                "address": c.address,
+            })
+        }),
+        _ => None,
+    };
     Ok(Json(json!({
         "card_id": card_id,
         "board_id": board.id,
         "org_name": org_name,
         "statuses": board.columns,
         "workers": workers,
+        "customer": customer,
     })))
 }

@@ -54,6 +54,8 @@ pub struct Customer {
     pub name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// Where the work is done (free text, as people write addresses).
+    pub address: Option<String>,
     pub user_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -65,6 +67,7 @@ pub struct NewCustomer {
     pub name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
+    pub address: Option<String>,
     pub user_id: Option<Uuid>,
 }
 
@@ -74,6 +77,7 @@ pub struct CustomerPatch {
     pub name: Option<String>,
     pub email: Option<Option<String>>,
     pub phone: Option<Option<String>>,
+    pub address: Option<Option<String>>,
     pub user_id: Option<Option<Uuid>>,
 }
 

@@ -197,6 +197,7 @@ struct CustomerRow {
     name: String,
     email: Option<String>,
     phone: Option<String>,
+    address: Option<String>,
     user_id: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -210,6 +211,7 @@ impl From<CustomerRow> for Customer {
             name: r.name,
             email: r.email,
             phone: r.phone,
+            address: r.address,
             user_id: r.user_id,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -513,7 +515,8 @@ fn group_columns(rows: Vec<ColumnRow>) -> HashMap<Uuid, Vec<Column>> {
 
 const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, m.role, m.deactivated_at, m.created_at \
      FROM memberships m JOIN users u ON u.id = m.user_id";
-const CUSTOMER_COLS: &str = "id, org_id, name, email, phone, user_id, created_at, updated_at";
+const CUSTOMER_COLS: &str =
+    "id, org_id, name, email, phone, address, user_id, created_at, updated_at";
 const BOARD_COLS: &str = "id, org_id, name, template, epoch, last_seq, archived_at, created_at";
 const API_KEY_COLS: &str = "id, org_id, name, role, prefix, boards, created_by, expires_at, \
      last_used_at, revoked_at, created_at";
@@ -954,13 +957,14 @@ macro_rules! sql_store {
                     name: c.name,
                     email: c.email,
                     phone: c.phone,
+                    address: c.address,
                     user_id: c.user_id,
                     created_at: t,
                     updated_at: t,
                 };
                 sqlx::query(
-                    "INSERT INTO customers (id, org_id, name, email, phone, user_id, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                    "INSERT INTO customers (id, org_id, name, email, phone, user_id, created_at, updated_at, address) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
                 )
                 .bind(row.id)
                 .bind(row.org_id)
@@ -969,6 +973,7 @@ macro_rules! sql_store {
                 .bind(&row.phone)
                 .bind(row.user_id)
                 .bind(t)
+                .bind(&row.address)
                 .execute(&self.pool)
                 .await
                 .map_err(|e| map_err(e, "customer"))?;
@@ -1009,12 +1014,15 @@ macro_rules! sql_store {
                 if let Some(phone) = patch.phone {
                     c.phone = phone;
                 }
+                if let Some(address) = patch.address {
+                    c.address = address;
+                }
                 if let Some(user_id) = patch.user_id {
                     c.user_id = user_id;
                 }
                 c.updated_at = now();
                 let done = sqlx::query(
-                    "UPDATE customers SET name = $3, email = $4, phone = $5, user_id = $6, updated_at = $7 \
+                    "UPDATE customers SET name = $3, email = $4, phone = $5, user_id = $6, updated_at = $7, address = $8 \
                      WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL",
                 )
                 .bind(org_id)
@@ -1024,6 +1032,7 @@ macro_rules! sql_store {
                 .bind(&c.phone)
                 .bind(c.user_id)
                 .bind(c.updated_at)
+                .bind(&c.address)
                 .execute(&self.pool)
                 .await
                 .map_err(|e| map_err(e, "customer"))?;
