@@ -84,6 +84,8 @@ pub async fn demo(store: &DynStore) -> StoreResult<Seeded> {
         comments: vec![],
         version: 1,
         archived: false,
+        estimate_minutes: None,
+        priority: None,
     };
     let p = spread_positions(3);
     store

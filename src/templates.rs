@@ -34,6 +34,7 @@ pub fn default_columns(template: Template) -> Vec<Column> {
             name: name.into(),
             position,
             is_done,
+            color: None,
         })
         .collect()
 }

@@ -296,6 +296,8 @@ fn card(b: &Board, col: usize, title: &str) -> Card {
         comments: vec![],
         version: 1,
         archived: false,
+        estimate_minutes: None,
+        priority: None,
     }
 }
 
@@ -338,6 +340,8 @@ async fn cards_round_trip_and_board_filters(s: &DynStore) {
             created_at: micros_now(),
         }],
         version: 3,
+        priority: Some("urgent".into()),
+        estimate_minutes: Some(150),
         ..card(&b, 1, "Fix it")
     };
     s.create_card(&full).await.unwrap();
@@ -684,6 +688,7 @@ async fn group_commit_coalesces_and_fences(s: &DynStore) {
         name: "Waiting".into(),
         position: "z".into(),
         is_done: false,
+        color: Some("#00aaff".into()),
     };
     let c0 = Card {
         ..card(&b1, 0, "v1")
@@ -698,6 +703,8 @@ async fn group_commit_coalesces_and_fences(s: &DynStore) {
     let c2 = Card {
         title: "v3".into(),
         version: 3,
+        priority: Some("low".into()),
+        estimate_minutes: Some(45),
         checklist: vec![ChecklistItem {
             id: Uuid::now_v7(),
             title: "t".into(),

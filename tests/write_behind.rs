@@ -111,6 +111,8 @@ async fn fenced_and_poisoned_entries_do_not_block_the_rest() {
         comments: vec![],
         version: 1,
         archived: false,
+        estimate_minutes: None,
+        priority: None,
     })));
     let poisoned = journal.submit(bad).unwrap();
     let after = journal.submit(commit(&b1, e1, 3)).unwrap();

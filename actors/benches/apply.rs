@@ -17,6 +17,7 @@ fn board(cards: usize) -> (BoardState, Vec<Uuid>, Vec<Uuid>) {
             name: (*n).into(),
             position: p.into(),
             is_done: *n == "Done",
+            color: None,
         })
         .collect();
     let positions = boardroom_actors::domain::position::spread(cards);
@@ -37,6 +38,8 @@ fn board(cards: usize) -> (BoardState, Vec<Uuid>, Vec<Uuid>) {
             comments: vec![],
             version: 1,
             archived: false,
+            estimate_minutes: None,
+            priority: None,
         })
         .collect();
     let card_ids = cards.iter().map(|c| c.id).collect();

@@ -29,6 +29,8 @@ fn frame() -> ServerFrame {
         comments: vec![],
         version: 3,
         archived: false,
+        estimate_minutes: None,
+        priority: None,
     };
     ServerFrame::Event(EventFrame {
         topic: Topic::Board(Uuid::now_v7()),

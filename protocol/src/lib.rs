@@ -27,7 +27,8 @@ pub use frames::{
     ReadTarget, ResyncFrame, ServerFrame, Since, Subscribe, Unsubscribe, Welcome,
 };
 pub use model::{
-    BoardSnapshot, Card, CardSnapshot, ChecklistItem, Column, ColumnRef, Comment, Snapshot,
+    BoardSnapshot, Card, CardSnapshot, ChecklistItem, Column, ColumnRef, Comment, Priority,
+    Snapshot,
 };
 pub use op::Op;
 pub use refs::Ref;

@@ -17,6 +17,41 @@ pub struct Column {
     pub position: String,
     /// Cards in a done column count as finished jobs (notifications fire on entering/leaving).
     pub is_done: bool,
+    /// (v1 addition) `#rrggbb` (lowercase): how boards and job pages tint the status. Left
+    /// out when not set, so a v1 client that predates it sees exactly the shape it knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+}
+
+/// (v1 addition) How urgent a card is. Ordered: `low < normal < high < urgent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Priority> {
+        match s {
+            "low" => Some(Priority::Low),
+            "normal" => Some(Priority::Normal),
+            "high" => Some(Priority::High),
+            "urgent" => Some(Priority::Urgent),
+            _ => None,
+        }
+    }
 }
 
 /// The short form of a column that travels with a single card (`card:` snapshots, `card.moved`).
@@ -57,6 +92,13 @@ pub struct Card {
     pub labels: Vec<String>,
     #[serde(default)]
     pub due_at: Option<DateTime<Utc>>,
+    /// (v1 addition) Left out when not set. Not shown to customers and share links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    /// (v1 addition) Expected work in minutes; left out when not set. Not shown to customers
+    /// and share links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_minutes: Option<u32>,
     /// Sorted by `position`.
     #[serde(default)]
     pub checklist: Vec<ChecklistItem>,

@@ -4,6 +4,7 @@
 //! the HTTP `POST /boards/{board}/ops` body). Every `data` struct rejects unknown fields, so a
 //! misspelt field is a `bad_request` instead of a silently ignored change.
 
+use crate::model::Priority;
 use crate::serde_util::{double_option, required_nullable};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -111,6 +112,9 @@ pub struct ColumnCreate {
     pub after: Option<Option<Uuid>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_done: Option<bool>,
+    /// (v1 addition) `#rrggbb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
     /// Client-made id, so the column can be shown before the server confirms it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column_id: Option<Uuid>,
@@ -125,6 +129,13 @@ pub struct ColumnUpdate {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_done: Option<bool>,
+    /// (v1 addition) `#rrggbb`, or null to clear it.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub color: Option<Option<String>>,
 }
 
 /// `column.move`. `after` is required: `null` = first, an id = right after that column.
@@ -166,12 +177,19 @@ pub struct CardCreate {
     pub labels: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<DateTime<Utc>>,
+    /// (v1 addition)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    /// (v1 addition) Minutes of work expected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_minutes: Option<u32>,
     /// Client-made id, so the card can be shown before the server confirms it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card_id: Option<Uuid>,
 }
 
-/// `card.update`: at least one of `title description labels due_at customer_id`.
+/// `card.update`: at least one of `title description labels due_at customer_id priority
+/// estimate_minutes`.
 ///
 /// The nullable fields are `Option<Option<_>>`: `None` = not in the request (leave as is),
 /// `Some(None)` = `null` (clear it), `Some(Some(v))` = set it. `title` and `labels` are not
@@ -202,6 +220,20 @@ pub struct CardUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub customer_id: Option<Option<Uuid>>,
+    /// (v1 addition)
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub priority: Option<Option<Priority>>,
+    /// (v1 addition)
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub estimate_minutes: Option<Option<u32>>,
     /// When given and different from the card's current `version`: `conflict`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_version: Option<u64>,

@@ -4,7 +4,7 @@ use crate::store::{self, AppliedOp, BoardCommit, EventRecord, RowChange};
 use boardroom_actors::live::ports::{JournalEntry, RowWrite};
 use boardroom_protocol::{
     Actor, BoardSnapshot, Card, ChecklistItem, Column, Comment, EventBody, EventFrame,
-    Notification, NotificationFrame, NotificationKind,
+    Notification, NotificationFrame, NotificationKind, Priority,
 };
 use uuid::Uuid;
 
@@ -19,6 +19,9 @@ pub fn card_from_row(c: &store::Card) -> Card {
         customer_id: c.customer_id,
         labels: c.labels.clone(),
         due_at: c.due_at,
+        // A value the schema's CHECK lets in is one `Priority::parse` knows.
+        priority: c.priority.as_deref().and_then(Priority::parse),
+        estimate_minutes: c.estimate_minutes.and_then(|m| u32::try_from(m).ok()),
         checklist: c
             .checklist
             .iter()
@@ -58,6 +61,8 @@ pub fn card_to_row(org_id: Uuid, board_id: Uuid, c: &Card) -> store::Card {
         customer_id: c.customer_id,
         labels: c.labels.clone(),
         due_at: c.due_at,
+        priority: c.priority.map(|p| p.as_str().to_string()),
+        estimate_minutes: c.estimate_minutes.and_then(|m| i32::try_from(m).ok()),
         checklist: c
             .checklist
             .iter()
@@ -97,6 +102,7 @@ pub fn snapshot(board: &store::Board, cards: &[store::Card]) -> BoardSnapshot {
                 name: c.name.clone(),
                 position: c.position.clone(),
                 is_done: c.is_done,
+                color: c.color.clone(),
             })
             .collect(),
         cards: cards.iter().map(card_from_row).collect(),
@@ -171,6 +177,7 @@ pub fn board_commit(e: JournalEntry) -> BoardCommit {
                         name: c.name,
                         position: c.position,
                         is_done: c.is_done,
+                        color: None,
                     },
                 },
                 RowWrite::DeleteColumn(column_id) => RowChange::DeleteColumn {

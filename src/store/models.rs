@@ -111,6 +111,8 @@ pub struct Column {
     pub name: String,
     pub position: String,
     pub is_done: bool,
+    /// `#rrggbb` or None.
+    pub color: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -174,6 +176,9 @@ pub struct Card {
     pub customer_id: Option<Uuid>,
     pub labels: Vec<String>,
     pub due_at: Option<DateTime<Utc>>,
+    /// `low`, `normal`, `high`, `urgent`, or None (the protocol's `Priority`, as stored).
+    pub priority: Option<String>,
+    pub estimate_minutes: Option<i32>,
     pub checklist: Vec<ChecklistItem>,
     pub comments: Vec<Comment>,
     pub version: i64,

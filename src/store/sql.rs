@@ -255,6 +255,7 @@ struct ColumnRow {
     name: String,
     position: String,
     is_done: bool,
+    color: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -269,6 +270,8 @@ struct CardRow {
     customer_id: Option<Uuid>,
     labels: Json<Vec<String>>,
     due_at: Option<DateTime<Utc>>,
+    priority: Option<String>,
+    estimate_minutes: Option<i32>,
     version: i64,
     archived: bool,
 }
@@ -508,6 +511,7 @@ fn group_columns(rows: Vec<ColumnRow>) -> HashMap<Uuid, Vec<Column>> {
             name: r.name,
             position: r.position,
             is_done: r.is_done,
+            color: r.color,
         });
     }
     by_board
@@ -559,10 +563,10 @@ macro_rules! sql_store {
                         match ch {
                             RowChange::UpsertColumn { org_id, board_id, column } => {
                                 sqlx::query(
-                                    "INSERT INTO board_columns (id, org_id, board_id, name, position, is_done, created_at, updated_at) \
-                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                                    "INSERT INTO board_columns (id, org_id, board_id, name, position, is_done, created_at, updated_at, color) \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) \
                                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, position = excluded.position, \
-                                     is_done = excluded.is_done, deleted_at = NULL, updated_at = excluded.updated_at \
+                                     is_done = excluded.is_done, color = excluded.color, deleted_at = NULL, updated_at = excluded.updated_at \
                                      WHERE board_columns.board_id = excluded.board_id",
                                 )
                                 .bind(column.id)
@@ -572,6 +576,7 @@ macro_rules! sql_store {
                                 .bind(&column.position)
                                 .bind(column.is_done)
                                 .bind(t)
+                                .bind(&column.color)
                                 .execute(&mut *tx)
                                 .await
                                 .map_err(|e| map_err(e, "column"))?;
@@ -587,11 +592,12 @@ macro_rules! sql_store {
                             RowChange::UpsertCard(card) => {
                                 sqlx::query(
                                     "INSERT INTO cards (id, org_id, board_id, column_id, position, title, description, \
-                                     customer_id, labels, due_at, version, archived, created_at, updated_at) \
-                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+                                     customer_id, labels, due_at, version, archived, created_at, updated_at, priority, estimate_minutes) \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15) \
                                      ON CONFLICT (id) DO UPDATE SET column_id = excluded.column_id, position = excluded.position, \
                                      title = excluded.title, description = excluded.description, customer_id = excluded.customer_id, \
                                      labels = excluded.labels, due_at = excluded.due_at, version = excluded.version, \
+                                     priority = excluded.priority, estimate_minutes = excluded.estimate_minutes, \
                                      archived = excluded.archived, updated_at = excluded.updated_at \
                                      WHERE cards.board_id = excluded.board_id",
                                 )
@@ -608,6 +614,8 @@ macro_rules! sql_store {
                                 .bind(card.version)
                                 .bind(card.archived)
                                 .bind(t)
+                                .bind(&card.priority)
+                                .bind(card.estimate_minutes)
                                 .execute(&mut *tx)
                                 .await
                                 .map_err(|e| map_err(e, "card"))?;
@@ -733,7 +741,7 @@ macro_rules! sql_store {
                 let mut rows = Vec::new();
                 for id in board_ids {
                     let mut part: Vec<ColumnRow> = sqlx::query_as(
-                        "SELECT board_id, id, name, position, is_done FROM board_columns \
+                        "SELECT board_id, id, name, position, is_done, color FROM board_columns \
                          WHERE board_id = $1 AND deleted_at IS NULL ORDER BY position",
                     )
                     .bind(id)
@@ -1083,8 +1091,8 @@ macro_rules! sql_store {
                 .map_err(|e| map_err(e, "board"))?;
                 for c in &b.columns {
                     sqlx::query(
-                        "INSERT INTO board_columns (id, org_id, board_id, name, position, is_done, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                        "INSERT INTO board_columns (id, org_id, board_id, name, position, is_done, created_at, updated_at, color) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
                     )
                     .bind(c.id)
                     .bind(b.org_id)
@@ -1093,6 +1101,7 @@ macro_rules! sql_store {
                     .bind(&c.position)
                     .bind(c.is_done)
                     .bind(t)
+                    .bind(&c.color)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| map_err(e, "column"))?;
@@ -1180,8 +1189,8 @@ macro_rules! sql_store {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO cards (id, org_id, board_id, column_id, position, title, description, \
-                     customer_id, labels, due_at, version, archived, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+                     customer_id, labels, due_at, version, archived, created_at, updated_at, priority, estimate_minutes) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)",
                 )
                 .bind(card.id)
                 .bind(card.org_id)
@@ -1196,6 +1205,8 @@ macro_rules! sql_store {
                 .bind(card.version)
                 .bind(card.archived)
                 .bind(t)
+                .bind(&card.priority)
+                .bind(card.estimate_minutes)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_err(e, "card"))?;
@@ -1252,7 +1263,7 @@ macro_rules! sql_store {
             async fn list_cards(&self, board_id: Uuid) -> StoreResult<Vec<Card>> {
                 let rows: Vec<CardRow> = sqlx::query_as(
                     "SELECT id, org_id, board_id, column_id, position, title, description, customer_id, \
-                     labels, due_at, version, archived FROM cards WHERE board_id = $1 ORDER BY position, id",
+                     labels, due_at, priority, estimate_minutes, version, archived FROM cards WHERE board_id = $1 ORDER BY position, id",
                 )
                 .bind(board_id)
                 .fetch_all(&self.pool)
@@ -1290,6 +1301,8 @@ macro_rules! sql_store {
                         customer_id: r.customer_id,
                         labels: r.labels.0,
                         due_at: r.due_at,
+                        priority: r.priority,
+                        estimate_minutes: r.estimate_minutes,
                         checklist: Vec::new(),
                         comments: Vec::new(),
                         version: r.version,
@@ -1790,10 +1803,10 @@ impl PgStore {
                     column,
                 } => {
                     sqlx::query(
-                        "INSERT INTO board_columns (id, org_id, board_id, name, position, is_done, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                        "INSERT INTO board_columns (id, org_id, board_id, name, position, is_done, created_at, updated_at, color) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) \
                          ON CONFLICT (id) DO UPDATE SET name = excluded.name, position = excluded.position, \
-                         is_done = excluded.is_done, deleted_at = NULL, updated_at = excluded.updated_at \
+                         is_done = excluded.is_done, color = excluded.color, deleted_at = NULL, updated_at = excluded.updated_at \
                          WHERE board_columns.board_id = excluded.board_id",
                     )
                     .bind(column.id)
@@ -1803,6 +1816,7 @@ impl PgStore {
                     .bind(&column.position)
                     .bind(column.is_done)
                     .bind(t)
+                    .bind(&column.color)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| map_err(e, "column"))?;
@@ -1925,16 +1939,17 @@ impl PgStore {
         }
         sqlx::query(
             "INSERT INTO cards (id, org_id, board_id, column_id, position, title, description, \
-             customer_id, labels, due_at, version, archived, created_at, updated_at) \
+             customer_id, labels, due_at, version, archived, created_at, updated_at, priority, estimate_minutes) \
              SELECT id, org_id, board_id, column_id, position, title, description, customer_id, labels, \
-             due_at, version, archived, $13, $13 \
+             due_at, version, archived, $13, $13, priority, estimate_minutes \
              FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], \
-             $8::uuid[], $9::jsonb[], $10::timestamptz[], $11::int8[], $12::bool[]) \
+             $8::uuid[], $9::jsonb[], $10::timestamptz[], $11::int8[], $12::bool[], $14::text[], $15::int4[]) \
              AS v(id, org_id, board_id, column_id, position, title, description, customer_id, labels, \
-             due_at, version, archived) \
+             due_at, version, archived, priority, estimate_minutes) \
              ON CONFLICT (id) DO UPDATE SET column_id = excluded.column_id, position = excluded.position, \
              title = excluded.title, description = excluded.description, customer_id = excluded.customer_id, \
              labels = excluded.labels, due_at = excluded.due_at, version = excluded.version, \
+             priority = excluded.priority, estimate_minutes = excluded.estimate_minutes, \
              archived = excluded.archived, updated_at = excluded.updated_at \
              WHERE cards.board_id = excluded.board_id",
         )
@@ -1951,6 +1966,8 @@ impl PgStore {
         .bind(cards.iter().map(|c| c.version).collect::<Vec<_>>())
         .bind(cards.iter().map(|c| c.archived).collect::<Vec<_>>())
         .bind(t)
+        .bind(cards.iter().map(|c| c.priority.as_deref()).collect::<Vec<_>>())
+        .bind(cards.iter().map(|c| c.estimate_minutes).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await
         .map_err(|e| map_err(e, "card"))?;

@@ -567,6 +567,7 @@ impl BoardState {
                 name,
                 position,
                 is_done: d.is_done.unwrap_or(false),
+                color: d.color.as_deref().map(color).transpose()?,
             },
         })))
     }
@@ -581,11 +582,14 @@ impl BoardState {
     ) -> Result<Plan, OpError> {
         self.authorize(p, kind, class, None)?;
         let mut column = self.target_column(d.column_id)?.clone();
-        if d.name.is_none() && d.is_done.is_none() {
+        if d.name.is_none() && d.is_done.is_none() && d.color.is_none() {
             return Err(OpError::bad(
                 "name",
-                "column.update needs at least one of name, is_done",
+                "column.update needs at least one of name, is_done, color",
             ));
+        }
+        if let Some(c) = &d.color {
+            column.color = c.as_deref().map(color).transpose()?;
         }
         if let Some(name) = &d.name {
             column.name = text("name", name, ctx.limits.column_name_max)?;
@@ -670,6 +674,8 @@ impl BoardState {
             customer_id,
             labels,
             due_at: d.due_at,
+            priority: d.priority,
+            estimate_minutes: d.estimate_minutes.map(|m| estimate(m, ctx)).transpose()?,
             checklist: Vec::new(),
             comments: Vec::new(),
             version: 1,
@@ -704,11 +710,19 @@ impl BoardState {
             && d.labels.is_none()
             && d.due_at.is_none()
             && d.customer_id.is_none()
+            && d.priority.is_none()
+            && d.estimate_minutes.is_none()
         {
             return Err(OpError::bad(
                 "title",
-                "card.update needs at least one of title, description, labels, due_at, customer_id",
+                "card.update needs at least one of title, description, labels, due_at, customer_id, priority, estimate_minutes",
             ));
+        }
+        if let Some(pr) = d.priority {
+            card.priority = pr;
+        }
+        if let Some(m) = d.estimate_minutes {
+            card.estimate_minutes = m.map(|m| estimate(m, ctx)).transpose()?;
         }
         if let Some(t) = &d.title {
             card.title = text("title", t, ctx.limits.title_max)?;
@@ -1253,6 +1267,27 @@ fn users(field: &str, input: &[Uuid], max: usize, ctx: &ApplyCtx) -> Result<Vec<
         return Err(OpError::bad(field, format!("at most {max} are allowed")));
     }
     Ok(out)
+}
+
+/// A column colour: `#rrggbb`, stored lowercase so equal colours compare equal.
+fn color(c: &str) -> Result<String, OpError> {
+    let hex = c.strip_prefix('#').unwrap_or("");
+    if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(format!("#{}", hex.to_ascii_lowercase()))
+    } else {
+        Err(OpError::bad("color", "a colour is `#rrggbb`"))
+    }
+}
+
+fn estimate(minutes: u32, ctx: &ApplyCtx) -> Result<u32, OpError> {
+    if minutes <= ctx.limits.estimate_minutes_max {
+        Ok(minutes)
+    } else {
+        Err(OpError::bad(
+            "estimate_minutes",
+            format!("at most {} minutes", ctx.limits.estimate_minutes_max),
+        ))
+    }
 }
 
 /// Assignees are the people who do the work: any member but a customer user, who is the one

@@ -29,6 +29,8 @@ pub struct Limits {
     pub columns_max: usize,
     /// Live (non-archived) cards per board: the board actor holds them all in memory.
     pub cards_max: usize,
+    /// A card's `estimate_minutes`: 0..=this (a year of minutes; more is a typo).
+    pub estimate_minutes_max: u32,
 }
 
 impl Default for Limits {
@@ -45,6 +47,7 @@ impl Default for Limits {
             checklist_items_max: 200,
             columns_max: 50,
             cards_max: 10_000,
+            estimate_minutes_max: 525_600,
         }
     }
 }

@@ -123,6 +123,7 @@ mod tests {
             name: name.into(),
             position: position.into(),
             is_done: false,
+            color: None,
         }
     }
 
@@ -141,6 +142,8 @@ mod tests {
             comments: vec![],
             version: 1,
             archived: false,
+            estimate_minutes: None,
+            priority: None,
         }
     }
 

@@ -57,25 +57,33 @@ pub fn can_read_board(p: &Principal, board: BoardKey) -> bool {
     .is_allowed()
 }
 
-/// Whether `p` sees a card's comments and labels. Customers and share links do not
+/// Whether `p` sees a card's comments, labels, priority and estimate (the team's own notes
+/// and planning). Customers and share links do not
 /// (PROTOCOL.md: "never sees comments, labels or other customers"); the role table has no
 /// action for field-level reads, so the rule lives here.
 pub fn sees_private_fields(p: &Principal) -> bool {
     p.kind != PrincipalKind::Share && p.role != Role::Customer
 }
 
-/// The card as `p` may see it: without comments and labels for customers and share links.
+/// The card as `p` may see it: without comments, labels, priority and estimate for customers
+/// and share links.
 pub fn redact_card(p: &Principal, card: &Card) -> Card {
     let mut c = card.clone();
     if !sees_private_fields(p) {
         c.labels.clear();
         c.comments.clear();
+        c.priority = None;
+        c.estimate_minutes = None;
     }
     c
 }
 
 fn needs_redaction(p: &Principal, card: &Card) -> bool {
-    !sees_private_fields(p) && (!card.labels.is_empty() || !card.comments.is_empty())
+    !sees_private_fields(p)
+        && (!card.labels.is_empty()
+            || !card.comments.is_empty()
+            || card.priority.is_some()
+            || card.estimate_minutes.is_some())
 }
 
 /// The view class of a subscriber on one board: two subscribers of the same class get exactly

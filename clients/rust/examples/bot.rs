@@ -132,6 +132,7 @@ async fn send_to_review(
                 after: None,
                 is_done: None,
                 column_id: Some(id),
+                color: None,
             });
             match client.op(topic, create).await {
                 Ok(ack) => *made.insert(ack.id.unwrap_or(id)),

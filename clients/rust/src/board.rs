@@ -132,6 +132,7 @@ mod tests {
             name: name.into(),
             position: pos.into(),
             is_done: false,
+            color: None,
         }
     }
 
@@ -150,6 +151,8 @@ mod tests {
             comments: vec![],
             version: 1,
             archived: false,
+            estimate_minutes: None,
+            priority: None,
         }
     }
 

@@ -24,6 +24,7 @@ pub fn column(n: u128) -> Column {
         name: format!("Column {n}"),
         position: "V".into(),
         is_done: n % 2 == 0,
+        color: None,
     }
 }
 
@@ -61,6 +62,8 @@ pub fn card_full() -> Card {
         }],
         version: 7,
         archived: false,
+        estimate_minutes: None,
+        priority: None,
     }
 }
 
@@ -79,6 +82,8 @@ pub fn card_bare() -> Card {
         comments: vec![],
         version: 1,
         archived: true,
+        estimate_minutes: None,
+        priority: None,
     }
 }
 
@@ -89,28 +94,33 @@ pub fn ops() -> Vec<Op> {
             after: None,
             is_done: None,
             column_id: None,
+            color: None,
         }),
         Op::ColumnCreate(ColumnCreate {
             name: "Done".into(),
             after: Some(None),
             is_done: Some(true),
             column_id: Some(id(1)),
+            color: None,
         }),
         Op::ColumnCreate(ColumnCreate {
             name: "Doing".into(),
             after: Some(Some(id(2))),
             is_done: Some(false),
             column_id: None,
+            color: None,
         }),
         Op::ColumnUpdate(ColumnUpdate {
             column_id: id(1),
             name: Some("Finished".into()),
             is_done: Some(true),
+            color: None,
         }),
         Op::ColumnUpdate(ColumnUpdate {
             column_id: id(1),
             name: None,
             is_done: Some(false),
+            color: None,
         }),
         Op::ColumnMove(ColumnMove {
             column_id: id(1),
@@ -131,6 +141,8 @@ pub fn ops() -> Vec<Op> {
             labels: vec![],
             due_at: None,
             card_id: None,
+            estimate_minutes: None,
+            priority: None,
         }),
         Op::CardCreate(CardCreate {
             column_id: id(1),
@@ -142,6 +154,8 @@ pub fn ops() -> Vec<Op> {
             labels: vec!["a".into()],
             due_at: Some(at(5)),
             card_id: Some(id(10)),
+            estimate_minutes: None,
+            priority: None,
         }),
         Op::CardCreate(CardCreate {
             column_id: id(1),
@@ -153,6 +167,8 @@ pub fn ops() -> Vec<Op> {
             labels: vec![],
             due_at: None,
             card_id: None,
+            estimate_minutes: None,
+            priority: None,
         }),
         Op::CardUpdate(CardUpdate {
             card_id: id(10),
@@ -167,6 +183,8 @@ pub fn ops() -> Vec<Op> {
             due_at: Some(None),
             customer_id: Some(None),
             expected_version: Some(3),
+            estimate_minutes: None,
+            priority: None,
         }),
         Op::CardUpdate(CardUpdate {
             card_id: id(10),
@@ -176,6 +194,8 @@ pub fn ops() -> Vec<Op> {
             due_at: Some(Some(at(99))),
             customer_id: Some(Some(id(200))),
             expected_version: None,
+            estimate_minutes: None,
+            priority: None,
         }),
         Op::CardMove(CardMove {
             card_id: id(10),

@@ -108,6 +108,7 @@ impl Fx {
                     after: None,
                     is_done: Some(is_done),
                     column_id: Some(id),
+                    color: None,
                 }),
             );
         }
@@ -123,6 +124,8 @@ impl Fx {
                 labels: vec!["urgent".into()],
                 due_at: None,
                 card_id: Some(fx.job),
+                estimate_minutes: None,
+                priority: None,
             }),
         );
         fx.ok(
@@ -137,6 +140,8 @@ impl Fx {
                 labels: vec![],
                 due_at: None,
                 card_id: Some(fx.other),
+                estimate_minutes: None,
+                priority: None,
             }),
         );
         fx.ok(

@@ -14,6 +14,7 @@ fn col_create(name: &str) -> Op {
         after: None,
         is_done: None,
         column_id: None,
+        color: None,
     })
 }
 
@@ -28,6 +29,8 @@ fn card_create(column: Uuid, title: &str) -> CardCreate {
         labels: vec![],
         due_at: None,
         card_id: None,
+        estimate_minutes: None,
+        priority: None,
     }
 }
 
@@ -127,6 +130,7 @@ fn role_table() {
                 column_id: todo,
                 name: Some("Backlog".into()),
                 is_done: None,
+                color: None,
             }),
             board_level,
         ),
@@ -305,6 +309,7 @@ fn column_create_places_and_validates() {
             after: Some(None),
             is_done: Some(true),
             column_id: None,
+            color: None,
         }),
     );
     let EventBody::ColumnCreated(d) = Fx::event(&first) else {
@@ -320,6 +325,7 @@ fn column_create_places_and_validates() {
             after: Some(Some(fx.todo)),
             is_done: None,
             column_id: None,
+            color: None,
         }),
     );
     assert_eq!(
@@ -343,6 +349,7 @@ fn column_create_places_and_validates() {
             after: None,
             is_done: None,
             column_id: Some(fx.todo),
+            color: None,
         }),
     );
     assert_eq!(e.code(), ErrorCode::Conflict);
@@ -353,6 +360,7 @@ fn column_create_places_and_validates() {
             after: None,
             is_done: None,
             column_id: Some(Uuid::nil()),
+            color: None,
         }),
     );
     assert_eq!(e.field(), Some("data.column_id"));
@@ -363,6 +371,7 @@ fn column_create_places_and_validates() {
             after: Some(Some(uid(4242))),
             is_done: None,
             column_id: None,
+            color: None,
         }),
     );
     assert_eq!(e.code(), ErrorCode::NotFound);
@@ -387,6 +396,7 @@ fn column_update_and_move() {
             column_id: fx.todo,
             name: None,
             is_done: None,
+            color: None,
         }),
     );
     assert_eq!(e.code(), ErrorCode::BadRequest);
@@ -396,6 +406,7 @@ fn column_update_and_move() {
             column_id: fx.doing,
             name: None,
             is_done: Some(true),
+            color: None,
         }),
     );
     assert!(
@@ -407,6 +418,7 @@ fn column_update_and_move() {
             column_id: uid(4242),
             name: Some("x".into()),
             is_done: None,
+            color: None,
         }),
     );
     assert_eq!(e.code(), ErrorCode::NotFound);
@@ -1189,4 +1201,112 @@ fn replay_errors_on_inconsistent_events() {
         .unwrap_err();
     assert!(matches!(e, ReplayError::UnknownCard { .. }));
     assert_eq!(b, fx.board, "failed replays change nothing");
+}
+
+#[test]
+fn priority_estimate_and_column_colour_are_set_checked_and_cleared() {
+    use boardroom_protocol::Priority;
+    let mut fx = Fx::new();
+    let m = fx.member.clone();
+    let a = fx.ok(
+        &m,
+        Op::CardCreate(CardCreate {
+            priority: Some(Priority::High),
+            estimate_minutes: Some(90),
+            ..card_create(fx.todo, "Planned job")
+        }),
+    );
+    let id = match Fx::event(&a) {
+        EventBody::CardCreated(d) => d.card.id,
+        other => panic!("card.created expected, got {other:?}"),
+    };
+    assert_eq!(fx.card(id).priority, Some(Priority::High));
+    assert_eq!(fx.card(id).estimate_minutes, Some(90));
+    fx.ok(
+        &m,
+        Op::CardUpdate(CardUpdate {
+            priority: Some(Some(Priority::Urgent)),
+            estimate_minutes: Some(None),
+            ..update(id)
+        }),
+    );
+    assert_eq!(fx.card(id).priority, Some(Priority::Urgent));
+    assert_eq!(fx.card(id).estimate_minutes, None);
+    let e = fx.err(
+        &m,
+        Op::CardUpdate(CardUpdate {
+            estimate_minutes: Some(Some(fx.limits.estimate_minutes_max + 1)),
+            ..update(id)
+        }),
+    );
+    assert_eq!(e.field(), Some("data.estimate_minutes"));
+
+    let admin = fx.admin.clone();
+    fx.ok(
+        &admin,
+        Op::ColumnUpdate(ColumnUpdate {
+            column_id: fx.todo,
+            name: None,
+            is_done: None,
+            color: Some(Some("#FFAA00".into())),
+        }),
+    );
+    let colour = |fx: &Fx| {
+        fx.board
+            .snapshot_for(&fx.owner)
+            .expect("owner reads the board")
+            .columns
+            .iter()
+            .find(|c| c.id == fx.todo)
+            .and_then(|c| c.color.clone())
+    };
+    assert_eq!(colour(&fx).as_deref(), Some("#ffaa00"), "stored lowercase");
+    for bad in ["ffaa00", "#ffaa0", "#ffaa0g", "red"] {
+        let e = fx.err(
+            &admin,
+            Op::ColumnUpdate(ColumnUpdate {
+                column_id: fx.todo,
+                name: None,
+                is_done: None,
+                color: Some(Some(bad.into())),
+            }),
+        );
+        assert_eq!(e.field(), Some("data.color"), "{bad}");
+    }
+    fx.ok(
+        &admin,
+        Op::ColumnUpdate(ColumnUpdate {
+            column_id: fx.todo,
+            name: None,
+            is_done: None,
+            color: Some(None),
+        }),
+    );
+    assert_eq!(colour(&fx), None);
+}
+
+#[test]
+fn customers_and_share_links_do_not_see_priority_or_estimate() {
+    use boardroom_protocol::Priority;
+    let mut fx = Fx::new();
+    let m = fx.member.clone();
+    fx.ok(
+        &m,
+        Op::CardUpdate(CardUpdate {
+            priority: Some(Some(Priority::Urgent)),
+            estimate_minutes: Some(Some(30)),
+            ..update(fx.job)
+        }),
+    );
+    let worker = fx
+        .board
+        .snapshot_for(&fx.worker1)
+        .expect("the worker reads the board");
+    assert_eq!(worker.cards[0].priority, Some(Priority::Urgent));
+    assert_eq!(worker.cards[0].estimate_minutes, Some(30));
+    for p in [fx.customer1.clone(), fx.share(fx.job)] {
+        let s = fx.board.snapshot_for(&p).expect("sees the job");
+        assert_eq!(s.cards[0].priority, None, "{:?}", p.kind);
+        assert_eq!(s.cards[0].estimate_minutes, None);
+    }
 }

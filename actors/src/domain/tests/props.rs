@@ -99,6 +99,7 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
                 after,
                 is_done,
                 column_id,
+                color: None,
             })
         });
     let column_update = (
@@ -111,6 +112,7 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
                 column_id,
                 name,
                 is_done,
+                color: None,
             })
         });
     let column_move = (select(columns()), after(columns()))
@@ -138,6 +140,8 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
                     labels,
                     due_at: None,
                     card_id,
+                    estimate_minutes: None,
+                    priority: None,
                 })
             },
         );
@@ -158,6 +162,8 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
                     due_at: None,
                     customer_id,
                     expected_version,
+                    estimate_minutes: None,
+                    priority: None,
                 })
             },
         );

@@ -264,6 +264,7 @@ fn columns_reach_board_readers_but_not_share_links() {
             after: None,
             is_done: None,
             column_id: None,
+            color: None,
         }),
     );
     let ev = Fx::event(&a);
@@ -334,6 +335,8 @@ fn new_cards_arrive_as_created() {
             labels: vec![],
             due_at: None,
             card_id: None,
+            estimate_minutes: None,
+            priority: None,
         }),
     );
     let ev = Fx::event(&a);
