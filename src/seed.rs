@@ -145,6 +145,8 @@ pub async fn demo(store: &DynStore) -> StoreResult<Seeded> {
             customer_id: Some(customer.id),
             due_at: Some(chrono::Utc::now() + chrono::Duration::days(2)),
             checklist: items(&["Inspect boiler", "Replace pump", "Test pressure"]),
+            priority: Some("high".into()),
+            estimate_minutes: Some(120),
             ..base(&jobs, 1, p[0].clone(), "Repair boiler at 12 Elm St")
         })
         .await?;

@@ -229,3 +229,108 @@ async fn org_lists_take_limit_and_cursor_and_say_the_total() {
         );
     }
 }
+
+/// Priority, estimate and column colour (issue 16.4) go through ops, are kept across a kill -9
+/// on both stores, and are not shown to the customer.
+async fn planning_fields_survive_a_restart(db: &str) {
+    let server = TestServer::start(db, &[]).await;
+    let org = new_org(&server, "Planning Co").await;
+    let board = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
+    let board_id = board["id"].as_str().expect("board id").to_string();
+    let column = board["columns"][0]["id"]
+        .as_str()
+        .expect("column")
+        .to_string();
+    let (s, cust) = org
+        .owner
+        .post(
+            &format!("/api/v1/orgs/{}/customers", org.id),
+            json!({"name": "Dana", "address": "7 Pier Lane"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{cust}");
+    let card = op(
+        &org.owner,
+        &board_id,
+        "card.create",
+        json!({"column_id": column, "title": "Leak", "priority": "urgent", "estimate_minutes": 120, "customer_id": cust["id"]}),
+    )
+    .await["id"]
+        .as_str()
+        .expect("card id")
+        .to_string();
+    op(
+        &org.owner,
+        &board_id,
+        "column.update",
+        json!({"column_id": column, "color": "#FF0000"}),
+    )
+    .await;
+    let bad = org
+        .owner
+        .post(
+            &format!("/api/v1/boards/{board_id}/ops"),
+            json!({"op_id": Uuid::now_v7(), "kind": "card.update", "data": {"card_id": card, "priority": "whenever"}}),
+        )
+        .await;
+    expect_error(&bad, 400, "bad_request");
+
+    let server = server.kill9_and_restart().await;
+    let owner = server.login(&org.owner_email, PASSWORD).await;
+    let (s, snap) = owner.get(&format!("/api/v1/boards/{board_id}")).await;
+    assert_eq!(s, 200, "{snap}");
+    let c = snap["cards"]
+        .as_array()
+        .expect("cards")
+        .iter()
+        .find(|c| c["id"] == card.as_str())
+        .expect("the card is back");
+    assert_eq!(c["priority"], "urgent", "{c}");
+    assert_eq!(c["estimate_minutes"], 120);
+    assert_eq!(snap["columns"][0]["color"], "#ff0000", "{snap}");
+
+    // The customer user of that customer sees the job without the team's planning fields.
+    let email = unique_email("dana");
+    let (s, m) = owner
+        .post(
+            &format!("/api/v1/orgs/{}/members", org.id),
+            json!({"email": email, "name": "Dana", "password": PASSWORD, "role": "customer"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{m}");
+    let (s, linked) = owner
+        .patch(
+            &format!(
+                "/api/v1/orgs/{}/customers/{}",
+                org.id,
+                cust["id"].as_str().expect("id")
+            ),
+            json!({"user_id": m["id"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{linked}");
+    let customer = server.login(&email, PASSWORD).await;
+    let (s, theirs) = customer.get(&format!("/api/v1/boards/{board_id}")).await;
+    assert_eq!(s, 200, "{theirs}");
+    let c = &theirs["cards"][0];
+    assert_eq!(c["id"], card.as_str(), "{theirs}");
+    assert!(
+        c.get("priority").is_none() && c.get("estimate_minutes").is_none(),
+        "{c}"
+    );
+}
+
+#[tokio::test]
+async fn planning_fields_survive_a_restart_on_postgres() {
+    planning_fields_survive_a_restart(&fresh_pg_url().await).await;
+}
+
+#[tokio::test]
+async fn planning_fields_survive_a_restart_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    planning_fields_survive_a_restart(&format!(
+        "sqlite:{}",
+        dir.path().join("boardroom.db").display()
+    ))
+    .await;
+}

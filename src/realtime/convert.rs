@@ -177,7 +177,7 @@ pub fn board_commit(e: JournalEntry) -> BoardCommit {
                         name: c.name,
                         position: c.position,
                         is_done: c.is_done,
-                        color: None,
+                        color: c.color,
                     },
                 },
                 RowWrite::DeleteColumn(column_id) => RowChange::DeleteColumn {
