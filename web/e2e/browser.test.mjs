@@ -501,4 +501,48 @@ describe('Boardroom in a real browser', () => {
     await page.screenshot({ path: join(artifacts, 'admin-share-links.png') });
     await ctx.close();
   });
+  it('field service: find a job, priority and estimate, a column colour, and the worker sees who the job is for', async () => {
+    const d = await demo();
+    const jobs = await d.board('Field jobs');
+    const boiler = jobs.cards.find((c) => c.title.startsWith('Repair boiler'));
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(ctx, 'admin');
+    await page.goto(`${base}/boards/${jobs.id}`);
+    await page.waitForSelector('[data-card]');
+    // Find it by a word of its title.
+    await page.getByRole('button', { name: 'Find cards' }).click();
+    await page.getByPlaceholder('Title or description').fill('boiler');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.getByTestId('search-total').filter({ hasText: '1 card' }).waitFor();
+    await page.locator('.search-results a', { hasText: 'Repair boiler' }).click();
+    const detail = page.getByTestId('card-detail');
+    await detail.waitFor();
+    // The admin sees the customer's contact too, and sets priority and estimate.
+    await detail.getByTestId('customer-contact').filter({ hasText: '12 Elm St' }).waitFor();
+    await detail.getByTestId('priority-select').selectOption('urgent');
+    await detail.getByLabel('Estimate in minutes').fill('45');
+    await detail.getByLabel('Estimate in minutes').press('Tab');
+    await serverHas(async () => {
+      const c = (await d.board('Field jobs')).cards.find((x) => x.id === boiler.id);
+      return c.priority === 'urgent' && c.estimate_minutes === 45;
+    }, 'priority and estimate on the server');
+    await page.keyboard.press('Escape');
+    await page.locator(`[data-card="${boiler.id}"] [data-testid=priority]`).filter({ hasText: 'urgent' }).waitFor();
+    // A status gets a colour.
+    const first = [...jobs.columns].sort((x, y) => (x.position < y.position ? -1 : 1))[0];
+    await page.getByLabel(`Colour of ${first.name}`).fill('#ff0000');
+    await serverHas(async () => (await d.board('Field jobs')).columns.find((c) => c.id === first.id).color === '#ff0000', 'the column colour on the server');
+    await page.screenshot({ path: join(artifacts, 'field-service-admin.png') });
+    await ctx.close();
+
+    // The worker on the job has the customer's number and address on it.
+    const wctx = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+    const worker = await signIn(wctx, 'worker');
+    await worker.waitForURL(/\/my-jobs$/);
+    const contact = worker.locator(`[data-job="${boiler.id}"] [data-testid=customer-contact]`);
+    await contact.filter({ hasText: '12 Elm St, Springfield' }).waitFor();
+    assert.match(await contact.textContent(), /Carla Customer.*\+1 555 0100/);
+    await worker.screenshot({ path: join(artifacts, 'field-service-worker.png'), fullPage: true });
+    await wctx.close();
+  });
 });

@@ -226,6 +226,8 @@ export function boardView(model: BoardModel, pending: readonly PendingChange[] =
           if (u.labels != null) card.labels = u.labels;
           if (u.due_at !== undefined) card.due_at = u.due_at;
           if (u.customer_id !== undefined) card.customer_id = u.customer_id;
+          if (u.priority !== undefined) card.priority = u.priority;
+          if (u.estimate_minutes !== undefined) card.estimate_minutes = u.estimate_minutes;
         } else if (p.kind === 'card.assign') {
           card.assignees = (p.data as OpData['card.assign']).assignees;
         } else {
@@ -250,7 +252,7 @@ export function boardView(model: BoardModel, pending: readonly PendingChange[] =
       }
       case 'column.update': {
         const d = p.data as OpData['column.update'];
-        columns = columns.map((c) => (c.id === d.column_id ? { ...c, name: d.name ?? c.name, is_done: d.is_done ?? c.is_done } : c));
+        columns = columns.map((c) => (c.id === d.column_id ? { ...c, name: d.name ?? c.name, is_done: d.is_done ?? c.is_done, ...(d.color !== undefined ? { color: d.color } : {}) } : c));
         break;
       }
       default:

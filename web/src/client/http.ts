@@ -2,7 +2,7 @@
 // resources, notifications. `fetch` is injectable; nothing here needs the DOM.
 
 import { BoardroomError, type ClientErrorCode } from './errors';
-import type { BoardSnapshot, Column, Notification, OpData, OpKind, OpResult, Role, Uuid } from './types';
+import type { BoardSnapshot, Card, Column, Notification, OpData, OpKind, OpResult, Role, Uuid } from './types';
 import { uuid } from './util';
 
 export interface TokenPair {
@@ -48,6 +48,7 @@ export interface Customer {
   name: string;
   email: string | null;
   phone: string | null;
+  address?: string | null;
   user_id: Uuid | null;
   [k: string]: unknown;
 }
@@ -83,6 +84,25 @@ export interface JobInfo {
   org_name: string;
   statuses: Column[];
   workers: { id: Uuid; name: string }[];
+  /** Who the job is for; signed-in callers only (null for a share link or no customer). */
+  customer?: { id: Uuid; name: string; phone: string | null; email: string | null; address: string | null } | null;
+}
+
+/** One page of `GET /api/v1/boards/{board}/cards`. */
+export interface CardSearchPage {
+  cards: Card[];
+  total: number;
+  next_cursor: string | null;
+  epoch: number;
+  seq: number;
+}
+
+export interface CardSearch {
+  status?: string;
+  q?: string;
+  customer?: Uuid;
+  limit?: number;
+  cursor?: string;
 }
 
 export interface HttpOptions {
@@ -172,10 +192,10 @@ export class BoardroomHttp {
   async customers(org: Uuid): Promise<Customer[]> {
     return (await this.call<{ customers: Customer[] }>('GET', `/api/v1/orgs/${org}/customers`)).customers;
   }
-  createCustomer(org: Uuid, c: { name: string; email?: string; phone?: string; user_id?: Uuid }): Promise<Customer> {
+  createCustomer(org: Uuid, c: { name: string; email?: string; phone?: string; address?: string; user_id?: Uuid }): Promise<Customer> {
     return this.call('POST', `/api/v1/orgs/${org}/customers`, c);
   }
-  updateCustomer(org: Uuid, id: Uuid, c: Partial<{ name: string; email: string | null; phone: string | null }>): Promise<Customer> {
+  updateCustomer(org: Uuid, id: Uuid, c: Partial<{ name: string; email: string | null; phone: string | null; address: string | null }>): Promise<Customer> {
     return this.call('PATCH', `/api/v1/orgs/${org}/customers/${id}`, c);
   }
   deleteCustomer(org: Uuid, id: Uuid): Promise<void> {
@@ -199,6 +219,13 @@ export class BoardroomHttp {
   }
   revokeShareLink(id: Uuid): Promise<void> {
     return this.call('DELETE', `/api/v1/share-links/${id}`);
+  }
+  /** Cards of a board matching `s`, as the caller may see them, one page at a time. */
+  searchCards(board: Uuid, s: CardSearch = {}): Promise<CardSearchPage> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(s)) if (v !== undefined && v !== '') q.set(k, String(v));
+    const qs = q.toString();
+    return this.call('GET', `/api/v1/boards/${board}/cards${qs ? `?${qs}` : ''}`);
   }
   /** The job page's frame: statuses and workers' names. A share token names its own card. */
   job(card?: Uuid): Promise<JobInfo> {

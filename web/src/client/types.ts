@@ -24,7 +24,12 @@ export interface Column {
   name: string;
   position: string;
   is_done: boolean;
+  /** `#rrggbb`; absent when not set. */
+  color?: string | null;
 }
+
+export type Priority = 'low' | 'normal' | 'high' | 'urgent';
+export const PRIORITIES: Priority[] = ['low', 'normal', 'high', 'urgent'];
 
 export interface ColumnRef {
   id: Uuid;
@@ -57,6 +62,9 @@ export interface Card {
   customer_id: Uuid | null;
   labels: string[];
   due_at: Time | null;
+  /** Absent when not set, and always for customers and share links. */
+  priority?: Priority | null;
+  estimate_minutes?: number | null;
   checklist: ChecklistItem[];
   comments: Comment[];
   version: number;
@@ -223,8 +231,8 @@ export type EventKind =
 // ---- ops ----------------------------------------------------------------------------------
 
 export interface OpData {
-  'column.create': { name: string; after?: Uuid | null; is_done?: boolean; column_id?: Uuid };
-  'column.update': { column_id: Uuid; name?: string; is_done?: boolean };
+  'column.create': { name: string; after?: Uuid | null; is_done?: boolean; color?: string; column_id?: Uuid };
+  'column.update': { column_id: Uuid; name?: string; is_done?: boolean; color?: string | null };
   'column.move': { column_id: Uuid; after: Uuid | null };
   'column.delete': { column_id: Uuid };
   'card.create': {
@@ -236,6 +244,8 @@ export interface OpData {
     customer_id?: Uuid;
     labels?: string[];
     due_at?: Time;
+    priority?: Priority;
+    estimate_minutes?: number;
     card_id?: Uuid;
   };
   'card.update': {
@@ -245,6 +255,8 @@ export interface OpData {
     labels?: string[];
     due_at?: Time | null;
     customer_id?: Uuid | null;
+    priority?: Priority | null;
+    estimate_minutes?: number | null;
     expected_version?: number;
   };
   'card.move': { card_id: Uuid; column_id: Uuid; after: Uuid | null };

@@ -272,3 +272,10 @@ export function Icon({ name }: { name: 'check' | 'comment' }) {
     </svg>
   );
 }
+
+/** `90` -> `1h 30m`. */
+export function fmtMinutes(m: number): string {
+  const h = Math.floor(m / 60);
+  const r = m % 60;
+  return h === 0 ? `${r}m` : r === 0 ? `${h}h` : `${h}h ${r}m`;
+}

@@ -179,9 +179,9 @@ function Customers() {
   const a = useApp();
   const org = a.org!.id;
   const [list, reload] = useList<Customer>(() => a.http.customers(org), 'The customer list');
-  const [form, setForm] = useState({ name: '', email: '', phone: '' });
+  const [form, setForm] = useState({ name: '', email: '', phone: '', address: '' });
   const [editing, setEditing] = useState<string | null>(null);
-  const [edit, setEdit] = useState({ name: '', email: '', phone: '' });
+  const [edit, setEdit] = useState({ name: '', email: '', phone: '', address: '' });
   const changed = () => {
     forgetCustomers();
     reload();
@@ -195,6 +195,7 @@ function Customers() {
             <th scope="col">Name</th>
             <th scope="col">Email</th>
             <th scope="col">Phone</th>
+            <th scope="col">Address</th>
             <th scope="col">
               <span class="sr-only">Actions</span>
             </th>
@@ -213,12 +214,20 @@ function Customers() {
                 <td>
                   <input aria-label="Phone" value={edit.phone} onInput={(e) => setEdit({ ...edit, phone: (e.target as HTMLInputElement).value })} />
                 </td>
+                <td>
+                  <input aria-label="Address" value={edit.address} onInput={(e) => setEdit({ ...edit, address: (e.target as HTMLInputElement).value })} />
+                </td>
                 <td class="row">
                   <button
                     class="primary"
                     onClick={async () => {
                       try {
-                        await a.http.updateCustomer(org, c.id, { name: edit.name.trim(), email: edit.email.trim() || null, phone: edit.phone.trim() || null });
+                        await a.http.updateCustomer(org, c.id, {
+                          name: edit.name.trim(),
+                          email: edit.email.trim() || null,
+                          phone: edit.phone.trim() || null,
+                          address: edit.address.trim() || null,
+                        });
                         setEditing(null);
                         changed();
                       } catch (err) {
@@ -236,12 +245,13 @@ function Customers() {
                 <td>{c.name}</td>
                 <td>{c.email ?? ''}</td>
                 <td>{c.phone ?? ''}</td>
+                <td>{c.address ?? ''}</td>
                 <td class="row">
                   <button
                     class="link"
                     onClick={() => {
                       setEditing(c.id);
-                      setEdit({ name: c.name, email: c.email ?? '', phone: c.phone ?? '' });
+                      setEdit({ name: c.name, email: c.email ?? '', phone: c.phone ?? '', address: c.address ?? '' });
                     }}
                   >
                     Edit
@@ -275,8 +285,9 @@ function Customers() {
               name: form.name.trim(),
               ...(form.email.trim() ? { email: form.email.trim() } : {}),
               ...(form.phone.trim() ? { phone: form.phone.trim() } : {}),
+              ...(form.address.trim() ? { address: form.address.trim() } : {}),
             });
-            setForm({ name: '', email: '', phone: '' });
+            setForm({ name: '', email: '', phone: '', address: '' });
             changed();
           } catch (err) {
             a.fail(err, 'The customer');
@@ -295,6 +306,10 @@ function Customers() {
         <label class="field">
           <span>Phone (optional)</span>
           <input value={form.phone} onInput={(e) => setForm({ ...form, phone: (e.target as HTMLInputElement).value })} />
+        </label>
+        <label class="field">
+          <span>Address (optional)</span>
+          <input maxLength={500} value={form.address} onInput={(e) => setForm({ ...form, address: (e.target as HTMLInputElement).value })} />
         </label>
         <button type="submit" class="primary">
           Add customer

@@ -2,10 +2,11 @@ import Sortable from 'sortablejs';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { afterFor, uuid, type Card, type ColumnView, type PresenceMap } from '../../client';
 import { app, canEdit, useApp } from '../app-state';
-import { announce, Avatar, fmtDate, Header, Icon, PresenceBar } from '../components';
+import { announce, Avatar, fmtDate, fmtMinutes, Header, Icon, PresenceBar } from '../components';
 import { useBoard, type LiveBoard } from '../live';
 import { linkHandler, navigate } from '../router';
 import { CardDetail } from './card-detail';
+import { CardSearchPanel } from './card-search';
 
 export function BoardPage({ boardId, cardId }: { boardId: string; cardId?: string }) {
   const a = useApp();
@@ -84,6 +85,7 @@ export function BoardPage({ boardId, cardId }: { boardId: string; cardId?: strin
             {editable ? 'Drag cards and columns, or focus a card and use the arrow keys to move it. Enter opens it.' : 'Read-only view.'}
           </p>
         </div>
+        {model && editable && <CardSearchPanel boardId={boardId} columns={model.orderedColumns()} />}
         {model && (
           <Columns
             live={live}
@@ -237,7 +239,12 @@ function ColumnBox({
   };
 
   return (
-    <section class={`column${cv.column.is_done ? ' done' : ''}`} aria-label={`${cv.column.name}, ${cv.cards.length} cards`} data-column-box={cv.column.id}>
+    <section
+      class={`column${cv.column.is_done ? ' done' : ''}`}
+      aria-label={`${cv.column.name}, ${cv.cards.length} cards`}
+      data-column-box={cv.column.id}
+      style={cv.column.color ? { borderTop: `4px solid ${cv.column.color}` } : undefined}
+    >
       <div class="col-head">
         {editable && (
           <span class="col-handle" title="Drag to reorder the column" aria-hidden="true">
@@ -248,6 +255,18 @@ function ColumnBox({
         <span class="count" aria-hidden="true">
           {cv.cards.length}
         </span>
+        {editable && (
+          <input
+            type="color"
+            class="col-color"
+            aria-label={`Colour of ${cv.column.name}`}
+            title="Column colour"
+            value={cv.column.color ?? '#cccccc'}
+            onChange={(e) =>
+              void live.send('column.update', { column_id: cv.column.id, color: (e.target as HTMLInputElement).value }, 'The column colour')
+            }
+          />
+        )}
       </div>
       <div class="cards" ref={listRef} data-column={cv.column.id}>
         {cv.cards.map((card, i) => (
@@ -343,6 +362,12 @@ function CardTile({
         </div>
       )}
       <div class="meta">
+        {card.priority && card.priority !== 'normal' && (
+          <span class={`priority priority-${card.priority}`} data-testid="priority">
+            {card.priority}
+          </span>
+        )}
+        {card.estimate_minutes != null && <span aria-label={`estimated ${fmtMinutes(card.estimate_minutes)}`}>⏱ {fmtMinutes(card.estimate_minutes)}</span>}
         {card.due_at && <span class={`due${Date.parse(card.due_at) < Date.now() ? ' late' : ''}`}>Due {fmtDate(card.due_at)}</span>}
         {card.checklist.length > 0 && (
           <span aria-label={`${done} of ${card.checklist.length} tasks done`}>

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { uuid, type Card, type Customer, type Person, type ShareLinkInfo } from '../../client';
+import { PRIORITIES, uuid, type Card, type Customer, type JobInfo, type Person, type Priority, type ShareLinkInfo } from '../../client';
 import { app, useApp } from '../app-state';
 import { Avatar, fmtDate, Modal } from '../components';
 import type { LiveBoard } from '../live';
@@ -56,13 +56,15 @@ function CardDetailBody({ card, live, editable, onClose }: { boardId: string; ca
   const [title, setTitle] = useState(card.title);
   const [desc, setDesc] = useState(card.description ?? '');
   const [labels, setLabels] = useState(card.labels.join(', '));
+  const [estimate, setEstimate] = useState(String(card.estimate_minutes ?? ''));
   // Keep the fields in step with changes made by others, unless being edited.
   const editing = useRef<string | null>(null);
   useEffect(() => {
     if (editing.current !== 'title') setTitle(card.title);
     if (editing.current !== 'desc') setDesc(card.description ?? '');
     if (editing.current !== 'labels') setLabels(card.labels.join(', '));
-  }, [card.title, card.description, card.labels.join('\u0000')]);
+    if (editing.current !== 'estimate') setEstimate(String(card.estimate_minutes ?? ''));
+  }, [card.title, card.description, card.labels.join('\u0000'), card.estimate_minutes]);
 
   const saveTitle = () => {
     editing.current = null;
@@ -174,6 +176,48 @@ function CardDetailBody({ card, live, editable, onClose }: { boardId: string; ca
               ))}
               {card.customer_id && !customers.some((c) => c.id === card.customer_id) && <option value={card.customer_id}>(a customer)</option>}
             </select>
+          </label>
+          {card.customer_id && a.org?.role !== 'customer' && <CustomerContact cardId={card.id} customerId={card.customer_id} />}
+          <label class="field">
+            <span>Priority</span>
+            <select
+              aria-label="Priority"
+              data-testid="priority-select"
+              value={card.priority ?? ''}
+              disabled={!editable}
+              onChange={(e) => {
+                const v = ((e.target as HTMLSelectElement).value || null) as Priority | null;
+                void send('card.update', { card_id: card.id, priority: v }, 'The card');
+              }}
+            >
+              <option value="">Not set</option>
+              {PRIORITIES.map((p) => (
+                <option key={p} value={p}>
+                  {p}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label class="field">
+            <span>Estimate (minutes)</span>
+            <input
+              type="number"
+              min={0}
+              max={525600}
+              aria-label="Estimate in minutes"
+              value={estimate}
+              disabled={!editable}
+              onFocus={() => (editing.current = 'estimate')}
+              onInput={(e) => setEstimate((e.target as HTMLInputElement).value)}
+              onBlur={() => {
+                editing.current = null;
+                const raw = estimate.trim();
+                const v = raw === '' ? null : Math.max(0, Math.round(Number(raw)));
+                if (v !== null && !Number.isFinite(v)) return setEstimate(String(card.estimate_minutes ?? ''));
+                if (v !== (card.estimate_minutes ?? null)) void send('card.update', { card_id: card.id, estimate_minutes: v }, 'The card');
+              }}
+              onKeyDown={(e) => e.key === 'Enter' && (e.target as HTMLInputElement).blur()}
+            />
           </label>
           <label class="field">
             <span>Due date</span>
@@ -460,5 +504,42 @@ function ShareLinks({ card }: { card: Card }) {
         </ul>
       )}
     </section>
+  );
+}
+
+/** Who the job is for, with what a worker on the road needs: the number and the address.
+ * Read from `GET /api/v1/job`, which gives the contact to signed-in staff who may see the card. */
+export function CustomerContact({ cardId, customerId }: { cardId: string; customerId: string }) {
+  const [info, setInfo] = useState<JobInfo['customer'] | undefined>(undefined);
+  useEffect(() => {
+    let live = true;
+    app.http
+      .job(cardId)
+      .then((j) => live && setInfo(j.customer ?? null))
+      .catch(() => live && setInfo(null));
+    return () => {
+      live = false;
+    };
+  }, [cardId, customerId]);
+  if (!info) return null;
+  return (
+    <div class="field customer-contact" data-testid="customer-contact">
+      <span>For</span>
+      <p>
+        <strong>{info.name}</strong>
+        {info.phone && (
+          <>
+            <br />
+            <a href={`tel:${info.phone}`}>{info.phone}</a>
+          </>
+        )}
+        {info.address && (
+          <>
+            <br />
+            {info.address}
+          </>
+        )}
+      </p>
+    </div>
   );
 }

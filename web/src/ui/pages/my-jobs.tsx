@@ -3,7 +3,8 @@
 import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
 import { BoardModel, type BoardInfo, type Card, type Column } from '../../client';
 import { app, useApp } from '../app-state';
-import { fmtDate, Header } from '../components';
+import { fmtDate, fmtMinutes, Header } from '../components';
+import { CustomerContact } from './card-detail';
 
 interface Job {
   card: Card;
@@ -152,7 +153,10 @@ function JobCard({ job, send }: { job: Job; send: (boardId: string, kind: any, d
       <p class="muted small">
         {job.boardName}
         {card.due_at ? ` · due ${fmtDate(card.due_at)}` : ''}
+        {card.priority && card.priority !== 'normal' ? ` · ${card.priority}` : ''}
+        {card.estimate_minutes != null ? ` · about ${fmtMinutes(card.estimate_minutes)}` : ''}
       </p>
+      {card.customer_id && <CustomerContact cardId={card.id} customerId={card.customer_id} />}
       {card.description && <p class="desc">{card.description}</p>}
       {card.checklist.length > 0 && (
         <ul class="big-checks" aria-label={`Tasks of ${card.title}`}>
