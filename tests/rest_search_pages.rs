@@ -228,6 +228,31 @@ async fn org_lists_take_limit_and_cursor_and_say_the_total() {
             "cursor",
         );
     }
+    // A worker's notifications: five assignments, read two at a time, newest first.
+    let worker = add_member(&server, &org.owner, o, "worker").await;
+    let board_id = board["id"].as_str().expect("board id").to_string();
+    for i in 0..5 {
+        let card = create_card(&org.owner, &board, &format!("Job {i}")).await;
+        op(
+            &org.owner,
+            &board_id,
+            "card.assign",
+            json!({"card_id": card, "assignees": [worker.id]}),
+        )
+        .await;
+    }
+    let paged = all_pages(&worker.api, "/api/v1/notifications", "notifications", 2).await;
+    assert_eq!(paged.len(), 5);
+    let (_, whole) = worker.api.get("/api/v1/notifications").await;
+    assert_eq!(
+        paged,
+        ids(&whole, "notifications"),
+        "newest first, page after page"
+    );
+    expect_bad_field(
+        &worker.api.get("/api/v1/notifications?cursor=bm9wZQ").await,
+        "cursor",
+    );
 }
 
 /// Priority, estimate and column colour (issue 16.4) go through ops, are kept across a kill -9

@@ -828,12 +828,29 @@ async fn notifications_and_unread_counts(s: &DynStore) {
     s.commit_batch(&[commit]).await.unwrap();
     assert_eq!(s.unread_count(w.id).await.unwrap(), 3);
     assert_eq!(s.unread_count(owner.id).await.unwrap(), 0);
-    let listed = s.list_notifications(w.id, false, 10).await.unwrap();
+    let listed = s.list_notifications(w.id, false, None, 10).await.unwrap();
     assert_eq!(
         listed.iter().map(|x| x.title.as_str()).collect::<Vec<_>>(),
         ["n2", "n1", "n0"]
     );
     assert_eq!(listed[2], ns[0]);
+    // Pages: after n2 come n1 and n0; the count says 3 on every page.
+    let cursor = (listed[0].created_at, listed[0].id);
+    let next = s
+        .list_notifications(w.id, false, Some(cursor), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        next.iter().map(|x| x.title.as_str()).collect::<Vec<_>>(),
+        ["n1", "n0"]
+    );
+    let last = s
+        .list_notifications(w.id, false, Some((next[1].created_at, next[1].id)), 10)
+        .await
+        .unwrap();
+    assert!(last.is_empty());
+    assert_eq!(s.count_notifications(w.id, false).await.unwrap(), 3);
+    assert_eq!(s.count_notifications(w.id, true).await.unwrap(), 3);
     assert_eq!(
         s.mark_read(w.id, Some(&[ns[0].id]), micros_now())
             .await
@@ -848,10 +865,16 @@ async fn notifications_and_unread_counts(s: &DynStore) {
         "not theirs"
     );
     assert_eq!(s.unread_count(w.id).await.unwrap(), 2);
-    assert_eq!(s.list_notifications(w.id, true, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        s.list_notifications(w.id, true, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(s.mark_read(w.id, None, micros_now()).await.unwrap(), 0);
     assert!(s
-        .list_notifications(w.id, false, 10)
+        .list_notifications(w.id, false, None, 10)
         .await
         .unwrap()
         .iter()

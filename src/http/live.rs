@@ -185,6 +185,17 @@ pub async fn events(
 pub struct NotificationsQuery {
     unread: Option<bool>,
     limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// A notifications cursor: the `(created_at, id)` of the last one of a page.
+fn notification_cursor(text: &str) -> ApiResult<(chrono::DateTime<chrono::Utc>, Uuid)> {
+    let bad = || ApiError::bad_field("cursor", "not a cursor this list gave out");
+    let (at, id) = text.split_once('\0').ok_or_else(bad)?;
+    let at = chrono::DateTime::parse_from_rfc3339(at)
+        .map_err(|_| bad())?
+        .with_timezone(&chrono::Utc);
+    Ok((at, id.parse().map_err(|_| bad())?))
 }
 
 fn user_of(caller: &Caller) -> ApiResult<Uuid> {
@@ -201,16 +212,37 @@ pub async fn notifications(
 ) -> ApiResult<Json<Value>> {
     let user = user_of(&caller)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let list: Vec<Value> = state
+    let before = match q.cursor.as_deref() {
+        Some(c) => Some(notification_cursor(&super::page::decode(c)?)?),
+        None => None,
+    };
+    let unread_only = q.unread.unwrap_or(false);
+    let rows = state
         .store
-        .list_notifications(user, q.unread.unwrap_or(false), limit)
-        .await?
+        .list_notifications(user, unread_only, before, limit + 1)
+        .await?;
+    let more = rows.len() as i64 > limit;
+    let page = &rows[..rows.len().min(limit as usize)];
+    let next_cursor = more.then(|| page.last()).flatten().map(|n| {
+        super::page::encode(&format!(
+            "{}\0{}",
+            super::page::time_key(&n.created_at),
+            n.id
+        ))
+    });
+    let list: Vec<Value> = page
         .iter()
         .filter_map(convert::notification)
         .map(|n| json!(n))
         .collect();
     let unread = state.store.unread_count(user).await?;
-    Ok(Json(json!({ "notifications": list, "unread": unread })))
+    let total = state.store.count_notifications(user, unread_only).await?;
+    Ok(Json(json!({
+        "notifications": list,
+        "unread": unread,
+        "total": total,
+        "next_cursor": next_cursor,
+    })))
 }
 
 #[derive(Deserialize)]

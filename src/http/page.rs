@@ -60,7 +60,7 @@ pub fn encode(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key.as_bytes())
 }
 
-fn decode(cursor: &str) -> ApiResult<String> {
+pub fn decode(cursor: &str) -> ApiResult<String> {
     URL_SAFE_NO_PAD
         .decode(cursor.as_bytes())
         .ok()

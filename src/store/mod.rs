@@ -171,12 +171,17 @@ pub trait Store: Send + Sync + 'static {
     async fn recent_applied_ops(&self, board_id: Uuid, limit: i64) -> StoreResult<Vec<AppliedOp>>;
 
     // Notifications.
+    /// Newest first; with `before`, only those older than that `(created_at, id)` (the cursor
+    /// of the previous page).
     async fn list_notifications(
         &self,
         user_id: Uuid,
         unread_only: bool,
+        before: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> StoreResult<Vec<Notification>>;
+    /// How many notifications the user has (only unread ones with `unread_only`).
+    async fn count_notifications(&self, user_id: Uuid, unread_only: bool) -> StoreResult<i64>;
     async fn unread_count(&self, user_id: Uuid) -> StoreResult<i64>;
     /// Marks the given notifications (or all, when `ids` is None) read; returns the unread count.
     async fn mark_read(

@@ -1647,17 +1647,38 @@ macro_rules! sql_store {
                 Ok(rows.into_iter().map(|(op_id, principal_id, epoch, seq, result_id)| AppliedOp { op_id, principal_id, epoch, seq, result_id }).collect())
             }
 
-            async fn list_notifications(&self, user_id: Uuid, unread_only: bool, limit: i64) -> StoreResult<Vec<Notification>> {
+            async fn list_notifications(
+                &self,
+                user_id: Uuid,
+                unread_only: bool,
+                before: Option<(DateTime<Utc>, Uuid)>,
+                limit: i64,
+            ) -> StoreResult<Vec<Notification>> {
                 let filter = if unread_only { "AND read_at IS NULL" } else { "" };
+                // Both stores encode a bound time the way they stored it, so the comparison
+                // orders as `ORDER BY` does.
+                let page = if before.is_some() { "AND (created_at < $3 OR (created_at = $3 AND id < $4))" } else { "" };
+                let (at, id) = before.unzip();
                 let rows: Vec<NotificationRow> = sqlx::query_as(&format!(
                     "SELECT id, org_id, user_id, kind, board_id, card_id, title, body, actor, read_at, created_at \
-                     FROM notifications WHERE user_id = $1 {filter} ORDER BY created_at DESC, id DESC LIMIT $2"
+                     FROM notifications WHERE user_id = $1 {filter} {page} ORDER BY created_at DESC, id DESC LIMIT $2"
                 ))
                 .bind(user_id)
                 .bind(limit)
+                .bind(at)
+                .bind(id)
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map(Notification::from).collect())
+            }
+
+            async fn count_notifications(&self, user_id: Uuid, unread_only: bool) -> StoreResult<i64> {
+                let filter = if unread_only { "AND read_at IS NULL" } else { "" };
+                let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM notifications WHERE user_id = $1 {filter}"))
+                    .bind(user_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n)
             }
 
             async fn unread_count(&self, user_id: Uuid) -> StoreResult<i64> {
