@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
-use super::page::{paginate, time_key, Order, PageQuery};
+use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::{validate, AppState};
 use crate::auth::secrets;
@@ -114,12 +114,11 @@ pub async fn list(
         decide(&p, Action::ManageApiKeys, &Resource::Org { org_id }),
         "manage API keys",
     )?;
-    let page = paginate(
+    let page = by_creation(
         state.store.list_api_keys(org_id).await?,
-        |k| format!("{}{}", time_key(&k.created_at), k.id),
+        |k| (&k.created_at, k.id),
         Order::Ascending,
-        q.limit,
-        q.cursor.as_deref(),
+        &q,
         state.config.limits.max_page_items,
     )?;
     let keys: Vec<Value> = page.items.iter().map(key_json).collect();

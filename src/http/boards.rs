@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
-use super::page::{paginate, time_key, Order, PageQuery};
+use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::{validate, AppState};
 use crate::store::{Board, BoardFilter, NewBoard, Template};
@@ -104,12 +104,11 @@ pub async fn list(
             .is_allowed()
         })
         .collect();
-    let page = paginate(
+    let page = by_creation(
         boards,
-        |b| format!("{}{}", time_key(&b.created_at), b.id),
+        |b| (&b.created_at, b.id),
         Order::Ascending,
-        q.limit,
-        q.cursor.as_deref(),
+        &q,
         state.config.limits.max_page_items,
     )?;
     let boards: Vec<Value> = page.items.iter().map(board_json).collect();

@@ -6,20 +6,16 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::Caller;
-use super::live::{board_principal, from_reply};
+use super::live::released_snapshot;
 use super::page;
 use super::params::{Path, Query};
 use super::AppState;
-use crate::realtime::board::{unanswered, BoardMsg};
 use axum::extract::State;
 use axum::Json;
 use boardroom_actors::domain::{find_cards, CardFilter, SortKey};
-use boardroom_actors::policy::{decide, Action, Resource};
 use boardroom_protocol::Snapshot;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 #[derive(Deserialize)]
@@ -67,28 +63,7 @@ pub async fn search(
         state.config.limits.max_page_items,
     )?;
     let after = after.as_deref().map(sort_key).transpose()?;
-    let (org_id, p) = board_principal(&state, &caller, board_id).await?;
-    ApiError::check(
-        decide(&p, Action::ReadBoard, &Resource::Board { org_id, board_id }),
-        "read this board",
-    )?;
-    let (tx, rx) = oneshot::channel();
-    state
-        .rt
-        .boards
-        .send(
-            board_id,
-            BoardMsg::Snapshot {
-                view: Arc::new(p),
-                reply: tx,
-            },
-        )
-        .await;
-    let (epoch, seq, snap) = match rx.await {
-        Ok(Some(answer)) => answer,
-        Ok(None) => return Err(ApiError::not_found("board")),
-        Err(_) => return Err(from_reply(unanswered(None))),
-    };
+    let (epoch, seq, snap) = released_snapshot(&state, &caller, board_id).await?;
     let Snapshot::Board(board) = snap else {
         return Err(ApiError::internal());
     };

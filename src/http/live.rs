@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-pub(super) fn from_reply(e: ErrorReply) -> ApiError {
+fn from_reply(e: ErrorReply) -> ApiError {
     ApiError {
         code: e.code,
         message: e.message,
@@ -28,7 +28,7 @@ pub(super) fn from_reply(e: ErrorReply) -> ApiError {
     }
 }
 
-pub(super) async fn board_principal(
+async fn board_principal(
     state: &AppState,
     caller: &Caller,
     board_id: Uuid,
@@ -53,7 +53,24 @@ pub async fn snapshot(
     caller: Caller,
     Path(board_id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let (org_id, p) = board_principal(&state, &caller, board_id).await?;
+    let (epoch, seq, snap) = released_snapshot(&state, &caller, board_id).await?;
+    let mut v = match snap {
+        Snapshot::Board(b) => json!(b),
+        other => json!(other),
+    };
+    v["epoch"] = json!(epoch);
+    v["seq"] = json!(seq);
+    Ok(Json(v))
+}
+
+/// The board as the caller may see it, from the board actor's released state, with its
+/// `(epoch, seq)`: the snapshot endpoint and the card search read the same thing.
+pub(super) async fn released_snapshot(
+    state: &AppState,
+    caller: &Caller,
+    board_id: Uuid,
+) -> ApiResult<(u64, u64, Snapshot)> {
+    let (org_id, p) = board_principal(state, caller, board_id).await?;
     ApiError::check(
         decide(&p, Action::ReadBoard, &Resource::Board { org_id, board_id }),
         "read this board",
@@ -71,20 +88,13 @@ pub async fn snapshot(
             },
         )
         .await;
-    let (epoch, seq, snap) = match rx.await {
-        Ok(Some(answer)) => answer,
-        Ok(None) => return Err(ApiError::not_found("board")),
+    match rx.await {
+        Ok(Some(answer)) => Ok(answer),
+        Ok(None) => Err(ApiError::not_found("board")),
         // The actor stopped before answering (restart, shutdown): the board comes back on its
         // next use.
-        Err(_) => return Err(from_reply(unanswered(None))),
-    };
-    let mut v = match snap {
-        Snapshot::Board(b) => json!(b),
-        other => json!(other),
-    };
-    v["epoch"] = json!(epoch);
-    v["seq"] = json!(seq);
-    Ok(Json(v))
+        Err(_) => Err(from_reply(unanswered(None))),
+    }
 }
 
 pub async fn apply_op(

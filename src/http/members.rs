@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
-use super::page::{paginate, time_key, Order, PageQuery};
+use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::{validate, AppState};
 use crate::auth::password;
@@ -82,12 +82,11 @@ pub async fn list(
         "list members",
     )?;
     let members = state.store.list_members(org_id).await?;
-    let page = paginate(
+    let page = by_creation(
         members,
-        |m| format!("{}{}", time_key(&m.created_at), m.id),
+        |m| (&m.created_at, m.id),
         Order::Ascending,
-        q.limit,
-        q.cursor.as_deref(),
+        &q,
         state.config.limits.max_page_items,
     )?;
     Ok(Json(page.to_json("members")))
@@ -203,12 +202,11 @@ pub async fn people(
         .into_iter()
         .filter(|m| m.active)
         .collect();
-    let page = paginate(
+    let page = by_creation(
         people,
-        |m| format!("{}{}", time_key(&m.created_at), m.id),
+        |m| (&m.created_at, m.id),
         Order::Ascending,
-        q.limit,
-        q.cursor.as_deref(),
+        &q,
         state.config.limits.max_page_items,
     )?;
     let people: Vec<Value> = page

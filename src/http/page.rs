@@ -116,6 +116,22 @@ impl<T: serde::Serialize> Page<T> {
     }
 }
 
+/// The page of `items` listed oldest first by `(created_at, id)`, the order of the org's
+/// lists (members, boards, keys); `at` names the two fields.
+pub fn by_creation<T>(
+    items: Vec<T>,
+    at: impl Fn(&T) -> (&chrono::DateTime<chrono::Utc>, uuid::Uuid),
+    order: Order,
+    q: &PageQuery,
+    max: usize,
+) -> ApiResult<Page<T>> {
+    let key = |t: &T| {
+        let (created, id) = at(t);
+        format!("{}{id}", time_key(created))
+    };
+    paginate(items, key, order, q.limit, q.cursor.as_deref(), max)
+}
+
 /// A time as a key that sorts as the time does (fixed width, UTC).
 pub fn time_key(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)

@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
-use super::page::{paginate, time_key, Order};
+use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::{validate, AppState};
 use crate::auth::secrets;
@@ -128,6 +128,15 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
+impl ListQuery {
+    fn page(&self) -> PageQuery {
+        PageQuery {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+    }
+}
+
 /// `GET /api/v1/orgs/{org}/share-links[?card=<id>]`: the org's share links (never their
 /// tokens, which are only shown when created), newest first, for those who manage them.
 pub async fn list(
@@ -158,12 +167,12 @@ pub async fn list(
             .is_allowed()
         })
         .collect();
-    let page = paginate(
+    let page_q = q.page();
+    let page = by_creation(
         links,
-        |(l, _)| format!("{}{}", time_key(&l.created_at), l.id),
+        |(l, _)| (&l.created_at, l.id),
         Order::Descending,
-        q.limit,
-        q.cursor.as_deref(),
+        &page_q,
         state.config.limits.max_page_items,
     )?;
     let links: Vec<Value> = page
