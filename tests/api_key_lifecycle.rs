@@ -200,6 +200,15 @@ async fn role_cap_expiry_and_last_used(sqlite: bool) {
     let brief_api = server.api().with_token(&brief);
     assert_eq!(brief_api.get(&boards).await.0, 200);
     let mut ws = welcomed(&server, &brief).await;
+    // Its Server-Sent Events stream ends the same way.
+    let board = new_board(&org, json!({"name": "Streamed"})).await;
+    let mut sse = reqwest::get(server.url(&format!(
+        "/api/v1/stream?topic=board:{}&token={brief}",
+        board["id"].as_str().unwrap()
+    )))
+    .await
+    .expect("SSE");
+    assert_eq!(sse.status(), 200);
     let closed = tokio::time::timeout(Duration::from_secs(10), ws.closed())
         .await
         .expect("the socket outlived its key's expiry");
@@ -208,6 +217,17 @@ async fn role_cap_expiry_and_last_used(sqlite: bool) {
         chrono::Utc::now() >= at,
         "closed before the key expired ({at})"
     );
+    let mut text = String::new();
+    while !text.contains("event: close\ndata: 4003") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), sse.chunk())
+            .await
+            .expect("the SSE stream outlived its key's expiry")
+            .expect("SSE read");
+        match chunk {
+            Some(c) => text.push_str(&String::from_utf8_lossy(&c)),
+            None => panic!("SSE ended without close 4003: {text}"),
+        }
+    }
     expect_error(&brief_api.get(&boards).await, 401, "unauthorized");
     // A new socket with it is refused too.
     let mut ws = Ws::connect_with(&server.base, Codec::Json, Some(&brief)).await;
