@@ -132,6 +132,10 @@ pub struct Limits {
     /// `POST /boards/{id}/ops` per credential (API key, or user across all their tokens).
     pub http_ops_per_second_per_credential: u32,
     pub http_ops_burst_per_credential: u32,
+    /// Requests (HTTP, and ops over its sockets) one API key may make per second and in a
+    /// burst; a bot's budget of its own, counted per node.
+    pub api_key_requests_per_second: u32,
+    pub api_key_requests_burst: u32,
     pub send_queue_frames: usize,
     /// Most notification ids one `notifications.read` may name.
     pub max_notification_ids: usize,
@@ -182,6 +186,8 @@ impl Default for Config {
                 ops_burst_per_connection: 100,
                 http_ops_per_second_per_credential: 50,
                 http_ops_burst_per_credential: 100,
+                api_key_requests_per_second: 50,
+                api_key_requests_burst: 200,
                 send_queue_frames: 1024,
                 max_notification_ids: 100,
                 send_queue_bytes: 16 << 20,

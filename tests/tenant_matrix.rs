@@ -547,7 +547,7 @@ async fn http_cells(
     t: &Target<'_>,
     server: &TestServer,
 ) -> Option<Vec<Cell>> {
-    use Verb::{Delete, Get, Patch, Post};
+    use Verb::{Delete, Get, Patch, Post, Put};
     let own = t.own;
     let board_level = path.contains("{board}")
         || path.contains("{card}")
@@ -896,6 +896,18 @@ async fn http_cells(
             "/api/v1/notifications/read".into(),
             Some(json!({"ids": [t.notification]})),
             bearer(users_only),
+        )],
+        // A member's own preferences in the target org: users only, members of that org only.
+        // The PUT turns every kind on again, so the world's notifications are unaffected.
+        (Get, "/api/v1/orgs/{org}/me/notification-preferences") => get(
+            format!("/api/v1/orgs/{o}/me/notification-preferences"),
+            bearer(decide(p, Action::ReadNotifications, &org)),
+        ),
+        (Put, "/api/v1/orgs/{org}/me/notification-preferences") => vec![cell(
+            "PUT",
+            format!("/api/v1/orgs/{o}/me/notification-preferences"),
+            Some(json!({"kinds": ["card.assigned", "mention", "job.status"], "muted_boards": []})),
+            bearer(decide(p, Action::ReadNotifications, &org)),
         )],
         (Get, "/api/v1/stream") => {
             let mut cells: Vec<Cell> = cards

@@ -24,6 +24,8 @@ pub struct CreateKey {
     role: Role,
     boards: Option<Vec<Uuid>>,
     expires_in_days: Option<u32>,
+    /// An exact expiry instead of `expires_in_days` (a key for one job, or a test).
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn key_json(k: &ApiKey) -> Value {
@@ -49,6 +51,12 @@ pub async fn create(
     let p = state.principal_in(&caller, org_id).await?;
     let org = Resource::Org { org_id };
     ApiError::check(decide(&p, Action::ManageApiKeys, &org), "manage API keys")?;
+    // A role above the caller's own is refused as such (403), before the owner role is
+    // refused as a shape error (400) for the owner: an admin cannot mint an owner key, and
+    // no key is an owner.
+    if body.role == Role::Owner && p.role != Role::Owner {
+        return Err(ApiError::forbidden("issue keys with a role above your own"));
+    }
     if body.role == Role::Owner {
         return Err(ApiError::bad_field(
             "role",
@@ -82,7 +90,23 @@ pub async fn create(
     let days = validate::days("expires_in_days", body.expires_in_days)?
         .map(u64::from)
         .or(state.config.auth.api_key_default_expiry_days);
-    let expires_at = days.map(|d| chrono::Utc::now() + chrono::Duration::days(d.min(3650) as i64));
+    let now = chrono::Utc::now();
+    let expires_at = match body.expires_at {
+        Some(_) if body.expires_in_days.is_some() => {
+            return Err(ApiError::bad_field(
+                "expires_at",
+                "give expires_at or expires_in_days, not both",
+            ))
+        }
+        Some(at) if at <= now || at > now + chrono::Duration::days(3650) => {
+            return Err(ApiError::bad_field(
+                "expires_at",
+                "expires_at must be in the future, at most 3650 days ahead",
+            ))
+        }
+        Some(at) => Some(at),
+        None => days.map(|d| now + chrono::Duration::days(d.min(3650) as i64)),
+    };
     let key = secrets::generate(secrets::API_KEY_PREFIX);
     let row = state
         .store

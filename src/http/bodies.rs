@@ -3,7 +3,9 @@
 //! themselves stay private to their handlers.
 
 use super::extract::parse_json;
-use super::{api_keys, auth, boards, customers, live, members, share_links, validate};
+use super::{
+    api_keys, auth, boards, customers, live, members, notification_prefs, share_links, validate,
+};
 use boardroom_protocol::OpRequest;
 
 /// Parses `bytes` as each request body, as `extract::Body` does, and runs the shared field
@@ -20,6 +22,7 @@ pub fn parse_all(bytes: &[u8]) {
     let _ = parse_json::<share_links::CreateLink>(bytes);
     let _ = parse_json::<live::ReadBody>(bytes);
     let _ = parse_json::<live::PanicBody>(bytes);
+    let _ = parse_json::<notification_prefs::PutPrefs>(bytes);
     let _ = parse_json::<OpRequest>(bytes);
     let text = String::from_utf8_lossy(bytes);
     let _ = validate::text("f", &text, 64);

@@ -115,7 +115,20 @@ impl FromRequestParts<AppState> for Caller {
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?
             .trim();
-        state.authenticate(token).await
+        let caller = state.authenticate(token).await?;
+        // A key's budget counts every request it makes (ops also spend the op budget).
+        if let Caller::ApiKey(key) = &caller {
+            state
+                .key_limiter
+                .check(CredentialKey::ApiKey(key.id))
+                .map_err(|wait| {
+                    ApiError::rate_limited_because(
+                        wait,
+                        "too many requests from this API key; slow down",
+                    )
+                })?;
+        }
+        Ok(caller)
     }
 }
 

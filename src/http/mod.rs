@@ -11,6 +11,7 @@ pub mod extract;
 mod job;
 mod live;
 mod members;
+mod notification_prefs;
 mod openapi;
 pub mod page;
 pub mod params;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// HTTP ops per credential (the WebSocket path limits per connection instead).
     pub op_limiter: Arc<OpLimiter>,
+    /// Every request and WebSocket op of an API key (`limits.api_key_requests_*`).
+    pub key_limiter: Arc<OpLimiter>,
     pub rt: Arc<Rt>,
 }
 
@@ -75,6 +78,10 @@ impl AppState {
         let op_limiter = Arc::new(OpLimiter::new(
             config.limits.http_ops_per_second_per_credential,
             config.limits.http_ops_burst_per_credential,
+        ));
+        let key_limiter = Arc::new(OpLimiter::new(
+            config.limits.api_key_requests_per_second,
+            config.limits.api_key_requests_burst,
         ));
         let (journal, flusher) = Journal::start(
             store.clone(),
@@ -135,6 +142,7 @@ impl AppState {
                 jwt,
                 login_limiter,
                 op_limiter,
+                key_limiter,
                 rt,
             },
             flusher,
@@ -149,6 +157,7 @@ pub enum Verb {
     Get,
     Post,
     Patch,
+    Put,
     Delete,
 }
 
@@ -159,6 +168,7 @@ impl Verb {
             Verb::Get => "get",
             Verb::Post => "post",
             Verb::Patch => "patch",
+            Verb::Put => "put",
             Verb::Delete => "delete",
         }
     }
@@ -168,6 +178,7 @@ impl Verb {
             Verb::Get => MethodFilter::GET,
             Verb::Post => MethodFilter::POST,
             Verb::Patch => MethodFilter::PATCH,
+            Verb::Put => MethodFilter::PUT,
             Verb::Delete => MethodFilter::DELETE,
         }
     }
@@ -200,7 +211,7 @@ const API_PREFIX: &str = "/api/v1";
 
 /// Every route the server answers (the web client's files are the fallback, not routes).
 pub fn routes() -> Vec<Route> {
-    use Verb::{Delete, Get, Patch, Post};
+    use Verb::{Delete, Get, Patch, Post, Put};
     vec![
         route(Post, "/api/v1/auth/login", auth::login),
         route(Post, "/api/v1/auth/refresh", auth::refresh),
@@ -254,6 +265,16 @@ pub fn routes() -> Vec<Route> {
         ),
         route(Get, "/api/v1/notifications", live::notifications),
         route(Post, "/api/v1/notifications/read", live::mark_read),
+        route(
+            Get,
+            "/api/v1/orgs/{org}/me/notification-preferences",
+            notification_prefs::get,
+        ),
+        route(
+            Put,
+            "/api/v1/orgs/{org}/me/notification-preferences",
+            notification_prefs::put,
+        ),
         route(Get, "/api/v1/stream", stream::stream),
         route(Get, "/api/v1/openapi.json", openapi::spec),
         route(Get, "/api/v1/docs", openapi::docs),

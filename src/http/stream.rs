@@ -7,6 +7,7 @@
 //! `Last-Event-ID` resumes exactly like a subscribe with `since`.
 
 use super::error::{ApiError, ApiResult};
+use super::extract::Caller;
 use super::params::Query;
 use super::AppState;
 use crate::realtime::board::{BoardMsg, Owed, SubscribeReq};
@@ -140,9 +141,16 @@ pub async fn stream(
         });
     }
     state.rt.sessions.add(&auth, conn.clone());
+    // An expiring API key ends its streams when it expires, as it closes its sockets (4003).
+    let key_expiry = match &auth.credential {
+        WsCredential::Http(Caller::ApiKey(_)) => auth.expires_at,
+        _ => None,
+    };
     let rt = state.rt.clone();
     let stream = async_stream(move |emit| async move {
         let mut pending = Some(first);
+        let expiry = tokio::time::sleep_until(key_expiry.unwrap_or_else(tokio::time::Instant::now));
+        tokio::pin!(expiry);
         loop {
             let wire = match pending.take() {
                 Some(w) => Some(w),
@@ -150,6 +158,11 @@ pub async fn stream(
                     wire = rx.recv() => wire,
                     _ = emit.closed() => break,
                     code = conn.closed() => {
+                        let _ = emit.send(Ok(Event::default().event("close").data(code.to_string()))).await;
+                        break;
+                    }
+                    () = &mut expiry, if key_expiry.is_some() => {
+                        let code = boardroom_protocol::close::CREDENTIALS_REVOKED;
                         let _ = emit.send(Ok(Event::default().event("close").data(code.to_string()))).await;
                         break;
                     }

@@ -5,6 +5,8 @@
 use super::board::{BoardMsg, OpReply, Owed, SubscribeReq};
 use super::conn::{ConnHandle, ConnRx, Wire};
 use super::session_auth::{SessionAuth, WsCredential};
+use crate::auth::ratelimit::CredentialKey;
+use crate::http::extract::Caller;
 use crate::http::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -137,6 +139,14 @@ impl Session {
         }
     }
 
+    /// Whether the session authenticated with an API key.
+    fn is_api_key(&self) -> bool {
+        matches!(
+            self.auth.as_ref().map(|a| &a.credential),
+            Some(WsCredential::Http(Caller::ApiKey(_)))
+        )
+    }
+
     fn reply(&self, frame: ServerFrame) {
         self.conn.send(&frame);
     }
@@ -156,7 +166,7 @@ impl Session {
         let mut last_seen = Instant::now();
         // Moved forward (`reset`) after each ping: a missed tick is delayed, not bunched.
         let ping = sleep(heartbeat);
-        // The hello deadline, then the access token's expiry (none for API keys and links).
+        // The hello deadline, then the access token's or API key's expiry (none for links).
         let deadline = sleep_until(hello_deadline);
         let conn = self.conn.clone();
         let closed = conn.closed();
@@ -252,6 +262,8 @@ impl Session {
                 () = &mut deadline, if armed.is_some() => {
                     break if self.auth.is_none() {
                         (close::NOT_AUTHENTICATED, "no hello within the time limit")
+                    } else if self.is_api_key() {
+                        (close::CREDENTIALS_REVOKED, "API key expired")
                     } else {
                         (close::NOT_AUTHENTICATED, "access token expired; reconnect with a fresh one")
                     };
@@ -786,6 +798,19 @@ impl Session {
         let Some(auth) = &self.auth else {
             return Flow::Continue;
         };
+        // A key's budget is shared by its requests and all its sockets, on this node.
+        if let WsCredential::Http(Caller::ApiKey(key)) = &auth.credential {
+            if let Err(wait) = self.state.key_limiter.check(CredentialKey::ApiKey(key.id)) {
+                let mut e = ErrorReply::new(
+                    f.r#ref,
+                    ErrorCode::RateLimited,
+                    "too many requests from this API key; slow down",
+                );
+                e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
+                self.reply(ServerFrame::Error(e));
+                return Flow::Continue;
+            }
+        }
         // The org of a running board is known without asking the database: the op path must
         // not wait on it (a slow database is answered by the journal's back-pressure).
         let cached = self.state.rt.boards.org_of(board_id);

@@ -25,7 +25,8 @@ pub struct SessionAuth {
     /// The principal in the session's home organization (the first membership of a user).
     pub principal: Principal,
     pub info: PrincipalInfo,
-    /// When the access token runs out (JWT sessions only): renew with `auth` before then.
+    /// When the credential runs out: an access token (renew with `auth` before then) or an
+    /// API key with an expiry (the session is closed with 4003 then).
     pub expires_at: Option<Instant>,
     /// The keys under which revocation finds this session.
     pub revocation_keys: Vec<Uuid>,
@@ -114,11 +115,16 @@ impl SessionAuth {
                     role: key.role,
                     name: key.name.clone(),
                 };
+                // An expiring key's sockets end when it expires (4003), not at the next frame.
+                let expires_at = key.expires_at.map(|at| {
+                    let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+                    Instant::now() + left
+                });
                 Ok(SessionAuth {
                     credential: WsCredential::Http(caller.clone()),
                     principal,
                     info,
-                    expires_at: None,
+                    expires_at,
                     revocation_keys: vec![key.id],
                 })
             }

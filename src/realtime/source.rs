@@ -5,7 +5,9 @@ use super::convert;
 use crate::store::DynStore;
 use async_trait::async_trait;
 use boardroom_actors::domain::OrgDirectory;
-use boardroom_actors::live::ports::{BoardHeader, BoardSource, OrgPeople, PortError, RecentOp};
+use boardroom_actors::live::ports::{
+    BoardHeader, BoardSource, NotificationMutes, OrgPeople, PortError, RecentOp,
+};
 use boardroom_protocol::{BoardSnapshot, EventFrame};
 use uuid::Uuid;
 
@@ -58,9 +60,25 @@ impl BoardSource for StoreSource {
             .into_iter()
             .map(|c| (c.id, c.user_id))
             .collect();
+        // Loaded with the directory, so the same `DirectoryChanged` reloads both.
+        let mutes = self
+            .0
+            .org_notification_prefs(org_id)
+            .await
+            .map_err(PortError::new)?
+            .into_iter()
+            .map(|(user, p)| {
+                let m = NotificationMutes {
+                    kinds: p.muted_kinds,
+                    boards: p.muted_boards,
+                };
+                (user, m)
+            })
+            .collect();
         Ok(OrgPeople {
             directory,
             customers,
+            mutes,
         })
     }
 

@@ -4,9 +4,11 @@
 //! both.
 
 mod models;
+mod prefs;
 mod sql;
 
 pub use models::*;
+pub use prefs::NotificationPrefs;
 pub use sql::{PgStore, SqliteStore};
 
 use async_trait::async_trait;
@@ -115,6 +117,24 @@ pub trait Store: Send + Sync + 'static {
     async fn find_api_key(&self, key_hash: &[u8]) -> StoreResult<Option<ApiKey>>;
     async fn revoke_api_key(&self, org_id: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
     async fn touch_api_key(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    /// A member's notification preferences in an org (all on when never set).
+    async fn notification_prefs(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<NotificationPrefs>;
+    /// Replaces them; `InvalidReference` when the user is not a member of the org.
+    async fn set_notification_prefs(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+        prefs: &NotificationPrefs,
+    ) -> StoreResult<NotificationPrefs>;
+    /// Every member's preferences that were ever set, for the org's live boards.
+    async fn org_notification_prefs(
+        &self,
+        org_id: Uuid,
+    ) -> StoreResult<Vec<(Uuid, NotificationPrefs)>>;
 
     // Refresh tokens.
     async fn insert_refresh_token(&self, t: &RefreshToken, token_hash: &[u8]) -> StoreResult<()>;

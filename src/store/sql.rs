@@ -9,6 +9,8 @@ use chrono::DurationRound;
 use sqlx::types::Json;
 use std::collections::HashMap;
 
+mod prefs;
+
 pub struct PgStore {
     pool: sqlx::PgPool,
 }
@@ -1419,6 +1421,18 @@ macro_rules! sql_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn notification_prefs(&self, org_id: Uuid, user_id: Uuid) -> StoreResult<NotificationPrefs> {
+                self.prefs_of(org_id, user_id).await
+            }
+
+            async fn set_notification_prefs(&self, org_id: Uuid, user_id: Uuid, p: &NotificationPrefs) -> StoreResult<NotificationPrefs> {
+                self.prefs_set(org_id, user_id, p).await
+            }
+
+            async fn org_notification_prefs(&self, org_id: Uuid) -> StoreResult<Vec<(Uuid, NotificationPrefs)>> {
+                self.prefs_of_org(org_id).await
             }
 
             async fn touch_api_key(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {

@@ -545,4 +545,93 @@ describe('Boardroom in a real browser', () => {
     await worker.screenshot({ path: join(artifacts, 'field-service-worker.png'), fullPage: true });
     await wctx.close();
   });
+
+  it('admin: an API key with a role, one board and an expiry; its row shows them and when it was last used', async () => {
+    const d = await demo();
+    const roadmap = d.boards.find((b) => b.name === 'Product roadmap');
+    const jobs = d.boards.find((b) => b.name === 'Field jobs');
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await signIn(ctx, 'admin');
+    await page.goto(`${base}/admin/api-keys`);
+    await page.getByLabel('Name').fill('roadmap bot');
+    await page.getByRole('combobox', { name: 'Role' }).selectOption('worker');
+    await page.getByLabel('Key board Product roadmap').check();
+    await page.getByLabel('Expires in days (empty = never)').fill('7');
+    // No key may be an owner: the form does not offer it.
+    assert.equal(await page.locator('select[aria-label=Role] option[value=owner]').count(), 0);
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const key = await page.getByLabel('New API key').inputValue();
+    assert.match(key, /^br_/);
+    const listed = (await api('GET', `/api/v1/orgs/${d.org}/api-keys`, d.admin)).api_keys.find((k) => k.name === 'roadmap bot');
+    assert.equal(listed.role, 'worker');
+    assert.deepEqual(listed.boards, [roadmap.id]);
+    assert.ok(listed.expires_at, 'an expiry was set');
+    const row = page.locator('tr', { hasText: 'roadmap bot' });
+    assert.equal(await row.getByTestId('key-boards').textContent(), 'Product roadmap');
+    assert.match(await row.textContent(), /never/, 'not used yet');
+    // The key reads its board, and not another.
+    const own = await fetch(`${base}/api/v1/boards/${roadmap.id}`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(own.status, 200);
+    const other = await fetch(`${base}/api/v1/boards/${jobs.id}`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(other.status, 404);
+    // After a reload the row shows its last use.
+    await page.reload();
+    const used = page.locator('tr', { hasText: 'roadmap bot' });
+    await used.waitFor();
+    const cells = await used.locator('td').allTextContents();
+    assert.equal(cells[1], 'worker');
+    assert.equal(cells[2], 'Product roadmap');
+    assert.notEqual(cells[3], 'never', `last used: ${cells}`);
+    assert.notEqual(cells[4], 'never', `expires: ${cells}`);
+    await page.screenshot({ path: join(artifacts, 'admin-api-keys.png') });
+    await ctx.close();
+  });
+
+  it('notification preferences: a muted kind is neither shown nor counted, without a reload', async () => {
+    const d = await demo();
+    const roadmap = await d.board('Product roadmap');
+    const mia = d.person('Mia Member');
+    const member = await login('member');
+    await api('POST', '/api/v1/notifications/read', member, { all: true });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await signIn(ctx, 'member');
+    await page.evaluate(() => (window.__notReloaded = true));
+    await page.getByTestId('bell').click();
+    await page.getByRole('button', { name: 'Preferences' }).click();
+    const panel = page.getByTestId('notif-prefs');
+    await panel.waitFor();
+    await panel.getByLabel('I am assigned to a card').uncheck();
+    await panel.getByRole('button', { name: 'Save preferences' }).click();
+    await panel.waitFor({ state: 'detached' });
+    const prefs = await api('GET', `/api/v1/orgs/${d.org}/me/notification-preferences`, member);
+    assert.deepEqual(prefs.kinds, ['mention', 'job.status']);
+    await page.keyboard.press('Escape');
+
+    // The admin assigns Mia (muted), then mentions her (wanted).
+    const col = roadmap.columns[0];
+    const made = await api('POST', `/api/v1/boards/${roadmap.id}/ops`, d.admin, {
+      op_id: crypto.randomUUID(),
+      kind: 'card.create',
+      data: { column_id: col.id, title: 'Quiet assignment', assignees: [mia.id] },
+    });
+    await api('POST', `/api/v1/boards/${roadmap.id}/ops`, d.admin, {
+      op_id: crypto.randomUUID(),
+      kind: 'comment.add',
+      data: { card_id: made.id, body: 'Mia, have a look', mentions: [mia.id] },
+    });
+    await page.waitForFunction(() => document.querySelector('[data-testid=unread]')?.textContent === '1', null, { timeout: 5000 });
+    await page.getByTestId('bell').click();
+    const items = page.locator('.notif-list li');
+    await items.first().waitFor();
+    const texts = await items.allTextContents();
+    assert.match(texts[0], /mentioned you/);
+    assert.equal(texts.filter((t) => t.includes('Quiet assignment') && t.includes('assigned you')).length, 0, `a muted kind was shown: ${texts}`);
+    assert.equal(await page.evaluate(() => window.__notReloaded), true, 'no reload');
+    const server = await api('GET', '/api/v1/notifications?unread=true', member);
+    assert.equal(server.unread, 1, 'the muted one is not counted');
+    await page.screenshot({ path: join(artifacts, 'notification-prefs.png') });
+    // Back to the defaults, for the other tests.
+    await api('PUT', `/api/v1/orgs/${d.org}/me/notification-preferences`, member, { kinds: prefs.available_kinds, muted_boards: [] });
+    await ctx.close();
+  });
 });

@@ -344,6 +344,9 @@ pub struct BoardRt {
     limits: Limits,
     /// customer id -> the customer's user, for notifications.
     customers: HashMap<Uuid, Option<Uuid>>,
+    /// What members muted: reloaded with the directory (`DirectoryChanged`), so a change of
+    /// preferences applies to the next op, on every node, without reconnecting.
+    mutes: HashMap<Uuid, super::ports::NotificationMutes>,
     presence: HashMap<Uuid, PresenceUser>,
     /// conn -> user (and node), for presence bookkeeping.
     present_conns: HashMap<ConnId, PresentConn>,
@@ -434,6 +437,7 @@ impl Actor for BoardActor {
             directory: people.directory,
             limits: Limits::default(),
             customers: people.customers,
+            mutes: people.mutes,
             presence: HashMap::new(),
             present_conns: HashMap::new(),
             last_activity: tokio::time::Instant::now(),
@@ -584,6 +588,7 @@ impl Actor for BoardActor {
                     let people = rt.deps.source.people(org_id).await?;
                     rt.directory = people.directory;
                     rt.customers = people.customers;
+                    rt.mutes = people.mutes;
                 }
             }
         }
@@ -1103,20 +1108,26 @@ impl BoardRt {
                     Recipient::User(u) => Some(u),
                     Recipient::Customer(c) => self.customers.get(&c).copied().flatten(),
                 }?;
-                (Some(user) != actor_user && seen.insert((user, d.kind))).then(|| NewNotification {
-                    org_id: self.org_id,
-                    user_id: user,
-                    notification: Notification {
-                        id: Uuid::now_v7(),
-                        kind: d.kind,
-                        board_id: d.board_id,
-                        card_id: d.card_id,
-                        title: d.title.clone(),
-                        body: d.body.clone(),
-                        actor: actor.clone(),
-                        created_at: now,
-                        read: false,
-                    },
+                let muted = self
+                    .mutes
+                    .get(&user)
+                    .is_some_and(|m| m.mutes(d.kind, d.board_id));
+                (Some(user) != actor_user && !muted && seen.insert((user, d.kind))).then(|| {
+                    NewNotification {
+                        org_id: self.org_id,
+                        user_id: user,
+                        notification: Notification {
+                            id: Uuid::now_v7(),
+                            kind: d.kind,
+                            board_id: d.board_id,
+                            card_id: d.card_id,
+                            title: d.title.clone(),
+                            body: d.body.clone(),
+                            actor: actor.clone(),
+                            created_at: now,
+                            read: false,
+                        },
+                    }
                 })
             })
             .collect()

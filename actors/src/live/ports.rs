@@ -41,6 +41,22 @@ pub struct OrgPeople {
     pub directory: OrgDirectory,
     /// customer id -> the customer's user (a customer without a login gets no notifications).
     pub customers: HashMap<Uuid, Option<Uuid>>,
+    /// user -> what they muted in this org (members who never set preferences are absent).
+    pub mutes: HashMap<Uuid, NotificationMutes>,
+}
+
+/// What one member does not want to be notified of (issue 13.4). A muted notification is not
+/// created at all: never pushed, never counted as unread.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotificationMutes {
+    pub kinds: Vec<boardroom_protocol::NotificationKind>,
+    pub boards: Vec<Uuid>,
+}
+
+impl NotificationMutes {
+    pub fn mutes(&self, kind: boardroom_protocol::NotificationKind, board_id: Uuid) -> bool {
+        self.kinds.contains(&kind) || self.boards.contains(&board_id)
+    }
 }
 
 /// An op that was applied and committed: a retried `op_id` gets this answer back.

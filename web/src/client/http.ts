@@ -2,7 +2,7 @@
 // resources, notifications. `fetch` is injectable; nothing here needs the DOM.
 
 import { BoardroomError, type ClientErrorCode } from './errors';
-import type { BoardSnapshot, Card, Column, Notification, OpData, OpKind, OpResult, Role, Uuid } from './types';
+import type { BoardSnapshot, Card, Column, Notification, NotificationKind, OpData, OpKind, OpResult, Role, Uuid } from './types';
 import { uuid } from './util';
 
 export interface TokenPair {
@@ -64,6 +64,14 @@ export interface ApiKeyInfo {
   last_used_at: string | null;
   created_at: string;
   [k: string]: unknown;
+}
+
+/** A member's notification preferences in one org: the kinds wanted, the boards muted. */
+export interface NotificationPrefs {
+  kinds: NotificationKind[];
+  available_kinds: NotificationKind[];
+  muted_boards: Uuid[];
+  updated_at: string | null;
 }
 
 export interface ShareLinkInfo {
@@ -204,7 +212,10 @@ export class BoardroomHttp {
   async apiKeys(org: Uuid): Promise<ApiKeyInfo[]> {
     return (await this.call<{ api_keys: ApiKeyInfo[] }>('GET', `/api/v1/orgs/${org}/api-keys`)).api_keys;
   }
-  createApiKey(org: Uuid, k: { name: string; role: Role; boards?: Uuid[]; expires_in_days?: number }): Promise<{ id: Uuid; key: string }> {
+  createApiKey(
+    org: Uuid,
+    k: { name: string; role: Role; boards?: Uuid[]; expires_in_days?: number; expires_at?: string },
+  ): Promise<{ id: Uuid; key: string }> {
     return this.call('POST', `/api/v1/orgs/${org}/api-keys`, k);
   }
   revokeApiKey(org: Uuid, id: Uuid): Promise<void> {
@@ -236,6 +247,12 @@ export class BoardroomHttp {
   }
   markRead(ids: Uuid[] | 'all'): Promise<{ unread: number }> {
     return this.call('POST', '/api/v1/notifications/read', ids === 'all' ? { all: true } : { ids });
+  }
+  notificationPrefs(org: Uuid): Promise<NotificationPrefs> {
+    return this.call('GET', `/api/v1/orgs/${org}/me/notification-preferences`);
+  }
+  setNotificationPrefs(org: Uuid, p: { kinds: NotificationKind[]; muted_boards: Uuid[] }): Promise<NotificationPrefs> {
+    return this.call('PUT', `/api/v1/orgs/${org}/me/notification-preferences`, p);
   }
 }
 

@@ -2,6 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ConnectionStatus, Notification, PresenceMap } from '../client';
 import { app, isAdmin, useApp } from './app-state';
+import { NotificationPrefsPanel } from './notification-prefs';
 import { linkHandler, navigate } from './router';
 
 // ---- avatars -----------------------------------------------------------------------------
@@ -85,6 +86,7 @@ function timeAgo(iso: string): string {
 export function Bell() {
   const a = useApp();
   const [open, setOpen] = useState(false);
+  const [prefs, setPrefs] = useState(false);
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!open) return;
@@ -132,7 +134,11 @@ export function Bell() {
             <button class="link" onClick={() => void a.markRead('all')} disabled={a.unread === 0}>
               Mark all read
             </button>
+            <button class="link" aria-expanded={prefs} onClick={() => setPrefs(!prefs)}>
+              Preferences
+            </button>
           </div>
+          {prefs && <NotificationPrefsPanel onDone={() => setPrefs(false)} />}
           {a.notifications.length === 0 && <p class="muted pad">Nothing yet.</p>}
           <ul>
             {a.notifications.map((n) => (

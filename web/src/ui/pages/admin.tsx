@@ -420,7 +420,12 @@ function ApiKeys() {
   const a = useApp();
   const org = a.org!.id;
   const [list, reload] = useList<ApiKeyInfo>(() => a.http.apiKeys(org), 'The API keys');
-  const [form, setForm] = useState({ name: '', role: 'member' as Role, days: '' });
+  const [boards] = useList<BoardInfo>(() => a.http.boards(org), 'The boards');
+  const [form, setForm] = useState({ name: '', role: 'member' as Role, days: '', boards: [] as string[] });
+  const boardName = (id: string) => boards?.find((b) => b.id === id)?.name ?? 'a removed board';
+  // A key's role is at most its creator's, and no key is an owner: owners and admins (the
+  // only ones here) may both issue admin keys and below.
+  const roles = ROLES.filter((r) => r !== 'owner');
   const [shown, setShown] = useState<{ name: string; key: string } | null>(null);
   return (
     <section>
@@ -443,6 +448,7 @@ function ApiKeys() {
           <tr>
             <th scope="col">Name</th>
             <th scope="col">Role</th>
+            <th scope="col">Boards</th>
             <th scope="col">Last used</th>
             <th scope="col">Expires</th>
             <th scope="col">
@@ -457,6 +463,7 @@ function ApiKeys() {
                 {k.name} <code class="muted small">{k.prefix}…</code>
               </td>
               <td>{k.role}</td>
+              <td data-testid="key-boards">{k.boards ? k.boards.map(boardName).join(', ') : 'all boards'}</td>
               <td>{k.last_used_at ? fmtDate(k.last_used_at) : 'never'}</td>
               <td>{k.expires_at ? fmtDate(k.expires_at) : 'never'}</td>
               <td>
@@ -489,9 +496,14 @@ function ApiKeys() {
           e.preventDefault();
           try {
             const days = parseInt(form.days, 10);
-            const r = await a.http.createApiKey(org, { name: form.name.trim(), role: form.role, ...(days > 0 ? { expires_in_days: days } : {}) });
+            const r = await a.http.createApiKey(org, {
+              name: form.name.trim(),
+              role: form.role,
+              ...(days > 0 ? { expires_in_days: days } : {}),
+              ...(form.boards.length > 0 ? { boards: form.boards } : {}),
+            });
             setShown({ name: form.name.trim(), key: r.key });
-            setForm({ name: '', role: 'member', days: '' });
+            setForm({ name: '', role: 'member', days: '', boards: [] });
             reload();
           } catch (err) {
             a.fail(err, 'The key');
@@ -506,13 +518,34 @@ function ApiKeys() {
         <label class="field">
           <span>Role</span>
           <select aria-label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: (e.target as HTMLSelectElement).value as Role })}>
-            {ROLES.filter((r) => r !== 'owner').map((r) => (
+            {roles.map((r) => (
               <option key={r} value={r}>
                 {r}
               </option>
             ))}
           </select>
         </label>
+        {boards && boards.length > 0 && (
+          <fieldset class="field">
+            <legend>Boards (none ticked = every board)</legend>
+            {boards.map((b) => (
+              <label key={b.id} class="check">
+                <input
+                  type="checkbox"
+                  aria-label={`Key board ${b.name}`}
+                  checked={form.boards.includes(b.id)}
+                  onChange={(e) =>
+                    setForm({
+                      ...form,
+                      boards: (e.target as HTMLInputElement).checked ? [...form.boards, b.id] : form.boards.filter((x) => x !== b.id),
+                    })
+                  }
+                />{' '}
+                {b.name}
+              </label>
+            ))}
+          </fieldset>
+        )}
         <label class="field">
           <span>Expires in days (empty = never)</span>
           <input type="number" min={1} max={3650} value={form.days} onInput={(e) => setForm({ ...form, days: (e.target as HTMLInputElement).value })} />

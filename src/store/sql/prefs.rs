@@ -1,0 +1,94 @@
+//! The SQL of notification preferences, stamped out for both backends like the rest of
+//! `sql.rs` (kept apart so that file does not grow further).
+
+use super::*;
+use crate::store::prefs::NotificationPrefs;
+use boardroom_protocol::NotificationKind;
+
+#[derive(sqlx::FromRow)]
+struct PrefsRow {
+    user_id: Uuid,
+    muted_kinds: Json<Vec<NotificationKind>>,
+    muted_boards: Json<Vec<Uuid>>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<PrefsRow> for (Uuid, NotificationPrefs) {
+    fn from(r: PrefsRow) -> Self {
+        (
+            r.user_id,
+            NotificationPrefs {
+                muted_kinds: r.muted_kinds.0,
+                muted_boards: r.muted_boards.0,
+                updated_at: Some(r.updated_at),
+            },
+        )
+    }
+}
+
+macro_rules! prefs_sql {
+    ($Store:ident) => {
+        impl $Store {
+            pub(super) async fn prefs_of(
+                &self,
+                org_id: Uuid,
+                user_id: Uuid,
+            ) -> StoreResult<NotificationPrefs> {
+                let row: Option<PrefsRow> = sqlx::query_as(
+                    "SELECT user_id, muted_kinds, muted_boards, updated_at \
+                     FROM notification_preferences WHERE org_id = $1 AND user_id = $2",
+                )
+                .bind(org_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|r| <(Uuid, NotificationPrefs)>::from(r).1).unwrap_or_default())
+            }
+
+            pub(super) async fn prefs_set(
+                &self,
+                org_id: Uuid,
+                user_id: Uuid,
+                prefs: &NotificationPrefs,
+            ) -> StoreResult<NotificationPrefs> {
+                let t = now();
+                sqlx::query(
+                    "INSERT INTO notification_preferences \
+                     (org_id, user_id, muted_kinds, muted_boards, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, user_id) DO UPDATE SET \
+                     muted_kinds = excluded.muted_kinds, muted_boards = excluded.muted_boards, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(org_id)
+                .bind(user_id)
+                .bind(Json(&prefs.muted_kinds))
+                .bind(Json(&prefs.muted_boards))
+                .bind(t)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| map_err(e, "membership"))?;
+                Ok(NotificationPrefs {
+                    updated_at: Some(t),
+                    ..prefs.clone()
+                })
+            }
+
+            pub(super) async fn prefs_of_org(
+                &self,
+                org_id: Uuid,
+            ) -> StoreResult<Vec<(Uuid, NotificationPrefs)>> {
+                let rows: Vec<PrefsRow> = sqlx::query_as(
+                    "SELECT user_id, muted_kinds, muted_boards, updated_at \
+                     FROM notification_preferences WHERE org_id = $1",
+                )
+                .bind(org_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+        }
+    };
+}
+
+prefs_sql!(PgStore);
+prefs_sql!(SqliteStore);
