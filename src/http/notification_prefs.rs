@@ -5,9 +5,10 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
+use super::params::Path;
 use super::AppState;
 use crate::store::NotificationPrefs;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use boardroom_actors::policy::{decide, Action, Resource};
 use boardroom_protocol::NotificationKind;
