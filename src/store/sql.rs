@@ -10,11 +10,11 @@ use sqlx::types::Json;
 use std::collections::HashMap;
 
 pub struct PgStore {
-    pool: sqlx::PgPool,
+    pub(super) pool: sqlx::PgPool,
 }
 
 pub struct SqliteStore {
-    pool: sqlx::SqlitePool,
+    pub(super) pool: sqlx::SqlitePool,
     /// Checkpoints the WAL in the background (file databases), see `connect`.
     _checkpointer: Option<Checkpointer>,
 }
@@ -771,6 +771,10 @@ macro_rules! sql_store {
             async fn migrate(&self) -> StoreResult<()> {
                 $migrator.run(&self.pool).await?;
                 Ok(())
+            }
+
+            fn webhooks(&self) -> &dyn super::WebhookStore {
+                self
             }
 
             async fn count_orgs(&self) -> StoreResult<i64> {
