@@ -158,6 +158,12 @@ impl Dispatcher {
     async fn pass(&self) -> StoreResult<()> {
         let cfg = &self.config.webhooks;
         let start = Instant::now();
+        // Only active endpoints are ever sent to: with none, there is nothing to do and no
+        // reason to write the lease (an idle server then only reads, once per poll).
+        let hooks = self.store.webhooks().active_webhooks().await?;
+        if hooks.is_empty() {
+            return Ok(());
+        }
         let now = now_ms();
         if !self
             .store
@@ -167,7 +173,7 @@ impl Dispatcher {
         {
             return Ok(());
         }
-        self.enqueue_new_events().await?;
+        self.enqueue_new_events(hooks).await?;
         // Send until nothing is due; a delivered head makes the next event of its board due
         // at once. Stop well within the lease (renewed at the next pass).
         let budget = Duration::from_millis(cfg.lease_ms / 2);
@@ -205,9 +211,8 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn enqueue_new_events(&self) -> StoreResult<()> {
+    async fn enqueue_new_events(&self, hooks: Vec<Webhook>) -> StoreResult<()> {
         let batch = self.config.webhooks.batch as i64;
-        let hooks = self.store.webhooks().active_webhooks().await?;
         for w in hooks {
             for b in self.store.webhooks().boards_behind(&w).await? {
                 let events = self.store.events_after(b.board_id, b.cursor, batch).await?;
