@@ -671,3 +671,60 @@ async fn other_orgs_get_404_and_members_403() {
     let (s, _) = a.owner.get(&format!("{}/{id}", hooks_path(&a.id))).await;
     assert_eq!(s, 200);
 }
+
+// ------------------------------------------------------------------------------------------
+
+/// Two nodes of a cluster (one Postgres, Redis broker), ops sent through both: every committed
+/// event arrives exactly once (one dispatcher sends at a time, the lease holder), none twice.
+#[tokio::test]
+async fn a_cluster_delivers_each_event_once() {
+    let db = fresh_pg_url().await;
+    let redis = std::env::var("BOARDROOM_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("brw-{}:", &Uuid::now_v7().simple().to_string()[20..]);
+    let secret = format!("webhook-cluster-secret-{prefix}");
+    let mut nodes = Vec::new();
+    for i in 1..=2 {
+        let node = format!("w{i}");
+        let mut env: Vec<(&str, &str)> = FAST.to_vec();
+        env.extend([
+            ("BOARDROOM_BROKER", "redis"),
+            ("BOARDROOM_REDIS_URL", redis.as_str()),
+            ("BOARDROOM_JWT_SECRET", secret.as_str()),
+            ("BOARDROOM_NODE_ID", node.as_str()),
+            ("BOARDROOM_CLUSTER__KEY_PREFIX", prefix.as_str()),
+        ]);
+        nodes.push(TestServer::start(&db, &env).await);
+    }
+    let rx = Receiver::start().await;
+    let org = new_org(&nodes[0], "Cluster").await;
+    let board = new_board(&org, json!({"name": "C"})).await;
+    let board_id = board["id"].as_str().unwrap().to_string();
+    create_hook(&org, json!({"url": rx.url})).await;
+    let via_second = nodes[1].login(&org.owner_email, PASSWORD).await;
+    for i in 0..15 {
+        create_card(&org.owner, &board, &format!("one {i}")).await;
+        create_card(&via_second, &board, &format!("two {i}")).await;
+    }
+    let want = committed(&db, std::slice::from_ref(&board_id)).await;
+    let want_seqs: Vec<i64> = want[&board_id].clone();
+    assert_eq!(want_seqs.len(), 30, "{want:?}");
+    rx.wait(60, "every event", |h| {
+        accepted_by_board(h).get(&board_id).map(Vec::len) == Some(30)
+    })
+    .await;
+    // Give a second sender time to show itself, then count.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let hits = rx.hits();
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for h in &hits {
+        *per_id.entry(h.delivery.clone()).or_default() += 1;
+    }
+    let twice: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    assert_eq!(
+        accepted_by_board(&hits)[&board_id],
+        want_seqs,
+        "in seq order"
+    );
+}
