@@ -82,6 +82,8 @@ pub struct Webhooks {
     pub lease_ms: u64,
     /// Most endpoints one organization may register.
     pub max_per_org: usize,
+    /// Delivered and given-up deliveries are deleted from the log after this many days.
+    pub log_retention_days: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -255,6 +257,7 @@ impl Default for Config {
                 batch: 100,
                 lease_ms: 15_000,
                 max_per_org: 20,
+                log_retention_days: 30,
             },
         }
     }

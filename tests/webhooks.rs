@@ -728,3 +728,49 @@ async fn a_cluster_delivers_each_event_once() {
         "in seq order"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+
+on_both_stores!(
+    the_delivery_log_is_pruned_after_its_retention_on_sqlite,
+    the_delivery_log_is_pruned_after_its_retention_on_postgres,
+    the_delivery_log_is_pruned_after_its_retention
+);
+
+/// `log_retention_days`: finished deliveries older than that are deleted (at the dispatcher's
+/// start, then hourly); pending ones are kept.
+async fn the_delivery_log_is_pruned_after_its_retention(db: &str) {
+    let rx = Receiver::start().await;
+    let server = TestServer::start(db, &FAST).await;
+    let org = new_org(&server, "Prune").await;
+    let w = create_hook(&org, json!({"url": rx.url})).await;
+    let id = w["id"].as_str().unwrap().to_string();
+    let (s, _) = org
+        .owner
+        .post(&format!("{}/{id}/test", hooks_path(&org.id)), json!({}))
+        .await;
+    assert_eq!(s, 202);
+    rx.wait(20, "the test event", |h| !h.is_empty()).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while deliveries(&org, &id).await[0]["status"] != "delivered" {
+        assert!(Instant::now() < deadline, "not recorded as delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(server);
+    let mut env: Vec<(&str, &str)> = FAST.to_vec();
+    env.push(("BOARDROOM_WEBHOOKS__LOG_RETENTION_DAYS", "0"));
+    let server = TestServer::start(db, &env).await;
+    let owner = server.login(&org.owner_email, PASSWORD).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, b) = owner
+            .get(&format!("{}/{id}/deliveries", hooks_path(&org.id)))
+            .await;
+        assert_eq!(s, 200);
+        if b["deliveries"] == json!([]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the log was not pruned: {b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -175,6 +175,9 @@ pub trait WebhookStore: Send + Sync {
         id: Uuid,
         now_ms: i64,
     ) -> StoreResult<bool>;
+    /// Deletes delivered and given-up deliveries made before `before` (the log's retention);
+    /// returns how many.
+    async fn prune_deliveries(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     /// Takes or renews the dispatcher lease for `holder` until `until_ms`; false when another
     /// holder's lease runs past `now_ms`.
     async fn claim_dispatch_lease(
@@ -589,6 +592,16 @@ macro_rules! webhook_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn prune_deliveries(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < $1",
+                )
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
             }
 
             async fn claim_dispatch_lease(&self, holder: &str, now_ms: i64, until_ms: i64) -> StoreResult<bool> {

@@ -83,8 +83,14 @@ pub async fn check_target(url: &str, allow_private: bool) -> Result<Url, TargetE
         url::Host::Ipv4(ip) => check_ip(url, IpAddr::V4(ip))?,
         url::Host::Ipv6(ip) => check_ip(url, IpAddr::V6(ip))?,
         url::Host::Domain(name) => {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
-                .await
+            // A name server that never answers must not hold the request for long.
+            let lookup = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                tokio::net::lookup_host((name, port)),
+            )
+            .await
+            .map_err(|_| TargetError::Unresolved(name.to_string(), "timed out".into()))?;
+            let addrs: Vec<SocketAddr> = lookup
                 .map_err(|e| TargetError::Unresolved(name.to_string(), e.to_string()))?
                 .collect();
             if addrs.is_empty() {

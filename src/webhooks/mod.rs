@@ -126,6 +126,7 @@ pub fn spawn(store: DynStore, config: Arc<Config>, mut shutdown: watch::Receiver
         config,
         client,
         allow_private,
+        pruned: std::sync::Mutex::new(None),
     };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(d.config.webhooks.poll_ms));
@@ -152,6 +153,8 @@ struct Dispatcher {
     /// This process's name on the lease (a restarted node is a new holder).
     holder: String,
     allow_private: bool,
+    /// When the delivery log was last pruned (hourly, by the lease holder).
+    pruned: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Dispatcher {
@@ -174,6 +177,7 @@ impl Dispatcher {
             return Ok(());
         }
         self.enqueue_new_events(hooks).await?;
+        self.prune_log().await?;
         // Send until nothing is due; a delivered head makes the next event of its board due
         // at once. Stop well within the lease (renewed at the next pass).
         let budget = Duration::from_millis(cfg.lease_ms / 2);
@@ -206,6 +210,27 @@ impl Dispatcher {
                     Ok(Err(e)) => return Err(e),
                     Err(e) => tracing::error!(error = %e, "webhook delivery task failed"),
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// At most hourly: the delivery log keeps `log_retention_days`.
+    async fn prune_log(&self) -> StoreResult<()> {
+        let due = {
+            let mut last = self.pruned.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() > Duration::from_secs(3600));
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            let days = self.config.webhooks.log_retention_days.min(36_500) as i64;
+            let before = chrono::Utc::now() - chrono::Duration::days(days);
+            let n = self.store.webhooks().prune_deliveries(before).await?;
+            if n > 0 {
+                tracing::info!(deleted = n, "webhook delivery log pruned");
             }
         }
         Ok(())
