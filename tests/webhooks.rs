@@ -304,6 +304,43 @@ async fn signature_test_event_rotate_and_redeliver(db: &str) {
         .await;
     assert_eq!(s, 404);
 
+    // Inactive: what happens meanwhile is not sent, not even once it is active again.
+    let (s, p) = org
+        .owner
+        .patch(
+            &format!("{}/{id}", hooks_path(&org.id)),
+            json!({"active": false}),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    create_card(&org.owner, &board, "while inactive").await;
+    let board_id = board["id"].as_str().unwrap().to_string();
+    let paused: i64 = *committed(db, std::slice::from_ref(&board_id)).await[&board_id]
+        .last()
+        .unwrap();
+    let (s, p) = org
+        .owner
+        .patch(
+            &format!("{}/{id}", hooks_path(&org.id)),
+            json!({"active": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    create_card(&org.owner, &board, "active again").await;
+    let resumed = paused + 1;
+    let hits = rx
+        .wait(20, "the event after reactivation", |h| {
+            accepted_by_board(h)
+                .get(&board_id)
+                .is_some_and(|v| v.contains(&resumed))
+        })
+        .await;
+    let seqs = accepted_by_board(&hits)[&board_id].clone();
+    assert!(
+        !seqs.contains(&paused),
+        "an event of the inactive time was sent: {seqs:?}"
+    );
+
     // Inactive: nothing more is sent; PATCH changes the filter; DELETE removes it.
     let (s, p) = org
         .owner

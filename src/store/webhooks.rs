@@ -127,6 +127,8 @@ pub trait WebhookStore: Send + Sync {
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()>;
     async fn list_webhooks(&self, org_id: Uuid) -> StoreResult<Vec<Webhook>>;
     async fn get_webhook(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<Webhook>>;
+    /// Changes an endpoint. One turned active again reads on from the boards' current last
+    /// events: what happened while it was inactive is not sent (as for a new endpoint).
     async fn update_webhook(
         &self,
         org_id: Uuid,
@@ -358,6 +360,7 @@ macro_rules! webhook_store {
                 let Some(mut w) = self.get_webhook(org_id, id).await? else {
                     return Ok(None);
                 };
+                let reactivated = !w.active && patch.active == Some(true);
                 if let Some(u) = patch.url {
                     w.url = u;
                 }
@@ -374,6 +377,7 @@ macro_rules! webhook_store {
                     w.active = a;
                 }
                 w.updated_at = now();
+                let mut tx = self.pool.begin().await?;
                 let done = sqlx::query(
                     "UPDATE webhooks SET url = $3, description = $4, event_types = $5, boards = $6, active = $7, updated_at = $8 \
                      WHERE org_id = $1 AND id = $2",
@@ -386,8 +390,21 @@ macro_rules! webhook_store {
                 .bind(w.boards.as_ref().map(Json))
                 .bind(w.active)
                 .bind(w.updated_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if reactivated {
+                    sqlx::query(
+                        "INSERT INTO webhook_cursors (webhook_id, board_id, last_seq) \
+                         SELECT $1, b.id, COALESCE((SELECT MAX(e.seq) FROM board_events e WHERE e.board_id = b.id), 0) \
+                         FROM boards b WHERE b.org_id = $2 \
+                         ON CONFLICT (webhook_id, board_id) DO UPDATE SET last_seq = excluded.last_seq",
+                    )
+                    .bind(id)
+                    .bind(org_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
                 Ok((done.rows_affected() > 0).then_some(w))
             }
 
