@@ -53,6 +53,37 @@ pub struct Config {
     pub limits: Limits,
     pub realtime: Realtime,
     pub cluster: Cluster,
+    pub webhooks: Webhooks,
+}
+
+/// Outbound webhooks (`src/webhooks/`): the retry schedule and the SSRF guard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhooks {
+    /// Unset: on in dev mode only. On lets endpoints on loopback, private and link-local
+    /// addresses be registered and called.
+    pub allow_private_targets: Option<bool>,
+    /// How often the dispatcher looks for new events and due retries.
+    pub poll_ms: u64,
+    /// The first retry waits this long; each further one twice as long, up to `retry_max_ms`,
+    /// plus up to 25 % random jitter.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// Attempts before a delivery is given up (`failed`); the defaults span about 25 hours.
+    pub max_attempts: u32,
+    /// An endpoint that does not answer within this long counts as a failed attempt.
+    pub timeout_ms: u64,
+    /// Deliveries sent at once (each to a different webhook or board).
+    pub concurrency: usize,
+    /// Events turned into deliveries per board and pass.
+    pub batch: usize,
+    /// The dispatcher lease (one sending node per database): held this long, renewed every
+    /// poll.
+    pub lease_ms: u64,
+    /// Most endpoints one organization may register.
+    pub max_per_org: usize,
+    /// Delivered and given-up deliveries are deleted from the log after this many days.
+    pub log_retention_days: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,6 +256,19 @@ impl Default for Config {
                 forward_timeout_ms: 3000,
                 owner_check_ms: 100,
             },
+            webhooks: Webhooks {
+                allow_private_targets: None,
+                poll_ms: 1000,
+                retry_base_ms: 30_000,
+                retry_max_ms: 3_600_000,
+                max_attempts: 32,
+                timeout_ms: 10_000,
+                concurrency: 8,
+                batch: 100,
+                lease_ms: 15_000,
+                max_per_org: 20,
+                log_retention_days: 30,
+            },
         }
     }
 }
@@ -288,6 +332,13 @@ impl Config {
             cfg.node_id = format!("node-{:08x}", random as u32);
         }
         Ok(cfg)
+    }
+
+    /// Whether webhooks may target loopback, private and link-local addresses.
+    pub fn webhooks_allow_private(&self) -> bool {
+        self.webhooks
+            .allow_private_targets
+            .unwrap_or(self.dev_mode())
     }
 
     pub fn node_id(&self) -> String {
@@ -381,6 +432,15 @@ impl Config {
             return bad(
                 "limits.max_body_bytes and limits.max_frame_bytes must be at least 1024".into(),
             );
+        }
+        let w = &self.webhooks;
+        if w.poll_ms == 0 || w.max_attempts == 0 || w.concurrency == 0 || w.batch == 0 {
+            return bad(
+                "webhooks.poll_ms, max_attempts, concurrency and batch must be positive".into(),
+            );
+        }
+        if w.lease_ms < 2 * w.poll_ms {
+            return bad("webhooks.lease_ms must be at least twice webhooks.poll_ms".into());
         }
         Ok(())
     }

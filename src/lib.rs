@@ -12,4 +12,5 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
+pub mod webhooks;
 pub mod writebehind;

@@ -82,6 +82,9 @@ struct World {
     victim_key: Uuid,
     /// The worker's notification (assigned to `card`).
     notification: Uuid,
+    /// An (inactive) webhook of the org and a test delivery of it.
+    webhook: Uuid,
+    webhook_delivery: Uuid,
     /// A second login of the owner, whose family a refused logout must not end.
     spare_refresh: String,
 }
@@ -224,6 +227,13 @@ async fn setup(server: &TestServer, name: &str) -> World {
     let spare_refresh = login(&server.base, &owner.owner_email, PASSWORD)
         .await
         .refresh;
+    let webhook = new_webhook(&owner).await;
+    let test = ok_post(
+        &owner.owner,
+        &format!("/api/v1/orgs/{org}/webhooks/{webhook}/test"),
+        json!({}),
+    )
+    .await;
     World {
         id: Uuid::parse_str(&org).expect("org id"),
         owner,
@@ -250,8 +260,23 @@ async fn setup(server: &TestServer, name: &str) -> World {
         victim_key: victim_key.0,
         notification,
         spare_refresh,
+        webhook,
+        webhook_delivery: uuid_of(&test["id"]),
     }
 }
+
+/// An inactive webhook (nothing is ever sent) on a public address literal (no DNS needed).
+async fn new_webhook(owner: &Org) -> Uuid {
+    let w = ok_post(
+        &owner.owner,
+        &format!("/api/v1/orgs/{}/webhooks", owner.id),
+        json!({"url": WEBHOOK_URL, "active": false}),
+    )
+    .await;
+    uuid_of(&w["id"])
+}
+
+const WEBHOOK_URL: &str = "http://93.184.216.34/hook";
 
 /// What one pass of the matrix aims at: a world, one of its boards with the two cards on it,
 /// whether it is the credentials' own org, and whether org-level routes run in this pass (once
@@ -760,6 +785,66 @@ async fn http_cells(
             vec![cell(
                 "DELETE",
                 format!("/api/v1/orgs/{o}/api-keys/{target}"),
+                None,
+                w,
+            )]
+        }
+        (Post, "/api/v1/orgs/{org}/webhooks") => vec![create(
+            format!("/api/v1/orgs/{o}/webhooks"),
+            "webhooks",
+            "description",
+            planted_name(),
+            json!({"url": WEBHOOK_URL, "active": false}),
+            bearer(decide(p, Action::ManageWebhooks, &org)),
+        )],
+        (Get, "/api/v1/orgs/{org}/webhooks") => get(
+            format!("/api/v1/orgs/{o}/webhooks"),
+            bearer(decide(p, Action::ManageWebhooks, &org)),
+        ),
+        (Get, "/api/v1/orgs/{org}/webhooks/{id}") => get(
+            format!("/api/v1/orgs/{o}/webhooks/{}", t.webhook),
+            bearer(decide(p, Action::ManageWebhooks, &org)),
+        ),
+        (Get, "/api/v1/orgs/{org}/webhooks/{id}/deliveries") => get(
+            format!("/api/v1/orgs/{o}/webhooks/{}/deliveries", t.webhook),
+            bearer(decide(p, Action::ManageWebhooks, &org)),
+        ),
+        (Patch, "/api/v1/orgs/{org}/webhooks/{id}") => vec![cell(
+            "PATCH",
+            format!("/api/v1/orgs/{o}/webhooks/{}", t.webhook),
+            Some(json!({"description": "changed"})),
+            bearer(decide(p, Action::ManageWebhooks, &org)),
+        )],
+        (Post, "/api/v1/orgs/{org}/webhooks/{id}/rotate-secret")
+        | (Post, "/api/v1/orgs/{org}/webhooks/{id}/test") => vec![cell(
+            "POST",
+            path.replace("{org}", &o.to_string())
+                .replace("{id}", &t.webhook.to_string()),
+            Some(json!({})),
+            bearer(decide(p, Action::ManageWebhooks, &org)),
+        )],
+        (Post, "/api/v1/orgs/{org}/webhooks/{id}/deliveries/{delivery}/redeliver") => {
+            vec![cell(
+                "POST",
+                format!(
+                    "/api/v1/orgs/{o}/webhooks/{}/deliveries/{}/redeliver",
+                    t.webhook, t.webhook_delivery
+                ),
+                Some(json!({})),
+                bearer(decide(p, Action::ManageWebhooks, &org)),
+            )]
+        }
+        (Delete, "/api/v1/orgs/{org}/webhooks/{id}") => {
+            let w = bearer(decide(p, Action::ManageWebhooks, &org));
+            // An allowed delete takes a webhook of its own; refusals aim at the shared one.
+            let target = if w == Want::Success {
+                new_webhook(&t.owner).await
+            } else {
+                t.webhook
+            };
+            vec![cell(
+                "DELETE",
+                format!("/api/v1/orgs/{o}/webhooks/{target}"),
                 None,
                 w,
             )]

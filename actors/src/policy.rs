@@ -155,6 +155,9 @@ pub enum Action {
     /// See one card (its `card:` topic, a share link, a notification about it).
     ReadCard,
     ManageApiKeys,
+    /// Register, change and inspect the org's outbound webhooks. Users only, like API keys:
+    /// a webhook sends the org's whole event stream to a URL of its maker's choosing.
+    ManageWebhooks,
     /// Create an API key with this role.
     IssueApiKey(Role),
     ManageShareLinks,
@@ -212,6 +215,7 @@ pub fn decide(p: &Principal, action: Action, resource: &Resource) -> Decision {
         // them, so only users issue those.
         Action::ManageMembers => allow_if(staff),
         Action::ManageApiKeys => allow_if(staff && is_user),
+        Action::ManageWebhooks => allow_if(staff && is_user),
         Action::GrantRole(role) => allow_if(staff && can_hand_out(p.role, role)),
         Action::ModifyMemberWithRole(role) => {
             allow_if(staff && (p.role == Role::Owner || role != Role::Owner))

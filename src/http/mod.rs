@@ -19,6 +19,7 @@ mod share_links;
 mod stream;
 mod validate;
 mod web;
+mod webhooks;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::ratelimit::{LoginLimiter, OpLimiter};
@@ -127,6 +128,7 @@ impl AppState {
             sessions: Default::default(),
             shutdown,
         });
+        crate::webhooks::spawn(store.clone(), config.clone(), rt.shutdown.subscribe());
         if let Some(n) = &rt.node {
             let weak = Arc::downgrade(&rt);
             n.on_control(Box::new(move |c| {
@@ -241,6 +243,31 @@ pub fn routes() -> Vec<Route> {
         route(Post, "/api/v1/orgs/{org}/api-keys", api_keys::create),
         route(Get, "/api/v1/orgs/{org}/api-keys", api_keys::list),
         route(Delete, "/api/v1/orgs/{org}/api-keys/{id}", api_keys::revoke),
+        route(Post, "/api/v1/orgs/{org}/webhooks", webhooks::create),
+        route(Get, "/api/v1/orgs/{org}/webhooks", webhooks::list),
+        route(Get, "/api/v1/orgs/{org}/webhooks/{id}", webhooks::get),
+        route(Patch, "/api/v1/orgs/{org}/webhooks/{id}", webhooks::patch),
+        route(Delete, "/api/v1/orgs/{org}/webhooks/{id}", webhooks::delete),
+        route(
+            Post,
+            "/api/v1/orgs/{org}/webhooks/{id}/rotate-secret",
+            webhooks::rotate_secret,
+        ),
+        route(
+            Post,
+            "/api/v1/orgs/{org}/webhooks/{id}/test",
+            webhooks::test,
+        ),
+        route(
+            Get,
+            "/api/v1/orgs/{org}/webhooks/{id}/deliveries",
+            webhooks::deliveries,
+        ),
+        route(
+            Post,
+            "/api/v1/orgs/{org}/webhooks/{id}/deliveries/{delivery}/redeliver",
+            webhooks::redeliver,
+        ),
         route(
             Post,
             "/api/v1/cards/{card}/share-links",

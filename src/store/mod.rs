@@ -6,10 +6,12 @@
 mod models;
 mod prefs;
 mod sql;
+mod webhooks;
 
 pub use models::*;
 pub use prefs::NotificationPrefs;
 pub use sql::{PgStore, SqliteStore};
+pub use webhooks::*;
 
 use async_trait::async_trait;
 use boardroom_protocol::Role;
@@ -66,6 +68,8 @@ pub trait Store: Send + Sync + 'static {
     /// (what an ack promises, for `/readyz`). None on Postgres.
     async fn sqlite_synchronous(&self) -> StoreResult<Option<&'static str>>;
     async fn migrate(&self) -> StoreResult<()>;
+    /// Outbound webhooks' endpoints, cursors and deliveries (`webhooks.rs`).
+    fn webhooks(&self) -> &dyn WebhookStore;
 
     // Organizations and users.
     async fn count_orgs(&self) -> StoreResult<i64>;

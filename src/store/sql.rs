@@ -12,11 +12,11 @@ use std::collections::HashMap;
 mod prefs;
 
 pub struct PgStore {
-    pool: sqlx::PgPool,
+    pub(super) pool: sqlx::PgPool,
 }
 
 pub struct SqliteStore {
-    pool: sqlx::SqlitePool,
+    pub(super) pool: sqlx::SqlitePool,
     /// Checkpoints the WAL in the background (file databases), see `connect`.
     _checkpointer: Option<Checkpointer>,
 }
@@ -784,6 +784,10 @@ macro_rules! sql_store {
             async fn migrate(&self) -> StoreResult<()> {
                 $migrator.run(&self.pool).await?;
                 Ok(())
+            }
+
+            fn webhooks(&self) -> &dyn super::WebhookStore {
+                self
             }
 
             async fn count_orgs(&self) -> StoreResult<i64> {

@@ -9,6 +9,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -633,5 +635,68 @@ describe('Boardroom in a real browser', () => {
     // Back to the defaults, for the other tests.
     await api('PUT', `/api/v1/orgs/${d.org}/me/notification-preferences`, member, { kinds: prefs.available_kinds, muted_boards: [] });
     await ctx.close();
+  });
+
+  it('admin: webhooks created, secret shown once, test event signed and logged, redeliver, edit, delete', async () => {
+    // A receiver on loopback (dev mode allows private targets): fails its first request.
+    const hits = [];
+    let failFirst = 1;
+    const rx = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        hits.push({ headers: req.headers, body });
+        res.statusCode = failFirst-- > 0 ? 500 : 200;
+        res.end();
+      });
+    });
+    await new Promise((r) => rx.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${rx.address().port}/hook`;
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await signIn(ctx, 'admin');
+    await page.goto(`${base}/admin/webhooks`);
+    await page.getByLabel('URL').fill(url);
+    await page.getByLabel('Description').fill('e2e receiver');
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    const secret = await page.getByLabel('Signing secret').inputValue();
+    assert.match(secret, /^whsec_/);
+    await page.getByRole('button', { name: 'I have stored it' }).click();
+    await page.waitForSelector('text=e2e receiver');
+    assert.equal((await page.content()).includes(secret), false, 'the secret is not shown again');
+
+    // Send a test event: the receiver fails it (500), the log says so; redeliver: 200.
+    await page.getByRole('button', { name: 'Send test event' }).click();
+    await page.waitForSelector('[data-testid=deliveries] td:text("webhook.test")');
+    await page.waitForSelector('[data-testid=deliveries] td:text("500")', { timeout: 15_000 });
+    await page.getByRole('button', { name: 'Redeliver' }).first().click();
+    await page.waitForSelector('[data-testid=deliveries] td[data-status=delivered]', { timeout: 15_000 });
+    await page.waitForSelector('[data-testid=deliveries] td:text("200")');
+    assert.equal(hits.length, 2, 'one failed attempt, one redelivery');
+    assert.equal(hits[0].headers['x-boardroom-delivery'], hits[1].headers['x-boardroom-delivery'], 'same delivery id');
+    for (const h of hits) {
+      const sig = Object.fromEntries(h.headers['x-boardroom-signature'].split(',').map((p) => p.split('=')));
+      const want = createHmac('sha256', secret).update(`${sig.t}.${h.body}`).digest();
+      assert.ok(timingSafeEqual(want, Buffer.from(sig.v1, 'hex')), 'the signature verifies with the secret');
+      assert.equal(JSON.parse(h.body).type, 'webhook.test');
+    }
+    await page.screenshot({ path: join(artifacts, 'admin-webhooks.png') });
+
+    // Edit: event types and the active flag reach the server.
+    const d = await demo();
+    const hookOnServer = async () => (await api('GET', `/api/v1/orgs/${d.org}/webhooks`, d.admin)).webhooks.find((w) => w.url === url);
+    await page.getByLabel(`Event types of ${url}`).fill('card.moved, card.created');
+    await page.getByLabel(`Event types of ${url}`).press('Enter');
+    await page.getByLabel(`Event types of ${url}`).blur();
+    await serverHas(async () => JSON.stringify((await hookOnServer())?.event_types) === '["card.moved","card.created"]', 'the event types were saved');
+    await page.getByLabel(`Active: ${url}`).uncheck();
+    await serverHas(async () => (await hookOnServer())?.active === false, 'the webhook was deactivated');
+
+    // Delete.
+    page.once('dialog', (dlg) => dlg.accept());
+    await page.getByRole('button', { name: 'Delete' }).first().click();
+    await serverHas(async () => (await hookOnServer()) === undefined, 'the webhook was deleted');
+    await page.waitForSelector('text=e2e receiver', { state: 'detached' });
+    await ctx.close();
+    rx.close();
   });
 });

@@ -151,6 +151,7 @@ fn table() -> Vec<Row> {
         ("read their card", ReadCard, their_card, "AAAAA AANAN A"),
         ("read other card", ReadCard, other_card, "AAANN AANAN N"),
         ("manage api keys", ManageApiKeys, org, "AAFFF FFFFF N"),
+        ("manage webhooks", ManageWebhooks, org, "AAFFF FFFFF N"),
         (
             "issue owner key",
             IssueApiKey(Role::Owner),

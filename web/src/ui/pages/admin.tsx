@@ -1,11 +1,12 @@
 // Administration: members and roles, customers, statuses (the columns of a board), API keys
-// (the key is shown once), share links.
+// (the key is shown once), webhooks (admin-webhooks.tsx), share links.
 import { useEffect, useState } from 'preact/hooks';
 import type { ApiKeyInfo, BoardInfo, Customer, Member, Role, ShareLinkInfo } from '../../client';
 import { app, isAdmin, useApp } from '../app-state';
 import { fmtDate, Header } from '../components';
 import { useBoard } from '../live';
 import { linkHandler } from '../router';
+import { Webhooks } from './admin-webhooks';
 import { forgetCustomers } from './card-detail';
 
 const ROLES: Role[] = ['owner', 'admin', 'member', 'worker', 'customer'];
@@ -18,6 +19,7 @@ export function Admin({ tab }: { tab: string }) {
     ['customers', 'Customers', true],
     ['statuses', 'Statuses', true],
     ['api-keys', 'API keys', admin],
+    ['webhooks', 'Webhooks', admin],
     ['share-links', 'Share links', true],
   ];
   const visible = tabs.filter((t) => t[2]);
@@ -38,6 +40,7 @@ export function Admin({ tab }: { tab: string }) {
         {current === 'customers' && <Customers />}
         {current === 'statuses' && <Statuses />}
         {current === 'api-keys' && <ApiKeys />}
+        {current === 'webhooks' && <Webhooks />}
         {current === 'share-links' && <ShareLinks />}
       </main>
     </>
