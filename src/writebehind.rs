@@ -180,8 +180,10 @@ fn transient(e: &StoreError) -> bool {
         StoreError::Database(sqlx::Error::Database(d)) => {
             let code = d.code().map(|c| c.to_string()).unwrap_or_default();
             // Postgres: connection (08), resources (53), operator intervention (57),
-            // serialization/deadlock (40). SQLite: BUSY (5) and LOCKED (6).
+            // serialization/deadlock (40), a session ended for idling in its transaction
+            // (25P03: this process was stopped mid-commit). SQLite: BUSY (5) and LOCKED (6).
             ["08", "53", "57", "40"].iter().any(|p| code.starts_with(p))
+                || code == "25P03"
                 || code == "5"
                 || code == "6"
         }

@@ -13,13 +13,14 @@ async fn kill9_single(db_url: &str, store: &str) {
     let server = TestServer::start(db_url, &UNLIMITED).await;
     let org = new_org(&server, "Fault a").await;
     let (board, col) = board(&org).await;
+    let cards = cards(&org, board, col, 8).await;
     let token = org.owner.token.clone().expect("token");
     let far = Instant::now() + Duration::from_secs(600);
     let mut tasks = Vec::new();
     for _ in 0..writers {
         let w = Writer::new(
             welcomed(&server.base, &token).await,
-            card_create(board, col),
+            card_update(board, cards.clone()),
         );
         tasks.push(spawn_drive(w, Pace::Window(window), far, far));
     }
@@ -77,9 +78,10 @@ async fn kill9_single(db_url: &str, store: &str) {
         recover,
         &format!(
             "{writers} writers x {window} in flight; {sent_before} sent before the kill, \
-             {} unanswered; after restart and a retry of all {} ops: {} applied exactly once, \
+             {} not acknowledged, {} refused for good; after restart and a retry of all {} ops: {} applied exactly once, \
              {seq_changed} acked ops answered with another seq",
             sent_before - acked_before,
+            refused.len(),
             after.sent,
             after.sent - not_once
         ),

@@ -60,6 +60,14 @@ async fn e_paused_owner_is_fenced() {
         new_until,
         deadline,
     );
+    // And a burst of updates on n1, so that its group commits run back to back and the pause
+    // most likely catches one with its transaction open (holding the board row's lock).
+    let cards = cards(&org, board, col, 4).await;
+    let burst = Writer::new(
+        welcomed(&nodes[0].base, &token).await,
+        card_update(board, cards),
+    );
+    let t_burst = spawn_drive(burst, Pace::Window(32), new_until, deadline);
     tokio::time::sleep_until(stop_at.into()).await;
     nodes[0].signal("STOP");
     let stopped = Instant::now();
@@ -69,6 +77,12 @@ async fn e_paused_owner_is_fenced() {
     let resumed = Instant::now();
     let mut on_old = t_old.await.expect("writer on n1");
     let on_new = t_new.await.expect("writer on n2");
+    let mut burst = t_burst.await.expect("burst on n1");
+    if burst.ws.is_none() && !burst.all_done() {
+        burst.reconnect(welcomed(&nodes[1].base, &token).await);
+        let end = Instant::now() + Duration::from_secs(60);
+        burst.drive(Pace::Window(32), Instant::now(), end).await;
+    }
     // A client of the old owner whose connection died resends its ops through n2.
     if on_old.ws.is_none() && !on_old.all_done() {
         on_old.reconnect(welcomed(&nodes[1].base, &token).await);
@@ -92,7 +106,7 @@ async fn e_paused_owner_is_fenced() {
         .max()
         .expect("ops acknowledged by n1 before the pause");
     // Taken over: the first ok of an op written with a newer epoch.
-    let takeover = [&on_old, &on_new]
+    let takeover = [&on_old, &on_new, &burst]
         .iter()
         .flat_map(|w| &w.ops)
         .filter(|o| epoch_of(&o.id).is_some_and(|e| e > old_epoch))
@@ -100,7 +114,7 @@ async fn e_paused_owner_is_fenced() {
         .min();
     let recover = takeover.map(|t| t.duration_since(stopped));
     // The fence: an op first sent after the pause began in the store with the old epoch.
-    let late_old_writes = [&on_old, &on_new]
+    let late_old_writes = [&on_old, &on_new, &burst]
         .iter()
         .flat_map(|w| &w.ops)
         .filter(|o| o.first_sent > stopped)
@@ -108,7 +122,7 @@ async fn e_paused_owner_is_fenced() {
         .count();
     // Oks that arrived after the resume for ops written with the old epoch: ops the owner had
     // committed before it was paused, answered late (allowed; counted for the record).
-    let late_acks_old = [&on_old, &on_new]
+    let late_acks_old = [&on_old, &on_new, &burst]
         .iter()
         .flat_map(|w| &w.ops)
         .filter(|o| o.acked.is_some_and(|a| a.0 > resumed))
@@ -122,16 +136,20 @@ async fn e_paused_owner_is_fenced() {
         ),
     )
     .await;
-    let c = count(&[&on_old, &on_new], &stored);
+    let c = count(&[&on_old, &on_new, &burst], &stored);
     let queued = on_old
         .ops
         .iter()
         .filter(|o| o.first_sent > stopped && o.first_sent < resumed)
         .count();
-    let refused: Vec<&String> = on_old.refused.iter().chain(&on_new.refused).collect();
+    let refused: Vec<&String> = [&on_old, &on_new, &burst]
+        .iter()
+        .flat_map(|w| &w.refused)
+        .collect();
     let pass = took_over
         && on_old.all_done()
         && on_new.all_done()
+        && burst.all_done()
         && c.lost == 0
         && c.duplicated == 0
         && late_old_writes == 0

@@ -124,6 +124,45 @@ pub fn card_create(board: Uuid, col: Uuid) -> impl Fn(i64, Uuid) -> ClientFrame 
     }
 }
 
+/// `n` cards on the board (through the HTTP op endpoint).
+pub async fn cards(org: &Org, board: Uuid, col: Uuid, n: usize) -> Vec<Uuid> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let (s, c) = org
+            .owner
+            .post(
+                &format!("/api/v1/boards/{board}/ops"),
+                json!({"op_id": Uuid::now_v7(), "kind": "card.create",
+                       "data": {"column_id": col, "title": format!("card {i}")}}),
+            )
+            .await;
+        assert_eq!(s, 200, "{c}");
+        out.push(
+            c["id"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("card id"),
+        );
+    }
+    out
+}
+
+/// `card.update` ops spread over `cards`: any number of them fits on one board (a board holds
+/// at most 10 000 cards, which a long run of `card.create` reaches).
+pub fn card_update(
+    board: Uuid,
+    cards: Vec<Uuid>,
+) -> impl Fn(i64, Uuid) -> ClientFrame + Send + 'static {
+    move |r, op_id| {
+        let card = cards[r as usize % cards.len()];
+        serde_json::from_value(json!({
+            "type": "op", "ref": r, "topic": format!("board:{board}"), "op_id": op_id,
+            "kind": "card.update", "data": {"card_id": card, "title": format!("t{r}")}
+        }))
+        .expect("op frame")
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum St {
     /// Sent, answer pending.
