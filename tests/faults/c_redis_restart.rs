@@ -5,6 +5,7 @@
 //! repaired from the owner) or is told to `resync`.
 
 use crate::common::*;
+use crate::infra::*;
 use crate::support::*;
 use boardroom_protocol::Snapshot;
 use std::sync::atomic::{AtomicBool, Ordering};

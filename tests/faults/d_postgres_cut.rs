@@ -4,6 +4,7 @@
 //! process serves again once the database is back (no restart).
 
 use crate::common::*;
+use crate::infra::*;
 use crate::support::*;
 use std::time::{Duration, Instant};
 

@@ -12,6 +12,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod infra;
 mod support;
 
 mod a_kill9;

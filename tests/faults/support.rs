@@ -1,15 +1,14 @@
 //! What every fault scenario shares: a writer that keeps ops flowing through a fault and
 //! retries refused ones with the same `op_id`, the store check (found / lost / duplicated),
-//! the verdict line, a throwaway Redis and a TCP proxy that can cut Postgres off.
+//! the verdict line (the faults themselves from outside the server: `infra.rs`).
 
 use crate::common::ws::{Closed, Ws};
 use crate::common::*;
 use boardroom_protocol::*;
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -531,122 +530,6 @@ pub async fn metric(node: &TestServer, name: &str) -> f64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A throwaway redis-server this test may kill and start again (never the shared one).
-pub struct OwnRedis {
-    pub port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    pub fn start(port: u16) -> OwnRedis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OwnRedis {
-            port,
-            child: Some(child),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A TCP forwarder on a loopback port in front of `upstream`. `cut()` drops every connection
-/// through it and closes new ones at once (the server sees its database go away: reset
-/// connections, then refused handshakes); `heal()` forwards again.
-pub struct Proxy {
-    pub port: u16,
-    down: Arc<AtomicBool>,
-    live: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-    accept: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    pub async fn start(upstream: std::net::SocketAddr) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the proxy");
-        let port = listener.local_addr().expect("proxy address").port();
-        let down = Arc::new(AtomicBool::new(false));
-        let live: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
-        let (d, l) = (down.clone(), live.clone());
-        let accept = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if d.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
-                let task = tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                if let Ok(mut v) = l.lock() {
-                    v.retain(|h| !h.is_finished());
-                    v.push(task.abort_handle());
-                }
-            }
-        });
-        Proxy {
-            port,
-            down,
-            live,
-            accept,
-        }
-    }
-
-    pub fn cut(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        if let Ok(mut v) = self.live.lock() {
-            for h in v.drain(..) {
-                h.abort();
-            }
-        }
-    }
-
-    pub fn heal(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.cut();
-        self.accept.abort();
-    }
 }
 
 /// Reads a subscriber's events until told to stop: (epoch, seq) -> op_id, duplicates, resyncs.
