@@ -5,7 +5,10 @@
 //! The journal is bounded. When the database is slow or down the flusher retries with backoff,
 //! the journal fills up, and `submit` says `Full`, which the gateway turns into `unavailable`
 //! with `retry_after_ms`: back-pressure instead of unbounded memory, and nothing accepted is
-//! ever dropped.
+//! ever dropped. Once commits have been failing for [`STORE_DOWN_AFTER`] (the database is
+//! unreachable, not merely slow), new ops are refused the same way at once, instead of
+//! waiting unanswered in the journal for as long as the outage lasts (found by the fault
+//! suite, `tests/faults/d_postgres_cut.rs`).
 
 use crate::realtime::convert;
 use crate::store::{BoardCommit, DynStore, StoreError};
@@ -35,6 +38,30 @@ pub struct JournalStats {
     pub retries: std::sync::atomic::AtomicU64,
     pub last_batch_size: std::sync::atomic::AtomicU64,
     pub last_commit_micros: std::sync::atomic::AtomicU64,
+    /// When the commit being retried first failed (ms since the Unix epoch), 0 while commits
+    /// succeed.
+    pub failing_since_ms: std::sync::atomic::AtomicU64,
+}
+
+/// How long commits must have been failing before new ops are refused: longer than a blip
+/// (a deadlock retried, a connection replaced), short against a client's patience.
+pub const STORE_DOWN_AFTER: Duration = Duration::from_millis(500);
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl JournalStats {
+    /// Commits have been failing for at least [`STORE_DOWN_AFTER`].
+    pub fn store_down(&self) -> bool {
+        let since = self
+            .failing_since_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        since != 0 && unix_ms().saturating_sub(since) >= STORE_DOWN_AFTER.as_millis() as u64
+    }
 }
 
 #[derive(Clone)]
@@ -80,6 +107,9 @@ impl Journal {
         &self,
         commit: BoardCommit,
     ) -> Result<oneshot::Receiver<CommitOutcome>, SubmitError> {
+        if self.stats.store_down() {
+            return Err(SubmitError::Full);
+        }
         let (done, rx) = oneshot::channel();
         self.tx
             .try_send(Entry {
@@ -97,6 +127,9 @@ impl Journal {
     /// Reserves a place in the journal before an op is applied, so that an op is only ever
     /// applied in memory when its write is sure to be accepted.
     pub fn try_reserve(&self) -> Result<JournalPermit, SubmitError> {
+        if self.stats.store_down() {
+            return Err(SubmitError::Full);
+        }
         self.tx
             .clone()
             .try_reserve_owned()
@@ -147,8 +180,10 @@ fn transient(e: &StoreError) -> bool {
         StoreError::Database(sqlx::Error::Database(d)) => {
             let code = d.code().map(|c| c.to_string()).unwrap_or_default();
             // Postgres: connection (08), resources (53), operator intervention (57),
-            // serialization/deadlock (40). SQLite: BUSY (5) and LOCKED (6).
+            // serialization/deadlock (40), a session ended for idling in its transaction
+            // (25P03: this process was stopped mid-commit). SQLite: BUSY (5) and LOCKED (6).
             ["08", "53", "57", "40"].iter().any(|p| code.starts_with(p))
+                || code == "25P03"
                 || code == "5"
                 || code == "6"
         }
@@ -268,16 +303,30 @@ async fn commit_retrying(
     let mut backoff = Duration::from_millis(10);
     loop {
         match store.commit_batch(commits).await {
-            Ok(fenced) => return Ok(fenced),
-            Err(e) if transient(&e) => {
+            Ok(fenced) => {
                 stats
-                    .retries
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .failing_since_ms
+                    .store(0, std::sync::atomic::Ordering::Relaxed);
+                return Ok(fenced);
+            }
+            Err(e) if transient(&e) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                let _ =
+                    stats
+                        .failing_since_ms
+                        .compare_exchange(0, unix_ms().max(1), Relaxed, Relaxed);
+                stats.retries.fetch_add(1, Relaxed);
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "group commit failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                // The database answered (with a refusal of this batch): it is reachable.
+                stats
+                    .failing_since_ms
+                    .store(0, std::sync::atomic::Ordering::Relaxed);
+                return Err(e);
+            }
         }
     }
 }

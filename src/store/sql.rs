@@ -33,12 +33,26 @@ impl Drop for Checkpointer {
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Postgres ends a session left idle inside a transaction this long (its locks go with it).
+/// The server's transactions are a group commit or one request, milliseconds between their
+/// statements; a session idle in one for seconds belongs to a process that stopped running
+/// (paused, frozen VM, cut off) while holding the board row's lock, and the node taking the
+/// board over would otherwise wait on that lock for as long as the pause lasts, leases or not
+/// (found by the fault suite, `tests/faults/e_paused_owner.rs`). The stopped process's commit
+/// then fails, and its retry is refused by the epoch fence.
+const IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 2_000;
+
 impl PgStore {
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        use std::str::FromStr;
+        let opts = sqlx::postgres::PgConnectOptions::from_str(url)?.options([(
+            "idle_in_transaction_session_timeout",
+            IDLE_IN_TRANSACTION_TIMEOUT_MS.to_string(),
+        )]);
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
+            .connect_with(opts)
             .await?;
         Ok(PgStore { pool })
     }

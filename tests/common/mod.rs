@@ -177,8 +177,16 @@ pub async fn sql_count(db_url: &str, sql: &str) -> i64 {
 // The binary
 // ------------------------------------------------------------------------------------------
 
+/// The server binary: the one cargo built for this test, or `$BOARDROOM_TEST_SERVER_BIN` (how
+/// `scripts/faults --release` runs the fault scenarios against a release build).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_boardroom")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("BOARDROOM_TEST_SERVER_BIN")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_boardroom").to_string())
+    })
 }
 
 /// `target/` (or wherever `CARGO_TARGET_DIR` put the binary): `<target>/<profile>/boardroom`.

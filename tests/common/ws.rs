@@ -144,6 +144,23 @@ impl Ws {
         }
     }
 
+    /// The next frame within `wait` (`Ok(None)` when none came), or how the connection
+    /// ended: for clients that must tell a quiet socket from a dead server.
+    pub async fn poll(&mut self, wait: Duration) -> Result<Option<ServerFrame>, Closed> {
+        let Ok(msg) = tokio::time::timeout(wait, self.stream.next()).await else {
+            return Ok(None);
+        };
+        match msg {
+            Some(Ok(Message::Text(t))) => Ok(self.codec.decode_server(t.as_bytes()).ok()),
+            Some(Ok(Message::Binary(b))) => Ok(self.codec.decode_server(&b).ok()),
+            Some(Ok(Message::Close(c))) => Err(c
+                .map(|c| Closed::Code(u16::from(c.code)))
+                .unwrap_or(Closed::NoCode)),
+            Some(Ok(_)) => Ok(None),
+            Some(Err(_)) | None => Err(Closed::NoCode),
+        }
+    }
+
     /// Asserts nothing arrives for `wait`.
     pub async fn quiet(&mut self, wait: Duration) -> Option<ServerFrame> {
         match tokio::time::timeout(wait, self.stream.next()).await {

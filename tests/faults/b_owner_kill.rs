@@ -1,0 +1,99 @@
+//! (b) `kill -9` of a board's owner in a three-node cluster under load: a writer on another
+//! node keeps sending ops (retrying refused ones with their `op_id`); nothing acknowledged is
+//! lost, nothing applied twice, and the board is served again (an op first sent after the
+//! kill acknowledged, so committed by the new owner) within about the lease. The `[cluster]`
+//! timings are the defaults of `config.toml` (lease 3 s).
+
+use crate::common::*;
+use crate::support::*;
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn b_kill9_of_the_owner_in_a_three_node_cluster() {
+    let db = fresh_pg_url().await;
+    let prefix = fresh_prefix();
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        nodes.push(start_node(&db, &node_env(&redis_url(), &prefix, &format!("n{i}"), &[])).await);
+    }
+    let org = new_org(&nodes[1], "Fault b").await;
+    let (board, col) = board(&org).await;
+    let token = org.owner.token.clone().expect("token");
+    // n1 takes the board.
+    let mut on_owner = welcomed(&nodes[0].base, &token).await;
+    subscribe(&mut on_owner, board)
+        .await
+        .expect("subscribe on n1");
+    // Read, so that an idle reader does not count as a subscriber falling behind.
+    let owner_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _owner_watch = spawn_watch(on_owner, owner_stop.clone());
+    assert_eq!(metric(&nodes[0], "boardroom_leases_held").await, 1.0);
+
+    let warmup = Duration::from_millis(pick(2_000, 8_000));
+    let after = Duration::from_millis(pick(4_000, 10_000));
+    let every = Duration::from_millis(20);
+    let t0 = Instant::now();
+    let kill_at = t0 + warmup;
+    let new_until = kill_at + after;
+    let deadline = new_until + Duration::from_secs(60);
+    let w2 = Writer::new(
+        welcomed(&nodes[1].base, &token).await,
+        card_create(board, col),
+    );
+    let w3 = Writer::new(
+        welcomed(&nodes[2].base, &token).await,
+        card_create(board, col),
+    );
+    let t2 = spawn_drive(w2, Pace::Every(every), new_until, deadline);
+    let t3 = spawn_drive(w3, Pace::Every(every * 2), new_until, deadline);
+    tokio::time::sleep_until(kill_at.into()).await;
+    nodes[0].kill9();
+    let killed = Instant::now();
+    let w2 = t2.await.expect("writer on n2");
+    let w3 = t3.await.expect("writer on n3");
+    let all_done = w2.all_done() && w3.all_done();
+
+    // Serving again: the first `ok` of an op first sent after the kill.
+    let recover = [&w2, &w3]
+        .iter()
+        .flat_map(|w| &w.ops)
+        .filter(|o| o.first_sent > killed)
+        .filter_map(|o| o.acked.map(|a| a.0))
+        .min()
+        .map(|t| t.duration_since(killed));
+    let stored = events_by_op(&db, board).await;
+    let c = count(&[&w2, &w3], &stored);
+    let new_owner = if metric(&nodes[1], "boardroom_leases_held").await == 1.0 {
+        "n2"
+    } else if metric(&nodes[2], "boardroom_leases_held").await == 1.0 {
+        "n3"
+    } else {
+        "?"
+    };
+    let refused: Vec<&String> = w2.refused.iter().chain(&w3.refused).collect();
+    let pass = all_done
+        && c.lost == 0
+        && c.duplicated == 0
+        && c.unacked_absent == 0
+        && refused.is_empty()
+        && recover.is_some_and(|d| d < Duration::from_secs(30));
+    verdict(
+        "(b) kill -9 of the owner, 3-node cluster",
+        &c,
+        recover,
+        &format!(
+            "{} ops sent through n2 and n3, {} unavailable answers (retried, {} without \
+             retry_after_ms), new owner {new_owner}; served again within 3 s: {}",
+            c.sent,
+            w2.unavailable + w3.unavailable,
+            w2.unavailable_without_retry_after + w3.unavailable_without_retry_after,
+            if recover.is_some_and(|d| d <= Duration::from_secs(3)) {
+                "yes"
+            } else {
+                "no"
+            }
+        ),
+        pass,
+    );
+    assert!(pass, "see the verdict above; refused: {refused:?}");
+}

@@ -1,0 +1,138 @@
+//! (c) Redis restarted mid-run (a throwaway `redis-server` of this test, killed and started
+//! again empty): ops on the board's owner keep being acknowledged while Redis is down, ops
+//! forwarded from the other node resume once it is back, nothing acknowledged is lost or
+//! applied twice, and a subscriber on the other node ends up with every event (its gap
+//! repaired from the owner) or is told to `resync`.
+
+use crate::common::*;
+use crate::infra::*;
+use crate::support::*;
+use boardroom_protocol::Snapshot;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn c_redis_restarted_mid_run() {
+    let db = fresh_pg_url().await;
+    let port = free_port();
+    let mut redis = OwnRedis::start(port);
+    let prefix = fresh_prefix();
+    let mut nodes = Vec::new();
+    for i in 1..=2 {
+        let env = node_env(&redis.url(), &prefix, &format!("n{i}"), &SHORT_LEASE);
+        nodes.push(start_node(&db, &env).await);
+    }
+    let org = new_org(&nodes[0], "Fault c").await;
+    let (board, col) = board(&org).await;
+    let token = org.owner.token.clone().expect("token");
+    let mut on_owner = welcomed(&nodes[0].base, &token).await;
+    subscribe(&mut on_owner, board)
+        .await
+        .expect("subscribe on n1");
+    // Read, so that an idle reader does not count as a subscriber falling behind.
+    let owner_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _owner_watch = spawn_watch(on_owner, owner_stop.clone());
+    let mut remote = welcomed(&nodes[1].base, &token).await;
+    subscribe(&mut remote, board)
+        .await
+        .expect("subscribe on n2");
+    let stop = Arc::new(AtomicBool::new(false));
+    let watch = spawn_watch(remote, stop.clone());
+
+    let warmup = Duration::from_millis(pick(1_500, 5_000));
+    let outage = Duration::from_millis(pick(3_000, 10_000));
+    let after = Duration::from_millis(pick(3_000, 8_000));
+    let t0 = Instant::now();
+    let kill_at = t0 + warmup;
+    let back_at = kill_at + outage;
+    let new_until = back_at + after;
+    let deadline = new_until + Duration::from_secs(60);
+    let local = Writer::new(
+        welcomed(&nodes[0].base, &token).await,
+        card_create(board, col),
+    );
+    let forwarded = Writer::new(
+        welcomed(&nodes[1].base, &token).await,
+        card_create(board, col),
+    );
+    let tl = spawn_drive(
+        local,
+        Pace::Every(Duration::from_millis(20)),
+        new_until,
+        deadline,
+    );
+    let tf = spawn_drive(
+        forwarded,
+        Pace::Every(Duration::from_millis(50)),
+        new_until,
+        deadline,
+    );
+    tokio::time::sleep_until(kill_at.into()).await;
+    redis.kill();
+    let killed = Instant::now();
+    tokio::time::sleep_until(back_at.into()).await;
+    let _redis = OwnRedis::start(port);
+    let back = Instant::now();
+    let local = tl.await.expect("local writer");
+    let forwarded = tf.await.expect("forwarded writer");
+
+    // Local traffic during the outage: ops first sent while Redis was down, acked in it.
+    let local_in_outage = local
+        .ops
+        .iter()
+        .filter(|o| o.first_sent > killed && o.acked.is_some_and(|a| a.0 < back))
+        .count();
+    // Back: the first forwarded op first sent after Redis returned is acknowledged.
+    let recover = forwarded
+        .ops
+        .iter()
+        .filter(|o| o.first_sent > back)
+        .filter_map(|o| o.acked.map(|a| a.0))
+        .min()
+        .map(|t| t.duration_since(back));
+
+    // The remote subscriber: every event, or a resync and a snapshot with every card.
+    let total = local.ops.len() + forwarded.ops.len();
+    // Give the watcher time to read what is still on its way, then stop it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::SeqCst);
+    let seen = watch.await.expect("watcher");
+    let gaps_repaired = metric(&nodes[1], "boardroom_gaps_repaired_total").await;
+    let seqs: Vec<u64> = seen.events.keys().map(|k| k.1).collect();
+    let contiguous = seqs.windows(2).all(|w| w[1] == w[0] + 1);
+    let subscriber_ok = if seen.resyncs > 0 {
+        let mut again = welcomed(&nodes[1].base, &token).await;
+        let ok = subscribe(&mut again, board).await.expect("subscribe again");
+        matches!(ok.snapshot, Some(Snapshot::Board(ref s)) if s.cards.len() == total)
+    } else {
+        seen.events.len() == total && contiguous
+    };
+    let stored = events_by_op(&db, board).await;
+    let c = count(&[&local, &forwarded], &stored);
+    let refused: Vec<&String> = local.refused.iter().chain(&forwarded.refused).collect();
+    let pass = local.all_done()
+        && forwarded.all_done()
+        && c.lost == 0
+        && c.duplicated == 0
+        && local_in_outage > 0
+        && subscriber_ok
+        && seen.duplicates == 0
+        && recover.is_some()
+        && refused.is_empty();
+    verdict(
+        "(c) Redis restarted mid-run, 2 nodes",
+        &c,
+        recover,
+        &format!(
+            "Redis down {} ms; {local_in_outage} ops on the owner acked while it was down; remote \
+             subscriber: {} of {total} events, {} resyncs, {} duplicates, gaps repaired {gaps_repaired}",
+            outage.as_millis(),
+            seen.events.len(),
+            seen.resyncs,
+            seen.duplicates
+        ),
+        pass,
+    );
+    assert!(pass, "see the verdict above; refused: {refused:?}");
+}
