@@ -73,10 +73,11 @@ impl AppState {
             config.limits.http_ops_per_second_per_credential,
             config.limits.http_ops_burst_per_credential,
         ));
-        let (journal, flusher) = Journal::start(
+        let (journal, flusher) = Journal::start_pipelined(
             store.clone(),
             config.realtime.journal_capacity,
             config.realtime.journal_max_batch,
+            config.realtime.journal_pipeline,
         );
         let hub = Arc::new(Hub::default());
         let node = match config.broker.as_str() {
