@@ -106,6 +106,8 @@ pub struct Realtime {
     pub ws_read_buffer_bytes: usize,
     pub journal_capacity: usize,
     pub journal_max_batch: usize,
+    /// Group commits in flight at once (1 = one after the other).
+    pub journal_pipeline: usize,
     pub ring_buffer_events: usize,
     pub max_recovery_events: usize,
     pub board_idle_secs: u64,
@@ -232,6 +234,7 @@ impl Default for Config {
                 ws_read_buffer_bytes: 4096,
                 journal_capacity: 10_000,
                 journal_max_batch: 512,
+                journal_pipeline: 1,
                 ring_buffer_events: 1000,
                 max_recovery_events: 5000,
                 board_idle_secs: 300,

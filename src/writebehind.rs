@@ -2,6 +2,21 @@
 //! task drains it in group commits (one transaction for many ops of many boards) and reports
 //! each entry's fate back, which is the commit watermark that releases events and acks.
 //!
+//! The group commit can be pipelined: up to `pipeline` batches in flight at once, each on its
+//! own connection, so that the ops arriving while one commit waits for its fsync need not wait
+//! for it to finish before their own commit starts. A batch closes when the pipeline has room
+//! (a previous commit finished) or when it is full (`max_batch`), never on a timer. The server
+//! runs with `journal_pipeline = 1` (measured no better with 2 on Postgres; BENCHMARKS.md).
+//!
+//! Ordering: a board is in at most one batch in flight. An entry of a board whose earlier
+//! entries are still being committed waits (held, in order) until that commit has ended, so a
+//! board's batches commit one after the other in journal order, its rows are written in op
+//! order, and the per-board commit watermark the board actor keeps only ever advances over a
+//! contiguous prefix of its ops. Batches in flight at the same time touch disjoint boards, and
+//! therefore disjoint rows (events, applied ops, cards, columns and notifications all belong to
+//! one board), so the order in which *they* commit does not matter. A failed commit (retried,
+//! then split) keeps its boards held until it is settled either way; other boards go on.
+//!
 //! The journal is bounded. When the database is slow or down the flusher retries with backoff,
 //! the journal fills up, and `submit` says `Full`, which the gateway turns into `unavailable`
 //! with `retry_after_ms`: back-pressure instead of unbounded memory, and nothing accepted is
@@ -13,7 +28,8 @@
 use crate::realtime::convert;
 use crate::store::{BoardCommit, DynStore, StoreError};
 use boardroom_actors::live::ports;
-use std::collections::HashSet;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -41,6 +57,10 @@ pub struct JournalStats {
     /// When the commit being retried first failed (ms since the Unix epoch), 0 while commits
     /// succeed.
     pub failing_since_ms: std::sync::atomic::AtomicU64,
+    /// Batches started while another was still committing (the pipeline at work).
+    pub overlapped: std::sync::atomic::AtomicU64,
+    /// Most batches seen in flight at once.
+    pub max_in_flight: std::sync::atomic::AtomicU64,
 }
 
 /// How long commits must have been failing before new ops are refused: longer than a blip
@@ -73,9 +93,20 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// Starts the flusher with one batch in flight at a time (see `start_pipelined`).
+    pub fn start(store: DynStore, capacity: usize, max_batch: usize) -> (Journal, JoinHandle<()>) {
+        Self::start_pipelined(store, capacity, max_batch, 1)
+    }
+
     /// Starts the flusher. It runs until `close` is called (or every `Journal` clone is
     /// dropped), then commits what is left and ends: awaiting its `JoinHandle` is a full flush.
-    pub fn start(store: DynStore, capacity: usize, max_batch: usize) -> (Journal, JoinHandle<()>) {
+    /// `pipeline` is the most batches committed at once (1 = one after the other).
+    pub fn start_pipelined(
+        store: DynStore,
+        capacity: usize,
+        max_batch: usize,
+        pipeline: usize,
+    ) -> (Journal, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let stats = Arc::new(JournalStats::default());
         let closing = Arc::new(tokio::sync::Notify::new());
@@ -83,6 +114,7 @@ impl Journal {
             store,
             rx,
             max_batch.max(1),
+            pipeline.max(1),
             stats.clone(),
             closing.clone(),
         ));
@@ -140,7 +172,8 @@ impl Journal {
             })
     }
 
-    /// Entries waiting for the flusher.
+    /// Entries waiting in the journal's queue (not counting the at most `max_batch` the
+    /// flusher holds back because their board's previous batch is still committing).
     pub fn depth(&self) -> usize {
         self.capacity - self.tx.capacity()
     }
@@ -195,73 +228,151 @@ fn transient(e: &StoreError) -> bool {
     }
 }
 
+/// Entries the flusher has taken from the queue but not yet put in a batch, because a batch of
+/// their board is still in flight (or the batch filled up). Kept in journal order.
+struct Gatherer {
+    held: VecDeque<Entry>,
+    /// Boards with a batch in flight.
+    busy: HashSet<Uuid>,
+    max_batch: usize,
+}
+
+impl Gatherer {
+    /// An entry joins the batch unless its board is busy or an earlier entry of its board was
+    /// held back in this pass (which keeps every board's entries in order).
+    fn place(&mut self, e: Entry, batch: &mut Vec<Entry>, blocked: &mut HashSet<Uuid>) {
+        let board = e.commit.board_id;
+        if batch.len() < self.max_batch && !self.busy.contains(&board) && !blocked.contains(&board)
+        {
+            batch.push(e);
+        } else {
+            blocked.insert(board);
+            self.held.push_back(e);
+        }
+    }
+
+    /// The next batch: held entries first, then what waits in the queue, up to `max_batch`.
+    /// Reads the queue only while fewer than `max_batch` entries are held, so the memory
+    /// outside the bounded queue stays bounded too.
+    fn gather(&mut self, rx: &mut mpsc::Receiver<Entry>) -> Vec<Entry> {
+        let mut batch = Vec::new();
+        let mut blocked = HashSet::new();
+        let held = std::mem::take(&mut self.held);
+        for e in held {
+            self.place(e, &mut batch, &mut blocked);
+        }
+        while batch.len() < self.max_batch && self.held.len() < self.max_batch {
+            match rx.try_recv() {
+                Ok(e) => self.place(e, &mut batch, &mut blocked),
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+}
+
 async fn flusher(
     store: DynStore,
     mut rx: mpsc::Receiver<Entry>,
     max_batch: usize,
+    pipeline: usize,
     stats: Arc<JournalStats>,
     closing: Arc<tokio::sync::Notify>,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
+    let mut g = Gatherer {
+        held: VecDeque::new(),
+        busy: HashSet::new(),
+        max_batch,
+    };
+    let mut in_flight = FuturesUnordered::new();
     let mut closed = false;
+    let mut drained = false;
+    tracing::info!(
+        pipeline,
+        max_batch,
+        "write-behind journal pipelining group commits"
+    );
     loop {
-        let first = if closed {
-            rx.recv().await
-        } else {
-            tokio::select! {
-                e = rx.recv() => e,
-                _ = closing.notified() => {
-                    // No new entries from here on; what is queued is still committed.
-                    rx.close();
-                    closed = true;
-                    continue;
+        // Start batches while the pipeline has room: a batch is whatever queued meanwhile.
+        while in_flight.len() < pipeline {
+            let batch = g.gather(&mut rx);
+            if batch.is_empty() {
+                break;
+            }
+            if !in_flight.is_empty() {
+                stats.overlapped.fetch_add(1, Relaxed);
+            }
+            g.busy.extend(batch.iter().map(|e| e.commit.board_id));
+            in_flight.push(commit_entries(store.clone(), batch, stats.clone()));
+            stats
+                .max_in_flight
+                .fetch_max(in_flight.len() as u64, Relaxed);
+        }
+        if drained && in_flight.is_empty() && g.held.is_empty() {
+            break;
+        }
+        let room = in_flight.len() < pipeline && g.held.len() < max_batch;
+        tokio::select! {
+            Some(boards) = in_flight.next(), if !in_flight.is_empty() => {
+                // Its outcomes are out: its boards' next entries may go.
+                for b in boards {
+                    g.busy.remove(&b);
                 }
             }
-        };
-        let Some(first) = first else { break };
-        // The batch is whatever queued while the previous commit ran (up to `max_batch`):
-        // it closes when that commit finishes, never on a timer, so a lone op at low load is
-        // committed at once and a burst under load shares one transaction.
-        let mut entries = vec![first];
-        while entries.len() < max_batch {
-            match rx.try_recv() {
-                Ok(e) => entries.push(e),
-                Err(_) => break,
+            e = rx.recv(), if room && !drained => match e {
+                Some(e) => g.held.push_back(e),
+                None => drained = true,
+            },
+            _ = closing.notified(), if !closed => {
+                // No new entries from here on; what is queued is still committed.
+                rx.close();
+                closed = true;
             }
         }
-        // The commits move out of the entries into the statements' input: nothing copied.
-        let mut commits: Vec<BoardCommit> = Vec::with_capacity(entries.len());
-        let mut waiting: Vec<(oneshot::Sender<CommitOutcome>, Instant)> =
-            Vec::with_capacity(entries.len());
-        for e in entries {
-            commits.push(e.commit);
-            waiting.push((e.done, e.queued));
-        }
-        let started = Instant::now();
-        let outcomes = commit_with_retry(&store, &commits, &stats).await;
-        let took = started.elapsed();
-        let n = waiting.len();
-        stats.batches.fetch_add(1, Relaxed);
-        stats.entries.fetch_add(n as u64, Relaxed);
-        stats.last_batch_size.store(n as u64, Relaxed);
-        stats
-            .last_commit_micros
-            .store(took.as_micros() as u64, Relaxed);
-        metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(took.as_secs_f64());
-        metrics::histogram!(crate::metrics::COMMIT_BATCH_SIZE).record(n as f64);
-        let durable = metrics::histogram!(crate::metrics::TIME_TO_DURABLE_SECONDS);
-        let now = Instant::now();
-        for ((done, queued), outcome) in waiting.into_iter().zip(outcomes) {
-            if outcome == CommitOutcome::Committed {
-                durable.record(now.duration_since(queued).as_secs_f64());
-            }
-            // The sender may have gone (actor stopped); the data is durable either way.
-            let _ = done.send(outcome);
-        }
-        // The batch is freed only now, after the answers: they need not wait for it.
-        drop(commits);
     }
     tracing::info!("write-behind journal flushed and closed");
+}
+
+/// Commits one batch (retrying as long as it takes), answers its entries, and gives back the
+/// boards it held.
+async fn commit_entries(
+    store: DynStore,
+    entries: Vec<Entry>,
+    stats: Arc<JournalStats>,
+) -> HashSet<Uuid> {
+    use std::sync::atomic::Ordering::Relaxed;
+    // The commits move out of the entries into the statements' input: nothing copied.
+    let mut commits: Vec<BoardCommit> = Vec::with_capacity(entries.len());
+    let mut waiting: Vec<(oneshot::Sender<CommitOutcome>, Instant)> =
+        Vec::with_capacity(entries.len());
+    for e in entries {
+        commits.push(e.commit);
+        waiting.push((e.done, e.queued));
+    }
+    let started = Instant::now();
+    let outcomes = commit_with_retry(&store, &commits, &stats).await;
+    let took = started.elapsed();
+    let n = waiting.len();
+    stats.batches.fetch_add(1, Relaxed);
+    stats.entries.fetch_add(n as u64, Relaxed);
+    stats.last_batch_size.store(n as u64, Relaxed);
+    stats
+        .last_commit_micros
+        .store(took.as_micros() as u64, Relaxed);
+    metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(took.as_secs_f64());
+    metrics::histogram!(crate::metrics::COMMIT_BATCH_SIZE).record(n as f64);
+    let durable = metrics::histogram!(crate::metrics::TIME_TO_DURABLE_SECONDS);
+    let now = Instant::now();
+    for ((done, queued), outcome) in waiting.into_iter().zip(outcomes) {
+        if outcome == CommitOutcome::Committed {
+            durable.record(now.duration_since(queued).as_secs_f64());
+        }
+        // The sender may have gone (actor stopped); the data is durable either way.
+        let _ = done.send(outcome);
+    }
+    // The batch is freed only now, after the answers: they need not wait for it.
+    commits.into_iter().map(|c| c.board_id).collect()
 }
 
 /// Commits the batch, retrying transient failures with backoff for as long as it takes. A

@@ -162,9 +162,10 @@ async fn a_stuck_database_fills_the_journal_and_nothing_is_lost() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert_eq!(refused, SubmitError::Full);
-    // At most one batch is in flight, the rest waits in the journal.
+    // One board: at most one batch (4) is in flight and one more is held back while it is,
+    // the rest waits in the journal.
     assert!(
-        accepted.len() <= capacity + 4,
+        accepted.len() <= capacity + 2 * 4,
         "accepted {}",
         accepted.len()
     );
@@ -215,4 +216,135 @@ async fn sqlite_wal_is_checkpointed_in_the_background() {
         "the WAL grew from {first} to {second} bytes: nothing checkpointed it between the rounds"
     );
     assert_eq!(s.events_after(b1.id, 0, 1000).await.unwrap().len(), 200);
+}
+
+/// A trigger that makes the commit of chosen events fail while a row of `fail_switch` says
+/// so: the real database refusing a real statement. `code` is the SQLSTATE raised ('40001' is
+/// retried by the journal, 'P0001' is refused for good).
+async fn fail_events_of(url: &str, board: Uuid, seq: i64, code: &str) -> sqlx::PgConnection {
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE fail_switch (on_ bool);
+         INSERT INTO fail_switch VALUES (true);
+         CREATE FUNCTION fail_event() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.board_id = '{board}' AND NEW.seq = {seq} AND EXISTS (SELECT 1 FROM fail_switch) THEN
+             RAISE EXCEPTION 'injected failure' USING ERRCODE = '{code}';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER fail_event BEFORE INSERT ON board_events FOR EACH ROW EXECUTE FUNCTION fail_event();"
+    ))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c
+}
+
+async fn stored_seqs(s: &DynStore, board: Uuid) -> Vec<i64> {
+    s.events_after(board, 0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect()
+}
+
+/// Pipelining: while one board's commit keeps failing (and is retried), the other boards'
+/// batches commit and are answered; the failing board's later entry waits for it instead of
+/// committing before it (its rows would be written out of order, and its watermark would pass
+/// an op that is not durable); nothing is answered `Committed` before it is in the store.
+#[tokio::test]
+async fn a_retried_commit_holds_back_its_board_only_on_postgres() {
+    let url = common::fresh_pg_url().await;
+    let (s, _, b1, b2) = setup(&url).await;
+    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
+    let (e2, _) = s.claim_board(b2.id).await.unwrap().unwrap();
+    let mut admin = fail_events_of(&url, b1.id, 1, "40001").await;
+    let (journal, flusher) = Journal::start_pipelined(s.clone(), 100, 64, 2);
+    let mut first = journal.submit(commit(&b1, e1, 1)).unwrap();
+    // Let the first commit start (and fail) so the next entries gather while it is retried.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut second = journal.submit(commit(&b1, e1, 2)).unwrap();
+    let mut others = Vec::new();
+    for seq in 1..=20 {
+        others.push(journal.submit(commit(&b2, e2, seq)).unwrap());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for w in others {
+        let outcome = tokio::time::timeout(Duration::from_secs(10), w)
+            .await
+            .expect("another board's commit waited for the failing one")
+            .unwrap();
+        assert_eq!(outcome, CommitOutcome::Committed);
+    }
+    assert_eq!(stored_seqs(&s, b2.id).await, (1..=20).collect::<Vec<_>>());
+    // Board one: nothing answered, nothing stored, not even its second op (which alone would
+    // commit fine): it may not overtake the first.
+    assert!(
+        first.try_recv().is_err(),
+        "an op answered before its commit"
+    );
+    assert!(
+        second.try_recv().is_err(),
+        "an op answered before its commit"
+    );
+    assert_eq!(stored_seqs(&s, b1.id).await, Vec::<i64>::new());
+    let stats = &journal.stats;
+    assert!(stats.retries.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(
+        stats.overlapped.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no batch was committed while another was in flight"
+    );
+
+    sqlx::query("DELETE FROM fail_switch")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(first.await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(second.await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(stored_seqs(&s, b1.id).await, vec![1, 2]);
+    assert_eq!(s.get_board(b1.id).await.unwrap().unwrap().last_seq, 2);
+    journal.close();
+    flusher.await.unwrap();
+}
+
+/// A commit refused for good while the next batch is gathered: its entry is `Rejected` (and
+/// not stored), the same board's next entry is only committed after that verdict, and other
+/// boards are not held up. As without pipelining, the entries after a refused one are still
+/// committed (the board actor stops on `Rejected` and reloads from the store).
+#[tokio::test]
+async fn a_refused_commit_settles_before_its_board_goes_on_on_postgres() {
+    let url = common::fresh_pg_url().await;
+    let (s, _, b1, b2) = setup(&url).await;
+    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
+    let (e2, _) = s.claim_board(b2.id).await.unwrap().unwrap();
+    let _admin = fail_events_of(&url, b1.id, 2, "P0001").await;
+    let (journal, flusher) = Journal::start_pipelined(s.clone(), 100, 64, 2);
+    let mut waits = Vec::new();
+    for seq in 1..=4 {
+        waits.push((b1.id, seq, journal.submit(commit(&b1, e1, seq)).unwrap()));
+        waits.push((b2.id, seq, journal.submit(commit(&b2, e2, seq)).unwrap()));
+    }
+    let mut committed: Vec<(Uuid, i64)> = Vec::new();
+    for (board, seq, w) in waits {
+        let outcome = w.await.unwrap();
+        if board == b1.id && seq == 2 {
+            assert!(matches!(outcome, CommitOutcome::Rejected(_)), "{outcome:?}");
+        } else {
+            assert_eq!(outcome, CommitOutcome::Committed, "board {board} seq {seq}");
+            committed.push((board, seq));
+        }
+        // Everything answered `Committed` so far is in the store already.
+        for (b, q) in &committed {
+            assert!(
+                stored_seqs(&s, *b).await.contains(q),
+                "{b} {q} acked, not stored"
+            );
+        }
+    }
+    assert_eq!(stored_seqs(&s, b1.id).await, vec![1, 3, 4]);
+    assert_eq!(stored_seqs(&s, b2.id).await, vec![1, 2, 3, 4]);
+    journal.close();
+    flusher.await.unwrap();
 }

@@ -84,10 +84,11 @@ impl AppState {
             config.limits.api_key_requests_per_second,
             config.limits.api_key_requests_burst,
         ));
-        let (journal, flusher) = Journal::start(
+        let (journal, flusher) = Journal::start_pipelined(
             store.clone(),
             config.realtime.journal_capacity,
             config.realtime.journal_max_batch,
+            config.realtime.journal_pipeline,
         );
         let hub = Arc::new(Hub::default());
         let node = match config.broker.as_str() {
