@@ -140,6 +140,11 @@ pub struct Limits {
     /// `subscribe` frames a connection may send per second, and in a burst.
     pub subscribes_per_second_per_connection: u32,
     pub subscribes_burst_per_connection: u32,
+    /// Most rows one CSV export of the audit log holds (`?format=csv`); narrow the filters or
+    /// page with `cursor` for more.
+    pub audit_export_max_rows: usize,
+    /// Most events replayed for one card's history (the oldest first; `truncated` says so).
+    pub card_history_max_events: usize,
 }
 
 impl Default for Config {
@@ -184,6 +189,8 @@ impl Default for Config {
                 send_queue_bytes: 16 << 20,
                 subscribes_per_second_per_connection: 10,
                 subscribes_burst_per_connection: 100,
+                audit_export_max_rows: 10000,
+                card_history_max_events: 2000,
             },
             realtime: Realtime {
                 heartbeat_ms: 25_000,

@@ -3,8 +3,11 @@
 //! SQL (see `sql.rs`) and the same conformance suite (`tests/store_conformance.rs`) runs on
 //! both.
 
+mod audit;
 mod models;
 mod sql;
+
+pub use audit::*;
 
 pub use models::*;
 pub use sql::{PgStore, SqliteStore};
@@ -56,7 +59,8 @@ impl SqliteSync {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+/// `AuditStore` lives in `audit.rs`; every store is one.
+pub trait Store: AuditStore + Send + Sync + 'static {
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

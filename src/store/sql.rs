@@ -10,11 +10,11 @@ use sqlx::types::Json;
 use std::collections::HashMap;
 
 pub struct PgStore {
-    pool: sqlx::PgPool,
+    pub(super) pool: sqlx::PgPool,
 }
 
 pub struct SqliteStore {
-    pool: sqlx::SqlitePool,
+    pub(super) pool: sqlx::SqlitePool,
     /// Checkpoints the WAL in the background (file databases), see `connect`.
     _checkpointer: Option<Checkpointer>,
 }
@@ -98,7 +98,7 @@ impl SqliteStore {
 
 /// Postgres keeps microseconds; cutting here makes a value read back equal the one written,
 /// on both stores.
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     let t = Utc::now();
     t.duration_trunc(chrono::Duration::microseconds(1))
         .unwrap_or(t)
