@@ -6,6 +6,7 @@ import { app, isAdmin, useApp } from '../app-state';
 import { fmtDate, Header } from '../components';
 import { useBoard } from '../live';
 import { linkHandler } from '../router';
+import { AuditLog } from './audit';
 import { forgetCustomers } from './card-detail';
 
 const ROLES: Role[] = ['owner', 'admin', 'member', 'worker', 'customer'];
@@ -19,6 +20,7 @@ export function Admin({ tab }: { tab: string }) {
     ['statuses', 'Statuses', true],
     ['api-keys', 'API keys', admin],
     ['share-links', 'Share links', true],
+    ['audit', 'Audit log', admin],
   ];
   const visible = tabs.filter((t) => t[2]);
   const current = visible.find((t) => t[0] === tab)?.[0] ?? visible[0]![0];
@@ -39,6 +41,7 @@ export function Admin({ tab }: { tab: string }) {
         {current === 'statuses' && <Statuses />}
         {current === 'api-keys' && <ApiKeys />}
         {current === 'share-links' && <ShareLinks />}
+        {current === 'audit' && <AuditLog />}
       </main>
     </>
   );
