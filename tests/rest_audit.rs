@@ -376,6 +376,13 @@ async fn who_may_read(backend: &str) {
         404,
         "not_found",
     );
+    expect_bad_field(&org.owner.patch(&rename, json!({"name": ""})).await, "name");
+    let unknown = format!("/api/v1/orgs/{}", Uuid::now_v7());
+    expect_error(
+        &org.owner.patch(&unknown, json!({"name": "x"})).await,
+        404,
+        "not_found",
+    );
     // Another org's rows never show up.
     let rows = entries(&other.owner, &other, "limit=500").await;
     assert!(
@@ -467,6 +474,30 @@ async fn card_history(backend: &str) {
         b2["id"].as_str().unwrap()
     );
     expect_error(&o.get(&wrong).await, 404, "not_found");
+}
+
+/// A card made outside the op path (the demo seed writes rows, not events) has an empty
+/// history, not a 404.
+#[tokio::test]
+async fn a_seeded_card_has_an_empty_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_embedded(dir.path().to_str().unwrap()).await;
+    let owner = server.login("owner@demo.boardroom", "boardroom-demo").await;
+    let (_, me) = owner.get("/api/v1/me").await;
+    let org = me["memberships"][0]["org_id"].as_str().unwrap().to_string();
+    let (_, boards) = owner.get(&format!("/api/v1/orgs/{org}/boards")).await;
+    let board = boards["boards"][0]["id"].as_str().unwrap().to_string();
+    let (s, snap) = owner.get(&format!("/api/v1/boards/{board}")).await;
+    assert_eq!(s, 200, "{snap}");
+    let card = snap["cards"][0]["id"]
+        .as_str()
+        .expect("a seeded card")
+        .to_string();
+    let (s, h) = owner
+        .get(&format!("/api/v1/boards/{board}/cards/{card}/history"))
+        .await;
+    assert_eq!(s, 200, "{h}");
+    assert_eq!(h["entries"], json!([]));
 }
 
 macro_rules! on_both {
