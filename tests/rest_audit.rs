@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::ws::Ws;
 use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -198,11 +199,40 @@ async fn every_kind_is_recorded(backend: &str) {
     assert_eq!(r["board_id"], json!(board_id));
     assert_eq!(r["target_id"], json!(card));
     assert_eq!(r["new"]["card"]["title"], "Fix the boiler");
+    assert_eq!(
+        r["ip"], "127.0.0.1",
+        "the op's address is kept with its event: {r}"
+    );
     // A failed login for an email with no account is in no org's log.
     assert_eq!(of_kind(&rows, "login.failed").len(), 1);
     // Newest first.
     let times: Vec<_> = rows.iter().map(|r| assert_time(&r["at"])).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
+}
+
+/// An op sent over the WebSocket is in the log with the connection's address.
+async fn websocket_ops_keep_their_ip(backend: &str) {
+    let (server, _dir) = server(backend).await;
+    let org = new_org(&server, "Socket Co").await;
+    let board = new_board(&org, json!({"name": "Live"})).await;
+    let mut ws = Ws::connect(&server.base, boardroom_protocol::Codec::Json).await;
+    let token = org.owner.token.clone().expect("token");
+    ws.send_json(json!({"type": "hello", "ref": 0, "token": token}))
+        .await;
+    let welcome = ws.recv().await;
+    assert!(format!("{welcome:?}").contains("Welcome"), "{welcome:?}");
+    ws.send_json(json!({
+        "type": "op", "ref": 1, "topic": format!("board:{}", board["id"].as_str().unwrap()),
+        "op_id": Uuid::now_v7(), "kind": "card.create",
+        "data": {"column_id": board["columns"][0]["id"], "title": "Over the socket", "after": null},
+    }))
+    .await;
+    let answer = ws.recv().await;
+    assert!(format!("{answer:?}").starts_with("Ok"), "{answer:?}");
+    let rows = entries(&org.owner, &org, "kind=card.created").await;
+    let r = one(&rows, "card.created");
+    assert_eq!(r["new"]["card"]["title"], "Over the socket");
+    assert_eq!(r["ip"], "127.0.0.1", "{r}");
 }
 
 /// Filters (actor, kind, board, since/until) and cursor pages that neither skip nor repeat.
@@ -513,6 +543,7 @@ macro_rules! on_both {
 
 on_both!(
     every_kind_is_recorded,
+    websocket_ops_keep_their_ip,
     filters_and_pages,
     csv_export,
     who_may_read,

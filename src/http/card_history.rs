@@ -171,6 +171,7 @@ mod tests {
             data,
             actor: json!({"kind": "user", "id": Uuid::nil(), "name": "Ann"}),
             at: chrono::Utc::now(),
+            ip: None,
         }
     }
 

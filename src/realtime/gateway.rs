@@ -5,6 +5,7 @@
 use super::board::{BoardMsg, OpReply, Owed, SubscribeReq};
 use super::conn::{ConnHandle, ConnRx, Wire};
 use super::session_auth::{SessionAuth, WsCredential};
+use crate::http::extract::ClientIp;
 use crate::http::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -40,6 +41,7 @@ pub async fn upgrade(
     State(state): State<AppState>,
     Query(q): Query<WsQuery>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     ws: WebSocketUpgrade,
 ) -> Response {
     let offered: Vec<String> = ws
@@ -75,6 +77,7 @@ pub async fn upgrade(
             ConnHandle::bounded(codec, limits.send_queue_frames, limits.send_queue_bytes);
         metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
         let mut s = Session::new(state, conn);
+        s.ip = Some(ip);
         // Frames are handled under their own guard (1011); this one catches a failure
         // anywhere else in the session, so that its cleanup still runs.
         if let Err(panic) = AssertUnwindSafe(s.run(socket, rx, bearer))
@@ -104,6 +107,8 @@ struct Session {
     subscribe_limiter: DefaultDirectRateLimiter,
     bad_frames: u32,
     floods: u32,
+    /// The client's address, kept with its ops' events for the audit log.
+    ip: Option<std::net::IpAddr>,
 }
 
 fn per_second(rate: u32, burst: u32) -> DefaultDirectRateLimiter {
@@ -134,6 +139,7 @@ impl Session {
             subscribe_limiter,
             bad_frames: 0,
             floods: 0,
+            ip: None,
         }
     }
 
@@ -822,6 +828,7 @@ impl Session {
             op_id: f.op_id,
             op: f.op,
             reply: OpReply::conn(self.conn.clone(), f.r#ref),
+            ip: self.ip,
         };
         // The op is always answered, even when the actor stops before it gets to it.
         self.state.rt.boards.send(board_id, msg).await;

@@ -253,6 +253,7 @@ impl OpRow {
             data: self.data.0,
             actor: self.actor.0,
             at: self.at,
+            ip: self.ip,
         }
     }
 }
