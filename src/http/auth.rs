@@ -65,9 +65,11 @@ pub async fn login(
     if orgs.is_empty() {
         return Err(ApiError::unauthorized("this account has been deactivated"));
     }
-    record_login(&state, &user, &orgs, ip, "login.succeeded").await;
     tracing::info!(user_id = %user.id, "login");
-    issue_pair(&state, user.id, new_id()).await.map(Json)
+    // Recorded once the tokens exist (and not before: the access token's clock starts at issue).
+    let pair = issue_pair(&state, user.id, new_id()).await?;
+    record_login(&state, &user, &orgs, ip, "login.succeeded").await;
+    Ok(Json(pair))
 }
 
 /// One audit row per organization of the account: a login is not about one org, but each org's
