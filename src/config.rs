@@ -180,6 +180,11 @@ pub struct Limits {
     /// Most items one page of a list endpoint returns (also the page size when no `limit`
     /// is given).
     pub max_page_items: usize,
+    /// Most rows one CSV export of the audit log holds (`?format=csv`); narrow the filters or
+    /// page with `cursor` for more.
+    pub audit_export_max_rows: usize,
+    /// Most events replayed for one card's history (the oldest first; `truncated` says so).
+    pub card_history_max_events: usize,
 }
 
 impl Default for Config {
@@ -227,6 +232,8 @@ impl Default for Config {
                 subscribes_per_second_per_connection: 10,
                 subscribes_burst_per_connection: 100,
                 max_page_items: 1000,
+                audit_export_max_rows: 10000,
+                card_history_max_events: 2000,
             },
             realtime: Realtime {
                 heartbeat_ms: 25_000,

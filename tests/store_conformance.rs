@@ -646,6 +646,7 @@ fn event(b: &Board, epoch: i64, seq: i64, kind: &str) -> EventRecord {
         data: serde_json::json!({ "n": seq }),
         actor: serde_json::json!({ "kind": "user", "id": Uuid::nil(), "name": "x" }),
         at: micros_now(),
+        ip: None,
     }
 }
 

@@ -769,6 +769,28 @@ async fn http_cells(
                 decide(p, Action::IssueApiKey(Role::Member), &org),
             ])),
         )],
+        (Get, "/api/v1/orgs/{org}/audit") => get(
+            format!("/api/v1/orgs/{o}/audit"),
+            bearer(decide(p, Action::ManageMembers, &org)),
+        ),
+        (Patch, "/api/v1/orgs/{org}") => vec![cell(
+            "PATCH",
+            format!("/api/v1/orgs/{o}"),
+            Some(json!({"name": "Renamed org"})),
+            bearer(decide(p, Action::ManageMembers, &org)),
+        )],
+        // The unfiltered history: the raw event log's readers, on both cards.
+        (Get, "/api/v1/boards/{board}/cards/{card}/history") => cards
+            .iter()
+            .map(|(id, _)| {
+                cell(
+                    "GET",
+                    format!("/api/v1/boards/{}/cards/{id}/history", t.board_id),
+                    None,
+                    bearer(decide(p, Action::ReadBoardEvents, &board)),
+                )
+            })
+            .collect(),
         (Get, "/api/v1/orgs/{org}/api-keys") => get(
             format!("/api/v1/orgs/{o}/api-keys"),
             bearer(decide(p, Action::ManageApiKeys, &org)),

@@ -48,6 +48,7 @@ fn commit(b: &Board, epoch: i64, seq: i64) -> BoardCommit {
             op_id: Uuid::now_v7(),
             kind: "card.created".into(),
             data: serde_json::json!({}),
+            ip: None,
             actor: serde_json::json!({}),
             at: chrono::Utc::now(),
         }],

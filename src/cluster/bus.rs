@@ -430,6 +430,7 @@ impl Bus {
                 name,
                 op_id,
                 op,
+                ip,
             } => {
                 let (tx, rx) = oneshot::channel();
                 let msg = BoardMsg::Op {
@@ -438,6 +439,7 @@ impl Bus {
                     op_id,
                     op,
                     reply: OpReply::http(tx),
+                    ip,
                 };
                 if actor.cast(msg).is_err() {
                     return moved();
@@ -696,12 +698,14 @@ impl Bus {
                 op_id,
                 op,
                 reply,
+                ip,
             } => {
                 let req = Request::Op {
                     principal: (*principal).clone(),
                     name,
                     op_id,
                     op,
+                    ip,
                 };
                 match self.request(&node, board_id, req).await {
                     Some(Reply::Op(Ok(OpResult { seq, id }))) => reply.ok(seq, id),

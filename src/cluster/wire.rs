@@ -111,6 +111,9 @@ pub enum Request {
         name: String,
         op_id: Uuid,
         op: Op,
+        /// The client's address, for the audit log (absent from older nodes).
+        #[serde(default)]
+        ip: Option<std::net::IpAddr>,
     },
     Subscribe {
         conn: u64,

@@ -1,8 +1,9 @@
 //! `/api/v1/orgs/{org}/api-keys`: credentials for bots. The key is shown once, in the answer
 //! to its creation; only its SHA-256 is kept.
 
+use super::audit::{record, AuditCtx};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller};
+use super::extract::{Body, Caller, ClientIp};
 use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::{validate, AppState};
@@ -45,6 +46,7 @@ fn key_json(k: &ApiKey) -> Value {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -122,6 +124,12 @@ pub async fn create(
         })
         .await?;
     tracing::info!(%org_id, key_id = %row.id, role = %row.role, "api key created");
+    let mut e = AuditCtx::new(&state, &caller, org_id, ip)
+        .await
+        .entry("api_key.created");
+    e.target_id = Some(row.id);
+    e.new = Some(key_json(&row));
+    record(&state, e).await;
     let mut out = key_json(&row);
     out["key"] = json!(key);
     Ok((StatusCode::CREATED, Json(out)))
@@ -156,6 +164,7 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
     let p = state.principal_in(&caller, org_id).await?;
@@ -163,14 +172,18 @@ pub async fn revoke(
         decide(&p, Action::ManageApiKeys, &Resource::Org { org_id }),
         "manage API keys",
     )?;
-    if !state
-        .store
-        .revoke_api_key(org_id, id, chrono::Utc::now())
-        .await?
-    {
+    let now = chrono::Utc::now();
+    if !state.store.revoke_api_key(org_id, id, now).await? {
         return Err(ApiError::not_found("API key"));
     }
     state.rt.revoke(id);
     tracing::info!(%org_id, key_id = %id, "api key revoked");
+    let mut e = AuditCtx::new(&state, &caller, org_id, ip)
+        .await
+        .entry("api_key.revoked");
+    e.target_id = Some(id);
+    e.old = Some(json!({ "revoked_at": null }));
+    e.new = Some(json!({ "revoked_at": now }));
+    record(&state, e).await;
     Ok(StatusCode::NO_CONTENT)
 }

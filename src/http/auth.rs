@@ -40,6 +40,8 @@ pub async fn login(
     let Some(user) = user else {
         // Same work as a real check, so timing does not tell which emails exist.
         let _ = tokio::task::spawn_blocking(move || password::verify_dummy(&pw)).await;
+        metrics::counter!("boardroom_login_failures_unknown_account_total").increment(1);
+        tracing::info!(%ip, "login failed for an email with no account");
         return Err(ApiError::unauthorized(BAD_LOGIN));
     };
     let stored = user.password_hash.clone();
@@ -47,13 +49,55 @@ pub async fn login(
         .await
         .map_err(|_| ApiError::internal())?;
     if !ok {
+        // In the log of every org the account belongs to, written in the background so that
+        // the answer takes no longer than for an email with no account. That failure belongs
+        // to no org: it goes to tracing and a counter only (see the README).
+        let state = state.clone();
+        tokio::spawn(async move {
+            match state.store.memberships_of(user.id).await {
+                Ok(orgs) => record_login(&state, &user, &orgs, ip, "login.failed").await,
+                Err(e) => tracing::error!(error = %e, "audit of a failed login: no memberships"),
+            }
+        });
         return Err(ApiError::unauthorized(BAD_LOGIN));
     }
-    if state.store.memberships_of(user.id).await?.is_empty() {
+    let orgs = state.store.memberships_of(user.id).await?;
+    if orgs.is_empty() {
         return Err(ApiError::unauthorized("this account has been deactivated"));
     }
     tracing::info!(user_id = %user.id, "login");
-    issue_pair(&state, user.id, new_id()).await.map(Json)
+    // Recorded once the tokens exist (and not before: the access token's clock starts at issue).
+    let pair = issue_pair(&state, user.id, new_id()).await?;
+    record_login(&state, &user, &orgs, ip, "login.succeeded").await;
+    Ok(Json(pair))
+}
+
+/// One audit row per organization of the account: a login is not about one org, but each org's
+/// admins want to see who got into (or tried) their org.
+async fn record_login(
+    state: &AppState,
+    user: &crate::store::User,
+    orgs: &[crate::store::MembershipInfo],
+    ip: std::net::IpAddr,
+    kind: &str,
+) {
+    for m in orgs {
+        let entry = crate::store::AuditEntry {
+            org_id: m.org_id,
+            kind: kind.into(),
+            actor: crate::store::AuditActor {
+                kind: "user".into(),
+                id: Some(user.id),
+                name: user.name.clone(),
+            },
+            ip: Some(ip.to_string()),
+            board_id: None,
+            target_id: Some(user.id),
+            old: None,
+            new: Some(json!({ "email": user.email })),
+        };
+        super::audit::record(state, entry).await;
+    }
 }
 
 #[derive(Deserialize)]

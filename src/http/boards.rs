@@ -1,7 +1,8 @@
 //! `/api/v1/orgs/{org}/boards` and `/api/v1/boards/{board}/archive`.
 
+use super::audit::{record, AuditCtx};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller};
+use super::extract::{Body, Caller, ClientIp};
 use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::{validate, AppState};
@@ -38,6 +39,7 @@ pub fn board_json(b: &Board) -> Value {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateBoard>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -58,6 +60,13 @@ pub async fn create(
         })
         .await?;
     tracing::info!(%org_id, board_id = %board.id, "board created");
+    let mut e = AuditCtx::new(&state, &caller, org_id, ip)
+        .await
+        .entry("board.created");
+    e.board_id = Some(board.id);
+    e.target_id = Some(board.id);
+    e.new = Some(json!({ "name": board.name, "template": board.template }));
+    record(&state, e).await;
     Ok((StatusCode::CREATED, Json(board_json(&board))))
 }
 
@@ -122,6 +131,7 @@ pub async fn list(
 pub async fn archive(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path(board_id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
     let board = state
@@ -149,5 +159,13 @@ pub async fn archive(
         .ok_or_else(|| ApiError::not_found("board"))?;
     state.rt.boards.archived(board_id);
     tracing::info!(%org_id, %board_id, "board archived");
+    let mut e = AuditCtx::new(&state, &caller, org_id, ip)
+        .await
+        .entry("board.archived");
+    e.board_id = Some(board_id);
+    e.target_id = Some(board_id);
+    e.old = Some(json!({ "archived": false }));
+    e.new = Some(json!({ "archived": true }));
+    record(&state, e).await;
     Ok(Json(board_json(&board)))
 }

@@ -2,7 +2,7 @@
 //! notifications. Same rules and the same error codes as over the socket.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller};
+use super::extract::{Body, Caller, ClientIp};
 use super::params::{Path, Query};
 use super::AppState;
 use crate::realtime::board::{unanswered, BoardMsg, OpReply};
@@ -100,6 +100,7 @@ pub(super) async fn released_snapshot(
 pub async fn apply_op(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path(board_id): Path<Uuid>,
     Body(req): Body<OpRequest>,
 ) -> ApiResult<Json<Value>> {
@@ -128,6 +129,7 @@ pub async fn apply_op(
         op_id: req.op_id,
         op: req.op,
         reply: OpReply::http(tx),
+        ip: Some(ip),
     };
     state.rt.boards.send(board_id, msg).await;
     match rx.await {

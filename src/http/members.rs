@@ -1,8 +1,9 @@
 //! `/api/v1/orgs/{org}/members`: the only way to register is to be created by an owner or
 //! admin of an organization.
 
+use super::audit::{record, AuditCtx};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller};
+use super::extract::{Body, Caller, ClientIp};
 use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::{validate, AppState};
@@ -29,6 +30,7 @@ pub struct CreateMember {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateMember>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -67,6 +69,12 @@ pub async fn create(
         })?;
     state.rt.directory_changed(org_id);
     tracing::info!(%org_id, user_id = %member.id, role = %member.role, "member created");
+    let mut e = AuditCtx::new(&state, &caller, org_id, ip)
+        .await
+        .entry("member.created");
+    e.target_id = Some(member.id);
+    e.new = Some(json!({ "email": member.email, "name": member.name, "role": member.role }));
+    record(&state, e).await;
     Ok((StatusCode::CREATED, Json(json!(member))))
 }
 
@@ -101,6 +109,7 @@ pub struct PatchMember {
 pub async fn patch(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path((org_id, user_id)): Path<(Uuid, Uuid)>,
     Body(body): Body<PatchMember>,
 ) -> ApiResult<Json<Value>> {
@@ -132,12 +141,22 @@ pub async fn patch(
     // Live sessions hold the old role: close them (4003) so they reconnect with the new one.
     state.rt.revoke(user_id);
     tracing::info!(%org_id, %user_id, role = %member.role, "member role changed");
+    if target.role != member.role {
+        let mut e = AuditCtx::new(&state, &caller, org_id, ip)
+            .await
+            .entry("member.role_changed");
+        e.target_id = Some(user_id);
+        e.old = Some(json!({ "role": target.role }));
+        e.new = Some(json!({ "role": member.role }));
+        record(&state, e).await;
+    }
     Ok(Json(json!(member)))
 }
 
 pub async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path((org_id, user_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
     let p = state.principal_in(&caller, org_id).await?;
@@ -155,10 +174,19 @@ pub async fn deactivate(
     if target.role == Role::Owner {
         ensure_another_owner(&state, org_id, user_id).await?;
     }
-    state.store.deactivate_member(org_id, user_id).await?;
+    let changed = state.store.deactivate_member(org_id, user_id).await?;
     state.rt.revoke(user_id);
     state.rt.directory_changed(org_id);
     tracing::info!(%org_id, %user_id, "member deactivated");
+    if changed {
+        let mut e = AuditCtx::new(&state, &caller, org_id, ip)
+            .await
+            .entry("member.deactivated");
+        e.target_id = Some(user_id);
+        e.old = Some(json!({ "role": target.role, "active": true }));
+        e.new = Some(json!({ "role": target.role, "active": false }));
+        record(&state, e).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,9 +1,11 @@
 //! The HTTP surface: REST under `/api/v1` (PROTOCOL.md, "HTTP"), health and readiness.
 
 mod api_keys;
+pub mod audit;
 mod auth;
 mod boards;
 pub mod bodies;
+mod card_history;
 mod cards;
 mod customers;
 pub mod error;
@@ -13,6 +15,7 @@ mod live;
 mod members;
 mod notification_prefs;
 mod openapi;
+mod org_settings;
 pub mod page;
 pub mod params;
 mod share_links;
@@ -220,6 +223,7 @@ pub fn routes() -> Vec<Route> {
         route(Post, "/api/v1/auth/refresh", auth::refresh),
         route(Post, "/api/v1/auth/logout", auth::logout),
         route(Get, "/api/v1/me", auth::me),
+        route(Patch, "/api/v1/orgs/{org}", org_settings::patch),
         route(Post, "/api/v1/orgs/{org}/members", members::create),
         route(Get, "/api/v1/orgs/{org}/members", members::list),
         route(Patch, "/api/v1/orgs/{org}/members/{user}", members::patch),
@@ -243,6 +247,12 @@ pub fn routes() -> Vec<Route> {
         route(Post, "/api/v1/boards/{board}/archive", boards::archive),
         route(Post, "/api/v1/orgs/{org}/api-keys", api_keys::create),
         route(Get, "/api/v1/orgs/{org}/api-keys", api_keys::list),
+        route(Get, "/api/v1/orgs/{org}/audit", audit::list),
+        route(
+            Get,
+            "/api/v1/boards/{board}/cards/{card}/history",
+            card_history::history,
+        ),
         route(Delete, "/api/v1/orgs/{org}/api-keys/{id}", api_keys::revoke),
         route(Post, "/api/v1/orgs/{org}/webhooks", webhooks::create),
         route(Get, "/api/v1/orgs/{org}/webhooks", webhooks::list),

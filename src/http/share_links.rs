@@ -1,7 +1,8 @@
 //! Share links: a read-only window on one card for a customer who has no account.
 
+use super::audit::{record, AuditCtx};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller};
+use super::extract::{Body, Caller, ClientIp};
 use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::{validate, AppState};
@@ -24,6 +25,7 @@ pub struct CreateLink {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path(card_id): Path<Uuid>,
     Body(body): Body<CreateLink>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -64,6 +66,12 @@ pub async fn create(
         })
         .await?;
     tracing::info!(org_id = %loc.org_id, %card_id, link_id = %link.id, "share link created");
+    let ctx = AuditCtx::new(&state, &caller, loc.org_id, ip).await;
+    let mut e = ctx.entry("share_link.created");
+    e.board_id = Some(loc.board_id);
+    e.target_id = Some(link.id);
+    e.new = Some(json!({ "card_id": card_id, "expires_at": link.expires_at }));
+    record(&state, e).await;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -79,6 +87,7 @@ pub async fn create(
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     let link = state
@@ -117,6 +126,13 @@ pub async fn revoke(
     }
     state.rt.revoke(id);
     tracing::info!(org_id = %link.org_id, link_id = %id, "share link revoked");
+    let ctx = AuditCtx::new(&state, &caller, link.org_id, ip).await;
+    let mut e = ctx.entry("share_link.revoked");
+    e.board_id = Some(link.board_id);
+    e.target_id = Some(id);
+    e.old = Some(json!({ "card_id": link.card_id, "revoked_at": null }));
+    e.new = Some(json!({ "card_id": link.card_id, "revoked_at": chrono::Utc::now() }));
+    record(&state, e).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,8 +2,9 @@
 //! and manual redelivery (owners and admins). The signing secret is shown once, in the answer
 //! to creation and to `rotate-secret`. Sending is `crate::webhooks`' job.
 
+use super::audit::{record, AuditCtx};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller};
+use super::extract::{Body, Caller, ClientIp};
 use super::params::{Path, Query};
 use super::{validate, AppState};
 use crate::store::{Delivery, Webhook, WebhookPatch};
@@ -20,6 +21,23 @@ use uuid::Uuid;
 const SECRET_PREFIX: &str = "whsec_";
 const MAX_URL_CHARS: usize = 2000;
 const MAX_FILTER_ENTRIES: usize = 100;
+
+/// Records a webhook change in the org's audit log (never the secret: only that it changed).
+async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    org_id: Uuid,
+    ip: std::net::IpAddr,
+    kind: &str,
+    id: Uuid,
+    (old, new): (Option<Value>, Option<Value>),
+) {
+    let mut e = AuditCtx::new(state, caller, org_id, ip).await.entry(kind);
+    e.target_id = Some(id);
+    e.old = old;
+    e.new = new;
+    record(state, e).await;
+}
 
 /// A field that may be absent (leave it), null (every kind/board) or a value.
 fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
@@ -165,6 +183,7 @@ fn description(d: Option<String>) -> ApiResult<String> {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateWebhook>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -194,6 +213,16 @@ pub async fn create(
     hooks.create_webhook(&w).await?;
     tracing::info!(%org_id, webhook = %w.id, "webhook created");
     let mut out = webhook_json(&w);
+    audit(
+        &state,
+        &caller,
+        org_id,
+        ip,
+        "webhook.created",
+        w.id,
+        (None, Some(out.clone())),
+    )
+    .await;
     out["secret"] = json!(w.secret);
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -242,11 +271,12 @@ pub async fn get(
 pub async fn patch(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
     Body(body): Body<PatchWebhook>,
 ) -> ApiResult<Json<Value>> {
     authorize(&state, &caller, org_id).await?;
-    found(&state, org_id, id).await?;
+    let before = webhook_json(&found(&state, org_id, id).await?);
     let url = match body.url {
         Some(u) => Some(check_url(&state, &u).await?),
         None => None,
@@ -269,25 +299,49 @@ pub async fn patch(
         .await?
         .ok_or_else(|| ApiError::not_found("webhook"))?;
     tracing::info!(%org_id, webhook = %id, "webhook changed");
-    Ok(Json(webhook_json(&w)))
+    let after = webhook_json(&w);
+    audit(
+        &state,
+        &caller,
+        org_id,
+        ip,
+        "webhook.updated",
+        id,
+        (Some(before), Some(after.clone())),
+    )
+    .await;
+    Ok(Json(after))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
     authorize(&state, &caller, org_id).await?;
+    let before = webhook_json(&found(&state, org_id, id).await?);
     if !state.store.webhooks().delete_webhook(org_id, id).await? {
         return Err(ApiError::not_found("webhook"));
     }
     tracing::info!(%org_id, webhook = %id, "webhook deleted");
+    audit(
+        &state,
+        &caller,
+        org_id,
+        ip,
+        "webhook.deleted",
+        id,
+        (Some(before), None),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
     authorize(&state, &caller, org_id).await?;
@@ -301,6 +355,16 @@ pub async fn rotate_secret(
         return Err(ApiError::not_found("webhook"));
     }
     tracing::info!(%org_id, webhook = %id, "webhook secret rotated");
+    audit(
+        &state,
+        &caller,
+        org_id,
+        ip,
+        "webhook.secret_rotated",
+        id,
+        (None, None),
+    )
+    .await;
     let mut out = webhook_json(&found(&state, org_id, id).await?);
     out["secret"] = json!(secret);
     Ok(Json(out))

@@ -126,6 +126,7 @@ pub fn event_record(org_id: Uuid, board_id: Uuid, f: &EventFrame) -> EventRecord
         data,
         actor: serde_json::to_value(&f.actor).unwrap_or_default(),
         at: f.at,
+        ip: None,
     }
 }
 
@@ -156,7 +157,10 @@ pub fn board_commit(e: JournalEntry) -> BoardCommit {
         events: e
             .events
             .iter()
-            .map(|f| event_record(org_id, board_id, f))
+            .map(|f| EventRecord {
+                ip: e.ip.map(|ip| ip.to_string()),
+                ..event_record(org_id, board_id, f)
+            })
             .collect(),
         ops: vec![AppliedOp {
             op_id: e.op.op_id,

@@ -7,6 +7,7 @@ use super::conn::{ConnHandle, ConnRx, Wire};
 use super::session_auth::{SessionAuth, WsCredential};
 use crate::auth::ratelimit::CredentialKey;
 use crate::http::extract::Caller;
+use crate::http::extract::ClientIp;
 use crate::http::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -42,6 +43,7 @@ pub async fn upgrade(
     State(state): State<AppState>,
     Query(q): Query<WsQuery>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     ws: WebSocketUpgrade,
 ) -> Response {
     let offered: Vec<String> = ws
@@ -77,6 +79,7 @@ pub async fn upgrade(
             ConnHandle::bounded(codec, limits.send_queue_frames, limits.send_queue_bytes);
         metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
         let mut s = Session::new(state, conn);
+        s.ip = Some(ip);
         // Frames are handled under their own guard (1011); this one catches a failure
         // anywhere else in the session, so that its cleanup still runs.
         if let Err(panic) = AssertUnwindSafe(s.run(socket, rx, bearer))
@@ -106,6 +109,8 @@ struct Session {
     subscribe_limiter: DefaultDirectRateLimiter,
     bad_frames: u32,
     floods: u32,
+    /// The client's address, kept with its ops' events for the audit log.
+    ip: Option<std::net::IpAddr>,
 }
 
 fn per_second(rate: u32, burst: u32) -> DefaultDirectRateLimiter {
@@ -136,6 +141,7 @@ impl Session {
             subscribe_limiter,
             bad_frames: 0,
             floods: 0,
+            ip: None,
         }
     }
 
@@ -847,6 +853,7 @@ impl Session {
             op_id: f.op_id,
             op: f.op,
             reply: OpReply::conn(self.conn.clone(), f.r#ref),
+            ip: self.ip,
         };
         // The op is always answered, even when the actor stops before it gets to it.
         self.state.rt.boards.send(board_id, msg).await;

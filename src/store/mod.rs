@@ -3,10 +3,13 @@
 //! SQL (see `sql.rs`) and the same conformance suite (`tests/store_conformance.rs`) runs on
 //! both.
 
+mod audit;
 mod models;
 mod prefs;
 mod sql;
 mod webhooks;
+
+pub use audit::*;
 
 pub use models::*;
 pub use prefs::NotificationPrefs;
@@ -60,7 +63,8 @@ impl SqliteSync {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+/// `AuditStore` lives in `audit.rs`; every store is one.
+pub trait Store: AuditStore + Send + Sync + 'static {
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

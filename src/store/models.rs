@@ -267,6 +267,8 @@ pub struct EventRecord {
     pub data: serde_json::Value,
     pub actor: serde_json::Value,
     pub at: DateTime<Utc>,
+    /// The client's address (audit log); not part of the wire event.
+    pub ip: Option<String>,
 }
 
 /// A row the write-behind brings up to date. Cards and columns are written whole (their

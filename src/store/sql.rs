@@ -114,7 +114,7 @@ impl SqliteStore {
 
 /// Postgres keeps microseconds; cutting here makes a value read back equal the one written,
 /// on both stores.
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     let t = Utc::now();
     t.duration_trunc(chrono::Duration::microseconds(1))
         .unwrap_or(t)
@@ -428,6 +428,7 @@ impl From<EventRow> for EventRecord {
             data: r.data.0,
             actor: r.actor.0,
             at: r.at,
+            ip: None,
         }
     }
 }
@@ -697,7 +698,7 @@ macro_rules! sql_store {
                     // Many rows per statement: one round trip for a whole batch's events.
                     for chunk in c.events.chunks(500) {
                         let mut qb = sqlx::QueryBuilder::<$Db>::new(
-                            "INSERT INTO board_events (org_id, board_id, epoch, seq, op_id, kind, data, actor, at) ",
+                            "INSERT INTO board_events (org_id, board_id, epoch, seq, op_id, kind, data, actor, at, ip) ",
                         );
                         qb.push_values(chunk, |mut b, e| {
                             b.push_bind(e.org_id)
@@ -708,7 +709,8 @@ macro_rules! sql_store {
                                 .push_bind(e.kind.as_str())
                                 .push_bind(Json(&e.data))
                                 .push_bind(Json(&e.actor))
-                                .push_bind(e.at);
+                                .push_bind(e.at)
+                                .push_bind(e.ip.as_deref());
                         });
                         qb.build().execute(&mut *tx).await.map_err(|err| map_err(err, "event"))?;
                     }
@@ -1912,9 +1914,9 @@ impl PgStore {
             .collect();
         if !events.is_empty() {
             sqlx::query(
-                "INSERT INTO board_events (org_id, board_id, epoch, seq, op_id, kind, data, actor, at) \
+                "INSERT INTO board_events (org_id, board_id, epoch, seq, op_id, kind, data, actor, at, ip) \
                  SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::int8[], $5::uuid[], \
-                 $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[])",
+                 $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[], $10::text[])",
             )
             .bind(events.iter().map(|e| e.org_id).collect::<Vec<_>>())
             .bind(events.iter().map(|e| e.board_id).collect::<Vec<_>>())
@@ -1925,6 +1927,7 @@ impl PgStore {
             .bind(events.iter().map(|e| Json(&e.data)).collect::<Vec<_>>())
             .bind(events.iter().map(|e| Json(&e.actor)).collect::<Vec<_>>())
             .bind(events.iter().map(|e| e.at).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.ip.as_deref()).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await
             .map_err(|err| map_err(err, "event"))?;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, createWriteStream } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -698,5 +698,77 @@ describe('Boardroom in a real browser', () => {
     await page.waitForSelector('text=e2e receiver', { state: 'detached' });
     await ctx.close();
     rx.close();
+  });
+
+  it('audit log: an admin filters it and downloads CSV; a card detail shows its history, old → new', async () => {
+    const d = await demo();
+    const roadmap = await d.board('Product roadmap');
+    // Changes to find: a role change by the owner, and a card made (a board op) by the admin.
+    const owner = await login('owner');
+    const worker = d.person('Wendy Worker');
+    await api('PATCH', `/api/v1/orgs/${d.org}/members/${worker.id}`, owner, { role: 'member' });
+    const created = await api('POST', `/api/v1/boards/${roadmap.id}/ops`, d.admin, {
+      op_id: crypto.randomUUID(),
+      kind: 'card.create',
+      data: { column_id: roadmap.columns[0].id, title: 'Audit me', after: null },
+    });
+
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const page = await signIn(ctx, 'admin');
+    await page.goto(`${base}/admin/audit`);
+    const log = page.getByTestId('audit-log');
+    await log.locator('tr[data-kind="member.role_changed"]').first().waitFor();
+    await log.locator('tr[data-kind="card.created"]', { hasText: 'Audit me' }).waitFor();
+    // Filter by kind: only role changes are left.
+    await log.getByLabel('Kind').selectOption('member.role_changed');
+    await log.getByRole('button', { name: 'Apply filters' }).click();
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('[data-testid=audit-log] tbody tr')];
+      return rows.length > 0 && rows.every((r) => r.getAttribute('data-kind') === 'member.role_changed');
+    });
+    const row = log.locator('tr[data-kind="member.role_changed"]').first();
+    assert.match(await row.textContent(), /Olivia Owner/);
+    assert.match(await row.textContent(), /"role":"worker".*"role":"member"/);
+    // And by who: the admin made no role change.
+    await log.getByLabel('Who').selectOption({ label: 'Adam Admin' });
+    await log.getByRole('button', { name: 'Apply filters' }).click();
+    await log.getByText('Nothing recorded matches these filters.').waitFor();
+    // CSV of the admin's board ops on the roadmap.
+    await log.getByLabel('Kind').selectOption('card.created');
+    await log.getByLabel('Board').selectOption({ label: 'Product roadmap' });
+    await log.getByRole('button', { name: 'Apply filters' }).click();
+    await log.locator('tr[data-kind="card.created"]', { hasText: 'Audit me' }).waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), log.getByRole('button', { name: 'Download CSV' }).click()]);
+    assert.equal(download.suggestedFilename(), 'audit.csv');
+    const csv = readFileSync(await download.path(), 'utf8').split('\r\n').filter(Boolean);
+    assert.equal(csv[0], 'at,source,kind,actor_kind,actor_id,actor_name,ip,board_id,target_id,old,new');
+    assert.ok(csv.length >= 2, csv.join('\n'));
+    assert.ok(csv.slice(1).every((l) => l.includes(',card.created,') && l.includes('Adam Admin') && l.includes(roadmap.id)), csv.join('\n'));
+    assert.ok(csv.some((l) => l.includes(created.id) && l.includes('Audit me')), csv.join('\n'));
+    await page.screenshot({ path: join(artifacts, 'admin-audit.png') });
+    await ctx.close();
+
+    // A member renames the card in its detail; the history shows the admin's creation and the rename.
+    const mctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const mpage = await signIn(mctx, 'member');
+    await mpage.goto(`${base}/boards/${roadmap.id}/cards/${created.id}`);
+    const detail = mpage.getByTestId('card-detail');
+    await detail.waitFor();
+    const history = detail.getByTestId('card-history');
+    await history.getByText('created the card').waitFor();
+    assert.match(await history.textContent(), /Adam Admin/);
+    await detail.getByLabel('Title').fill('Audited');
+    await detail.getByLabel('Title').press('Enter');
+    const change = history.locator('[data-field=title]').first();
+    await change.waitFor({ timeout: 5000 });
+    assert.equal(await change.locator('.old').textContent(), 'Audit me');
+    assert.equal(await change.locator('.new').textContent(), 'Audited');
+    assert.match(await history.locator('li').first().textContent(), /Mia Member/);
+    await mpage.screenshot({ path: join(artifacts, 'card-history.png') });
+    await mctx.close();
+    // A worker's card detail has no history (the server refuses it: 403).
+    const wtoken = await login('worker');
+    const r = await fetch(`${base}/api/v1/boards/${roadmap.id}/cards/${created.id}/history`, { headers: { authorization: `Bearer ${wtoken}` } });
+    assert.equal(r.status, 403);
   });
 });

@@ -208,6 +208,8 @@ pub enum BoardMsg {
         op_id: Uuid,
         op: Op,
         reply: OpReply,
+        /// The client's address, kept with the op's events for the audit log.
+        ip: Option<std::net::IpAddr>,
     },
     PresenceSet {
         conn: Arc<ConnHandle>,
@@ -480,6 +482,7 @@ impl Actor for BoardActor {
                 op_id,
                 op,
                 reply,
+                ip,
             } => {
                 // Saturating: ops forwarded by another node reach the actor uncounted.
                 let _ = rt
@@ -505,7 +508,7 @@ impl Actor for BoardActor {
                         }
                     }
                 }
-                rt.op(&myself, &principal, name, op_id, op, reply);
+                rt.op(&myself, &principal, name, op_id, op, reply, ip);
             }
             BoardMsg::PresenceSet {
                 conn,
@@ -843,6 +846,7 @@ impl BoardRt {
         Some(events)
     }
 
+    #[allow(clippy::too_many_arguments)] // the fields of `BoardMsg::Op`, taken apart
     fn op(
         &mut self,
         myself: &ActorRef<BoardMsg>,
@@ -851,6 +855,7 @@ impl BoardRt {
         op_id: Uuid,
         op: Op,
         reply: OpReply,
+        ip: Option<std::net::IpAddr>,
     ) {
         if let Some(&first) = self.applied.get(&op_id) {
             // Authorized first, and only for its sender: a replay of someone else's op_id
@@ -971,6 +976,7 @@ impl BoardRt {
             events: frames,
             rows,
             notifications: notes.clone(),
+            ip,
         };
         let done = permit.send(entry);
         let me = myself.clone();

@@ -119,6 +119,8 @@ pub struct JournalEntry {
     pub events: Vec<EventFrame>,
     pub rows: Vec<RowWrite>,
     pub notifications: Vec<NewNotification>,
+    /// The address the op came from (audit log); None when the path does not know it.
+    pub ip: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -113,6 +113,52 @@ export interface CardSearch {
   cursor?: string;
 }
 
+/** One row of an organization's audit log (`GET /api/v1/orgs/{org}/audit`). */
+export interface AuditEntry {
+  /** `log`: members, roles, keys, links, boards, settings, logins; `board_op`: a board's event. */
+  source: 'log' | 'board_op';
+  at: string;
+  kind: string;
+  actor: { kind: 'user' | 'api_key' | 'anonymous'; id: Uuid | null; name: string };
+  ip: string | null;
+  board_id: Uuid | null;
+  target_id: Uuid | null;
+  old: unknown;
+  new: unknown;
+}
+
+/** Filters of the audit log; empty ones are left out. */
+export interface AuditFilter {
+  actor?: Uuid;
+  kind?: string;
+  board?: Uuid;
+  since?: string;
+  until?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/** A card's history, oldest first: who changed what, old → new. */
+export interface CardHistory {
+  card_id: Uuid;
+  board_id: Uuid;
+  truncated: boolean;
+  entries: {
+    seq: number;
+    at: string;
+    kind: string;
+    actor: { kind: string; id: Uuid; name: string };
+    changes: { field: string; old: unknown; new: unknown }[];
+  }[];
+}
+
+function auditQuery(f: AuditFilter, extra: Record<string, string> = {}): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries({ ...f, ...extra })) if (v !== undefined && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
 export interface HttpOptions {
   /** Base URL of the server, e.g. `http://127.0.0.1:8080` ('' = same origin in a browser). */
   baseUrl?: string;
@@ -237,6 +283,39 @@ export class BoardroomHttp {
     for (const [k, v] of Object.entries(s)) if (v !== undefined && v !== '') q.set(k, String(v));
     const qs = q.toString();
     return this.call('GET', `/api/v1/boards/${board}/cards${qs ? `?${qs}` : ''}`);
+  }
+  audit(org: Uuid, f: AuditFilter): Promise<{ entries: AuditEntry[]; next_cursor: string | null }> {
+    return this.call('GET', `/api/v1/orgs/${org}/audit${auditQuery(f)}`);
+  }
+  /** The same rows as CSV (`format=csv`), as text: the page turns it into a download. */
+  async auditCsv(org: Uuid, f: AuditFilter): Promise<string> {
+    const f2 = { ...f, cursor: undefined, limit: undefined };
+    const res = await this.raw('GET', `/api/v1/orgs/${org}/audit${auditQuery(f2, { format: 'csv' })}`);
+    return res.text();
+  }
+  cardHistory(board: Uuid, card: Uuid): Promise<CardHistory> {
+    return this.call('GET', `/api/v1/boards/${board}/cards/${card}/history`);
+  }
+  /** A request whose answer is not JSON; errors are thrown as by `call`. */
+  private async raw(method: string, path: string): Promise<Response> {
+    const f = this.opts.fetch ?? globalThis.fetch.bind(globalThis);
+    const headers: Record<string, string> = {};
+    const t = this.opts.token ? await this.opts.token() : null;
+    if (t) headers.authorization = `Bearer ${t}`;
+    const res = await f(`${this.opts.baseUrl ?? ''}${path}`, { method, headers });
+    if (!res.ok) {
+      let e: any = null;
+      try {
+        e = (await res.json())?.error;
+      } catch {
+        /* not JSON */
+      }
+      throw new BoardroomError((e?.code as ClientErrorCode) ?? statusCode(res.status), e?.message ?? `HTTP ${res.status}`, {
+        field: e?.field,
+        status: res.status,
+      });
+    }
+    return res;
   }
   /** The job page's frame: statuses and workers' names. A share token names its own card. */
   job(card?: Uuid): Promise<JobInfo> {

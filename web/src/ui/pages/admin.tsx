@@ -7,6 +7,7 @@ import { fmtDate, Header } from '../components';
 import { useBoard } from '../live';
 import { linkHandler } from '../router';
 import { Webhooks } from './admin-webhooks';
+import { AuditLog } from './audit';
 import { forgetCustomers } from './card-detail';
 
 const ROLES: Role[] = ['owner', 'admin', 'member', 'worker', 'customer'];
@@ -21,6 +22,7 @@ export function Admin({ tab }: { tab: string }) {
     ['api-keys', 'API keys', admin],
     ['webhooks', 'Webhooks', admin],
     ['share-links', 'Share links', true],
+    ['audit', 'Audit log', admin],
   ];
   const visible = tabs.filter((t) => t[2]);
   const current = visible.find((t) => t[0] === tab)?.[0] ?? visible[0]![0];
@@ -42,6 +44,7 @@ export function Admin({ tab }: { tab: string }) {
         {current === 'api-keys' && <ApiKeys />}
         {current === 'webhooks' && <Webhooks />}
         {current === 'share-links' && <ShareLinks />}
+        {current === 'audit' && <AuditLog />}
       </main>
     </>
   );

@@ -3,6 +3,7 @@ import { PRIORITIES, uuid, type Card, type Customer, type JobInfo, type Person, 
 import { app, useApp } from '../app-state';
 import { Avatar, fmtDate, Modal } from '../components';
 import type { LiveBoard } from '../live';
+import { CardHistory } from './card-history';
 
 /** Customers of the org, loaded once per page (members and up may list them). */
 let customersCache: Promise<Customer[]> | null = null;
@@ -19,6 +20,11 @@ export function useCustomers(enabled: boolean): Customer[] {
   }, [enabled]);
   return list;
 }
+/** Roles that see the whole board, and so a card's unfiltered history. */
+function fullView(role: string | undefined): boolean {
+  return role === 'owner' || role === 'admin' || role === 'member';
+}
+
 export function forgetCustomers(): void {
   customersCache = null;
 }
@@ -46,7 +52,7 @@ export function CardDetail({
   return <CardDetailBody boardId={boardId} card={card} live={live} editable={editable} onClose={onClose} />;
 }
 
-function CardDetailBody({ card, live, editable, onClose }: { boardId: string; card: Card; live: LiveBoard; editable: boolean; onClose: () => void }) {
+function CardDetailBody({ boardId, card, live, editable, onClose }: { boardId: string; card: Card; live: LiveBoard; editable: boolean; onClose: () => void }) {
   const a = useApp();
   const customers = useCustomers(editable);
   const columns = live.model?.orderedColumns() ?? [];
@@ -114,6 +120,7 @@ function CardDetailBody({ card, live, editable, onClose }: { boardId: string; ca
           </label>
           <Checklist card={card} live={live} editable={editable} />
           <Comments card={card} live={live} people={staff} />
+          {fullView(a.org?.role) && <CardHistory boardId={boardId} card={card} />}
         </div>
         <aside class="detail-side">
           <label class="field">

@@ -1,0 +1,53 @@
+//! `PATCH /api/v1/orgs/{org}`: the organization's settings (today its name), for owners and
+//! admins. The change and its audit row commit in one transaction.
+
+use super::audit::AuditCtx;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Caller, ClientIp};
+use super::params::Path;
+use super::{validate, AppState};
+use axum::extract::State;
+use axum::Json;
+use boardroom_actors::policy::{decide, Action, Resource};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchOrg {
+    name: String,
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientIp(ip): ClientIp,
+    Path(org_id): Path<Uuid>,
+    Body(body): Body<PatchOrg>,
+) -> ApiResult<Json<Value>> {
+    let p = state.principal_in(&caller, org_id).await?;
+    // Those who run the org (owners, admins): the same rule as for its members.
+    ApiError::check(
+        decide(&p, Action::ManageMembers, &Resource::Org { org_id }),
+        "change the organization's settings",
+    )?;
+    let name = validate::text("name", &body.name, state.config.limits.max_name_chars)?;
+    let entry = AuditCtx::new(&state, &caller, org_id, ip)
+        .await
+        .entry("org.updated");
+    state
+        .store
+        .rename_org(org_id, &name, entry)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    tracing::info!(%org_id, "organization renamed");
+    let org = state
+        .store
+        .get_org(org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    Ok(Json(
+        json!({ "id": org.id, "name": org.name, "created_at": org.created_at }),
+    ))
+}
