@@ -98,6 +98,11 @@ async function startServer() {
       BOARDROOM_DEMO_SEED: 'true',
       BOARDROOM_PUBLIC_URL: base,
       BOARDROOM_BROKER: 'memory',
+      // Every test signs the demo people in (API and page); the per-account login limits are
+      // for attackers, not for this suite.
+      BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_ACCOUNT_IP_PER_MINUTE: '1000',
+      BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_ACCOUNT_PER_MINUTE: '1000',
+      BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_IP_PER_MINUTE: '1000',
       RUST_LOG: 'warn',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
