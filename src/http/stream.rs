@@ -101,6 +101,7 @@ pub async fn stream(
         Codec::Json,
         limits.send_queue_frames,
         limits.send_queue_bytes,
+        state.config.realtime.fanout_backlog_frames.max(1),
     );
     // Refusals (not found, unavailable) are HTTP errors, before the stream starts.
     state

@@ -75,8 +75,12 @@ pub async fn upgrade(
     let state = Arc::new(state);
     ws.on_upgrade(move |socket| async move {
         let limits = &state.config.limits;
-        let (conn, rx) =
-            ConnHandle::bounded(codec, limits.send_queue_frames, limits.send_queue_bytes);
+        let (conn, rx) = ConnHandle::bounded(
+            codec,
+            limits.send_queue_frames,
+            limits.send_queue_bytes,
+            state.config.realtime.fanout_backlog_frames.max(1),
+        );
         metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
         let mut s = Session::new(state, conn);
         s.ip = Some(ip);
@@ -220,6 +224,7 @@ impl Session {
                             if e.to_string().contains("too long") || e.to_string().contains("too big") {
                                 break (close::FRAME_TOO_LARGE, "frame too large");
                             }
+                            tracing::debug!(conn = self.conn.id, error = %e, "read failed; session ends");
                         }
                         return;
                     };

@@ -357,13 +357,7 @@ pub struct BoardRt {
     panic_on_next_op: bool,
     /// See [`BoardArgs::ops_queued`].
     ops_queued: Arc<AtomicUsize>,
-    /// The last admission verdict (overloaded?) and when it was taken: the subscribers'
-    /// queues are scanned at most once per [`ADMISSION_RESCAN`], not for every op.
-    admission: Option<(std::time::Instant, bool)>,
 }
-
-/// How long an admission verdict stands (a scan reads every subscriber's queue length).
-const ADMISSION_RESCAN: std::time::Duration = std::time::Duration::from_millis(1);
 
 const APPLIED_MEMORY: usize = 10_000;
 
@@ -445,7 +439,6 @@ impl Actor for BoardActor {
             last_activity: tokio::time::Instant::now(),
             panic_on_next_op: false,
             ops_queued,
-            admission: None,
             deps,
         })
     }
@@ -1006,21 +999,12 @@ impl BoardRt {
     /// than `fanout_backlog_frames` frames waiting. Taking the op would only lengthen their
     /// queues (and everyone's latency) until they overflow; refused, it is not applied and
     /// the sender retries after `retry_after_ms`, with the same `op_id`.
+    /// The count of subscribers behind is kept by the hub as queues change, so the check is
+    /// exact and O(1) for every op.
     fn overloaded(&mut self) -> Option<ErrorReply> {
         let s = &self.deps.settings;
-        let now = std::time::Instant::now();
-        let over = match self.admission {
-            Some((at, over)) if now.duration_since(at) < ADMISSION_RESCAN => over,
-            _ => {
-                let (behind, subs) = self
-                    .deps
-                    .hub
-                    .behind(&Topic::Board(self.board_id), s.fanout_backlog_frames);
-                let over = behind > 0 && behind * 2 > subs;
-                self.admission = Some((now, over));
-                over
-            }
-        };
+        let (behind, subs) = self.deps.hub.behind(&Topic::Board(self.board_id));
+        let over = behind > 0 && behind * 2 > subs;
         if !over {
             return None;
         }

@@ -3,10 +3,14 @@
 //! when the queue is full (in frames, or in bytes) the connection is marked for closing with
 //! 4009 instead.
 
+mod backlog;
+
+use backlog::Backlog;
+pub use backlog::BehindCount;
 use boardroom_protocol::{close, Codec, ServerFrame};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll, Waker};
 use tokio::sync::mpsc;
@@ -45,9 +49,10 @@ pub struct ConnHandle {
     pub dropped_frames: AtomicU64,
     /// Set only through the debug endpoint: the session fails on its next frame.
     debug_failure: AtomicBool,
-    /// Bytes queued and not yet taken by [`ConnRx`], and their bound: a frame count alone
-    /// lets a few large frames (snapshots) hold hundreds of MB for a client that does not read.
-    queued_bytes: Arc<AtomicUsize>,
+    /// Bytes and frames queued and not yet taken by [`ConnRx`]: the byte bound (a frame count
+    /// alone lets a few large frames, snapshots, hold hundreds of MB for a client that does not
+    /// read) and the behind state boards admit ops by.
+    backlog: Arc<Backlog>,
     max_bytes: usize,
 }
 
@@ -55,12 +60,13 @@ pub struct ConnHandle {
 /// it takes back to the queue's byte bound.
 pub struct ConnRx {
     rx: mpsc::Receiver<Wire>,
-    bytes: Arc<AtomicUsize>,
+    backlog: Arc<Backlog>,
 }
 
 impl ConnRx {
     fn took(&self, wire: &Wire) {
-        self.bytes.fetch_sub(wire.len(), Ordering::Relaxed);
+        self.backlog.bytes.fetch_sub(wire.len(), Ordering::Relaxed);
+        self.backlog.removed();
     }
 
     pub async fn recv(&mut self) -> Option<Wire> {
@@ -83,11 +89,19 @@ impl ConnHandle {
 
     /// A client's connection: at most `frames` frames and `bytes` bytes queued (one frame is
     /// always let into an empty queue, however large, so a big snapshot can still be sent).
-    pub fn bounded(codec: Codec, frames: usize, bytes: usize) -> (Arc<ConnHandle>, ConnRx) {
-        let (mut h, rx) = Self::make(NEXT_CONN.fetch_add(1, Ordering::Relaxed), codec, frames);
+    /// With more than `behind` frames queued it counts as behind in the admission of the
+    /// boards it is subscribed to.
+    pub fn bounded(
+        codec: Codec,
+        frames: usize,
+        bytes: usize,
+        behind: usize,
+    ) -> (Arc<ConnHandle>, ConnRx) {
+        let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let (mut h, rx) = Self::make(id, codec, frames, Backlog::new(behind));
         h.max_bytes = bytes;
-        let bytes = h.queued_bytes.clone();
-        (Arc::new(h), ConnRx { rx, bytes })
+        let backlog = h.backlog.clone();
+        (Arc::new(h), ConnRx { rx, backlog })
     }
 
     /// A handle standing in for a connection of another node: what a board actor queues for
@@ -97,12 +111,18 @@ impl ConnHandle {
         codec: Codec,
         queue: usize,
     ) -> (Arc<ConnHandle>, mpsc::Receiver<Wire>) {
-        let (h, rx) = Self::make(id, codec, queue);
+        let (h, rx) = Self::make(id, codec, queue, Backlog::new(usize::MAX));
         (Arc::new(h), rx)
     }
 
-    /// Bounded in frames only: the receiver is a plain channel that gives no bytes back.
-    fn make(id: ConnId, codec: Codec, queue: usize) -> (ConnHandle, mpsc::Receiver<Wire>) {
+    /// Bounded in frames only unless the caller sets more: the receiver is a plain channel
+    /// that gives no bytes or frames back (never counted as behind).
+    fn make(
+        id: ConnId,
+        codec: Codec,
+        queue: usize,
+        backlog: Backlog,
+    ) -> (ConnHandle, mpsc::Receiver<Wire>) {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let h = ConnHandle {
             id,
@@ -112,7 +132,7 @@ impl ConnHandle {
             closer: Mutex::new(None),
             dropped_frames: AtomicU64::new(0),
             debug_failure: AtomicBool::new(false),
-            queued_bytes: Arc::new(AtomicUsize::new(0)),
+            backlog: Arc::new(backlog),
             max_bytes: usize::MAX,
         };
         (h, rx)
@@ -125,16 +145,20 @@ impl ConnHandle {
         let before = if self.max_bytes == usize::MAX {
             0
         } else {
-            self.queued_bytes.fetch_add(len, Ordering::Relaxed)
+            self.backlog.bytes.fetch_add(len, Ordering::Relaxed)
         };
+        self.backlog.added();
         let over_bytes = before > 0 && before.saturating_add(len) > self.max_bytes;
         let sent = if over_bytes {
             Err(mpsc::error::TrySendError::Full(wire))
         } else {
             self.tx.try_send(wire)
         };
-        if sent.is_err() && self.max_bytes != usize::MAX {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        if sent.is_err() {
+            if self.max_bytes != usize::MAX {
+                self.backlog.bytes.fetch_sub(len, Ordering::Relaxed);
+            }
+            self.backlog.removed();
         }
         match sent {
             Ok(()) => true,
@@ -151,6 +175,21 @@ impl ConnHandle {
     /// Frames queued for the socket and not yet taken by its task (an atomic read).
     pub fn queued(&self) -> usize {
         self.tx.max_capacity().saturating_sub(self.tx.capacity())
+    }
+
+    /// Counts this connection in `counter` while it is behind, until [`Self::unwatch`]: a
+    /// topic's subscription (the hub's admission counters).
+    pub fn watch(&self, counter: &BehindCount) {
+        self.backlog.watch(counter);
+    }
+
+    pub fn unwatch(&self, counter: &BehindCount) {
+        self.backlog.unwatch(counter);
+    }
+
+    /// Whether the connection has more frames queued than its behind threshold.
+    pub fn is_behind(&self) -> bool {
+        self.backlog.is_behind()
     }
 
     pub fn send(&self, frame: &ServerFrame) -> bool {

@@ -7,7 +7,7 @@
 //! computed once, when the subscription is made; a membership change ends the subscription
 //! (the credential is revoked or the board resyncs), and the new one is classified again.
 
-use super::conn::{wire, ConnHandle, ConnId, Wire};
+use super::conn::{wire, BehindCount, ConnHandle, ConnId, Wire};
 use super::metrics;
 use crate::domain::{
     deliver, deliver_on_card_topic, view_class, BoardKey, Delivery, PresenceNote, ViewClass,
@@ -69,6 +69,9 @@ struct Group {
 struct TopicSubs {
     groups: IndexMap<ClassKey, Group>,
     len: usize,
+    /// How many of the subscribers are behind: kept by the connections as their queues cross
+    /// their threshold, so that admission never walks the subscribers.
+    behind: BehindCount,
 }
 
 impl TopicSubs {
@@ -82,6 +85,7 @@ impl TopicSubs {
             view: sub.view.clone(),
             conns: IndexMap::new(),
         });
+        sub.conn.watch(&self.behind);
         group.conns.insert(sub.conn.id, sub);
         self.len += 1;
         old
@@ -93,6 +97,7 @@ impl TopicSubs {
             .values_mut()
             .enumerate()
             .find_map(|(i, g)| g.conns.swap_remove(&conn).map(|s| (i, s)))?;
+        old.conn.unwatch(&self.behind);
         self.len -= 1;
         if self.groups[at].conns.is_empty() {
             self.groups.swap_remove_index(at);
@@ -270,14 +275,23 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// How many of `topic`'s subscribers have more than `backlog` frames waiting in their send
-    /// queues, out of how many: the admission check of a board (one atomic read per
-    /// subscriber; the board runs it at most once per `ADMISSION_RESCAN`, not per op).
-    pub fn behind(&self, topic: &Topic, backlog: usize) -> (usize, usize) {
+    /// How many of `topic`'s subscribers are behind (more frames waiting in their send queues
+    /// than their threshold), out of how many: the admission check of a board, read from a
+    /// counter the connections keep (O(1), whatever the number of subscribers).
+    pub fn behind(&self, topic: &Topic) -> (usize, usize) {
         let Some(subs) = self.topics.get(topic) else {
             return (0, 0);
         };
-        let behind = subs.all().filter(|s| s.conn.queued() > backlog).count();
+        let behind = subs.behind.load(std::sync::atomic::Ordering::Acquire);
+        (behind, subs.len())
+    }
+
+    /// [`Hub::behind`] the slow way, by asking every subscriber (what the counter must equal).
+    pub fn behind_by_walk(&self, topic: &Topic) -> (usize, usize) {
+        let Some(subs) = self.topics.get(topic) else {
+            return (0, 0);
+        };
+        let behind = subs.all().filter(|s| s.conn.is_behind()).count();
         (behind, subs.len())
     }
 

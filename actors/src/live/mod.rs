@@ -16,7 +16,7 @@ pub mod settings;
 
 pub use board::{BoardDeps, BoardMsg, OpReply, SubscribeReq};
 pub use broker::{Broker, MemoryBroker};
-pub use conn::{wire, ConnHandle, ConnId, ConnRx, Wire};
+pub use conn::{wire, BehindCount, ConnHandle, ConnId, ConnRx, Wire};
 pub use hub::{Hub, Published, Subscriber};
 pub use registry::{BoardRegistry, Route};
 pub use settings::{Durability, LiveSettings};

@@ -35,7 +35,9 @@ pub struct LiveSettings {
     pub board_inbox_deliveries: usize,
     /// Admission: a subscriber with more than this many frames waiting in its send queue is
     /// behind; while more than half of a board's subscribers on this node are behind, the
-    /// board answers new ops `unavailable` instead of queueing more deliveries.
+    /// board answers new ops `unavailable` instead of queueing more deliveries. (Connections
+    /// are given this threshold when they are made: each keeps its boards' counts of behind
+    /// subscribers up to date, see `ConnHandle::bounded`.)
     pub fanout_backlog_frames: usize,
     /// The `retry_after_ms` given with those two refusals.
     pub overload_retry_after: Duration,

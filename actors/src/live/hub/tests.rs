@@ -240,3 +240,156 @@ fn subscribers_are_grouped_by_view_class() {
     assert_eq!(hub.class_count(&topic), 7);
     assert_eq!(hub.subscriber_count(&topic), 10);
 }
+
+/// One step of the admission-counter test.
+#[derive(Debug, Clone)]
+enum QueueStep {
+    Subscribe {
+        conn: usize,
+        topic: usize,
+    },
+    Unsubscribe {
+        conn: usize,
+        topic: usize,
+    },
+    /// Queue this many frames (past the queue's capacity: the connection is closed 4009 and
+    /// the frames are dropped, as for a client that does not read).
+    Enqueue {
+        conn: usize,
+        frames: usize,
+    },
+    /// The connection's task takes this many frames.
+    Drain {
+        conn: usize,
+        frames: usize,
+    },
+}
+
+fn queue_step() -> impl Strategy<Value = QueueStep> {
+    prop_oneof![
+        2 => (0usize..6, 0usize..2).prop_map(|(conn, topic)| QueueStep::Subscribe { conn, topic }),
+        1 => (0usize..6, 0usize..2).prop_map(|(conn, topic)| QueueStep::Unsubscribe { conn, topic }),
+        4 => (0usize..6, 1usize..5).prop_map(|(conn, frames)| QueueStep::Enqueue { conn, frames }),
+        3 => (0usize..6, 1usize..5).prop_map(|(conn, frames)| QueueStep::Drain { conn, frames }),
+    ]
+}
+
+/// Queue capacity and behind threshold of the admission tests: small, so that sequences
+/// cross the threshold and overflow often.
+const QUEUE: usize = 8;
+const BEHIND: usize = 3;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The counters admission reads equal, after every step, what walking the subscribers
+    /// gives: by the connections' own counts and by their channels' lengths.
+    #[test]
+    fn behind_counter_equals_the_walk(steps in proptest::collection::vec(queue_step(), 1..80)) {
+        let hub = Hub::default();
+        let fx = Fx::new();
+        let view = Arc::new(principals(&fx)[0].clone());
+        let topics = [Topic::Board(Uuid::now_v7()), Topic::Board(Uuid::now_v7())];
+        let mut conns: Vec<_> = (0..6)
+            .map(|_| ConnHandle::bounded(Codec::Json, QUEUE, usize::MAX, BEHIND))
+            .collect();
+        let frame = wire(b"{}".to_vec());
+        for step in steps {
+            match step {
+                QueueStep::Subscribe { conn, topic } => hub.subscribe(
+                    topics[topic],
+                    Subscriber {
+                        conn: conns[conn].0.clone(),
+                        view: view.clone(),
+                        board: Some(Uuid::now_v7()),
+                    },
+                ),
+                QueueStep::Unsubscribe { conn, topic } => {
+                    hub.unsubscribe(&topics[topic], conns[conn].0.id);
+                }
+                QueueStep::Enqueue { conn, frames } => {
+                    for _ in 0..frames {
+                        conns[conn].0.send_wire(frame.clone());
+                    }
+                }
+                QueueStep::Drain { conn, frames } => {
+                    for _ in 0..frames {
+                        let _ = conns[conn].1.try_recv();
+                    }
+                }
+            }
+            for topic in &topics {
+                let counted = hub.behind(topic);
+                prop_assert_eq!(counted, hub.behind_by_walk(topic));
+                let by_channel = hub
+                    .subscribers(topic)
+                    .iter()
+                    .filter(|s| s.conn.queued() > BEHIND)
+                    .count();
+                prop_assert_eq!(counted.0, by_channel);
+                prop_assert_eq!(counted.1, hub.subscriber_count(topic));
+            }
+        }
+    }
+}
+
+/// Producers on several threads and a consumer on another cross the threshold concurrently;
+/// once they stop, the counter says what the queues hold.
+#[test]
+fn behind_counter_settles_under_concurrent_crossings() {
+    let hub = Arc::new(Hub::default());
+    let fx = Fx::new();
+    let view = Arc::new(principals(&fx)[0].clone());
+    let board = Uuid::now_v7();
+    let topic = Topic::Board(board);
+    for round in 0..50 {
+        let (conn, mut rx) = ConnHandle::bounded(Codec::Json, 1 << 16, usize::MAX, BEHIND);
+        hub.subscribe(
+            topic,
+            Subscriber {
+                conn: conn.clone(),
+                view: view.clone(),
+                board: Some(board),
+            },
+        );
+        let producers: Vec<_> = (0..3)
+            .map(|_| {
+                let conn = conn.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..2_000 {
+                        conn.send_wire(wire(b"{}".to_vec()));
+                    }
+                })
+            })
+            .collect();
+        let consumer = std::thread::spawn(move || {
+            let mut taken = 0;
+            // Leaves 0 to 7 frames queued: either side of the threshold.
+            while taken < 6_000 - round % 8 {
+                if rx.try_recv().is_ok() {
+                    taken += 1;
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            rx
+        });
+        for p in producers {
+            p.join().expect("producer");
+        }
+        let rx = consumer.join().expect("consumer");
+        assert_eq!(
+            hub.behind(&topic),
+            hub.behind_by_walk(&topic),
+            "round {round}"
+        );
+        let by_channel = hub
+            .subscribers(&topic)
+            .iter()
+            .filter(|s| s.conn.queued() > BEHIND)
+            .count();
+        assert_eq!(hub.behind(&topic).0, by_channel, "round {round}");
+        drop(rx);
+        hub.unsubscribe(&topic, conn.id);
+    }
+}
