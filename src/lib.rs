@@ -1,9 +1,11 @@
 //! Boardroom: a real-time collaboration server. This library holds the server (configuration,
 //! stores, authentication, HTTP); the binary in `main.rs` is its command line.
 
+pub mod app;
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod realtime;

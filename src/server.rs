@@ -1,9 +1,10 @@
 //! Starting and stopping the server: refuse unsafe settings, find the signing secret, open
 //! and migrate the store, seed the demo in dev mode, serve until SIGTERM or Ctrl-C.
 
+use crate::app::AppState;
 use crate::auth::signing_key;
 use crate::config::Config;
-use crate::http::{self, AppState};
+use crate::http;
 use crate::seed;
 use crate::store::{self, DynStore};
 use anyhow::Context;

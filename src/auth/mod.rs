@@ -7,4 +7,5 @@ pub mod password;
 pub mod ratelimit;
 pub mod revocation;
 pub mod secrets;
+pub mod session;
 pub mod signing_key;

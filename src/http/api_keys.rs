@@ -2,12 +2,14 @@
 //! to its creation; only its SHA-256 is kept.
 
 use super::audit::{record, AuditCtx};
-use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller, ClientIp};
+use super::extract::Body;
 use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
-use super::{validate, AppState};
+use super::validate;
+use crate::app::AppState;
 use crate::auth::secrets;
+use crate::auth::session::{Caller, ClientIp};
+use crate::error::{ApiError, ApiResult};
 use crate::store::{ApiKey, NewApiKey};
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -6,10 +6,10 @@
 //! transaction: the store methods of members, keys and links commit on their own. A failed
 //! audit write is logged (and counted) but does not undo or fail the change.
 
-use super::error::{ApiError, ApiResult};
-use super::extract::Caller;
 use super::params::{Path, Query};
-use super::AppState;
+use crate::app::AppState;
+use crate::auth::session::Caller;
+use crate::error::{ApiError, ApiResult};
 use crate::store::{AuditActor, AuditCursor, AuditEntry, AuditQuery, AuditRecord};
 use axum::extract::State;
 use axum::http::header;

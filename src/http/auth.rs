@@ -1,10 +1,11 @@
 //! `/api/v1/auth/*` and `/api/v1/me`: login, refresh with rotation and reuse detection,
 //! logout.
 
-use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller, ClientIp};
-use super::AppState;
+use super::extract::Body;
+use crate::app::AppState;
+use crate::auth::session::{Caller, ClientIp};
 use crate::auth::{password, secrets};
+use crate::error::{ApiError, ApiResult};
 use crate::store::{new_id, RefreshToken};
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -1,11 +1,13 @@
 //! `/api/v1/orgs/{org}/boards` and `/api/v1/boards/{board}/archive`.
 
 use super::audit::{record, AuditCtx};
-use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller, ClientIp};
+use super::extract::Body;
 use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
-use super::{validate, AppState};
+use super::validate;
+use crate::app::AppState;
+use crate::auth::session::{Caller, ClientIp};
+use crate::error::{ApiError, ApiResult};
 use crate::store::{Board, BoardFilter, NewBoard, Template};
 use crate::templates;
 use axum::extract::State;

@@ -7,10 +7,10 @@
 //! customers, every earlier title), so a worker or customer, whose board view is filtered,
 //! gets 403, and a share link has no way in at all.
 
-use super::error::{ApiError, ApiResult};
-use super::extract::Caller;
 use super::params::Path;
-use super::AppState;
+use crate::app::AppState;
+use crate::auth::session::Caller;
+use crate::error::{ApiError, ApiResult};
 use crate::store::EventRecord;
 use axum::extract::State;
 use axum::Json;

@@ -4,12 +4,12 @@
 //! rule of its own; the matching itself is `actors::domain::find_cards`. Archived cards are
 //! not in a board snapshot and are not found.
 
-use super::error::{ApiError, ApiResult};
-use super::extract::Caller;
 use super::live::released_snapshot;
 use super::page;
 use super::params::{Path, Query};
-use super::AppState;
+use crate::app::AppState;
+use crate::auth::session::Caller;
+use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
 use axum::Json;
 use boardroom_actors::domain::{find_cards, CardFilter, SortKey};

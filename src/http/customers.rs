@@ -1,11 +1,13 @@
 //! `/api/v1/orgs/{org}/customers`: the people jobs are done for. Deleting is soft, so a
 //! customer's past jobs keep their name.
 
-use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller};
+use super::extract::Body;
 use super::page::{paginate, Order, PageQuery};
 use super::params::{Path, Query};
-use super::{validate, AppState};
+use super::validate;
+use crate::app::AppState;
+use crate::auth::session::Caller;
+use crate::error::{ApiError, ApiResult};
 use crate::store::{CustomerPatch, NewCustomer, StoreError};
 use axum::extract::State;
 use axum::http::StatusCode;

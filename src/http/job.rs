@@ -6,9 +6,9 @@
 //! worker on the road has the address and the number on the job itself; a share link, which
 //! anyone holding the URL can open, does not.
 
-use super::error::{ApiError, ApiResult};
 use super::params::Query;
-use super::AppState;
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
 use crate::realtime::session_auth::{SessionAuth, WsCredential};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};

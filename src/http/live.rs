@@ -1,15 +1,16 @@
 //! HTTP parity with the WebSocket: a board's snapshot, applying ops, reading the event log,
 //! notifications. Same rules and the same error codes as over the socket.
 
-use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller, ClientIp};
+use super::extract::Body;
 use super::params::{Path, Query};
-use super::AppState;
-use crate::realtime::board::{unanswered, BoardMsg, OpReply};
+use crate::app::AppState;
+use crate::auth::session::{Caller, ClientIp};
+use crate::error::{ApiError, ApiResult};
 use crate::realtime::convert;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use boardroom_actors::live::board::{unanswered, BoardMsg, OpReply};
 use boardroom_actors::policy::{decide, Action, Principal, Resource};
 use boardroom_protocol::{ErrorReply, OpRequest, Snapshot};
 use serde::Deserialize;

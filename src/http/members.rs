@@ -2,12 +2,14 @@
 //! admin of an organization.
 
 use super::audit::{record, AuditCtx};
-use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller, ClientIp};
+use super::extract::Body;
 use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
-use super::{validate, AppState};
+use super::validate;
+use crate::app::AppState;
 use crate::auth::password;
+use crate::auth::session::{Caller, ClientIp};
+use crate::error::{ApiError, ApiResult};
 use crate::store::NewUser;
 use axum::extract::State;
 use axum::http::StatusCode;

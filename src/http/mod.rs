@@ -8,7 +8,6 @@ pub mod bodies;
 mod card_history;
 mod cards;
 mod customers;
-pub mod error;
 pub mod extract;
 mod job;
 mod live;
@@ -24,137 +23,18 @@ mod validate;
 mod web;
 mod webhooks;
 
-use crate::auth::jwt::JwtKeys;
-use crate::auth::ratelimit::{LoginLimiter, OpLimiter};
-use crate::cluster::single::SingleNode;
-use crate::cluster::Node;
-use crate::config::Config;
-use crate::realtime::board::BoardDeps;
-use crate::realtime::hub::Hub;
-use crate::realtime::registry::BoardRegistry;
-use crate::realtime::source::StoreSource;
-use crate::realtime::Rt;
-use crate::store::DynStore;
-use crate::writebehind::Journal;
+use crate::app::AppState;
+use crate::error::ApiError;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::handler::Handler;
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
-use boardroom_actors::live::ports::Ownership;
-use boardroom_actors::live::{Broker, MemoryBroker};
 use boardroom_protocol::ErrorCode;
-use error::ApiError;
 use serde_json::json;
-use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-
-/// Everything a handler needs; cheap to clone (all shared).
-#[derive(Clone)]
-pub struct AppState {
-    pub store: DynStore,
-    pub config: Arc<Config>,
-    pub jwt: JwtKeys,
-    pub login_limiter: Arc<LoginLimiter>,
-    /// HTTP ops per credential (the WebSocket path limits per connection instead).
-    pub op_limiter: Arc<OpLimiter>,
-    /// Every request and WebSocket op of an API key (`limits.api_key_requests_*`).
-    pub key_limiter: Arc<OpLimiter>,
-    pub rt: Arc<Rt>,
-}
-
-impl AppState {
-    /// Builds the state and starts the real-time machinery (journal flusher, board
-    /// supervisor). The handle is the flusher's: await it after `rt.journal.close()`.
-    pub async fn start(
-        store: DynStore,
-        config: Config,
-    ) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
-        let config = Arc::new(config);
-        let jwt = JwtKeys::new(&config.jwt_secret, config.auth.access_token_ttl_secs);
-        let login_limiter = Arc::new(LoginLimiter::new(
-            config.auth.login_attempts_per_account_ip_per_minute,
-            config.auth.login_attempts_per_account_per_minute,
-            config.auth.login_attempts_per_ip_per_minute,
-        ));
-        let op_limiter = Arc::new(OpLimiter::new(
-            config.limits.http_ops_per_second_per_credential,
-            config.limits.http_ops_burst_per_credential,
-        ));
-        let key_limiter = Arc::new(OpLimiter::new(
-            config.limits.api_key_requests_per_second,
-            config.limits.api_key_requests_burst,
-        ));
-        let (journal, flusher) = Journal::start_pipelined(
-            store.clone(),
-            config.realtime.journal_capacity,
-            config.realtime.journal_max_batch,
-            config.realtime.journal_pipeline,
-        );
-        let hub = Arc::new(Hub::default());
-        let node = match config.broker.as_str() {
-            "redis" => Some(Node::start(&config, store.clone(), hub.clone()).await?),
-            _ => None,
-        };
-        let (broker, ownership, forwarder): (Arc<dyn Broker>, Arc<dyn Ownership>, _) = match &node {
-            Some(n) => (n.broker(), n.ownership(), Some(n.forwarder())),
-            None => (
-                Arc::new(MemoryBroker::new(hub.clone())),
-                Arc::new(SingleNode::new(store.clone())),
-                None,
-            ),
-        };
-        let deps = Arc::new(BoardDeps {
-            source: Arc::new(StoreSource(store.clone())),
-            journal: Arc::new(journal.clone()),
-            ownership,
-            broker: broker.clone(),
-            hub: hub.clone(),
-            settings: config.live_settings(),
-            forwarder,
-        });
-        let boards = BoardRegistry::start(deps).await?;
-        let online = crate::realtime::online::Online::default();
-        if let Some(n) = &node {
-            n.attach(&boards, &config);
-            online.share(n.shared_online());
-        }
-        let (shutdown, _) = tokio::sync::watch::channel(false);
-        let rt = Arc::new(Rt {
-            hub,
-            broker,
-            node,
-            boards,
-            journal,
-            online,
-            sessions: Default::default(),
-            shutdown,
-        });
-        crate::webhooks::spawn(store.clone(), config.clone(), rt.shutdown.subscribe());
-        if let Some(n) = &rt.node {
-            let weak = Arc::downgrade(&rt);
-            n.on_control(Box::new(move |c| {
-                if let Some(rt) = weak.upgrade() {
-                    rt.on_control(c);
-                }
-            }));
-        }
-        Ok((
-            AppState {
-                store,
-                config,
-                jwt,
-                login_limiter,
-                op_limiter,
-                key_limiter,
-                rt,
-            },
-            flusher,
-        ))
-    }
-}
 
 /// An HTTP method of the route table, kept to the ones the API uses so that building the
 /// router cannot meet a method axum has no filter for.

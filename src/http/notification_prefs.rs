@@ -3,10 +3,11 @@
 //! at all (so it is neither pushed nor counted as unread); notifications created before a
 //! change stay as they are.
 
-use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller};
+use super::extract::Body;
 use super::params::Path;
-use super::AppState;
+use crate::app::AppState;
+use crate::auth::session::Caller;
+use crate::error::{ApiError, ApiResult};
 use crate::store::NotificationPrefs;
 use axum::extract::State;
 use axum::Json;

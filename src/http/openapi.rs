@@ -9,7 +9,7 @@
 //! The docs page is rendered here, on the server, from the same file: the server may have no
 //! internet access and the app's CSP allows no third-party script, so no Swagger UI from a CDN.
 
-use super::error::ApiError;
+use crate::error::ApiError;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;

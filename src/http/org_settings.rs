@@ -2,10 +2,12 @@
 //! admins. The change and its audit row commit in one transaction.
 
 use super::audit::AuditCtx;
-use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller, ClientIp};
+use super::extract::Body;
 use super::params::Path;
-use super::{validate, AppState};
+use super::validate;
+use crate::app::AppState;
+use crate::auth::session::{Caller, ClientIp};
+use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
 use axum::Json;
 use boardroom_actors::policy::{decide, Action, Resource};

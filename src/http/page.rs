@@ -6,7 +6,7 @@
 //! item of a page, not an offset, so an item added or removed before it does not shift the
 //! next page by one.
 
-use super::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;

@@ -3,7 +3,7 @@
 //! parses every error as `{"error":{…}}` cannot read; these wrap them and turn the rejection
 //! into `bad_request`. Every handler in `http` uses these (a test over the sources checks it).
 
-use super::error::ApiError;
+use crate::error::ApiError;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::FromRequestParts;

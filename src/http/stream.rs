@@ -6,16 +6,16 @@
 //! Each `event` frame is one SSE event with `id: <epoch>:<seq>`, so a reconnecting browser's
 //! `Last-Event-ID` resumes exactly like a subscribe with `since`.
 
-use super::error::{ApiError, ApiResult};
-use super::extract::Caller;
 use super::params::Query;
-use super::AppState;
-use crate::realtime::board::{BoardMsg, Owed, SubscribeReq};
-use crate::realtime::conn::ConnHandle;
+use crate::app::AppState;
+use crate::auth::session::Caller;
+use crate::error::{ApiError, ApiResult};
 use crate::realtime::session_auth::{SessionAuth, WsCredential};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use boardroom_actors::live::board::{BoardMsg, Owed, SubscribeReq};
+use boardroom_actors::live::conn::ConnHandle;
 use boardroom_protocol::{Codec, ErrorCode, ServerFrame, Since, Topic};
 use futures_util::Stream;
 use serde::Deserialize;

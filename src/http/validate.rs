@@ -1,6 +1,6 @@
 //! Field checks shared by the handlers. Each failure names its field.
 
-use super::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 
 /// Trimmed, non-empty, at most `max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> ApiResult<String> {

@@ -8,7 +8,7 @@
 //! - API paths (`/api/…`, `/ws`, health, metrics) never fall back to the app: an unknown one
 //!   stays a JSON `not_found`.
 
-use super::error::ApiError;
+use crate::error::ApiError;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};

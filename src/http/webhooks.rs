@@ -3,10 +3,12 @@
 //! to creation and to `rotate-secret`. Sending is `crate::webhooks`' job.
 
 use super::audit::{record, AuditCtx};
-use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller, ClientIp};
+use super::extract::Body;
 use super::params::{Path, Query};
-use super::{validate, AppState};
+use super::validate;
+use crate::app::AppState;
+use crate::auth::session::{Caller, ClientIp};
+use crate::error::{ApiError, ApiResult};
 use crate::store::{Delivery, Webhook, WebhookPatch};
 use crate::webhooks::{guard, now_ms, test_delivery};
 use axum::extract::State;

@@ -2,17 +2,17 @@
 //! hub and the board actors queue for it, several queued frames per socket write. Nothing else
 //! ever touches the socket, so a slow client only ever fills its own queue.
 
-use super::board::{BoardMsg, OpReply, Owed, SubscribeReq};
-use super::conn::{ConnHandle, ConnRx, Wire};
 use super::session_auth::{SessionAuth, WsCredential};
+use crate::app::AppState;
 use crate::auth::ratelimit::CredentialKey;
-use crate::http::extract::Caller;
-use crate::http::extract::ClientIp;
-use crate::http::AppState;
+use crate::auth::session::Caller;
+use crate::auth::session::ClientIp;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use boardroom_actors::live::board::{BoardMsg, OpReply, Owed, SubscribeReq};
+use boardroom_actors::live::conn::{ConnHandle, ConnRx, Wire};
 use boardroom_actors::policy::{decide, Action, Decision, Resource};
 use boardroom_protocol::{
     close, ClientFrame, Codec, ErrorCode, ErrorReply, OkReply, Pong, Ref, ServerFrame, Topic,
@@ -523,7 +523,7 @@ impl Session {
                     let topic = Topic::User(user);
                     self.state.rt.hub.subscribe(
                         topic,
-                        super::hub::Subscriber {
+                        boardroom_actors::live::hub::Subscriber {
                             conn: self.conn.clone(),
                             view: Arc::new(p.clone()),
                             board: None,
@@ -671,7 +671,7 @@ impl Session {
                 }));
                 self.state.rt.hub.subscribe(
                     topic,
-                    super::hub::Subscriber {
+                    boardroom_actors::live::hub::Subscriber {
                         conn: self.conn.clone(),
                         view: Arc::new(principal),
                         board: None,

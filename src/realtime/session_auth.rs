@@ -1,11 +1,11 @@
 //! Turning the token of a `hello` (access JWT, API key or share token) into a session's
 //! principal, and the registry that closes live sessions when their credential is revoked.
 
-use super::conn::{ConnHandle, ConnId};
+use crate::app::AppState;
 use crate::auth::revocation::RevokedFamilies;
 use crate::auth::secrets;
-use crate::http::extract::Caller;
-use crate::http::AppState;
+use crate::auth::session::Caller;
+use boardroom_actors::live::conn::{ConnHandle, ConnId};
 use boardroom_actors::policy::Principal;
 use boardroom_protocol::{close, ErrorCode, PrincipalInfo, PrincipalKind, Role};
 use dashmap::DashMap;

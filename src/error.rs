@@ -1,4 +1,5 @@
-//! The one error type every HTTP handler returns, rendered exactly as PROTOCOL.md says:
+//! The one error type every HTTP handler and the credential checks shared with the WebSocket
+//! gateway return (a crate-level module so `realtime` needs nothing from `http`), rendered exactly as PROTOCOL.md says:
 //! `{"error":{"code","message","field"?}}` with the code's status; with `rate_limited` and
 //! `unavailable` also `Retry-After` (whole seconds, for generic HTTP clients) and
 //! `retry_after_ms` in the body (the exact wait, as over the WebSocket).
