@@ -172,17 +172,28 @@ async fn signature_test_event_rotate_and_redeliver(db: &str) {
         "an event of the inactive time was sent: {seqs:?}"
     );
 
-    // Inactive: nothing more is sent; PATCH changes the filter; DELETE removes it.
+    // Inactive: nothing more is sent; PATCH changes the filter; DELETE removes it. A name that
+    // is no event kind (an op's name) is refused: it would never match.
+    for bad in ["card.nothing", "card.move", "*.created"] {
+        let got = org
+            .owner
+            .patch(
+                &format!("{}/{id}", hooks_path(&org.id)),
+                json!({"event_types": [bad]}),
+            )
+            .await;
+        expect_bad_field(&got, "event_types");
+    }
     let (s, p) = org
         .owner
         .patch(
             &format!("{}/{id}", hooks_path(&org.id)),
-            json!({"active": false, "event_types": ["card.nothing"]}),
+            json!({"active": false, "event_types": ["comment.added"]}),
         )
         .await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["active"], false);
-    assert_eq!(p["event_types"], json!(["card.nothing"]));
+    assert_eq!(p["event_types"], json!(["comment.added"]));
     let (s, p) = org
         .owner
         .patch(

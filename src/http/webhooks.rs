@@ -132,18 +132,19 @@ fn check_event_types(types: Option<Vec<String>>) -> ApiResult<Option<Vec<String>
     if types.is_empty() || types.len() > MAX_FILTER_ENTRIES {
         return Err(ApiError::bad_field(
             "event_types",
-            "event_types must list 1 to 100 event kinds (\"card.create\", \"*\"), or be null",
+            "event_types must list 1 to 100 event kinds (\"card.moved\", \"*\"), or be null",
         ));
     }
+    // Deliveries match a kind exactly (or "*"), so a name that is no event kind — an op's name
+    // like "card.move", a typo — would make a webhook that silently never fires.
     for t in &types {
-        let ok = !t.is_empty()
-            && t.len() <= 64
-            && t.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._*".contains(c));
-        if !ok {
+        if t != "*" && !boardroom_protocol::EventBody::KINDS.contains(&t.as_str()) {
             return Err(ApiError::bad_field(
                 "event_types",
-                format!("{t:?} is not an event kind"),
+                format!(
+                    "{t:?} is not an event kind; one of {}, or \"*\"",
+                    boardroom_protocol::EventBody::KINDS.join(", ")
+                ),
             ));
         }
     }
