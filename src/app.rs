@@ -1,17 +1,23 @@
 //! The server assembled in one place: the shared state every transport (HTTP, WebSocket, SSE)
 //! hands to its handlers, and `AppState::start`, which wires the store, the journal flusher,
 //! the hub, the broker (memory or Redis), the board supervisor and the cluster node together.
-//! It lives outside `http` and `realtime` so that both depend on it and neither on the other.
+//! It lives outside `http` and `realtime` so that both depend on it and neither on the other;
+//! `commands` gets only its own parts (store, boards, credentials), not this state.
 
 use crate::auth::jwt::JwtKeys;
-use crate::auth::ratelimit::{LoginLimiter, OpLimiter};
+use crate::auth::ratelimit::{Budgets, LoginLimiter};
+use crate::auth::revocation::RevokedFamilies;
+use crate::auth::session::Credentials;
 use crate::cluster::single::SingleNode;
 use crate::cluster::Node;
+use crate::commands::Commands;
 use crate::config::Config;
+use crate::realtime::sessions::Sessions;
 use crate::realtime::source::StoreSource;
 use crate::realtime::Rt;
 use crate::store::DynStore;
 use crate::writebehind::Journal;
+use axum::extract::FromRef;
 use boardroom_actors::live::board::BoardDeps;
 use boardroom_actors::live::hub::Hub;
 use boardroom_actors::live::ports::Ownership;
@@ -26,11 +32,23 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub jwt: JwtKeys,
     pub login_limiter: Arc<LoginLimiter>,
-    /// HTTP ops per credential (the WebSocket path limits per connection instead).
-    pub op_limiter: Arc<OpLimiter>,
-    /// Every request and WebSocket op of an API key (`limits.api_key_requests_*`).
-    pub key_limiter: Arc<OpLimiter>,
+    /// The credential checks, with the per-credential budgets.
+    pub credentials: Credentials,
+    /// The commands every transport hands its ops, subscriptions and reads to.
+    pub commands: Commands,
     pub rt: Arc<Rt>,
+}
+
+impl FromRef<AppState> for Credentials {
+    fn from_ref(state: &AppState) -> Self {
+        state.credentials.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Config> {
+    fn from_ref(state: &AppState) -> Self {
+        state.config.clone()
+    }
 }
 
 impl AppState {
@@ -47,14 +65,21 @@ impl AppState {
             config.auth.login_attempts_per_account_per_minute,
             config.auth.login_attempts_per_ip_per_minute,
         ));
-        let op_limiter = Arc::new(OpLimiter::new(
-            config.limits.http_ops_per_second_per_credential,
-            config.limits.http_ops_burst_per_credential,
+        let budgets = Arc::new(Budgets::new(
+            config.limits.op_budget(),
+            (
+                config.limits.api_key_requests_per_second,
+                config.limits.api_key_requests_burst,
+            ),
         ));
-        let key_limiter = Arc::new(OpLimiter::new(
-            config.limits.api_key_requests_per_second,
-            config.limits.api_key_requests_burst,
-        ));
+        let revoked = Arc::new(RevokedFamilies::default());
+        let credentials = Credentials::new(
+            store.clone(),
+            jwt.clone(),
+            revoked.clone(),
+            std::time::Duration::from_millis(config.auth.revocation_check_ms),
+            budgets,
+        );
         let (journal, flusher) = Journal::start_pipelined(
             store.clone(),
             config.realtime.journal_capacity,
@@ -97,9 +122,15 @@ impl AppState {
             boards,
             journal,
             online,
-            sessions: Default::default(),
+            sessions: Sessions::new(revoked),
             shutdown,
         });
+        let commands = Commands::new(
+            store.clone(),
+            rt.boards.clone(),
+            credentials.clone(),
+            config.limits.max_notification_ids,
+        );
         crate::webhooks::spawn(store.clone(), config.clone(), rt.shutdown.subscribe());
         if let Some(n) = &rt.node {
             let weak = Arc::downgrade(&rt);
@@ -115,8 +146,8 @@ impl AppState {
                 config,
                 jwt,
                 login_limiter,
-                op_limiter,
-                key_limiter,
+                credentials,
+                commands,
                 rt,
             },
             flusher,

@@ -160,11 +160,20 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     pub max_name_chars: usize,
     pub max_subscriptions_per_connection: usize,
-    pub ops_per_second_per_connection: u32,
-    pub ops_burst_per_connection: u32,
-    /// `POST /boards/{id}/ops` per credential (API key, or user across all their tokens).
-    pub http_ops_per_second_per_credential: u32,
-    pub http_ops_burst_per_credential: u32,
+    /// Ops one credential (a user across all their tokens and sockets, an API key, a share
+    /// link) may send per second and in a burst, whatever transport carries them.
+    pub ops_per_second_per_credential: u32,
+    pub ops_burst_per_credential: u32,
+    /// Older names of the op budget, from when sockets and HTTP each had one of their own:
+    /// still read, so existing files and environments keep working (see `op_budget`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops_per_second_per_connection: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops_burst_per_connection: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_ops_per_second_per_credential: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_ops_burst_per_credential: Option<u32>,
     /// Requests (HTTP, and ops over its sockets) one API key may make per second and in a
     /// burst; a bot's budget of its own, counted per node.
     pub api_key_requests_per_second: u32,
@@ -185,6 +194,31 @@ pub struct Limits {
     pub audit_export_max_rows: usize,
     /// Most events replayed for one card's history (the oldest first; `truncated` says so).
     pub card_history_max_events: usize,
+}
+
+impl Limits {
+    /// The one op budget of a credential, (per second, burst). An older name that is set
+    /// takes the place of the new key (it was set on purpose, the new key may be a default);
+    /// when both older names are set, the larger, since the one budget now covers what each
+    /// transport was allowed alone.
+    pub fn op_budget(&self) -> (u32, u32) {
+        let older = |a: Option<u32>, b: Option<u32>, new: u32| match (a, b) {
+            (None, None) => new,
+            (a, b) => a.max(b).unwrap_or(new),
+        };
+        (
+            older(
+                self.ops_per_second_per_connection,
+                self.http_ops_per_second_per_credential,
+                self.ops_per_second_per_credential,
+            ),
+            older(
+                self.ops_burst_per_connection,
+                self.http_ops_burst_per_credential,
+                self.ops_burst_per_credential,
+            ),
+        )
+    }
 }
 
 impl Default for Config {
@@ -220,10 +254,12 @@ impl Default for Config {
                 max_frame_bytes: 65536,
                 max_name_chars: 100,
                 max_subscriptions_per_connection: 100,
-                ops_per_second_per_connection: 50,
-                ops_burst_per_connection: 100,
-                http_ops_per_second_per_credential: 50,
-                http_ops_burst_per_credential: 100,
+                ops_per_second_per_credential: 50,
+                ops_burst_per_credential: 100,
+                ops_per_second_per_connection: None,
+                ops_burst_per_connection: None,
+                http_ops_per_second_per_credential: None,
+                http_ops_burst_per_credential: None,
                 api_key_requests_per_second: 50,
                 api_key_requests_burst: 200,
                 send_queue_frames: 1024,

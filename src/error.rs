@@ -1,5 +1,6 @@
-//! The one error type every HTTP handler and the credential checks shared with the WebSocket
-//! gateway return (a crate-level module so `realtime` needs nothing from `http`), rendered exactly as PROTOCOL.md says:
+//! The one error type every HTTP handler, the credential checks and the commands return (a
+//! crate-level module so that neither `commands` nor `realtime` needs anything from `http`),
+//! rendered exactly as PROTOCOL.md says (or as a WebSocket `error` frame, `into_reply`):
 //! `{"error":{"code","message","field"?}}` with the code's status; with `rate_limited` and
 //! `unavailable` also `Retry-After` (whole seconds, for generic HTTP clients) and
 //! `retry_after_ms` in the body (the exact wait, as over the WebSocket).
@@ -8,7 +9,7 @@ use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use boardroom_actors::policy::Decision;
-use boardroom_protocol::ErrorCode;
+use boardroom_protocol::{ErrorCode, ErrorReply, Ref};
 use serde_json::json;
 use std::time::Duration;
 
@@ -90,6 +91,34 @@ impl ApiError {
     }
 }
 
+/// A wait as the protocol's `retry_after_ms`: rounded up, never 0 (a client told to wait 0 ms
+/// would just try again at once).
+pub fn retry_after_ms(wait: Duration) -> u64 {
+    (wait.as_nanos().div_ceil(1_000_000) as u64).max(1)
+}
+
+impl ApiError {
+    /// The same refusal as a WebSocket `error` frame answering `r#ref`.
+    pub fn into_reply(self, r#ref: Option<Ref>) -> ErrorReply {
+        let mut e = ErrorReply::new(r#ref, self.code, self.message);
+        e.field = self.field;
+        e.retry_after_ms = self.retry_after.map(retry_after_ms);
+        e
+    }
+}
+
+/// A refusal a board actor answered with, as an HTTP error.
+impl From<ErrorReply> for ApiError {
+    fn from(e: ErrorReply) -> Self {
+        ApiError {
+            code: e.code,
+            message: e.message,
+            field: e.field,
+            retry_after: e.retry_after_ms.map(Duration::from_millis),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -129,7 +158,7 @@ impl IntoResponse for ApiError {
             err["field"] = json!(f);
         }
         if let Some(wait) = self.retry_after {
-            err["retry_after_ms"] = json!((wait.as_nanos().div_ceil(1_000_000) as u64).max(1));
+            err["retry_after_ms"] = json!(retry_after_ms(wait));
         }
         let mut res = (status, axum::Json(json!({ "error": err }))).into_response();
         if let Some(wait) = self.retry_after {

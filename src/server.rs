@@ -76,8 +76,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let (state, flusher) = AppState::start(store, config.clone()).await?;
     let rt = state.rt.clone();
     let limiter = state.login_limiter.clone();
-    let op_limiter = state.op_limiter.clone();
-    let key_limiter = state.key_limiter.clone();
+    let budgets = state.credentials.budgets.clone();
     let sessions_rt = state.rt.clone();
     let revocation_age = std::time::Duration::from_millis(config.auth.revocation_check_ms);
     let token_ttl = std::time::Duration::from_secs(config.auth.access_token_ttl_secs);
@@ -86,8 +85,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         loop {
             tick.tick().await;
             limiter.prune();
-            op_limiter.prune();
-            key_limiter.prune();
+            budgets.prune();
             sessions_rt
                 .sessions
                 .revoked_families

@@ -1,7 +1,9 @@
 //! The server's top-level modules, as the `crate::…` paths in their sources connect them:
 //! `http` uses `realtime` (board messages, the hub), so `realtime` must not reach `http`, not
 //! even through another module — the WebSocket gateway and the HTTP routes share `app`
-//! (the assembled server), `auth::session` (credentials) and `error`, not each other.
+//! (the assembled server), `auth::session` (credentials) and `error`, not each other. The
+//! command layer (`commands`), which both transports call, reaches neither of them, not even
+//! through `app`: it is given its parts, so a transport can never be a command's dependency.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -79,6 +81,29 @@ fn realtime_does_not_reach_http() {
         panic!(
             "an import loop between http and realtime: {}",
             path.join(" -> ")
+        );
+    }
+}
+
+#[test]
+fn commands_reach_neither_transport() {
+    let g = graph();
+    assert!(
+        g.get("commands").is_some_and(|uses| uses.contains("auth")),
+        "the check looks at the real graph: commands uses auth ({g:?})"
+    );
+    for transport in ["http", "realtime", "app"] {
+        if let Some(path) = reaches(&g, "commands", transport) {
+            panic!(
+                "the command layer reaches `{transport}`: {}",
+                path.join(" -> ")
+            );
+        }
+    }
+    for transport in ["http", "realtime"] {
+        assert!(
+            reaches(&g, transport, "commands").is_some(),
+            "{transport} is a transport over the command layer ({g:?})"
         );
     }
 }

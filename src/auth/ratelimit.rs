@@ -5,10 +5,14 @@
 //!   failing at their login from one address; per (account, IP) the stranger only locks
 //!   themselves out, the account's ceiling still caps guessing spread over many addresses,
 //!   and the per-IP bucket caps one address trying many accounts.
-//! - HTTP ops: a bucket per credential (API key, or user), because `POST /boards/{id}/ops`
-//!   has no connection to hang a limit on; without it, a bot could bypass the per-connection
-//!   WebSocket limit by switching to HTTP.
+//! - Ops: a bucket per credential (API key, user, share link), spent by its ops whatever
+//!   transport carries them (every socket and every `POST /boards/{id}/ops` together): a
+//!   budget hung on a connection could be multiplied by opening more sockets or switching to
+//!   HTTP, and one a person can reason about is the credential's.
+//! - An API key's requests: every HTTP request it authenticates and every op it sends over a
+//!   socket, in a bucket of its own (`limits.api_key_requests_*`).
 
+use crate::error::{ApiError, ApiResult};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
@@ -62,15 +66,57 @@ impl LoginLimiter {
     }
 }
 
-/// Whose budget an HTTP op spends: one bucket per API key, one per user. A user's access
-/// tokens share the bucket, so logging in again does not buy a fresh budget.
+/// Whose budget an op spends: one bucket per API key, one per user, one per share link. A
+/// user's access tokens and sockets share the bucket, so logging in again or opening another
+/// socket does not buy a fresh budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CredentialKey {
     ApiKey(Uuid),
     User(Uuid),
+    Share(Uuid),
 }
 
-/// `POST /api/v1/boards/{id}/ops` per credential: `per_second` sustained, `burst` at once.
+/// The per-credential budgets, in one place so that no transport keeps a budget of its own.
+pub struct Budgets {
+    ops: OpLimiter,
+    key_requests: OpLimiter,
+}
+
+impl Budgets {
+    /// `ops` and `key_requests` as (per second, burst).
+    pub fn new(ops: (u32, u32), key_requests: (u32, u32)) -> Self {
+        Budgets {
+            ops: OpLimiter::new(ops.0, ops.1),
+            key_requests: OpLimiter::new(key_requests.0, key_requests.1),
+        }
+    }
+
+    /// Takes one op from the credential's op budget.
+    pub fn op(&self, key: CredentialKey) -> ApiResult<()> {
+        self.ops.check(key).map_err(|wait| {
+            ApiError::rate_limited_because(wait, "too many ops from this credential; slow down")
+        })
+    }
+
+    /// Takes one request from an API key's request budget.
+    pub fn key_request(&self, key_id: Uuid) -> ApiResult<()> {
+        self.key_requests
+            .check(CredentialKey::ApiKey(key_id))
+            .map_err(|wait| {
+                ApiError::rate_limited_because(
+                    wait,
+                    "too many requests from this API key; slow down",
+                )
+            })
+    }
+
+    pub fn prune(&self) {
+        self.ops.prune();
+        self.key_requests.prune();
+    }
+}
+
+/// One keyed bucket per credential: `per_second` sustained, `burst` at once.
 pub struct OpLimiter {
     per_credential: DefaultKeyedRateLimiter<CredentialKey>,
     clock: DefaultClock,

@@ -1,22 +1,23 @@
-//! Who is calling: any credential (access JWT or API key; share tokens are the WebSocket's
-//! `SessionAuth`) turned into a `Caller`, and a `Caller` into a policy `Principal` of one
-//! organization; and the client's address behind trusted proxies. HTTP handlers take these as
-//! extractors; the WebSocket gateway and SSE use the same functions, so every transport
-//! authenticates one way.
+//! Who is calling: any credential (access JWT, API key or share token) turned into a `Caller`
+//! or a session's `SessionAuth`, and either into a policy `Principal` of one organization.
+//! `Credentials` holds only what the checks need (the store, the signing keys, the revoked
+//! logins and the budgets), not the whole server, so the command layer and every transport
+//! (HTTP, WebSocket, SSE) authenticate one way without depending on each other.
 
-use crate::app::AppState;
-use crate::auth::jwt::Claims;
-use crate::auth::ratelimit::CredentialKey;
+use crate::auth::jwt::{Claims, JwtKeys};
+use crate::auth::ratelimit::Budgets;
+use crate::auth::revocation::RevokedFamilies;
 use crate::auth::secrets;
 use crate::error::{ApiError, ApiResult};
-use crate::store::ApiKey;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use crate::store::{ApiKey, DynStore};
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use boardroom_actors::policy::Principal;
-use boardroom_protocol::{ErrorCode, PrincipalKind, Role};
-use std::net::{IpAddr, SocketAddr};
+use boardroom_protocol::{ErrorCode, PrincipalInfo, PrincipalKind, Role};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 /// Who presented which credential, before we know which org they are acting in.
@@ -26,53 +27,42 @@ pub enum Caller {
     ApiKey(ApiKey),
 }
 
-impl Caller {
-    /// The budget this caller's HTTP ops are counted against.
-    pub fn rate_key(&self) -> CredentialKey {
-        match self {
-            Caller::User { user_id } => CredentialKey::User(*user_id),
-            Caller::ApiKey(key) => CredentialKey::ApiKey(key.id),
-        }
-    }
+/// A credential a session (socket or stream) may hold: what HTTP accepts, or a share link.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    Caller(Caller),
+    Share,
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer header"))?;
-        let value = value
-            .to_str()
-            .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?
-            .trim();
-        let caller = state.authenticate(token).await?;
-        // A key's budget counts every request it makes (ops also spend the op budget).
-        if let Caller::ApiKey(key) = &caller {
-            state
-                .key_limiter
-                .check(CredentialKey::ApiKey(key.id))
-                .map_err(|wait| {
-                    ApiError::rate_limited_because(
-                        wait,
-                        "too many requests from this API key; slow down",
-                    )
-                })?;
-        }
-        Ok(caller)
-    }
+/// The credential checks and what they need. Cheap to clone (all shared).
+#[derive(Clone)]
+pub struct Credentials {
+    store: DynStore,
+    jwt: JwtKeys,
+    /// Shared with the live-session registry, which records every revocation in it.
+    revoked: Arc<RevokedFamilies>,
+    revocation_check: Duration,
+    /// Per-credential budgets (ops, an API key's requests), whatever transport spends them.
+    pub budgets: Arc<Budgets>,
 }
 
-impl AppState {
+impl Credentials {
+    pub fn new(
+        store: DynStore,
+        jwt: JwtKeys,
+        revoked: Arc<RevokedFamilies>,
+        revocation_check: Duration,
+        budgets: Arc<Budgets>,
+    ) -> Self {
+        Credentials {
+            store,
+            jwt,
+            revoked,
+            revocation_check,
+            budgets,
+        }
+    }
+
     pub async fn authenticate(&self, token: &str) -> ApiResult<Caller> {
         self.authenticate_with_claims(token).await.map(|(c, _)| c)
     }
@@ -123,13 +113,11 @@ impl AppState {
     /// its family is revoked, and the token is refused though its signature and expiry are
     /// fine. Cached (`auth.revocation_check_ms`) so that most requests do not ask the store.
     async fn check_login_not_revoked(&self, family: Uuid) -> ApiResult<()> {
-        let known = &self.rt.sessions.revoked_families;
-        let max_age = Duration::from_millis(self.config.auth.revocation_check_ms);
-        let revoked = match known.lookup(family, max_age) {
+        let revoked = match self.revoked.lookup(family, self.revocation_check) {
             Some(r) => r,
             None => {
                 let r = self.store.refresh_family_revoked(family).await?;
-                known.record(family, r);
+                self.revoked.record(family, r);
                 r
             }
         };
@@ -178,100 +166,188 @@ impl AppState {
             }
         }
     }
+
+    /// The name events and presence show for this caller: the key's, or the user's.
+    pub async fn name_of(&self, caller: &Caller) -> ApiResult<String> {
+        Ok(match caller {
+            Caller::ApiKey(k) => k.name.clone(),
+            Caller::User { user_id } => self
+                .store
+                .get_user(*user_id)
+                .await?
+                .map(|u| u.name)
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The token of a `hello` (or of an SSE stream, or the job page): access JWT, API key or
+    /// share token, as a session's principal in its home organization.
+    pub async fn session(&self, token: &str) -> ApiResult<SessionAuth> {
+        let unavailable = |e: crate::store::StoreError| {
+            tracing::warn!(error = %e, "authentication lookup failed");
+            ApiError::new(ErrorCode::Unavailable, "the database is unavailable; retry")
+        };
+        if token.starts_with(secrets::SHARE_TOKEN_PREFIX) {
+            let link = self
+                .store
+                .find_share_link(&secrets::digest(token))
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| ApiError::unauthorized("unknown share link"))?;
+            if link.revoked_at.is_some() {
+                return Err(ApiError::unauthorized("this share link has been revoked"));
+            }
+            if link.expires_at.is_some_and(|e| e <= chrono::Utc::now()) {
+                return Err(ApiError::unauthorized("this share link has expired"));
+            }
+            let principal = Principal {
+                kind: PrincipalKind::Share,
+                id: link.id,
+                org_id: link.org_id,
+                role: Role::Customer,
+                board_scope: Some(vec![link.board_id]),
+                share_card: Some(link.card_id),
+                customer_id: None,
+            };
+            let info = PrincipalInfo {
+                kind: PrincipalKind::Share,
+                id: link.id,
+                org_id: link.org_id,
+                role: Role::Customer,
+                name: "Shared link".into(),
+            };
+            return Ok(SessionAuth {
+                credential: Credential::Share,
+                principal,
+                info,
+                expires_at: None,
+                revocation_keys: vec![link.id],
+            });
+        }
+        let (caller, claims) = self.authenticate_with_claims(token).await?;
+        match &caller {
+            Caller::ApiKey(key) => {
+                let principal = self.principal_in(&caller, key.org_id).await?;
+                let info = PrincipalInfo {
+                    kind: PrincipalKind::ApiKey,
+                    id: key.id,
+                    org_id: key.org_id,
+                    role: key.role,
+                    name: key.name.clone(),
+                };
+                // An expiring key's sockets end when it expires (4003), not at the next frame.
+                let expires_at = key.expires_at.map(|at| {
+                    let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+                    Instant::now() + left
+                });
+                let revocation_keys = vec![key.id];
+                Ok(SessionAuth {
+                    credential: Credential::Caller(caller),
+                    principal,
+                    info,
+                    expires_at,
+                    revocation_keys,
+                })
+            }
+            Caller::User { user_id } => {
+                let claims =
+                    claims.ok_or_else(|| ApiError::unauthorized("invalid access token"))?;
+                let user = self
+                    .store
+                    .get_user(*user_id)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| ApiError::unauthorized("user no longer exists"))?;
+                let home = self
+                    .store
+                    .memberships_of(*user_id)
+                    .await
+                    .map_err(unavailable)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| ApiError::unauthorized("this account has been deactivated"))?;
+                let principal = self.principal_in(&caller, home.org_id).await?;
+                let left = (claims.exp - chrono::Utc::now().timestamp()).max(0) as u64;
+                let info = PrincipalInfo {
+                    kind: PrincipalKind::User,
+                    id: user.id,
+                    org_id: home.org_id,
+                    role: home.role,
+                    name: user.name,
+                };
+                let mut revocation_keys = vec![user.id];
+                if let Some(f) = claims.fam {
+                    revocation_keys.push(f);
+                }
+                Ok(SessionAuth {
+                    credential: Credential::Caller(caller),
+                    principal,
+                    info,
+                    expires_at: Some(Instant::now() + Duration::from_secs(left)),
+                    revocation_keys,
+                })
+            }
+        }
+    }
 }
 
-/// The address a request came from, for per-IP limits. The TCP peer, unless the peer is one of
-/// `trusted_proxies`: then the nearest address in `X-Forwarded-For` that is not a trusted
-/// proxy (proxies append, so everything left of the last untrusted hop could be made up by
-/// the client). With no trusted proxies the header is ignored: any client can write it.
-pub struct ClientIp(pub IpAddr);
+/// A session's identity: its credential, and its principal in its home organization (the
+/// first membership of a user; a key's or link's own org).
+pub struct SessionAuth {
+    pub credential: Credential,
+    pub principal: Principal,
+    pub info: PrincipalInfo,
+    /// When the credential runs out: an access token (renew with `auth` before then) or an
+    /// API key with an expiry (the session is closed with 4003 then).
+    pub expires_at: Option<Instant>,
+    /// The keys under which revocation finds this session.
+    pub revocation_keys: Vec<Uuid>,
+}
 
-impl FromRequestParts<AppState> for ClientIp {
+impl SessionAuth {
+    pub fn is_api_key(&self) -> bool {
+        matches!(self.credential, Credential::Caller(Caller::ApiKey(_)))
+    }
+
+    /// The session's principal in `org_id`: its home principal there (no lookup), another
+    /// org's membership for a user or key, and `not_found` for a share link elsewhere.
+    pub async fn principal_in(&self, creds: &Credentials, org_id: Uuid) -> ApiResult<Principal> {
+        if self.principal.org_id == org_id {
+            return Ok(self.principal.clone());
+        }
+        match &self.credential {
+            Credential::Caller(c) => creds.principal_in(c, org_id).await,
+            Credential::Share => Err(ApiError::new(ErrorCode::NotFound, "not found")),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    Credentials: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .ok_or_else(ApiError::internal)?;
-        if state.config.trusted_proxies.is_empty() {
-            return Ok(ClientIp(peer));
-        }
-        let trusted = state.config.trusted_proxy_nets();
-        let forwarded = parts
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let value = parts
             .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        Ok(ClientIp(client_ip(peer, forwarded, &trusted)))
-    }
-}
-
-/// Walks from the peer back along `X-Forwarded-For` (right to left) while the hop is a trusted
-/// proxy; the first untrusted hop is the client. A malformed entry ends the walk at the last
-/// hop that could be believed.
-fn client_ip<'a>(
-    peer: IpAddr,
-    forwarded: impl Iterator<Item = &'a str>,
-    trusted: &[ipnet::IpNet],
-) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
-    if !is_trusted(&peer) {
-        return peer;
-    }
-    let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).collect();
-    let mut client = peer;
-    for hop in hops.iter().rev() {
-        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
-            break;
-        };
-        client = ip;
-        if !is_trusted(&ip) {
-            break;
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer header"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?
+            .trim();
+        let creds = Credentials::from_ref(state);
+        let caller = creds.authenticate(token).await?;
+        // A key's budget counts every request it makes (ops also spend the op budget).
+        if let Caller::ApiKey(key) = &caller {
+            creds.budgets.key_request(key.id)?;
         }
-    }
-    client
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_for_is_read_only_from_trusted_proxies() {
-        let nets: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        // Not from a proxy: the header is the client's own words.
-        assert_eq!(
-            client_ip(ip("203.0.113.9"), ["1.2.3.4"].into_iter(), &nets),
-            ip("203.0.113.9")
-        );
-        // From a proxy: the last hop it saw.
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), ["1.2.3.4, 198.51.100.7"].into_iter(), &nets),
-            ip("198.51.100.7")
-        );
-        // Through two proxies, and split over two headers.
-        assert_eq!(
-            client_ip(
-                ip("10.0.0.2"),
-                ["198.51.100.7", "10.0.0.3"].into_iter(),
-                &nets
-            ),
-            ip("198.51.100.7")
-        );
-        // Garbage stops the walk at the last believable hop.
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), ["nonsense"].into_iter(), &nets),
-            ip("10.0.0.2")
-        );
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), std::iter::empty(), &nets),
-            ip("10.0.0.2")
-        );
+        Ok(caller)
     }
 }

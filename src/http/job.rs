@@ -9,7 +9,6 @@
 use super::params::Query;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::realtime::session_auth::{SessionAuth, WsCredential};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::Json;
@@ -39,9 +38,7 @@ pub async fn job(
         .map(str::trim)
         .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer header"))?;
     // The same authentication as a WebSocket hello: JWT, API key or share token.
-    let auth = SessionAuth::authenticate(&state, token)
-        .await
-        .map_err(|e| ApiError::new(e.code, e.message))?;
+    let auth = state.credentials.session(token).await?;
     let card_id = match (auth.principal.share_card, q.card) {
         (Some(own), None) => own,
         (Some(own), Some(asked)) if asked == own => own,
@@ -54,17 +51,10 @@ pub async fn job(
         .card_location(card_id)
         .await?
         .ok_or_else(|| ApiError::not_found("card"))?;
-    let principal = if auth.principal.org_id == loc.org_id {
-        auth.principal.clone()
-    } else {
-        match &auth.credential {
-            WsCredential::Http(c) => state
-                .principal_in(c, loc.org_id)
-                .await
-                .map_err(|e| e.hide_as("card"))?,
-            WsCredential::Share => return Err(ApiError::not_found("card")),
-        }
-    };
+    let principal = auth
+        .principal_in(&state.credentials, loc.org_id)
+        .await
+        .map_err(|e| e.hide_as("card"))?;
     let resource = Resource::Card {
         org_id: loc.org_id,
         board_id: loc.board_id,

@@ -1,10 +1,14 @@
 //! HTTP parity with the WebSocket: a board's snapshot, applying ops, reading the event log,
-//! notifications. Same rules and the same error codes as over the socket.
+//! notifications. Ops and marking notifications read are `crate::commands`, shared with the
+//! socket, so they meet the same rules, refusals and budgets.
 
 use super::extract::Body;
 use super::params::{Path, Query};
 use crate::app::AppState;
-use crate::auth::session::{Caller, ClientIp};
+use crate::auth::client_ip::ClientIp;
+use crate::auth::session::Caller;
+use crate::commands::op::OpCommand;
+use crate::commands::Sender;
 use crate::error::{ApiError, ApiResult};
 use crate::realtime::convert;
 use axum::extract::State;
@@ -12,22 +16,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::live::board::{unanswered, BoardMsg, OpReply};
 use boardroom_actors::policy::{decide, Action, Principal, Resource};
-use boardroom_protocol::{ErrorReply, OpRequest, Snapshot};
+use boardroom_protocol::{OpRequest, Snapshot};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
-
-fn from_reply(e: ErrorReply) -> ApiError {
-    ApiError {
-        code: e.code,
-        message: e.message,
-        field: e.field,
-        retry_after: e.retry_after_ms.map(Duration::from_millis),
-    }
-}
 
 async fn board_principal(
     state: &AppState,
@@ -43,6 +37,7 @@ async fn board_principal(
         return Err(ApiError::not_found("board"));
     }
     let p = state
+        .credentials
         .principal_in(caller, board.org_id)
         .await
         .map_err(|e| e.hide_as("board"))?;
@@ -94,10 +89,11 @@ pub(super) async fn released_snapshot(
         Ok(None) => Err(ApiError::not_found("board")),
         // The actor stopped before answering (restart, shutdown): the board comes back on its
         // next use.
-        Err(_) => Err(from_reply(unanswered(None))),
+        Err(_) => Err(ApiError::from(unanswered(None))),
     }
 }
 
+/// `POST /boards/{id}/ops`: the op command, its answer awaited and rendered as HTTP.
 pub async fn apply_op(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,39 +101,23 @@ pub async fn apply_op(
     Path(board_id): Path<Uuid>,
     Body(req): Body<OpRequest>,
 ) -> ApiResult<Json<Value>> {
-    // Counted before anything else is looked at, so that a flood costs as little as possible;
-    // refused ops count too.
-    state.op_limiter.check(caller.rate_key()).map_err(|wait| {
-        ApiError::rate_limited_because(wait, "too many ops from this credential; slow down")
-    })?;
-    let (_, p) = board_principal(&state, &caller, board_id).await?;
-    let name = match &caller {
-        Caller::ApiKey(k) => k.name.clone(),
-        Caller::User { user_id } => state
-            .store
-            .get_user(*user_id)
-            .await?
-            .map(|u| u.name)
-            .unwrap_or_default(),
-    };
     let (tx, rx) = oneshot::channel();
-    // Always answered: if the board refuses the message, or stops or fails before answering,
-    // the `OpReply` answers (`unavailable`, or `internal` when the server failed on this very
-    // op). A board owned by another node answers through it.
-    let msg = BoardMsg::Op {
-        principal: Arc::new(p),
-        name,
+    let cmd = OpCommand {
+        board_id,
         op_id: req.op_id,
         op: req.op,
-        reply: OpReply::http(tx),
         ip: Some(ip),
     };
-    state.rt.boards.send(board_id, msg).await;
+    // Every outcome, a refusal before the board included, comes back through the reply.
+    let _ = state
+        .commands
+        .op(Sender::Request(&caller), cmd, OpReply::http(tx))
+        .await;
     match rx.await {
         Ok(Ok(r)) => Ok(Json(json!(r))),
-        Ok(Err(e)) => Err(from_reply(e)),
+        Ok(Err(e)) => Err(ApiError::from(e)),
         // Cannot happen (the reply answers when dropped); said the same way if it ever does.
-        Err(_) => Err(from_reply(unanswered(None))),
+        Err(_) => Err(ApiError::from(unanswered(None))),
     }
 }
 
@@ -211,19 +191,14 @@ fn notification_cursor(text: &str) -> ApiResult<(chrono::DateTime<chrono::Utc>, 
     Ok((at, id.parse().map_err(|_| bad())?))
 }
 
-fn user_of(caller: &Caller) -> ApiResult<Uuid> {
-    match caller {
-        Caller::User { user_id } => Ok(*user_id),
-        Caller::ApiKey(_) => Err(ApiError::forbidden("only users have notifications")),
-    }
-}
-
 pub async fn notifications(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<NotificationsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let user = user_of(&caller)?;
+    let user = state
+        .commands
+        .notification_owner(Sender::Request(&caller))?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let before = match q.cursor.as_deref() {
         Some(c) => Some(notification_cursor(&super::page::decode(c)?)?),
@@ -270,7 +245,9 @@ pub async fn mark_read(
     caller: Caller,
     Body(b): Body<ReadBody>,
 ) -> ApiResult<Json<Value>> {
-    let user = user_of(&caller)?;
+    // Who may is answered before what they sent, as before the command layer.
+    let who = Sender::Request(&caller);
+    state.commands.notification_owner(who)?;
     let ids = match (b.ids, b.all) {
         (Some(ids), None | Some(false)) => Some(ids),
         (None, Some(true)) => None,
@@ -281,17 +258,7 @@ pub async fn mark_read(
             ))
         }
     };
-    let max = state.config.limits.max_notification_ids;
-    if ids.as_ref().is_some_and(|ids| ids.len() > max) {
-        return Err(ApiError::bad_field(
-            "ids",
-            format!("at most {max} ids per request (limits.max_notification_ids)"),
-        ));
-    }
-    let unread = state
-        .store
-        .mark_read(user, ids.as_deref(), chrono::Utc::now())
-        .await?;
+    let unread = state.commands.mark_read(who, ids.as_deref()).await?;
     Ok(Json(json!({ "unread": unread })))
 }
 
@@ -334,8 +301,15 @@ pub async fn debug_panic(
     };
     // `get`, not `tell`: arming a board that is not running starts it, so the next op does
     // meet the armed actor.
-    let actor = state.rt.boards.get(board_id).await.map_err(from_reply)?;
-    actor.cast(msg).map_err(|_| from_reply(unanswered(None)))?;
+    let actor = state
+        .rt
+        .boards
+        .get(board_id)
+        .await
+        .map_err(ApiError::from)?;
+    actor
+        .cast(msg)
+        .map_err(|_| ApiError::from(unanswered(None)))?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -8,19 +8,17 @@
 
 use super::params::Query;
 use crate::app::AppState;
-use crate::auth::session::Caller;
+use crate::commands::subscribe::Subscription;
 use crate::error::{ApiError, ApiResult};
-use crate::realtime::session_auth::{SessionAuth, WsCredential};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use boardroom_actors::live::board::{BoardMsg, Owed, SubscribeReq};
+use boardroom_actors::live::board::BoardMsg;
 use boardroom_actors::live::conn::ConnHandle;
 use boardroom_protocol::{Codec, ErrorCode, ServerFrame, Since, Topic};
 use futures_util::Stream;
 use serde::Deserialize;
 use std::convert::Infallible;
-use std::sync::Arc;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,33 +63,14 @@ pub async fn stream(
     let token = bearer(&headers)?.or(q.token).ok_or_else(|| {
         ApiError::unauthorized("missing credential: `Authorization: Bearer` header or `token`")
     })?;
-    let auth = SessionAuth::authenticate(&state, &token)
-        .await
-        .map_err(|e| ApiError::new(e.code, e.message))?;
-    let (org_id, board_id) = match topic {
-        Topic::Board(id) => match state.store.get_board(id).await? {
-            Some(b) if !b.archived => (b.org_id, b.id),
-            _ => return Err(ApiError::not_found("topic")),
-        },
-        Topic::Card(id) => match state.store.card_location(id).await? {
-            Some(l) => (l.org_id, l.board_id),
-            None => return Err(ApiError::not_found("topic")),
-        },
-        _ => {
-            return Err(ApiError::bad_field(
-                "topic",
-                "the stream serves board:<id> and card:<id> topics",
-            ))
-        }
-    };
-    let principal = if auth.principal.org_id == org_id {
-        auth.principal.clone()
-    } else {
-        match &auth.credential {
-            WsCredential::Http(c) => state.principal_in(c, org_id).await?,
-            WsCredential::Share => return Err(ApiError::not_found("topic")),
-        }
-    };
+    let auth = state.credentials.session(&token).await?;
+    // The stream serves what a socket may subscribe to that has events: boards and cards.
+    if matches!(topic, Topic::Org(_) | Topic::User(_)) {
+        return Err(ApiError::bad_field(
+            "topic",
+            "the stream serves board:<id> and card:<id> topics",
+        ));
+    }
     let since = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -103,30 +82,16 @@ pub async fn stream(
         limits.send_queue_bytes,
         state.config.realtime.fanout_backlog_frames.max(1),
     );
-    // Refusals (not found, unavailable) are HTTP errors, before the stream starts.
-    state
-        .rt
-        .boards
-        .route(board_id)
-        .await
-        .map_err(|e| ApiError::new(e.code, e.message))?;
-    let req = SubscribeReq {
-        conn: conn.clone(),
-        view: Arc::new(principal),
-        name: auth.info.name.clone(),
-        topic,
-        answer: Owed::new(conn.clone(), None),
-        since,
-        remote: None,
-    };
-    if !state
-        .rt
-        .boards
-        .send(board_id, BoardMsg::Subscribe(Box::new(req)))
-        .await
+    let taken = match state
+        .commands
+        .subscribe(&auth, topic, since, &conn, None)
+        .await?
     {
-        return Err(restarting());
-    }
+        Subscription::Board(id) => Some(id),
+        // The refusal is already queued: it is the first frame, read below.
+        Subscription::NotTaken => None,
+        Subscription::Org(_) => return Err(ApiError::internal()),
+    };
     // The board's answer decides the HTTP status: a topic this credential may not read is a
     // 404 like any other unknown resource, not a 200 stream carrying an `error` event.
     let first = tokio::select! {
@@ -134,19 +99,14 @@ pub async fn stream(
         _ = conn.closed() => return Err(restarting()),
     };
     if let Ok(ServerFrame::Error(e)) = Codec::Json.decode_server(&first) {
-        return Err(ApiError {
-            code: e.code,
-            message: e.message,
-            field: e.field,
-            retry_after: e.retry_after_ms.map(std::time::Duration::from_millis),
-        });
+        return Err(ApiError::from(e));
     }
+    let Some(board_id) = taken else {
+        return Err(restarting());
+    };
     state.rt.sessions.add(&auth, conn.clone());
     // An expiring API key ends its streams when it expires, as it closes its sockets (4003).
-    let key_expiry = match &auth.credential {
-        WsCredential::Http(Caller::ApiKey(_)) => auth.expires_at,
-        _ => None,
-    };
+    let key_expiry = auth.is_api_key().then_some(auth.expires_at).flatten();
     let rt = state.rt.clone();
     let stream = async_stream(move |emit| async move {
         let mut pending = Some(first);

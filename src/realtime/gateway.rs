@@ -2,18 +2,18 @@
 //! hub and the board actors queue for it, several queued frames per socket write. Nothing else
 //! ever touches the socket, so a slow client only ever fills its own queue.
 
-use super::session_auth::{SessionAuth, WsCredential};
 use crate::app::AppState;
-use crate::auth::ratelimit::CredentialKey;
-use crate::auth::session::Caller;
-use crate::auth::session::ClientIp;
+use crate::auth::client_ip::ClientIp;
+use crate::auth::session::SessionAuth;
+use crate::commands::op::OpCommand;
+use crate::commands::subscribe::Subscription;
+use crate::commands::Sender;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use boardroom_actors::live::board::{BoardMsg, OpReply, Owed, SubscribeReq};
+use boardroom_actors::live::board::{BoardMsg, OpReply, Owed};
 use boardroom_actors::live::conn::{ConnHandle, ConnRx, Wire};
-use boardroom_actors::policy::{decide, Action, Decision, Resource};
 use boardroom_protocol::{
     close, ClientFrame, Codec, ErrorCode, ErrorReply, OkReply, Pong, Ref, ServerFrame, Topic,
     Welcome,
@@ -108,7 +108,6 @@ struct Session {
     auth: Option<SessionAuth>,
     /// Board and card topics remember their board actor, for unsubscribe and presence.
     subs: HashMap<Topic, Option<Uuid>>,
-    limiter: DefaultDirectRateLimiter,
     /// Each subscribe may queue a snapshot of a whole board (issue 15.3).
     subscribe_limiter: DefaultDirectRateLimiter,
     bad_frames: u32,
@@ -131,7 +130,6 @@ enum Flow {
 impl Session {
     fn new(state: Arc<AppState>, conn: Arc<ConnHandle>) -> Self {
         let l = &state.config.limits;
-        let limiter = per_second(l.ops_per_second_per_connection, l.ops_burst_per_connection);
         let subscribe_limiter = per_second(
             l.subscribes_per_second_per_connection,
             l.subscribes_burst_per_connection,
@@ -141,7 +139,6 @@ impl Session {
             conn,
             auth: None,
             subs: HashMap::new(),
-            limiter,
             subscribe_limiter,
             bad_frames: 0,
             floods: 0,
@@ -151,10 +148,7 @@ impl Session {
 
     /// Whether the session authenticated with an API key.
     fn is_api_key(&self) -> bool {
-        matches!(
-            self.auth.as_ref().map(|a| &a.credential),
-            Some(WsCredential::Http(Caller::ApiKey(_)))
-        )
+        self.auth.as_ref().is_some_and(SessionAuth::is_api_key)
     }
 
     fn reply(&self, frame: ServerFrame) {
@@ -441,63 +435,24 @@ impl Session {
                 Flow::Continue
             }
             ClientFrame::NotificationsRead(n) => {
-                // The policy answers who has notifications (users; a key is forbidden, a share
-                // link, which sees one card and nothing else, is not found), as over HTTP.
-                let Some((decision, user)) = self.auth.as_ref().map(|a| {
-                    let p = &a.principal;
-                    let own_org = Resource::Org { org_id: p.org_id };
-                    (decide(p, Action::ReadNotifications, &own_org), p.user_id())
-                }) else {
+                let Some(auth) = &self.auth else {
                     return Flow::Continue;
-                };
-                let user = match (decision, user) {
-                    (Decision::Allow, Some(user)) => user,
-                    (Decision::NotFound, _) => {
-                        self.error(n.r#ref, ErrorCode::NotFound, "not found");
-                        return Flow::Continue;
-                    }
-                    _ => {
-                        self.error(
-                            n.r#ref,
-                            ErrorCode::Forbidden,
-                            "only users have notifications",
-                        );
-                        return Flow::Continue;
-                    }
                 };
                 let ids = match &n.target {
                     boardroom_protocol::ReadTarget::All => None,
                     boardroom_protocol::ReadTarget::Ids(ids) => Some(ids.as_slice()),
                 };
-                let max = self.state.config.limits.max_notification_ids;
-                if ids.is_some_and(|ids| ids.len() > max) {
-                    let mut e = ErrorReply::new(
-                        n.r#ref,
-                        ErrorCode::BadRequest,
-                        format!("at most {max} ids per request (limits.max_notification_ids)"),
-                    );
-                    e.field = Some("ids".into());
-                    self.reply(ServerFrame::Error(e));
-                    return Flow::Continue;
-                }
                 match self
                     .state
-                    .store
-                    .mark_read(user, ids, chrono::Utc::now())
+                    .commands
+                    .mark_read(Sender::Session(auth), ids)
                     .await
                 {
                     Ok(unread) => self.reply(ServerFrame::Ok(OkReply {
-                        unread: Some(unread.max(0) as u64),
+                        unread: Some(unread),
                         ..OkReply::new(n.r#ref)
                     })),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "mark read failed");
-                        self.error(
-                            n.r#ref,
-                            ErrorCode::Unavailable,
-                            "could not mark notifications read; retry",
-                        );
-                    }
+                    Err(e) => self.reply(ServerFrame::Error(e.into_reply(n.r#ref))),
                 }
                 Flow::Continue
             }
@@ -505,7 +460,7 @@ impl Session {
     }
 
     async fn hello(&mut self, r#ref: Option<Ref>, token: &str, client: Option<String>) -> Flow {
-        match SessionAuth::authenticate(&self.state, token).await {
+        match self.state.credentials.session(token).await {
             Ok(auth) => {
                 let p = &auth.principal;
                 let welcome = Welcome {
@@ -552,7 +507,7 @@ impl Session {
         let Some(current) = &self.auth else {
             return Flow::Continue;
         };
-        match SessionAuth::authenticate(&self.state, token).await {
+        match self.state.credentials.session(token).await {
             Ok(fresh)
                 if fresh.principal.kind == current.principal.kind
                     && fresh.principal.id == current.principal.id =>
@@ -625,45 +580,32 @@ impl Session {
             );
             return;
         }
-        let caller = auth.credential.clone();
-        match topic {
-            Topic::User(id) => {
-                // A user's own topic is subscribed at hello; nobody else's may be.
-                self.error(
-                    r#ref,
-                    ErrorCode::NotFound,
-                    if auth.principal.user_id() == Some(id) {
-                        "already subscribed to your user topic"
-                    } else {
-                        "not found"
-                    },
-                );
+        if let Topic::User(id) = topic {
+            // A user's own topic is subscribed at hello; nobody else's may be.
+            let own = auth.principal.user_id() == Some(id);
+            return self.error(
+                r#ref,
+                ErrorCode::NotFound,
+                if own {
+                    "already subscribed to your user topic"
+                } else {
+                    "not found"
+                },
+            );
+        }
+        let conn = self.conn.clone();
+        let subscribed = self
+            .state
+            .commands
+            .subscribe(auth, topic, since, &conn, r#ref.clone())
+            .await;
+        match subscribed {
+            Ok(Subscription::Board(board)) => {
+                self.subs.insert(topic, Some(board));
             }
-            Topic::Org(org_id) => {
-                let principal = match self.principal_for(&caller, org_id).await {
-                    Ok(p) => p,
-                    Err(e) => return self.error(r#ref, e.code, e.message),
-                };
-                // Who is online is the org's people: not for customers (forbidden) nor share
-                // links (not found), as the policy decides.
-                match boardroom_actors::policy::decide(
-                    &principal,
-                    boardroom_actors::policy::Action::ReadOrgPresence,
-                    &boardroom_actors::policy::Resource::Org { org_id },
-                ) {
-                    boardroom_actors::policy::Decision::Allow => {}
-                    boardroom_actors::policy::Decision::Forbidden => {
-                        return self.error(
-                            r#ref,
-                            ErrorCode::Forbidden,
-                            "customers do not see who is online in the organization",
-                        )
-                    }
-                    boardroom_actors::policy::Decision::NotFound => {
-                        return self.error(r#ref, ErrorCode::NotFound, "not found")
-                    }
-                }
-                let presence = self.state.rt.online.snapshot(org_id).await;
+            Ok(Subscription::NotTaken) => self.forget(topic),
+            Ok(Subscription::Org(principal)) => {
+                let presence = self.state.rt.online.snapshot(topic.id()).await;
                 self.reply(ServerFrame::Ok(OkReply {
                     topic: Some(topic),
                     presence: Some(presence),
@@ -672,73 +614,17 @@ impl Session {
                 self.state.rt.hub.subscribe(
                     topic,
                     boardroom_actors::live::hub::Subscriber {
-                        conn: self.conn.clone(),
+                        conn,
                         view: Arc::new(principal),
                         board: None,
                     },
                 );
                 self.subs.insert(topic, None);
             }
-            Topic::Board(board_id) | Topic::Card(board_id) => {
-                let located = match topic {
-                    Topic::Board(_) => self
-                        .state
-                        .store
-                        .get_board(board_id)
-                        .await
-                        .map(|b| b.filter(|b| !b.archived).map(|b| (b.org_id, b.id))),
-                    _ => self
-                        .state
-                        .store
-                        .card_location(board_id)
-                        .await
-                        .map(|l| l.map(|l| (l.org_id, l.board_id))),
-                };
-                let name = auth.info.name.clone();
-                let (org_id, board) = match located {
-                    Ok(Some(x)) => x,
-                    Ok(None) => {
-                        self.forget(topic);
-                        return self.error(r#ref, ErrorCode::NotFound, "not found");
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "subscribe lookup failed");
-                        self.forget(topic);
-                        return self.error(
-                            r#ref,
-                            ErrorCode::Unavailable,
-                            "the database is unavailable; retry",
-                        );
-                    }
-                };
-                let principal = match self.principal_for(&caller, org_id).await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.forget(topic);
-                        return self.error(r#ref, e.code, e.message);
-                    }
-                };
-                let req = SubscribeReq {
-                    conn: self.conn.clone(),
-                    view: Arc::new(principal),
-                    name,
-                    topic,
-                    answer: Owed::new(self.conn.clone(), r#ref),
-                    since,
-                    remote: None,
-                };
-                // Always answered: an `error` when the board cannot take it.
-                if self
-                    .state
-                    .rt
-                    .boards
-                    .send(board, BoardMsg::Subscribe(Box::new(req)))
-                    .await
-                {
-                    self.subs.insert(topic, Some(board));
-                } else {
-                    self.forget(topic);
-                }
+            Err(e) => {
+                // A refused resubscribe ends the old subscription.
+                self.forget(topic);
+                self.reply(ServerFrame::Error(e.into_reply(r#ref)));
             }
         }
     }
@@ -757,31 +643,6 @@ impl Session {
         }
     }
 
-    async fn principal_for(
-        &self,
-        caller: &WsCredential,
-        org_id: Uuid,
-    ) -> Result<boardroom_actors::policy::Principal, ErrorReply> {
-        let Some(auth) = &self.auth else {
-            return Err(ErrorReply::new(
-                None,
-                ErrorCode::Unauthorized,
-                "not authenticated",
-            ));
-        };
-        if auth.principal.org_id == org_id {
-            return Ok(auth.principal.clone());
-        }
-        match caller {
-            WsCredential::Http(c) => self
-                .state
-                .principal_in(c, org_id)
-                .await
-                .map_err(|e| ErrorReply::new(None, e.code, e.message)),
-            WsCredential::Share => Err(ErrorReply::new(None, ErrorCode::NotFound, "not found")),
-        }
-    }
-
     async fn op(&mut self, f: boardroom_protocol::OpFrame) -> Flow {
         let Topic::Board(board_id) = f.topic else {
             self.error(
@@ -791,89 +652,33 @@ impl Session {
             );
             return Flow::Continue;
         };
-        if let Err(not_until) = self.limiter.check() {
-            self.floods += 1;
-            let burst = self.state.config.limits.ops_burst_per_connection;
-            if self.floods > burst.max(10) {
-                return Flow::Close(close::RATE_LIMITED, "too many ops after rate_limited");
-            }
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            let mut e = ErrorReply::new(f.r#ref, ErrorCode::RateLimited, "too many ops; slow down");
-            e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
-            self.reply(ServerFrame::Error(e));
-            return Flow::Continue;
-        }
-        self.floods = 0;
         let Some(auth) = &self.auth else {
             return Flow::Continue;
         };
-        // A key's budget is shared by its requests and all its sockets, on this node.
-        if let WsCredential::Http(Caller::ApiKey(key)) = &auth.credential {
-            if let Err(wait) = self.state.key_limiter.check(CredentialKey::ApiKey(key.id)) {
-                let mut e = ErrorReply::new(
-                    f.r#ref,
-                    ErrorCode::RateLimited,
-                    "too many requests from this API key; slow down",
-                );
-                e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
-                self.reply(ServerFrame::Error(e));
-                return Flow::Continue;
-            }
-        }
-        // The org of a running board is known without asking the database: the op path must
-        // not wait on it (a slow database is answered by the journal's back-pressure).
-        let cached = self.state.rt.boards.org_of(board_id);
-        let board_org = match cached {
-            Some(org) => org,
-            None => match self.state.store.get_board(board_id).await {
-                Ok(Some(b)) if !b.archived => b.org_id,
-                Ok(_) => {
-                    self.error(f.r#ref, ErrorCode::NotFound, "not found");
-                    return Flow::Continue;
-                }
-                Err(_) => {
-                    self.error(
-                        f.r#ref,
-                        ErrorCode::Unavailable,
-                        "the database is unavailable; retry",
-                    );
-                    return Flow::Continue;
-                }
-            },
-        };
-        let caller = auth.credential.clone();
-        let name = auth.info.name.clone();
-        let principal = match self.principal_for(&caller, board_org).await {
-            Ok(p) => p,
-            Err(e) => {
-                self.reply(ServerFrame::Error(e.with_ref(f.r#ref)));
-                return Flow::Continue;
-            }
-        };
-        let msg = BoardMsg::Op {
-            principal: Arc::new(principal),
-            name,
+        let cmd = OpCommand {
+            board_id,
             op_id: f.op_id,
             op: f.op,
-            reply: OpReply::conn(self.conn.clone(), f.r#ref),
             ip: self.ip,
         };
-        // The op is always answered, even when the actor stops before it gets to it.
-        self.state.rt.boards.send(board_id, msg).await;
+        let reply = OpReply::conn(self.conn.clone(), f.r#ref);
+        match self
+            .state
+            .commands
+            .op(Sender::Session(auth), cmd, reply)
+            .await
+        {
+            // A client that keeps sending after `rate_limited` is closed (4008).
+            Err(ErrorCode::RateLimited) => {
+                self.floods += 1;
+                let (_, burst) = self.state.config.limits.op_budget();
+                if self.floods > burst.max(10) {
+                    return Flow::Close(close::RATE_LIMITED, "too many ops after rate_limited");
+                }
+            }
+            _ => self.floods = 0,
+        }
         Flow::Continue
-    }
-}
-
-trait WithRef {
-    fn with_ref(self, r#ref: Option<Ref>) -> ErrorReply;
-}
-
-impl WithRef for ErrorReply {
-    fn with_ref(mut self, r#ref: Option<Ref>) -> ErrorReply {
-        self.r#ref = r#ref;
-        self
     }
 }
 

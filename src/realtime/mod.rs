@@ -4,7 +4,7 @@
 
 pub mod convert;
 pub mod gateway;
-pub mod session_auth;
+pub mod sessions;
 pub mod source;
 
 use boardroom_actors::live::Broker;
@@ -50,7 +50,7 @@ pub struct Rt {
     pub boards: Arc<boardroom_actors::live::registry::BoardRegistry>,
     pub journal: crate::writebehind::Journal,
     pub online: boardroom_actors::live::online::Online,
-    pub sessions: session_auth::Sessions,
+    pub sessions: sessions::Sessions,
     /// Set once at shutdown: every session closes with 1001.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
