@@ -39,6 +39,17 @@ pub struct AppState {
     pub rt: Arc<Rt>,
 }
 
+impl AppState {
+    /// `Credentials::principal_in`, for the many handlers that hold the state.
+    pub async fn principal_in(
+        &self,
+        caller: &crate::auth::session::Caller,
+        org_id: uuid::Uuid,
+    ) -> crate::error::ApiResult<boardroom_actors::policy::Principal> {
+        self.credentials.principal_in(caller, org_id).await
+    }
+}
+
 impl FromRef<AppState> for Credentials {
     fn from_ref(state: &AppState) -> Self {
         state.credentials.clone()

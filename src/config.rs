@@ -531,6 +531,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_older_op_budget_names_still_count() {
+        let mut l = Config::default().limits;
+        assert_eq!(
+            l.op_budget(),
+            (50, 100),
+            "the new keys, when nothing older is set"
+        );
+        l.http_ops_per_second_per_credential = Some(1);
+        l.http_ops_burst_per_credential = Some(3);
+        assert_eq!(l.op_budget(), (1, 3), "an older name set on purpose wins");
+        l.ops_per_second_per_connection = Some(1_000_000);
+        assert_eq!(
+            l.op_budget(),
+            (1_000_000, 3),
+            "both older names: the larger"
+        );
+    }
+
+    #[test]
     fn shipped_config_toml_matches_defaults() {
         // config.toml documents every setting with its default: loading it must change nothing.
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");

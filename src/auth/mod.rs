@@ -1,9 +1,8 @@
 //! Credentials: passwords, access JWTs, opaque secrets (refresh tokens, API keys, share
 //! tokens), the generated signing secret, revoked logins, login throttling and the
-//! per-credential budgets. `session` turns a credential into a `Principal`; `client_ip` finds
-//! the client's address behind trusted proxies.
+//! per-credential budgets. `session` turns a credential into a `Principal` and finds the
+//! client's address behind trusted proxies.
 
-pub mod client_ip;
 pub mod jwt;
 pub mod password;
 pub mod ratelimit;

@@ -116,6 +116,35 @@ impl Budgets {
     }
 }
 
+/// One bucket of one connection (`subscribe` frames: each may queue a whole board's snapshot,
+/// which is the connection's cost, not its credential's).
+pub struct Throttle {
+    bucket: governor::DefaultDirectRateLimiter,
+    clock: DefaultClock,
+}
+
+impl Throttle {
+    pub fn new(per_second: u32, burst: u32) -> Self {
+        Throttle {
+            bucket: RateLimiter::direct(quota(per_second, burst)),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Takes one; `rate_limited` with the wait (and `message`) when the bucket is empty.
+    pub fn check(&self, message: &str) -> ApiResult<()> {
+        self.bucket.check().map_err(|not_until| {
+            ApiError::rate_limited_because(not_until.wait_time_from(self.clock.now()), message)
+        })
+    }
+}
+
+fn quota(per_second: u32, burst: u32) -> Quota {
+    let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(rate).allow_burst(burst)
+}
+
 /// One keyed bucket per credential: `per_second` sustained, `burst` at once.
 pub struct OpLimiter {
     per_credential: DefaultKeyedRateLimiter<CredentialKey>,
@@ -124,10 +153,8 @@ pub struct OpLimiter {
 
 impl OpLimiter {
     pub fn new(per_second: u32, burst: u32) -> Self {
-        let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
         OpLimiter {
-            per_credential: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            per_credential: RateLimiter::keyed(quota(per_second, burst)),
             clock: DefaultClock::default(),
         }
     }

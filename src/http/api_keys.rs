@@ -7,9 +7,8 @@ use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::validate;
 use crate::app::AppState;
-use crate::auth::client_ip::ClientIp;
 use crate::auth::secrets;
-use crate::auth::session::Caller;
+use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{ApiKey, NewApiKey};
 use axum::extract::State;
@@ -53,7 +52,7 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     let org = Resource::Org { org_id };
     ApiError::check(decide(&p, Action::ManageApiKeys, &org), "manage API keys")?;
     // A role above the caller's own is refused as such (403), before the owner role is
@@ -144,7 +143,7 @@ pub async fn list(
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ManageApiKeys, &Resource::Org { org_id }),
         "manage API keys",
@@ -170,7 +169,7 @@ pub async fn revoke(
     ClientIp(ip): ClientIp,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ManageApiKeys, &Resource::Org { org_id }),
         "manage API keys",

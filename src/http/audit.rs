@@ -131,7 +131,7 @@ pub async fn list(
     Path(org_id): Path<Uuid>,
     Query(q): Query<AuditParams>,
 ) -> ApiResult<Response> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     // The same people who manage members (owners and admins, not a key scoped to boards).
     ApiError::check(
         decide(&p, Action::ManageMembers, &Resource::Org { org_id }),

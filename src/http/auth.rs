@@ -3,8 +3,7 @@
 
 use super::extract::Body;
 use crate::app::AppState;
-use crate::auth::client_ip::ClientIp;
-use crate::auth::session::Caller;
+use crate::auth::session::{Caller, ClientIp};
 use crate::auth::{password, secrets};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{new_id, RefreshToken};

@@ -6,8 +6,7 @@ use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::validate;
 use crate::app::AppState;
-use crate::auth::client_ip::ClientIp;
-use crate::auth::session::Caller;
+use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Board, BoardFilter, NewBoard, Template};
 use crate::templates;
@@ -46,7 +45,7 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateBoard>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::CreateBoard, &Resource::Org { org_id }),
         "create boards",
@@ -94,7 +93,7 @@ pub async fn list(
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ReadOrg, &Resource::Org { org_id }),
         "list boards",
@@ -144,7 +143,6 @@ pub async fn archive(
         .ok_or_else(|| ApiError::not_found("board"))?;
     let org_id = board.org_id;
     let p = state
-        .credentials
         .principal_in(&caller, org_id)
         .await
         .map_err(|e| e.hide_as("board"))?;

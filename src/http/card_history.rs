@@ -44,7 +44,6 @@ pub async fn history(
         .ok_or_else(|| ApiError::not_found("board"))?;
     let org_id = board.org_id;
     let p = state
-        .credentials
         .principal_in(&caller, org_id)
         .await
         .map_err(|e| e.hide_as("board"))?;

@@ -53,7 +53,7 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateCustomer>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ManageCustomers, &Resource::Org { org_id }),
         "manage customers",
@@ -77,7 +77,7 @@ pub async fn list(
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ReadCustomers, &Resource::Org { org_id }),
         "list customers",
@@ -99,7 +99,7 @@ pub async fn get(
     caller: Caller,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ReadCustomers, &Resource::Org { org_id }),
         "read customers",
@@ -139,7 +139,7 @@ pub async fn patch(
     Path((org_id, id)): Path<(Uuid, Uuid)>,
     Body(body): Body<PatchCustomer>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ManageCustomers, &Resource::Org { org_id }),
         "manage customers",
@@ -179,7 +179,7 @@ pub async fn delete(
     caller: Caller,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ManageCustomers, &Resource::Org { org_id }),
         "manage customers",

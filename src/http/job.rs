@@ -8,9 +8,10 @@
 
 use super::params::Query;
 use crate::app::AppState;
+use crate::auth::session::bearer;
 use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::Json;
 use boardroom_actors::policy::{decide, Action, CardFacts, Resource};
 use serde::Deserialize;
@@ -28,14 +29,7 @@ pub async fn job(
     headers: HeaderMap,
     Query(q): Query<JobQuery>,
 ) -> ApiResult<Json<Value>> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+    let token = bearer(&headers)?
         .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer header"))?;
     // The same authentication as a WebSocket hello: JWT, API key or share token.
     let auth = state.credentials.session(token).await?;

@@ -5,8 +5,7 @@
 use super::extract::Body;
 use super::params::{Path, Query};
 use crate::app::AppState;
-use crate::auth::client_ip::ClientIp;
-use crate::auth::session::Caller;
+use crate::auth::session::{Caller, ClientIp};
 use crate::commands::op::OpCommand;
 use crate::commands::Sender;
 use crate::error::{ApiError, ApiResult};

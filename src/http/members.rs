@@ -7,9 +7,8 @@ use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::validate;
 use crate::app::AppState;
-use crate::auth::client_ip::ClientIp;
 use crate::auth::password;
-use crate::auth::session::Caller;
+use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::NewUser;
 use axum::extract::State;
@@ -37,7 +36,7 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateMember>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     let org = Resource::Org { org_id };
     ApiError::check(decide(&p, Action::ManageMembers, &org), "manage members")?;
     ApiError::check(
@@ -87,7 +86,7 @@ pub async fn list(
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ManageMembers, &Resource::Org { org_id }),
         "list members",
@@ -116,7 +115,7 @@ pub async fn patch(
     Path((org_id, user_id)): Path<(Uuid, Uuid)>,
     Body(body): Body<PatchMember>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     let org = Resource::Org { org_id };
     ApiError::check(decide(&p, Action::ManageMembers, &org), "manage members")?;
     let target = state
@@ -162,7 +161,7 @@ pub async fn deactivate(
     ClientIp(ip): ClientIp,
     Path((org_id, user_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     let org = Resource::Org { org_id };
     ApiError::check(decide(&p, Action::ManageMembers, &org), "manage members")?;
     let target = state
@@ -219,7 +218,7 @@ pub async fn people(
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     // The org's people, as on the `org:` topic: not for customers, nor for a key scoped to
     // boards (issue 15.7: such a key touches only its boards).
     ApiError::check(

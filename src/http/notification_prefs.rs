@@ -51,7 +51,7 @@ fn prefs_json(p: &NotificationPrefs) -> Value {
 
 /// The calling user, a member of `org_id` who may have notifications there.
 async fn member(state: &AppState, caller: &Caller, org_id: Uuid) -> ApiResult<Uuid> {
-    let p = state.credentials.principal_in(caller, org_id).await?;
+    let p = state.principal_in(caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ReadNotifications, &Resource::Org { org_id }),
         "have notification preferences (users only)",

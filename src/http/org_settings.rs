@@ -6,8 +6,7 @@ use super::extract::Body;
 use super::params::Path;
 use super::validate;
 use crate::app::AppState;
-use crate::auth::client_ip::ClientIp;
-use crate::auth::session::Caller;
+use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
 use axum::Json;
@@ -29,7 +28,7 @@ pub async fn patch(
     Path(org_id): Path<Uuid>,
     Body(body): Body<PatchOrg>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     // Those who run the org (owners, admins): the same rule as for its members.
     ApiError::check(
         decide(&p, Action::ManageMembers, &Resource::Org { org_id }),

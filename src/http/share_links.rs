@@ -6,9 +6,8 @@ use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::validate;
 use crate::app::AppState;
-use crate::auth::client_ip::ClientIp;
 use crate::auth::secrets;
-use crate::auth::session::Caller;
+use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::NewShareLink;
 use axum::extract::State;
@@ -38,7 +37,6 @@ pub async fn create(
         .await?
         .ok_or_else(|| ApiError::not_found("card"))?;
     let p = state
-        .credentials
         .principal_in(&caller, loc.org_id)
         .await
         .map_err(|e| e.hide_as("card"))?;
@@ -100,7 +98,6 @@ pub async fn revoke(
         .await?
         .ok_or_else(|| ApiError::not_found("share link"))?;
     let p = state
-        .credentials
         .principal_in(&caller, link.org_id)
         .await
         .map_err(|e| e.hide_as("share link"))?;
@@ -166,7 +163,7 @@ pub async fn list(
     Path(org_id): Path<Uuid>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.credentials.principal_in(&caller, org_id).await?;
+    let p = state.principal_in(&caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ManageShareLinks, &Resource::Org { org_id }),
         "list share links",

@@ -8,6 +8,7 @@
 
 use super::params::Query;
 use crate::app::AppState;
+use crate::auth::session::bearer;
 use crate::commands::subscribe::Subscription;
 use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
@@ -25,21 +26,6 @@ use std::convert::Infallible;
 pub struct StreamQuery {
     topic: String,
     token: Option<String>,
-}
-
-/// The token of an `Authorization: Bearer` header, if there is one.
-fn bearer(headers: &HeaderMap) -> ApiResult<Option<String>> {
-    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(|t| Some(t.trim().to_string()))
-        .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))
 }
 
 /// `"<epoch>:<seq>"` -> `Since`.
@@ -60,9 +46,12 @@ pub async fn stream(
         .topic
         .parse()
         .map_err(|e: boardroom_protocol::TopicError| ApiError::bad_field("topic", e.to_string()))?;
-    let token = bearer(&headers)?.or(q.token).ok_or_else(|| {
-        ApiError::unauthorized("missing credential: `Authorization: Bearer` header or `token`")
-    })?;
+    let token = bearer(&headers)?
+        .map(String::from)
+        .or(q.token)
+        .ok_or_else(|| {
+            ApiError::unauthorized("missing credential: `Authorization: Bearer` header or `token`")
+        })?;
     let auth = state.credentials.session(&token).await?;
     // The stream serves what a socket may subscribe to that has events: boards and cards.
     if matches!(topic, Topic::Org(_) | Topic::User(_)) {

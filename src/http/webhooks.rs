@@ -7,8 +7,7 @@ use super::extract::Body;
 use super::params::{Path, Query};
 use super::validate;
 use crate::app::AppState;
-use crate::auth::client_ip::ClientIp;
-use crate::auth::session::Caller;
+use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Delivery, Webhook, WebhookPatch};
 use crate::webhooks::{guard, now_ms, test_delivery};
@@ -111,7 +110,7 @@ fn delivery_json(d: &Delivery) -> Value {
 
 /// The caller may manage this org's webhooks (else 403, or 404 for another org).
 async fn authorize(state: &AppState, caller: &Caller, org_id: Uuid) -> ApiResult<()> {
-    let p = state.credentials.principal_in(caller, org_id).await?;
+    let p = state.principal_in(caller, org_id).await?;
     ApiError::check(
         decide(&p, Action::ManageWebhooks, &Resource::Org { org_id }),
         "manage webhooks",
@@ -232,7 +231,7 @@ pub async fn create(
 }
 
 async fn caller_user(state: &AppState, caller: &Caller, org_id: Uuid) -> ApiResult<Uuid> {
-    let p = state.credentials.principal_in(caller, org_id).await?;
+    let p = state.principal_in(caller, org_id).await?;
     p.user_id()
         .ok_or_else(|| ApiError::forbidden("only people manage webhooks"))
 }

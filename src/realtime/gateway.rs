@@ -2,13 +2,14 @@
 //! hub and the board actors queue for it, several queued frames per socket write. Nothing else
 //! ever touches the socket, so a slow client only ever fills its own queue.
 
+use super::ending::{close_reason, panic_text, send_close, shutting_down};
 use crate::app::AppState;
-use crate::auth::client_ip::ClientIp;
-use crate::auth::session::SessionAuth;
+use crate::auth::ratelimit::Throttle;
+use crate::auth::session::{bearer, ClientIp, SessionAuth};
 use crate::commands::op::OpCommand;
 use crate::commands::subscribe::Subscription;
 use crate::commands::Sender;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -19,11 +20,9 @@ use boardroom_protocol::{
     Welcome,
 };
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::future::Future;
-use std::num::NonZeroU32;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::Poll;
@@ -51,14 +50,8 @@ pub async fn upgrade(
         .filter_map(|v| v.to_str().ok().map(String::from))
         .collect();
     let (codec, echo) = Codec::negotiate(offered.iter().map(String::as_str), q.encoding.as_deref());
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_string());
+    // A malformed header is no credential: the client may still say `hello`.
+    let bearer = bearer(&headers).ok().flatten().map(String::from);
     let max = state.config.limits.max_frame_bytes;
     let mut ws = ws
         .read_buffer_size(state.config.realtime.ws_read_buffer_bytes)
@@ -109,17 +102,11 @@ struct Session {
     /// Board and card topics remember their board actor, for unsubscribe and presence.
     subs: HashMap<Topic, Option<Uuid>>,
     /// Each subscribe may queue a snapshot of a whole board (issue 15.3).
-    subscribe_limiter: DefaultDirectRateLimiter,
+    subscribe_limiter: Throttle,
     bad_frames: u32,
     floods: u32,
     /// The client's address, kept with its ops' events for the audit log.
     ip: Option<std::net::IpAddr>,
-}
-
-fn per_second(rate: u32, burst: u32) -> DefaultDirectRateLimiter {
-    let rate = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
 }
 
 enum Flow {
@@ -130,7 +117,7 @@ enum Flow {
 impl Session {
     fn new(state: Arc<AppState>, conn: Arc<ConnHandle>) -> Self {
         let l = &state.config.limits;
-        let subscribe_limiter = per_second(
+        let subscribe_limiter = Throttle::new(
             l.subscribes_per_second_per_connection,
             l.subscribes_burst_per_connection,
         );
@@ -316,17 +303,8 @@ impl Session {
 
     fn cleanup(&mut self) {
         let conn_id = self.conn.id;
-        for (topic, board) in self.subs.drain() {
-            self.state.rt.hub.unsubscribe(&topic, conn_id);
-            if let Some(board_id) = board {
-                self.state.rt.boards.tell(
-                    board_id,
-                    BoardMsg::Leave {
-                        conn: conn_id,
-                        topic,
-                    },
-                );
-            }
+        for (topic, board) in std::mem::take(&mut self.subs) {
+            self.leave(topic, board);
         }
         if let Some(auth) = &self.auth {
             self.state.rt.sessions.remove(auth, conn_id);
@@ -383,16 +361,7 @@ impl Session {
             }
             ClientFrame::Unsubscribe(u) => {
                 if let Some(board) = self.subs.remove(&u.topic) {
-                    self.state.rt.hub.unsubscribe(&u.topic, self.conn.id);
-                    if let Some(board_id) = board {
-                        self.state.rt.boards.tell(
-                            board_id,
-                            BoardMsg::Leave {
-                                conn: self.conn.id,
-                                topic: u.topic,
-                            },
-                        );
-                    }
+                    self.leave(u.topic, board);
                     self.reply(ServerFrame::Ok(OkReply {
                         topic: Some(u.topic),
                         ..OkReply::new(u.r#ref)
@@ -540,17 +509,11 @@ impl Session {
         since: Option<boardroom_protocol::Since>,
     ) {
         let Some(auth) = &self.auth else { return };
-        if let Err(not_until) = self.subscribe_limiter.check() {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            let mut e = ErrorReply::new(
-                r#ref,
-                ErrorCode::RateLimited,
-                "too many subscribes; slow down",
-            );
-            e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
-            return self.reply(ServerFrame::Error(e));
+        if let Err(e) = self
+            .subscribe_limiter
+            .check("too many subscribes; slow down")
+        {
+            return self.reply(ServerFrame::Error(e.into_reply(r#ref)));
         }
         if let Some(board) = self.subs.get(&topic).copied() {
             match board {
@@ -632,14 +595,19 @@ impl Session {
     /// Ends this connection's subscription of a board or card topic, if it has one.
     fn forget(&mut self, topic: Topic) {
         if let Some(Some(board_id)) = self.subs.remove(&topic) {
-            self.state.rt.hub.unsubscribe(&topic, self.conn.id);
-            self.state.rt.boards.tell(
-                board_id,
-                BoardMsg::Leave {
-                    conn: self.conn.id,
-                    topic,
-                },
-            );
+            self.leave(topic, Some(board_id));
+        }
+    }
+
+    /// Ends one subscription of this connection: the hub's, and its place on the board.
+    fn leave(&self, topic: Topic, board: Option<Uuid>) {
+        self.state.rt.hub.unsubscribe(&topic, self.conn.id);
+        if let Some(board_id) = board {
+            let conn = self.conn.id;
+            self.state
+                .rt
+                .boards
+                .tell(board_id, BoardMsg::Leave { conn, topic });
         }
     }
 
@@ -682,25 +650,6 @@ impl Session {
     }
 }
 
-/// The message of a caught panic, for the log.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
-}
-
-fn close_reason(code: u16) -> &'static str {
-    match code {
-        close::TOO_SLOW => "send queue full: the client does not read fast enough",
-        close::CREDENTIALS_REVOKED => "credentials revoked",
-        close::RATE_LIMITED => "rate limited",
-        close::GOING_AWAY => "server going away; reconnect",
-        _ => "closed by the server",
-    }
-}
-
 /// The queued bytes as a WebSocket message, without copying them: the hub's encode is shared
 /// by every connection it goes to, and taking the `Bytes` out of the shared `Arc` is a
 /// reference count. A text frame checks that the bytes are UTF-8 (a scan, no copy); the JSON
@@ -735,29 +684,4 @@ where
         }
     }
     sink.flush().await
-}
-
-async fn send_close<S>(sink: &mut S, code: u16, reason: &str) -> Result<(), S::Error>
-where
-    S: futures_util::Sink<Message> + Unpin,
-{
-    sink.send(Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    })))
-    .await?;
-    sink.flush().await
-}
-
-/// Resolves once the server starts shutting down.
-async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {
-    loop {
-        let down = *rx.borrow_and_update();
-        if down {
-            return;
-        }
-        if rx.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
 }

@@ -3,6 +3,7 @@
 //! (`boardroom_actors::live`, named by that path everywhere).
 
 pub mod convert;
+mod ending;
 pub mod gateway;
 pub mod sessions;
 pub mod source;

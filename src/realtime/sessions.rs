@@ -53,14 +53,18 @@ impl Sessions {
     /// Debug endpoint only: every live session that authenticated with `key` fails on its next
     /// frame; returns how many.
     pub fn fail_on_next_frame(&self, key: Uuid) -> usize {
-        let conns: Vec<_> = self
+        self.each_of(key, |c| c.fail_on_next_frame())
+    }
+
+    /// Runs `f` on every live session of `key` (a copy of the list: `f` may make them leave);
+    /// returns how many.
+    fn each_of(&self, key: Uuid, f: impl Fn(&ConnHandle)) -> usize {
+        let conns: Vec<Arc<ConnHandle>> = self
             .by_key
             .get(&key)
             .map(|v| v.values().cloned().collect())
             .unwrap_or_default();
-        for c in &conns {
-            c.fail_on_next_frame();
-        }
+        conns.iter().for_each(|c| f(c));
         conns.len()
     }
 
@@ -70,14 +74,6 @@ impl Sessions {
         // Any revoked key is recorded: an id of another kind (user, API key, share link) is
         // never a family, so it only takes a cache slot until pruned.
         self.revoked_families.revoke(key);
-        let conns: Vec<_> = self
-            .by_key
-            .get(&key)
-            .map(|v| v.values().cloned().collect())
-            .unwrap_or_default();
-        for c in &conns {
-            c.close(close::CREDENTIALS_REVOKED);
-        }
-        conns.len()
+        self.each_of(key, |c| c.close(close::CREDENTIALS_REVOKED))
     }
 }

@@ -172,4 +172,26 @@ impl Ws {
             Ok(_) => None,
         }
     }
+
+    /// Connects with the token in the `Authorization` header and waits for the `welcome`.
+    pub async fn welcomed(base: &str, token: &str) -> Ws {
+        let mut ws = Ws::connect_with(base, Codec::Json, Some(token)).await;
+        match ws.recv().await {
+            ServerFrame::Welcome(_) => ws,
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    /// Sends `frame` (JSON) with `ref` r and returns the `ok` or `error` that answers it.
+    pub async fn ask(&mut self, r: i64, frame: serde_json::Value) -> ServerFrame {
+        let mut v = frame;
+        v["ref"] = serde_json::json!(r);
+        self.send_json(v).await;
+        let answers = |f: &ServerFrame| match f {
+            ServerFrame::Ok(ok) => ok.r#ref == Some(boardroom_protocol::Ref::Int(r)),
+            ServerFrame::Error(e) => e.r#ref == Some(boardroom_protocol::Ref::Int(r)),
+            _ => false,
+        };
+        self.recv_until(answers).await.0
+    }
 }
