@@ -55,6 +55,11 @@ fn group_columns(rows: Vec<ColumnRow>) -> HashMap<Uuid, Vec<Column>> {
     by_board
 }
 
+/// What makes an insert of a column an upsert: the write-behind writes a column's whole state.
+const COLUMN_UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET name = excluded.name, position = excluded.position, \
+     is_done = excluded.is_done, color = excluded.color, deleted_at = NULL, updated_at = excluded.updated_at \
+     WHERE board_columns.board_id = excluded.board_id";
+
 const BOARD_COLS: &str = "id, org_id, name, template, epoch, last_seq, archived_at, created_at";
 
 macro_rules! boards_sql {
@@ -62,6 +67,57 @@ macro_rules! boards_sql {
         pub(super) mod $m {
             use super::*;
             type Pool = sqlx::Pool<$Db>;
+            type Conn = <$Db as sqlx::Database>::Connection;
+            use crate::store::sql::insert::$m::insert_rows;
+
+            /// One column change of the write-behind: upserted (and brought back when it was
+            /// deleted) or marked deleted. A column id taken by another board is left alone.
+            pub async fn write_column_change(conn: &mut Conn, ch: &RowChange, t: DateTime<Utc>) -> StoreResult<()> {
+                match ch {
+                    RowChange::UpsertColumn { org_id, board_id, column } => {
+                        insert_columns(conn, *org_id, *board_id, std::slice::from_ref(column), t, COLUMN_UPSERT).await
+                    }
+                    RowChange::DeleteColumn { board_id, column_id } => {
+                        sqlx::query("UPDATE board_columns SET deleted_at = $3, updated_at = $3 WHERE id = $1 AND board_id = $2")
+                            .bind(column_id)
+                            .bind(board_id)
+                            .bind(t)
+                            .execute(conn)
+                            .await?;
+                        Ok(())
+                    }
+                    RowChange::UpsertCard(_) => Ok(()),
+                }
+            }
+
+            async fn insert_columns(
+                conn: &mut Conn,
+                org_id: Uuid,
+                board_id: Uuid,
+                columns: &[Column],
+                t: DateTime<Utc>,
+                tail: &str,
+            ) -> StoreResult<()> {
+                insert_rows(
+                    conn,
+                    "INSERT INTO board_columns (id, org_id, board_id, name, position, is_done, created_at, updated_at, color) ",
+                    columns,
+                    tail,
+                    |mut b, c| {
+                        b.push_bind(c.id)
+                            .push_bind(org_id)
+                            .push_bind(board_id)
+                            .push_bind(&c.name)
+                            .push_bind(&c.position)
+                            .push_bind(c.is_done)
+                            .push_bind(t)
+                            .push_bind(t)
+                            .push_bind(&c.color);
+                    },
+                )
+                .await
+                .map_err(|e| map_err(e, "column"))
+            }
 
             async fn columns_of(pool: &Pool, board_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Vec<Column>>> {
                 let mut rows = Vec::new();
@@ -105,23 +161,7 @@ macro_rules! boards_sql {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_err(e, "board"))?;
-                for c in &b.columns {
-                    sqlx::query(
-                        "INSERT INTO board_columns (id, org_id, board_id, name, position, is_done, created_at, updated_at, color) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
-                    )
-                    .bind(c.id)
-                    .bind(b.org_id)
-                    .bind(id)
-                    .bind(&c.name)
-                    .bind(&c.position)
-                    .bind(c.is_done)
-                    .bind(t)
-                    .bind(&c.color)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| map_err(e, "column"))?;
-                }
+                insert_columns(&mut *tx, b.org_id, id, &b.columns, t, "").await?;
                 tx.commit().await?;
                 let mut columns = b.columns;
                 columns.sort_by(|x, y| x.position.cmp(&y.position));

@@ -53,86 +53,124 @@ struct CardLocationRow {
     customer_id: Option<Uuid>,
 }
 
+/// What makes an insert of a card an upsert: the write-behind writes a card's whole state, but
+/// never moves a card id to another board.
+const CARD_UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET column_id = excluded.column_id, position = excluded.position, \
+     title = excluded.title, description = excluded.description, customer_id = excluded.customer_id, \
+     labels = excluded.labels, due_at = excluded.due_at, version = excluded.version, \
+     priority = excluded.priority, estimate_minutes = excluded.estimate_minutes, \
+     archived = excluded.archived, updated_at = excluded.updated_at \
+     WHERE cards.board_id = excluded.board_id";
+
 macro_rules! cards_sql {
     ($m:ident, $Db:ty) => {
         pub(super) mod $m {
             use super::*;
             type Pool = sqlx::Pool<$Db>;
+            type Conn = <$Db as sqlx::Database>::Connection;
+            use crate::store::sql::insert::$m::insert_rows;
 
             pub async fn create_card(pool: &Pool, card: &Card) -> StoreResult<()> {
-                let t = now();
                 let mut tx = pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO cards (id, org_id, board_id, column_id, position, title, description, \
-                     customer_id, labels, due_at, version, archived, created_at, updated_at, priority, estimate_minutes) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)",
-                )
-                .bind(card.id)
-                .bind(card.org_id)
-                .bind(card.board_id)
-                .bind(card.column_id)
-                .bind(&card.position)
-                .bind(&card.title)
-                .bind(&card.description)
-                .bind(card.customer_id)
-                .bind(Json(&card.labels))
-                .bind(card.due_at)
-                .bind(card.version)
-                .bind(card.archived)
-                .bind(t)
-                .bind(&card.priority)
-                .bind(card.estimate_minutes)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| map_err(e, "card"))?;
-                for user_id in &card.assignees {
-                    sqlx::query(
-                        "INSERT INTO card_assignees (org_id, board_id, card_id, user_id) VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(card.org_id)
-                    .bind(card.board_id)
-                    .bind(card.id)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| map_err(e, "assignee"))?;
-                }
-                for item in &card.checklist {
-                    sqlx::query(
-                        "INSERT INTO checklist_items (id, org_id, board_id, card_id, title, done, position, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-                    )
-                    .bind(item.id)
-                    .bind(card.org_id)
-                    .bind(card.board_id)
-                    .bind(card.id)
-                    .bind(&item.title)
-                    .bind(item.done)
-                    .bind(&item.position)
-                    .bind(t)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| map_err(e, "checklist item"))?;
-                }
-                for c in &card.comments {
-                    sqlx::query(
-                        "INSERT INTO comments (id, org_id, board_id, card_id, author_id, body, mentions, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(c.id)
-                    .bind(card.org_id)
-                    .bind(card.board_id)
-                    .bind(card.id)
-                    .bind(c.author_id)
-                    .bind(&c.body)
-                    .bind(Json(&c.mentions))
-                    .bind(c.created_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| map_err(e, "comment"))?;
-                }
+                write_card(&mut tx, card, now(), false).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            /// A card written whole: its row, assignees, checklist and comments. `upsert` (the
+            /// write-behind) writes over the stored card, replaces its assignees and checklist
+            /// and skips comments already stored; otherwise the card is new and any clash is a
+            /// conflict.
+            pub async fn write_card(conn: &mut Conn, card: &Card, t: DateTime<Utc>, upsert: bool) -> StoreResult<()> {
+                let (card_tail, comment_tail) = if upsert {
+                    (CARD_UPSERT, " ON CONFLICT (id) DO NOTHING")
+                } else {
+                    ("", "")
+                };
+                insert_rows(
+                    &mut *conn,
+                    "INSERT INTO cards (id, org_id, board_id, column_id, position, title, description, \
+                     customer_id, labels, due_at, version, archived, created_at, updated_at, priority, estimate_minutes) ",
+                    std::slice::from_ref(card),
+                    card_tail,
+                    |mut b, c| {
+                        b.push_bind(c.id)
+                            .push_bind(c.org_id)
+                            .push_bind(c.board_id)
+                            .push_bind(c.column_id)
+                            .push_bind(&c.position)
+                            .push_bind(&c.title)
+                            .push_bind(&c.description)
+                            .push_bind(c.customer_id)
+                            .push_bind(Json(&c.labels))
+                            .push_bind(c.due_at)
+                            .push_bind(c.version)
+                            .push_bind(c.archived)
+                            .push_bind(t)
+                            .push_bind(t)
+                            .push_bind(&c.priority)
+                            .push_bind(c.estimate_minutes);
+                    },
+                )
+                .await
+                .map_err(|e| map_err(e, "card"))?;
+                if upsert {
+                    for table in ["card_assignees", "checklist_items"] {
+                        sqlx::query(&format!("DELETE FROM {table} WHERE card_id = $1 AND board_id = $2"))
+                            .bind(card.id)
+                            .bind(card.board_id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                insert_rows(
+                    &mut *conn,
+                    "INSERT INTO card_assignees (org_id, board_id, card_id, user_id) ",
+                    &card.assignees,
+                    "",
+                    |mut b, user_id| {
+                        b.push_bind(card.org_id).push_bind(card.board_id).push_bind(card.id).push_bind(user_id);
+                    },
+                )
+                .await
+                .map_err(|e| map_err(e, "assignee"))?;
+                insert_rows(
+                    &mut *conn,
+                    "INSERT INTO checklist_items (id, org_id, board_id, card_id, title, done, position, created_at, updated_at) ",
+                    &card.checklist,
+                    "",
+                    |mut b, item| {
+                        b.push_bind(item.id)
+                            .push_bind(card.org_id)
+                            .push_bind(card.board_id)
+                            .push_bind(card.id)
+                            .push_bind(&item.title)
+                            .push_bind(item.done)
+                            .push_bind(&item.position)
+                            .push_bind(t)
+                            .push_bind(t);
+                    },
+                )
+                .await
+                .map_err(|e| map_err(e, "checklist item"))?;
+                insert_rows(
+                    conn,
+                    "INSERT INTO comments (id, org_id, board_id, card_id, author_id, body, mentions, created_at) ",
+                    &card.comments,
+                    comment_tail,
+                    |mut b, cm| {
+                        b.push_bind(cm.id)
+                            .push_bind(card.org_id)
+                            .push_bind(card.board_id)
+                            .push_bind(card.id)
+                            .push_bind(cm.author_id)
+                            .push_bind(&cm.body)
+                            .push_bind(Json(&cm.mentions))
+                            .push_bind(cm.created_at);
+                    },
+                )
+                .await
+                .map_err(|e| map_err(e, "comment"))
             }
 
             pub async fn list_cards(pool: &Pool, board_id: Uuid) -> StoreResult<Vec<Card>> {

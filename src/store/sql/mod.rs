@@ -18,6 +18,7 @@ mod commit;
 mod connect;
 mod customers;
 mod events;
+mod insert;
 mod members;
 mod notifications;
 mod orgs;

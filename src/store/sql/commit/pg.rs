@@ -1,5 +1,6 @@
 //! Postgres' group commit.
 
+use super::super::boards::pg::write_column_change;
 use super::*;
 
 /// The rows of one group commit, gathered over all its boards so that Postgres gets one
@@ -57,44 +58,7 @@ pub async fn commit_batch(pool: &sqlx::PgPool, commits: &[BoardCommit]) -> Store
         }
     }
     for ch in columns {
-        match ch {
-            RowChange::UpsertColumn {
-                org_id,
-                board_id,
-                column,
-            } => {
-                sqlx::query(
-                    "INSERT INTO board_columns (id, org_id, board_id, name, position, is_done, created_at, updated_at, color) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) \
-                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, position = excluded.position, \
-                     is_done = excluded.is_done, color = excluded.color, deleted_at = NULL, updated_at = excluded.updated_at \
-                     WHERE board_columns.board_id = excluded.board_id",
-                )
-                .bind(column.id)
-                .bind(org_id)
-                .bind(board_id)
-                .bind(&column.name)
-                .bind(&column.position)
-                .bind(column.is_done)
-                .bind(t)
-                .bind(&column.color)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| map_err(e, "column"))?;
-            }
-            RowChange::DeleteColumn {
-                board_id,
-                column_id,
-            } => {
-                sqlx::query("UPDATE board_columns SET deleted_at = $3, updated_at = $3 WHERE id = $1 AND board_id = $2")
-                    .bind(column_id)
-                    .bind(board_id)
-                    .bind(t)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            RowChange::UpsertCard(_) => {}
-        }
+        write_column_change(&mut tx, ch, t).await?;
     }
     // One statement cannot upsert a row twice: a card id met again (on another board of
     // the batch) goes into the next round.
