@@ -2,17 +2,21 @@
 
 use super::*;
 
+/// A row of `board_events`, for the log and for the audit listing (`audit.rs`). `ip` is only
+/// read where it may be shown (the audit log); elsewhere the query leaves it out.
 #[derive(sqlx::FromRow)]
-struct EventRow {
-    org_id: Uuid,
-    board_id: Uuid,
-    epoch: i64,
-    seq: i64,
-    op_id: Uuid,
-    kind: String,
-    data: Json<serde_json::Value>,
-    actor: Json<serde_json::Value>,
-    at: DateTime<Utc>,
+pub(in crate::store) struct EventRow {
+    pub org_id: Uuid,
+    pub board_id: Uuid,
+    pub epoch: i64,
+    pub seq: i64,
+    pub op_id: Uuid,
+    pub kind: String,
+    pub data: Json<serde_json::Value>,
+    pub actor: Json<serde_json::Value>,
+    pub at: DateTime<Utc>,
+    #[sqlx(default)]
+    pub ip: Option<String>,
 }
 
 impl From<EventRow> for EventRecord {
@@ -27,7 +31,7 @@ impl From<EventRow> for EventRecord {
             data: r.data.0,
             actor: r.actor.0,
             at: r.at,
-            ip: None,
+            ip: r.ip,
         }
     }
 }

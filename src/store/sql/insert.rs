@@ -12,7 +12,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 
 macro_rules! insert_rows {
     ($m:ident, $Db:ty) => {
-        pub(super) mod $m {
+        pub(in crate::store) mod $m {
             use sqlx::query_builder::Separated;
 
             /// Inserts `rows` as `{head} VALUES (…), (…){tail}`: `head` names the table and

@@ -18,7 +18,7 @@ mod commit;
 mod connect;
 mod customers;
 mod events;
-mod insert;
+pub(super) mod insert;
 mod members;
 mod notifications;
 mod orgs;
@@ -27,6 +27,7 @@ mod refresh_tokens;
 mod share_links;
 
 pub use connect::{PgStore, SqliteStore};
+pub(super) use events::EventRow;
 
 /// Postgres keeps microseconds; cutting here makes a value read back equal the one written,
 /// on both stores.
