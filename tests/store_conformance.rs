@@ -58,6 +58,7 @@ conformance!(
     group_commit_coalesces_and_fences,
     claims_raise_the_epoch_to_at_least_the_floor,
     notifications_and_unread_counts,
+    rows_past_one_statement_are_all_written,
 );
 
 fn user(email: &str) -> NewUser {
@@ -880,4 +881,68 @@ async fn notifications_and_unread_counts(s: &DynStore) {
         .unwrap()
         .iter()
         .all(|x| x.read));
+}
+
+/// More rows than one multi-row statement takes (`ROWS_PER_STATEMENT`, 500): every one is
+/// written, on the request path (`create_card`) and in the group commit.
+async fn rows_past_one_statement_are_all_written(s: &DynStore) {
+    const N: i64 = 1_201;
+    let (o, _) = org(s, "A", "o@x.test").await;
+    let b = new_board(s, o.id, Template::Kanban).await;
+    let items = |n: i64| -> Vec<ChecklistItem> {
+        (0..n)
+            .map(|i| ChecklistItem {
+                id: Uuid::now_v7(),
+                title: format!("item {i}"),
+                done: i % 2 == 0,
+                position: format!("{i:06}"),
+            })
+            .collect()
+    };
+    let checklist = items(N);
+    let made = Card {
+        checklist: checklist.clone(),
+        ..card(&b, 0, "made")
+    };
+    s.create_card(&made).await.unwrap();
+    let (epoch, _) = s.claim_board(b.id).await.unwrap().unwrap();
+    let events: Vec<EventRecord> = (1..=N)
+        .map(|i| event(&b, epoch, i, "card.updated"))
+        .collect();
+    let ops: Vec<AppliedOp> = events
+        .iter()
+        .map(|e| AppliedOp {
+            op_id: e.op_id,
+            principal_id: None,
+            epoch,
+            seq: e.seq,
+            result_id: None,
+        })
+        .collect();
+    let committed = Card {
+        checklist: items(700),
+        ..card(&b, 1, "committed")
+    };
+    let commit = BoardCommit {
+        org_id: o.id,
+        board_id: b.id,
+        epoch,
+        events,
+        ops,
+        changes: vec![RowChange::UpsertCard(Box::new(committed.clone()))],
+        notifications: vec![],
+    };
+    assert!(s.commit_batch(&[commit]).await.unwrap().is_empty());
+    assert_eq!(
+        s.events_after(b.id, 0, 5_000).await.unwrap().len(),
+        N as usize
+    );
+    assert_eq!(
+        s.recent_applied_ops(b.id, 5_000).await.unwrap().len(),
+        N as usize
+    );
+    let cards = s.list_cards(b.id).await.unwrap();
+    let by_id = |id: Uuid| cards.iter().find(|c| c.id == id).expect("card written");
+    assert_eq!(by_id(made.id).checklist, checklist);
+    assert_eq!(by_id(committed.id).checklist, committed.checklist);
 }

@@ -1,9 +1,10 @@
 //! `/api/v1/orgs/{org}/api-keys`: credentials for bots. The key is shown once, in the answer
 //! to its creation; only its SHA-256 is kept.
 
+use super::access::org_principal;
 use super::audit::{record, AuditCtx};
 use super::extract::Body;
-use super::page::{by_creation, Order, PageQuery};
+use super::page::PageQuery;
 use super::params::{Path, Query};
 use super::validate;
 use crate::app::AppState;
@@ -31,6 +32,9 @@ pub struct CreateKey {
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// What a caller's role may not do when refused here.
+const MANAGE: &str = "manage API keys";
+
 fn key_json(k: &ApiKey) -> Value {
     json!({
         "id": k.id,
@@ -52,9 +56,8 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let p = state.principal_in(&caller, org_id).await?;
+    let p = org_principal(&state, &caller, org_id, Action::ManageApiKeys, MANAGE).await?;
     let org = Resource::Org { org_id };
-    ApiError::check(decide(&p, Action::ManageApiKeys, &org), "manage API keys")?;
     // A role above the caller's own is refused as such (403), before the owner role is
     // refused as a shape error (400) for the owner: an admin cannot mint an owner key, and
     // no key is an owner.
@@ -126,12 +129,12 @@ pub async fn create(
         })
         .await?;
     tracing::info!(%org_id, key_id = %row.id, role = %row.role, "api key created");
-    let mut e = AuditCtx::new(&state, &caller, org_id, ip)
-        .await
-        .entry("api_key.created");
-    e.target_id = Some(row.id);
-    e.new = Some(key_json(&row));
-    record(&state, e).await;
+    let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
+    record(
+        &state,
+        ctx.change("api_key.created", row.id, None, Some(key_json(&row))),
+    )
+    .await;
     let mut out = key_json(&row);
     out["key"] = json!(key);
     Ok((StatusCode::CREATED, Json(out)))
@@ -143,24 +146,14 @@ pub async fn list(
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.principal_in(&caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::ManageApiKeys, &Resource::Org { org_id }),
-        "manage API keys",
-    )?;
-    let page = by_creation(
-        state.store.list_api_keys(org_id).await?,
+    org_principal(&state, &caller, org_id, Action::ManageApiKeys, MANAGE).await?;
+    let keys = state.store.list_api_keys(org_id).await?;
+    let page = q.oldest_first(
+        keys,
         |k| (&k.created_at, k.id),
-        Order::Ascending,
-        &q,
         state.config.limits.max_page_items,
     )?;
-    let keys: Vec<Value> = page.items.iter().map(key_json).collect();
-    Ok(Json(json!({
-        "api_keys": keys,
-        "total": page.total,
-        "next_cursor": page.next_cursor,
-    })))
+    Ok(Json(page.to_json_with("api_keys", key_json)))
 }
 
 pub async fn revoke(
@@ -169,23 +162,19 @@ pub async fn revoke(
     ClientIp(ip): ClientIp,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let p = state.principal_in(&caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::ManageApiKeys, &Resource::Org { org_id }),
-        "manage API keys",
-    )?;
+    org_principal(&state, &caller, org_id, Action::ManageApiKeys, MANAGE).await?;
     let now = chrono::Utc::now();
     if !state.store.revoke_api_key(org_id, id, now).await? {
         return Err(ApiError::not_found("API key"));
     }
     state.rt.revoke(id);
     tracing::info!(%org_id, key_id = %id, "api key revoked");
-    let mut e = AuditCtx::new(&state, &caller, org_id, ip)
-        .await
-        .entry("api_key.revoked");
-    e.target_id = Some(id);
-    e.old = Some(json!({ "revoked_at": null }));
-    e.new = Some(json!({ "revoked_at": now }));
-    record(&state, e).await;
+    let (old, new) = (json!({ "revoked_at": null }), json!({ "revoked_at": now }));
+    let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
+    record(
+        &state,
+        ctx.change("api_key.revoked", id, Some(old), Some(new)),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

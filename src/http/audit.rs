@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use boardroom_actors::policy::{decide, Action, Resource};
+use boardroom_actors::policy::Action;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -64,6 +64,22 @@ impl AuditCtx {
             org_id,
             actor: actor_of(state, caller).await,
             ip,
+        }
+    }
+
+    /// An entry about `target`: what it was (`old`) and is now (`new`), as far as they apply.
+    pub fn change(
+        &self,
+        kind: &str,
+        target: Uuid,
+        old: Option<Value>,
+        new: Option<Value>,
+    ) -> AuditEntry {
+        AuditEntry {
+            target_id: Some(target),
+            old,
+            new,
+            ..self.entry(kind)
         }
     }
 
@@ -131,12 +147,9 @@ pub async fn list(
     Path(org_id): Path<Uuid>,
     Query(q): Query<AuditParams>,
 ) -> ApiResult<Response> {
-    let p = state.principal_in(&caller, org_id).await?;
     // The same people who manage members (owners and admins, not a key scoped to boards).
-    ApiError::check(
-        decide(&p, Action::ManageMembers, &Resource::Org { org_id }),
-        "read the audit log",
-    )?;
+    let what = "read the audit log";
+    super::access::org_principal(&state, &caller, org_id, Action::ManageMembers, what).await?;
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,

@@ -1,19 +1,20 @@
 //! `/api/v1/orgs/{org}/boards` and `/api/v1/boards/{board}/archive`.
 
+use super::access::{board_principal, org_principal, reads_board};
 use super::audit::{record, AuditCtx};
 use super::extract::Body;
-use super::page::{by_creation, Order, PageQuery};
+use super::page::PageQuery;
 use super::params::{Path, Query};
 use super::validate;
 use crate::app::AppState;
 use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{Board, BoardFilter, NewBoard, Template};
+use crate::store::{AuditEntry, Board, BoardFilter, NewBoard, Template};
 use crate::templates;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use boardroom_actors::policy::{decide, Action, Principal, Resource};
+use boardroom_actors::policy::{Action, Principal};
 use boardroom_protocol::{PrincipalKind, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -45,11 +46,8 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateBoard>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let p = state.principal_in(&caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::CreateBoard, &Resource::Org { org_id }),
-        "create boards",
-    )?;
+    let what = "create boards";
+    org_principal(&state, &caller, org_id, Action::CreateBoard, what).await?;
     let name = validate::text("name", &body.name, state.config.limits.max_name_chars)?;
     let template = body.template.unwrap_or(Template::Kanban);
     let board = state
@@ -62,13 +60,17 @@ pub async fn create(
         })
         .await?;
     tracing::info!(%org_id, board_id = %board.id, "board created");
-    let mut e = AuditCtx::new(&state, &caller, org_id, ip)
-        .await
-        .entry("board.created");
-    e.board_id = Some(board.id);
-    e.target_id = Some(board.id);
-    e.new = Some(json!({ "name": board.name, "template": board.template }));
-    record(&state, e).await;
+    let new = json!({ "name": board.name, "template": board.template });
+    let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
+    let e = ctx.change("board.created", board.id, None, Some(new));
+    record(
+        &state,
+        AuditEntry {
+            board_id: Some(board.id),
+            ..e
+        },
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(board_json(&board))))
 }
 
@@ -93,41 +95,20 @@ pub async fn list(
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.principal_in(&caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::ReadOrg, &Resource::Org { org_id }),
-        "list boards",
-    )?;
+    let p = org_principal(&state, &caller, org_id, Action::ReadOrg, "list boards").await?;
     let boards: Vec<_> = state
         .store
         .list_boards(org_id, filter_for(&p))
         .await?
         .into_iter()
-        .filter(|b| {
-            decide(
-                &p,
-                Action::ReadBoard,
-                &Resource::Board {
-                    org_id,
-                    board_id: b.id,
-                },
-            )
-            .is_allowed()
-        })
+        .filter(|b| reads_board(&p, org_id, b.id))
         .collect();
-    let page = by_creation(
+    let page = q.oldest_first(
         boards,
         |b| (&b.created_at, b.id),
-        Order::Ascending,
-        &q,
         state.config.limits.max_page_items,
     )?;
-    let boards: Vec<Value> = page.items.iter().map(board_json).collect();
-    Ok(Json(json!({
-        "boards": boards,
-        "total": page.total,
-        "next_cursor": page.next_cursor,
-    })))
+    Ok(Json(page.to_json_with("boards", board_json)))
 }
 
 pub async fn archive(
@@ -142,18 +123,8 @@ pub async fn archive(
         .await?
         .ok_or_else(|| ApiError::not_found("board"))?;
     let org_id = board.org_id;
-    let p = state
-        .principal_in(&caller, org_id)
-        .await
-        .map_err(|e| e.hide_as("board"))?;
-    ApiError::check(
-        decide(
-            &p,
-            Action::ArchiveBoard,
-            &Resource::Board { org_id, board_id },
-        ),
-        "archive boards",
-    )?;
+    let what = "archive boards";
+    board_principal(&state, &caller, &board, Action::ArchiveBoard, what).await?;
     let board = state
         .store
         .archive_board(org_id, board_id)
@@ -161,13 +132,16 @@ pub async fn archive(
         .ok_or_else(|| ApiError::not_found("board"))?;
     state.rt.boards.archived(board_id);
     tracing::info!(%org_id, %board_id, "board archived");
-    let mut e = AuditCtx::new(&state, &caller, org_id, ip)
-        .await
-        .entry("board.archived");
-    e.board_id = Some(board_id);
-    e.target_id = Some(board_id);
-    e.old = Some(json!({ "archived": false }));
-    e.new = Some(json!({ "archived": true }));
-    record(&state, e).await;
+    let (old, new) = (json!({ "archived": false }), json!({ "archived": true }));
+    let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
+    let e = ctx.change("board.archived", board_id, Some(old), Some(new));
+    record(
+        &state,
+        AuditEntry {
+            board_id: Some(board_id),
+            ..e
+        },
+    )
+    .await;
     Ok(Json(board_json(&board)))
 }

@@ -7,6 +7,7 @@
 //! customers, every earlier title), so a worker or customer, whose board view is filtered,
 //! gets 403, and a share link has no way in at all.
 
+use super::access::board_principal;
 use super::params::Path;
 use crate::app::AppState;
 use crate::auth::session::Caller;
@@ -14,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::EventRecord;
 use axum::extract::State;
 use axum::Json;
-use boardroom_actors::policy::{decide, Action, Resource};
+use boardroom_actors::policy::Action;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -42,19 +43,8 @@ pub async fn history(
         .await?
         .filter(|b| !b.archived)
         .ok_or_else(|| ApiError::not_found("board"))?;
-    let org_id = board.org_id;
-    let p = state
-        .principal_in(&caller, org_id)
-        .await
-        .map_err(|e| e.hide_as("board"))?;
-    ApiError::check(
-        decide(
-            &p,
-            Action::ReadBoardEvents,
-            &Resource::Board { org_id, board_id },
-        ),
-        "read the history of this card",
-    )?;
+    let what = "read the history of this card";
+    board_principal(&state, &caller, &board, Action::ReadBoardEvents, what).await?;
     let limit = i64::try_from(state.config.limits.card_history_max_events).unwrap_or(i64::MAX);
     let events = state.store.card_events(board_id, card_id, limit).await?;
     if events.is_empty() {

@@ -1,6 +1,7 @@
 //! `/api/v1/orgs/{org}/customers`: the people jobs are done for. Deleting is soft, so a
 //! customer's past jobs keep their name.
 
+use super::access::org_principal;
 use super::extract::Body;
 use super::page::{paginate, Order, PageQuery};
 use super::params::{Path, Query};
@@ -12,7 +13,7 @@ use crate::store::{CustomerPatch, NewCustomer, StoreError};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use boardroom_actors::policy::{decide, Action, Resource};
+use boardroom_actors::policy::Action;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -53,11 +54,8 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateCustomer>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let p = state.principal_in(&caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::ManageCustomers, &Resource::Org { org_id }),
-        "manage customers",
-    )?;
+    let what = "manage customers";
+    org_principal(&state, &caller, org_id, Action::ManageCustomers, what).await?;
     let c = NewCustomer {
         org_id,
         name: validate::text("name", &body.name, state.config.limits.max_name_chars)?,
@@ -77,11 +75,8 @@ pub async fn list(
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.principal_in(&caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::ReadCustomers, &Resource::Org { org_id }),
-        "list customers",
-    )?;
+    let what = "list customers";
+    org_principal(&state, &caller, org_id, Action::ReadCustomers, what).await?;
     // By name as people read it (case folded), then by id.
     let page = paginate(
         state.store.list_customers(org_id).await?,
@@ -99,11 +94,8 @@ pub async fn get(
     caller: Caller,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.principal_in(&caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::ReadCustomers, &Resource::Org { org_id }),
-        "read customers",
-    )?;
+    let what = "read customers";
+    org_principal(&state, &caller, org_id, Action::ReadCustomers, what).await?;
     let c = state
         .store
         .get_customer(org_id, id)
@@ -139,11 +131,8 @@ pub async fn patch(
     Path((org_id, id)): Path<(Uuid, Uuid)>,
     Body(body): Body<PatchCustomer>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.principal_in(&caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::ManageCustomers, &Resource::Org { org_id }),
-        "manage customers",
-    )?;
+    let what = "manage customers";
+    org_principal(&state, &caller, org_id, Action::ManageCustomers, what).await?;
     let patch = CustomerPatch {
         name: body
             .name
@@ -179,11 +168,8 @@ pub async fn delete(
     caller: Caller,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let p = state.principal_in(&caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::ManageCustomers, &Resource::Org { org_id }),
-        "manage customers",
-    )?;
+    let what = "manage customers";
+    org_principal(&state, &caller, org_id, Action::ManageCustomers, what).await?;
     if !state.store.delete_customer(org_id, id).await? {
         return Err(ApiError::not_found("customer"));
     }

@@ -6,6 +6,7 @@
 //! worker on the road has the address and the number on the job itself; a share link, which
 //! anyone holding the URL can open, does not.
 
+use super::access::card_resource;
 use super::params::Query;
 use crate::app::AppState;
 use crate::auth::session::bearer;
@@ -13,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use boardroom_actors::policy::{decide, Action, CardFacts, Resource};
+use boardroom_actors::policy::{decide, Action};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -49,15 +50,7 @@ pub async fn job(
         .principal_in(&state.credentials, loc.org_id)
         .await
         .map_err(|e| e.hide_as("card"))?;
-    let resource = Resource::Card {
-        org_id: loc.org_id,
-        board_id: loc.board_id,
-        card: CardFacts {
-            card_id,
-            assignees: loc.assignees.clone(),
-            customer_id: loc.customer_id,
-        },
-    };
+    let resource = card_resource(&loc);
     if !decide(&principal, Action::ReadCard, &resource).is_allowed() {
         return Err(ApiError::not_found("card"));
     }

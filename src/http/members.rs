@@ -1,20 +1,21 @@
 //! `/api/v1/orgs/{org}/members`: the only way to register is to be created by an owner or
 //! admin of an organization.
 
+use super::access::org_principal;
 use super::audit::{record, AuditCtx};
 use super::extract::Body;
-use super::page::{by_creation, Order, PageQuery};
+use super::page::PageQuery;
 use super::params::{Path, Query};
 use super::validate;
 use crate::app::AppState;
 use crate::auth::password;
 use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
-use crate::store::NewUser;
+use crate::store::{Member, NewUser};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use boardroom_actors::policy::{decide, Action, Resource};
+use boardroom_actors::policy::{decide, Action, Principal, Resource};
 use boardroom_protocol::Role;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -36,11 +37,9 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateMember>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let p = state.principal_in(&caller, org_id).await?;
-    let org = Resource::Org { org_id };
-    ApiError::check(decide(&p, Action::ManageMembers, &org), "manage members")?;
+    let p = manage_members(&state, &caller, org_id).await?;
     ApiError::check(
-        decide(&p, Action::GrantRole(body.role), &org),
+        decide(&p, Action::GrantRole(body.role), &Resource::Org { org_id }),
         &format!("create a member with role {}", body.role),
     )?;
     let email = validate::email("email", &body.email)?;
@@ -71,12 +70,13 @@ pub async fn create(
         })?;
     state.rt.directory_changed(org_id);
     tracing::info!(%org_id, user_id = %member.id, role = %member.role, "member created");
-    let mut e = AuditCtx::new(&state, &caller, org_id, ip)
-        .await
-        .entry("member.created");
-    e.target_id = Some(member.id);
-    e.new = Some(json!({ "email": member.email, "name": member.name, "role": member.role }));
-    record(&state, e).await;
+    let new = json!({ "email": member.email, "name": member.name, "role": member.role });
+    let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
+    record(
+        &state,
+        ctx.change("member.created", member.id, None, Some(new)),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(json!(member))))
 }
 
@@ -86,17 +86,12 @@ pub async fn list(
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.principal_in(&caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::ManageMembers, &Resource::Org { org_id }),
-        "list members",
-    )?;
+    let what = "list members";
+    org_principal(&state, &caller, org_id, Action::ManageMembers, what).await?;
     let members = state.store.list_members(org_id).await?;
-    let page = by_creation(
+    let page = q.oldest_first(
         members,
         |m| (&m.created_at, m.id),
-        Order::Ascending,
-        &q,
         state.config.limits.max_page_items,
     )?;
     Ok(Json(page.to_json("members")))
@@ -115,20 +110,10 @@ pub async fn patch(
     Path((org_id, user_id)): Path<(Uuid, Uuid)>,
     Body(body): Body<PatchMember>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.principal_in(&caller, org_id).await?;
-    let org = Resource::Org { org_id };
-    ApiError::check(decide(&p, Action::ManageMembers, &org), "manage members")?;
-    let target = state
-        .store
-        .get_member(org_id, user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
+    let (p, target) =
+        member_to_modify(&state, &caller, org_id, user_id, "change the role of").await?;
     ApiError::check(
-        decide(&p, Action::ModifyMemberWithRole(target.role), &org),
-        &format!("change the role of an {}", target.role),
-    )?;
-    ApiError::check(
-        decide(&p, Action::GrantRole(body.role), &org),
+        decide(&p, Action::GrantRole(body.role), &Resource::Org { org_id }),
         &format!("grant the role {}", body.role),
     )?;
     if target.role == Role::Owner && body.role != Role::Owner {
@@ -144,13 +129,16 @@ pub async fn patch(
     state.rt.revoke(user_id);
     tracing::info!(%org_id, %user_id, role = %member.role, "member role changed");
     if target.role != member.role {
-        let mut e = AuditCtx::new(&state, &caller, org_id, ip)
-            .await
-            .entry("member.role_changed");
-        e.target_id = Some(user_id);
-        e.old = Some(json!({ "role": target.role }));
-        e.new = Some(json!({ "role": member.role }));
-        record(&state, e).await;
+        let (old, new) = (
+            json!({ "role": target.role }),
+            json!({ "role": member.role }),
+        );
+        let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
+        record(
+            &state,
+            ctx.change("member.role_changed", user_id, Some(old), Some(new)),
+        )
+        .await;
     }
     Ok(Json(json!(member)))
 }
@@ -161,18 +149,7 @@ pub async fn deactivate(
     ClientIp(ip): ClientIp,
     Path((org_id, user_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let p = state.principal_in(&caller, org_id).await?;
-    let org = Resource::Org { org_id };
-    ApiError::check(decide(&p, Action::ManageMembers, &org), "manage members")?;
-    let target = state
-        .store
-        .get_member(org_id, user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
-    ApiError::check(
-        decide(&p, Action::ModifyMemberWithRole(target.role), &org),
-        &format!("deactivate an {}", target.role),
-    )?;
+    let (_, target) = member_to_modify(&state, &caller, org_id, user_id, "deactivate").await?;
     if target.role == Role::Owner {
         ensure_another_owner(&state, org_id, user_id).await?;
     }
@@ -181,15 +158,53 @@ pub async fn deactivate(
     state.rt.directory_changed(org_id);
     tracing::info!(%org_id, %user_id, "member deactivated");
     if changed {
-        let mut e = AuditCtx::new(&state, &caller, org_id, ip)
-            .await
-            .entry("member.deactivated");
-        e.target_id = Some(user_id);
-        e.old = Some(json!({ "role": target.role, "active": true }));
-        e.new = Some(json!({ "role": target.role, "active": false }));
-        record(&state, e).await;
+        let old = json!({ "role": target.role, "active": true });
+        let new = json!({ "role": target.role, "active": false });
+        let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
+        record(
+            &state,
+            ctx.change("member.deactivated", user_id, Some(old), Some(new)),
+        )
+        .await;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn manage_members(state: &AppState, caller: &Caller, org_id: Uuid) -> ApiResult<Principal> {
+    org_principal(
+        state,
+        caller,
+        org_id,
+        Action::ManageMembers,
+        "manage members",
+    )
+    .await
+}
+
+/// The member `user_id` with the caller, when the caller's role may change a member of that
+/// member's role; `verb` completes "your role may not … an owner".
+async fn member_to_modify(
+    state: &AppState,
+    caller: &Caller,
+    org_id: Uuid,
+    user_id: Uuid,
+    verb: &str,
+) -> ApiResult<(Principal, Member)> {
+    let p = manage_members(state, caller, org_id).await?;
+    let target = state
+        .store
+        .get_member(org_id, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    ApiError::check(
+        decide(
+            &p,
+            Action::ModifyMemberWithRole(target.role),
+            &Resource::Org { org_id },
+        ),
+        &format!("{verb} an {}", target.role),
+    )?;
+    Ok((p, target))
 }
 
 /// An organization must keep at least one active owner, or nobody could ever manage it again.
@@ -218,13 +233,10 @@ pub async fn people(
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.principal_in(&caller, org_id).await?;
     // The org's people, as on the `org:` topic: not for customers, nor for a key scoped to
     // boards (issue 15.7: such a key touches only its boards).
-    ApiError::check(
-        decide(&p, Action::ReadOrgPresence, &Resource::Org { org_id }),
-        "list people",
-    )?;
+    let what = "list people";
+    org_principal(&state, &caller, org_id, Action::ReadOrgPresence, what).await?;
     let people: Vec<_> = state
         .store
         .list_members(org_id)
@@ -232,21 +244,13 @@ pub async fn people(
         .into_iter()
         .filter(|m| m.active)
         .collect();
-    let page = by_creation(
+    let page = q.oldest_first(
         people,
         |m| (&m.created_at, m.id),
-        Order::Ascending,
-        &q,
         state.config.limits.max_page_items,
     )?;
-    let people: Vec<Value> = page
-        .items
-        .iter()
-        .map(|m| json!({ "id": m.id, "name": m.name, "role": m.role }))
-        .collect();
-    Ok(Json(json!({
-        "people": people,
-        "total": page.total,
-        "next_cursor": page.next_cursor,
-    })))
+    Ok(Json(page.to_json_with(
+        "people",
+        |m| json!({ "id": m.id, "name": m.name, "role": m.role }),
+    )))
 }

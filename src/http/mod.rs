@@ -1,5 +1,6 @@
 //! The HTTP surface: REST under `/api/v1` (PROTOCOL.md, "HTTP"), health and readiness.
 
+mod access;
 mod api_keys;
 pub mod audit;
 mod auth;

@@ -3,6 +3,7 @@
 //! at all (so it is neither pushed nor counted as unread); notifications created before a
 //! change stay as they are.
 
+use super::access::org_principal;
 use super::extract::Body;
 use super::params::Path;
 use crate::app::AppState;
@@ -11,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::NotificationPrefs;
 use axum::extract::State;
 use axum::Json;
-use boardroom_actors::policy::{decide, Action, Resource};
+use boardroom_actors::policy::Action;
 use boardroom_protocol::NotificationKind;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -51,11 +52,8 @@ fn prefs_json(p: &NotificationPrefs) -> Value {
 
 /// The calling user, a member of `org_id` who may have notifications there.
 async fn member(state: &AppState, caller: &Caller, org_id: Uuid) -> ApiResult<Uuid> {
-    let p = state.principal_in(caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::ReadNotifications, &Resource::Org { org_id }),
-        "have notification preferences (users only)",
-    )?;
+    let what = "have notification preferences (users only)";
+    org_principal(state, caller, org_id, Action::ReadNotifications, what).await?;
     match caller {
         Caller::User { user_id } => Ok(*user_id),
         Caller::ApiKey(_) => Err(ApiError::forbidden("only users have notifications")),

@@ -1,6 +1,7 @@
 //! `PATCH /api/v1/orgs/{org}`: the organization's settings (today its name), for owners and
 //! admins. The change and its audit row commit in one transaction.
 
+use super::access::org_principal;
 use super::audit::AuditCtx;
 use super::extract::Body;
 use super::params::Path;
@@ -10,7 +11,7 @@ use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
 use axum::Json;
-use boardroom_actors::policy::{decide, Action, Resource};
+use boardroom_actors::policy::Action;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -28,12 +29,9 @@ pub async fn patch(
     Path(org_id): Path<Uuid>,
     Body(body): Body<PatchOrg>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.principal_in(&caller, org_id).await?;
     // Those who run the org (owners, admins): the same rule as for its members.
-    ApiError::check(
-        decide(&p, Action::ManageMembers, &Resource::Org { org_id }),
-        "change the organization's settings",
-    )?;
+    let what = "change the organization's settings";
+    org_principal(&state, &caller, org_id, Action::ManageMembers, what).await?;
     let name = validate::text("name", &body.name, state.config.limits.max_name_chars)?;
     let entry = AuditCtx::new(&state, &caller, org_id, ip)
         .await

@@ -110,9 +110,32 @@ pub fn paginate<T>(
 impl<T: serde::Serialize> Page<T> {
     /// `{"<name>": [...], "total": n, "next_cursor": "…" | null}`.
     pub fn to_json(&self, name: &str) -> serde_json::Value {
+        self.to_json_with(name, |t| serde_json::json!(t))
+    }
+}
+
+impl<T> Page<T> {
+    /// Like `to_json`, each item shown by `show` (the fields a list hands out).
+    pub fn to_json_with(
+        &self,
+        name: &str,
+        show: impl Fn(&T) -> serde_json::Value,
+    ) -> serde_json::Value {
         let mut v = serde_json::json!({ "total": self.total, "next_cursor": self.next_cursor });
-        v[name] = serde_json::json!(self.items);
+        v[name] = self.items.iter().map(show).collect();
         v
+    }
+}
+
+impl PageQuery {
+    /// The page of `items` oldest first by `(created_at, id)`: see `by_creation`.
+    pub fn oldest_first<T>(
+        &self,
+        items: Vec<T>,
+        at: impl Fn(&T) -> (&chrono::DateTime<chrono::Utc>, uuid::Uuid),
+        max: usize,
+    ) -> ApiResult<Page<T>> {
+        by_creation(items, at, Order::Ascending, self, max)
     }
 }
 

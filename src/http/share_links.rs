@@ -1,5 +1,6 @@
 //! Share links: a read-only window on one card for a customer who has no account.
 
+use super::access::{card_resource, org_principal, reads_board};
 use super::audit::{record, AuditCtx};
 use super::extract::Body;
 use super::page::{by_creation, Order, PageQuery};
@@ -13,7 +14,7 @@ use crate::store::NewShareLink;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use boardroom_actors::policy::{decide, Action, CardFacts, Resource};
+use boardroom_actors::policy::{decide, Action};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -40,15 +41,7 @@ pub async fn create(
         .principal_in(&caller, loc.org_id)
         .await
         .map_err(|e| e.hide_as("card"))?;
-    let card = Resource::Card {
-        org_id: loc.org_id,
-        board_id: loc.board_id,
-        card: CardFacts {
-            card_id,
-            assignees: loc.assignees.clone(),
-            customer_id: loc.customer_id,
-        },
-    };
+    let card = card_resource(&loc);
     ApiError::check(decide(&p, Action::ReadCard, &card), "see this card")
         .map_err(|e| e.hide_as("card"))?;
     ApiError::check(decide(&p, Action::ManageShareLinks, &card), "share cards")?;
@@ -106,15 +99,7 @@ pub async fn revoke(
         .card_location(link.card_id)
         .await?
         .ok_or_else(|| ApiError::not_found("share link"))?;
-    let card = Resource::Card {
-        org_id: loc.org_id,
-        board_id: loc.board_id,
-        card: CardFacts {
-            card_id: loc.card_id,
-            assignees: loc.assignees,
-            customer_id: loc.customer_id,
-        },
-    };
+    let card = card_resource(&loc);
     ApiError::check(
         decide(&p, Action::ManageShareLinks, &card),
         "manage share links",
@@ -163,27 +148,14 @@ pub async fn list(
     Path(org_id): Path<Uuid>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let p = state.principal_in(&caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::ManageShareLinks, &Resource::Org { org_id }),
-        "list share links",
-    )?;
+    let what = "list share links";
+    let p = org_principal(&state, &caller, org_id, Action::ManageShareLinks, what).await?;
     let links: Vec<_> = state
         .store
         .list_share_links(org_id, q.card, i64::MAX)
         .await?
         .into_iter()
-        .filter(|(l, _)| {
-            decide(
-                &p,
-                Action::ReadBoard,
-                &Resource::Board {
-                    org_id,
-                    board_id: l.board_id,
-                },
-            )
-            .is_allowed()
-        })
+        .filter(|(l, _)| reads_board(&p, org_id, l.board_id))
         .collect();
     let page_q = q.page();
     let page = by_creation(
@@ -193,24 +165,15 @@ pub async fn list(
         &page_q,
         state.config.limits.max_page_items,
     )?;
-    let links: Vec<Value> = page
-        .items
-        .into_iter()
-        .map(|(l, title)| {
-            json!({
-                "id": l.id,
-                "card_id": l.card_id,
-                "board_id": l.board_id,
-                "card_title": title,
-                "created_at": l.created_at,
-                "expires_at": l.expires_at,
-                "revoked_at": l.revoked_at,
-            })
+    Ok(Json(page.to_json_with("share_links", |(l, title)| {
+        json!({
+            "id": l.id,
+            "card_id": l.card_id,
+            "board_id": l.board_id,
+            "card_title": title,
+            "created_at": l.created_at,
+            "expires_at": l.expires_at,
+            "revoked_at": l.revoked_at,
         })
-        .collect();
-    Ok(Json(json!({
-        "share_links": links,
-        "total": page.total,
-        "next_cursor": page.next_cursor,
     })))
 }

@@ -2,6 +2,7 @@
 //! and manual redelivery (owners and admins). The signing secret is shown once, in the answer
 //! to creation and to `rotate-secret`. Sending is `crate::webhooks`' job.
 
+use super::access::org_principal;
 use super::audit::{record, AuditCtx};
 use super::extract::Body;
 use super::params::{Path, Query};
@@ -14,7 +15,7 @@ use crate::webhooks::{guard, now_ms, test_delivery};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use boardroom_actors::policy::{decide, Action, Resource};
+use boardroom_actors::policy::Action;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -110,11 +111,9 @@ fn delivery_json(d: &Delivery) -> Value {
 
 /// The caller may manage this org's webhooks (else 403, or 404 for another org).
 async fn authorize(state: &AppState, caller: &Caller, org_id: Uuid) -> ApiResult<()> {
-    let p = state.principal_in(caller, org_id).await?;
-    ApiError::check(
-        decide(&p, Action::ManageWebhooks, &Resource::Org { org_id }),
-        "manage webhooks",
-    )
+    let what = "manage webhooks";
+    org_principal(state, caller, org_id, Action::ManageWebhooks, what).await?;
+    Ok(())
 }
 
 async fn check_url(state: &AppState, url: &str) -> ApiResult<String> {

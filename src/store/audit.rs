@@ -3,7 +3,7 @@
 //! (actor, kind, data, at), so an op costs no second write. [`AuditStore::audit_page`] merges
 //! the two into one newest-first listing with a cursor that stays stable while rows are added.
 
-use super::sql::{PgStore, SqliteStore};
+use super::sql::{EventRow, PgStore, SqliteStore};
 use super::{new_id, EventRecord, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -191,21 +191,7 @@ impl From<LogRow> for AuditRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct OpRow {
-    org_id: Uuid,
-    board_id: Uuid,
-    epoch: i64,
-    seq: i64,
-    op_id: Uuid,
-    kind: String,
-    data: Json<Value>,
-    actor: Json<Value>,
-    at: DateTime<Utc>,
-    ip: Option<String>,
-}
-
-impl OpRow {
+impl EventRow {
     fn into_record(self) -> AuditRecord {
         let a = &self.actor.0;
         let actor = AuditActor {
@@ -239,21 +225,6 @@ impl OpRow {
             target_id: target,
             old: None,
             new: Some(self.data.0),
-        }
-    }
-
-    fn into_event(self) -> EventRecord {
-        EventRecord {
-            org_id: self.org_id,
-            board_id: self.board_id,
-            epoch: self.epoch,
-            seq: self.seq,
-            op_id: self.op_id,
-            kind: self.kind,
-            data: self.data.0,
-            actor: self.actor.0,
-            at: self.at,
-            ip: self.ip,
         }
     }
 }
@@ -386,10 +357,10 @@ macro_rules! audit_store {
                 log.push(" ORDER BY at DESC, id DESC LIMIT ").push_bind(q.limit);
                 ops.push(" ORDER BY at DESC, board_id DESC, seq DESC LIMIT ").push_bind(q.limit);
                 let logs: Vec<LogRow> = log.build_query_as().fetch_all(&self.pool).await?;
-                let evs: Vec<OpRow> = ops.build_query_as().fetch_all(&self.pool).await?;
+                let evs: Vec<EventRow> = ops.build_query_as().fetch_all(&self.pool).await?;
                 Ok(merge(
                     logs.into_iter().map(AuditRecord::from).collect(),
-                    evs.into_iter().map(OpRow::into_record).collect(),
+                    evs.into_iter().map(EventRow::into_record).collect(),
                     q.limit,
                 ))
             }
@@ -400,7 +371,7 @@ macro_rules! audit_store {
                 card_id: Uuid,
                 limit: i64,
             ) -> StoreResult<Vec<EventRecord>> {
-                let rows: Vec<OpRow> = sqlx::query_as(concat!(
+                let rows: Vec<EventRow> = sqlx::query_as(concat!(
                     "SELECT org_id, board_id, epoch, seq, op_id, kind, data, actor, at, ip \
                      FROM board_events WHERE board_id = $1 AND ",
                     $card_match,
@@ -412,7 +383,7 @@ macro_rules! audit_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(StoreError::Database)?;
-                Ok(rows.into_iter().map(OpRow::into_event).collect())
+                Ok(rows.into_iter().map(EventRecord::from).collect())
             }
         }
     };

@@ -2,7 +2,7 @@
 //! `board_events` (the outbox), deliveries, and the dispatcher's lease. Kept apart from
 //! `sql.rs` behind its own trait; `Store::webhooks` hands it out.
 
-use super::sql::{PgStore, SqliteStore};
+use super::sql::{now, PgStore, SqliteStore};
 use super::{new_id, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -281,20 +281,13 @@ struct DueRow {
     secret: String,
 }
 
-fn now() -> DateTime<Utc> {
-    use chrono::DurationRound;
-    let t = Utc::now();
-    t.duration_trunc(chrono::Duration::microseconds(1))
-        .unwrap_or(t)
-}
-
 /// A fresh id for a delivery row.
 pub fn new_delivery_id() -> Uuid {
     new_id()
 }
 
 macro_rules! webhook_store {
-    ($Store:ident) => {
+    ($Store:ident, $m:ident) => {
         #[async_trait]
         impl WebhookStore for $Store {
             async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
@@ -484,24 +477,28 @@ macro_rules! webhook_store {
             ) -> StoreResult<()> {
                 let t = now();
                 let mut tx = self.pool.begin().await?;
-                for d in deliveries {
-                    sqlx::query(
-                        "INSERT INTO webhook_deliveries (id, org_id, webhook_id, board_id, seq, event_type, payload, status, attempts, next_attempt_ms, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9) \
-                         ON CONFLICT (webhook_id, board_id, seq) DO NOTHING",
-                    )
-                    .bind(d.id)
-                    .bind(webhook.org_id)
-                    .bind(webhook.id)
-                    .bind(d.board_id)
-                    .bind(d.seq)
-                    .bind(&d.event_type)
-                    .bind(&d.payload)
-                    .bind(now_ms)
-                    .bind(t)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                use crate::store::sql::insert::$m::insert_rows;
+                insert_rows(
+                    &mut tx,
+                    "INSERT INTO webhook_deliveries (id, org_id, webhook_id, board_id, seq, event_type, \
+                     payload, status, attempts, next_attempt_ms, created_at) ",
+                    deliveries,
+                    " ON CONFLICT (webhook_id, board_id, seq) DO NOTHING",
+                    |mut b, d| {
+                        b.push_bind(d.id)
+                            .push_bind(webhook.org_id)
+                            .push_bind(webhook.id)
+                            .push_bind(d.board_id)
+                            .push_bind(d.seq)
+                            .push_bind(&d.event_type)
+                            .push_bind(&d.payload)
+                            .push("'pending'")
+                            .push("0")
+                            .push_bind(now_ms)
+                            .push_bind(t);
+                    },
+                )
+                .await?;
                 if let (Some(board_id), Some(seq)) = (board_id, new_cursor) {
                     sqlx::query(
                         "INSERT INTO webhook_cursors (webhook_id, board_id, last_seq) VALUES ($1, $2, $3) \
@@ -637,5 +634,5 @@ macro_rules! webhook_store {
     };
 }
 
-webhook_store!(PgStore);
-webhook_store!(SqliteStore);
+webhook_store!(PgStore, pg);
+webhook_store!(SqliteStore, sqlite);

@@ -1,5 +1,5 @@
-//! The SQL of notification preferences, stamped out for both backends like the rest of
-//! `sql.rs` (kept apart so that file does not grow further).
+//! Notification preferences: one row per membership that ever changed them, none (everything
+//! on) otherwise.
 
 use super::*;
 use crate::store::prefs::NotificationPrefs;
@@ -27,10 +27,13 @@ impl From<PrefsRow> for (Uuid, NotificationPrefs) {
 }
 
 macro_rules! prefs_sql {
-    ($Store:ident) => {
-        impl $Store {
-            pub(super) async fn prefs_of(
-                &self,
+    ($m:ident, $Db:ty) => {
+        pub(super) mod $m {
+            use super::*;
+            type Pool = sqlx::Pool<$Db>;
+
+            pub async fn notification_prefs(
+                pool: &Pool,
                 org_id: Uuid,
                 user_id: Uuid,
             ) -> StoreResult<NotificationPrefs> {
@@ -40,13 +43,13 @@ macro_rules! prefs_sql {
                 )
                 .bind(org_id)
                 .bind(user_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(pool)
                 .await?;
                 Ok(row.map(|r| <(Uuid, NotificationPrefs)>::from(r).1).unwrap_or_default())
             }
 
-            pub(super) async fn prefs_set(
-                &self,
+            pub async fn set_notification_prefs(
+                pool: &Pool,
                 org_id: Uuid,
                 user_id: Uuid,
                 prefs: &NotificationPrefs,
@@ -64,7 +67,7 @@ macro_rules! prefs_sql {
                 .bind(Json(&prefs.muted_kinds))
                 .bind(Json(&prefs.muted_boards))
                 .bind(t)
-                .execute(&self.pool)
+                .execute(pool)
                 .await
                 .map_err(|e| map_err(e, "membership"))?;
                 Ok(NotificationPrefs {
@@ -73,8 +76,8 @@ macro_rules! prefs_sql {
                 })
             }
 
-            pub(super) async fn prefs_of_org(
-                &self,
+            pub async fn org_notification_prefs(
+                pool: &Pool,
                 org_id: Uuid,
             ) -> StoreResult<Vec<(Uuid, NotificationPrefs)>> {
                 let rows: Vec<PrefsRow> = sqlx::query_as(
@@ -82,7 +85,7 @@ macro_rules! prefs_sql {
                      FROM notification_preferences WHERE org_id = $1",
                 )
                 .bind(org_id)
-                .fetch_all(&self.pool)
+                .fetch_all(pool)
                 .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
             }
@@ -90,5 +93,5 @@ macro_rules! prefs_sql {
     };
 }
 
-prefs_sql!(PgStore);
-prefs_sql!(SqliteStore);
+prefs_sql!(pg, sqlx::Postgres);
+prefs_sql!(sqlite, sqlx::Sqlite);

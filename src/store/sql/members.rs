@@ -1,0 +1,123 @@
+//! An org's members: a user row and its membership, made and changed together.
+
+use super::*;
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    id: Uuid,
+    email: String,
+    name: String,
+    role: String,
+    deactivated_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<MemberRow> for Member {
+    type Error = StoreError;
+    fn try_from(r: MemberRow) -> StoreResult<Self> {
+        Ok(Member {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            role: parse_role(&r.role)?,
+            active: r.deactivated_at.is_none(),
+            created_at: r.created_at,
+        })
+    }
+}
+
+const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, m.role, m.deactivated_at, m.created_at \
+     FROM memberships m JOIN users u ON u.id = m.user_id";
+
+macro_rules! members_sql {
+    ($m:ident, $Db:ty) => {
+        pub(super) mod $m {
+            use super::*;
+            type Pool = sqlx::Pool<$Db>;
+
+            pub async fn create_member(pool: &Pool, org_id: Uuid, user: NewUser, role: Role) -> StoreResult<Member> {
+                let t = now();
+                let id = new_id();
+                let email = user.email.to_lowercase();
+                let mut tx = pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(id)
+                .bind(&email)
+                .bind(&user.name)
+                .bind(&user.password_hash)
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_err(e, "a user with this email"))?;
+                sqlx::query(
+                    "INSERT INTO memberships (org_id, user_id, role, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $4)",
+                )
+                .bind(org_id)
+                .bind(id)
+                .bind(role.as_str())
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_err(e, "membership"))?;
+                tx.commit().await?;
+                Ok(Member { id, email, name: user.name, role, active: true, created_at: t })
+            }
+
+            pub async fn list_members(pool: &Pool, org_id: Uuid) -> StoreResult<Vec<Member>> {
+                let rows: Vec<MemberRow> =
+                    sqlx::query_as(&format!("{MEMBER_SELECT} WHERE m.org_id = $1 ORDER BY m.created_at, u.id"))
+                        .bind(org_id)
+                        .fetch_all(pool)
+                        .await?;
+                rows.into_iter().map(Member::try_from).collect()
+            }
+
+            pub async fn get_member(pool: &Pool, org_id: Uuid, user_id: Uuid) -> StoreResult<Option<Member>> {
+                let row: Option<MemberRow> =
+                    sqlx::query_as(&format!("{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"))
+                        .bind(org_id)
+                        .bind(user_id)
+                        .fetch_optional(pool)
+                        .await?;
+                row.map(Member::try_from).transpose()
+            }
+
+            pub async fn set_member_role(pool: &Pool, org_id: Uuid, user_id: Uuid, role: Role) -> StoreResult<Option<Member>> {
+                let done = sqlx::query(
+                    "UPDATE memberships SET role = $3, updated_at = $4 WHERE org_id = $1 AND user_id = $2",
+                )
+                .bind(org_id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .bind(now())
+                .execute(pool)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                get_member(pool, org_id, user_id).await
+            }
+
+            pub async fn deactivate_member(pool: &Pool, org_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
+                let t = now();
+                let done = sqlx::query(
+                    "UPDATE memberships SET deactivated_at = $3, updated_at = $3 \
+                     WHERE org_id = $1 AND user_id = $2 AND deactivated_at IS NULL",
+                )
+                .bind(org_id)
+                .bind(user_id)
+                .bind(t)
+                .execute(pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+    };
+}
+
+members_sql!(pg, sqlx::Postgres);
+members_sql!(sqlite, sqlx::Sqlite);

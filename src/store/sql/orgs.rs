@@ -1,0 +1,152 @@
+//! Organizations and their users: the rows a sign-in and the first start need.
+
+use super::*;
+
+#[derive(sqlx::FromRow)]
+struct OrgRow {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<OrgRow> for Org {
+    fn from(r: OrgRow) -> Self {
+        Org {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    name: String,
+    password_hash: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            password_hash: r.password_hash,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MembershipRow {
+    org_id: Uuid,
+    org_name: String,
+    role: String,
+}
+
+macro_rules! orgs_sql {
+    ($m:ident, $Db:ty) => {
+        pub(super) mod $m {
+            use super::*;
+            type Pool = sqlx::Pool<$Db>;
+
+            pub async fn count_orgs(pool: &Pool) -> StoreResult<i64> {
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM organizations")
+                    .fetch_one(pool)
+                    .await?;
+                Ok(n)
+            }
+
+            pub async fn create_org_with_owner(pool: &Pool, name: &str, owner: NewUser) -> StoreResult<(Org, User)> {
+                let t = now();
+                let org = Org { id: new_id(), name: name.to_string(), created_at: t };
+                let user = User {
+                    id: new_id(),
+                    email: owner.email.to_lowercase(),
+                    name: owner.name,
+                    password_hash: owner.password_hash,
+                    created_at: t,
+                };
+                let mut tx = pool.begin().await?;
+                sqlx::query("INSERT INTO organizations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
+                    .bind(org.id)
+                    .bind(&org.name)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(user.id)
+                .bind(&user.email)
+                .bind(&user.name)
+                .bind(&user.password_hash)
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_err(e, "a user with this email"))?;
+                sqlx::query(
+                    "INSERT INTO memberships (org_id, user_id, role, created_at, updated_at) \
+                     VALUES ($1, $2, 'owner', $3, $3)",
+                )
+                .bind(org.id)
+                .bind(user.id)
+                .bind(t)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok((org, user))
+            }
+
+            pub async fn get_org(pool: &Pool, org_id: Uuid) -> StoreResult<Option<Org>> {
+                let row: Option<OrgRow> =
+                    sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1")
+                        .bind(org_id)
+                        .fetch_optional(pool)
+                        .await?;
+                Ok(row.map(Org::from))
+            }
+
+            pub async fn get_user(pool: &Pool, user_id: Uuid) -> StoreResult<Option<User>> {
+                let row: Option<UserRow> = sqlx::query_as(
+                    "SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1",
+                )
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?;
+                Ok(row.map(User::from))
+            }
+
+            pub async fn find_user_by_email(pool: &Pool, email: &str) -> StoreResult<Option<User>> {
+                let row: Option<UserRow> = sqlx::query_as(
+                    "SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1",
+                )
+                .bind(email.to_lowercase())
+                .fetch_optional(pool)
+                .await?;
+                Ok(row.map(User::from))
+            }
+
+            pub async fn memberships_of(pool: &Pool, user_id: Uuid) -> StoreResult<Vec<MembershipInfo>> {
+                let rows: Vec<MembershipRow> = sqlx::query_as(
+                    "SELECT m.org_id, o.name AS org_name, m.role FROM memberships m \
+                     JOIN organizations o ON o.id = m.org_id \
+                     WHERE m.user_id = $1 AND m.deactivated_at IS NULL ORDER BY m.created_at",
+                )
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?;
+                rows.into_iter()
+                    .map(|r| Ok(MembershipInfo { org_id: r.org_id, org_name: r.org_name, role: parse_role(&r.role)? }))
+                    .collect()
+            }
+        }
+    };
+}
+
+orgs_sql!(pg, sqlx::Postgres);
+orgs_sql!(sqlite, sqlx::Sqlite);
