@@ -3,7 +3,7 @@
 //!
 //! - `fanout`, `compare`, `connect`, `report` (and more): in the library (`src/lib.rs`,
 //!   `src/scenarios/`), shared with the smoke tests;
-//! - `ops` (in the library, `src/scenarios/ops.rs`): write throughput with durability;
+//! - `ops` (in the library, `src/scenarios/ops/`): write throughput with durability;
 //! - `cluster` (`src/cluster.rs`): fan-out with the subscribers spread over the nodes of a
 //!   cluster, same-node against other-node latency;
 //! - `failover` (`src/failover.rs`): starts three nodes, kills the owner of a board with

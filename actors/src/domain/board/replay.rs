@@ -135,10 +135,7 @@ impl BoardState {
     }
 }
 
-fn unique_valid<'a>(
-    what: &str,
-    keys: impl Iterator<Item = &'a str>,
-) -> Result<(), String> {
+fn unique_valid<'a>(what: &str, keys: impl Iterator<Item = &'a str>) -> Result<(), String> {
     let mut seen = BTreeSet::new();
     for k in keys {
         if !position::is_valid(k) {

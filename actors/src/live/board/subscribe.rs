@@ -192,11 +192,7 @@ impl BoardRt {
 
     /// The events after `since`, when they can all be replayed: same epoch, not too many,
     /// taken from the ring and, further back, the event log. `None` means "send a snapshot".
-    async fn recoverable(
-        &self,
-        since: Since,
-        view: &Principal,
-    ) -> Option<Vec<Arc<Published>>> {
+    async fn recoverable(&self, since: Since, view: &Principal) -> Option<Vec<Arc<Published>>> {
         if since.epoch != self.epoch || since.seq > self.released_seq {
             return None;
         }
