@@ -11,7 +11,7 @@ use common::*;
 use serde_json::json;
 use uuid::Uuid;
 
-/// More ops than the actor remembers (`APPLIED_MEMORY` in actors/src/live/board.rs).
+/// More ops than the actor remembers (`APPLIED_MEMORY` in actors/src/live/board/mod.rs).
 const OPS: usize = 10_100;
 const WINDOW: usize = 256;
 

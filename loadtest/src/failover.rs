@@ -9,9 +9,8 @@
 //! that every acknowledged op is applied exactly once, and stops n2 and n3.
 
 use crate::nodes::{self, NodesArgs};
-use crate::{hello, lease_holder, message};
+use crate::{hello, lease_holder, message, recv};
 use anyhow::{bail, ensure, Context, Result};
-use boardroom_client::transport;
 use boardroom_loadtest::stats::{save, unix_secs, Machine};
 use boardroom_protocol::{ClientFrame, Codec, ErrorCode, Ref, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
@@ -237,7 +236,7 @@ async fn one(
     let (frames_tx, mut frames) = tokio::sync::mpsc::unbounded_channel();
     let reader = tokio::spawn(async move {
         loop {
-            match recv_split(&mut rx, codec).await {
+            match recv(&mut rx, codec).await {
                 Ok(Some(f)) => {
                     if frames_tx.send((Instant::now(), f)).is_err() {
                         return;
@@ -427,21 +426,4 @@ async fn one(
 fn random() -> u64 {
     use std::hash::BuildHasher;
     std::collections::hash_map::RandomState::new().hash_one(Instant::now())
-}
-
-async fn recv_split(
-    rx: &mut futures_util::stream::SplitStream<crate::Ws>,
-    codec: Codec,
-) -> Result<Option<ServerFrame>> {
-    loop {
-        match rx.next().await {
-            Some(Ok(m)) => {
-                if let Some(f) = transport::decode(codec, m)? {
-                    return Ok(Some(f));
-                }
-            }
-            Some(Err(e)) => return Err(e.into()),
-            None => return Ok(None),
-        }
-    }
 }

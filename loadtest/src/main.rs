@@ -3,7 +3,7 @@
 //!
 //! - `fanout`, `compare`, `connect`, `report` (and more): in the library (`src/lib.rs`,
 //!   `src/scenarios/`), shared with the smoke tests;
-//! - `ops` (in the library, `src/scenarios/ops.rs`): write throughput with durability;
+//! - `ops` (in the library, `src/scenarios/ops/`): write throughput with durability;
 //! - `cluster` (`src/cluster.rs`): fan-out with the subscribers spread over the nodes of a
 //!   cluster, same-node against other-node latency;
 //! - `failover` (`src/failover.rs`): starts three nodes, kills the owner of a board with
@@ -16,7 +16,7 @@ use boardroom_client::transport::{self, AuthMode, OpenOptions};
 use boardroom_protocol::{ClientFrame, Codec, Ref, ServerFrame, Subscribe, Topic};
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
@@ -108,59 +108,33 @@ async fn setup_on(
     encoding: &str,
 ) -> Result<Target> {
     let url = urls.first().context("no URL")?.clone();
-    let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?
-        .error_for_status()
-        .context("login")?
-        .json()
-        .await?;
-    let token = login["access_token"]
-        .as_str()
-        .context("no access token")?
-        .to_string();
-    let me: Value = http
-        .get(format!("{url}/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let org = me["memberships"][0]["org_id"]
-        .as_str()
-        .context("no membership")?
-        .to_string();
-    let board: Value = http
-        .post(format!("{url}/api/v1/orgs/{org}/boards"))
-        .bearer_auth(&token)
-        .json(&json!({"name": format!("loadtest {}", Uuid::now_v7())}))
-        .send()
-        .await?
-        .error_for_status()
-        .context("create board")?
-        .json()
-        .await?;
+    let login = boardroom_loadtest::Login {
+        url,
+        email: email.to_string(),
+        password: password.to_string(),
+        encoding: encoding.to_string(),
+    };
+    let s = boardroom_loadtest::boardroom::login(&login).await?;
+    let post = boardroom_loadtest::boardroom::post;
+    let name = format!("loadtest {}", Uuid::now_v7());
+    let board = post(
+        &s,
+        &format!("/api/v1/orgs/{}/boards", s.org),
+        &json!({ "name": name }),
+    )
+    .await
+    .context("create board")?;
     let board_id: Uuid = board["id"].as_str().context("board id")?.parse()?;
     let col = board["columns"][0]["id"].as_str().context("column")?;
-    let created: Value = http
-        .post(format!("{url}/api/v1/boards/{board_id}/ops"))
-        .bearer_auth(&token)
-        .json(&json!({"op_id": Uuid::now_v7(), "kind": "card.create", "data": {"column_id": col, "title": "load"}}))
-        .send()
-        .await?
-        .error_for_status()
-        .context("create card")?
-        .json()
-        .await?;
-    let codec = Codec::from_query(encoding).context("--encoding is json or msgpack")?;
+    let create = json!({"op_id": Uuid::now_v7(), "kind": "card.create", "data": {"column_id": col, "title": "load"}});
+    let created = post(&s, &format!("/api/v1/boards/{board_id}/ops"), &create)
+        .await
+        .context("create card")?;
     Ok(Target {
         ws: urls.iter().map(|u| ws_url(u)).collect(),
         http: urls,
-        token,
-        codec,
+        token: s.auth.token,
+        codec: s.auth.codec,
         board: board_id,
         card: created["id"].as_str().context("card id")?.parse()?,
     })
@@ -208,9 +182,13 @@ async fn send(ws: &mut Ws, codec: Codec, f: &ClientFrame) -> Result<()> {
     Ok(transport::send(ws, codec, f).await?)
 }
 
-async fn recv(ws: &mut Ws, codec: Codec) -> Result<Option<ServerFrame>> {
+/// The next frame from a socket or its read half; `None` once it closed.
+async fn recv<S>(rx: &mut S, codec: Codec) -> Result<Option<ServerFrame>>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
     loop {
-        match ws.next().await {
+        match rx.next().await {
             Some(Ok(m)) => {
                 if let Some(f) = transport::decode(codec, m)? {
                     return Ok(Some(f));

@@ -112,43 +112,59 @@ fn result_in(dir: &Path, prefix: &str) -> Value {
     serde_json::from_slice(&std::fs::read(&file).expect("read result")).expect("JSON")
 }
 
-#[tokio::test]
-async fn cluster_scenario_spreads_subscribers_over_two_nodes() {
+/// Runs `loadtest <scenario>` on a fresh database, the test Redis and `nodes` free ports, in a
+/// fresh directory (`out/` and `logs/` in it), then drops the database; `None` when there is
+/// no boardroom binary to run.
+async fn run_scenario(
+    scenario: &str,
+    nodes: u16,
+    args: &[&str],
+) -> Option<(std::process::Output, PathBuf)> {
     let Some(bin) = boardroom_bin() else {
         eprintln!("skipping: no boardroom binary next to this test");
-        return;
+        return None;
     };
     let db = Db::create().await;
-    let dir = std::env::temp_dir().join(format!("br-lt-cluster-{}", Uuid::now_v7().simple()));
+    let dir = std::env::temp_dir().join(format!("br-lt-{scenario}-{}", Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let base = free_base(2).to_string();
-    let out = loadtest(
-        &[
-            "cluster",
-            "--server-bin",
-            &bin.to_string_lossy(),
-            "--database-url",
-            &db.url,
-            "--redis-url",
-            &redis_url(),
-            "--base-port",
-            &base,
-            "--nodes",
-            "2",
-            "--subscribers",
-            "8",
-            "--rate",
-            "20",
-            "--seconds",
-            "1",
-            "--out",
-            "out",
-            "--logs",
-            "logs",
-        ],
-        &dir,
+    let (bin, redis, base) = (
+        bin.to_string_lossy(),
+        redis_url(),
+        free_base(nodes).to_string(),
     );
+    let mut all = vec![
+        scenario,
+        "--server-bin",
+        &bin,
+        "--database-url",
+        &db.url,
+        "--redis-url",
+        &redis,
+        "--base-port",
+        &base,
+    ];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", "out", "--logs", "logs"]);
+    let out = loadtest(&all, &dir);
     db.drop_now().await;
+    Some((out, dir))
+}
+
+#[tokio::test]
+async fn cluster_scenario_spreads_subscribers_over_two_nodes() {
+    let args = [
+        "--nodes",
+        "2",
+        "--subscribers",
+        "8",
+        "--rate",
+        "20",
+        "--seconds",
+        "1",
+    ];
+    let Some((out, dir)) = run_scenario("cluster", 2, &args).await else {
+        return;
+    };
     assert!(out.status.success(), "cluster scenario failed");
     let r = result_in(&dir.join("out"), "cluster-");
     assert_eq!(r["nodes"], 2, "{r}");
@@ -167,41 +183,19 @@ async fn cluster_scenario_spreads_subscribers_over_two_nodes() {
 
 #[tokio::test]
 async fn failover_scenario_loses_no_acknowledged_op() {
-    let Some(bin) = boardroom_bin() else {
-        eprintln!("skipping: no boardroom binary next to this test");
+    let args = [
+        "--runs",
+        "1",
+        "--warmup-ms",
+        "500",
+        "--jitter-ms",
+        "1",
+        "--after-ms",
+        "300",
+    ];
+    let Some((out, dir)) = run_scenario("failover", 3, &args).await else {
         return;
     };
-    let db = Db::create().await;
-    let dir = std::env::temp_dir().join(format!("br-lt-failover-{}", Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let base = free_base(3).to_string();
-    let out = loadtest(
-        &[
-            "failover",
-            "--server-bin",
-            &bin.to_string_lossy(),
-            "--database-url",
-            &db.url,
-            "--redis-url",
-            &redis_url(),
-            "--base-port",
-            &base,
-            "--runs",
-            "1",
-            "--warmup-ms",
-            "500",
-            "--jitter-ms",
-            "1",
-            "--after-ms",
-            "300",
-            "--out",
-            "out",
-            "--logs",
-            "logs",
-        ],
-        &dir,
-    );
-    db.drop_now().await;
     assert!(out.status.success(), "failover scenario failed");
     let r = result_in(&dir.join("out"), "failover-");
     assert_eq!(r["all_exactly_once"], true, "{r}");

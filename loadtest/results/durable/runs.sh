@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 12 (durable path): before/after, interleaved by round, every run on a fresh server and
 # store, server pinned to CPU 0 and the load generator to CPU 1, under a shared lock.
+# SQLITE_NORMAL=1 adds the SQLite sweep with synchronous = NORMAL (durable-pipeline/runs.sh).
 #   runs.sh LOADTEST_BIN BOARDROOM_BEFORE BOARDROOM_AFTER LOCK_FILE [OUT_DIR] [ROUNDS]
 set -euo pipefail
 LT=$1 BEFORE=$2 AFTER=$3 LOCK=$4 OUT=${5:-loadtest/results/durable} ROUNDS=${6:-2}
@@ -15,6 +16,12 @@ for round in $(seq 1 "$ROUNDS"); do
         --boards 16 --cards 4 --rates 10,100,1000,10000 --seconds 5 --port-base 18790 \
         --label "$label" --out "$OUT/sweep"
     done
+    if [ "${SQLITE_NORMAL:-0}" = 1 ]; then
+      # SQLite with synchronous = NORMAL (not durable across power loss), same sweep.
+      lt ops --store sqlite --boardroom-bin "$bin" --server-cpus 0 --writers 8 --window 512 \
+        --boards 16 --cards 4 --rates 10,100,1000,10000 --seconds 5 --port-base 18790 \
+        --boardroom-env BOARDROOM_SQLITE_SYNCHRONOUS=normal --label "$label-normal" --out "$OUT/sweep-sqlite-normal"
+    fi
     # Saturating throughput on Postgres at 100 boards, against one transaction per op.
     lt ops --store postgres --boardroom-bin "$bin" --server-cpus 0 --writers 16 --window 64 \
       --boards 100 --cards 1 --seconds 5 --baseline --rounds 1 --port-base 18790 \

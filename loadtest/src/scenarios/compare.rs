@@ -22,6 +22,25 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// What `compare` and `overload` share: when a run keeps up, the pause between runs, and a
+/// running Boardroom to use instead of starting one.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// A run "keeps up" when it delivers at least 98 % of what was offered, with nothing
+    /// missing, no errors and a p99 at or below this; the highest rate that keeps up is a
+    /// server's maximum sustained deliveries/s in that round.
+    #[arg(long, default_value_t = 50.0)]
+    pub sustained_p99_ms: f64,
+    /// Pause between two runs (sockets closing, the server settling).
+    #[arg(long, default_value_t = 2.0)]
+    pub pause_secs: f64,
+    /// Use a running Boardroom instead of starting one.
+    #[arg(long)]
+    pub boardroom_url: Option<String>,
+    #[arg(long)]
+    pub boardroom_pid: Option<u32>,
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompareScenario {
     Fanout,
@@ -44,19 +63,8 @@ pub struct CompareArgs {
     /// Offered ops/s to run at, each in every round (default: the fanout's `--rate`).
     #[arg(long, value_delimiter = ',')]
     pub rates: Vec<f64>,
-    /// A run "keeps up" when it delivers at least 98 % of what was offered, with nothing
-    /// missing, no errors and a p99 at or below this; the highest rate that keeps up is a
-    /// server's maximum sustained deliveries/s in that round.
-    #[arg(long, default_value_t = 50.0)]
-    pub sustained_p99_ms: f64,
-    /// Pause between two runs (sockets closing, the server settling).
-    #[arg(long, default_value_t = 2.0)]
-    pub pause_secs: f64,
-    /// Use a running Boardroom instead of starting one.
-    #[arg(long)]
-    pub boardroom_url: Option<String>,
-    #[arg(long)]
-    pub boardroom_pid: Option<u32>,
+    #[command(flatten)]
+    pub run: RunArgs,
     #[arg(long)]
     pub bare_url: Option<String>,
     #[arg(long)]
@@ -180,7 +188,7 @@ pub async fn run(a: &CompareArgs, login: &Login) -> Result<()> {
     let mut where_: BTreeMap<&'static str, (String, Option<u32>)> = BTreeMap::new();
     for &kind in &a.servers {
         let given = match kind {
-            ServerKind::Boardroom => (a.boardroom_url.clone(), a.boardroom_pid),
+            ServerKind::Boardroom => (a.run.boardroom_url.clone(), a.run.boardroom_pid),
             ServerKind::Bare => (a.bare_url.clone(), a.bare_pid),
             ServerKind::Socketio => (a.socketio_url.clone(), a.socketio_pid),
         };
@@ -237,7 +245,7 @@ pub async fn run(a: &CompareArgs, login: &Login) -> Result<()> {
                     br_frame = Some(r.frame_bytes);
                 }
                 runs.push(r);
-                tokio::time::sleep(Duration::from_secs_f64(a.pause_secs)).await;
+                tokio::time::sleep(Duration::from_secs_f64(a.run.pause_secs)).await;
             }
         }
     }
@@ -280,7 +288,7 @@ pub async fn run(a: &CompareArgs, login: &Login) -> Result<()> {
             .map(|round| {
                 round
                     .iter()
-                    .filter(|r| r.server == k.name() && kept_up(r, a.sustained_p99_ms))
+                    .filter(|r| r.server == k.name() && kept_up(r, a.run.sustained_p99_ms))
                     .map(|r| r.deliveries_per_sec)
                     .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
             })
@@ -334,7 +342,7 @@ pub async fn run(a: &CompareArgs, login: &Login) -> Result<()> {
         for x in &sustained {
             println!(
                 "max sustained deliveries/s (kept up: >= 98 % delivered, no loss, p99 <= {} ms), {} per round: {:?}{}",
-                a.sustained_p99_ms,
+                a.run.sustained_p99_ms,
                 x.server,
                 x.per_round.iter().map(|v| v.map(|v| v.round())).collect::<Vec<_>>(),
                 x.boardroom_ratio
@@ -352,7 +360,7 @@ pub async fn run(a: &CompareArgs, login: &Login) -> Result<()> {
         server_cpus: a.spawn.server_cpus.clone(),
         runs,
         ratios,
-        sustained_p99_ms: a.sustained_p99_ms,
+        sustained_p99_ms: a.run.sustained_p99_ms,
         sustained,
         machine: Machine::here(),
         unix_time: stats::unix_secs(),

@@ -9,7 +9,7 @@
 
 use crate::boardroom::Login;
 use crate::client::ServerKind;
-use crate::scenarios::compare::{kept_up, Spread};
+use crate::scenarios::compare::{kept_up, RunArgs, Spread};
 use crate::scenarios::fanout::{self, FanoutArgs};
 use crate::servers::{self, SpawnArgs, Spawned};
 use crate::stats::{self, FanoutResult, Machine};
@@ -34,16 +34,8 @@ pub struct OverloadArgs {
     /// The overload run offers this many times the maximum sustained rate.
     #[arg(long, default_value_t = 2.0)]
     pub factor: f64,
-    #[arg(long, default_value_t = 50.0)]
-    pub sustained_p99_ms: f64,
-    /// Pause between two runs (sockets closing, the server settling).
-    #[arg(long, default_value_t = 2.0)]
-    pub pause_secs: f64,
-    /// Use a running Boardroom instead of starting one.
-    #[arg(long)]
-    pub boardroom_url: Option<String>,
-    #[arg(long)]
-    pub boardroom_pid: Option<u32>,
+    #[command(flatten)]
+    pub run: RunArgs,
     #[command(flatten)]
     pub spawn: SpawnArgs,
     /// The fanout settings (`--server` is always Boardroom; `--rate` is set per run).
@@ -180,8 +172,8 @@ pub async fn run(a: &OverloadArgs, login: &Login) -> Result<OverloadResult> {
     let mut rates = a.rates.clone();
     rates.sort_by(|x, y| x.total_cmp(y));
     let mut spawned: Option<Spawned> = None;
-    let (url, pid) = match &a.boardroom_url {
-        Some(u) => (u.clone(), a.boardroom_pid),
+    let (url, pid) = match &a.run.boardroom_url {
+        Some(u) => (u.clone(), a.run.boardroom_pid),
         None => {
             let s = servers::spawn(ServerKind::Boardroom, &a.spawn, &a.fanout.durability).await?;
             let e = (s.url.clone(), Some(s.pid()));
@@ -214,9 +206,9 @@ pub async fn run(a: &OverloadArgs, login: &Login) -> Result<OverloadResult> {
         for rate in candidates {
             eprintln!("== round {round}: search at {rate} ops/s");
             let r = fanout::run(&run_at(rate, "boardroom".into()), &l).await?;
-            let ok = kept_up(&r, a.sustained_p99_ms);
+            let ok = kept_up(&r, a.run.sustained_p99_ms);
             search.push(r);
-            tokio::time::sleep(Duration::from_secs_f64(a.pause_secs)).await;
+            tokio::time::sleep(Duration::from_secs_f64(a.run.pause_secs)).await;
             if !ok && a.max_rate.is_none() {
                 break;
             }
@@ -226,7 +218,7 @@ pub async fn run(a: &OverloadArgs, login: &Login) -> Result<OverloadResult> {
         } else {
             search
                 .iter()
-                .filter(|r| kept_up(r, a.sustained_p99_ms))
+                .filter(|r| kept_up(r, a.run.sustained_p99_ms))
                 .max_by(|x, y| x.rate_ops.total_cmp(&y.rate_ops))
                 .cloned()
         };
@@ -240,7 +232,7 @@ pub async fn run(a: &OverloadArgs, login: &Login) -> Result<OverloadResult> {
             a.factor
         );
         let over = fanout::run(&run_at(rate, "boardroom-overload".into()), &l).await?;
-        tokio::time::sleep(Duration::from_secs_f64(a.pause_secs)).await;
+        tokio::time::sleep(Duration::from_secs_f64(a.run.pause_secs)).await;
         let r = OverloadRound::of(round, search, best.as_ref(), over);
         println!("{MARKDOWN_HEADER}\n{}", r.markdown_row());
         rounds.push(r);
@@ -251,7 +243,7 @@ pub async fn run(a: &OverloadArgs, login: &Login) -> Result<OverloadResult> {
         factor: a.factor,
         durability: a.fanout.durability.clone(),
         server_cpus: a.spawn.server_cpus.clone(),
-        sustained_p99_ms: a.sustained_p99_ms,
+        sustained_p99_ms: a.run.sustained_p99_ms,
         delivered_vs_max: Spread::of(rounds.iter().filter_map(|r| r.delivered_vs_max).collect()),
         rounds,
         machine: Machine::here(),

@@ -153,26 +153,19 @@ fn latency_chart(path: &Path, title: &str, series: &BTreeMap<String, [f64; 5]>) 
         })
         .y_desc("latency, op sent -> delivered (ms)")
         .draw()?;
-    for (i, (name, v)) in series.iter().enumerate() {
-        let c = color(i);
-        let pts: Vec<(f64, f64)> = v
-            .iter()
-            .enumerate()
-            .filter(|(_, y)| **y > 0.0)
-            .map(|(x, y)| (x as f64, *y))
-            .collect();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
-            .label(name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
+    let points: BTreeMap<String, Vec<(f64, f64)>> = series
+        .iter()
+        .map(|(name, v)| {
+            let pts = v
+                .iter()
+                .enumerate()
+                .filter(|(_, y)| **y > 0.0)
+                .map(|(x, y)| (x as f64, *y))
+                .collect();
+            (name.clone(), pts)
+        })
+        .collect();
+    lines(&mut chart, &points, SeriesLabelPosition::UpperLeft)?;
     root.present()?;
     Ok(())
 }

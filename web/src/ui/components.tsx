@@ -285,3 +285,39 @@ export function fmtMinutes(m: number): string {
   const r = m % 60;
   return h === 0 ? `${r}m` : r === 0 ? `${h}h` : `${h}h ${r}m`;
 }
+
+/** A table of records: one header row (`cols`, then a column for the row's buttons, named only
+ *  for screen readers, when `actions`) and the rows; every list of the admin pages is one. */
+export function Table({
+  cols,
+  actions,
+  testid,
+  extraClass,
+  children,
+}: {
+  cols: string[];
+  actions?: boolean;
+  testid?: string;
+  extraClass?: string;
+  children: ComponentChildren;
+}) {
+  return (
+    <table class={extraClass ? `table ${extraClass}` : 'table'} data-testid={testid}>
+      <thead>
+        <tr>
+          {cols.map((c) => (
+            <th key={c} scope="col">
+              {c}
+            </th>
+          ))}
+          {actions && (
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          )}
+        </tr>
+      </thead>
+      <tbody>{children}</tbody>
+    </table>
+  );
+}

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Uuid } from '../../client';
 import { app, useApp } from '../app-state';
-import { fmtDate } from '../components';
+import { fmtDate, Table } from '../components';
 
 export interface WebhookInfo {
   id: Uuid;
@@ -82,95 +82,83 @@ export function Webhooks() {
           </div>
         </div>
       )}
-      <table class="table" data-testid="webhooks">
-        <thead>
-          <tr>
-            <th scope="col">URL</th>
-            <th scope="col">Events</th>
-            <th scope="col">Active</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
+      <Table cols={['URL', 'Events', 'Active']} actions testid="webhooks">
+        {(list ?? []).map((w) => (
+          <tr key={w.id} class={w.active ? '' : 'inactive'} data-webhook={w.id}>
+            <td>
+              <code>{w.url}</code>
+              {w.description && <div class="muted small">{w.description}</div>}
+            </td>
+            <td>
+              <label class="sr-only" for={`types-${w.id}`}>
+                Event types of {w.url}
+              </label>
+              <input
+                id={`types-${w.id}`}
+                placeholder="all events"
+                value={(w.event_types ?? []).join(', ')}
+                onChange={(e) =>
+                  void act(
+                    () => a.http.call('PATCH', `${base}/${w.id}`, { event_types: parseTypes((e.target as HTMLInputElement).value) }),
+                    'The webhook',
+                  )
+                }
+              />
+            </td>
+            <td>
+              <input
+                type="checkbox"
+                aria-label={`Active: ${w.url}`}
+                checked={w.active}
+                onChange={(e) =>
+                  void act(() => a.http.call('PATCH', `${base}/${w.id}`, { active: (e.target as HTMLInputElement).checked }), 'The webhook')
+                }
+              />
+            </td>
+            <td class="row">
+              <button
+                class="link"
+                onClick={() =>
+                  void act(async () => {
+                    await a.http.call('POST', `${base}/${w.id}/test`, {});
+                    app.toast('Test event queued', 'info');
+                    setOpen(w.id);
+                  }, 'The test event')
+                }
+              >
+                Send test event
+              </button>
+              <button class="link" onClick={() => setOpen(open === w.id ? null : w.id)}>
+                {open === w.id ? 'Hide deliveries' : 'Deliveries'}
+              </button>
+              <button
+                class="link"
+                onClick={() =>
+                  void act(async () => {
+                    if (!confirm(`Replace the signing secret of ${w.url}? The old one stops working at once.`)) return;
+                    const r = await a.http.call<{ secret: string }>('POST', `${base}/${w.id}/rotate-secret`, {});
+                    setShown({ url: w.url, secret: r.secret });
+                  }, 'The secret')
+                }
+              >
+                Rotate secret
+              </button>
+              <button
+                class="link danger-text"
+                onClick={() =>
+                  void act(async () => {
+                    if (!confirm(`Delete the webhook ${w.url} and its delivery log?`)) return;
+                    await a.http.call('DELETE', `${base}/${w.id}`);
+                    if (open === w.id) setOpen(null);
+                  }, 'The webhook')
+                }
+              >
+                Delete
+              </button>
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {(list ?? []).map((w) => (
-            <tr key={w.id} class={w.active ? '' : 'inactive'} data-webhook={w.id}>
-              <td>
-                <code>{w.url}</code>
-                {w.description && <div class="muted small">{w.description}</div>}
-              </td>
-              <td>
-                <label class="sr-only" for={`types-${w.id}`}>
-                  Event types of {w.url}
-                </label>
-                <input
-                  id={`types-${w.id}`}
-                  placeholder="all events"
-                  value={(w.event_types ?? []).join(', ')}
-                  onChange={(e) =>
-                    void act(
-                      () => a.http.call('PATCH', `${base}/${w.id}`, { event_types: parseTypes((e.target as HTMLInputElement).value) }),
-                      'The webhook',
-                    )
-                  }
-                />
-              </td>
-              <td>
-                <input
-                  type="checkbox"
-                  aria-label={`Active: ${w.url}`}
-                  checked={w.active}
-                  onChange={(e) =>
-                    void act(() => a.http.call('PATCH', `${base}/${w.id}`, { active: (e.target as HTMLInputElement).checked }), 'The webhook')
-                  }
-                />
-              </td>
-              <td class="row">
-                <button
-                  class="link"
-                  onClick={() =>
-                    void act(async () => {
-                      await a.http.call('POST', `${base}/${w.id}/test`, {});
-                      app.toast('Test event queued', 'info');
-                      setOpen(w.id);
-                    }, 'The test event')
-                  }
-                >
-                  Send test event
-                </button>
-                <button class="link" onClick={() => setOpen(open === w.id ? null : w.id)}>
-                  {open === w.id ? 'Hide deliveries' : 'Deliveries'}
-                </button>
-                <button
-                  class="link"
-                  onClick={() =>
-                    void act(async () => {
-                      if (!confirm(`Replace the signing secret of ${w.url}? The old one stops working at once.`)) return;
-                      const r = await a.http.call<{ secret: string }>('POST', `${base}/${w.id}/rotate-secret`, {});
-                      setShown({ url: w.url, secret: r.secret });
-                    }, 'The secret')
-                  }
-                >
-                  Rotate secret
-                </button>
-                <button
-                  class="link danger-text"
-                  onClick={() =>
-                    void act(async () => {
-                      if (!confirm(`Delete the webhook ${w.url} and its delivery log?`)) return;
-                      await a.http.call('DELETE', `${base}/${w.id}`);
-                      if (open === w.id) setOpen(null);
-                    }, 'The webhook')
-                  }
-                >
-                  Delete
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </Table>
       {open && <Deliveries base={`${base}/${open}`} key={open} />}
       <form
         class="inline-form"
@@ -235,55 +223,40 @@ function Deliveries({ base }: { base: string }) {
         </button>
       </h3>
       {list && list.length === 0 && <p class="muted">Nothing sent yet.</p>}
-      <table class="table" data-testid="deliveries">
-        <thead>
-          <tr>
-            <th scope="col">Event</th>
-            <th scope="col">Status</th>
-            <th scope="col">Attempts</th>
-            <th scope="col">Response</th>
-            <th scope="col">Latency</th>
-            <th scope="col">Last attempt</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
+      <Table cols={['Event', 'Status', 'Attempts', 'Response', 'Latency', 'Last attempt']} actions testid="deliveries">
+        {(list ?? []).map((d) => (
+          <tr key={d.id} data-delivery={d.id}>
+            <td>
+              {d.event_type}
+              {d.seq !== null && <span class="muted small"> #{d.seq}</span>}
+            </td>
+            <td data-status={d.status}>
+              {d.status}
+              {d.next_attempt_at && d.attempts > 0 && <div class="muted small">retry {fmtDate(d.next_attempt_at)}</div>}
+            </td>
+            <td>{d.attempts}</td>
+            <td title={d.error ?? ''}>{d.response_code ?? (d.error ? 'error' : '—')}</td>
+            <td>{d.latency_ms !== null ? `${d.latency_ms} ms` : '—'}</td>
+            <td>{d.last_attempt_at ? fmtDate(d.last_attempt_at) : '—'}</td>
+            <td>
+              <button
+                class="link"
+                onClick={async () => {
+                  try {
+                    await a.http.call('POST', `${base}/deliveries/${d.id}/redeliver`, {});
+                    app.toast('Delivery queued again', 'info');
+                  } catch (err) {
+                    a.fail(err, 'The delivery');
+                  }
+                  reload();
+                }}
+              >
+                Redeliver
+              </button>
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {(list ?? []).map((d) => (
-            <tr key={d.id} data-delivery={d.id}>
-              <td>
-                {d.event_type}
-                {d.seq !== null && <span class="muted small"> #{d.seq}</span>}
-              </td>
-              <td data-status={d.status}>
-                {d.status}
-                {d.next_attempt_at && d.attempts > 0 && <div class="muted small">retry {fmtDate(d.next_attempt_at)}</div>}
-              </td>
-              <td>{d.attempts}</td>
-              <td title={d.error ?? ''}>{d.response_code ?? (d.error ? 'error' : '—')}</td>
-              <td>{d.latency_ms !== null ? `${d.latency_ms} ms` : '—'}</td>
-              <td>{d.last_attempt_at ? fmtDate(d.last_attempt_at) : '—'}</td>
-              <td>
-                <button
-                  class="link"
-                  onClick={async () => {
-                    try {
-                      await a.http.call('POST', `${base}/deliveries/${d.id}/redeliver`, {});
-                      app.toast('Delivery queued again', 'info');
-                    } catch (err) {
-                      a.fail(err, 'The delivery');
-                    }
-                    reload();
-                  }}
-                >
-                  Redeliver
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </Table>
     </div>
   );
 }

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ApiKeyInfo, BoardInfo, Customer, Member, Role, ShareLinkInfo } from '../../client';
 import { app, isAdmin, useApp } from '../app-state';
-import { fmtDate, Header } from '../components';
+import { fmtDate, Header, Table } from '../components';
 import { useBoard } from '../live';
 import { linkHandler } from '../router';
 import { Webhooks } from './admin-webhooks';
@@ -70,72 +70,60 @@ function Members() {
   return (
     <section>
       <h2>Members and roles</h2>
-      <table class="table">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Email</th>
-            <th scope="col">Role</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {(list ?? []).map((m) => (
-            <tr key={m.id} class={m.active ? '' : 'inactive'}>
-              <td>{m.name}</td>
-              <td>{m.email}</td>
-              <td>
-                <label class="sr-only" for={`role-${m.id}`}>
-                  Role of {m.name}
-                </label>
-                <select
-                  id={`role-${m.id}`}
-                  value={m.role}
-                  disabled={!m.active}
-                  onChange={async (e) => {
+      <Table cols={['Name', 'Email', 'Role']} actions>
+        {(list ?? []).map((m) => (
+          <tr key={m.id} class={m.active ? '' : 'inactive'}>
+            <td>{m.name}</td>
+            <td>{m.email}</td>
+            <td>
+              <label class="sr-only" for={`role-${m.id}`}>
+                Role of {m.name}
+              </label>
+              <select
+                id={`role-${m.id}`}
+                value={m.role}
+                disabled={!m.active}
+                onChange={async (e) => {
+                  try {
+                    await a.http.setRole(org, m.id, (e.target as HTMLSelectElement).value as Role);
+                    app.toast(`${m.name} is now ${(e.target as HTMLSelectElement).value}`, 'info');
+                    void app.loadPeople();
+                  } catch (err) {
+                    a.fail(err, 'The member');
+                  }
+                  reload();
+                }}
+              >
+                {ROLES.map((r) => (
+                  <option key={r} value={r}>
+                    {r}
+                  </option>
+                ))}
+              </select>
+            </td>
+            <td>
+              {m.active ? (
+                <button
+                  class="link danger-text"
+                  onClick={async () => {
+                    if (!confirm(`Deactivate ${m.name}? They are signed out at once.`)) return;
                     try {
-                      await a.http.setRole(org, m.id, (e.target as HTMLSelectElement).value as Role);
-                      app.toast(`${m.name} is now ${(e.target as HTMLSelectElement).value}`, 'info');
-                      void app.loadPeople();
+                      await a.http.deactivate(org, m.id);
                     } catch (err) {
                       a.fail(err, 'The member');
                     }
                     reload();
                   }}
                 >
-                  {ROLES.map((r) => (
-                    <option key={r} value={r}>
-                      {r}
-                    </option>
-                  ))}
-                </select>
-              </td>
-              <td>
-                {m.active ? (
-                  <button
-                    class="link danger-text"
-                    onClick={async () => {
-                      if (!confirm(`Deactivate ${m.name}? They are signed out at once.`)) return;
-                      try {
-                        await a.http.deactivate(org, m.id);
-                      } catch (err) {
-                        a.fail(err, 'The member');
-                      }
-                      reload();
-                    }}
-                  >
-                    Deactivate
-                  </button>
-                ) : (
-                  <span class="muted small">deactivated</span>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+                  Deactivate
+                </button>
+              ) : (
+                <span class="muted small">deactivated</span>
+              )}
+            </td>
+          </tr>
+        ))}
+      </Table>
       <form
         class="inline-form"
         onSubmit={async (e) => {
@@ -195,93 +183,80 @@ function Customers() {
   return (
     <section>
       <h2>Customers</h2>
-      <table class="table">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Email</th>
-            <th scope="col">Phone</th>
-            <th scope="col">Address</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {(list ?? []).map((c) =>
-            editing === c.id ? (
-              <tr key={c.id}>
-                <td>
-                  <input aria-label="Name" value={edit.name} onInput={(e) => setEdit({ ...edit, name: (e.target as HTMLInputElement).value })} />
-                </td>
-                <td>
-                  <input aria-label="Email" type="email" value={edit.email} onInput={(e) => setEdit({ ...edit, email: (e.target as HTMLInputElement).value })} />
-                </td>
-                <td>
-                  <input aria-label="Phone" value={edit.phone} onInput={(e) => setEdit({ ...edit, phone: (e.target as HTMLInputElement).value })} />
-                </td>
-                <td>
-                  <input aria-label="Address" value={edit.address} onInput={(e) => setEdit({ ...edit, address: (e.target as HTMLInputElement).value })} />
-                </td>
-                <td class="row">
-                  <button
-                    class="primary"
-                    onClick={async () => {
-                      try {
-                        await a.http.updateCustomer(org, c.id, {
-                          name: edit.name.trim(),
-                          email: edit.email.trim() || null,
-                          phone: edit.phone.trim() || null,
-                          address: edit.address.trim() || null,
-                        });
-                        setEditing(null);
-                        changed();
-                      } catch (err) {
-                        a.fail(err, 'The customer');
-                      }
-                    }}
-                  >
-                    Save
-                  </button>
-                  <button onClick={() => setEditing(null)}>Cancel</button>
-                </td>
-              </tr>
-            ) : (
-              <tr key={c.id}>
-                <td>{c.name}</td>
-                <td>{c.email ?? ''}</td>
-                <td>{c.phone ?? ''}</td>
-                <td>{c.address ?? ''}</td>
-                <td class="row">
-                  <button
-                    class="link"
-                    onClick={() => {
-                      setEditing(c.id);
-                      setEdit({ name: c.name, email: c.email ?? '', phone: c.phone ?? '', address: c.address ?? '' });
-                    }}
-                  >
-                    Edit
-                  </button>
-                  <button
-                    class="link danger-text"
-                    onClick={async () => {
-                      if (!confirm(`Delete customer ${c.name}?`)) return;
-                      try {
-                        await a.http.deleteCustomer(org, c.id);
-                        changed();
-                      } catch (err) {
-                        a.fail(err, 'The customer');
-                      }
-                    }}
-                  >
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ),
-          )}
-        </tbody>
-      </table>
+      <Table cols={['Name', 'Email', 'Phone', 'Address']} actions>
+        {(list ?? []).map((c) =>
+          editing === c.id ? (
+            <tr key={c.id}>
+              <td>
+                <input aria-label="Name" value={edit.name} onInput={(e) => setEdit({ ...edit, name: (e.target as HTMLInputElement).value })} />
+              </td>
+              <td>
+                <input aria-label="Email" type="email" value={edit.email} onInput={(e) => setEdit({ ...edit, email: (e.target as HTMLInputElement).value })} />
+              </td>
+              <td>
+                <input aria-label="Phone" value={edit.phone} onInput={(e) => setEdit({ ...edit, phone: (e.target as HTMLInputElement).value })} />
+              </td>
+              <td>
+                <input aria-label="Address" value={edit.address} onInput={(e) => setEdit({ ...edit, address: (e.target as HTMLInputElement).value })} />
+              </td>
+              <td class="row">
+                <button
+                  class="primary"
+                  onClick={async () => {
+                    try {
+                      await a.http.updateCustomer(org, c.id, {
+                        name: edit.name.trim(),
+                        email: edit.email.trim() || null,
+                        phone: edit.phone.trim() || null,
+                        address: edit.address.trim() || null,
+                      });
+                      setEditing(null);
+                      changed();
+                    } catch (err) {
+                      a.fail(err, 'The customer');
+                    }
+                  }}
+                >
+                  Save
+                </button>
+                <button onClick={() => setEditing(null)}>Cancel</button>
+              </td>
+            </tr>
+          ) : (
+            <tr key={c.id}>
+              <td>{c.name}</td>
+              <td>{c.email ?? ''}</td>
+              <td>{c.phone ?? ''}</td>
+              <td>{c.address ?? ''}</td>
+              <td class="row">
+                <button
+                  class="link"
+                  onClick={() => {
+                    setEditing(c.id);
+                    setEdit({ name: c.name, email: c.email ?? '', phone: c.phone ?? '', address: c.address ?? '' });
+                  }}
+                >
+                  Edit
+                </button>
+                <button
+                  class="link danger-text"
+                  onClick={async () => {
+                    if (!confirm(`Delete customer ${c.name}?`)) return;
+                    try {
+                      await a.http.deleteCustomer(org, c.id);
+                      changed();
+                    } catch (err) {
+                      a.fail(err, 'The customer');
+                    }
+                  }}
+                >
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ),
+        )}
+      </Table>
       <form
         class="inline-form"
         onSubmit={async (e) => {
@@ -449,53 +424,39 @@ function ApiKeys() {
           </div>
         </div>
       )}
-      <table class="table">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Role</th>
-            <th scope="col">Boards</th>
-            <th scope="col">Last used</th>
-            <th scope="col">Expires</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
+      <Table cols={['Name', 'Role', 'Boards', 'Last used', 'Expires']} actions>
+        {(list ?? []).map((k) => (
+          <tr key={k.id} class={k.revoked_at ? 'inactive' : ''}>
+            <td>
+              {k.name} <code class="muted small">{k.prefix}…</code>
+            </td>
+            <td>{k.role}</td>
+            <td data-testid="key-boards">{k.boards ? k.boards.map(boardName).join(', ') : 'all boards'}</td>
+            <td>{k.last_used_at ? fmtDate(k.last_used_at) : 'never'}</td>
+            <td>{k.expires_at ? fmtDate(k.expires_at) : 'never'}</td>
+            <td>
+              {k.revoked_at ? (
+                <span class="muted small">revoked</span>
+              ) : (
+                <button
+                  class="link danger-text"
+                  onClick={async () => {
+                    if (!confirm(`Revoke the key "${k.name}"? Its connections close at once.`)) return;
+                    try {
+                      await a.http.revokeApiKey(org, k.id);
+                    } catch (err) {
+                      a.fail(err, 'The key');
+                    }
+                    reload();
+                  }}
+                >
+                  Revoke
+                </button>
+              )}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {(list ?? []).map((k) => (
-            <tr key={k.id} class={k.revoked_at ? 'inactive' : ''}>
-              <td>
-                {k.name} <code class="muted small">{k.prefix}…</code>
-              </td>
-              <td>{k.role}</td>
-              <td data-testid="key-boards">{k.boards ? k.boards.map(boardName).join(', ') : 'all boards'}</td>
-              <td>{k.last_used_at ? fmtDate(k.last_used_at) : 'never'}</td>
-              <td>{k.expires_at ? fmtDate(k.expires_at) : 'never'}</td>
-              <td>
-                {k.revoked_at ? (
-                  <span class="muted small">revoked</span>
-                ) : (
-                  <button
-                    class="link danger-text"
-                    onClick={async () => {
-                      if (!confirm(`Revoke the key "${k.name}"? Its connections close at once.`)) return;
-                      try {
-                        await a.http.revokeApiKey(org, k.id);
-                      } catch (err) {
-                        a.fail(err, 'The key');
-                      }
-                      reload();
-                    }}
-                  >
-                    Revoke
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </Table>
       <form
         class="inline-form"
         onSubmit={async (e) => {
@@ -572,50 +533,38 @@ function ShareLinks() {
     <section>
       <h2>Share links</h2>
       <p class="muted">Customers follow one job through a link. Create links from a card ("Customer link"); revoke them here.</p>
-      <table class="table">
-        <thead>
-          <tr>
-            <th scope="col">Job</th>
-            <th scope="col">Created</th>
-            <th scope="col">Expires</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
+      <Table cols={['Job', 'Created', 'Expires']} actions>
+        {(list ?? []).map((l) => (
+          <tr key={l.id} class={l.revoked_at ? 'inactive' : ''}>
+            <td>
+              <a href={`/boards/${l.board_id}/cards/${l.card_id}`} onClick={linkHandler(`/boards/${l.board_id}/cards/${l.card_id}`)}>
+                {l.card_title ?? 'Open the card'}
+              </a>
+            </td>
+            <td>{fmtDate(l.created_at)}</td>
+            <td>{l.expires_at ? fmtDate(l.expires_at) : 'never'}</td>
+            <td>
+              {l.revoked_at ? (
+                <span class="muted small">revoked</span>
+              ) : (
+                <button
+                  class="link danger-text"
+                  onClick={async () => {
+                    try {
+                      await a.http.revokeShareLink(l.id);
+                    } catch (err) {
+                      a.fail(err, 'The link');
+                    }
+                    reload();
+                  }}
+                >
+                  Revoke
+                </button>
+              )}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {(list ?? []).map((l) => (
-            <tr key={l.id} class={l.revoked_at ? 'inactive' : ''}>
-              <td>
-                <a href={`/boards/${l.board_id}/cards/${l.card_id}`} onClick={linkHandler(`/boards/${l.board_id}/cards/${l.card_id}`)}>
-                  {l.card_title ?? 'Open the card'}
-                </a>
-              </td>
-              <td>{fmtDate(l.created_at)}</td>
-              <td>{l.expires_at ? fmtDate(l.expires_at) : 'never'}</td>
-              <td>
-                {l.revoked_at ? (
-                  <span class="muted small">revoked</span>
-                ) : (
-                  <button
-                    class="link danger-text"
-                    onClick={async () => {
-                      try {
-                        await a.http.revokeShareLink(l.id);
-                      } catch (err) {
-                        a.fail(err, 'The link');
-                      }
-                      reload();
-                    }}
-                  >
-                    Revoke
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </Table>
       {list && list.length === 0 && <p class="empty">No share links yet.</p>}
     </section>
   );

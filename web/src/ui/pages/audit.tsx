@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { AuditEntry, AuditFilter, BoardInfo, Member } from '../../client';
 import { app, useApp } from '../app-state';
+import { Table } from '../components';
 
 const KINDS = [
   'member.created',
@@ -165,35 +166,22 @@ export function AuditLog() {
       </form>
       {rows && rows.length === 0 && <p class="muted">Nothing recorded matches these filters.</p>}
       {rows && rows.length > 0 && (
-        <table class="table audit">
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Who</th>
-              <th scope="col">What</th>
-              <th scope="col">Board</th>
-              <th scope="col">Before</th>
-              <th scope="col">After</th>
-              <th scope="col">IP</th>
+        <Table cols={['When', 'Who', 'What', 'Board', 'Before', 'After', 'IP']} extraClass="audit">
+          {rows.map((r, i) => (
+            <tr key={`${r.at}-${i}`} data-kind={r.kind}>
+              <td>{new Date(r.at).toLocaleString()}</td>
+              <td>
+                {r.actor.name || r.actor.kind}
+                {r.actor.kind === 'api_key' && <span class="muted small"> (API key)</span>}
+              </td>
+              <td>{r.kind}</td>
+              <td>{boardName(r.board_id)}</td>
+              <td class="small">{show(r.old)}</td>
+              <td class="small">{show(r.new)}</td>
+              <td class="small muted">{r.ip ?? ''}</td>
             </tr>
-          </thead>
-          <tbody>
-            {rows.map((r, i) => (
-              <tr key={`${r.at}-${i}`} data-kind={r.kind}>
-                <td>{new Date(r.at).toLocaleString()}</td>
-                <td>
-                  {r.actor.name || r.actor.kind}
-                  {r.actor.kind === 'api_key' && <span class="muted small"> (API key)</span>}
-                </td>
-                <td>{r.kind}</td>
-                <td>{boardName(r.board_id)}</td>
-                <td class="small">{show(r.old)}</td>
-                <td class="small">{show(r.new)}</td>
-                <td class="small muted">{r.ip ?? ''}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       )}
       {next && (
         <button type="button" disabled={busy} onClick={() => void load(true)}>

@@ -13,18 +13,18 @@
 //!   window the run waits (up to `--drain-secs`) for late deliveries, which count for loss but
 //!   not for throughput.
 
-use crate::accounting::{Seen, SeqCounts, SeqTracker};
+mod publisher;
+mod subscriber;
+
+use self::publisher::{publish, publisher_reader, PubPlan, PubStats, Sink};
+use self::subscriber::{open_subscriber, run_subscriber};
+use crate::accounting::{SeqCounts, SeqTracker};
 use crate::boardroom::{self, Login};
-use crate::client::{
-    self, close_key, frame_len, parse_delivery, peer_payload, room, stamp_title, stream_of,
-    BoardroomAuth, Incoming, PathKind, ServerKind, Ws,
-};
-use crate::stats::{self, cpu_secs, now_us, us_at, FanoutResult, Latency, Machine, Sharded};
+use crate::client::{self, stream_of, BoardroomAuth, PathKind, ServerKind, Ws};
+use crate::stats::{self, cpu_secs, FanoutResult, Latency, Machine, Sharded};
 use anyhow::{bail, Context, Result};
-use boardroom_protocol::{ClientFrame, Codec};
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
+use boardroom_protocol::Codec;
+use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -32,7 +32,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -94,13 +93,6 @@ pub struct FanoutArgs {
     pub quiet: bool,
 }
 
-/// What each subscriber task hands back.
-struct SubEnd {
-    board: usize,
-    tracker: SeqTracker,
-    error: Option<String>,
-}
-
 struct Shared {
     kind: ServerKind,
     codec: Codec,
@@ -108,23 +100,6 @@ struct Shared {
     hist: Sharded,
     delivered: AtomicU64,
     bytes: AtomicU64,
-}
-
-struct PubStats {
-    sent: AtomicU64,
-    acked: AtomicU64,
-    errors: Mutex<BTreeMap<String, u64>>,
-    ack_hist: Sharded,
-    /// ref -> scheduled send time, for ack latency (Boardroom).
-    inflight: Mutex<HashMap<i64, u64>>,
-}
-
-impl PubStats {
-    fn error(&self, key: impl Into<String>) {
-        if let Ok(mut e) = self.errors.lock() {
-            *e.entry(key.into()).or_default() += 1;
-        }
-    }
 }
 
 /// Which boards publisher `j` of `p` serves.
@@ -154,281 +129,6 @@ impl Target {
             Target::Peer { .. } => None,
         }
     }
-}
-
-async fn open_subscriber(
-    kind: ServerKind,
-    t: &Target,
-    index: usize,
-    board: usize,
-    source: Option<IpAddr>,
-) -> Result<(Ws, u64)> {
-    match (kind, t) {
-        (
-            ServerKind::Boardroom,
-            Target::Boardroom {
-                session,
-                boards,
-                viewers,
-            },
-        ) => {
-            let auth = match (viewers, index % 4) {
-                (Some(v), 1) => &v.worker,
-                (Some(v), 3) => &v.customer,
-                _ => &session.auth,
-            };
-            let mut ws = client::br_connect(auth, source).await?;
-            let seq = client::br_subscribe(&mut ws, auth.codec, boards[board].0, "sub").await?;
-            Ok((ws, seq))
-        }
-        (ServerKind::Bare, Target::Peer { url }) => Ok((
-            client::bare_connect(url, Some(&room(board)), source).await?,
-            0,
-        )),
-        (ServerKind::Socketio, Target::Peer { url }) => Ok((
-            client::sio_connect(url, Some(&room(board)), source).await?,
-            0,
-        )),
-        _ => bail!("server kind and target disagree"),
-    }
-}
-
-async fn run_subscriber(
-    mut ws: Ws,
-    shared: Arc<Shared>,
-    index: usize,
-    board: usize,
-    mut tracker: SeqTracker,
-    mut stop: watch::Receiver<bool>,
-) -> SubEnd {
-    let mut error = None;
-    loop {
-        let msg = tokio::select! {
-            biased;
-            m = ws.next() => m,
-            _ = stop.changed() => break,
-        };
-        let msg = match msg {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => {
-                error = Some(format!("read error: {e}"));
-                break;
-            }
-            None => {
-                error = Some("connection ended".into());
-                break;
-            }
-        };
-        if let Message::Close(_) = msg {
-            error = Some(close_key(&msg));
-            break;
-        }
-        match parse_delivery(shared.kind, shared.codec, &msg, board, shared.boards) {
-            Ok(Incoming::Delivery {
-                stream,
-                seq,
-                sent_us,
-            }) => {
-                if tracker.observe(stream, seq) != Seen::Duplicate {
-                    shared.hist.record(index, now_us().saturating_sub(sent_us));
-                    shared.delivered.fetch_add(1, Ordering::Relaxed);
-                    shared
-                        .bytes
-                        .fetch_add(frame_len(&msg) as u64, Ordering::Relaxed);
-                }
-            }
-            Ok(Incoming::Reply(r)) => {
-                if ws.send(Message::Text(r.into())).await.is_err() {
-                    error = Some("write error".into());
-                    break;
-                }
-            }
-            Ok(Incoming::Other) => {}
-            Err(e) => {
-                error = Some(format!("undecodable frame: {e}"));
-                break;
-            }
-        }
-    }
-    SubEnd {
-        board,
-        tracker,
-        error,
-    }
-}
-
-type Sink = Arc<tokio::sync::Mutex<SplitSink<Ws, Message>>>;
-
-/// Reads a publisher's socket: Boardroom acks and errors, Socket.IO pings.
-async fn publisher_reader(
-    mut rx: futures_util::stream::SplitStream<Ws>,
-    sink: Sink,
-    kind: ServerKind,
-    codec: Codec,
-    stats: Arc<PubStats>,
-    shard: usize,
-) {
-    #[derive(serde::Deserialize)]
-    struct Reply<'a> {
-        #[serde(rename = "type", borrow)]
-        ty: std::borrow::Cow<'a, str>,
-        #[serde(rename = "ref", default)]
-        r: Option<serde_json::Value>,
-        #[serde(default, borrow)]
-        code: Option<std::borrow::Cow<'a, str>>,
-    }
-    while let Some(msg) = rx.next().await {
-        let Ok(msg) = msg else {
-            stats.error("publisher read error");
-            return;
-        };
-        match (&msg, kind) {
-            (Message::Close(_), _) => {
-                stats.error(format!("publisher {}", close_key(&msg)));
-                return;
-            }
-            (Message::Text(_) | Message::Binary(_), ServerKind::Boardroom) => {
-                let reply: Option<Reply<'_>> = match &msg {
-                    Message::Text(t) if !codec.is_binary() => serde_json::from_str(t).ok(),
-                    Message::Binary(b) if codec.is_binary() => rmp_serde::from_slice(b).ok(),
-                    _ => None,
-                };
-                let Some(reply) = reply else { continue };
-                let r = reply.r.as_ref().and_then(|v| v.as_i64());
-                match (reply.ty.as_ref(), r) {
-                    ("ok", Some(r)) => {
-                        let sent = stats.inflight.lock().ok().and_then(|mut m| m.remove(&r));
-                        if let Some(sent) = sent {
-                            stats.acked.fetch_add(1, Ordering::Relaxed);
-                            stats.ack_hist.record(shard, now_us().saturating_sub(sent));
-                        }
-                    }
-                    ("error", r) => {
-                        if let Some(r) = r {
-                            if let Ok(mut m) = stats.inflight.lock() {
-                                m.remove(&r);
-                            }
-                        }
-                        stats.error(reply.code.as_deref().unwrap_or("error").to_string());
-                    }
-                    _ => {}
-                }
-            }
-            (Message::Text(t), ServerKind::Socketio) => {
-                if let Ok(crate::engineio::Eio::Ping(d)) = crate::engineio::decode_eio(t) {
-                    let pong = crate::engineio::pong_frame(d);
-                    let _ = sink.lock().await.send(Message::Text(pong.into())).await;
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-struct PubPlan {
-    index: usize,
-    boards: Vec<usize>,
-    rate: f64,
-    start: Instant,
-    end: Instant,
-}
-
-/// The publish loop; returns, per board served, the last sequence number it sent.
-async fn publish(
-    sink: Sink,
-    plan: PubPlan,
-    kind: ServerKind,
-    path: PathKind,
-    target: Arc<Target>,
-    pad: String,
-    stats: Arc<PubStats>,
-) -> HashMap<usize, u64> {
-    let mut last: HashMap<usize, u64> = plan.boards.iter().map(|&b| (b, 0)).collect();
-    if plan.boards.is_empty() || plan.rate <= 0.0 {
-        return last;
-    }
-    let period = Duration::from_secs_f64(1.0 / plan.rate);
-    let codec = target.auth().map(|a| a.codec).unwrap_or(Codec::Json);
-    let mut k: u64 = 0;
-    loop {
-        let due = plan.start + period.mul_f64(k as f64);
-        if due >= plan.end {
-            break;
-        }
-        tokio::time::sleep_until(due.into()).await;
-        let now = Instant::now();
-        let mut sink = sink.lock().await;
-        loop {
-            let due = plan.start + period.mul_f64(k as f64);
-            if due > now || due >= plan.end {
-                break;
-            }
-            let board = plan.boards[(k as usize) % plan.boards.len()];
-            let n = last.get(&board).copied().unwrap_or(0) + 1;
-            let t = us_at(due);
-            // Unique over publishers: the acks of all of them share one in-flight map.
-            let r = (plan.index as i64) << 40 | (k as i64 + 1);
-            let msg = match (kind, path, target.as_ref()) {
-                (ServerKind::Boardroom, _, Target::Boardroom { boards, .. }) => {
-                    let (board_id, card_id) = boards[board];
-                    let frame = match path {
-                        PathKind::Op => json!({"type": "op", "ref": r,
-                            "topic": format!("board:{board_id}"), "op_id": Uuid::now_v7(),
-                            "kind": "card.update",
-                            "data": {"card_id": card_id, "title": stamp_title(t)}}),
-                        PathKind::Presence => json!({"type": "presence.set", "ref": r,
-                            "topic": format!("board:{board_id}"),
-                            "state": {"focus": null, "editing": false,
-                                      "lt": [plan.index, n, t]}}),
-                    };
-                    let frame: ClientFrame =
-                        serde_json::from_value(frame).expect("a valid client frame");
-                    if let Ok(mut m) = stats.inflight.lock() {
-                        m.insert(r, t);
-                    }
-                    match client::br_message(codec, &frame) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            stats.error(format!("encode: {e}"));
-                            return last;
-                        }
-                    }
-                }
-                (ServerKind::Bare, _, _) => Message::Text(
-                    format!(
-                        "pub {} {}",
-                        room(board),
-                        peer_payload(plan.index, board, n, t, &pad)
-                    )
-                    .into(),
-                ),
-                (ServerKind::Socketio, _, _) => Message::Text(
-                    crate::engineio::event_frame(
-                        None,
-                        "pub",
-                        &[
-                            &format!("\"{}\"", room(board)),
-                            &peer_payload(plan.index, board, n, t, &pad),
-                        ],
-                    )
-                    .into(),
-                ),
-                _ => return last,
-            };
-            if sink.feed(msg).await.is_err() {
-                stats.error("publisher write error");
-                return last;
-            }
-            stats.sent.fetch_add(1, Ordering::Relaxed);
-            last.insert(board, n);
-            k += 1;
-        }
-        if sink.flush().await.is_err() {
-            stats.error("publisher write error");
-            return last;
-        }
-    }
-    last
 }
 
 /// Runs one fanout against the server behind `login.url`.
