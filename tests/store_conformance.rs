@@ -3,6 +3,7 @@
 
 mod common;
 
+use boardroom::realtime::convert::card_to_row;
 use boardroom::store::*;
 use boardroom::templates::default_columns;
 use boardroom_protocol::Role;
@@ -280,25 +281,8 @@ async fn boards_columns_and_archive(s: &DynStore) {
 }
 
 fn card(b: &Board, col: usize, title: &str) -> Card {
-    Card {
-        id: Uuid::now_v7(),
-        org_id: b.org_id,
-        board_id: b.id,
-        column_id: b.columns[col].id,
-        position: "V".into(),
-        title: title.into(),
-        description: String::new(),
-        assignees: vec![],
-        customer_id: None,
-        labels: vec![],
-        due_at: None,
-        checklist: vec![],
-        comments: vec![],
-        version: 1,
-        archived: false,
-        estimate_minutes: None,
-        priority: None,
-    }
+    let card = boardroom_protocol::Card::new(Uuid::now_v7(), b.columns[col].id, "V", title);
+    card_to_row(b.org_id, b.id, &card)
 }
 
 async fn cards_round_trip_and_board_filters(s: &DynStore) {

@@ -24,22 +24,13 @@ fn board(cards: usize) -> (BoardState, Vec<Uuid>, Vec<Uuid>) {
     let cards: Vec<Card> = positions
         .into_iter()
         .enumerate()
-        .map(|(i, position)| Card {
-            id: Uuid::now_v7(),
-            column_id: cols[i % 3].id,
-            position,
-            title: format!("Card {i}"),
-            description: None,
-            assignees: vec![],
-            customer_id: None,
-            labels: vec![],
-            due_at: None,
-            checklist: vec![],
-            comments: vec![],
-            version: 1,
-            archived: false,
-            estimate_minutes: None,
-            priority: None,
+        .map(|(i, position)| {
+            Card::new(
+                Uuid::now_v7(),
+                cols[i % 3].id,
+                position,
+                format!("Card {i}"),
+            )
         })
         .collect();
     let card_ids = cards.iter().map(|c| c.id).collect();

@@ -69,21 +69,8 @@ pub fn card_full() -> Card {
 
 pub fn card_bare() -> Card {
     Card {
-        id: id(11),
-        column_id: id(2),
-        position: "0V".into(),
-        title: "x".into(),
-        description: None,
-        assignees: vec![],
-        customer_id: None,
-        labels: vec![],
-        due_at: None,
-        checklist: vec![],
-        comments: vec![],
-        version: 1,
         archived: true,
-        estimate_minutes: None,
-        priority: None,
+        ..Card::new(id(11), id(2), "0V", "x")
     }
 }
 
