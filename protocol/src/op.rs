@@ -188,6 +188,26 @@ pub struct CardCreate {
     pub card_id: Option<Uuid>,
 }
 
+impl CardCreate {
+    /// A `card.create` of just a title in a column, at the column's end; callers set the
+    /// rest with `..CardCreate::new(..)`.
+    pub fn new(column_id: Uuid, title: impl Into<String>) -> CardCreate {
+        CardCreate {
+            column_id,
+            title: title.into(),
+            description: None,
+            after: None,
+            assignees: Vec::new(),
+            customer_id: None,
+            labels: Vec::new(),
+            due_at: None,
+            priority: None,
+            estimate_minutes: None,
+            card_id: None,
+        }
+    }
+}
+
 /// `card.update`: at least one of `title description labels due_at customer_id priority
 /// estimate_minutes`.
 ///
