@@ -156,7 +156,7 @@ pub struct ColumnDelete {
 
 /// `card.create`. `after`: absent = append at the bottom of the column; `null` = top; an id =
 /// right below that card (which must be in `column_id`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardCreate {
     pub column_id: Uuid,
@@ -195,15 +195,7 @@ impl CardCreate {
         CardCreate {
             column_id,
             title: title.into(),
-            description: None,
-            after: None,
-            assignees: Vec::new(),
-            customer_id: None,
-            labels: Vec::new(),
-            due_at: None,
-            priority: None,
-            estimate_minutes: None,
-            card_id: None,
+            ..CardCreate::default()
         }
     }
 }
