@@ -2,6 +2,7 @@
 //! can log in and see live boards without setting anything up.
 
 use crate::auth::password;
+use crate::realtime::convert::card_to_row;
 use crate::store::{
     new_id, Card, ChecklistItem, Comment, DynStore, NewBoard, NewCustomer, NewUser, StoreResult,
     Template,
@@ -68,24 +69,9 @@ pub async fn demo(store: &DynStore) -> StoreResult<Seeded> {
             columns: default_columns(Template::Kanban),
         })
         .await?;
-    let base = |board: &crate::store::Board, col: usize, pos: String, title: &str| Card {
-        id: new_id(),
-        org_id: org.id,
-        board_id: board.id,
-        column_id: board.columns[col].id,
-        position: pos,
-        title: title.into(),
-        description: String::new(),
-        assignees: vec![],
-        customer_id: None,
-        labels: vec![],
-        due_at: None,
-        checklist: vec![],
-        comments: vec![],
-        version: 1,
-        archived: false,
-        estimate_minutes: None,
-        priority: None,
+    let base = |board: &crate::store::Board, col: usize, pos: String, title: &str| {
+        let card = boardroom_protocol::Card::new(new_id(), board.columns[col].id, pos, title);
+        card_to_row(org.id, board.id, &card)
     };
     let p = spread_positions(3);
     store

@@ -174,18 +174,6 @@ async fn disconnected(events: &mut Events) -> String {
     .await
 }
 
-/// `POST /api/v1/boards/{board}/ops` with a new `op_id`; returns the answer.
-async fn rest_op(api: &Api, board: Uuid, kind: &str, data: Value) -> Value {
-    let (s, body) = api
-        .post(
-            &format!("/api/v1/boards/{board}/ops"),
-            json!({"op_id": Uuid::now_v7(), "kind": kind, "data": data}),
-        )
-        .await;
-    assert_eq!(s, 200, "{kind}: {body}");
-    body
-}
-
 /// Polls `GET /api/v1/boards/{board}` (at most 20 s) until `cond` holds; returns the snapshot.
 async fn board_until(api: &Api, board: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -243,14 +231,7 @@ async fn fixture() -> Fixture {
 async fn fixture_with(env: &[(&str, &str)]) -> Fixture {
     let server = TestServer::start(&fresh_pg_url().await, env).await;
     let org = new_org(&server, "Client Co").await;
-    let (s, board) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "Work"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{board}");
+    let board = new_board(&org, json!({"name": "Work"})).await;
     let card_id: Uuid = create_card(&org.owner, &board, "Paint the fence")
         .await
         .parse()
@@ -269,20 +250,24 @@ async fn fixture_with(env: &[(&str, &str)]) -> Fixture {
 
 /// A new API key with the member role: `{id, key, …}`.
 async fn member_key(f: &Fixture, name: &str) -> Value {
-    let (s, key) = f
-        .org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/api-keys", f.org.id),
-            json!({"name": name, "role": "member"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{key}");
-    key
+    f.org
+        .create("api-keys", json!({"name": name, "role": "member"}))
+        .await
 }
 
 fn fast_reconnect(o: Options) -> Options {
     o.reconnect(Duration::from_millis(50), Duration::from_millis(300))
+}
+
+/// A client through `proxy` (so the test can break the connection) that reconnects fast,
+/// subscribed to the fixture's board.
+async fn through_proxy(f: &Fixture, proxy: &Proxy) -> (Client, Events) {
+    let (client, events) = Client::connect(fast_reconnect(Options::new(proxy.url(), &f.token)))
+        .await
+        .expect("connect");
+    let topic = Topic::Board(f.board_id);
+    client.subscribe(topic).await.expect("subscribe");
+    (client, events)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -294,11 +279,8 @@ fn fast_reconnect(o: Options) -> Options {
 async fn outbox_applies_each_op_once_across_reconnections() {
     let f = fixture().await;
     let proxy = Proxy::start(&f.server.base).await;
-    let (client, mut events) = Client::connect(fast_reconnect(Options::new(proxy.url(), &f.token)))
-        .await
-        .expect("connect");
+    let (client, mut events) = through_proxy(&f, &proxy).await;
     let topic = Topic::Board(f.board_id);
-    client.subscribe(topic).await.expect("subscribe");
     let board = f.board_id.to_string();
     let card_id = f.card_id.to_string();
 
@@ -406,7 +388,7 @@ async fn resume_with_since_replays_missed_events() {
     disconnected(&mut events).await;
     for i in 0..3 {
         let data = json!({"card_id": f.card_id, "body": format!("missed {i}")});
-        rest_op(&f.org.owner, f.board_id, "comment.add", data).await;
+        op_ok(&f.org.owner, f.board_id, "comment.add", data).await;
     }
     proxy.restore();
 
@@ -457,7 +439,7 @@ async fn review_bot_moves_completed_cards_and_comments() {
     let mut items = Vec::new();
     for title in ["sand", "paint"] {
         let data = json!({"card_id": f.card_id, "title": title});
-        let body = rest_op(&f.org.owner, f.board_id, "checklist.add", data).await;
+        let body = op_ok(&f.org.owner, f.board_id, "checklist.add", data).await;
         items.push(body["id"].as_str().expect("item id").to_string());
     }
     assert!(
@@ -474,9 +456,9 @@ async fn review_bot_moves_completed_cards_and_comments() {
         .parse()
         .expect("card id");
     let data = json!({"card_id": done_before, "title": "all of it"});
-    let item = rest_op(&f.org.owner, f.board_id, "checklist.add", data).await;
+    let item = op_ok(&f.org.owner, f.board_id, "checklist.add", data).await;
     let data = json!({"card_id": done_before, "item_id": item["id"], "done": true});
-    rest_op(&f.org.owner, f.board_id, "checklist.toggle", data).await;
+    op_ok(&f.org.owner, f.board_id, "checklist.toggle", data).await;
 
     // A second card, completed right after the first: the bot must not make a second column
     // for it (its toggle may well arrive before the first column's `column.created`).
@@ -485,7 +467,7 @@ async fn review_bot_moves_completed_cards_and_comments() {
         .parse()
         .expect("card id");
     let data = json!({"card_id": second, "title": "only step"});
-    let second_item = rest_op(&f.org.owner, f.board_id, "checklist.add", data).await;
+    let second_item = op_ok(&f.org.owner, f.board_id, "checklist.add", data).await;
 
     // Connected and subscribed once `start` returns: every toggle below reaches it.
     let bot = bot::start(bot::BotConfig {
@@ -501,7 +483,7 @@ async fn review_bot_moves_completed_cards_and_comments() {
     let card_id = f.card_id.to_string();
     let toggle = |card: Uuid, item: &Value| {
         let data = json!({"card_id": card, "item_id": item, "done": true});
-        rest_op(&f.org.owner, f.board_id, "checklist.toggle", data)
+        op_ok(&f.org.owner, f.board_id, "checklist.toggle", data)
     };
     let first_toggle = toggle(f.card_id, &json!(items[0])).await;
     // Both completions at once: both events reach the bot before anything it does.
@@ -726,11 +708,8 @@ async fn renewing_the_access_token() {
 async fn a_silently_dead_connection_is_replaced() {
     let f = fixture_with(&[("BOARDROOM_REALTIME__HEARTBEAT_MS", "200")]).await;
     let proxy = Proxy::start(&f.server.base).await;
-    let (client, mut events) = Client::connect(fast_reconnect(Options::new(proxy.url(), &f.token)))
-        .await
-        .expect("connect");
+    let (client, mut events) = through_proxy(&f, &proxy).await;
     let topic = Topic::Board(f.board_id);
-    client.subscribe(topic).await.expect("subscribe");
 
     proxy.freeze();
     let ack = tokio::time::timeout(

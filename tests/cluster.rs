@@ -9,7 +9,6 @@ use common::ws::Ws;
 use common::*;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -89,18 +88,7 @@ fn card_create(r: i64, board: Uuid, column: Uuid, op_id: Uuid, title: &str) -> C
 }
 
 async fn new_board(org: &Org) -> (Uuid, Uuid) {
-    let (s, b) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "Cluster board"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
-    (
-        b["id"].as_str().unwrap().parse().unwrap(),
-        b["columns"][0]["id"].as_str().unwrap().parse().unwrap(),
-    )
+    board_and_column(org, "Cluster board").await
 }
 
 /// A metric of a node (0 when it has not been recorded yet).
@@ -263,9 +251,7 @@ async fn clients_on_three_nodes_see_one_order_from_one_owner_with_everyone_prese
 async fn killing_the_owner_loses_no_acknowledged_op_and_retries_apply_once() {
     let db = fresh_pg_url().await;
     let (_prefix, mut nodes) = start_nodes(&db, &redis_url(), 3).await;
-    let org = new_org(&nodes[1], "Failover").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (_, board, col, token) = org_with_board(&nodes[1], "Failover").await;
     // Node 1 takes the board first.
     let mut on_owner = welcomed(&nodes[0], &token).await;
     subscribe(&mut on_owner, Topic::Board(board), None).await;
@@ -344,14 +330,7 @@ async fn killing_the_owner_loses_no_acknowledged_op_and_retries_apply_once() {
         .await,
         ids.len() as i64
     );
-    assert_eq!(
-        sql_count(
-            &db,
-            &format!("SELECT count(*) FROM cards WHERE board_id = '{board}'")
-        )
-        .await,
-        ids.len() as i64
-    );
+    assert_eq!(cards_in_db(&db, board).await, ids.len() as i64);
     assert_eq!(
         sql_count(
             &db,
@@ -403,9 +382,7 @@ async fn a_forward_to_a_dead_owner_fails_over_within_the_lease_not_the_forward_t
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         nodes.push(TestServer::start(&db, &env).await);
     }
-    let org = new_org(&nodes[1], "Dead owner").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (_, board, col, token) = org_with_board(&nodes[1], "Dead owner").await;
     let mut on_owner = welcomed(&nodes[0], &token).await;
     subscribe(&mut on_owner, Topic::Board(board), None).await;
     assert_eq!(leases_held(&nodes[0]).await, 1.0);
@@ -467,9 +444,7 @@ async fn a_forward_to_a_dead_owner_fails_over_within_the_lease_not_the_forward_t
 async fn a_paused_owner_is_fenced_steps_down_and_its_clients_resync() {
     let db = fresh_pg_url().await;
     let (_prefix, nodes) = start_nodes(&db, &redis_url(), 2).await;
-    let org = new_org(&nodes[0], "Stale").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (_, board, col, token) = org_with_board(&nodes[0], "Stale").await;
     let mut old = welcomed(&nodes[0], &token).await;
     subscribe(&mut old, Topic::Board(board), None).await;
     old.send(card_create(1, board, col, Uuid::now_v7(), "before"))
@@ -483,17 +458,7 @@ async fn a_paused_owner_is_fenced_steps_down_and_its_clients_resync() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         assert!(Instant::now() < deadline, "node 2 never took the board");
-        new.send(ClientFrame::Subscribe(Subscribe {
-            r#ref: Some(Ref::Int(9)),
-            topic: Topic::Board(board),
-            since: None,
-        }))
-        .await;
-        match new
-            .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-            .await
-            .0
-        {
+        match new.subscribe_answer(9, Topic::Board(board), None).await {
             ServerFrame::Ok(_) => break,
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
@@ -523,83 +488,9 @@ async fn a_paused_owner_is_fenced_steps_down_and_its_clients_resync() {
     assert!(matches!(f, ServerFrame::Ok(_)), "{f:?}");
     assert_eq!(leases_held(&nodes[0]).await, 0.0);
     // Events only ever go forward in (epoch, seq): nothing the stale owner wrote late.
-    let rows = sql_count(
-        &db,
-        &format!(
-            "SELECT count(*) FROM board_events a JOIN board_events b ON a.board_id = b.board_id \
-             WHERE a.board_id = '{board}' AND a.seq < b.seq AND a.epoch > b.epoch"
-        ),
-    )
-    .await;
+    let rows = epoch_inversions(&db, board).await;
     assert_eq!(rows, 0);
-    assert_eq!(
-        sql_count(
-            &db,
-            &format!("SELECT count(*) FROM cards WHERE board_id = '{board}'")
-        )
-        .await,
-        3
-    );
-}
-
-/// A throwaway redis-server this test may kill and restart.
-struct OwnRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> OwnRedis {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OwnRedis {
-            port,
-            child: Some(child),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    assert_eq!(cards_in_db(&db, board).await, 3);
 }
 
 #[tokio::test]
@@ -608,9 +499,7 @@ async fn redis_restarted_mid_run_loses_nothing_and_local_traffic_keeps_flowing()
     let port = free_port();
     let mut redis = OwnRedis::start(port);
     let (_prefix, nodes) = start_nodes(&db, &redis.url(), 2).await;
-    let org = new_org(&nodes[0], "Redis restart").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (_, board, col, token) = org_with_board(&nodes[0], "Redis restart").await;
     let mut local = welcomed(&nodes[0], &token).await;
     subscribe(&mut local, Topic::Board(board), None).await;
     let mut remote = welcomed(&nodes[1], &token).await;
@@ -807,28 +696,11 @@ async fn membership_changes_on_one_node_reach_boards_and_sessions_on_others() {
     assert_eq!(worker_ws.closed().await, common::ws::Closed::Code(4003));
 }
 
-/// Reads SSE text until `pred` holds for the text so far.
-async fn sse_until(res: &mut reqwest::Response, buf: &mut String, pred: impl Fn(&str) -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !pred(buf) {
-        let chunk = tokio::time::timeout_at(deadline, res.chunk())
-            .await
-            .expect("SSE timed out")
-            .expect("SSE read");
-        match chunk {
-            Some(c) => buf.push_str(&String::from_utf8_lossy(&c)),
-            None => panic!("SSE stream ended; got {buf}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn http_snapshot_ops_and_sse_work_on_a_node_that_does_not_own_the_board() {
     let db = fresh_pg_url().await;
     let (_prefix, nodes) = start_nodes(&db, &redis_url(), 2).await;
-    let org = new_org(&nodes[0], "Http parity").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (_, board, col, token) = org_with_board(&nodes[0], "Http parity").await;
     // Node 1 owns the board.
     let mut owner_ws = welcomed(&nodes[0], &token).await;
     subscribe(&mut owner_ws, Topic::Board(board), None).await;
@@ -840,14 +712,8 @@ async fn http_snapshot_ops_and_sse_work_on_a_node_that_does_not_own_the_board() 
     assert_eq!(res.status(), 200);
     let mut buf = String::new();
     sse_until(&mut res, &mut buf, |b| b.contains("event: ok")).await;
-    let (s, r) = on_two
-        .post(
-            &format!("/api/v1/boards/{board}/ops"),
-            json!({"op_id": Uuid::now_v7(), "kind": "card.create",
-                   "data": {"column_id": col, "title": "Via node 2"}}),
-        )
-        .await;
-    assert_eq!(s, 200, "{r}");
+    let data = json!({"column_id": col, "title": "Via node 2"});
+    let r = op_ok(&on_two, board, "card.create", data).await;
     sse_until(&mut res, &mut buf, |b| {
         b.contains("event: event") && b.contains("Via node 2")
     })

@@ -42,14 +42,7 @@ async fn connect(server: &TestServer, token: &str) -> Ws {
 
 /// A kanban board of `org`: its id and the API's answer.
 async fn new_board(org: &Org) -> (Uuid, Value) {
-    let (s, b) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "Durable"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
+    let b = common::new_board(org, json!({"name": "Durable"})).await;
     (b["id"].as_str().unwrap().parse().unwrap(), b)
 }
 
@@ -123,25 +116,7 @@ async fn writer(
 /// Store side: (op_id -> number of events) for the board.
 async fn events_per_op(db_url: &str, board: Uuid) -> HashMap<Uuid, i64> {
     let sql = "SELECT op_id, count(*) FROM board_events WHERE board_id = $1 GROUP BY op_id";
-    let rows: Vec<(Uuid, i64)> = if db_url.starts_with("sqlite:") {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(db_url)
-            .await
-            .expect("open sqlite");
-        sqlx::query_as(&sql.replace("$1", "?"))
-            .bind(board)
-            .fetch_all(&mut c)
-            .await
-            .expect(sql)
-    } else {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(db_url).await.expect("open pg");
-        sqlx::query_as(sql)
-            .bind(board)
-            .fetch_all(&mut c)
-            .await
-            .expect(sql)
-    };
+    let rows: Vec<(Uuid, i64)> = board_rows(db_url, sql, board).await;
     rows.into_iter().collect()
 }
 
@@ -265,17 +240,11 @@ async fn kill_9_under_load(db_url: &str) {
     );
 }
 
-#[tokio::test]
-async fn kill_9_under_load_loses_no_acked_op_on_sqlite() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite:{}", dir.path().join("boardroom.db").display());
-    kill_9_under_load(&url).await;
-}
-
-#[tokio::test]
-async fn kill_9_under_load_loses_no_acked_op_on_postgres() {
-    kill_9_under_load(&fresh_pg_url().await).await;
-}
+on_both_stores!(
+    kill_9_under_load_loses_no_acked_op_on_sqlite,
+    kill_9_under_load_loses_no_acked_op_on_postgres,
+    kill_9_under_load
+);
 
 /// The sum of a Prometheus metric's samples (all label sets), if it is there.
 fn metric(text: &str, name: &str) -> Option<f64> {
@@ -293,8 +262,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn metrics_report_commit_time_and_time_to_durable() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite:{}", dir.path().join("boardroom.db").display());
+    let (_dir, url) = temp_sqlite();
     let server = TestServer::start(&url, &UNLIMITED).await;
     let org = new_org(&server, "Metrics").await;
     let (board, b) = new_board(&org).await;

@@ -12,16 +12,6 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
 
-async fn start(sqlite: bool) -> (TestServer, Option<tempfile::TempDir>) {
-    if sqlite {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite:{}", dir.path().join("boardroom.db").display());
-        (TestServer::start(&url, &[]).await, Some(dir))
-    } else {
-        (TestServer::start(&fresh_pg_url().await, &[]).await, None)
-    }
-}
-
 fn prefs_path(org: &str) -> String {
     format!("/api/v1/orgs/{org}/me/notification-preferences")
 }
@@ -32,18 +22,6 @@ async fn welcomed(server: &TestServer, token: &str) -> Ws {
         ServerFrame::Welcome(_) => ws,
         other => panic!("expected welcome, got {other:?}"),
     }
-}
-
-/// Applies an op as `api` over HTTP; panics unless it is applied.
-async fn op(api: &Api, board: &str, kind: &str, data: Value) -> Value {
-    let (s, r) = api
-        .post(
-            &format!("/api/v1/boards/{board}/ops"),
-            json!({"op_id": Uuid::now_v7(), "kind": kind, "data": data}),
-        )
-        .await;
-    assert_eq!(s, 200, "{kind}: {r}");
-    r
 }
 
 /// The next notification pushed to `ws`.
@@ -58,16 +36,11 @@ async fn next_notification(ws: &mut Ws) -> NotificationFrame {
     }
 }
 
-async fn muted_kinds_and_boards_are_not_pushed_nor_counted(sqlite: bool) {
-    let (server, _dir) = start(sqlite).await;
+async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
+    let server = TestServer::start(db, &[]).await;
     let org = new_org(&server, "Prefs").await;
-    let a = new_board(&org, json!({"name": "A"})).await;
-    let b = new_board(&org, json!({"name": "B"})).await;
-    let (a_id, b_id) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
-    let (a_col, b_col) = (
-        a["columns"][0]["id"].as_str().unwrap(),
-        b["columns"][0]["id"].as_str().unwrap(),
-    );
+    let (a_id, a_col) = board_and_column(&org, "A").await;
+    let (b_id, b_col) = board_and_column(&org, "B").await;
     let m = add_member(&server, &org.owner, &org.id, "member").await;
     let path = prefs_path(&org.id);
 
@@ -83,7 +56,7 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(sqlite: bool) {
 
     // The member's socket is open (and board A live) before any change: no reconnect later.
     let mut ws = welcomed(&server, m.api.token.as_deref().unwrap()).await;
-    op(
+    op_ok(
         &org.owner,
         a_id,
         "card.create",
@@ -112,14 +85,14 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(sqlite: bool) {
 
     // An assignment now makes nothing; a mention after it does, and is the next frame.
     let card_id = Uuid::now_v7();
-    op(
+    op_ok(
         &org.owner,
         a_id,
         "card.create",
         json!({"column_id": a_col, "title": "muted kind", "assignees": [m.id], "card_id": card_id}),
     )
     .await;
-    op(
+    op_ok(
         &org.owner,
         a_id,
         "comment.add",
@@ -146,14 +119,14 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(sqlite: bool) {
         .pair();
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["muted_boards"], json!([b_id]), "kept once");
-    op(
+    op_ok(
         &org.owner,
         b_id,
         "card.create",
         json!({"column_id": b_col, "title": "muted board", "assignees": [m.id]}),
     )
     .await;
-    op(
+    op_ok(
         &org.owner,
         a_id,
         "card.create",
@@ -161,11 +134,7 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(sqlite: bool) {
     )
     .await;
     let n = next_notification(&mut ws).await;
-    assert_eq!(
-        n.notification.board_id.to_string(),
-        a_id,
-        "a muted board was pushed"
-    );
+    assert_eq!(n.notification.board_id, a_id, "a muted board was pushed");
     assert_eq!(n.notification.kind, NotificationKind::CardAssigned);
     assert_eq!(n.unread, 3);
     assert!(
@@ -228,16 +197,11 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(sqlite: bool) {
         json!([b_id]),
         "a refused PUT changed them"
     );
-    let (s, k) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/api-keys", org.id),
-            json!({"name": "bot", "role": "admin"}),
-        )
+    let k = org
+        .create("api-keys", json!({"name": "bot", "role": "admin"}))
         .await;
-    assert_eq!(s, 201, "{k}");
     let bot = server.api().with_token(k["key"].as_str().unwrap());
-    expect_error(&bot.get(&path).await, 403, "forbidden");
+    expect_forbidden(&bot.get(&path).await);
     let other = new_org(&server, "Elsewhere").await;
     expect_error(&other.owner.get(&path).await, 404, "not_found");
     expect_error(
@@ -251,12 +215,8 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(sqlite: bool) {
     );
 }
 
-#[tokio::test]
-async fn muted_kinds_and_boards_are_not_pushed_nor_counted_on_sqlite() {
-    muted_kinds_and_boards_are_not_pushed_nor_counted(true).await;
-}
-
-#[tokio::test]
-async fn muted_kinds_and_boards_are_not_pushed_nor_counted_on_postgres() {
-    muted_kinds_and_boards_are_not_pushed_nor_counted(false).await;
-}
+on_both_stores!(
+    muted_kinds_and_boards_are_not_pushed_nor_counted_on_sqlite,
+    muted_kinds_and_boards_are_not_pushed_nor_counted_on_postgres,
+    muted_kinds_and_boards_are_not_pushed_nor_counted
+);

@@ -47,14 +47,12 @@ async fn another_principal_replaying_an_op_id_is_authorized_and_refused() {
     let org = new_org(&server, "Replay").await;
     let member = add_member(&server, &org.owner, &org.id, "member").await;
     let cust_user = add_member(&server, &org.owner, &org.id, "customer").await;
-    let (s, cust) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/customers", org.id),
+    let cust = org
+        .create(
+            "customers",
             json!({"name": "Carla", "user_id": cust_user.id}),
         )
         .await;
-    assert_eq!(s, 201, "{cust}");
     let board = create_board(
         &org.owner,
         &org.id,
@@ -100,7 +98,7 @@ async fn another_principal_replaying_an_op_id_is_authorized_and_refused() {
                 json!({"card_id": card_id}),
             )
             .await;
-            expect_error(&got, 403, "forbidden");
+            expect_forbidden(&got);
             // A member may archive, but not under the owner's op_id: a collision.
             let got = op(
                 &member,

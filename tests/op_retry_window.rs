@@ -60,14 +60,7 @@ async fn retry_after_the_memory_window(db_url: &str) {
     ];
     let server = TestServer::start(db_url, &env).await;
     let org = new_org(&server, "Window").await;
-    let (s, b) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "Window"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
+    let b = new_board(&org, json!({"name": "Window"})).await;
     let board: Uuid = b["id"].as_str().unwrap().parse().unwrap();
     let card = create_card(&org.owner, &b, "c").await;
     let token = org.owner.token.clone().expect("token");
@@ -108,14 +101,8 @@ async fn retry_after_the_memory_window(db_url: &str) {
     assert_eq!(fresh, vec![last_seq + 1], "the retries were applied again");
 }
 
-#[tokio::test]
-async fn a_retry_older_than_the_actors_memory_gets_its_first_answer_on_sqlite() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite:{}", dir.path().join("boardroom.db").display());
-    retry_after_the_memory_window(&url).await;
-}
-
-#[tokio::test]
-async fn a_retry_older_than_the_actors_memory_gets_its_first_answer_on_postgres() {
-    retry_after_the_memory_window(&fresh_pg_url().await).await;
-}
+on_both_stores!(
+    a_retry_older_than_the_actors_memory_gets_its_first_answer_on_sqlite,
+    a_retry_older_than_the_actors_memory_gets_its_first_answer_on_postgres,
+    retry_after_the_memory_window
+);

@@ -6,26 +6,13 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-async fn setup() -> (TestServer, Org) {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Bots R Us").await;
-    (server, org)
-}
-
 fn path(org: &str) -> String {
     format!("/api/v1/orgs/{org}/api-keys")
 }
 
-async fn list(api: &Api, org: &str) -> Value {
-    let (s, body) = api.get(&path(org)).await;
-    assert_eq!(s, 200, "{body}");
-    body
-}
-
 #[tokio::test]
 async fn issue_list_use_and_revoke() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Bots R Us").await;
     let (s, k) = org
         .owner
         .post(&path(&org.id), json!({"name": "ci-bot", "role": "member"}))
@@ -47,7 +34,7 @@ async fn issue_list_use_and_revoke() {
     let id = k["id"].as_str().unwrap().to_string();
 
     // Listed, never with the secret.
-    let l = list(&org.owner, &org.id).await;
+    let l = org.owner.get_ok(&path(&org.id)).await;
     assert_eq!(ids(&l, "api_keys"), vec![id.clone()]);
     let entry = &l["api_keys"][0];
     assert_eq!(entry["name"], "ci-bot");
@@ -62,20 +49,14 @@ async fn issue_list_use_and_revoke() {
     let bot = server.api().with_token(&key);
     let (s, boards) = bot.get(&format!("/api/v1/orgs/{}/boards", org.id)).await;
     assert_eq!(s, 200, "{boards}");
-    let (s, b) = bot
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "by bot"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
+    bot.post_created(
+        &format!("/api/v1/orgs/{}/boards", org.id),
+        json!({"name": "by bot"}),
+    )
+    .await;
     // ...but not manage members or keys.
-    expect_error(
-        &bot.get(&format!("/api/v1/orgs/{}/members", org.id)).await,
-        403,
-        "forbidden",
-    );
-    expect_error(&bot.get(&path(&org.id)).await, 403, "forbidden");
+    expect_forbidden(&bot.get(&format!("/api/v1/orgs/{}/members", org.id)).await);
+    expect_forbidden(&bot.get(&path(&org.id)).await);
 
     // Revoke: 204, then the key is refused.
     let (s, body) = org.owner.delete(&format!("{}/{id}", path(&org.id))).await;
@@ -112,7 +93,7 @@ async fn issue_list_use_and_revoke() {
 
 #[tokio::test]
 async fn key_role_limits_what_it_may_do() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Bots R Us").await;
     let mk = |role: &'static str| {
         let owner = org.owner.clone();
         let p = path(&org.id);
@@ -134,13 +115,12 @@ async fn key_role_limits_what_it_may_do() {
         .post(&boards, json!({"name": "admin-bot board"}))
         .await;
     assert_eq!(s, 201, "{b}");
-    let (s, c) = admin
-        .post(
+    admin
+        .post_created(
             &format!("/api/v1/orgs/{}/customers", org.id),
             json!({"name": "From the CRM"}),
         )
         .await;
-    assert_eq!(s, 201, "{c}");
     let (s, gone) = admin
         .post(
             &format!("/api/v1/boards/{}/archive", b["id"].as_str().unwrap()),
@@ -157,21 +137,15 @@ async fn key_role_limits_what_it_may_do() {
     let got = admin.get(&members).await;
     assert!(got.0 == 200 || got.0 == 403, "{} {}", got.0, got.1);
 
-    expect_error(
-        &worker.post(&boards, json!({"name": "No"})).await,
-        403,
-        "forbidden",
-    );
-    expect_error(&worker.get(&members).await, 403, "forbidden");
-    expect_error(
+    expect_forbidden(&worker.post(&boards, json!({"name": "No"})).await);
+    expect_forbidden(&worker.get(&members).await);
+    expect_forbidden(
         &worker
             .post(
                 &format!("/api/v1/orgs/{}/customers", org.id),
                 json!({"name": "No"}),
             )
             .await,
-        403,
-        "forbidden",
     );
     let (_, l) = org.owner.get(&boards).await;
     assert_eq!(ids(&l, "boards").len(), 1, "{l}");
@@ -179,7 +153,7 @@ async fn key_role_limits_what_it_may_do() {
 
 #[tokio::test]
 async fn scope_and_expiry_are_kept() {
-    let (_server, org) = setup().await;
+    let (_server, org) = server_with_org("Bots R Us").await;
     let (_, b) = org
         .owner
         .post(
@@ -189,14 +163,13 @@ async fn scope_and_expiry_are_kept() {
         .await;
     let board_id = b["id"].as_str().unwrap();
     let before = chrono::Utc::now();
-    let (s, k) = org
+    let k = org
         .owner
-        .post(
+        .post_created(
             &path(&org.id),
             json!({"name": "scoped", "role": "member", "boards": [board_id], "expires_in_days": 7}),
         )
         .await;
-    assert_eq!(s, 201, "{k}");
     assert_eq!(k["boards"], json!([board_id]));
     let exp = assert_time(&k["expires_at"]);
     let want = before + chrono::Duration::days(7);
@@ -204,26 +177,25 @@ async fn scope_and_expiry_are_kept() {
         (exp - want).num_seconds().abs() <= 120,
         "expires_at {exp} should be 7 days from now ({want})"
     );
-    let l = list(&org.owner, &org.id).await;
+    let l = org.owner.get_ok(&path(&org.id)).await;
     assert_eq!(l["api_keys"][0]["boards"], json!([board_id]));
     assert!(l["api_keys"][0]["expires_at"].is_string());
 }
 
 #[tokio::test]
 async fn a_scoped_key_sees_only_its_boards() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Bots R Us").await;
     let boards = format!("/api/v1/orgs/{}/boards", org.id);
     let (_, inside) = org.owner.post(&boards, json!({"name": "Inside"})).await;
     let (_, outside) = org.owner.post(&boards, json!({"name": "Outside"})).await;
     let inside_id = inside["id"].as_str().unwrap();
-    let (s, k) = org
+    let k = org
         .owner
-        .post(
+        .post_created(
             &path(&org.id),
             json!({"name": "scoped", "role": "member", "boards": [inside_id]}),
         )
         .await;
-    assert_eq!(s, 201, "{k}");
     let bot = server.api().with_token(k["key"].as_str().unwrap());
     let (s, l) = bot.get(&boards).await;
     assert_eq!(s, 200, "{l}");
@@ -231,7 +203,7 @@ async fn a_scoped_key_sees_only_its_boards() {
     // Outside its scope the board is not there for it.
     let out = format!("/api/v1/boards/{}", outside["id"].as_str().unwrap());
     let got = bot.get(&out).await;
-    assert!(got.0 == 403 || got.0 == 404, "{} {}", got.0, got.1);
+    expect_refused(&got, "a board out of scope");
     let (s, snap) = bot.get(&format!("/api/v1/boards/{inside_id}")).await;
     assert_eq!(s, 200, "{snap}");
 }
@@ -240,65 +212,43 @@ async fn a_scoped_key_sees_only_its_boards() {
 /// role it may not create boards, see or manage the org's customers, or administer members.
 #[tokio::test]
 async fn a_scoped_key_touches_nothing_org_wide() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Bots R Us").await;
     let boards = format!("/api/v1/orgs/{}/boards", org.id);
     let customers = format!("/api/v1/orgs/{}/customers", org.id);
     let members = format!("/api/v1/orgs/{}/members", org.id);
     let (_, inside) = org.owner.post(&boards, json!({"name": "Inside"})).await;
     let inside_id = inside["id"].as_str().unwrap().to_string();
-    let (s, cust) = org
+    let cust = org
         .owner
-        .post(
+        .post_created(
             &customers,
             json!({"name": "Acme", "email": "acme@example.com"}),
         )
         .await;
-    assert_eq!(s, 201, "{cust}");
     let cust_path = format!("{customers}/{}", cust["id"].as_str().unwrap());
-    let (s, k) = org
+    let k = org
         .owner
-        .post(
+        .post_created(
             &path(&org.id),
             json!({"name": "scoped", "role": "admin", "boards": [inside_id]}),
         )
         .await;
-    assert_eq!(s, 201, "{k}");
     let bot = server.api().with_token(k["key"].as_str().unwrap());
 
-    expect_error(
-        &bot.post(&boards, json!({"name": "Sneaky"})).await,
-        403,
-        "forbidden",
-    );
-    expect_error(&bot.get(&customers).await, 403, "forbidden");
-    expect_error(&bot.get(&cust_path).await, 403, "forbidden");
-    expect_error(
-        &bot.post(&customers, json!({"name": "Mallory"})).await,
-        403,
-        "forbidden",
-    );
-    expect_error(
-        &bot.patch(&cust_path, json!({"name": "Renamed"})).await,
-        403,
-        "forbidden",
-    );
-    expect_error(&bot.delete(&cust_path).await, 403, "forbidden");
-    expect_error(&bot.get(&members).await, 403, "forbidden");
+    expect_forbidden(&bot.post(&boards, json!({"name": "Sneaky"})).await);
+    expect_forbidden(&bot.get(&customers).await);
+    expect_forbidden(&bot.get(&cust_path).await);
+    expect_forbidden(&bot.post(&customers, json!({"name": "Mallory"})).await);
+    expect_forbidden(&bot.patch(&cust_path, json!({"name": "Renamed"})).await);
+    expect_forbidden(&bot.delete(&cust_path).await);
+    expect_forbidden(&bot.get(&members).await);
     // Nor who the org's people are.
-    expect_error(
-        &bot.get(&format!("/api/v1/orgs/{}/people", org.id)).await,
-        403,
-        "forbidden",
-    );
-    expect_error(
-        &bot.post(
+    expect_forbidden(&bot.get(&format!("/api/v1/orgs/{}/people", org.id)).await);
+    expect_forbidden(&bot.post(
             &members,
             json!({"email": unique_email("scoped"), "name": "New", "password": "a long password 1", "role": "member"}),
         )
-        .await,
-        403,
-        "forbidden",
-    );
+        .await);
     // Nothing was made or changed behind the refusals.
     let (_, l) = org.owner.get(&boards).await;
     assert_eq!(ids(&l, "boards"), vec![inside_id.clone()], "{l}");
@@ -318,15 +268,14 @@ async fn a_scoped_key_touches_nothing_org_wide() {
 
 #[tokio::test]
 async fn an_expired_key_is_refused() {
-    let (server, org) = setup().await;
-    let (s, k) = org
+    let (server, org) = server_with_org("Bots R Us").await;
+    let k = org
         .owner
-        .post(
+        .post_created(
             &path(&org.id),
             json!({"name": "short-lived", "role": "member", "expires_in_days": 1}),
         )
         .await;
-    assert_eq!(s, 201, "{k}");
     let bot = server.api().with_token(k["key"].as_str().unwrap());
     let boards = format!("/api/v1/orgs/{}/boards", org.id);
     assert_eq!(bot.get(&boards).await.0, 200);
@@ -346,7 +295,7 @@ async fn an_expired_key_is_refused() {
 
 #[tokio::test]
 async fn no_owner_keys_and_bad_fields() {
-    let (_server, org) = setup().await;
+    let (_server, org) = server_with_org("Bots R Us").await;
     let p = path(&org.id);
     let got = org
         .owner
@@ -386,28 +335,27 @@ async fn no_owner_keys_and_bad_fields() {
         "secret",
     );
     assert!(
-        ids(&list(&org.owner, &org.id).await, "api_keys").is_empty(),
+        ids(&org.owner.get_ok(&path(&org.id)).await, "api_keys").is_empty(),
         "a refused request made a key"
     );
 }
 
 #[tokio::test]
 async fn only_owners_and_admins_manage_keys() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Bots R Us").await;
     let (_, k) = org
         .owner
         .post(&path(&org.id), json!({"name": "k", "role": "member"}))
         .await;
     let one = format!("{}/{}", path(&org.id), k["id"].as_str().unwrap());
     let admin = add_member(&server, &org.owner, &org.id, "admin").await;
-    let (s, body) = admin
+    admin
         .api
-        .post(
+        .post_created(
             &path(&org.id),
             json!({"name": "by admin", "role": "worker"}),
         )
         .await;
-    assert_eq!(s, 201, "{body}");
     assert_eq!(admin.api.get(&path(&org.id)).await.0, 200);
     // An admin may not issue an owner key either.
     let got = admin
@@ -418,18 +366,16 @@ async fn only_owners_and_admins_manage_keys() {
 
     for role in ["member", "worker", "customer"] {
         let m = add_member(&server, &org.owner, &org.id, role).await;
-        let before = list(&org.owner, &org.id).await;
-        expect_error(&m.api.get(&path(&org.id)).await, 403, "forbidden");
-        expect_error(
+        let before = org.owner.get_ok(&path(&org.id)).await;
+        expect_forbidden(&m.api.get(&path(&org.id)).await);
+        expect_forbidden(
             &m.api
                 .post(&path(&org.id), json!({"name": "no", "role": "worker"}))
                 .await,
-            403,
-            "forbidden",
         );
-        expect_error(&m.api.delete(&one).await, 403, "forbidden");
+        expect_forbidden(&m.api.delete(&one).await);
         assert_eq!(
-            list(&org.owner, &org.id).await,
+            org.owner.get_ok(&path(&org.id)).await,
             before,
             "{role}: refused requests changed keys"
         );
@@ -456,14 +402,7 @@ async fn http_ops_are_rate_limited_per_credential() {
     )
     .await;
     let org = new_org(&server, "Throttled").await;
-    let (s, board) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "B"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{board}");
+    let board = new_board(&org, json!({"name": "B"})).await;
     let board_id = board["id"].as_str().unwrap().to_string();
     let col = board["columns"][0]["id"].as_str().unwrap().to_string();
     let ops = format!("/api/v1/boards/{board_id}/ops");
@@ -501,16 +440,12 @@ async fn http_ops_are_rate_limited_per_credential() {
         passed >= 3,
         "the burst of 3 was not honoured: 429 after {passed}"
     );
-    let err = expect_error(&(refused.status, refused.body.clone()), 429, "rate_limited");
+    let (err, header) = expect_retry_later(&refused, 429, "rate_limited");
     let wait_ms = err["retry_after_ms"]
         .as_u64()
         .unwrap_or_else(|| panic!("429 without retry_after_ms: {}", refused.body));
     assert!((1..=1000).contains(&wait_ms), "retry_after_ms {wait_ms}");
-    let header = refused
-        .headers
-        .get("retry-after")
-        .unwrap_or_else(|| panic!("429 without Retry-After: {:?}", refused.headers));
-    assert_eq!(header.to_str().unwrap(), "1", "whole seconds, rounded up");
+    assert_eq!(header, "1", "whole seconds, rounded up");
     let refused_at = std::time::Instant::now();
 
     // Another key, and a user, have budgets of their own.

@@ -298,14 +298,8 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
-    let a2 = body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string();
-    let r2 = body["refresh_token"]
-        .as_str()
-        .expect("refresh_token")
-        .to_string();
+    let a2 = text_of(&body, "access_token");
+    let r2 = text_of(&body, "refresh_token");
     assert_ne!(r2, t1.refresh, "the refresh token must rotate");
     assert_eq!(jwt_part(&a2, 1)["sub"], json!(user));
     let (s, _) = api.with_token(&a2).get("/api/v1/me").await;
@@ -314,10 +308,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     // The newest token of the family works once...
     let (s, body) = api.post(REFRESH, json!({"refresh_token": r2})).await;
     assert_eq!(s, 200, "{body}");
-    let r3 = body["refresh_token"]
-        .as_str()
-        .expect("refresh_token")
-        .to_string();
+    let r3 = text_of(&body, "refresh_token");
 
     // ...then the spent first token comes back: theft. 401, and the family is revoked.
     expect_error(
@@ -455,18 +446,8 @@ async fn login_is_throttled_per_account() {
         let r = api
             .send("POST", LOGIN, Some(json!({"email": email, "password": pw})))
             .await;
-        let got = (r.status, r.body.clone());
-        expect_error(&got, 429, "rate_limited");
-        let retry = r
-            .headers
-            .get("retry-after")
-            .unwrap_or_else(|| panic!("429 without Retry-After: {:?}", r.headers));
-        let secs: u64 = retry
-            .to_str()
-            .unwrap()
-            .trim()
-            .parse()
-            .expect("Retry-After is whole seconds");
+        let (_, retry) = expect_retry_later(&r, 429, "rate_limited");
+        let secs: u64 = retry.trim().parse().expect("Retry-After is whole seconds");
         assert!((1..=60).contains(&secs), "Retry-After {secs}");
     }
     // The same account with different letter case is the same account.
@@ -513,11 +494,7 @@ async fn login_is_throttled_per_address() {
             Some(json!({"email": email, "password": PASSWORD})),
         )
         .await;
-    expect_error(&(r.status, r.body.clone()), 429, "rate_limited");
-    assert!(
-        r.headers.get("retry-after").is_some(),
-        "429 without Retry-After"
-    );
+    expect_retry_later(&r, 429, "rate_limited");
 }
 
 /// Sends attempts until one is refused with 429; returns how many were answered 401 before
@@ -534,11 +511,7 @@ async fn attempts_until_429(
         match r.status {
             401 => continue,
             429 => {
-                expect_error(&(r.status, r.body.clone()), 429, "rate_limited");
-                assert!(
-                    r.headers.get("retry-after").is_some(),
-                    "429 without Retry-After"
-                );
+                expect_retry_later(&r, 429, "rate_limited");
                 return (i, start.elapsed().as_secs_f64());
             }
             s => panic!("attempt {}: unexpected {s} {}", i + 1, r.body),

@@ -5,21 +5,8 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-async fn setup() -> (TestServer, Org) {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Boards Co").await;
-    (server, org)
-}
-
 fn path(org: &str) -> String {
     format!("/api/v1/orgs/{org}/boards")
-}
-
-async fn list(api: &Api, org: &str) -> Value {
-    let (s, body) = api.get(&path(org)).await;
-    assert_eq!(s, 200, "{body}");
-    body
 }
 
 /// Checks the board's columns: names and done flags in order, positions strictly rising
@@ -59,7 +46,7 @@ fn check_columns(board: &Value, want: &[(&str, bool)]) {
 
 #[tokio::test]
 async fn kanban_is_the_default_template() {
-    let (_server, org) = setup().await;
+    let (_server, org) = server_with_org("Boards Co").await;
     let (s, b) = org
         .owner
         .post(&path(&org.id), json!({"name": "Sprint 1"}))
@@ -73,14 +60,13 @@ async fn kanban_is_the_default_template() {
     assert_time(&b["created_at"]);
     check_columns(&b, &[("To do", false), ("Doing", false), ("Done", true)]);
 
-    let (s, b2) = org
+    let b2 = org
         .owner
-        .post(
+        .post_created(
             &path(&org.id),
             json!({"name": "Explicit", "template": "kanban"}),
         )
         .await;
-    assert_eq!(s, 201, "{b2}");
     assert_eq!(b2["template"], "kanban");
     check_columns(&b2, &[("To do", false), ("Doing", false), ("Done", true)]);
     // Each board has its own columns.
@@ -89,15 +75,14 @@ async fn kanban_is_the_default_template() {
 
 #[tokio::test]
 async fn jobs_template_has_job_statuses() {
-    let (_server, org) = setup().await;
-    let (s, b) = org
+    let (_server, org) = server_with_org("Boards Co").await;
+    let b = org
         .owner
-        .post(
+        .post_created(
             &path(&org.id),
             json!({"name": "Call-outs", "template": "jobs"}),
         )
         .await;
-    assert_eq!(s, 201, "{b}");
     assert_eq!(b["template"], "jobs");
     check_columns(
         &b,
@@ -112,13 +97,13 @@ async fn jobs_template_has_job_statuses() {
 
 #[tokio::test]
 async fn list_and_archive() {
-    let (_server, org) = setup().await;
+    let (_server, org) = server_with_org("Boards Co").await;
     let (_, a) = org.owner.post(&path(&org.id), json!({"name": "A"})).await;
     let (_, b) = org
         .owner
         .post(&path(&org.id), json!({"name": "B", "template": "jobs"}))
         .await;
-    let l = list(&org.owner, &org.id).await;
+    let l = org.owner.get_ok(&path(&org.id)).await;
     let mut got = ids(&l, "boards");
     got.sort();
     let mut want = vec![
@@ -127,12 +112,7 @@ async fn list_and_archive() {
     ];
     want.sort();
     assert_eq!(got, want);
-    let listed_b = l["boards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["id"] == b["id"])
-        .unwrap();
+    let listed_b = find_in(&l, "boards", |x| x["id"] == b["id"]);
     assert_eq!(listed_b["name"], "B");
     assert_eq!(listed_b["template"], "jobs");
     assert_eq!(listed_b["archived"], false);
@@ -148,7 +128,7 @@ async fn list_and_archive() {
     assert_eq!(archived["id"], a["id"]);
     assert_eq!(archived["name"], "A");
     assert_eq!(archived["archived"], true);
-    let l = list(&org.owner, &org.id).await;
+    let l = org.owner.get_ok(&path(&org.id)).await;
     assert_eq!(
         ids(&l, "boards"),
         vec![b["id"].as_str().unwrap().to_string()]
@@ -168,7 +148,7 @@ async fn list_and_archive() {
 
 #[tokio::test]
 async fn archive_without_a_body() {
-    let (_server, org) = setup().await;
+    let (_server, org) = server_with_org("Boards Co").await;
     let (_, a) = org.owner.post(&path(&org.id), json!({"name": "A"})).await;
     // A POST with no body at all is a natural way to call an action endpoint.
     let r = org
@@ -181,12 +161,12 @@ async fn archive_without_a_body() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert!(ids(&list(&org.owner, &org.id).await, "boards").is_empty());
+    assert!(ids(&org.owner.get_ok(&path(&org.id)).await, "boards").is_empty());
 }
 
 #[tokio::test]
 async fn who_may_create_and_archive() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Boards Co").await;
     for role in ["admin", "member"] {
         let m = add_member(&server, &org.owner, &org.id, role).await;
         let (s, b) = m
@@ -211,23 +191,14 @@ async fn who_may_create_and_archive() {
     let keep_archive = format!("/api/v1/boards/{}/archive", keep["id"].as_str().unwrap());
     for role in ["worker", "customer"] {
         let m = add_member(&server, &org.owner, &org.id, role).await;
-        let before = list(&org.owner, &org.id).await;
-        expect_error(
-            &m.api.post(&path(&org.id), json!({"name": "No"})).await,
-            403,
-            "forbidden",
-        );
+        let before = org.owner.get_ok(&path(&org.id)).await;
+        expect_forbidden(&m.api.post(&path(&org.id), json!({"name": "No"})).await);
         let got = m.api.post(&keep_archive, json!({})).await;
         // A worker or customer cannot see a board with none of their cards on it, so 404
         // (it does not exist for them) is as right as 403 here.
-        assert!(
-            got.0 == 403 || got.0 == 404,
-            "{role} archiving: {} {}",
-            got.0,
-            got.1
-        );
+        expect_refused(&got, &format!("{role} archiving"));
         assert_eq!(
-            list(&org.owner, &org.id).await,
+            org.owner.get_ok(&path(&org.id)).await,
             before,
             "{role}: refused requests changed boards"
         );
@@ -248,7 +219,7 @@ async fn who_may_create_and_archive() {
 
 #[tokio::test]
 async fn board_fields_are_validated() {
-    let (_server, org) = setup().await;
+    let (_server, org) = server_with_org("Boards Co").await;
     let p = path(&org.id);
     let cases: Vec<(&str, Value)> = vec![
         ("name", json!({})),
@@ -266,7 +237,7 @@ async fn board_fields_are_validated() {
     let r = org.owner.send_raw("POST", &p, b"name=X".to_vec()).await;
     expect_error(&r.pair(), 400, "bad_request");
     assert!(
-        ids(&list(&org.owner, &org.id).await, "boards").is_empty(),
+        ids(&org.owner.get_ok(&path(&org.id)).await, "boards").is_empty(),
         "rejected requests made boards"
     );
     let (s, b) = org.owner.post(&p, json!({"name": "é".repeat(100)})).await;

@@ -20,30 +20,13 @@ struct A {
 async fn populate(server: &TestServer) -> A {
     let org = new_org(server, "Org A").await;
     let member = add_member(server, &org.owner, &org.id, "member").await;
-    let (s, customer) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/customers", org.id),
-            json!({"name": "A's customer"}),
-        )
+    let customer = org
+        .create("customers", json!({"name": "A's customer"}))
         .await;
-    assert_eq!(s, 201, "{customer}");
-    let (s, board) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "A's board", "template": "jobs"}),
-        )
+    let board = new_board(&org, json!({"name": "A's board", "template": "jobs"})).await;
+    let key = org
+        .create("api-keys", json!({"name": "A's bot", "role": "member"}))
         .await;
-    assert_eq!(s, 201, "{board}");
-    let (s, key) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/api-keys", org.id),
-            json!({"name": "A's bot", "role": "member"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{key}");
     let card = create_card(&org.owner, &board, "A's job").await;
     let (s, link) = org
         .owner
@@ -229,14 +212,9 @@ async fn api_keys_of_another_org_get_404_everywhere() {
     let server = TestServer::start(&db, &[]).await;
     let a = populate(&server).await;
     let b = new_org(&server, "Org B").await;
-    let (s, k) = b
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/api-keys", b.id),
-            json!({"name": "B's bot", "role": "admin"}),
-        )
+    let k = b
+        .create("api-keys", json!({"name": "B's bot", "role": "admin"}))
         .await;
-    assert_eq!(s, 201, "{k}");
     let before = state_of(&a, &server).await;
     let bot = server.api().with_token(k["key"].as_str().unwrap());
     assert_all_not_found(&a, &bot, "B's admin key").await;

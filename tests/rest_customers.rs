@@ -5,34 +5,15 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-async fn setup() -> (TestServer, Org) {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Plumbers Ltd").await;
-    (server, org)
-}
-
 fn path(org: &str) -> String {
     format!("/api/v1/orgs/{org}/customers")
 }
 
-async fn list(api: &Api, org: &str) -> Value {
-    let (s, body) = api.get(&path(org)).await;
-    assert_eq!(s, 200, "{body}");
-    body
-}
-
 #[tokio::test]
 async fn customer_lifecycle() {
-    let (_server, org) = setup().await;
+    let (_server, org) = server_with_org("Plumbers Ltd").await;
     let api = &org.owner;
-    let (s, c) = api
-        .post(
-            &path(&org.id),
-            json!({"name": "Mrs Jones", "email": "jones@example.test", "phone": "+44 20 7946 0000"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{c}");
+    let c = api.post_created(&path(&org.id), json!({"name": "Mrs Jones", "email": "jones@example.test", "phone": "+44 20 7946 0000"})).await;
     assert_uuid(&c["id"]);
     assert_eq!(c["org_id"], json!(org.id));
     assert_eq!(c["name"], "Mrs Jones");
@@ -45,12 +26,13 @@ async fn customer_lifecycle() {
     let one = format!("{}/{id}", path(&org.id));
 
     // Only name is required.
-    let (s, c2) = api.post(&path(&org.id), json!({"name": "Mr Smith"})).await;
-    assert_eq!(s, 201, "{c2}");
+    let c2 = api
+        .post_created(&path(&org.id), json!({"name": "Mr Smith"}))
+        .await;
     assert_eq!(c2["email"], Value::Null);
     assert_eq!(c2["phone"], Value::Null);
 
-    let l = list(api, &org.id).await;
+    let l = api.get_ok(&path(&org.id)).await;
     let mut got = ids(&l, "customers");
     got.sort();
     let mut want = vec![id.clone(), c2["id"].as_str().unwrap().to_string()];
@@ -97,7 +79,7 @@ async fn customer_lifecycle() {
     assert_eq!(s, 204, "{body}");
     assert_eq!(body, Value::Null);
     expect_error(&api.get(&one).await, 404, "not_found");
-    let l = list(api, &org.id).await;
+    let l = api.get_ok(&path(&org.id)).await;
     assert_eq!(
         ids(&l, "customers"),
         vec![c2["id"].as_str().unwrap().to_string()]
@@ -115,7 +97,7 @@ async fn customer_lifecycle() {
 
 #[tokio::test]
 async fn customer_can_be_linked_to_a_customer_user() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Plumbers Ltd").await;
     let u = add_member(&server, &org.owner, &org.id, "customer").await;
     let (s, c) = org
         .owner
@@ -135,7 +117,7 @@ async fn customer_can_be_linked_to_a_customer_user() {
     assert_eq!(p["user_id"], json!(u.id));
 
     // A user who is not in this org cannot be linked.
-    let before = list(&org.owner, &org.id).await;
+    let before = org.owner.get_ok(&path(&org.id)).await;
     let got = org
         .owner
         .post(
@@ -149,12 +131,12 @@ async fn customer_can_be_linked_to_a_customer_user() {
         got.0,
         got.1
     );
-    assert_eq!(list(&org.owner, &org.id).await, before);
+    assert_eq!(org.owner.get_ok(&path(&org.id)).await, before);
 }
 
 #[tokio::test]
 async fn who_may_manage_customers() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Plumbers Ltd").await;
     let (_, c) = org
         .owner
         .post(&path(&org.id), json!({"name": "Target"}))
@@ -180,22 +162,14 @@ async fn who_may_manage_customers() {
     // Workers and customers may not.
     for role in ["worker", "customer"] {
         let m = add_member(&server, &org.owner, &org.id, role).await;
-        let before = list(&org.owner, &org.id).await;
-        expect_error(&m.api.get(&path(&org.id)).await, 403, "forbidden");
-        expect_error(&m.api.get(&one).await, 403, "forbidden");
-        expect_error(
-            &m.api.post(&path(&org.id), json!({"name": "No"})).await,
-            403,
-            "forbidden",
-        );
-        expect_error(
-            &m.api.patch(&one, json!({"name": "No"})).await,
-            403,
-            "forbidden",
-        );
-        expect_error(&m.api.delete(&one).await, 403, "forbidden");
+        let before = org.owner.get_ok(&path(&org.id)).await;
+        expect_forbidden(&m.api.get(&path(&org.id)).await);
+        expect_forbidden(&m.api.get(&one).await);
+        expect_forbidden(&m.api.post(&path(&org.id), json!({"name": "No"})).await);
+        expect_forbidden(&m.api.patch(&one, json!({"name": "No"})).await);
+        expect_forbidden(&m.api.delete(&one).await);
         assert_eq!(
-            list(&org.owner, &org.id).await,
+            org.owner.get_ok(&path(&org.id)).await,
             before,
             "{role}: refused requests changed customers"
         );
@@ -207,13 +181,13 @@ async fn who_may_manage_customers() {
 
 #[tokio::test]
 async fn customer_fields_are_validated() {
-    let (_server, org) = setup().await;
+    let (_server, org) = server_with_org("Plumbers Ltd").await;
     let (_, c) = org
         .owner
         .post(&path(&org.id), json!({"name": "Valid"}))
         .await;
     let one = format!("{}/{}", path(&org.id), c["id"].as_str().unwrap());
-    let before = list(&org.owner, &org.id).await;
+    let before = org.owner.get_ok(&path(&org.id)).await;
 
     expect_bad_field(&org.owner.post(&path(&org.id), json!({})).await, "name");
     expect_bad_field(
@@ -263,7 +237,7 @@ async fn customer_fields_are_validated() {
     expect_error(&r.pair(), 400, "bad_request");
 
     assert_eq!(
-        list(&org.owner, &org.id).await,
+        org.owner.get_ok(&path(&org.id)).await,
         before,
         "rejected requests changed customers"
     );

@@ -5,21 +5,8 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-async fn setup() -> (TestServer, Org) {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Members Inc").await;
-    (server, org)
-}
-
 fn members_path(org: &str) -> String {
     format!("/api/v1/orgs/{org}/members")
-}
-
-async fn list(api: &Api, org: &str) -> Value {
-    let (s, body) = api.get(&members_path(org)).await;
-    assert_eq!(s, 200, "{body}");
-    body
 }
 
 fn find<'a>(list: &'a Value, id: &str) -> Option<&'a Value> {
@@ -32,16 +19,15 @@ fn find<'a>(list: &'a Value, id: &str) -> Option<&'a Value> {
 
 #[tokio::test]
 async fn owner_creates_lists_and_member_logs_in() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Members Inc").await;
     let email = unique_email("new");
-    let (s, m) = org
+    let m = org
         .owner
-        .post(
+        .post_created(
             &members_path(&org.id),
             json!({"email": email, "name": "New Person", "password": PASSWORD, "role": "member"}),
         )
         .await;
-    assert_eq!(s, 201, "{m}");
     assert_uuid(&m["id"]);
     assert_eq!(m["email"], json!(email));
     assert_eq!(m["name"], "New Person");
@@ -53,7 +39,7 @@ async fn owner_creates_lists_and_member_logs_in() {
         "{m}"
     );
 
-    let l = list(&org.owner, &org.id).await;
+    let l = org.owner.get_ok(&members_path(&org.id)).await;
     let listed = find(&l, m["id"].as_str().unwrap()).expect("new member listed");
     assert_eq!(listed["email"], json!(email));
     assert_eq!(listed["role"], "member");
@@ -77,18 +63,18 @@ async fn owner_creates_lists_and_member_logs_in() {
 
 #[tokio::test]
 async fn every_role_can_be_created_by_owner() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Members Inc").await;
     for role in ["owner", "admin", "member", "worker", "customer"] {
         let m = add_member(&server, &org.owner, &org.id, role).await;
         assert_eq!(m.body["role"], json!(role));
     }
-    let l = list(&org.owner, &org.id).await;
+    let l = org.owner.get_ok(&members_path(&org.id)).await;
     assert_eq!(l["members"].as_array().unwrap().len(), 6, "{l}");
 }
 
 #[tokio::test]
 async fn admin_manages_members_but_not_owners() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Members Inc").await;
     let admin = add_member(&server, &org.owner, &org.id, "admin").await;
     let a = &admin.api;
 
@@ -96,39 +82,31 @@ async fn admin_manages_members_but_not_owners() {
     for role in ["admin", "member", "worker", "customer"] {
         add_member(&server, a, &org.id, role).await;
     }
-    let before = list(a, &org.id).await;
+    let before = a.get_ok(&members_path(&org.id)).await;
     let got = a
         .post(
             &members_path(&org.id),
             json!({"email": unique_email("o"), "name": "Would-be owner", "password": PASSWORD, "role": "owner"}),
         )
         .await;
-    expect_error(&got, 403, "forbidden");
+    expect_forbidden(&got);
 
     // Nor change an owner: not their role, not deactivate them.
     let owner_path = format!("{}/{}", members_path(&org.id), org.owner_id);
-    expect_error(
-        &a.patch(&owner_path, json!({"role": "member"})).await,
-        403,
-        "forbidden",
-    );
-    expect_error(&a.delete(&owner_path).await, 403, "forbidden");
+    expect_forbidden(&a.patch(&owner_path, json!({"role": "member"})).await);
+    expect_forbidden(&a.delete(&owner_path).await);
     assert_eq!(
-        list(a, &org.id).await,
+        a.get_ok(&members_path(&org.id)).await,
         before,
         "refused changes changed something"
     );
     // Nor promote someone to owner.
     let w = add_member(&server, &org.owner, &org.id, "worker").await;
-    let before = list(a, &org.id).await;
+    let before = a.get_ok(&members_path(&org.id)).await;
     let w_path = format!("{}/{}", members_path(&org.id), w.id);
-    expect_error(
-        &a.patch(&w_path, json!({"role": "owner"})).await,
-        403,
-        "forbidden",
-    );
+    expect_forbidden(&a.patch(&w_path, json!({"role": "owner"})).await);
     assert_eq!(
-        list(a, &org.id).await,
+        a.get_ok(&members_path(&org.id)).await,
         before,
         "refused changes changed something"
     );
@@ -146,13 +124,13 @@ async fn admin_manages_members_but_not_owners() {
 
 #[tokio::test]
 async fn lesser_roles_may_not_touch_members() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Members Inc").await;
     let target = add_member(&server, &org.owner, &org.id, "worker").await;
     let target_path = format!("{}/{}", members_path(&org.id), target.id);
     for role in ["member", "worker", "customer"] {
         let m = add_member(&server, &org.owner, &org.id, role).await;
-        let before = list(&org.owner, &org.id).await;
-        expect_error(&m.api.get(&members_path(&org.id)).await, 403, "forbidden");
+        let before = org.owner.get_ok(&members_path(&org.id)).await;
+        expect_forbidden(&m.api.get(&members_path(&org.id)).await);
         let create = m
             .api
             .post(
@@ -160,22 +138,14 @@ async fn lesser_roles_may_not_touch_members() {
                 json!({"email": unique_email("x"), "name": "X", "password": PASSWORD, "role": "worker"}),
             )
             .await;
-        expect_error(&create, 403, "forbidden");
-        expect_error(
-            &m.api.patch(&target_path, json!({"role": "admin"})).await,
-            403,
-            "forbidden",
-        );
-        expect_error(&m.api.delete(&target_path).await, 403, "forbidden");
+        expect_forbidden(&create);
+        expect_forbidden(&m.api.patch(&target_path, json!({"role": "admin"})).await);
+        expect_forbidden(&m.api.delete(&target_path).await);
         // Not even on themselves.
         let own = format!("{}/{}", members_path(&org.id), m.id);
-        expect_error(
-            &m.api.patch(&own, json!({"role": "admin"})).await,
-            403,
-            "forbidden",
-        );
+        expect_forbidden(&m.api.patch(&own, json!({"role": "admin"})).await);
         assert_eq!(
-            list(&org.owner, &org.id).await,
+            org.owner.get_ok(&members_path(&org.id)).await,
             before,
             "{role}: refused requests changed members"
         );
@@ -184,7 +154,7 @@ async fn lesser_roles_may_not_touch_members() {
 
 #[tokio::test]
 async fn change_role_takes_effect() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Members Inc").await;
     let m = add_member(&server, &org.owner, &org.id, "worker").await;
     let path = format!("{}/{}", members_path(&org.id), m.id);
     // As a worker, may not create boards.
@@ -195,7 +165,7 @@ async fn change_role_takes_effect() {
             json!({"name": "B"}),
         )
         .await;
-    expect_error(&got, 403, "forbidden");
+    expect_forbidden(&got);
 
     let (s, body) = org.owner.patch(&path, json!({"role": "member"})).await;
     assert_eq!(s, 200, "{body}");
@@ -203,19 +173,17 @@ async fn change_role_takes_effect() {
     assert_eq!(body["role"], "member");
     assert_eq!(body["email"], json!(m.email));
     assert_eq!(body["active"], true);
-    let l = list(&org.owner, &org.id).await;
+    let l = org.owner.get_ok(&members_path(&org.id)).await;
     assert_eq!(find(&l, &m.id).unwrap()["role"], "member");
     let (_, me) = m.api.get("/api/v1/me").await;
     assert_eq!(me["memberships"][0]["role"], "member");
     // The same access token now has the new role's rights.
-    let (s, body) = m
-        .api
-        .post(
+    m.api
+        .post_created(
             &format!("/api/v1/orgs/{}/boards", org.id),
             json!({"name": "B"}),
         )
         .await;
-    assert_eq!(s, 201, "{body}");
 
     expect_bad_field(
         &org.owner.patch(&path, json!({"role": "emperor"})).await,
@@ -233,7 +201,7 @@ async fn change_role_takes_effect() {
 
 #[tokio::test]
 async fn deactivated_member_loses_access() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Members Inc").await;
     let m = add_member(&server, &org.owner, &org.id, "member").await;
     let t = login(&server.base, &m.email, PASSWORD).await;
     let boards = format!("/api/v1/orgs/{}/boards", org.id);
@@ -284,7 +252,7 @@ async fn deactivated_member_loses_access() {
         "unauthorized",
     );
     // The list says so, if it lists them at all.
-    let l = list(&org.owner, &org.id).await;
+    let l = org.owner.get_ok(&members_path(&org.id)).await;
     if let Some(entry) = find(&l, &m.id) {
         assert_eq!(entry["active"], false, "{entry}");
     }
@@ -292,9 +260,9 @@ async fn deactivated_member_loses_access() {
 
 #[tokio::test]
 async fn duplicate_email_is_409() {
-    let (server, org) = setup().await;
+    let (server, org) = server_with_org("Members Inc").await;
     let m = add_member(&server, &org.owner, &org.id, "member").await;
-    let before = list(&org.owner, &org.id).await;
+    let before = org.owner.get_ok(&members_path(&org.id)).await;
     for email in [m.email.clone(), org.owner_email.clone()] {
         let got = org
             .owner
@@ -305,16 +273,16 @@ async fn duplicate_email_is_409() {
             .await;
         expect_error(&got, 409, "conflict");
     }
-    assert_eq!(list(&org.owner, &org.id).await, before);
+    assert_eq!(org.owner.get_ok(&members_path(&org.id)).await, before);
     // The original still logs in with their own password.
     login(&server.base, &m.email, PASSWORD).await;
 }
 
 #[tokio::test]
 async fn member_fields_are_validated() {
-    let (_server, org) = setup().await;
+    let (_server, org) = server_with_org("Members Inc").await;
     let path = members_path(&org.id);
-    let before = list(&org.owner, &org.id).await;
+    let before = org.owner.get_ok(&members_path(&org.id)).await;
     let ok = |email: String, name: String, password: String| json!({"email": email, "name": name, "password": password, "role": "member"});
     let long_email = format!("{}@example.test", "a".repeat(255 - "@example.test".len()));
     assert_eq!(long_email.len(), 255);
@@ -372,7 +340,7 @@ async fn member_fields_are_validated() {
         expect_bad_field(&got, field);
     }
     assert_eq!(
-        list(&org.owner, &org.id).await,
+        org.owner.get_ok(&members_path(&org.id)).await,
         before,
         "rejected requests changed members"
     );

@@ -7,7 +7,6 @@ mod common;
 use boardroom::http::routes;
 use common::*;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// Asserts the body is `{"error":{"code": <code>, "message": <non-empty>}}`.
 fn assert_error_shape(what: &str, status: u16, body: &Value, code: &str) {
@@ -97,14 +96,7 @@ async fn sse_with_header(server: &TestServer, topic: &str, token: Option<&str>) 
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    let mut res = req.send().await.expect("GET /stream");
-    let status = res.status().as_u16();
-    let chunk = tokio::time::timeout(Duration::from_secs(10), res.chunk())
-        .await
-        .expect("the stream answers within 10 s")
-        .expect("read the stream")
-        .unwrap_or_default();
-    (status, String::from_utf8_lossy(&chunk).into_owned())
+    sse_first_chunk(req).await
 }
 
 #[tokio::test]

@@ -4,20 +4,9 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use uuid::Uuid;
-
-async fn op(api: &Api, board: &str, kind: &str, data: Value) -> Value {
-    let (s, body) = api
-        .post(
-            &format!("/api/v1/boards/{board}/ops"),
-            json!({"op_id": Uuid::now_v7(), "kind": kind, "data": data}),
-        )
-        .await;
-    assert_eq!(s, 200, "{kind}: {body}");
-    body
-}
 
 /// Reads every page of `path` (which has no query yet) `limit` at a time; returns the ids in
 /// order and checks every page says the same total.
@@ -69,14 +58,16 @@ async fn jobs_are_found_by_status_text_and_customer_page_by_page() {
         .collect();
     assert!(columns.len() >= 2, "a jobs board has statuses: {board}");
     let customers = format!("/api/v1/orgs/{}/customers", org.id);
-    let (s, acme) = org.owner.post(&customers, json!({"name": "Acme"})).await;
-    assert_eq!(s, 201, "{acme}");
+    let acme = org
+        .owner
+        .post_created(&customers, json!({"name": "Acme"}))
+        .await;
     let acme = acme["id"].as_str().expect("customer id").to_string();
 
     // Seven boiler jobs for Acme in the first column, three fence jobs in the second.
     let mut boiler = Vec::new();
     for i in 0..7 {
-        let r = op(
+        let r = op_ok(
             &org.owner,
             &board_id,
             "card.create",
@@ -86,7 +77,7 @@ async fn jobs_are_found_by_status_text_and_customer_page_by_page() {
         boiler.push(r["id"].as_str().expect("card id").to_string());
     }
     for i in 0..3 {
-        op(
+        op_ok(
             &org.owner,
             &board_id,
             "card.create",
@@ -133,7 +124,7 @@ async fn jobs_are_found_by_status_text_and_customer_page_by_page() {
 
     // A worker finds only the jobs assigned to them.
     let worker = add_member(&server, &org.owner, &org.id, "worker").await;
-    op(
+    op_ok(
         &org.owner,
         &board_id,
         "card.assign",
@@ -174,23 +165,19 @@ async fn org_lists_take_limit_and_cursor_and_say_the_total() {
             if i % 2 == 0 { "member" } else { "worker" },
         )
         .await;
-        let (s, b) = org
-            .owner
-            .post(
+        org.owner
+            .post_created(
                 &format!("/api/v1/orgs/{o}/customers"),
                 json!({"name": format!("Customer {i}")}),
             )
             .await;
-        assert_eq!(s, 201, "{b}");
         new_board(&org, json!({"name": format!("Board {i}")})).await;
-        let (s, b) = org
-            .owner
-            .post(
+        org.owner
+            .post_created(
                 &format!("/api/v1/orgs/{o}/api-keys"),
                 json!({"name": format!("Key {i}"), "role": "member"}),
             )
             .await;
-        assert_eq!(s, 201, "{b}");
     }
     let board = new_board(&org, json!({"name": "Shared"})).await;
     let card = create_card(&org.owner, &board, "Shared job").await;
@@ -233,7 +220,7 @@ async fn org_lists_take_limit_and_cursor_and_say_the_total() {
     let board_id = board["id"].as_str().expect("board id").to_string();
     for i in 0..5 {
         let card = create_card(&org.owner, &board, &format!("Job {i}")).await;
-        op(
+        op_ok(
             &org.owner,
             &board_id,
             "card.assign",
@@ -266,25 +253,18 @@ async fn planning_fields_survive_a_restart(db: &str) {
         .as_str()
         .expect("column")
         .to_string();
-    let (s, cust) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/customers", org.id),
+    let cust = org
+        .create(
+            "customers",
             json!({"name": "Dana", "address": "7 Pier Lane"}),
         )
         .await;
-    assert_eq!(s, 201, "{cust}");
-    let card = op(
-        &org.owner,
-        &board_id,
-        "card.create",
-        json!({"column_id": column, "title": "Leak", "priority": "urgent", "estimate_minutes": 120, "customer_id": cust["id"]}),
-    )
-    .await["id"]
-        .as_str()
-        .expect("card id")
-        .to_string();
-    op(
+    let data = json!({"column_id": column, "title": "Leak", "priority": "urgent", "estimate_minutes": 120, "customer_id": cust["id"]});
+    let card = text_of(
+        &op_ok(&org.owner, &board_id, "card.create", data).await,
+        "id",
+    );
+    op_ok(
         &org.owner,
         &board_id,
         "column.update",
@@ -316,13 +296,12 @@ async fn planning_fields_survive_a_restart(db: &str) {
 
     // The customer user of that customer sees the job without the team's planning fields.
     let email = unique_email("dana");
-    let (s, m) = owner
-        .post(
+    let m = owner
+        .post_created(
             &format!("/api/v1/orgs/{}/members", org.id),
             json!({"email": email, "name": "Dana", "password": PASSWORD, "role": "customer"}),
         )
         .await;
-    assert_eq!(s, 201, "{m}");
     let (s, linked) = owner
         .patch(
             &format!(
@@ -345,17 +324,8 @@ async fn planning_fields_survive_a_restart(db: &str) {
     );
 }
 
-#[tokio::test]
-async fn planning_fields_survive_a_restart_on_postgres() {
-    planning_fields_survive_a_restart(&fresh_pg_url().await).await;
-}
-
-#[tokio::test]
-async fn planning_fields_survive_a_restart_on_sqlite() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    planning_fields_survive_a_restart(&format!(
-        "sqlite:{}",
-        dir.path().join("boardroom.db").display()
-    ))
-    .await;
-}
+on_both_stores!(
+    planning_fields_survive_a_restart_on_sqlite,
+    planning_fields_survive_a_restart_on_postgres,
+    planning_fields_survive_a_restart
+);

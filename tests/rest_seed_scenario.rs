@@ -17,13 +17,7 @@ async fn day_one_setup_and_isolation() {
 
     // The owner makes an admin.
     let admin_email = unique_email("admin");
-    let (s, admin) = owner
-        .post(
-            &format!("/api/v1/orgs/{org}/members"),
-            json!({"email": admin_email, "name": "Ada Admin", "password": "admin password 1", "role": "admin"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{admin}");
+    let admin = owner.post_created(&format!("/api/v1/orgs/{org}/members"), json!({"email": admin_email, "name": "Ada Admin", "password": "admin password 1", "role": "admin"})).await;
     let admin_api = server.login(&admin_email, "admin password 1").await;
 
     // The admin makes two workers and a customer user.
@@ -35,13 +29,12 @@ async fn day_one_setup_and_isolation() {
         ("Carla Customer", "customer"),
     ] {
         let email = unique_email(role);
-        let (s, m) = admin_api
-            .post(
+        let m = admin_api
+            .post_created(
                 &format!("/api/v1/orgs/{org}/members"),
                 json!({"email": email, "name": name, "password": PASSWORD, "role": role}),
             )
             .await;
-        assert_eq!(s, 201, "{m}");
         assert_eq!(m["role"], role);
         made.push(m["id"].as_str().unwrap().to_string());
         users.push((email, m));
@@ -49,30 +42,18 @@ async fn day_one_setup_and_isolation() {
     let customer_user = &users[2].1;
 
     // ...and the customer record for that user.
-    let (s, customer) = admin_api
-        .post(
-            &format!("/api/v1/orgs/{org}/customers"),
-            json!({"name": "Carla Customer", "email": users[2].0, "phone": "+1 555 0100", "user_id": customer_user["id"]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{customer}");
+    let customer = admin_api.post_created(&format!("/api/v1/orgs/{org}/customers"), json!({"name": "Carla Customer", "email": users[2].0, "phone": "+1 555 0100", "user_id": customer_user["id"]})).await;
     assert_eq!(customer["user_id"], customer_user["id"]);
 
     // ...and a jobs board.
-    let (s, board) = admin_api
-        .post(
+    let board = admin_api
+        .post_created(
             &format!("/api/v1/orgs/{org}/boards"),
             json!({"name": "Call-outs", "template": "jobs"}),
         )
         .await;
-    assert_eq!(s, 201, "{board}");
     assert_eq!(board["template"], "jobs");
-    let statuses: Vec<&str> = board["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let statuses = names(&board, "columns");
     assert_eq!(statuses, ["New", "Scheduled", "In progress", "Done"]);
 
     // Everything is where the owner looks.

@@ -16,14 +16,7 @@ async fn setup() -> Setup {
     let db = fresh_pg_url().await;
     let server = TestServer::start(&db, &[]).await;
     let org = new_org(&server, "Share Co").await;
-    let (s, board) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "Jobs", "template": "jobs"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{board}");
+    let board = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
     let card = create_card(&org.owner, &board, "Fix the boiler").await;
     Setup {
         server,
@@ -50,13 +43,12 @@ async fn create_and_revoke() {
     let t = setup().await;
     let api = &t.org.owner;
     let before = chrono::Utc::now();
-    let (s, l) = api
-        .post(
+    let l = api
+        .post_created(
             &format!("/api/v1/cards/{}/share-links", t.card),
             json!({"expires_in_days": 3}),
         )
         .await;
-    assert_eq!(s, 201, "{l}");
     assert_uuid(&l["id"]);
     let token = l["token"].as_str().expect("token");
     assert!(token.starts_with("brs_"), "{token}");
@@ -78,12 +70,7 @@ async fn create_and_revoke() {
         "expires_at {exp}, want about {want}"
     );
     assert_eq!(live_link_count(&t.server.db_url).await, 1);
-    let (s, body) = api
-        .delete(&format!(
-            "/api/v1/share-links/{}",
-            l["id"].as_str().unwrap()
-        ))
-        .await;
+    let (s, body) = revoke_link(api, &l).await;
     assert_eq!(s, 204, "{body}");
     assert_eq!(body, Value::Null);
     assert_eq!(live_link_count(&t.server.db_url).await, 0);
@@ -131,13 +118,7 @@ async fn who_may_share() {
         let m = add_member(&t.server, &t.org.owner, &t.org.id, role).await;
         let (s, l) = m.api.post(&path, json!({})).await;
         assert_eq!(s, 201, "{role}: {l}");
-        let (s, body) = m
-            .api
-            .delete(&format!(
-                "/api/v1/share-links/{}",
-                l["id"].as_str().unwrap()
-            ))
-            .await;
+        let (s, body) = revoke_link(&m.api, &l).await;
         assert_eq!(s, 204, "{role} revokes: {body}");
     }
     let (_, keep) = t.org.owner.post(&path, json!({})).await;
@@ -147,12 +128,7 @@ async fn who_may_share() {
         let n = link_count(&t.server.db_url).await;
         let got = m.api.post(&path, json!({})).await;
         // The card is not theirs, so "not found" is as right as "forbidden".
-        assert!(
-            got.0 == 403 || got.0 == 404,
-            "{role} shares: {} {}",
-            got.0,
-            got.1
-        );
+        expect_refused(&got, &format!("{role} shares"));
         expect_error(
             &got,
             got.0,
@@ -163,12 +139,7 @@ async fn who_may_share() {
             },
         );
         let got = m.api.delete(&keep_path).await;
-        assert!(
-            got.0 == 403 || got.0 == 404,
-            "{role} revokes: {} {}",
-            got.0,
-            got.1
-        );
+        expect_refused(&got, &format!("{role} revokes"));
         assert_eq!(
             link_count(&t.server.db_url).await,
             n,

@@ -378,18 +378,8 @@ async fn logout_on_one_node_is_seen_by_the_others() {
 
 /// Reads the first bytes of an SSE response (the stream never ends by itself).
 async fn sse_head(server: &TestServer, topic: &str, token: &str) -> (u16, String) {
-    let mut res = reqwest::Client::new()
-        .get(server.url(&format!("/api/v1/stream?topic={topic}&token={token}")))
-        .send()
-        .await
-        .expect("GET /stream");
-    let status = res.status().as_u16();
-    let chunk = tokio::time::timeout(Duration::from_secs(10), res.chunk())
-        .await
-        .expect("the stream answers within 10 s")
-        .expect("read the stream")
-        .unwrap_or_default();
-    (status, String::from_utf8_lossy(&chunk).into_owned())
+    let url = server.url(&format!("/api/v1/stream?topic={topic}&token={token}"));
+    sse_first_chunk(reqwest::Client::new().get(url)).await
 }
 
 /// 15.6a: SSE on a topic the credential may not read is a 404 like every other unreadable

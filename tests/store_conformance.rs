@@ -3,6 +3,7 @@
 
 mod common;
 
+use boardroom::realtime::convert::card_to_row;
 use boardroom::store::*;
 use boardroom::templates::default_columns;
 use boardroom_protocol::Role;
@@ -81,6 +82,24 @@ async fn org(s: &DynStore, name: &str, email: &str) -> (Org, User) {
         .expect("create org")
 }
 
+async fn member(s: &DynStore, org: Uuid, email: &str, role: Role) -> Member {
+    s.create_member(org, user(email), role)
+        .await
+        .expect("create member")
+}
+
+/// A customer of `org` with only a name; tests add the rest with `..`.
+fn customer(org: Uuid, name: &str) -> NewCustomer {
+    NewCustomer {
+        org_id: org,
+        name: name.into(),
+        email: None,
+        phone: None,
+        address: None,
+        user_id: None,
+    }
+}
+
 async fn org_and_owner(s: &DynStore) {
     assert_eq!(s.count_orgs().await.unwrap(), 0);
     let (o, u) = org(s, "Acme", "Boss@Acme.test").await;
@@ -111,9 +130,7 @@ async fn org_and_owner(s: &DynStore) {
 async fn emails_are_unique_everywhere(s: &DynStore) {
     let (a, _) = org(s, "A", "a@x.test").await;
     let (b, _) = org(s, "B", "b@x.test").await;
-    s.create_member(a.id, user("w@x.test"), Role::Worker)
-        .await
-        .unwrap();
+    member(s, a.id, "w@x.test", Role::Worker).await;
     let again = s.create_member(b.id, user("W@X.test"), Role::Member).await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let org_again = s.create_org_with_owner("C", user("a@x.test")).await;
@@ -128,10 +145,7 @@ async fn emails_are_unique_everywhere(s: &DynStore) {
 
 async fn member_roles_and_deactivation(s: &DynStore) {
     let (o, owner) = org(s, "A", "o@x.test").await;
-    let m = s
-        .create_member(o.id, user("m@x.test"), Role::Member)
-        .await
-        .unwrap();
+    let m = member(s, o.id, "m@x.test", Role::Member).await;
     assert!(m.active);
     assert_eq!(s.get_member(o.id, m.id).await.unwrap().unwrap(), m);
     let list = s.list_members(o.id).await.unwrap();
@@ -164,18 +178,13 @@ async fn member_roles_and_deactivation(s: &DynStore) {
 
 async fn customers_soft_delete(s: &DynStore) {
     let (o, _) = org(s, "A", "o@x.test").await;
-    let cu = s
-        .create_member(o.id, user("c@x.test"), Role::Customer)
-        .await
-        .unwrap();
+    let cu = member(s, o.id, "c@x.test", Role::Customer).await;
     let c = s
         .create_customer(NewCustomer {
-            org_id: o.id,
-            name: "Carla".into(),
             email: Some("c@x.test".into()),
-            phone: None,
             address: Some("1 Main St".into()),
             user_id: Some(cu.id),
+            ..customer(o.id, "Carla")
         })
         .await
         .unwrap();
@@ -218,12 +227,8 @@ async fn customers_soft_delete(s: &DynStore) {
     // A customer's user must be a member of the same org.
     let stranger = s
         .create_customer(NewCustomer {
-            org_id: o.id,
-            name: "X".into(),
-            email: None,
-            phone: None,
-            address: None,
             user_id: Some(Uuid::now_v7()),
+            ..customer(o.id, "X")
         })
         .await;
     assert!(
@@ -281,44 +286,14 @@ async fn boards_columns_and_archive(s: &DynStore) {
 }
 
 fn card(b: &Board, col: usize, title: &str) -> Card {
-    Card {
-        id: Uuid::now_v7(),
-        org_id: b.org_id,
-        board_id: b.id,
-        column_id: b.columns[col].id,
-        position: "V".into(),
-        title: title.into(),
-        description: String::new(),
-        assignees: vec![],
-        customer_id: None,
-        labels: vec![],
-        due_at: None,
-        checklist: vec![],
-        comments: vec![],
-        version: 1,
-        archived: false,
-        estimate_minutes: None,
-        priority: None,
-    }
+    let card = boardroom_protocol::Card::new(Uuid::now_v7(), b.columns[col].id, "V", title);
+    card_to_row(b.org_id, b.id, &card)
 }
 
 async fn cards_round_trip_and_board_filters(s: &DynStore) {
     let (o, owner) = org(s, "A", "o@x.test").await;
-    let w = s
-        .create_member(o.id, user("w@x.test"), Role::Worker)
-        .await
-        .unwrap();
-    let c = s
-        .create_customer(NewCustomer {
-            org_id: o.id,
-            name: "C".into(),
-            email: None,
-            phone: None,
-            address: None,
-            user_id: None,
-        })
-        .await
-        .unwrap();
+    let w = member(s, o.id, "w@x.test", Role::Worker).await;
+    let c = s.create_customer(customer(o.id, "C")).await.unwrap();
     let b = new_board(s, o.id, Template::Jobs).await;
     let empty = new_board(s, o.id, Template::Kanban).await;
     let full = Card {
@@ -397,17 +372,7 @@ async fn cross_tenant_references_are_impossible(s: &DynStore) {
     let (bo, bowner) = org(s, "B", "b@x.test").await;
     let board_a = new_board(s, a.id, Template::Kanban).await;
     let board_b = new_board(s, bo.id, Template::Kanban).await;
-    let cust_b = s
-        .create_customer(NewCustomer {
-            org_id: bo.id,
-            name: "C".into(),
-            email: None,
-            phone: None,
-            address: None,
-            user_id: None,
-        })
-        .await
-        .unwrap();
+    let cust_b = s.create_customer(customer(bo.id, "C")).await.unwrap();
     // A card in org A on a column of org B's board.
     let wrong_column = Card {
         column_id: board_b.columns[0].id,
@@ -673,10 +638,7 @@ async fn claims_raise_the_epoch_to_at_least_the_floor(s: &DynStore) {
 
 async fn group_commit_coalesces_and_fences(s: &DynStore) {
     let (o, _) = org(s, "A", "o@x.test").await;
-    let w = s
-        .create_member(o.id, user("w@x.test"), Role::Worker)
-        .await
-        .unwrap();
+    let w = member(s, o.id, "w@x.test", Role::Worker).await;
     let b1 = new_board(s, o.id, Template::Jobs).await;
     let b2 = new_board(s, o.id, Template::Kanban).await;
     let (e1, seq1) = s.claim_board(b1.id).await.unwrap().unwrap();
@@ -800,10 +762,7 @@ async fn group_commit_coalesces_and_fences(s: &DynStore) {
 
 async fn notifications_and_unread_counts(s: &DynStore) {
     let (o, owner) = org(s, "A", "o@x.test").await;
-    let w = s
-        .create_member(o.id, user("w@x.test"), Role::Worker)
-        .await
-        .unwrap();
+    let w = member(s, o.id, "w@x.test", Role::Worker).await;
     let b = new_board(s, o.id, Template::Jobs).await;
     let (epoch, _) = s.claim_board(b.id).await.unwrap().unwrap();
     let n = |i: i64| Notification {

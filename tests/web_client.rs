@@ -28,12 +28,7 @@ async fn demo() -> Demo {
     let (_, me) = admin.get("/api/v1/me").await;
     let org = me["memberships"][0]["org_id"].as_str().unwrap().to_string();
     let (_, boards) = admin.get(&format!("/api/v1/orgs/{org}/boards")).await;
-    let id = boards["boards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["template"] == "jobs")
-        .unwrap()["id"]
+    let id = find_in(&boards, "boards", |b| b["template"] == "jobs")["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -173,7 +168,7 @@ async fn people_lists_names_and_roles_for_staff_only() {
         .server
         .login("customer@demo.boardroom", DEMO_PASSWORD)
         .await;
-    expect_error(&customer.get(&path).await, 403, "forbidden");
+    expect_forbidden(&customer.get(&path).await);
     expect_error(&d.server.api().get(&path).await, 401, "unauthorized");
     // Another organization's people do not exist for an outsider.
     let other = new_org(&d.server, "Elsewhere").await;
@@ -187,12 +182,7 @@ async fn people_lists_names_and_roles_for_staff_only() {
     );
     // A deactivated member leaves the list.
     let (_, people) = d.admin.get(&path).await;
-    let wendy = people["people"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "Wendy Worker")
-        .unwrap()["id"]
+    let wendy = find_in(&people, "people", |p| p["name"] == "Wendy Worker")["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -223,12 +213,7 @@ async fn job_page_info_for_share_links_and_customers() {
     assert_eq!(job["card_id"], card_id);
     assert_eq!(job["board_id"], d.jobs["id"]);
     assert_eq!(job["org_name"], "Demo Co");
-    let names: Vec<&str> = job["statuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = names(&job, "statuses");
     assert_eq!(names, ["New", "Scheduled", "In progress", "Done"]);
     assert_eq!(job["statuses"][3]["is_done"], true);
     let workers = job["workers"].as_array().unwrap();
@@ -284,13 +269,7 @@ async fn job_page_info_for_share_links_and_customers() {
     assert_eq!(job["customer"]["address"], "12 Elm St, Springfield");
 
     // Revoked: the link stops working, and says why.
-    let (s, _) = d
-        .admin
-        .delete(&format!(
-            "/api/v1/share-links/{}",
-            link["id"].as_str().unwrap()
-        ))
-        .await;
+    let (s, _) = revoke_link(&d.admin, &link).await;
     assert_eq!(s, 204);
     let err = expect_error(&share.get("/api/v1/job").await, 401, "unauthorized");
     assert!(
@@ -318,13 +297,12 @@ async fn share_links_are_listed_without_tokens() {
     let member = d.server.login("member@demo.boardroom", DEMO_PASSWORD).await;
     let mut made = Vec::new();
     for c in [&boiler, &gutters, &boiler] {
-        let (s, l) = member
-            .post(
+        let l = member
+            .post_created(
                 &format!("/api/v1/cards/{c}/share-links"),
                 json!({"expires_in_days": 7}),
             )
             .await;
-        assert_eq!(s, 201, "{l}");
         made.push(l);
     }
     let path = format!("/api/v1/orgs/{}/share-links", d.org);
@@ -355,12 +333,7 @@ async fn share_links_are_listed_without_tokens() {
         .await;
     assert_eq!(s, 204);
     let (_, after) = member.get(&format!("{path}?card={boiler}")).await;
-    let revoked = after["share_links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["id"] == made[0]["id"])
-        .unwrap();
+    let revoked = find_in(&after, "share_links", |l| l["id"] == made[0]["id"]);
     assert_time(&revoked["revoked_at"]);
 
     // Workers and customers do not manage links.
@@ -369,7 +342,7 @@ async fn share_links_are_listed_without_tokens() {
             .server
             .login(&format!("{who}@demo.boardroom"), DEMO_PASSWORD)
             .await;
-        expect_error(&api.get(&path).await, 403, "forbidden");
+        expect_forbidden(&api.get(&path).await);
     }
     let other = new_org(&d.server, "Elsewhere").await;
     expect_error(&other.owner.get(&path).await, 404, "not_found");

@@ -23,9 +23,7 @@ on_both_stores!(
 );
 
 async fn signature_test_event_rotate_and_redeliver(db: &str) {
-    let rx = Receiver::start().await;
-    let server = TestServer::start(db, &FAST).await;
-    let org = new_org(&server, "Hooks").await;
+    let (rx, _server, org) = receiver_and_org(db, "Hooks").await;
     let w = create_hook(&org, json!({"url": rx.url, "description": "ci"})).await;
     let id = w["id"].as_str().unwrap().to_string();
     let secret = w["secret"].as_str().unwrap().to_string();
@@ -227,13 +225,10 @@ on_both_stores!(
 /// The receiver fails the first attempts: the events are retried until they succeed, and
 /// each board's events are accepted in seq order (a failing event holds back its board).
 async fn retries_after_500s_in_board_order(db: &str) {
-    let rx = Receiver::start().await;
-    let server = TestServer::start(db, &FAST).await;
-    let org = new_org(&server, "Retries").await;
+    let (rx, _server, org) = receiver_and_org(db, "Retries").await;
     let a = new_board(&org, json!({"name": "A"})).await;
     let b = new_board(&org, json!({"name": "B"})).await;
-    let w = create_hook(&org, json!({"url": rx.url})).await;
-    let id = w["id"].as_str().unwrap().to_string();
+    let id = hook_to(&org, &rx).await;
     rx.inner.fail_first.store(4, Ordering::SeqCst);
     for i in 0..6 {
         create_card(&org.owner, &a, &format!("a{i}")).await;
@@ -283,11 +278,8 @@ on_both_stores!(
 /// With `allow_private_targets` off, loopback, private, link-local and unspecified targets are
 /// refused at registration; one registered while it was on is refused at delivery time.
 async fn ssrf_guard_refuses_private_targets(db: &str) {
-    let rx = Receiver::start().await;
-    let server = TestServer::start(db, &FAST).await;
-    let org = new_org(&server, "Ssrf").await;
-    let w = create_hook(&org, json!({"url": rx.url})).await;
-    let id = w["id"].as_str().unwrap().to_string();
+    let (rx, server, org) = receiver_and_org(db, "Ssrf").await;
+    let id = hook_to(&org, &rx).await;
     drop(server);
     let mut strict: Vec<(&str, &str)> = FAST.to_vec();
     strict.retain(|(k, _)| *k != "BOARDROOM_WEBHOOKS__ALLOW_PRIVATE_TARGETS");
@@ -346,8 +338,7 @@ async fn other_orgs_get_404_and_members_403() {
     let a = new_org(&server, "A").await;
     let b = new_org(&server, "B").await;
     let rx = Receiver::start().await;
-    let w = create_hook(&a, json!({"url": rx.url})).await;
-    let id = w["id"].as_str().unwrap().to_string();
+    let id = hook_to(&a, &rx).await;
     let (s, d) = a
         .owner
         .post(&format!("{}/{id}/test", hooks_path(&a.id)), json!({}))

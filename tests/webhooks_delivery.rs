@@ -24,9 +24,7 @@ on_both_stores!(
 /// event arrives (deduplicated by delivery id), exactly one delivery id per event, and nothing
 /// arrives that is not committed.
 async fn nothing_lost_or_invented_across_kill_9(db: &str) {
-    let rx = Receiver::start().await;
-    let mut server = TestServer::start(db, &FAST).await;
-    let org = new_org(&server, "Crash").await;
+    let (rx, mut server, org) = receiver_and_org(db, "Crash").await;
     let board = new_board(&org, json!({"name": "K"})).await;
     let board_id = board["id"].as_str().unwrap().to_string();
     create_hook(&org, json!({"url": rx.url})).await;
@@ -176,11 +174,8 @@ on_both_stores!(
 /// `log_retention_days`: finished deliveries older than that are deleted (at the dispatcher's
 /// start, then hourly); pending ones are kept.
 async fn the_delivery_log_is_pruned_after_its_retention(db: &str) {
-    let rx = Receiver::start().await;
-    let server = TestServer::start(db, &FAST).await;
-    let org = new_org(&server, "Prune").await;
-    let w = create_hook(&org, json!({"url": rx.url})).await;
-    let id = w["id"].as_str().unwrap().to_string();
+    let (rx, server, org) = receiver_and_org(db, "Prune").await;
+    let id = hook_to(&org, &rx).await;
     let (s, _) = org
         .owner
         .post(&format!("{}/{id}/test", hooks_path(&org.id)), json!({}))

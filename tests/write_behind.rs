@@ -3,6 +3,7 @@
 
 mod common;
 
+use boardroom::realtime::convert::card_to_row;
 use boardroom::store::*;
 use boardroom::templates::default_columns;
 use boardroom::writebehind::{CommitOutcome, Journal, SubmitError};
@@ -96,25 +97,10 @@ async fn fenced_and_poisoned_entries_do_not_block_the_rest() {
     let stale = journal.submit(commit(&b2, e2 - 1, 1)).unwrap();
     // A card pointing at a column that does not exist: the database refuses it for good.
     let mut bad = commit(&b1, e1, 2);
-    bad.changes.push(RowChange::UpsertCard(Box::new(Card {
-        id: Uuid::now_v7(),
-        org_id: o.id,
-        board_id: b1.id,
-        column_id: Uuid::now_v7(),
-        position: "V".into(),
-        title: "x".into(),
-        description: String::new(),
-        assignees: vec![],
-        customer_id: None,
-        labels: vec![],
-        due_at: None,
-        checklist: vec![],
-        comments: vec![],
-        version: 1,
-        archived: false,
-        estimate_minutes: None,
-        priority: None,
-    })));
+    let orphan = boardroom_protocol::Card::new(Uuid::now_v7(), Uuid::now_v7(), "V", "x");
+    bad.changes.push(RowChange::UpsertCard(Box::new(card_to_row(
+        o.id, b1.id, &orphan,
+    ))));
     let poisoned = journal.submit(bad).unwrap();
     let after = journal.submit(commit(&b1, e1, 3)).unwrap();
     assert_eq!(good.await.unwrap(), CommitOutcome::Committed);

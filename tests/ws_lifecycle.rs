@@ -17,17 +17,7 @@ async fn welcomed(server: &TestServer, codec: Codec, token: &str) -> Ws {
 }
 
 async fn subscribe(ws: &mut Ws, board: Uuid, since: Option<Since>) -> OkReply {
-    ws.send(ClientFrame::Subscribe(Subscribe {
-        r#ref: Some(Ref::Int(1)),
-        topic: Topic::Board(board),
-        since,
-    }))
-    .await;
-    match ws
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await
-        .0
-    {
+    match ws.subscribe_answer(1, Topic::Board(board), since).await {
         ServerFrame::Ok(ok) => ok,
         other => panic!("{other:?}"),
     }
@@ -42,27 +32,14 @@ fn card_create(r: i64, board: Uuid, column: Uuid, op_id: Uuid, title: &str) -> C
 }
 
 async fn new_board(org: &Org) -> (Uuid, Uuid) {
-    let (s, b) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "B"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
-    (
-        b["id"].as_str().unwrap().parse().unwrap(),
-        b["columns"][0]["id"].as_str().unwrap().parse().unwrap(),
-    )
+    board_and_column(org, "B").await
 }
 
 #[tokio::test]
 async fn a_panicking_board_actor_comes_back_and_loses_no_acknowledged_op() {
     let db = fresh_pg_url().await;
     let server = TestServer::start(&db, &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")]).await;
-    let org = new_org(&server, "Crash").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (org, board, col, token) = org_with_board(&server, "Crash").await;
     let mut w = welcomed(&server, Codec::Json, &token).await;
     subscribe(&mut w, board, None).await;
 
@@ -153,11 +130,7 @@ async fn a_panicking_board_actor_comes_back_and_loses_no_acknowledged_op() {
         );
     }
     assert_eq!(
-        sql_count(
-            &db,
-            &format!("SELECT count(*) FROM cards WHERE board_id = '{board}'")
-        )
-        .await,
+        cards_in_db(&db, board).await,
         40,
         "each op applied exactly once"
     );
@@ -184,9 +157,7 @@ async fn a_client_that_does_not_read_is_closed_with_4009_and_does_not_slow_other
         ],
     )
     .await;
-    let org = new_org(&server, "Slow").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (org, board, col, token) = org_with_board(&server, "Slow").await;
     let mut slow = welcomed(&server, Codec::Json, &token).await;
     subscribe(&mut slow, board, None).await;
     let mut fast = welcomed(&server, Codec::Json, &token).await;
@@ -221,9 +192,7 @@ async fn a_client_that_does_not_read_is_closed_with_4009_and_does_not_slow_other
 async fn sigterm_closes_clients_with_1001_flushes_and_exits_0() {
     let db = fresh_pg_url().await;
     let mut server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Term").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (_, board, col, token) = org_with_board(&server, "Term").await;
     let mut w = welcomed(&server, Codec::MsgPack, &token).await;
     subscribe(&mut w, board, None).await;
     for i in 0..20 {
@@ -241,14 +210,7 @@ async fn sigterm_closes_clients_with_1001_flushes_and_exits_0() {
     let status = server.terminate();
     assert!(status.success(), "exit status {status:?}");
     assert_eq!(w.closed().await, Closed::Code(1001));
-    assert_eq!(
-        sql_count(
-            &db,
-            &format!("SELECT count(*) FROM cards WHERE board_id = '{board}'")
-        )
-        .await,
-        20
-    );
+    assert_eq!(cards_in_db(&db, board).await, 20);
 }
 
 #[tokio::test]
@@ -264,13 +226,7 @@ async fn the_embedded_sqlite_default_serves_the_demo_live() {
     assert_eq!(s, 200);
     let org = me["memberships"][0]["org_id"].as_str().unwrap().to_string();
     let (_, boards) = owner.get(&format!("/api/v1/orgs/{org}/boards")).await;
-    let jobs = boards["boards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["template"] == "jobs")
-        .unwrap()
-        .clone();
+    let jobs = find_in(&boards, "boards", |b| b["template"] == "jobs").clone();
     let board: Uuid = jobs["id"].as_str().unwrap().parse().unwrap();
     let mut o = welcomed(&server, Codec::Json, owner.token.as_deref().unwrap()).await;
     let mut w = welcomed(&server, Codec::Json, worker.token.as_deref().unwrap()).await;
@@ -291,21 +247,6 @@ async fn the_embedded_sqlite_default_serves_the_demo_live() {
     assert!(matches!(f, ServerFrame::Ok(_)));
     let (_, snap) = owner.get(&format!("/api/v1/boards/{board}")).await;
     assert_eq!(snap["cards"].as_array().unwrap().len(), 4);
-}
-
-/// Reads SSE text until `pred` holds for the text so far.
-async fn sse_until(res: &mut reqwest::Response, buf: &mut String, pred: impl Fn(&str) -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !pred(buf) {
-        let chunk = tokio::time::timeout_at(deadline, res.chunk())
-            .await
-            .expect("SSE timed out")
-            .expect("SSE read");
-        match chunk {
-            Some(c) => buf.push_str(&String::from_utf8_lossy(&c)),
-            None => panic!("SSE stream ended; got {buf}"),
-        }
-    }
 }
 
 #[tokio::test]
@@ -371,13 +312,7 @@ async fn sse_stream_of_a_share_link_with_last_event_id_resume() {
     sse_until(&mut res, &mut buf, |b| b.contains(&format!(":{seq2}\n"))).await;
     assert!(buf.contains("\"recovered\":true"), "{buf}");
     // A revoked link: the stream ends, a new one is refused.
-    let (s, _) = org
-        .owner
-        .delete(&format!(
-            "/api/v1/share-links/{}",
-            link["id"].as_str().unwrap()
-        ))
-        .await;
+    let (s, _) = revoke_link(&org.owner, &link).await;
     assert_eq!(s, 204);
     sse_until(&mut res, &mut buf, |b| b.contains("event: close")).await;
     let res = http.get(&url).send().await.unwrap();
@@ -397,9 +332,7 @@ async fn a_stalled_database_answers_unavailable_then_commits_everything_accepted
         ],
     )
     .await;
-    let org = new_org(&server, "Stall").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (org, board, col, token) = org_with_board(&server, "Stall").await;
     let mut w = welcomed(&server, Codec::Json, &token).await;
     subscribe(&mut w, board, None).await;
     // Subscriptions are limited per connection (the user topic is one of the two).
@@ -447,14 +380,7 @@ async fn a_stalled_database_answers_unavailable_then_commits_everything_accepted
             _ => {}
         }
     }
-    assert_eq!(
-        sql_count(
-            &db,
-            &format!("SELECT count(*) FROM cards WHERE board_id = '{board}'")
-        )
-        .await,
-        accepted
-    );
+    assert_eq!(cards_in_db(&db, board).await, accepted);
 }
 
 #[tokio::test]
@@ -464,9 +390,7 @@ async fn an_idle_board_passivates_and_comes_back_on_next_use() {
         &[("BOARDROOM_REALTIME__BOARD_IDLE_SECS", "1")],
     )
     .await;
-    let org = new_org(&server, "Idle").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (_, board, col, token) = org_with_board(&server, "Idle").await;
     let active = |text: &serde_json::Value| {
         text.as_str()
             .unwrap_or_default()
@@ -557,14 +481,6 @@ async fn applied(db: &str, op_id: Uuid) -> i64 {
     .await
 }
 
-async fn cards_in_db(db: &str, board: Uuid) -> i64 {
-    sql_count(
-        db,
-        &format!("SELECT count(*) FROM cards WHERE board_id = '{board}'"),
-    )
-    .await
-}
-
 /// The op ids of the board's event log, read over HTTP.
 async fn logged_op_ids(api: &Api, board: Uuid) -> Vec<Uuid> {
     let (s, body) = api.get(&format!("/api/v1/boards/{board}/events")).await;
@@ -587,9 +503,7 @@ async fn own_join(ws: &mut Ws) {
 async fn durability_apply_acks_and_fans_out_while_the_database_is_stalled() {
     let db = fresh_pg_url().await;
     let server = TestServer::start(&db, &[("BOARDROOM_DURABILITY", "apply")]).await;
-    let org = new_org(&server, "Apply").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (org, board, col, token) = org_with_board(&server, "Apply").await;
     let mut watcher = welcomed(&server, Codec::Json, &token).await;
     subscribe(&mut watcher, board, None).await;
     own_join(&mut watcher).await;
@@ -650,9 +564,7 @@ async fn durability_apply_acks_and_fans_out_while_the_database_is_stalled() {
 async fn durability_commit_holds_the_ack_and_the_event_until_the_batch_commits() {
     let db = fresh_pg_url().await;
     let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Commit").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (_, board, col, token) = org_with_board(&server, "Commit").await;
     let mut watcher = welcomed(&server, Codec::Json, &token).await;
     subscribe(&mut watcher, board, None).await;
     own_join(&mut watcher).await;
@@ -685,9 +597,7 @@ async fn durability_commit_holds_the_ack_and_the_event_until_the_batch_commits()
 async fn durability_apply_sigterm_flushes_every_acknowledged_op() {
     let db = fresh_pg_url().await;
     let mut server = TestServer::start(&db, &[("BOARDROOM_DURABILITY", "apply")]).await;
-    let org = new_org(&server, "ApplyTerm").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (_, board, col, token) = org_with_board(&server, "ApplyTerm").await;
     let mut w = welcomed(&server, Codec::Json, &token).await;
     subscribe(&mut w, board, None).await;
 
@@ -737,9 +647,7 @@ async fn durability_apply_sigterm_flushes_every_acknowledged_op() {
 async fn ops_in_flight_when_a_board_actor_panics_are_answered_unavailable() {
     let db = fresh_pg_url().await;
     let server = TestServer::start(&db, &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")]).await;
-    let org = new_org(&server, "InFlight").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (org, board, col, token) = org_with_board(&server, "InFlight").await;
     let mut w = welcomed(&server, Codec::Json, &token).await;
     subscribe(&mut w, board, None).await;
 
@@ -792,12 +700,8 @@ async fn ops_in_flight_when_a_board_actor_panics_are_answered_unavailable() {
         .await
         .expect("the HTTP op hangs")
         .unwrap();
-    let err = expect_error(&(r.status, r.body.clone()), 503, "unavailable");
+    let (err, _) = expect_retry_later(&r, 503, "unavailable");
     assert!(err["retry_after_ms"].as_u64().is_some(), "{}", r.body);
-    assert!(
-        r.headers.get("retry-after").is_some(),
-        "503 without Retry-After"
-    );
     if !resynced {
         let (f, _) = w.recv_until(|f| matches!(f, ServerFrame::Resync(_))).await;
         assert!(matches!(f, ServerFrame::Resync(_)));
@@ -837,9 +741,7 @@ async fn ops_in_flight_when_a_board_actor_panics_are_answered_unavailable() {
 async fn an_op_the_server_fails_on_is_answered_internal_and_can_be_retried() {
     let db = fresh_pg_url().await;
     let server = TestServer::start(&db, &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")]).await;
-    let org = new_org(&server, "Internal").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (org, board, col, token) = org_with_board(&server, "Internal").await;
     let mut w = welcomed(&server, Codec::MsgPack, &token).await;
     subscribe(&mut w, board, None).await;
     let arm = || async {
@@ -956,9 +858,7 @@ async fn durability_apply_an_idle_board_waits_for_its_commit_before_passivating(
         ],
     )
     .await;
-    let org = new_org(&server, "ApplyIdle").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (_, board, col, token) = org_with_board(&server, "ApplyIdle").await;
     let mut w = welcomed(&server, Codec::Json, &token).await;
     subscribe(&mut w, board, None).await;
     let stall = Stall::board(&db, board).await;

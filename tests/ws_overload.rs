@@ -20,48 +20,18 @@ async fn welcomed(server: &TestServer, token: &str) -> Ws {
 }
 
 async fn subscribe(ws: &mut Ws, board: Uuid) -> OkReply {
-    ws.send(ClientFrame::Subscribe(Subscribe {
-        r#ref: Some(Ref::Int(1)),
-        topic: Topic::Board(board),
-        since: None,
-    }))
-    .await;
-    match ws
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await
-        .0
-    {
+    match ws.subscribe_answer(1, Topic::Board(board), None).await {
         ServerFrame::Ok(ok) => ok,
         other => panic!("{other:?}"),
     }
 }
 
 async fn new_board(org: &Org) -> (Uuid, Uuid) {
-    let (s, b) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "Overload"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
-    (
-        b["id"].as_str().unwrap().parse().unwrap(),
-        b["columns"][0]["id"].as_str().unwrap().parse().unwrap(),
-    )
+    board_and_column(org, "Overload").await
 }
 
 async fn new_card(org: &Org, board: Uuid, col: Uuid) -> String {
-    let (s, c) = org
-        .owner
-        .post(
-            &format!("/api/v1/boards/{board}/ops"),
-            json!({"op_id": Uuid::now_v7(), "kind": "card.create",
-                   "data": {"column_id": col, "title": "big"}}),
-        )
-        .await;
-    assert_eq!(s, 200, "{c}");
-    c["id"].as_str().unwrap().to_string()
+    card_in(&org.owner, board, col, "big").await
 }
 
 fn update(r: i64, board: Uuid, card: &str, op_id: Uuid, description: &str) -> ClientFrame {
@@ -312,9 +282,7 @@ async fn ops_beyond_the_inbox_bound_are_refused_unapplied_and_retries_apply_each
         ],
     )
     .await;
-    let org = new_org(&server, "Inbox").await;
-    let (board, col) = new_board(&org).await;
-    let token = org.owner.token.clone().unwrap();
+    let (_, board, col, token) = org_with_board(&server, "Inbox").await;
     // Subscribers who read make every op cost the actor a fan-out.
     let mut readers = Vec::new();
     for _ in 0..40 {
@@ -378,8 +346,7 @@ async fn ops_beyond_the_inbox_bound_are_refused_unapplied_and_retries_apply_each
     );
     assert_eq!(acked + refused.len(), 8 * per as usize);
     // Refused ops were not applied (acknowledged ones are durable: commit mode).
-    let cards = format!("SELECT count(*) FROM cards WHERE board_id = '{board}'");
-    assert_eq!(sql_count(&db, &cards).await, acked as i64);
+    assert_eq!(cards_in_db(&db, board).await, acked as i64);
     for (_, _, id) in &refused {
         assert_eq!(applied_count(&db, *id).await, 0);
     }
@@ -393,7 +360,7 @@ async fn ops_beyond_the_inbox_bound_are_refused_unapplied_and_retries_apply_each
             other => panic!("retry of op {w}/{i} refused: {other:?}"),
         }
     }
-    assert_eq!(sql_count(&db, &cards).await, 8 * per);
+    assert_eq!(cards_in_db(&db, board).await, 8 * per);
     for r in readers {
         r.abort();
     }

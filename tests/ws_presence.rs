@@ -68,22 +68,13 @@ async fn jobs(env: &[(&str, &str)]) -> Jobs {
     let member = add_member(&server, &org.owner, &org.id, "member").await;
     let worker = add_member(&server, &org.owner, &org.id, "worker").await;
     let customer = add_member(&server, &org.owner, &org.id, "customer").await;
-    let (s, cust) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/customers", org.id),
+    let cust = org
+        .create(
+            "customers",
             json!({"name": "Carla", "user_id": customer.id}),
         )
         .await;
-    assert_eq!(s, 201, "{cust}");
-    let (s, b) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "Jobs", "template": "jobs"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
+    let b = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
     let board: Uuid = b["id"].as_str().unwrap().parse().unwrap();
     let col = b["columns"][0]["id"].as_str().unwrap().to_string();
     let mut ids = Vec::new();

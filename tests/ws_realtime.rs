@@ -57,14 +57,7 @@ async fn subscribed(ws: &mut Ws, r: i64, topic: Topic, since: Option<Since>) -> 
 }
 
 async fn board(org: &Org, template: &str) -> (Uuid, Vec<Uuid>) {
-    let (s, b) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "Live", "template": template}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
+    let b = new_board(org, json!({"name": "Live", "template": template})).await;
     let id = b["id"].as_str().unwrap().parse().unwrap();
     let cols = b["columns"]
         .as_array()
@@ -328,14 +321,13 @@ async fn job_lifecycle_worker_customer_share_link_and_outsider() {
     let worker = add_member(&server, &admin.api, &org.id, "worker").await;
     let other_worker = add_member(&server, &admin.api, &org.id, "worker").await;
     let cust_user = add_member(&server, &admin.api, &org.id, "customer").await;
-    let (s, cust) = admin
+    let cust = admin
         .api
-        .post(
+        .post_created(
             &format!("/api/v1/orgs/{}/customers", org.id),
             json!({"name": "Carla", "user_id": cust_user.id}),
         )
         .await;
-    assert_eq!(s, 201, "{cust}");
     let (board_id, cols) = board(&org, "jobs").await;
     let done = *cols.last().unwrap();
     let topic = Topic::Board(board_id);
@@ -480,13 +472,7 @@ async fn job_lifecycle_worker_customer_share_link_and_outsider() {
     };
     assert_eq!(e.topic, Topic::Card(job));
     // Revoking the link closes its session with 4003.
-    let (s, _) = admin
-        .api
-        .delete(&format!(
-            "/api/v1/share-links/{}",
-            link["id"].as_str().unwrap()
-        ))
-        .await;
+    let (s, _) = revoke_link(&admin.api, &link).await;
     assert_eq!(s, 204);
     assert_eq!(sh.closed().await, Closed::Code(4003));
 

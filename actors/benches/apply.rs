@@ -24,22 +24,13 @@ fn board(cards: usize) -> (BoardState, Vec<Uuid>, Vec<Uuid>) {
     let cards: Vec<Card> = positions
         .into_iter()
         .enumerate()
-        .map(|(i, position)| Card {
-            id: Uuid::now_v7(),
-            column_id: cols[i % 3].id,
-            position,
-            title: format!("Card {i}"),
-            description: None,
-            assignees: vec![],
-            customer_id: None,
-            labels: vec![],
-            due_at: None,
-            checklist: vec![],
-            comments: vec![],
-            version: 1,
-            archived: false,
-            estimate_minutes: None,
-            priority: None,
+        .map(|(i, position)| {
+            Card::new(
+                Uuid::now_v7(),
+                cols[i % 3].id,
+                position,
+                format!("Card {i}"),
+            )
         })
         .collect();
     let card_ids = cards.iter().map(|c| c.id).collect();
@@ -60,38 +51,32 @@ fn bench(c: &mut Criterion) {
     let dir = OrgDirectory::default().with_member(owner.id, Role::Owner);
     let limits = Limits::default();
     let mut i = 0usize;
-    c.bench_function("apply card.move (500 cards)", |b| {
-        b.iter(|| {
-            i += 1;
-            let op: Op = serde_json::from_value(serde_json::json!({
-                "kind": "card.move",
-                "data": {"card_id": cards[i % cards.len()], "column_id": cols[i % 3], "after": null}
-            }))
-            .expect("op");
-            let ctx = ApplyCtx {
-                now: chrono::Utc::now(),
-                new_id: Uuid::now_v7(),
-                directory: &dir,
-                limits: &limits,
-            };
-            black_box(state.apply(&owner, &op, &ctx).expect("apply"));
+    // Each bench applies the op `make(i)` makes, with a fresh i per iteration.
+    let mut bench_op = |name: &str, make: &dyn Fn(usize) -> serde_json::Value| {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                let op: Op = serde_json::from_value(make(i)).expect("op");
+                let ctx = ApplyCtx {
+                    now: chrono::Utc::now(),
+                    new_id: Uuid::now_v7(),
+                    directory: &dir,
+                    limits: &limits,
+                };
+                black_box(state.apply(&owner, &op, &ctx).expect("apply"));
+            })
+        });
+    };
+    bench_op("apply card.move (500 cards)", &|i| {
+        serde_json::json!({
+            "kind": "card.move",
+            "data": {"card_id": cards[i % cards.len()], "column_id": cols[i % 3], "after": null}
         })
     });
-    c.bench_function("apply card.update title (500 cards)", |b| {
-        b.iter(|| {
-            i += 1;
-            let op: Op = serde_json::from_value(serde_json::json!({
-                "kind": "card.update",
-                "data": {"card_id": cards[i % cards.len()], "title": format!("T{i}")}
-            }))
-            .expect("op");
-            let ctx = ApplyCtx {
-                now: chrono::Utc::now(),
-                new_id: Uuid::now_v7(),
-                directory: &dir,
-                limits: &limits,
-            };
-            black_box(state.apply(&owner, &op, &ctx).expect("apply"));
+    bench_op("apply card.update title (500 cards)", &|i| {
+        serde_json::json!({
+            "kind": "card.update",
+            "data": {"card_id": cards[i % cards.len()], "title": format!("T{i}")}
         })
     });
 }

@@ -156,7 +156,7 @@ pub struct ColumnDelete {
 
 /// `card.create`. `after`: absent = append at the bottom of the column; `null` = top; an id =
 /// right below that card (which must be in `column_id`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardCreate {
     pub column_id: Uuid,
@@ -186,6 +186,18 @@ pub struct CardCreate {
     /// Client-made id, so the card can be shown before the server confirms it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card_id: Option<Uuid>,
+}
+
+impl CardCreate {
+    /// A `card.create` of just a title in a column, at the column's end; callers set the
+    /// rest with `..CardCreate::new(..)`.
+    pub fn new(column_id: Uuid, title: impl Into<String>) -> CardCreate {
+        CardCreate {
+            column_id,
+            title: title.into(),
+            ..CardCreate::default()
+        }
+    }
 }
 
 /// `card.update`: at least one of `title description labels due_at customer_id priority

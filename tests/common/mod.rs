@@ -10,7 +10,19 @@
 //! `postgres://postgres@127.0.0.1:5432/test`.
 #![allow(dead_code)]
 
+mod both_stores;
+mod own_redis;
+mod sse;
+mod steps;
 pub mod ws;
+
+// Not every test binary uses every helper.
+#[allow(unused_imports)]
+pub use own_redis::OwnRedis;
+#[allow(unused_imports)]
+pub use sse::*;
+#[allow(unused_imports)]
+pub use steps::*;
 
 use serde_json::{json, Value};
 use std::fs::File;
@@ -296,14 +308,8 @@ pub fn create_org_with(db_url: &str, args: &[&str]) -> (String, String) {
         .unwrap_or_else(|| {
             panic!("boardroom create-org printed no {{\"org_id\",\"user_id\"}} line:\nstdout:\n{stdout}\nstderr:\n{stderr}")
         });
-    let org = parsed["org_id"]
-        .as_str()
-        .expect("org_id is a string")
-        .to_string();
-    let user = parsed["user_id"]
-        .as_str()
-        .expect("user_id is a string")
-        .to_string();
+    let org = text_of(&parsed, "org_id");
+    let user = text_of(&parsed, "user_id");
     assert_uuid(&json!(org));
     assert_uuid(&json!(user));
     (org, user)
@@ -562,7 +568,7 @@ impl Drop for TestServer {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr").port()
 }
@@ -697,14 +703,8 @@ pub async fn login(base: &str, email: &str, password: &str) -> Tokens {
         .await;
     assert_eq!(s, 200, "login of {email} failed: {body}");
     Tokens {
-        access: body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_string(),
-        refresh: body["refresh_token"]
-            .as_str()
-            .expect("refresh_token")
-            .to_string(),
+        access: text_of(&body, "access_token"),
+        refresh: text_of(&body, "refresh_token"),
         body,
     }
 }
@@ -734,29 +734,23 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str) -> Api {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("http client");
-        Api {
-            base: base.trim_end_matches('/').to_string(),
-            token: None,
-            client,
-        }
+        Self::built(base, reqwest::Client::builder())
     }
 
     /// A client whose connections come from `local` (any 127.x.y.z reaches a server on
     /// 127.0.0.1), so a test can be several client addresses.
     pub fn from_address(base: &str, local: std::net::IpAddr) -> Api {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .local_address(local)
-            .build()
-            .expect("http client");
+        Self::built(base, reqwest::Client::builder().local_address(local))
+    }
+
+    fn built(base: &str, client: reqwest::ClientBuilder) -> Api {
         Api {
             base: base.trim_end_matches('/').to_string(),
             token: None,
-            client,
+            client: client
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
         }
     }
 

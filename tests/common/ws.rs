@@ -1,6 +1,6 @@
 //! A WebSocket client speaking protocol v1 over a real socket, for the real-time tests.
 
-use boardroom_protocol::{ClientFrame, Codec, ServerFrame};
+use boardroom_protocol::{ClientFrame, Codec, Ref, ServerFrame, Since, Subscribe, Topic};
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -117,6 +117,25 @@ impl Ws {
                 Some(Err(_)) | None => return Err(Closed::NoCode),
             }
         }
+    }
+
+    /// Subscribes to `topic` (as ref `r`, from `since`) and returns the answer: the first
+    /// `ok` or `error` (frames before it are passed over).
+    pub async fn subscribe_answer(
+        &mut self,
+        r: i64,
+        topic: Topic,
+        since: Option<Since>,
+    ) -> ServerFrame {
+        self.send(ClientFrame::Subscribe(Subscribe {
+            r#ref: Some(Ref::Int(r)),
+            topic,
+            since,
+        }))
+        .await;
+        self.recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
+            .await
+            .0
     }
 
     /// Frames until one matches; the ones before it are returned too.

@@ -20,13 +20,9 @@ async fn b_kill9_of_the_owner_in_a_three_node_cluster() {
     let (board, col) = board(&org).await;
     let token = org.owner.token.clone().expect("token");
     // n1 takes the board.
-    let mut on_owner = welcomed(&nodes[0].base, &token).await;
-    subscribe(&mut on_owner, board)
-        .await
-        .expect("subscribe on n1");
     // Read, so that an idle reader does not count as a subscriber falling behind.
     let owner_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let _owner_watch = spawn_watch(on_owner, owner_stop.clone());
+    let _owner_watch = watch_on(&nodes[0], &token, board, owner_stop.clone()).await;
     assert_eq!(metric(&nodes[0], "boardroom_leases_held").await, 1.0);
 
     let warmup = Duration::from_millis(pick(2_000, 8_000));
@@ -36,14 +32,8 @@ async fn b_kill9_of_the_owner_in_a_three_node_cluster() {
     let kill_at = t0 + warmup;
     let new_until = kill_at + after;
     let deadline = new_until + Duration::from_secs(60);
-    let w2 = Writer::new(
-        welcomed(&nodes[1].base, &token).await,
-        card_create(board, col),
-    );
-    let w3 = Writer::new(
-        welcomed(&nodes[2].base, &token).await,
-        card_create(board, col),
-    );
+    let w2 = creator_on(&nodes[1], &token, board, col).await;
+    let w3 = creator_on(&nodes[2], &token, board, col).await;
     let t2 = spawn_drive(w2, Pace::Every(every), new_until, deadline);
     let t3 = spawn_drive(w3, Pace::Every(every * 2), new_until, deadline);
     tokio::time::sleep_until(kill_at.into()).await;

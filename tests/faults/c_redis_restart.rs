@@ -5,7 +5,6 @@
 //! repaired from the owner) or is told to `resync`.
 
 use crate::common::*;
-use crate::infra::*;
 use crate::support::*;
 use boardroom_protocol::Snapshot;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,19 +25,11 @@ async fn c_redis_restarted_mid_run() {
     let org = new_org(&nodes[0], "Fault c").await;
     let (board, col) = board(&org).await;
     let token = org.owner.token.clone().expect("token");
-    let mut on_owner = welcomed(&nodes[0].base, &token).await;
-    subscribe(&mut on_owner, board)
-        .await
-        .expect("subscribe on n1");
     // Read, so that an idle reader does not count as a subscriber falling behind.
     let owner_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let _owner_watch = spawn_watch(on_owner, owner_stop.clone());
-    let mut remote = welcomed(&nodes[1].base, &token).await;
-    subscribe(&mut remote, board)
-        .await
-        .expect("subscribe on n2");
+    let _owner_watch = watch_on(&nodes[0], &token, board, owner_stop.clone()).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let watch = spawn_watch(remote, stop.clone());
+    let watch = watch_on(&nodes[1], &token, board, stop.clone()).await;
 
     let warmup = Duration::from_millis(pick(1_500, 5_000));
     let outage = Duration::from_millis(pick(3_000, 10_000));
@@ -48,26 +39,10 @@ async fn c_redis_restarted_mid_run() {
     let back_at = kill_at + outage;
     let new_until = back_at + after;
     let deadline = new_until + Duration::from_secs(60);
-    let local = Writer::new(
-        welcomed(&nodes[0].base, &token).await,
-        card_create(board, col),
-    );
-    let forwarded = Writer::new(
-        welcomed(&nodes[1].base, &token).await,
-        card_create(board, col),
-    );
-    let tl = spawn_drive(
-        local,
-        Pace::Every(Duration::from_millis(20)),
-        new_until,
-        deadline,
-    );
-    let tf = spawn_drive(
-        forwarded,
-        Pace::Every(Duration::from_millis(50)),
-        new_until,
-        deadline,
-    );
+    let local = creator_on(&nodes[0], &token, board, col).await;
+    let forwarded = creator_on(&nodes[1], &token, board, col).await;
+    let tl = spawn_drive(local, every_ms(20), new_until, deadline);
+    let tf = spawn_drive(forwarded, every_ms(50), new_until, deadline);
     tokio::time::sleep_until(kill_at.into()).await;
     redis.kill();
     let killed = Instant::now();

@@ -55,16 +55,8 @@ async fn d_postgres_unreachable_for_10_s() {
     let heal_at = cut_at + outage;
     let new_until = heal_at + after;
     let deadline = new_until + Duration::from_secs(90);
-    let w = Writer::new(
-        welcomed(&server.base, &token).await,
-        card_create(board, col),
-    );
-    let task = spawn_drive(
-        w,
-        Pace::Every(Duration::from_millis(20)),
-        new_until,
-        deadline,
-    );
+    let w = creator_on(&server, &token, board, col).await;
+    let task = spawn_drive(w, every_ms(20), new_until, deadline);
     tokio::time::sleep_until(cut_at.into()).await;
     proxy.cut();
     let cut = Instant::now();

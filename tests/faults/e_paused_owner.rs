@@ -21,13 +21,9 @@ async fn e_paused_owner_is_fenced() {
     let org = new_org(&nodes[0], "Fault e").await;
     let (board, col) = board(&org).await;
     let token = org.owner.token.clone().expect("token");
-    let mut on_owner = welcomed(&nodes[0].base, &token).await;
-    subscribe(&mut on_owner, board)
-        .await
-        .expect("subscribe on n1");
     // Read, so that an idle reader does not count as a subscriber falling behind.
     let owner_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let _owner_watch = spawn_watch(on_owner, owner_stop.clone());
+    let _owner_watch = watch_on(&nodes[0], &token, board, owner_stop.clone()).await;
     assert_eq!(metric(&nodes[0], "boardroom_leases_held").await, 1.0);
 
     let warmup = Duration::from_millis(pick(1_500, 5_000));
@@ -40,26 +36,10 @@ async fn e_paused_owner_is_fenced() {
     let new_until = cont_at + after;
     let deadline = new_until + Duration::from_secs(60);
     // One writer on the owner (its ops queue up on the paused process's socket), one on n2.
-    let on_old = Writer::new(
-        welcomed(&nodes[0].base, &token).await,
-        card_create(board, col),
-    );
-    let on_new = Writer::new(
-        welcomed(&nodes[1].base, &token).await,
-        card_create(board, col),
-    );
-    let t_old = spawn_drive(
-        on_old,
-        Pace::Every(Duration::from_millis(20)),
-        new_until,
-        deadline,
-    );
-    let t_new = spawn_drive(
-        on_new,
-        Pace::Every(Duration::from_millis(25)),
-        new_until,
-        deadline,
-    );
+    let on_old = creator_on(&nodes[0], &token, board, col).await;
+    let on_new = creator_on(&nodes[1], &token, board, col).await;
+    let t_old = spawn_drive(on_old, every_ms(20), new_until, deadline);
+    let t_new = spawn_drive(on_new, every_ms(25), new_until, deadline);
     // And a burst of updates on n1, so that its group commits run back to back and the pause
     // most likely catches one with its transaction open (holding the board row's lock).
     let cards = cards(&org, board, col, 4).await;
@@ -128,14 +108,7 @@ async fn e_paused_owner_is_fenced() {
         .filter(|o| o.acked.is_some_and(|a| a.0 > resumed))
         .filter(|o| epoch_of(&o.id) == Some(old_epoch))
         .count();
-    let inversions = sql_count(
-        &db,
-        &format!(
-            "SELECT count(*) FROM board_events a JOIN board_events b ON a.board_id = b.board_id \
-             WHERE a.board_id = '{board}' AND a.seq < b.seq AND a.epoch > b.epoch"
-        ),
-    )
-    .await;
+    let inversions = epoch_inversions(&db, board).await;
     let c = count(&[&on_old, &on_new, &burst], &stored);
     let queued = on_old
         .ops

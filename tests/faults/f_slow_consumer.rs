@@ -175,16 +175,7 @@ async fn f_slow_consumer_among_many() {
     let server = TestServer::start(&db, &env).await;
     let org = new_org(&server, "Fault f").await;
     let (board, col) = board(&org).await;
-    let (s, card) = org
-        .owner
-        .post(
-            &format!("/api/v1/boards/{board}/ops"),
-            json!({"op_id": Uuid::now_v7(), "kind": "card.create",
-                   "data": {"column_id": col, "title": "big"}}),
-        )
-        .await;
-    assert_eq!(s, 200, "{card}");
-    let card = card["id"].as_str().expect("card id").to_string();
+    let card = card_in(&org.owner, board, col, "big").await;
     let token = org.owner.token.clone().expect("token");
 
     let readers = pick(16, 40);
@@ -207,7 +198,7 @@ async fn f_slow_consumer_among_many() {
     });
     let halt = publisher.halt.clone();
     let far = Instant::now() + Duration::from_secs(600);
-    let publish = spawn_drive(publisher, Pace::Every(Duration::from_millis(10)), far, far);
+    let publish = spawn_drive(publisher, every_ms(10), far, far);
     // (start, end, slow?) of each phase, and each slow consumer's close code. A slow phase
     // lasts until the server has dropped the slow consumer (its connection count falls back),
     // at most `slow_phase`.

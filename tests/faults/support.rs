@@ -107,10 +107,7 @@ pub async fn subscribe(ws: &mut Ws, board: Uuid) -> Result<OkReply, ErrorReply> 
 
 /// A new board of `org`: (board, its first column).
 pub async fn board(org: &Org) -> (Uuid, Uuid) {
-    let b = new_board(org, json!({"name": "Faults"})).await;
-    let id = b["id"].as_str().and_then(|s| s.parse().ok());
-    let col = b["columns"][0]["id"].as_str().and_then(|s| s.parse().ok());
-    (id.expect("board id"), col.expect("column id"))
+    board_and_column(org, "Faults").await
 }
 
 pub fn card_create(board: Uuid, col: Uuid) -> impl Fn(i64, Uuid) -> ClientFrame + Send + 'static {
@@ -408,6 +405,30 @@ impl Writer {
     }
 }
 
+/// One new op every `ms` milliseconds.
+pub fn every_ms(ms: u64) -> Pace {
+    Pace::Every(Duration::from_millis(ms))
+}
+
+/// A writer of `card.create` ops into `col` of `board`, on its own session with `node`.
+pub async fn creator_on(node: &TestServer, token: &str, board: Uuid, col: Uuid) -> Writer {
+    Writer::new(welcomed(&node.base, token).await, card_create(board, col))
+}
+
+/// A session on `node` subscribed to `board`, read by [`spawn_watch`] until `stop`.
+pub async fn watch_on(
+    node: &TestServer,
+    token: &str,
+    board: Uuid,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Watched> {
+    let mut ws = welcomed(&node.base, token).await;
+    subscribe(&mut ws, board)
+        .await
+        .unwrap_or_else(|e| panic!("subscribe on {}: {e:?}", node.base));
+    spawn_watch(ws, stop)
+}
+
 /// Spawns `w.drive(..)` and hands the writer back when it returns.
 pub fn spawn_drive(
     mut w: Writer,
@@ -424,25 +445,7 @@ pub fn spawn_drive(
 /// The store's view of a board: op_id -> the epochs of its events (one per event).
 pub async fn events_by_op(db_url: &str, board: Uuid) -> HashMap<Uuid, Vec<i64>> {
     let sql = "SELECT op_id, epoch FROM board_events WHERE board_id = $1";
-    let rows: Vec<(Uuid, i64)> = if db_url.starts_with("sqlite:") {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(db_url)
-            .await
-            .expect("open sqlite");
-        sqlx::query_as(&sql.replace("$1", "?"))
-            .bind(board)
-            .fetch_all(&mut c)
-            .await
-            .expect(sql)
-    } else {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(db_url).await.expect("open pg");
-        sqlx::query_as(sql)
-            .bind(board)
-            .fetch_all(&mut c)
-            .await
-            .expect(sql)
-    };
+    let rows: Vec<(Uuid, i64)> = board_rows(db_url, sql, board).await;
     let mut by: HashMap<Uuid, Vec<i64>> = HashMap::new();
     for (op, epoch) in rows {
         by.entry(op).or_default().push(epoch);

@@ -141,10 +141,23 @@ pub fn hooks_path(org: &str) -> String {
     format!("/api/v1/orgs/{org}/webhooks")
 }
 
+/// A receiver, a server on `db` with the fast webhook settings, and a new org named `name`:
+/// where most webhook tests start.
+pub async fn receiver_and_org(db: &str, name: &str) -> (Receiver, TestServer, Org) {
+    let rx = Receiver::start().await;
+    let server = TestServer::start(db, &FAST).await;
+    let org = new_org(&server, name).await;
+    (rx, server, org)
+}
+
+/// Registers a webhook of `org` sending to `rx` (nothing else set); returns its id.
+pub async fn hook_to(org: &Org, rx: &Receiver) -> String {
+    let w = create_hook(org, serde_json::json!({ "url": rx.url })).await;
+    w["id"].as_str().expect("webhook id").to_string()
+}
+
 pub async fn create_hook(org: &Org, body: Value) -> Value {
-    let (s, w) = org.owner.post(&hooks_path(&org.id), body).await;
-    assert_eq!(s, 201, "{w}");
-    w
+    org.owner.post_created(&hooks_path(&org.id), body).await
 }
 
 pub async fn deliveries(org: &Org, hook: &str) -> Vec<Value> {
@@ -157,26 +170,6 @@ pub async fn deliveries(org: &Org, hook: &str) -> Vec<Value> {
         .await;
     assert_eq!(s, 200, "{b}");
     b["deliveries"].as_array().cloned().unwrap_or_default()
-}
-
-pub fn sqlite_url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite:{}", dir.path().join("boardroom.db").display())
-}
-
-/// Runs `f` once on a fresh SQLite file and once on a fresh Postgres database.
-#[macro_export]
-macro_rules! on_both_stores {
-    ($sqlite:ident, $pg:ident, $f:ident) => {
-        #[tokio::test]
-        async fn $sqlite() {
-            let dir = tempfile::tempdir().expect("tempdir");
-            $f(&sqlite_url(&dir)).await;
-        }
-        #[tokio::test]
-        async fn $pg() {
-            $f(&fresh_pg_url().await).await;
-        }
-    };
 }
 
 /// Accepted (200) events per board, in the order they were accepted, deduplicated by
@@ -202,23 +195,7 @@ pub async fn committed(db: &str, boards: &[String]) -> BTreeMap<String, Vec<i64>
     for b in boards {
         let id: Uuid = b.parse().unwrap();
         let sql = "SELECT seq FROM board_events WHERE board_id = $1 ORDER BY seq";
-        let rows: Vec<(i64,)> = if db.starts_with("sqlite:") {
-            use sqlx::Connection;
-            let mut c = sqlx::SqliteConnection::connect(db).await.expect("sqlite");
-            sqlx::query_as(sql)
-                .bind(id)
-                .fetch_all(&mut c)
-                .await
-                .expect(sql)
-        } else {
-            use sqlx::Connection;
-            let mut c = sqlx::PgConnection::connect(db).await.expect("pg");
-            sqlx::query_as(sql)
-                .bind(id)
-                .fetch_all(&mut c)
-                .await
-                .expect(sql)
-        };
+        let rows: Vec<(i64,)> = board_rows(db, sql, id).await;
         out.insert(b.clone(), rows.into_iter().map(|r| r.0).collect());
     }
     out

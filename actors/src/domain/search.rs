@@ -129,21 +129,8 @@ mod tests {
 
     fn card(n: u128, column: u128, position: &str, title: &str, customer: Option<u128>) -> Card {
         Card {
-            id: Uuid::from_u128(n),
-            column_id: Uuid::from_u128(column),
-            position: position.into(),
-            title: title.into(),
-            description: None,
-            assignees: vec![],
             customer_id: customer.map(Uuid::from_u128),
-            labels: vec![],
-            due_at: None,
-            checklist: vec![],
-            comments: vec![],
-            version: 1,
-            archived: false,
-            estimate_minutes: None,
-            priority: None,
+            ..Card::new(Uuid::from_u128(n), Uuid::from_u128(column), position, title)
         }
     }
 

@@ -98,6 +98,8 @@ type Row = (&'static str, Action, fn(Uuid) -> Resource, &'static str);
 
 /// Columns: owner admin member worker customer
 /// | admin-key member-key scoped-key scoped-admin-key (scoped to BOARD) worker-key | share
+// One row a line, so the table reads as a table.
+#[rustfmt::skip]
 fn table() -> Vec<Row> {
     use Action::*;
     use OpClass::*;
@@ -106,42 +108,12 @@ fn table() -> Vec<Row> {
         ("manage members", ManageMembers, org, "AAFFF AFFFF N"),
         ("grant owner", GrantRole(Role::Owner), org, "AFFFF FFFFF N"),
         ("grant admin", GrantRole(Role::Admin), org, "AAFFF AFFFF N"),
-        (
-            "grant member",
-            GrantRole(Role::Member),
-            org,
-            "AAFFF AFFFF N",
-        ),
-        (
-            "grant worker",
-            GrantRole(Role::Worker),
-            org,
-            "AAFFF AFFFF N",
-        ),
-        (
-            "grant customer",
-            GrantRole(Role::Customer),
-            org,
-            "AAFFF AFFFF N",
-        ),
-        (
-            "modify an owner",
-            ModifyMemberWithRole(Role::Owner),
-            org,
-            "AFFFF FFFFF N",
-        ),
-        (
-            "modify an admin",
-            ModifyMemberWithRole(Role::Admin),
-            org,
-            "AAFFF AFFFF N",
-        ),
-        (
-            "modify a worker",
-            ModifyMemberWithRole(Role::Worker),
-            org,
-            "AAFFF AFFFF N",
-        ),
+        ("grant member", GrantRole(Role::Member), org, "AAFFF AFFFF N"),
+        ("grant worker", GrantRole(Role::Worker), org, "AAFFF AFFFF N"),
+        ("grant customer", GrantRole(Role::Customer), org, "AAFFF AFFFF N"),
+        ("modify an owner", ModifyMemberWithRole(Role::Owner), org, "AFFFF FFFFF N"),
+        ("modify an admin", ModifyMemberWithRole(Role::Admin), org, "AAFFF AFFFF N"),
+        ("modify a worker", ModifyMemberWithRole(Role::Worker), org, "AAFFF AFFFF N"),
         ("read customers", ReadCustomers, org, "AAAFF AAFFF N"),
         ("manage customers", ManageCustomers, org, "AAAFF AAFFF N"),
         ("create board", CreateBoard, org, "AAAFF AAFFF N"),
@@ -152,66 +124,21 @@ fn table() -> Vec<Row> {
         ("read other card", ReadCard, other_card, "AAANN AANAN N"),
         ("manage api keys", ManageApiKeys, org, "AAFFF FFFFF N"),
         ("manage webhooks", ManageWebhooks, org, "AAFFF FFFFF N"),
-        (
-            "issue owner key",
-            IssueApiKey(Role::Owner),
-            org,
-            "FFFFF FFFFF N",
-        ),
-        (
-            "issue admin key",
-            IssueApiKey(Role::Admin),
-            org,
-            "AAFFF FFFFF N",
-        ),
-        (
-            "issue member key",
-            IssueApiKey(Role::Member),
-            org,
-            "AAFFF FFFFF N",
-        ),
-        (
-            "manage share links",
-            ManageShareLinks,
-            their_card,
-            "AAAFF FFNFF N",
-        ),
-        (
-            "read notifications",
-            ReadNotifications,
-            org,
-            "AAAAA FFFFF N",
-        ),
+        ("issue owner key", IssueApiKey(Role::Owner), org, "FFFFF FFFFF N"),
+        ("issue admin key", IssueApiKey(Role::Admin), org, "AAFFF FFFFF N"),
+        ("issue member key", IssueApiKey(Role::Member), org, "AAFFF FFFFF N"),
+        ("manage share links", ManageShareLinks, their_card, "AAAFF FFNFF N"),
+        ("read notifications", ReadNotifications, org, "AAAAA FFFFF N"),
         ("column op", Op(Column), board, "AAAFF AANAF N"),
         ("card.create", Op(CardCreate), board, "AAAFF AANAF N"),
         ("edit their card", Op(CardEdit), their_card, "AAAFF AANAN F"),
         ("edit other card", Op(CardEdit), other_card, "AAANN AANAN N"),
         ("move their card", Op(CardMove), their_card, "AAAAF AANAN F"),
         ("move other card", Op(CardMove), other_card, "AAANN AANAN N"),
-        (
-            "toggle their checklist",
-            Op(ChecklistToggle),
-            their_card,
-            "AAAAF AANAN F",
-        ),
-        (
-            "toggle other checklist",
-            Op(ChecklistToggle),
-            other_card,
-            "AAANN AANAN N",
-        ),
-        (
-            "comment their card",
-            Op(CommentAdd),
-            their_card,
-            "AAAAF AANAN F",
-        ),
-        (
-            "comment other card",
-            Op(CommentAdd),
-            other_card,
-            "AAANN AANAN N",
-        ),
+        ("toggle their checklist", Op(ChecklistToggle), their_card, "AAAAF AANAN F"),
+        ("toggle other checklist", Op(ChecklistToggle), other_card, "AAANN AANAN N"),
+        ("comment their card", Op(CommentAdd), their_card, "AAAAF AANAN F"),
+        ("comment other card", Op(CommentAdd), other_card, "AAANN AANAN N"),
     ]
 }
 

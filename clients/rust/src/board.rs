@@ -137,23 +137,7 @@ mod tests {
     }
 
     fn card(column_id: Uuid) -> Card {
-        Card {
-            id: Uuid::now_v7(),
-            column_id,
-            position: "a".into(),
-            title: "t".into(),
-            description: None,
-            assignees: vec![],
-            customer_id: None,
-            labels: vec![],
-            due_at: None,
-            checklist: vec![],
-            comments: vec![],
-            version: 1,
-            archived: false,
-            estimate_minutes: None,
-            priority: None,
-        }
+        Card::new(Uuid::now_v7(), column_id, "a", "t")
     }
 
     #[test]

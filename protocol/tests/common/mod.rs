@@ -69,21 +69,8 @@ pub fn card_full() -> Card {
 
 pub fn card_bare() -> Card {
     Card {
-        id: id(11),
-        column_id: id(2),
-        position: "0V".into(),
-        title: "x".into(),
-        description: None,
-        assignees: vec![],
-        customer_id: None,
-        labels: vec![],
-        due_at: None,
-        checklist: vec![],
-        comments: vec![],
-        version: 1,
         archived: true,
-        estimate_minutes: None,
-        priority: None,
+        ..Card::new(id(11), id(2), "0V", "x")
     }
 }
 
@@ -131,22 +118,8 @@ pub fn ops() -> Vec<Op> {
             after: Some(id(2)),
         }),
         Op::ColumnDelete(ColumnDelete { column_id: id(1) }),
+        Op::CardCreate(CardCreate::new(id(1), "Fix")),
         Op::CardCreate(CardCreate {
-            column_id: id(1),
-            title: "Fix".into(),
-            description: None,
-            after: None,
-            assignees: vec![],
-            customer_id: None,
-            labels: vec![],
-            due_at: None,
-            card_id: None,
-            estimate_minutes: None,
-            priority: None,
-        }),
-        Op::CardCreate(CardCreate {
-            column_id: id(1),
-            title: "Fix".into(),
             description: Some("desc".into()),
             after: Some(Some(id(12))),
             assignees: vec![id(100)],
@@ -154,21 +127,11 @@ pub fn ops() -> Vec<Op> {
             labels: vec!["a".into()],
             due_at: Some(at(5)),
             card_id: Some(id(10)),
-            estimate_minutes: None,
-            priority: None,
+            ..CardCreate::new(id(1), "Fix")
         }),
         Op::CardCreate(CardCreate {
-            column_id: id(1),
-            title: "Top".into(),
-            description: None,
             after: Some(None),
-            assignees: vec![],
-            customer_id: None,
-            labels: vec![],
-            due_at: None,
-            card_id: None,
-            estimate_minutes: None,
-            priority: None,
+            ..CardCreate::new(id(1), "Top")
         }),
         Op::CardUpdate(CardUpdate {
             card_id: id(10),

@@ -115,33 +115,20 @@ impl Fx {
         fx.ok(
             &owner,
             Op::CardCreate(CardCreate {
-                column_id: fx.todo,
-                title: "Fix the boiler".into(),
                 description: Some("Basement".into()),
-                after: None,
                 assignees: vec![fx.worker1.id],
                 customer_id: Some(c1),
                 labels: vec!["urgent".into()],
-                due_at: None,
                 card_id: Some(fx.job),
-                estimate_minutes: None,
-                priority: None,
+                ..CardCreate::new(fx.todo, "Fix the boiler")
             }),
         );
         fx.ok(
             &owner,
             Op::CardCreate(CardCreate {
-                column_id: fx.todo,
-                title: "Paint the fence".into(),
-                description: None,
-                after: None,
-                assignees: vec![],
                 customer_id: Some(c2),
-                labels: vec![],
-                due_at: None,
                 card_id: Some(fx.other),
-                estimate_minutes: None,
-                priority: None,
+                ..CardCreate::new(fx.todo, "Paint the fence")
             }),
         );
         fx.ok(
@@ -161,6 +148,14 @@ impl Fx {
             }),
         );
         fx
+    }
+
+    /// The fixture and one of its principals (`Fx::acting(|fx| &fx.member)`): nearly every
+    /// op test starts from who acts.
+    pub fn acting(who: impl Fn(&Fx) -> &Principal) -> (Fx, Principal) {
+        let fx = Fx::new();
+        let p = who(&fx).clone();
+        (fx, p)
     }
 
     pub fn share(&self, card: Uuid) -> Principal {

@@ -131,17 +131,12 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
         .prop_map(
             |(column_id, title, after, assignees, customer_id, card_id, labels)| {
                 Op::CardCreate(CardCreate {
-                    column_id,
-                    title,
-                    description: None,
                     after,
                     assignees,
                     customer_id,
                     labels,
-                    due_at: None,
                     card_id,
-                    estimate_minutes: None,
-                    priority: None,
+                    ..CardCreate::new(column_id, title)
                 })
             },
         );

@@ -326,17 +326,8 @@ fn new_cards_arrive_as_created() {
     let a = fx.ok(
         &m,
         Op::CardCreate(CardCreate {
-            column_id: fx.todo,
-            title: "New".into(),
-            description: None,
-            after: None,
             assignees: vec![fx.worker2.id],
-            customer_id: None,
-            labels: vec![],
-            due_at: None,
-            card_id: None,
-            estimate_minutes: None,
-            priority: None,
+            ..CardCreate::new(fx.todo, "New")
         }),
     );
     let ev = Fx::event(&a);
