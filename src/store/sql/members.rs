@@ -1,6 +1,9 @@
-//! An org's members: a user row and its membership, made and changed together.
+//! An org's members: a user row and its membership, made and changed together, and each
+//! member's notification preferences (a row only once they were changed: all on otherwise).
 
 use super::*;
+use crate::store::prefs::NotificationPrefs;
+use boardroom_protocol::NotificationKind;
 
 #[derive(sqlx::FromRow)]
 struct MemberRow {
@@ -28,6 +31,27 @@ impl TryFrom<MemberRow> for Member {
 
 const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, m.role, m.deactivated_at, m.created_at \
      FROM memberships m JOIN users u ON u.id = m.user_id";
+
+#[derive(sqlx::FromRow)]
+struct PrefsRow {
+    user_id: Uuid,
+    muted_kinds: Json<Vec<NotificationKind>>,
+    muted_boards: Json<Vec<Uuid>>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<PrefsRow> for (Uuid, NotificationPrefs) {
+    fn from(r: PrefsRow) -> Self {
+        (
+            r.user_id,
+            NotificationPrefs {
+                muted_kinds: r.muted_kinds.0,
+                muted_boards: r.muted_boards.0,
+                updated_at: Some(r.updated_at),
+            },
+        )
+    }
+}
 
 macro_rules! members_sql {
     ($m:ident, $Db:ty) => {
@@ -114,6 +138,64 @@ macro_rules! members_sql {
                 .execute(pool)
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            pub async fn notification_prefs(
+                pool: &Pool,
+                org_id: Uuid,
+                user_id: Uuid,
+            ) -> StoreResult<NotificationPrefs> {
+                let row: Option<PrefsRow> = sqlx::query_as(
+                    "SELECT user_id, muted_kinds, muted_boards, updated_at \
+                     FROM notification_preferences WHERE org_id = $1 AND user_id = $2",
+                )
+                .bind(org_id)
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?;
+                Ok(row.map(|r| <(Uuid, NotificationPrefs)>::from(r).1).unwrap_or_default())
+            }
+
+            pub async fn set_notification_prefs(
+                pool: &Pool,
+                org_id: Uuid,
+                user_id: Uuid,
+                prefs: &NotificationPrefs,
+            ) -> StoreResult<NotificationPrefs> {
+                let t = now();
+                sqlx::query(
+                    "INSERT INTO notification_preferences \
+                     (org_id, user_id, muted_kinds, muted_boards, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, user_id) DO UPDATE SET \
+                     muted_kinds = excluded.muted_kinds, muted_boards = excluded.muted_boards, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(org_id)
+                .bind(user_id)
+                .bind(Json(&prefs.muted_kinds))
+                .bind(Json(&prefs.muted_boards))
+                .bind(t)
+                .execute(pool)
+                .await
+                .map_err(|e| map_err(e, "membership"))?;
+                Ok(NotificationPrefs {
+                    updated_at: Some(t),
+                    ..prefs.clone()
+                })
+            }
+
+            pub async fn org_notification_prefs(
+                pool: &Pool,
+                org_id: Uuid,
+            ) -> StoreResult<Vec<(Uuid, NotificationPrefs)>> {
+                let rows: Vec<PrefsRow> = sqlx::query_as(
+                    "SELECT user_id, muted_kinds, muted_boards, updated_at \
+                     FROM notification_preferences WHERE org_id = $1",
+                )
+                .bind(org_id)
+                .fetch_all(pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
             }
         }
     };

@@ -13,17 +13,13 @@ use std::collections::HashMap;
 
 mod api_keys;
 mod boards;
-mod cards;
 mod commit;
 mod connect;
 mod customers;
 mod events;
 pub(super) mod insert;
 mod members;
-mod notifications;
 mod orgs;
-mod prefs;
-mod refresh_tokens;
 mod share_links;
 
 pub use connect::{PgStore, SqliteStore};
@@ -122,9 +118,9 @@ macro_rules! store_impl {
             boards: claim_board(board_id: Uuid) -> Option<(i64, i64)>;
             boards: claim_board_at_least(board_id: Uuid, floor: i64) -> Option<(i64, i64)>;
 
-            cards: create_card(card: &Card) -> ();
-            cards: list_cards(board_id: Uuid) -> Vec<Card>;
-            cards: card_location(card_id: Uuid) -> Option<CardLocation>;
+            boards: create_card(card: &Card) -> ();
+            boards: list_cards(board_id: Uuid) -> Vec<Card>;
+            boards: card_location(card_id: Uuid) -> Option<CardLocation>;
 
             api_keys: create_api_key(k: NewApiKey) -> ApiKey;
             api_keys: list_api_keys(org_id: Uuid) -> Vec<ApiKey>;
@@ -132,15 +128,15 @@ macro_rules! store_impl {
             api_keys: revoke_api_key(org_id: Uuid, id: Uuid, at: DateTime<Utc>) -> bool;
             api_keys: touch_api_key(id: Uuid, at: DateTime<Utc>) -> ();
 
-            prefs: notification_prefs(org_id: Uuid, user_id: Uuid) -> NotificationPrefs;
-            prefs: set_notification_prefs(org_id: Uuid, user_id: Uuid, prefs: &NotificationPrefs) -> NotificationPrefs;
-            prefs: org_notification_prefs(org_id: Uuid) -> Vec<(Uuid, NotificationPrefs)>;
+            members: notification_prefs(org_id: Uuid, user_id: Uuid) -> NotificationPrefs;
+            members: set_notification_prefs(org_id: Uuid, user_id: Uuid, prefs: &NotificationPrefs) -> NotificationPrefs;
+            members: org_notification_prefs(org_id: Uuid) -> Vec<(Uuid, NotificationPrefs)>;
 
-            refresh_tokens: insert_refresh_token(t: &RefreshToken, token_hash: &[u8]) -> ();
-            refresh_tokens: find_refresh_token(token_hash: &[u8]) -> Option<RefreshToken>;
-            refresh_tokens: spend_refresh_token(id: Uuid, at: DateTime<Utc>) -> bool;
-            refresh_tokens: revoke_refresh_family(family_id: Uuid, at: DateTime<Utc>) -> ();
-            refresh_tokens: refresh_family_revoked(family_id: Uuid) -> bool;
+            orgs: insert_refresh_token(t: &RefreshToken, token_hash: &[u8]) -> ();
+            orgs: find_refresh_token(token_hash: &[u8]) -> Option<RefreshToken>;
+            orgs: spend_refresh_token(id: Uuid, at: DateTime<Utc>) -> bool;
+            orgs: revoke_refresh_family(family_id: Uuid, at: DateTime<Utc>) -> ();
+            orgs: refresh_family_revoked(family_id: Uuid) -> bool;
 
             share_links: create_share_link(l: NewShareLink) -> ShareLink;
             share_links: find_share_link(token_hash: &[u8]) -> Option<ShareLink>;
@@ -153,10 +149,10 @@ macro_rules! store_impl {
             events: applied_op(board_id: Uuid, op_id: Uuid) -> Option<AppliedOp>;
             events: recent_applied_ops(board_id: Uuid, limit: i64) -> Vec<AppliedOp>;
 
-            notifications: list_notifications(user_id: Uuid, unread_only: bool, before: Option<(DateTime<Utc>, Uuid)>, limit: i64) -> Vec<Notification>;
-            notifications: count_notifications(user_id: Uuid, unread_only: bool) -> i64;
-            notifications: unread_count(user_id: Uuid) -> i64;
-            notifications: mark_read(user_id: Uuid, ids: Option<&[Uuid]>, at: DateTime<Utc>) -> i64;
+            events: list_notifications(user_id: Uuid, unread_only: bool, before: Option<(DateTime<Utc>, Uuid)>, limit: i64) -> Vec<Notification>;
+            events: count_notifications(user_id: Uuid, unread_only: bool) -> i64;
+            events: unread_count(user_id: Uuid) -> i64;
+            events: mark_read(user_id: Uuid, ids: Option<&[Uuid]>, at: DateTime<Utc>) -> i64;
         }
     };
 }

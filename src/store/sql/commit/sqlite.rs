@@ -2,8 +2,8 @@
 //! written on its own, with the same statements a card or column gets outside the
 //! write-behind, and its events, applied ops and notifications in multi-row inserts.
 
+use super::super::boards::sqlite::write_card;
 use super::super::boards::sqlite::write_column_change;
-use super::super::cards::sqlite::write_card;
 use super::super::insert::sqlite::insert_rows;
 use super::*;
 
