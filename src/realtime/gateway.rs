@@ -179,7 +179,7 @@ impl Session {
         let mut next_ping = Instant::now() + heartbeat;
         // One timer for the two things that wait on time: the next ping, and the deadline
         // (hello, then the access token's or API key's expiry; none for links), whichever
-        // comes first. A `Sleep` is ~130 bytes of every idle connection's task.
+        // comes first: each `Sleep` is laid out in every idle connection's task.
         let timer = sleep_until(next_ping.min(hello_deadline));
         let conn = self.conn.clone();
         let closed = conn.closed();
