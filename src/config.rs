@@ -274,7 +274,7 @@ impl Default for Config {
             realtime: Realtime {
                 heartbeat_ms: 25_000,
                 hello_timeout_ms: 10_000,
-                ws_read_buffer_bytes: 4096,
+                ws_read_buffer_bytes: 1024,
                 journal_capacity: 10_000,
                 journal_max_batch: 512,
                 journal_pipeline: 1,

@@ -27,7 +27,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
-use tokio::time::{sleep, sleep_until, Instant};
+use tokio::time::{sleep_until, Instant};
 use uuid::Uuid;
 
 /// A write the socket does not take within this long belongs to a client that is gone.
@@ -147,23 +147,26 @@ impl Session {
     }
 
     /// The whole life of the socket, in this one task: no split halves (nothing else ever
-    /// touches the socket), and the waits that last (close requested, shutdown, the ping timer,
-    /// the hello/expiry deadline) are created once and polled again on each turn, instead of
-    /// registering and dropping a waiter or a timer per turn of the loop.
+    /// touches the socket), and the waits that last (close requested, shutdown, the timer)
+    /// are created once and polled again on each turn, instead of registering and dropping a
+    /// waiter or a timer per turn of the loop. This future is most of what an idle connection
+    /// costs (issue 11: ≤ 8 KiB each), so what it rarely needs is boxed when needed.
     async fn run(&mut self, mut socket: WebSocket, mut rx: ConnRx, bearer: Option<String>) {
         let rt = &self.state.config.realtime;
         let heartbeat = Duration::from_millis(rt.heartbeat_ms.max(100));
         let hello_deadline = Instant::now() + Duration::from_millis(rt.hello_timeout_ms);
         let mut last_seen = Instant::now();
-        // Moved forward (`reset`) after each ping: a missed tick is delayed, not bunched.
-        let ping = sleep(heartbeat);
-        // The hello deadline, then the access token's or API key's expiry (none for links).
-        let deadline = sleep_until(hello_deadline);
+        // Moved forward after each ping: a missed tick is delayed, not bunched.
+        let mut next_ping = Instant::now() + heartbeat;
+        // One timer for the two things that wait on time: the next ping, and the deadline
+        // (hello, then the access token's or API key's expiry; none for links), whichever
+        // comes first: each `Sleep` is laid out in every idle connection's task.
+        let timer = sleep_until(next_ping.min(hello_deadline));
         let conn = self.conn.clone();
         let closed = conn.closed();
         let mut shutdown = self.state.rt.shutdown.subscribe();
         let down = shutting_down(&mut shutdown);
-        tokio::pin!(ping, deadline, closed, down);
+        tokio::pin!(timer, closed, down);
 
         if let Some(token) = bearer {
             // Boxed, like every frame's handling: the authentication's state is only held
@@ -174,9 +177,7 @@ impl Session {
             }
         }
         let mut armed = self.deadline(hello_deadline);
-        if let Some(at) = armed {
-            deadline.as_mut().reset(at);
-        }
+        timer.as_mut().reset(wake_at(next_ping, armed));
 
         let outcome: (u16, &'static str) = loop {
             tokio::select! {
@@ -189,10 +190,11 @@ impl Session {
                     tokio::pin!(write);
                     // Usually the socket takes the batch at once, and no timer is needed. One
                     // that has to wait gets WRITE_TIMEOUT: a socket that takes this long to
-                    // accept bytes belongs to a client that is gone.
+                    // accept bytes belongs to a client that is gone. Boxed: the timer is only
+                    // held while a write waits, not in every idle connection's task.
                     let written = match std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
                         Poll::Ready(r) => r.is_ok(),
-                        Poll::Pending => matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))),
+                        Poll::Pending => matches!(Box::pin(tokio::time::timeout(WRITE_TIMEOUT, write)).await, Ok(Ok(()))),
                     };
                     if !written {
                         return;
@@ -237,59 +239,35 @@ impl Session {
                     let want = self.deadline(hello_deadline);
                     if want != armed {
                         armed = want;
-                        if let Some(at) = want {
-                            deadline.as_mut().reset(at);
+                        timer.as_mut().reset(wake_at(next_ping, armed));
+                    }
+                }
+                () = &mut timer => {
+                    let now = Instant::now();
+                    if armed.is_some_and(|at| at <= now) {
+                        break if self.auth.is_none() {
+                            (close::NOT_AUTHENTICATED, "no hello within the time limit")
+                        } else if self.is_api_key() {
+                            (close::CREDENTIALS_REVOKED, "API key expired")
+                        } else {
+                            (close::NOT_AUTHENTICATED, "access token expired; reconnect with a fresh one")
+                        };
+                    }
+                    if now >= next_ping {
+                        if last_seen.elapsed() > heartbeat * 2 {
+                            break (close::GOING_AWAY, "no traffic for two heartbeat intervals");
                         }
+                        if socket.send(Message::Ping(Default::default())).await.is_err() {
+                            return;
+                        }
+                        next_ping = Instant::now() + heartbeat;
                     }
-                }
-                () = &mut ping => {
-                    if last_seen.elapsed() > heartbeat * 2 {
-                        break (close::GOING_AWAY, "no traffic for two heartbeat intervals");
-                    }
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
-                        return;
-                    }
-                    ping.as_mut().reset(Instant::now() + heartbeat);
-                }
-                () = &mut deadline, if armed.is_some() => {
-                    break if self.auth.is_none() {
-                        (close::NOT_AUTHENTICATED, "no hello within the time limit")
-                    } else if self.is_api_key() {
-                        (close::CREDENTIALS_REVOKED, "API key expired")
-                    } else {
-                        (close::NOT_AUTHENTICATED, "access token expired; reconnect with a fresh one")
-                    };
+                    timer.as_mut().reset(wake_at(next_ping, armed));
                 }
             }
         };
-        // Flush what is already queued (e.g. the error that explains the close), then close;
-        // bounded, since a client that does not read would otherwise hold this task forever.
-        let codec = self.conn.codec;
-        let flush = async {
-            if outcome.0 != close::TOO_SLOW {
-                while let Ok(wire) = rx.try_recv() {
-                    socket.feed(to_message(wire, codec)).await?;
-                }
-            }
-            send_close(&mut socket, outcome.0, outcome.1).await
-        };
-        if !matches!(
-            tokio::time::timeout(Duration::from_secs(5), flush).await,
-            Ok(Ok(()))
-        ) {
-            return;
-        }
-        // Finish the closing handshake: read (and drop) what the client still sends until its
-        // close arrives, so the socket is not reset with unread data and the client does get
-        // our close code.
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            while let Some(Ok(m)) = socket.next().await {
-                if matches!(m, Message::Close(_)) {
-                    break;
-                }
-            }
-        })
-        .await;
+        // Boxed: its timers are held only by a connection that is closing.
+        Box::pin(close_socket(socket, rx, self.conn.codec, outcome)).await;
     }
 
     /// When the session must end unless something happens: the hello deadline before `hello`,
@@ -685,3 +663,45 @@ where
     }
     sink.flush().await
 }
+
+
+/// When the session's one timer must fire: the next ping, or the deadline if that is sooner.
+fn wake_at(next_ping: Instant, deadline: Option<Instant>) -> Instant {
+    deadline.map_or(next_ping, |at| at.min(next_ping))
+}
+
+/// Flushes what is already queued (e.g. the error that explains the close), then closes;
+/// bounded, since a client that does not read would otherwise hold the task forever.
+async fn close_socket(
+    mut socket: WebSocket,
+    mut rx: ConnRx,
+    codec: Codec,
+    (code, reason): (u16, &'static str),
+) {
+    let flush = async {
+        if code != close::TOO_SLOW {
+            while let Ok(wire) = rx.try_recv() {
+                socket.feed(to_message(wire, codec)).await?;
+            }
+        }
+        send_close(&mut socket, code, reason).await
+    };
+    if !matches!(
+        tokio::time::timeout(Duration::from_secs(5), flush).await,
+        Ok(Ok(()))
+    ) {
+        return;
+    }
+    // Finish the closing handshake: read (and drop) what the client still sends until its
+    // close arrives, so the socket is not reset with unread data and the client does get our
+    // close code.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(m)) = socket.next().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
