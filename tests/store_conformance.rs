@@ -983,7 +983,10 @@ async fn cards_only_batch_writes_whole_cards_and_fences(s: &DynStore) {
     assert_eq!(cards, vec![other.clone(), first.clone()]);
     assert_eq!(s.events_after(b1.id, 0, 10).await.unwrap(), ev);
     for op in &ops {
-        assert_eq!(s.applied_op(b1.id, op.op_id).await.unwrap().as_ref(), Some(op));
+        assert_eq!(
+            s.applied_op(b1.id, op.op_id).await.unwrap().as_ref(),
+            Some(op)
+        );
     }
     assert_eq!(s.get_board(b1.id).await.unwrap().unwrap().last_seq, 3);
     assert!(s.list_cards(b2.id).await.unwrap().is_empty());
@@ -1058,7 +1061,10 @@ async fn a_batch_for_a_missing_board_writes_nothing(s: &DynStore) {
         events: vec![event(&b, epoch, 1, "card.created")],
         ..Default::default()
     };
-    assert_eq!(s.commit_batch(&[commit, real]).await.unwrap(), vec![ghost.id]);
+    assert_eq!(
+        s.commit_batch(&[commit, real]).await.unwrap(),
+        vec![ghost.id]
+    );
     assert!(s.events_after(ghost.id, 0, 10).await.unwrap().is_empty());
     assert!(s.applied_op(ghost.id, op.op_id).await.unwrap().is_none());
     assert_eq!(s.events_after(b.id, 0, 10).await.unwrap().len(), 1);
