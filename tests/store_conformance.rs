@@ -672,14 +672,20 @@ async fn claims_raise_the_epoch_to_at_least_the_floor(s: &DynStore) {
         .is_none());
 }
 
-async fn group_commit_coalesces_and_fences(s: &DynStore) {
-    let (o, _) = org(s, "A", "o@x.test").await;
+/// An org with its owner, a worker, and two boards (jobs, kanban), none claimed yet.
+async fn org_worker_two_boards(s: &DynStore) -> (Org, User, Member, Board, Board) {
+    let (o, owner) = org(s, "A", "o@x.test").await;
     let w = s
         .create_member(o.id, user("w@x.test"), Role::Worker)
         .await
         .unwrap();
     let b1 = new_board(s, o.id, Template::Jobs).await;
     let b2 = new_board(s, o.id, Template::Kanban).await;
+    (o, owner, w, b1, b2)
+}
+
+async fn group_commit_coalesces_and_fences(s: &DynStore) {
+    let (o, _, w, b1, b2) = org_worker_two_boards(s).await;
     let (e1, seq1) = s.claim_board(b1.id).await.unwrap().unwrap();
     assert_eq!((e1, seq1), (1, 0));
     let (e2, _) = s.claim_board(b2.id).await.unwrap().unwrap();
@@ -888,13 +894,7 @@ async fn notifications_and_unread_counts(s: &DynStore) {
 /// each card written whole (assignees and checklist replaced, comments added), events,
 /// applied ops and notifications of live boards stored, nothing of a fenced board's.
 async fn cards_only_batch_writes_whole_cards_and_fences(s: &DynStore) {
-    let (o, owner) = org(s, "A", "o@x.test").await;
-    let w = s
-        .create_member(o.id, user("w@x.test"), Role::Worker)
-        .await
-        .unwrap();
-    let b1 = new_board(s, o.id, Template::Jobs).await;
-    let b2 = new_board(s, o.id, Template::Kanban).await;
+    let (o, owner, w, b1, b2) = org_worker_two_boards(s).await;
     let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
     let (e2, _) = s.claim_board(b2.id).await.unwrap().unwrap();
     let item = |t: &str| ChecklistItem {
