@@ -3,6 +3,10 @@
 //! outside any transaction block, so it is one implicit transaction too (no BEGIN, no COMMIT).
 //! Profiled at 1 000 ops/s, the statement-by-statement commit left the database waiting for
 //! the server's next statement three quarters of each commit (BENCHMARKS.md, issue 12).
+//!
+//! The function repeats `pg.rs`'s statements: a column added to a table the group commit
+//! writes must be added in both (and in a migration replacing the function);
+//! `tests/store_conformance.rs` reads every card field back through both paths.
 
 use super::*;
 
