@@ -6,7 +6,7 @@
 //!
 //! The function repeats `pg.rs`'s statements: a column added to a table the group commit
 //! writes must be added in both (and in a migration replacing the function);
-//! `tests/store_conformance.rs` reads every card field back through both paths.
+//! `tests/store_conformance.rs` reads cards written through each path back whole.
 
 use super::*;
 
