@@ -664,7 +664,6 @@ where
     sink.flush().await
 }
 
-
 /// When the session's one timer must fire: the next ping, or the deadline if that is sooner.
 fn wake_at(next_ping: Instant, deadline: Option<Instant>) -> Instant {
     deadline.map_or(next_ping, |at| at.min(next_ping))
@@ -704,4 +703,3 @@ async fn close_socket(
     })
     .await;
 }
-

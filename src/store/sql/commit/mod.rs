@@ -1,10 +1,12 @@
 //! The write-behind's group commit: many boards' changes in one transaction, fenced by each
 //! board's epoch. The batch is first merged per board (`merge_by_board`); each backend then
-//! writes it its own way (`pg.rs`: one array-bound statement per table; `sqlite.rs`: per-row
-//! statements, cheap in process).
+//! writes it its own way (`one_call.rs`: Postgres, the whole batch in one function call, one
+//! round trip; `pg.rs`: Postgres, one array-bound statement per table, for the batches the
+//! function does not take; `sqlite.rs`: per-row statements, cheap in process).
 
 use super::*;
 
+mod one_call;
 pub(super) mod pg;
 pub(super) mod sqlite;
 

@@ -7,13 +7,18 @@ use super::*;
 /// statement per table (arrays bound once, `UNNEST`ed server-side) instead of several
 /// statements per board and per card: the statement text never changes with the batch, so it
 /// is prepared once per connection, and a batch costs about eight round trips whatever its
-/// size. SQLite (in-process, no round trips) keeps the per-row statements.
+/// size. Most batches go in one round trip instead (`one_call`); this path takes the rest
+/// (column changes, one card on two boards). SQLite (in-process, no round trips) keeps the
+/// per-row statements.
 pub async fn commit_batch(pool: &sqlx::PgPool, commits: &[BoardCommit]) -> StoreResult<Vec<Uuid>> {
     let t = now();
     let merged = merge_by_board(commits);
     let mut order: Vec<&Merged<'_>> = merged.iter().collect();
     // One lock order for every writer, so concurrent batches cannot deadlock.
     order.sort_by_key(|c| (c.board_id, c.epoch));
+    if let Some(cards) = super::one_call::cards_for_one_call(&order) {
+        return super::one_call::commit(pool, &order, &cards, t).await;
+    }
     let mut tx = pool.begin().await?;
 
     // Fencing, for every board at once: a board's rows are written only when it still has
