@@ -26,6 +26,18 @@ async fn subscribe(ws: &mut Ws, board: Uuid) -> OkReply {
     }
 }
 
+/// `boardroom_send_queue_drops_total` from `GET /metrics` (0 before the first drop).
+async fn queue_drops(api: &Api) -> f64 {
+    let (_, text) = api.get("/metrics").await;
+    text.as_str()
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("boardroom_send_queue_drops_total "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
 async fn new_board(org: &Org) -> (Uuid, Uuid) {
     board_and_column(org, "Overload").await
 }
@@ -209,6 +221,18 @@ async fn one_subscriber_that_does_not_read_is_closed_with_4009_and_the_board_kee
     let token = org.owner.token.clone().unwrap();
     let mut slow = welcomed(&server, &token).await;
     subscribe(&mut slow, board).await;
+    // The slow client reads nothing until the server has given up on it (its queue overflowed:
+    // the drop counter moved), then drains its socket to find the close code. Waiting for the
+    // writer's 3 000 ops instead made the result depend on the machine's speed: on a loaded
+    // one they took longer than the server keeps an unread socket (its write timeout), and
+    // the close frame was never written.
+    let api = server.api();
+    let slow = tokio::spawn(async move {
+        while queue_drops(&api).await < 1.0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        slow.closed().await
+    });
     // Three subscribers that read: one behind out of four is not an overloaded board.
     let mut readers = Vec::new();
     for _ in 0..3 {
@@ -253,7 +277,11 @@ async fn one_subscriber_that_does_not_read_is_closed_with_4009_and_the_board_kee
             }
         }
     }
-    assert_eq!(slow.closed().await, Closed::Code(4009));
+    let slow = tokio::time::timeout(Duration::from_secs(60), slow)
+        .await
+        .expect("the slow subscriber is closed")
+        .expect("slow subscriber");
+    assert_eq!(slow, Closed::Code(4009));
     drop(writer);
     let mut total = 0;
     for r in readers {
