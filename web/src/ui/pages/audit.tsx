@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { AuditEntry, AuditFilter, BoardInfo, Member } from '../../client';
 import { app, useApp } from '../app-state';
-import { Table } from '../components';
+import { NamedOptions, Table, ValueOptions } from '../components';
 
 const KINDS = [
   'member.created',
@@ -120,33 +120,21 @@ export function AuditLog() {
           <span>Who</span>
           <select aria-label="Who" value={form.actor} onChange={set('actor')}>
             <option value="">Anyone</option>
-            {members.map((m) => (
-              <option key={m.id} value={m.id}>
-                {m.name}
-              </option>
-            ))}
+            <NamedOptions items={members} />
           </select>
         </label>
         <label class="field">
           <span>Kind</span>
           <select aria-label="Kind" value={form.kind} onChange={set('kind')}>
             <option value="">Any kind</option>
-            {KINDS.map((k) => (
-              <option key={k} value={k}>
-                {k}
-              </option>
-            ))}
+            <ValueOptions values={KINDS} />
           </select>
         </label>
         <label class="field">
           <span>Board</span>
           <select aria-label="Board" value={form.board} onChange={set('board')}>
             <option value="">Any board</option>
-            {boards.map((b) => (
-              <option key={b.id} value={b.id}>
-                {b.name}
-              </option>
-            ))}
+            <NamedOptions items={boards} />
           </select>
         </label>
         <label class="field">

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { Card, CardSearch, Column } from '../../client';
 import { app } from '../app-state';
+import { NamedOptions } from '../components';
 import { linkHandler } from '../router';
 import { useCustomers } from './card-detail';
 
@@ -57,22 +58,14 @@ export function CardSearchPanel({ boardId, columns }: { boardId: string; columns
           <span class="sr-only">Status</span>
           <select name="status" value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
             <option value="">Any status</option>
-            {columns.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
+            <NamedOptions items={columns} />
           </select>
         </label>
         <label>
           <span class="sr-only">Customer</span>
           <select name="customer" value={customer} onChange={(e) => setCustomer((e.target as HTMLSelectElement).value)}>
             <option value="">Any customer</option>
-            {customers.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
+            <NamedOptions items={customers} />
           </select>
         </label>
         <button type="submit" class="primary" disabled={busy}>
