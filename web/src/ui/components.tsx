@@ -404,3 +404,31 @@ export function FormField<F extends object>({
     </label>
   );
 }
+
+/** A filter's picker: its first choice, `any`, means "do not filter". `compact` (the search bar)
+ *  keeps the label for screen readers only and names the field for the form instead. */
+export function FilterSelect({
+  label,
+  any,
+  value,
+  onChange,
+  compact,
+  children,
+}: {
+  label: string;
+  any: string;
+  value: string;
+  onChange: (e: Event) => void;
+  compact?: { name: string };
+  children: ComponentChildren;
+}) {
+  return (
+    <label class={compact ? undefined : 'field'}>
+      <span class={compact ? 'sr-only' : undefined}>{label}</span>
+      <select name={compact?.name} aria-label={compact ? undefined : label} value={value} onChange={onChange}>
+        <option value="">{any}</option>
+        {children}
+      </select>
+    </label>
+  );
+}

@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { AuditEntry, AuditFilter, BoardInfo, Member } from '../../client';
 import { app, useApp } from '../app-state';
-import { NamedOptions, Table, ValueOptions } from '../components';
+import { FilterSelect, NamedOptions, Table, ValueOptions } from '../components';
 
 const KINDS = [
   'member.created',
@@ -116,27 +116,15 @@ export function AuditLog() {
           void load(false);
         }}
       >
-        <label class="field">
-          <span>Who</span>
-          <select aria-label="Who" value={form.actor} onChange={set('actor')}>
-            <option value="">Anyone</option>
-            <NamedOptions items={members} />
-          </select>
-        </label>
-        <label class="field">
-          <span>Kind</span>
-          <select aria-label="Kind" value={form.kind} onChange={set('kind')}>
-            <option value="">Any kind</option>
-            <ValueOptions values={KINDS} />
-          </select>
-        </label>
-        <label class="field">
-          <span>Board</span>
-          <select aria-label="Board" value={form.board} onChange={set('board')}>
-            <option value="">Any board</option>
-            <NamedOptions items={boards} />
-          </select>
-        </label>
+        <FilterSelect label="Who" any="Anyone" value={form.actor} onChange={set('actor')}>
+          <NamedOptions items={members} />
+        </FilterSelect>
+        <FilterSelect label="Kind" any="Any kind" value={form.kind} onChange={set('kind')}>
+          <ValueOptions values={KINDS} />
+        </FilterSelect>
+        <FilterSelect label="Board" any="Any board" value={form.board} onChange={set('board')}>
+          <NamedOptions items={boards} />
+        </FilterSelect>
         <label class="field">
           <span>From</span>
           <input type="datetime-local" aria-label="From" value={form.since} onInput={set('since')} />
