@@ -139,6 +139,32 @@ pub async fn create_viewers(s: &Session, l: &Login) -> Result<Viewers> {
     })
 }
 
+/// Creates a board named `name`; returns its id and its first column's, where the
+/// scenarios put their cards.
+pub async fn create_board(s: &Session, name: &str) -> Result<(Uuid, String)> {
+    let board = post(
+        s,
+        &format!("/api/v1/orgs/{}/boards", s.org),
+        &json!({ "name": name }),
+    )
+    .await?;
+    let board_id: Uuid = board["id"].as_str().context("board id")?.parse()?;
+    let col = board["columns"][0]["id"]
+        .as_str()
+        .context("the new board has no column")?;
+    Ok((board_id, col.to_string()))
+}
+
+/// Sends one op over HTTP with a fresh op id (setting up, not measured); returns the answer.
+pub async fn http_op(s: &Session, board: Uuid, kind: &str, data: Value) -> Result<Value> {
+    post(
+        s,
+        &format!("/api/v1/boards/{board}/ops"),
+        &json!({"op_id": Uuid::now_v7(), "kind": kind, "data": data}),
+    )
+    .await
+}
+
 /// Creates `n` boards named after `label`, each with one card (with `viewers`: assigned to
 /// the worker, of the customer, with a label the customer may not see); returns (board, card)
 /// ids.
@@ -150,16 +176,7 @@ pub async fn create_boards(
 ) -> Result<Vec<(Uuid, Uuid)>> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let board = post(
-            s,
-            &format!("/api/v1/orgs/{}/boards", s.org),
-            &json!({"name": format!("{label} {i}")}),
-        )
-        .await?;
-        let board_id: Uuid = board["id"].as_str().context("board id")?.parse()?;
-        let col = board["columns"][0]["id"]
-            .as_str()
-            .context("the new board has no column")?;
+        let (board_id, col) = create_board(s, &format!("{label} {i}")).await?;
         let card_id = Uuid::now_v7();
         let mut data = json!({"column_id": col, "title": "load", "card_id": card_id});
         if let Some(v) = viewers {
@@ -167,12 +184,7 @@ pub async fn create_boards(
             data["customer_id"] = json!(v.customer_id);
             data["labels"] = json!(["load"]);
         }
-        post(
-            s,
-            &format!("/api/v1/boards/{board_id}/ops"),
-            &json!({"op_id": Uuid::now_v7(), "kind": "card.create", "data": data}),
-        )
-        .await?;
+        http_op(s, board_id, "card.create", data).await?;
         out.push((board_id, card_id));
     }
     Ok(out)

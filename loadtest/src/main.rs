@@ -115,21 +115,18 @@ async fn setup_on(
         encoding: encoding.to_string(),
     };
     let s = boardroom_loadtest::boardroom::login(&login).await?;
-    let post = boardroom_loadtest::boardroom::post;
     let name = format!("loadtest {}", Uuid::now_v7());
-    let board = post(
+    let (board_id, col) = boardroom_loadtest::boardroom::create_board(&s, &name)
+        .await
+        .context("create board")?;
+    let created = boardroom_loadtest::boardroom::http_op(
         &s,
-        &format!("/api/v1/orgs/{}/boards", s.org),
-        &json!({ "name": name }),
+        board_id,
+        "card.create",
+        json!({"column_id": col, "title": "load"}),
     )
     .await
-    .context("create board")?;
-    let board_id: Uuid = board["id"].as_str().context("board id")?.parse()?;
-    let col = board["columns"][0]["id"].as_str().context("column")?;
-    let create = json!({"op_id": Uuid::now_v7(), "kind": "card.create", "data": {"column_id": col, "title": "load"}});
-    let created = post(&s, &format!("/api/v1/boards/{board_id}/ops"), &create)
-        .await
-        .context("create card")?;
+    .context("create card")?;
     Ok(Target {
         ws: urls.iter().map(|u| ws_url(u)).collect(),
         http: urls,

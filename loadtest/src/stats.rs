@@ -94,6 +94,14 @@ impl Latency {
         }
     }
 
+    /// The five columns every results table shows for a latency: p50, p90, p99, p99.9, max.
+    pub fn cells(&self) -> String {
+        format!(
+            "{:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms",
+            self.p50_ms, self.p90_ms, self.p99_ms, self.p999_ms, self.max_ms
+        )
+    }
+
     pub fn line(&self) -> String {
         format!(
             "n={} p50={:.2}ms p90={:.2}ms p99={:.2}ms p99.9={:.2}ms max={:.2}ms",
@@ -285,7 +293,7 @@ impl FanoutResult {
     pub fn markdown_row(&self) -> String {
         let errors: u64 = self.errors.values().sum();
         format!(
-            "| {} | {} | {} | {} × {} | {} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {} | {} × {} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {:.2} | {} | {} | {} |",
             self.label,
             self.path,
             self.durability,
@@ -294,24 +302,14 @@ impl FanoutResult {
             self.publishers,
             self.rate_ops,
             self.deliveries_per_sec,
-            self.latency.p50_ms,
-            self.latency.p90_ms,
-            self.latency.p99_ms,
-            self.latency.p999_ms,
-            self.latency.max_ms,
+            self.latency.cells(),
             errors,
             self.missing,
             self.duplicates,
             self.client_cpu,
-            self.server_cpu
-                .map(|c| format!("{c:.2}"))
-                .unwrap_or_else(|| "-".into()),
-            self.server_us_per_delivery
-                .map(|c| format!("{c:.2}"))
-                .unwrap_or_else(|| "-".into()),
-            self.server_core_busy
-                .map(|c| format!("{:.0} %", c * 100.0))
-                .unwrap_or_else(|| "-".into()),
+            cell_fixed(self.server_cpu, 2),
+            cell_fixed(self.server_us_per_delivery, 2),
+            cell_percent(self.server_core_busy),
         )
     }
 }
@@ -360,7 +358,7 @@ impl ConnectResult {
     pub const MARKDOWN_HEADER: &'static str = "| server | connections | processes | sources | connects/s | connect p50 | p99 | RSS before | RSS after | RSS per conn | still open after hold |\n|---|---|---|---|---|---|---|---|---|---|---|";
 
     pub fn markdown_row(&self) -> String {
-        let mib = |x: Option<f64>| x.map(|v| format!("{v:.1} MiB")).unwrap_or("-".into());
+        let mib = |x: Option<f64>| cell(x, |v| format!("{v:.1} MiB"));
         format!(
             "| {} | {} / {} | {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {} | {} | {} |",
             self.label,
@@ -373,12 +371,26 @@ impl ConnectResult {
             self.connect_latency.p99_ms,
             mib(self.server_rss_before_mib),
             mib(self.server_rss_after_mib),
-            self.server_rss_per_conn_kib
-                .map(|v| format!("{v:.2} KiB"))
-                .unwrap_or("-".into()),
+            cell(self.server_rss_per_conn_kib, |v| format!("{v:.2} KiB")),
             self.still_open,
         )
     }
+}
+
+/// A table cell for a value the run may not have measured (no server pid, `apply`
+/// durability, a store not checked): `-` says "not measured", which `0` would hide.
+pub fn cell<T>(v: Option<T>, show: impl FnOnce(T) -> String) -> String {
+    v.map(show).unwrap_or_else(|| "-".into())
+}
+
+/// [`cell`] of a number with `decimals` places.
+pub fn cell_fixed(v: Option<f64>, decimals: usize) -> String {
+    cell(v, |x| format!("{x:.decimals$}"))
+}
+
+/// [`cell`] of a 0..1 share, as a whole percent.
+pub fn cell_percent(v: Option<f64>) -> String {
+    cell(v, |x| format!("{:.0} %", x * 100.0))
 }
 
 /// Writes `value` as pretty JSON to `dir/<name>.json` and appends `row` to `dir/results.md`.
@@ -406,6 +418,43 @@ pub fn save(dir: &Path, name: &str, value: &impl Serialize, header: &str, row: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The row of a results table, column by column, for a run that measured some server
+    /// figures and not others (`-`), so the shared cell helpers keep the published format.
+    #[test]
+    fn fanout_markdown_row() {
+        let r = FanoutResult {
+            label: "boardroom".into(),
+            path: "op".into(),
+            durability: "commit".into(),
+            boards: 2,
+            subscribers: 10,
+            publishers: 3,
+            rate_ops: 100.4,
+            deliveries_per_sec: 999.6,
+            latency: Latency {
+                p50_ms: 1.0,
+                p90_ms: 2.346,
+                p99_ms: 3.0,
+                p999_ms: 4.0,
+                max_ms: 5.5,
+                ..Default::default()
+            },
+            errors: BTreeMap::from([("a".into(), 2), ("b".into(), 1)]),
+            missing: 4,
+            duplicates: 1,
+            client_cpu: 0.5,
+            server_cpu: Some(1.234),
+            server_us_per_delivery: None,
+            server_core_busy: Some(0.876),
+            ..Default::default()
+        };
+        assert_eq!(
+            r.markdown_row(),
+            "| boardroom | op | commit | 2 × 5 | 3 | 100 | 1000 | 1.00 ms | 2.35 ms | 3.00 ms \
+             | 4.00 ms | 5.50 ms | 3 | 4 | 1 | 0.50 | 1.23 | - | 88 % |"
+        );
+    }
 
     #[test]
     fn percentiles_in_ms() {

@@ -15,7 +15,7 @@ use crate::boardroom::Login;
 use crate::client::{peer_payload, ServerKind};
 use crate::scenarios::fanout::{self, FanoutArgs};
 use crate::servers::{self, SpawnArgs, Spawned};
-use crate::stats::{self, FanoutResult, Machine};
+use crate::stats::{self, cell, FanoutResult, Machine};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -120,6 +120,11 @@ impl Spread {
             self.max,
             self.values.len()
         )
+    }
+
+    /// The median with its range, for a table cell.
+    fn brief(&self) -> String {
+        format!("{:.2} ({:.2}–{:.2})", self.median, self.min, self.max)
     }
 }
 
@@ -330,12 +335,9 @@ pub async fn run(a: &CompareArgs, login: &Login) -> Result<()> {
             "boardroom / {} at {} ops/s: deliveries/s {}; p50 {}; p99 {}",
             r.peer,
             r.rate_ops,
-            r.deliveries
-                .as_ref()
-                .map(Spread::show)
-                .unwrap_or("-".into()),
-            r.p50.as_ref().map(Spread::show).unwrap_or("-".into()),
-            r.p99.as_ref().map(Spread::show).unwrap_or("-".into()),
+            cell(r.deliveries.as_ref(), Spread::show),
+            cell(r.p50.as_ref(), Spread::show),
+            cell(r.p99.as_ref(), Spread::show),
         );
     }
     if rates.len() > 1 {
@@ -390,11 +392,7 @@ fn save_compare(dir: &PathBuf, r: &CompareResult) -> Result<()> {
     md.push('\n');
     md.push_str("| Boardroom ÷ peer | rate ops/s | deliveries/s (median, min–max) | p50 | p99 | server CPU per delivery |\n|---|---|---|---|---|---|\n");
     for x in &r.ratios {
-        let s = |v: &Option<Spread>| {
-            v.as_ref()
-                .map(|s| format!("{:.2} ({:.2}–{:.2})", s.median, s.min, s.max))
-                .unwrap_or("-".into())
-        };
+        let s = |v: &Option<Spread>| cell(v.as_ref(), Spread::brief);
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
             x.peer,
@@ -425,10 +423,7 @@ fn save_compare(dir: &PathBuf, r: &CompareResult) -> Result<()> {
                     .map(|v| v.map(|v| format!("{v:.0}")).unwrap_or("none".into()))
                     .collect::<Vec<_>>()
                     .join(", "),
-                x.boardroom_ratio
-                    .as_ref()
-                    .map(|s| format!("{:.2} ({:.2}–{:.2})", s.median, s.min, s.max))
-                    .unwrap_or("-".into())
+                cell(x.boardroom_ratio.as_ref(), Spread::brief)
             ));
         }
     }

@@ -17,7 +17,9 @@ use crate::boardroom::{self, Login};
 use crate::client::{self, ServerKind, Ws};
 use crate::engineio;
 use crate::servers::{self, SpawnArgs, Spawned};
-use crate::stats::{self, histogram, ConnectResult, Latency, Machine, NodeConnect};
+use crate::stats::{
+    self, cell, cell_fixed, histogram, ConnectResult, Latency, Machine, NodeConnect,
+};
 use anyhow::{bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use std::net::IpAddr;
@@ -392,9 +394,10 @@ pub async fn run(a: &ConnectArgs, login: &Login) -> Result<ConnectResult> {
             "\r  {:>5.1}s  {ok}/{} connected, {failed} failed, server RSS {}   ",
             started.elapsed().as_secs_f64(),
             a.connections,
-            total_rss(&nodes)
-                .map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))
-                .unwrap_or("-".into())
+            cell(total_rss(&nodes), |b| format!(
+                "{:.1} MiB",
+                b as f64 / 1048576.0
+            ))
         );
     }
     eprintln!();
@@ -499,18 +502,12 @@ pub async fn run(a: &ConnectArgs, login: &Login) -> Result<ConnectResult> {
         println!(
             "  {} (pid {}): {} connected, {} failed, RSS {} -> {} MiB, {} KiB per connection",
             n.url,
-            n.pid.map(|p| p.to_string()).unwrap_or("-".into()),
+            cell(n.pid, |p| p.to_string()),
             n.connected,
             n.failed,
-            n.rss_before_mib
-                .map(|v| format!("{v:.1}"))
-                .unwrap_or("-".into()),
-            n.rss_after_mib
-                .map(|v| format!("{v:.1}"))
-                .unwrap_or("-".into()),
-            n.rss_per_conn_kib
-                .map(|v| format!("{v:.2}"))
-                .unwrap_or("-".into()),
+            cell_fixed(n.rss_before_mib, 1),
+            cell_fixed(n.rss_after_mib, 1),
+            cell_fixed(n.rss_per_conn_kib, 2),
         );
     }
     println!("  still open after the hold: {}", result.still_open);

@@ -12,7 +12,7 @@ use crate::client::ServerKind;
 use crate::scenarios::compare::{kept_up, RunArgs, Spread};
 use crate::scenarios::fanout::{self, FanoutArgs};
 use crate::servers::{self, SpawnArgs, Spawned};
-use crate::stats::{self, FanoutResult, Machine};
+use crate::stats::{self, cell_fixed, cell_percent, FanoutResult, Machine};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -124,18 +124,14 @@ pub const MARKDOWN_HEADER: &str = "| round | max sustained ops/s | max deliverie
 impl OverloadRound {
     pub fn markdown_row(&self) -> String {
         let o = &self.overload;
-        let opt =
-            |v: Option<f64>, d: usize| v.map(|v| format!("{v:.d$}")).unwrap_or_else(|| "-".into());
         format!(
             "| {} | {} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} |",
             self.round,
-            opt(self.max_rate_ops, 0),
-            opt(self.max_deliveries_per_sec, 0),
+            cell_fixed(self.max_rate_ops, 0),
+            cell_fixed(self.max_deliveries_per_sec, 0),
             o.rate_ops,
             o.deliveries_per_sec,
-            self.delivered_vs_max
-                .map(|r| format!("{:.0} %", r * 100.0))
-                .unwrap_or_else(|| "-".into()),
+            cell_percent(self.delivered_vs_max),
             self.unavailable,
             self.rate_limited,
             self.closed_4009,
@@ -152,9 +148,7 @@ impl OverloadRound {
                 .as_ref()
                 .map(|l| format!("{:.2} ms", l.p99_ms))
                 .unwrap_or_else(|| "-".into()),
-            o.server_core_busy
-                .map(|b| format!("{:.0} %", b * 100.0))
-                .unwrap_or_else(|| "-".into()),
+            cell_percent(o.server_core_busy),
         )
     }
 }

@@ -645,13 +645,9 @@ export class BoardroomClient extends Emitter<ClientEvents> {
       const e = this.outbox.get(opId);
       if (!e) return;
       e.ref = null;
-      if (f.code === 'unavailable' || f.code === 'rate_limited') {
+      if (retryable(f)) {
         // Not applied: try again later with the same op_id.
-        const wait = f.retry_after_ms ?? backoffDelay(e.attempts, this.opts.backoff, this.opts.random);
-        e.retryTimer = setTimeout(() => {
-          e.retryTimer = undefined;
-          this.trySendOp(e);
-        }, wait);
+        retryLater(e, f.retry_after_ms ?? backoffDelay(e.attempts, this.opts.backoff, this.opts.random), () => this.trySendOp(e));
         // Still tell the caller (the UI shows "rate limited") without failing the op.
         this.emit('error', err);
         return;
@@ -667,11 +663,10 @@ export class BoardroomClient extends Emitter<ClientEvents> {
       const sub = this.subs.get(topic);
       if (!sub) return;
       sub.inflight = false;
-      if (f.code === 'unavailable' || f.code === 'rate_limited') {
-        sub.retryTimer = setTimeout(() => {
-          sub.retryTimer = undefined;
+      if (retryable(f)) {
+        retryLater(sub, f.retry_after_ms ?? 1000, () => {
           if (this.welcomed && this.subs.get(topic) === sub) this.sendSubscribe(sub);
-        }, f.retry_after_ms ?? 1000);
+        });
       } else {
         sub.handler.error?.(err);
         // Ops waiting for this subscription go out anyway and get their own answer.
@@ -701,4 +696,18 @@ export class BoardroomClient extends Emitter<ClientEvents> {
     sub.since = at;
     sub.handler.event?.(f);
   }
+}
+
+/** `unavailable` and `rate_limited` mean the request was not applied: it may go again as is. */
+function retryable(f: ErrorFrame): boolean {
+  return f.code === 'unavailable' || f.code === 'rate_limited';
+}
+
+/** Runs `again` after `wait` ms; the timer is kept on `holder` so closing or unsubscribing
+ *  can cancel it. */
+function retryLater(holder: { retryTimer?: ReturnType<typeof setTimeout> }, wait: number, again: () => void): void {
+  holder.retryTimer = setTimeout(() => {
+    holder.retryTimer = undefined;
+    again();
+  }, wait);
 }

@@ -1,4 +1,4 @@
-import type { ComponentChildren } from 'preact';
+import type { ComponentChildren, JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ConnectionStatus, Notification, PresenceMap } from '../client';
 import { app, isAdmin, useApp } from './app-state';
@@ -319,5 +319,116 @@ export function Table({
       </thead>
       <tbody>{children}</tbody>
     </table>
+  );
+}
+
+// ---- pickers and row actions ----------------------------------------------------------------
+
+/** The choices of a picker over named records (boards, columns, people): the id is the value. */
+export function NamedOptions({ items }: { items: readonly { id: string; name: string }[] }) {
+  return (
+    <>
+      {items.map((x) => (
+        <option key={x.id} value={x.id}>
+          {x.name}
+        </option>
+      ))}
+    </>
+  );
+}
+
+/** The choices of a picker over plain words (roles, kinds, priorities): shown as sent. */
+export function ValueOptions({ values }: { values: readonly string[] }) {
+  return (
+    <>
+      {values.map((v) => (
+        <option key={v} value={v}>
+          {v}
+        </option>
+      ))}
+    </>
+  );
+}
+
+/** A row's button that asks the server for something: a failure is shown as `what` failing,
+ *  and the list reloads either way, since only the server knows what the row is now. */
+export function ActionButton({
+  class: cls,
+  what,
+  run,
+  then,
+  children,
+}: {
+  class: string;
+  what: string;
+  /** The request; may return false to do nothing at all (a declined confirmation). */
+  run: () => Promise<unknown>;
+  then: () => void;
+  children: ComponentChildren;
+}) {
+  return (
+    <button
+      class={cls}
+      onClick={async () => {
+        try {
+          if ((await run()) === false) return;
+        } catch (err) {
+          app.fail(err, what);
+        }
+        then();
+      }}
+    >
+      {children}
+    </button>
+  );
+}
+
+/** A labelled text input bound to one field of a form's state: the admin forms hold their
+ *  inputs in one object, and each input reads and replaces its own field of it. */
+export function FormField<F extends object>({
+  label,
+  form,
+  set,
+  field,
+  ...input
+}: {
+  label: string;
+  form: F;
+  set: (next: F) => void;
+  field: keyof F & string;
+} & Omit<JSX.IntrinsicElements['input'], 'value' | 'onInput' | 'label' | 'form'>) {
+  return (
+    <label class="field">
+      <span>{label}</span>
+      <input {...input} value={form[field] as string} onInput={(e) => set({ ...form, [field]: (e.target as HTMLInputElement).value })} />
+    </label>
+  );
+}
+
+/** A filter's picker: its first choice, `any`, means "do not filter". `compact` (the search bar)
+ *  keeps the label for screen readers only and names the field for the form instead. */
+export function FilterSelect({
+  label,
+  any,
+  value,
+  onChange,
+  compact,
+  children,
+}: {
+  label: string;
+  any: string;
+  value: string;
+  onChange: (e: Event) => void;
+  compact?: { name: string };
+  children: ComponentChildren;
+}) {
+  return (
+    <label class={compact ? undefined : 'field'}>
+      <span class={compact ? 'sr-only' : undefined}>{label}</span>
+      <select name={compact?.name} aria-label={compact ? undefined : label} value={value} onChange={onChange}>
+        <option value="">{any}</option>
+        {children}
+      </select>
+    </label>
   );
 }

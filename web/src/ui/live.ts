@@ -6,6 +6,7 @@ import {
   BoardroomError,
   boardView,
   describeError,
+  type BoardInfo,
   type ColumnView,
   type OpData,
   type OpKind,
@@ -118,4 +119,41 @@ export function useBoard(boardId: string, client: BoardroomClient | null): LiveB
       client?.setPresence(topic, { focus: cardId, editing: false });
     },
   };
+}
+
+/** Follows several boards at once, one model per board: the lists that span boards (a worker's
+ * or a customer's jobs) need every board's cards, not one board with its optimistic layer.
+ * The returned map is stable across renders, so callers may also look boards up in effects.
+ * `clearOnReset` drops every model when the boards or the client change, so a board no longer
+ * listed stops showing; without it, the old models stay until their new snapshot arrives. */
+export function useBoardModels(
+  boards: BoardInfo[] | null,
+  client: BoardroomClient | null,
+  opts: { onError?: (e: BoardroomError, board: BoardInfo) => void; clearOnReset?: boolean } = {},
+): Map<string, BoardModel> {
+  const models = useRef(new Map<string, BoardModel>());
+  const [, render] = useReducer((n: number) => n + 1, 0);
+  useEffect(() => {
+    if (!client || !boards) return;
+    const offs = boards.map((b) => {
+      const m = new BoardModel();
+      return client.subscribe(`board:${b.id}`, {
+        snapshot(s) {
+          m.reset(s);
+          models.current.set(b.id, m);
+          render(0);
+        },
+        event(ev) {
+          m.apply(ev);
+          render(0);
+        },
+        ...(opts.onError && { error: (e: BoardroomError) => opts.onError!(e, b) }),
+      });
+    });
+    return () => {
+      offs.forEach((off) => off());
+      if (opts.clearOnReset) models.current.clear();
+    };
+  }, [boards, client]);
+  return models.current;
 }

@@ -1,7 +1,21 @@
 //! Filtered snapshots and per-subscriber delivery of events.
 
 use super::*;
+use crate::policy::CardFacts;
 use boardroom_protocol::event::{CardData, CardHidden};
+
+/// Who gets `ev` and how, one row a subscriber: the table reads as the rule under test, and
+/// a failure names its row.
+fn assert_deliveries(
+    key: BoardKey,
+    ev: &EventBody,
+    before: Option<&CardFacts>,
+    rows: &[(&Principal, Delivery)],
+) {
+    for (row, (p, want)) in rows.iter().enumerate() {
+        assert_eq!(&deliver(p, key, ev, before), want, "row {row}");
+    }
+}
 
 fn titles(s: &boardroom_protocol::BoardSnapshot) -> Vec<String> {
     s.cards.iter().map(|c| c.title.clone()).collect()
@@ -207,21 +221,16 @@ fn comments_and_checklists_reach_who_may_see_them() {
         }),
     );
     let (ev, before) = (Fx::event(&a).clone(), a.card_before.clone());
-    assert_eq!(
-        deliver(&fx.worker1, key, &ev, before.as_ref()),
-        Delivery::Same
-    );
-    assert_eq!(
-        deliver(&fx.worker2, key, &ev, before.as_ref()),
-        Delivery::Skip
-    );
-    assert_eq!(
-        deliver(&fx.customer1, key, &ev, before.as_ref()),
-        Delivery::Skip
-    );
-    assert_eq!(
-        deliver(&fx.share(fx.job), key, &ev, before.as_ref()),
-        Delivery::Skip
+    assert_deliveries(
+        key,
+        &ev,
+        before.as_ref(),
+        &[
+            (&fx.worker1, Delivery::Same),
+            (&fx.worker2, Delivery::Skip),
+            (&fx.customer1, Delivery::Skip),
+            (&fx.share(fx.job), Delivery::Skip),
+        ],
     );
     assert_eq!(
         deliver(&fx.worker1, key, &ev, None),
@@ -238,17 +247,15 @@ fn comments_and_checklists_reach_who_may_see_them() {
         }),
     );
     let (ev, before) = (Fx::event(&a).clone(), a.card_before.clone());
-    assert_eq!(
-        deliver(&fx.customer1, key, &ev, before.as_ref()),
-        Delivery::Same
-    );
-    assert_eq!(
-        deliver(&fx.share(fx.job), key, &ev, before.as_ref()),
-        Delivery::Same
-    );
-    assert_eq!(
-        deliver(&fx.worker2, key, &ev, before.as_ref()),
-        Delivery::Skip
+    assert_deliveries(
+        key,
+        &ev,
+        before.as_ref(),
+        &[
+            (&fx.customer1, Delivery::Same),
+            (&fx.share(fx.job), Delivery::Same),
+            (&fx.worker2, Delivery::Skip),
+        ],
     );
 }
 

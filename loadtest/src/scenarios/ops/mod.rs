@@ -30,7 +30,7 @@ use crate::boardroom::Login;
 use crate::client::ServerKind;
 use crate::scenarios::compare::Spread;
 use crate::servers::{self, SpawnArgs, Spawned};
-use crate::stats::{self, Latency, Machine};
+use crate::stats::{self, cell, cell_fixed, cell_percent, Latency, Machine};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -181,11 +181,9 @@ impl OpsResult {
     pub const MARKDOWN_HEADER: &'static str = "| run | store | durability | max batch | writers × window (offered) | boards × cards | acked ops/s | committed ops/s | ok p50 | p90 | p99 | p99.9 | max | time to durable p99 | commits/s | ops per commit | commit ms (mean / p99 ≤) | errors | missing | dup | server CPU | server core busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
     pub fn markdown_row(&self) -> String {
-        let opt =
-            |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into());
         let errors: u64 = self.errors.values().sum();
         format!(
-            "| {} | {} | {} | {} | {} × {}{} | {} × {} | {:.0} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} × {}{} | {} × {} | {:.0} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
             self.label,
             self.store,
             self.durability,
@@ -200,30 +198,20 @@ impl OpsResult {
             self.boards,
             self.cards_per_board,
             self.acked_per_sec,
-            opt(self.committed_per_sec, 0),
-            self.ok_latency.p50_ms,
-            self.ok_latency.p90_ms,
-            self.ok_latency.p99_ms,
-            self.ok_latency.p999_ms,
-            self.ok_latency.max_ms,
+            cell_fixed(self.committed_per_sec, 0),
+            self.ok_latency.cells(),
             self.durable_latency
                 .map(|l| format!("{:.2} ms", l.p99_ms))
                 .unwrap_or_else(|| "not measured".into()),
-            opt(self.commits.map(|c| c / self.seconds), 0),
-            opt(self.mean_batch_ops, 1),
-            opt(self.mean_commit_ms, 2),
-            opt(self.commit_p99_bound_ms, 1),
+            cell_fixed(self.commits.map(|c| c / self.seconds), 0),
+            cell_fixed(self.mean_batch_ops, 1),
+            cell_fixed(self.mean_commit_ms, 2),
+            cell_fixed(self.commit_p99_bound_ms, 1),
             errors,
-            self.missing
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| "-".into()),
-            self.duplicates
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| "-".into()),
-            opt(self.server_cpu, 2),
-            self.server_core_busy
-                .map(|c| format!("{:.0} %", c * 100.0))
-                .unwrap_or_else(|| "-".into()),
+            cell(self.missing, |x| x.to_string()),
+            cell(self.duplicates, |x| x.to_string()),
+            cell_fixed(self.server_cpu, 2),
+            cell_percent(self.server_core_busy),
         )
     }
 }
@@ -486,15 +474,9 @@ pub fn summary(r: &OpsResult) -> String {
             .map(|c| format!("{c:.2}"))
             .unwrap_or_else(|| "?".into()),
         r.acked_total,
-        r.acked_in_store
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "-".into()),
-        r.missing
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "-".into()),
-        r.duplicates
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "-".into()),
+        cell(r.acked_in_store, |x| x.to_string()),
+        cell(r.missing, |x| x.to_string()),
+        cell(r.duplicates, |x| x.to_string()),
         r.errors
     )
 }

@@ -4,7 +4,7 @@
 use crate::boardroom::{self, Session};
 use crate::client::{br_message, Ws};
 use crate::stats;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use boardroom_protocol::{Codec, Ref, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
@@ -18,24 +18,14 @@ use uuid::Uuid;
 pub(super) async fn setup(s: &Session, boards: usize, cards: usize) -> Result<Vec<(Uuid, Uuid)>> {
     let mut out = Vec::with_capacity(boards * cards);
     for i in 0..boards {
-        let board = boardroom::post(
-            s,
-            &format!("/api/v1/orgs/{}/boards", s.org),
-            &json!({"name": format!("ops {i}")}),
-        )
-        .await?;
-        let board_id: Uuid = board["id"].as_str().context("board id")?.parse()?;
-        let col = board["columns"][0]["id"]
-            .as_str()
-            .context("the new board has no column")?
-            .to_string();
+        let (board_id, col) = boardroom::create_board(s, &format!("ops {i}")).await?;
         for _ in 0..cards {
             let card_id = Uuid::now_v7();
-            boardroom::post(
+            boardroom::http_op(
                 s,
-                &format!("/api/v1/boards/{board_id}/ops"),
-                &json!({"op_id": Uuid::now_v7(), "kind": "card.create",
-                        "data": {"column_id": col, "title": "ops", "card_id": card_id}}),
+                board_id,
+                "card.create",
+                json!({"column_id": col, "title": "ops", "card_id": card_id}),
             )
             .await?;
             out.push((board_id, card_id));

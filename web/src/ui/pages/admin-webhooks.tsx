@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Uuid } from '../../client';
 import { app, useApp } from '../app-state';
-import { fmtDate, Table } from '../components';
+import { ActionButton, fmtDate, FormField, Table } from '../components';
 
 export interface WebhookInfo {
   id: Uuid;
@@ -179,18 +179,9 @@ export function Webhooks() {
         }}
       >
         <h3>New webhook</h3>
-        <label class="field">
-          <span>URL</span>
-          <input required type="url" placeholder="https://example.com/boardroom" value={form.url} onInput={(e) => setForm({ ...form, url: (e.target as HTMLInputElement).value })} />
-        </label>
-        <label class="field">
-          <span>Event types (empty: all)</span>
-          <input placeholder="card.moved, card.created" value={form.types} onInput={(e) => setForm({ ...form, types: (e.target as HTMLInputElement).value })} />
-        </label>
-        <label class="field">
-          <span>Description</span>
-          <input maxLength={500} value={form.description} onInput={(e) => setForm({ ...form, description: (e.target as HTMLInputElement).value })} />
-        </label>
+        <FormField label="URL" form={form} set={setForm} field="url" required type="url" placeholder="https://example.com/boardroom" />
+        <FormField label="Event types (empty: all)" form={form} set={setForm} field="types" placeholder="card.moved, card.created" />
+        <FormField label="Description" form={form} set={setForm} field="description" maxLength={500} />
         <button type="submit" class="primary">
           Add webhook
         </button>
@@ -239,20 +230,17 @@ function Deliveries({ base }: { base: string }) {
             <td>{d.latency_ms !== null ? `${d.latency_ms} ms` : '—'}</td>
             <td>{d.last_attempt_at ? fmtDate(d.last_attempt_at) : '—'}</td>
             <td>
-              <button
+              <ActionButton
                 class="link"
-                onClick={async () => {
-                  try {
-                    await a.http.call('POST', `${base}/deliveries/${d.id}/redeliver`, {});
-                    app.toast('Delivery queued again', 'info');
-                  } catch (err) {
-                    a.fail(err, 'The delivery');
-                  }
-                  reload();
+                what="The delivery"
+                run={async () => {
+                  await a.http.call('POST', `${base}/deliveries/${d.id}/redeliver`, {});
+                  app.toast('Delivery queued again', 'info');
                 }}
+                then={reload}
               >
                 Redeliver
-              </button>
+              </ActionButton>
             </td>
           </tr>
         ))}

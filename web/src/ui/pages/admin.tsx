@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ApiKeyInfo, BoardInfo, Customer, Member, Role, ShareLinkInfo } from '../../client';
 import { app, isAdmin, useApp } from '../app-state';
-import { fmtDate, Header, Table } from '../components';
+import { ActionButton, fmtDate, FormField, Header, NamedOptions, Table, ValueOptions } from '../components';
 import { useBoard } from '../live';
 import { linkHandler } from '../router';
 import { Webhooks } from './admin-webhooks';
@@ -94,11 +94,7 @@ function Members() {
                   reload();
                 }}
               >
-                {ROLES.map((r) => (
-                  <option key={r} value={r}>
-                    {r}
-                  </option>
-                ))}
+                <ValueOptions values={ROLES} />
               </select>
             </td>
             <td>
@@ -154,11 +150,7 @@ function Members() {
         <label class="field">
           <span>Role</span>
           <select aria-label="Role" value={form.role} onChange={set('role')}>
-            {ROLES.map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
+            <ValueOptions values={ROLES} />
           </select>
         </label>
         <button type="submit" class="primary">
@@ -276,22 +268,10 @@ function Customers() {
         }}
       >
         <h3>Add a customer</h3>
-        <label class="field">
-          <span>Name</span>
-          <input required maxLength={100} value={form.name} onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} />
-        </label>
-        <label class="field">
-          <span>Email (optional)</span>
-          <input type="email" value={form.email} onInput={(e) => setForm({ ...form, email: (e.target as HTMLInputElement).value })} />
-        </label>
-        <label class="field">
-          <span>Phone (optional)</span>
-          <input value={form.phone} onInput={(e) => setForm({ ...form, phone: (e.target as HTMLInputElement).value })} />
-        </label>
-        <label class="field">
-          <span>Address (optional)</span>
-          <input maxLength={500} value={form.address} onInput={(e) => setForm({ ...form, address: (e.target as HTMLInputElement).value })} />
-        </label>
+        <FormField label="Name" form={form} set={setForm} field="name" required maxLength={100} />
+        <FormField label="Email (optional)" form={form} set={setForm} field="email" type="email" />
+        <FormField label="Phone (optional)" form={form} set={setForm} field="phone" />
+        <FormField label="Address (optional)" form={form} set={setForm} field="address" maxLength={500} />
         <button type="submit" class="primary">
           Add customer
         </button>
@@ -314,11 +294,7 @@ function Statuses() {
       <label class="field inline">
         <span>Board</span>
         <select aria-label="Board" value={boardId ?? ''} onChange={(e) => setBoardId((e.target as HTMLSelectElement).value)}>
-          {(boards ?? []).map((b) => (
-            <option key={b.id} value={b.id}>
-              {b.name}
-            </option>
-          ))}
+          <NamedOptions items={boards ?? []} />
         </select>
       </label>
       {boardId && <StatusEditor key={boardId} boardId={boardId} />}
@@ -438,20 +414,14 @@ function ApiKeys() {
               {k.revoked_at ? (
                 <span class="muted small">revoked</span>
               ) : (
-                <button
+                <ActionButton
                   class="link danger-text"
-                  onClick={async () => {
-                    if (!confirm(`Revoke the key "${k.name}"? Its connections close at once.`)) return;
-                    try {
-                      await a.http.revokeApiKey(org, k.id);
-                    } catch (err) {
-                      a.fail(err, 'The key');
-                    }
-                    reload();
-                  }}
+                  what="The key"
+                  run={async () => confirm(`Revoke the key "${k.name}"? Its connections close at once.`) && a.http.revokeApiKey(org, k.id)}
+                  then={reload}
                 >
                   Revoke
-                </button>
+                </ActionButton>
               )}
             </td>
           </tr>
@@ -478,18 +448,11 @@ function ApiKeys() {
         }}
       >
         <h3>New API key</h3>
-        <label class="field">
-          <span>Name</span>
-          <input required maxLength={100} value={form.name} onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} />
-        </label>
+        <FormField label="Name" form={form} set={setForm} field="name" required maxLength={100} />
         <label class="field">
           <span>Role</span>
           <select aria-label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: (e.target as HTMLSelectElement).value as Role })}>
-            {roles.map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
+            <ValueOptions values={roles} />
           </select>
         </label>
         {boards && boards.length > 0 && (
@@ -513,10 +476,7 @@ function ApiKeys() {
             ))}
           </fieldset>
         )}
-        <label class="field">
-          <span>Expires in days (empty = never)</span>
-          <input type="number" min={1} max={3650} value={form.days} onInput={(e) => setForm({ ...form, days: (e.target as HTMLInputElement).value })} />
-        </label>
+        <FormField label="Expires in days (empty = never)" form={form} set={setForm} field="days" type="number" min={1} max={3650} />
         <button type="submit" class="primary">
           Create key
         </button>
@@ -547,19 +507,9 @@ function ShareLinks() {
               {l.revoked_at ? (
                 <span class="muted small">revoked</span>
               ) : (
-                <button
-                  class="link danger-text"
-                  onClick={async () => {
-                    try {
-                      await a.http.revokeShareLink(l.id);
-                    } catch (err) {
-                      a.fail(err, 'The link');
-                    }
-                    reload();
-                  }}
-                >
+                <ActionButton class="link danger-text" what="The link" run={() => a.http.revokeShareLink(l.id)} then={reload}>
                   Revoke
-                </button>
+                </ActionButton>
               )}
             </td>
           </tr>

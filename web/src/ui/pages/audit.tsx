@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { AuditEntry, AuditFilter, BoardInfo, Member } from '../../client';
 import { app, useApp } from '../app-state';
-import { Table } from '../components';
+import { FilterSelect, NamedOptions, Table, ValueOptions } from '../components';
 
 const KINDS = [
   'member.created',
@@ -116,39 +116,15 @@ export function AuditLog() {
           void load(false);
         }}
       >
-        <label class="field">
-          <span>Who</span>
-          <select aria-label="Who" value={form.actor} onChange={set('actor')}>
-            <option value="">Anyone</option>
-            {members.map((m) => (
-              <option key={m.id} value={m.id}>
-                {m.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label class="field">
-          <span>Kind</span>
-          <select aria-label="Kind" value={form.kind} onChange={set('kind')}>
-            <option value="">Any kind</option>
-            {KINDS.map((k) => (
-              <option key={k} value={k}>
-                {k}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label class="field">
-          <span>Board</span>
-          <select aria-label="Board" value={form.board} onChange={set('board')}>
-            <option value="">Any board</option>
-            {boards.map((b) => (
-              <option key={b.id} value={b.id}>
-                {b.name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect label="Who" any="Anyone" value={form.actor} onChange={set('actor')}>
+          <NamedOptions items={members} />
+        </FilterSelect>
+        <FilterSelect label="Kind" any="Any kind" value={form.kind} onChange={set('kind')}>
+          <ValueOptions values={KINDS} />
+        </FilterSelect>
+        <FilterSelect label="Board" any="Any board" value={form.board} onChange={set('board')}>
+          <NamedOptions items={boards} />
+        </FilterSelect>
         <label class="field">
           <span>From</span>
           <input type="datetime-local" aria-label="From" value={form.since} onInput={set('since')} />

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { Card, CardSearch, Column } from '../../client';
 import { app } from '../app-state';
+import { FilterSelect, NamedOptions } from '../components';
 import { linkHandler } from '../router';
 import { useCustomers } from './card-detail';
 
@@ -53,28 +54,12 @@ export function CardSearchPanel({ boardId, columns }: { boardId: string; columns
           <span class="sr-only">Words in the title or description</span>
           <input name="q" placeholder="Title or description" value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
         </label>
-        <label>
-          <span class="sr-only">Status</span>
-          <select name="status" value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
-            <option value="">Any status</option>
-            {columns.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          <span class="sr-only">Customer</span>
-          <select name="customer" value={customer} onChange={(e) => setCustomer((e.target as HTMLSelectElement).value)}>
-            <option value="">Any customer</option>
-            {customers.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect label="Status" any="Any status" value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)} compact={{ name: 'status' }}>
+          <NamedOptions items={columns} />
+        </FilterSelect>
+        <FilterSelect label="Customer" any="Any customer" value={customer} onChange={(e) => setCustomer((e.target as HTMLSelectElement).value)} compact={{ name: 'customer' }}>
+          <NamedOptions items={customers} />
+        </FilterSelect>
         <button type="submit" class="primary" disabled={busy}>
           Search
         </button>

@@ -1,9 +1,8 @@
 // The customer's job page: `/j/<share token>` for anyone holding the link, `/jobs/<card>` for a
 // signed-in customer. Read-only and live: WebSocket first, the SSE stream as a fallback.
-import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import {
   applyCardEvent,
-  BoardModel,
   BoardroomClient,
   BoardroomError,
   BoardroomHttp,
@@ -15,6 +14,7 @@ import {
 } from '../../client';
 import { app, useApp, wsUrl } from '../app-state';
 import { ConnectionIndicator, fmtDate, Header } from '../components';
+import { useBoardModels } from '../live';
 import { linkHandler } from '../router';
 
 type Transport = 'ws' | 'sse';
@@ -56,8 +56,7 @@ export function CustomerJobPage({ cardId }: { cardId: string }) {
 export function CustomerJobs() {
   const a = useApp();
   const [boards, setBoards] = useState<BoardInfo[] | null>(null);
-  const models = useRef(new Map<string, BoardModel>());
-  const [, render] = useReducer((n: number) => n + 1, 0);
+  const models = useBoardModels(boards, a.client);
   useEffect(() => {
     if (!a.org) return;
     a.http
@@ -65,27 +64,8 @@ export function CustomerJobs() {
       .then(setBoards)
       .catch((e) => a.fail(e, 'Your jobs'));
   }, [a.org?.id]);
-  useEffect(() => {
-    const c = a.client;
-    if (!c || !boards) return;
-    const offs = boards.map((b) => {
-      const m = new BoardModel();
-      return c.subscribe(`board:${b.id}`, {
-        snapshot(s) {
-          m.reset(s);
-          models.current.set(b.id, m);
-          render(0);
-        },
-        event(ev) {
-          m.apply(ev);
-          render(0);
-        },
-      });
-    });
-    return () => offs.forEach((o) => o());
-  }, [boards, a.client]);
   const rows: { id: string; title: string; status: string; done: boolean; due: string | null }[] = [];
-  for (const m of models.current.values()) {
+  for (const m of models.values()) {
     for (const c of m.cards.values()) {
       const col = m.columns.get(c.column_id);
       rows.push({ id: c.id, title: c.title, status: col?.name ?? '', done: !!col?.is_done, due: c.due_at });

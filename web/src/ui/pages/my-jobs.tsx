@@ -1,9 +1,10 @@
 // The worker's "My jobs": phone first, large touch targets, only the jobs assigned to them
 // (the server's filtered view), tick tasks, move a job to its next status.
-import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
-import { BoardModel, type BoardInfo, type Card, type Column } from '../../client';
+import { useEffect, useState } from 'preact/hooks';
+import { type BoardInfo, type Card, type Column } from '../../client';
 import { app, useApp } from '../app-state';
-import { fmtDate, fmtMinutes, Header } from '../components';
+import { fmtDate, fmtMinutes, Header, NamedOptions } from '../components';
+import { useBoardModels } from '../live';
 import { CustomerContact } from './card-detail';
 
 interface Job {
@@ -17,8 +18,12 @@ interface Job {
 function useJobBoards(): { jobs: Job[]; loading: boolean; send: (boardId: string, kind: any, data: any, what: string) => Promise<void> } {
   const a = useApp();
   const [boards, setBoards] = useState<BoardInfo[] | null>(null);
-  const models = useRef(new Map<string, BoardModel>());
-  const [, render] = useReducer((n: number) => n + 1, 0);
+  const models = useBoardModels(boards, a.client, {
+    onError: (e, b) => {
+      if (e.code !== 'not_found') app.fail(e, b.name);
+    },
+    clearOnReset: true,
+  });
 
   const loadBoards = () => {
     if (!a.org) return;
@@ -33,39 +38,14 @@ function useJobBoards(): { jobs: Job[]; loading: boolean; send: (boardId: string
     const c = a.client;
     if (!c) return;
     return c.on('notification', (n) => {
-      if (n.kind === 'card.assigned' && !models.current.has(n.board_id)) loadBoards();
+      if (n.kind === 'card.assigned' && !models.has(n.board_id)) loadBoards();
     });
   }, [a.client]);
 
-  useEffect(() => {
-    const c = a.client;
-    if (!c || !boards) return;
-    const offs = boards.map((b) => {
-      const m = new BoardModel();
-      return c.subscribe(`board:${b.id}`, {
-        snapshot(s) {
-          m.reset(s);
-          models.current.set(b.id, m);
-          render(0);
-        },
-        event(ev) {
-          m.apply(ev);
-          render(0);
-        },
-        error(e) {
-          if (e.code !== 'not_found') app.fail(e, b.name);
-        },
-      });
-    });
-    return () => {
-      offs.forEach((off) => off());
-      models.current.clear();
-    };
-  }, [boards, a.client]);
 
   const jobs: Job[] = [];
   for (const b of boards ?? []) {
-    const m = models.current.get(b.id);
+    const m = models.get(b.id);
     if (!m) continue;
     const cols = m.orderedColumns();
     for (const card of m.cards.values()) {
@@ -192,11 +172,7 @@ function JobCard({ job, send }: { job: Job; send: (boardId: string, kind: any, d
               if (c && c.id !== card.column_id) void move(c);
             }}
           >
-            {columns.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
+            <NamedOptions items={columns} />
           </select>
         </label>
       </div>
