@@ -6,7 +6,7 @@
 mod common;
 
 use boardroom_protocol::*;
-use common::ws::Ws;
+use common::ws::{card_create, Ws};
 use common::*;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -60,9 +60,7 @@ pub(crate) async fn start_node(db: &str, redis: &str, prefix: &str, i: usize) ->
 }
 
 pub(crate) async fn welcomed(server: &TestServer, token: &str) -> Ws {
-    let mut ws = Ws::connect_with(&server.base, Codec::Json, Some(token)).await;
-    assert!(matches!(ws.recv().await, ServerFrame::Welcome(_)));
-    ws
+    Ws::welcomed(&server.base, token).await
 }
 
 pub(crate) async fn subscribe(ws: &mut Ws, topic: Topic, since: Option<Since>) -> OkReply {
@@ -81,20 +79,6 @@ pub(crate) async fn subscribe(ws: &mut Ws, topic: Topic, since: Option<Since>) -
             _ => {}
         }
     }
-}
-
-pub(crate) fn card_create(
-    r: i64,
-    board: Uuid,
-    column: Uuid,
-    op_id: Uuid,
-    title: &str,
-) -> ClientFrame {
-    serde_json::from_value(json!({
-        "type": "op", "ref": r, "topic": format!("board:{board}"), "op_id": op_id,
-        "kind": "card.create", "data": {"column_id": column, "title": title}
-    }))
-    .unwrap()
 }
 
 pub(crate) async fn new_board(org: &Org) -> (Uuid, Uuid) {

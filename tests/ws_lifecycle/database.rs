@@ -6,19 +6,17 @@ use super::*;
 #[tokio::test]
 async fn a_stalled_database_answers_unavailable_then_commits_everything_accepted() {
     use sqlx::Connection;
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(
-        &db,
+    let (server, org, board, col, _, mut w) = start(
         &[
             ("BOARDROOM_REALTIME__JOURNAL_CAPACITY", "4"),
             ("BOARDROOM_REALTIME__JOURNAL_MAX_BATCH", "2"),
             ("BOARDROOM_LIMITS__MAX_SUBSCRIPTIONS_PER_CONNECTION", "2"),
         ],
+        "Stall",
+        Codec::Json,
     )
     .await;
-    let (org, board, col, token) = org_with_board(&server, "Stall").await;
-    let mut w = welcomed(&server, Codec::Json, &token).await;
-    subscribe(&mut w, board, None).await;
+    let db = server.db_url.clone();
     // Subscriptions are limited per connection (the user topic is one of the two).
     w.send(ClientFrame::Subscribe(Subscribe {
         r#ref: Some(Ref::Int(2)),
@@ -125,11 +123,9 @@ async fn an_idle_board_passivates_and_comes_back_on_next_use() {
 
 #[tokio::test]
 async fn durability_apply_acks_and_fans_out_while_the_database_is_stalled() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[("BOARDROOM_DURABILITY", "apply")]).await;
-    let (org, board, col, token) = org_with_board(&server, "Apply").await;
-    let mut watcher = welcomed(&server, Codec::Json, &token).await;
-    subscribe(&mut watcher, board, None).await;
+    let (server, org, board, col, token, mut watcher) =
+        start(&[("BOARDROOM_DURABILITY", "apply")], "Apply", Codec::Json).await;
+    let db = server.db_url.clone();
     own_join(&mut watcher).await;
     let mut writer = welcomed(&server, Codec::MsgPack, &token).await;
 
@@ -186,11 +182,8 @@ async fn durability_apply_acks_and_fans_out_while_the_database_is_stalled() {
 
 #[tokio::test]
 async fn durability_commit_holds_the_ack_and_the_event_until_the_batch_commits() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let (_, board, col, token) = org_with_board(&server, "Commit").await;
-    let mut watcher = welcomed(&server, Codec::Json, &token).await;
-    subscribe(&mut watcher, board, None).await;
+    let (server, _, board, col, token, mut watcher) = start(&[], "Commit", Codec::Json).await;
+    let db = server.db_url.clone();
     own_join(&mut watcher).await;
     let mut writer = welcomed(&server, Codec::Json, &token).await;
 
@@ -219,11 +212,8 @@ async fn durability_commit_holds_the_ack_and_the_event_until_the_batch_commits()
 
 #[tokio::test]
 async fn durability_apply_sigterm_flushes_every_acknowledged_op() {
-    let db = fresh_pg_url().await;
-    let mut server = TestServer::start(&db, &[("BOARDROOM_DURABILITY", "apply")]).await;
-    let (_, board, col, token) = org_with_board(&server, "ApplyTerm").await;
-    let mut w = welcomed(&server, Codec::Json, &token).await;
-    subscribe(&mut w, board, None).await;
+    let (mut server, _, board, col, _, mut w) = start(APPLY, "ApplyTerm", Codec::Json).await;
+    let db = server.db_url.clone();
 
     let stall = Stall::board(&db, board).await;
     let ops: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();

@@ -5,11 +5,8 @@ use super::*;
 
 #[tokio::test]
 async fn ops_in_flight_when_a_board_actor_panics_are_answered_unavailable() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")]).await;
-    let (org, board, col, token) = org_with_board(&server, "InFlight").await;
-    let mut w = welcomed(&server, Codec::Json, &token).await;
-    subscribe(&mut w, board, None).await;
+    let (server, org, board, col, _, mut w) = start(DEBUG, "InFlight", Codec::Json).await;
+    let db = server.db_url.clone();
 
     // Commits stall, so the ops are applied and wait for their commit in the actor.
     let stall = Stall::board(&db, board).await;
@@ -99,11 +96,8 @@ async fn ops_in_flight_when_a_board_actor_panics_are_answered_unavailable() {
 
 #[tokio::test]
 async fn an_op_the_server_fails_on_is_answered_internal_and_can_be_retried() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")]).await;
-    let (org, board, col, token) = org_with_board(&server, "Internal").await;
-    let mut w = welcomed(&server, Codec::MsgPack, &token).await;
-    subscribe(&mut w, board, None).await;
+    let (server, org, board, col, _, mut w) = start(DEBUG, "Internal", Codec::MsgPack).await;
+    let db = server.db_url.clone();
     let arm = || async {
         let (s, body) = org
             .owner
@@ -209,18 +203,16 @@ async fn a_session_that_fails_is_closed_with_1011_and_cleaned_up() {
 
 #[tokio::test]
 async fn durability_apply_an_idle_board_waits_for_its_commit_before_passivating() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(
-        &db,
+    let (server, _, board, col, _, mut w) = start(
         &[
             ("BOARDROOM_DURABILITY", "apply"),
             ("BOARDROOM_REALTIME__BOARD_IDLE_SECS", "1"),
         ],
+        "ApplyIdle",
+        Codec::Json,
     )
     .await;
-    let (_, board, col, token) = org_with_board(&server, "ApplyIdle").await;
-    let mut w = welcomed(&server, Codec::Json, &token).await;
-    subscribe(&mut w, board, None).await;
+    let db = server.db_url.clone();
     let stall = Stall::board(&db, board).await;
     let id = Uuid::now_v7();
     w.send(card_create(5, board, col, id, "acked, not flushed"))

@@ -5,7 +5,7 @@
 mod common;
 
 use boardroom_protocol::*;
-use common::ws::{Closed, Ws};
+use common::ws::{card_create, Closed, Ws};
 use common::*;
 use serde_json::json;
 use std::time::Duration;
@@ -20,25 +20,31 @@ pub(crate) async fn welcomed(server: &TestServer, codec: Codec, token: &str) -> 
     ws
 }
 
+/// Settings for [`start`]: the debug endpoints (to make a board actor panic), and durability
+/// `apply` (acknowledge an op once applied, before its commit).
+pub(crate) const DEBUG: &[(&str, &str)] = &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")];
+pub(crate) const APPLY: &[(&str, &str)] = &[("BOARDROOM_DURABILITY", "apply")];
+
+/// Where most tests here start: a server with `env` on a database of its own, an org with a
+/// board, and the owner connected (`codec`) and subscribed to the board. Returns the server,
+/// the org, the board, its first column, the owner's token and the connection.
+pub(crate) async fn start(
+    env: &[(&str, &str)],
+    name: &str,
+    codec: Codec,
+) -> (TestServer, Org, Uuid, Uuid, String, Ws) {
+    let server = TestServer::start(&fresh_pg_url().await, env).await;
+    let (org, board, col, token) = org_with_board(&server, name).await;
+    let mut ws = welcomed(&server, codec, &token).await;
+    subscribe(&mut ws, board, None).await;
+    (server, org, board, col, token, ws)
+}
+
 pub(crate) async fn subscribe(ws: &mut Ws, board: Uuid, since: Option<Since>) -> OkReply {
     match ws.subscribe_answer(1, Topic::Board(board), since).await {
         ServerFrame::Ok(ok) => ok,
         other => panic!("{other:?}"),
     }
-}
-
-pub(crate) fn card_create(
-    r: i64,
-    board: Uuid,
-    column: Uuid,
-    op_id: Uuid,
-    title: &str,
-) -> ClientFrame {
-    serde_json::from_value(
-        json!({"type": "op", "ref": r, "topic": format!("board:{board}"), "op_id": op_id,
-        "kind": "card.create", "data": {"column_id": column, "title": title}}),
-    )
-    .unwrap()
 }
 
 pub(crate) async fn new_board(org: &Org) -> (Uuid, Uuid) {
@@ -47,11 +53,8 @@ pub(crate) async fn new_board(org: &Org) -> (Uuid, Uuid) {
 
 #[tokio::test]
 async fn a_panicking_board_actor_comes_back_and_loses_no_acknowledged_op() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")]).await;
-    let (org, board, col, token) = org_with_board(&server, "Crash").await;
-    let mut w = welcomed(&server, Codec::Json, &token).await;
-    subscribe(&mut w, board, None).await;
+    let (server, org, board, col, _, mut w) = start(DEBUG, "Crash", Codec::Json).await;
+    let db = server.db_url.clone();
 
     let mut acked: Vec<Uuid> = Vec::new();
     let mut unacked: Vec<Uuid> = Vec::new();
@@ -70,15 +73,7 @@ async fn a_panicking_board_actor_comes_back_and_loses_no_acknowledged_op() {
         }
         // Collect answers as they come.
         while let Some(f) = w.quiet(Duration::from_millis(20)).await {
-            match f {
-                ServerFrame::Ok(ok) if ok.seq.is_some() => {
-                    if let Some(Ref::Int(r)) = ok.r#ref {
-                        acked.push(unacked_id(&unacked, r));
-                    }
-                }
-                ServerFrame::Resync(_) => resynced = true,
-                _ => {}
-            }
+            note_answer(f, &unacked, &mut acked, &mut resynced);
         }
     }
     // Drain what is still in flight. The failure reaches the supervisor only after the panic
@@ -93,15 +88,7 @@ async fn a_panicking_board_actor_comes_back_and_loses_no_acknowledged_op() {
         })
         .await
     {
-        match f {
-            ServerFrame::Ok(ok) if ok.seq.is_some() => {
-                if let Some(Ref::Int(r)) = ok.r#ref {
-                    acked.push(unacked_id(&unacked, r));
-                }
-            }
-            ServerFrame::Resync(_) => resynced = true,
-            _ => {}
-        }
+        note_answer(f, &unacked, &mut acked, &mut resynced);
     }
     assert!(
         resynced,
@@ -144,6 +131,19 @@ async fn a_panicking_board_actor_comes_back_and_loses_no_acknowledged_op() {
         40,
         "each op applied exactly once"
     );
+}
+
+/// Notes what one frame says about the ops sent: an applied op (its id, by `ref`) or a resync.
+fn note_answer(f: ServerFrame, unacked: &[Uuid], acked: &mut Vec<Uuid>, resynced: &mut bool) {
+    match f {
+        ServerFrame::Ok(ok) if ok.seq.is_some() => {
+            if let Some(Ref::Int(r)) = ok.r#ref {
+                acked.push(unacked_id(unacked, r));
+            }
+        }
+        ServerFrame::Resync(_) => *resynced = true,
+        _ => {}
+    }
 }
 
 pub(crate) fn unacked_id(ids: &[Uuid], r: i64) -> Uuid {
@@ -200,11 +200,8 @@ async fn a_client_that_does_not_read_is_closed_with_4009_and_does_not_slow_other
 
 #[tokio::test]
 async fn sigterm_closes_clients_with_1001_flushes_and_exits_0() {
-    let db = fresh_pg_url().await;
-    let mut server = TestServer::start(&db, &[]).await;
-    let (_, board, col, token) = org_with_board(&server, "Term").await;
-    let mut w = welcomed(&server, Codec::MsgPack, &token).await;
-    subscribe(&mut w, board, None).await;
+    let (mut server, _, board, col, _, mut w) = start(&[], "Term", Codec::MsgPack).await;
+    let db = server.db_url.clone();
     for i in 0..20 {
         w.send(card_create(i, board, col, Uuid::now_v7(), "t"))
             .await;

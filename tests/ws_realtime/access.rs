@@ -73,12 +73,7 @@ async fn job_lifecycle_worker_customer_share_link_and_outsider() {
         unreachable!()
     };
     assert_eq!(vis.body.card_id(), Some(job));
-    let (n, _) = w
-        .recv_until(|f| matches!(f, ServerFrame::Notification(_)))
-        .await;
-    let ServerFrame::Notification(n) = n else {
-        unreachable!()
-    };
+    let n = w.notification().await;
     assert_eq!(n.notification.kind, NotificationKind::CardAssigned);
 
     // The worker may tick and move their job, but not create cards.
@@ -95,12 +90,7 @@ async fn job_lifecycle_worker_customer_share_link_and_outsider() {
         json!({"kind": "card.create", "data": {"column_id": cols[0], "title": "mine"}}),
     ))
     .await;
-    let (f, _) = w
-        .recv_until(|f| matches!(f, ServerFrame::Error(e) if e.r#ref == Some(Ref::Int(8))))
-        .await;
-    let ServerFrame::Error(e) = f else {
-        unreachable!()
-    };
+    let e = w.error_to(8).await;
     assert_eq!(e.code, ErrorCode::Forbidden);
 
     // The customer sees the job move live, without comments or labels, and may change nothing.
@@ -111,12 +101,7 @@ async fn job_lifecycle_worker_customer_share_link_and_outsider() {
         unreachable!()
     };
     assert_eq!(mv.body.card().unwrap().column_id, done);
-    let (n, _) = cu
-        .recv_until(|f| matches!(f, ServerFrame::Notification(_)))
-        .await;
-    let ServerFrame::Notification(n) = n else {
-        unreachable!()
-    };
+    let n = cu.notification().await;
     assert_eq!(n.notification.kind, NotificationKind::JobStatus);
     cu.send(op(
         9,
@@ -199,12 +184,7 @@ async fn job_lifecycle_worker_customer_share_link_and_outsider() {
     assert!(list["unread"].as_i64().unwrap() >= 1, "{list}");
     w.send_json(json!({"type": "notifications.read", "ref": 99, "all": true}))
         .await;
-    let (f, _) = w
-        .recv_until(|f| matches!(f, ServerFrame::Ok(o) if o.r#ref == Some(Ref::Int(99))))
-        .await;
-    let ServerFrame::Ok(ok) = f else {
-        unreachable!()
-    };
+    let ok = w.ok_to(99).await;
     assert_eq!(ok.unread, Some(0));
 }
 

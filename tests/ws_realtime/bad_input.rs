@@ -4,15 +4,14 @@ use super::*;
 
 #[tokio::test]
 async fn bad_input_gets_protocol_errors_and_close_codes() {
-    let server = TestServer::start(
-        &fresh_pg_url().await,
+    let (server, org) = server_with_org_env(
+        "Bad",
         &[
             ("BOARDROOM_LIMITS__MAX_FRAME_BYTES", "2048"),
             ("BOARDROOM_REALTIME__HELLO_TIMEOUT_MS", "500"),
         ],
     )
     .await;
-    let org = new_org(&server, "Bad").await;
     let (board_id, cols) = board(&org, "kanban").await;
     let token = org.owner.token.clone().unwrap();
 
@@ -66,12 +65,7 @@ async fn bad_input_gets_protocol_errors_and_close_codes() {
         json!({"kind": "card.create", "data": {"column_id": cols[1], "title": "v"}}),
     ))
     .await;
-    let (f, _) = ws
-        .recv_until(|f| matches!(f, ServerFrame::Ok(o) if o.r#ref == Some(Ref::Int(5))))
-        .await;
-    let ServerFrame::Ok(created) = f else {
-        unreachable!()
-    };
+    let created = ws.ok_to(5).await;
     ws.send(op(
         6,
         board_id,
