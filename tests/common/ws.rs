@@ -176,6 +176,7 @@ impl Ws {
         }
     }
 
+    /// The `ok` or `error` with `ref` r (frames before it are passed over).
     async fn answer_to(&mut self, r: i64) -> ServerFrame {
         let is_r = |x: &Option<Ref>| *x == Some(Ref::Int(r));
         let answers = |f: &ServerFrame| match f {
@@ -251,12 +252,7 @@ impl Ws {
         let mut v = frame;
         v["ref"] = serde_json::json!(r);
         self.send_json(v).await;
-        let answers = |f: &ServerFrame| match f {
-            ServerFrame::Ok(ok) => ok.r#ref == Some(boardroom_protocol::Ref::Int(r)),
-            ServerFrame::Error(e) => e.r#ref == Some(boardroom_protocol::Ref::Int(r)),
-            _ => false,
-        };
-        self.recv_until(answers).await.0
+        self.answer_to(r).await
     }
 }
 

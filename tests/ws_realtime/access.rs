@@ -130,11 +130,7 @@ async fn job_lifecycle_worker_customer_share_link_and_outsider() {
     };
     assert!(cs.column.is_done && cs.card.comments.is_empty());
     sh.send(subscribe(2, topic, None)).await;
-    let (f, _) = sh.recv_until(|f| matches!(f, ServerFrame::Error(_))).await;
-    assert!(
-        matches!(f, ServerFrame::Error(ref e) if e.code == ErrorCode::NotFound),
-        "{f:?}"
-    );
+    assert_eq!(sh.error_to(2).await.code, ErrorCode::NotFound);
     adm.send(op(
         10,
         board_id,
@@ -155,11 +151,7 @@ async fn job_lifecycle_worker_customer_share_link_and_outsider() {
     let outsider = new_org(&server, "Elsewhere").await;
     let (mut o, _) = connect(&server, Codec::Json, &outsider.owner).await;
     o.send(subscribe(1, topic, None)).await;
-    let (f, _) = o.recv_until(|f| matches!(f, ServerFrame::Error(_))).await;
-    assert!(
-        matches!(f, ServerFrame::Error(ref e) if e.code == ErrorCode::NotFound),
-        "{f:?}"
-    );
+    assert_eq!(o.error_to(1).await.code, ErrorCode::NotFound);
     o.send(op(
         2,
         board_id,

@@ -93,12 +93,17 @@ pub(crate) async fn take_events(ws: &mut Ws, n: usize) -> Vec<EventFrame> {
     out
 }
 
-#[tokio::test]
-async fn two_clients_see_each_others_ops_in_one_order_and_msgpack_sees_the_same() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Live").await;
+/// A server with an org named `name`, a member of it, and a kanban board: its id and columns.
+async fn with_member(name: &str) -> (TestServer, Org, Member, Uuid, Vec<Uuid>) {
+    let (server, org) = server_with_org(name).await;
     let member = add_member(&server, &org.owner, &org.id, "member").await;
     let (board_id, cols) = board(&org, "kanban").await;
+    (server, org, member, board_id, cols)
+}
+
+#[tokio::test]
+async fn two_clients_see_each_others_ops_in_one_order_and_msgpack_sees_the_same() {
+    let (server, org, member, board_id, cols) = with_member("Live").await;
     let topic = Topic::Board(board_id);
 
     let (mut a, wa) = connect(&server, Codec::Json, &org.owner).await;
@@ -283,10 +288,7 @@ async fn reconnect_with_since_gets_exactly_the_missed_events() {
 
 #[tokio::test]
 async fn presence_merges_connections_of_one_user() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Presence").await;
-    let member = add_member(&server, &org.owner, &org.id, "member").await;
-    let (board_id, _) = board(&org, "kanban").await;
+    let (server, org, member, board_id, _) = with_member("Presence").await;
     let topic = Topic::Board(board_id);
     let (mut watcher, _) = connect(&server, Codec::Json, &org.owner).await;
     subscribed(&mut watcher, 1, topic, None).await;
