@@ -52,29 +52,6 @@ async fn key_entry(org: &Org, id: &str) -> Value {
         .unwrap_or_else(|| panic!("key {id} not listed: {l}"))
 }
 
-async fn welcomed(server: &TestServer, token: &str) -> Ws {
-    let mut ws = Ws::connect_with(&server.base, Codec::Json, Some(token)).await;
-    match ws.recv().await {
-        ServerFrame::Welcome(_) => ws,
-        other => panic!("expected welcome, got {other:?}"),
-    }
-}
-
-/// Sends a frame with `ref` r and returns the `ok` or `error` that answers it.
-async fn ask(ws: &mut Ws, r: i64, frame: Value) -> ServerFrame {
-    let mut v = frame;
-    v["ref"] = json!(r);
-    ws.send_json(v).await;
-    let (f, _) = ws
-        .recv_until(|f| match f {
-            ServerFrame::Ok(ok) => ok.r#ref == Some(Ref::Int(r)),
-            ServerFrame::Error(e) => e.r#ref == Some(Ref::Int(r)),
-            _ => false,
-        })
-        .await;
-    f
-}
-
 fn card_op(board: impl std::fmt::Display, column: impl serde::Serialize) -> Value {
     json!({"type": "op", "topic": format!("board:{board}"), "op_id": Uuid::now_v7(),
            "kind": "card.create", "data": {"column_id": column, "title": "by key"}})
@@ -183,7 +160,7 @@ async fn role_cap_expiry_and_last_used(db: &str) {
     let brief = k["key"].as_str().unwrap().to_string();
     let brief_api = server.api().with_token(&brief);
     assert_eq!(brief_api.get(&boards).await.0, 200);
-    let mut ws = welcomed(&server, &brief).await;
+    let mut ws = Ws::welcomed(&server.base, &brief).await;
     // Its Server-Sent Events stream ends the same way.
     let board = new_board(&org, json!({"name": "Streamed"})).await;
     let mut sse = reqwest::get(server.url(&format!(
@@ -251,32 +228,32 @@ async fn board_scope_holds_over_http_and_websocket(db: &str) {
         "not_found",
     );
 
-    let mut ws = welcomed(&server, &key).await;
-    match ask(
-        &mut ws,
-        1,
-        json!({"type": "subscribe", "topic": format!("board:{b_id}")}),
-    )
-    .await
+    let mut ws = Ws::welcomed(&server.base, &key).await;
+    match ws
+        .ask(
+            1,
+            json!({"type": "subscribe", "topic": format!("board:{b_id}")}),
+        )
+        .await
     {
         ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::NotFound, "{e:?}"),
         other => panic!("a key for board A subscribed to board B: {other:?}"),
     }
-    match ask(&mut ws, 2, card_op(b_id, b_col)).await {
+    match ws.ask(2, card_op(b_id, b_col)).await {
         ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::NotFound, "{e:?}"),
         other => panic!("a key for board A changed board B: {other:?}"),
     }
-    match ask(
-        &mut ws,
-        3,
-        json!({"type": "subscribe", "topic": format!("board:{a_id}")}),
-    )
-    .await
+    match ws
+        .ask(
+            3,
+            json!({"type": "subscribe", "topic": format!("board:{a_id}")}),
+        )
+        .await
     {
         ServerFrame::Ok(_) => {}
         other => panic!("its own board refused: {other:?}"),
     }
-    match ask(&mut ws, 4, card_op(a_id, a_col)).await {
+    match ws.ask(4, card_op(a_id, a_col)).await {
         ServerFrame::Ok(ok) => assert!(ok.seq.is_some(), "{ok:?}"),
         other => panic!("an op on its own board refused: {other:?}"),
     }
@@ -296,9 +273,9 @@ async fn revoke_closes_every_socket_of_the_key(db: &str) {
     let org = new_org(&server, "Revoke").await;
     let (id, key) = new_key(&org, json!({"name": "two sockets", "role": "member"})).await;
     let (_, other) = new_key(&org, json!({"name": "bystander", "role": "member"})).await;
-    let mut one = welcomed(&server, &key).await;
-    let mut two = welcomed(&server, &key).await;
-    let mut by = welcomed(&server, &other).await;
+    let mut one = Ws::welcomed(&server.base, &key).await;
+    let mut two = Ws::welcomed(&server.base, &key).await;
+    let mut by = Ws::welcomed(&server.base, &other).await;
     let (s, body) = org
         .owner
         .delete(&format!("{}/{id}", keys_path(&org.id)))
@@ -356,10 +333,10 @@ async fn per_key_rate_limit(db: &str) {
 
     // The same budget over its socket: an op while it is spent is refused with retry info
     // (the welcome is not a request; ops are).
-    let mut ws = welcomed(&server, &key).await;
+    let mut ws = Ws::welcomed(&server.base, &key).await;
     let mut refused_ws = None;
     for r in 1..=6 {
-        match ask(&mut ws, r, card_op(board_id, col)).await {
+        match ws.ask(r, card_op(board_id, col)).await {
             ServerFrame::Error(e) if e.code == ErrorCode::RateLimited => {
                 refused_ws = Some(e);
                 break;

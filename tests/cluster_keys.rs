@@ -122,12 +122,7 @@ async fn preferences_set_on_one_node_hold_on_a_board_another_node_owns() {
             "comment.add",
         ))
         .await;
-    let (f, _) = ws
-        .recv_until(|f| matches!(f, ServerFrame::Notification(_)))
-        .await;
-    let ServerFrame::Notification(n) = f else {
-        unreachable!()
-    };
+    let n = ws.notification().await;
     assert_eq!(
         n.notification.kind,
         NotificationKind::Mention,

@@ -259,15 +259,14 @@ async fn http_op(api: &Api, board: &str, col: &str) -> (u16, Value) {
 #[tokio::test]
 async fn a_credential_has_one_op_budget_whichever_transport_it_uses() {
     // 3 at once, then 1 a second: a test that waits for nothing sees exactly the burst.
-    let server = TestServer::start(
-        &fresh_pg_url().await,
+    let (server, org) = server_with_org_env(
+        "Budget",
         &[
             ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CREDENTIAL", "1"),
             ("BOARDROOM_LIMITS__OPS_BURST_PER_CREDENTIAL", "3"),
         ],
     )
     .await;
-    let org = new_org(&server, "Budget").await;
     let board = new_board(&org, json!({"name": "B"})).await;
     let board_id = board["id"].as_str().unwrap().to_string();
     let col = board["columns"][0]["id"].as_str().unwrap().to_string();

@@ -16,26 +16,6 @@ fn prefs_path(org: &str) -> String {
     format!("/api/v1/orgs/{org}/me/notification-preferences")
 }
 
-async fn welcomed(server: &TestServer, token: &str) -> Ws {
-    let mut ws = Ws::connect_with(&server.base, Codec::Json, Some(token)).await;
-    match ws.recv().await {
-        ServerFrame::Welcome(_) => ws,
-        other => panic!("expected welcome, got {other:?}"),
-    }
-}
-
-/// The next notification pushed to `ws`.
-async fn next_notification(ws: &mut Ws) -> NotificationFrame {
-    match ws
-        .recv_until(|f| matches!(f, ServerFrame::Notification(_)))
-        .await
-        .0
-    {
-        ServerFrame::Notification(n) => n,
-        _ => unreachable!(),
-    }
-}
-
 async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
     let server = TestServer::start(db, &[]).await;
     let org = new_org(&server, "Prefs").await;
@@ -55,7 +35,7 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
     assert_eq!(p["updated_at"], Value::Null);
 
     // The member's socket is open (and board A live) before any change: no reconnect later.
-    let mut ws = welcomed(&server, m.api.token.as_deref().unwrap()).await;
+    let mut ws = Ws::welcomed(&server.base, m.api.token.as_deref().unwrap()).await;
     op_ok(
         &org.owner,
         a_id,
@@ -63,7 +43,7 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
         json!({"column_id": a_col, "title": "warm-up", "assignees": [m.id]}),
     )
     .await;
-    let n = next_notification(&mut ws).await;
+    let n = ws.notification().await;
     assert_eq!(n.notification.kind, NotificationKind::CardAssigned);
     assert_eq!(n.unread, 1);
 
@@ -99,7 +79,7 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
         json!({"card_id": card_id, "body": "look", "mentions": [m.id]}),
     )
     .await;
-    let n = next_notification(&mut ws).await;
+    let n = ws.notification().await;
     assert_eq!(
         n.notification.kind,
         NotificationKind::Mention,
@@ -133,7 +113,7 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
         json!({"column_id": a_col, "title": "heard", "assignees": [m.id]}),
     )
     .await;
-    let n = next_notification(&mut ws).await;
+    let n = ws.notification().await;
     assert_eq!(n.notification.board_id, a_id, "a muted board was pushed");
     assert_eq!(n.notification.kind, NotificationKind::CardAssigned);
     assert_eq!(n.unread, 3);

@@ -19,22 +19,8 @@ async fn open(server: &TestServer, api: &Api) -> Ws {
     ws
 }
 
-/// Sends a JSON frame with `ref` and returns the answer to it (`ok` or `error`).
-async fn ask(ws: &mut Ws, r: i64, mut frame: Value) -> ServerFrame {
-    frame["ref"] = json!(r);
-    ws.send_json(frame).await;
-    ws.recv_until(|f| match f {
-        ServerFrame::Ok(o) => o.r#ref == Some(Ref::Int(r)),
-        ServerFrame::Error(e) => e.r#ref == Some(Ref::Int(r)),
-        _ => false,
-    })
-    .await
-    .0
-}
-
 async fn present(ws: &mut Ws, r: i64, topic: &str, state: Value) -> ServerFrame {
-    ask(
-        ws,
+    ws.ask(
         r,
         json!({"type": "presence.set", "topic": topic, "state": state}),
     )
@@ -115,7 +101,7 @@ async fn a_customer_sees_only_the_worker_on_their_job_without_hidden_focus_or_ex
     let (wid, mid): (Uuid, Uuid) = (j.worker.id.parse().unwrap(), j.member.id.parse().unwrap());
     let mut m = open(&j.server, &j.member.api).await;
     assert!(matches!(
-        ask(&mut m, 1, subscribe(&j.topic)).await,
+        m.ask(1, subscribe(&j.topic)).await,
         ServerFrame::Ok(_)
     ));
     let ok = present(
@@ -128,7 +114,7 @@ async fn a_customer_sees_only_the_worker_on_their_job_without_hidden_focus_or_ex
     assert!(matches!(ok, ServerFrame::Ok(_)), "{ok:?}");
     let mut w = open(&j.server, &j.worker.api).await;
     assert!(matches!(
-        ask(&mut w, 1, subscribe(&j.topic)).await,
+        w.ask(1, subscribe(&j.topic)).await,
         ServerFrame::Ok(_)
     ));
     let ok = present(
@@ -142,7 +128,7 @@ async fn a_customer_sees_only_the_worker_on_their_job_without_hidden_focus_or_ex
 
     // The customer's snapshot of presence: the worker on their job, nobody else.
     let mut c = open(&j.server, &j.customer.api).await;
-    let seen = presence_of(&ask(&mut c, 1, subscribe(&j.topic)).await);
+    let seen = presence_of(&c.ask(1, subscribe(&j.topic)).await);
     assert_eq!(
         seen.keys().copied().collect::<Vec<_>>(),
         vec![wid],
@@ -184,7 +170,7 @@ async fn a_customer_sees_only_the_worker_on_their_job_without_hidden_focus_or_ex
 
     // The owner, full view, sees everyone as they are.
     let mut o = open(&j.server, &j.org.owner).await;
-    let all = presence_of(&ask(&mut o, 1, subscribe(&j.topic)).await);
+    let all = presence_of(&o.ask(1, subscribe(&j.topic)).await);
     assert!(all.contains_key(&wid) && all.contains_key(&mid), "{all:?}");
     assert_eq!(all[&mid].state.extra.get("mood"), Some(&json!("busy")));
     let _ = j.board;
@@ -195,13 +181,13 @@ async fn customers_may_not_watch_who_is_online_in_the_org() {
     let j = jobs(&[]).await;
     let topic = format!("org:{}", j.org.id);
     let mut c = open(&j.server, &j.customer.api).await;
-    match ask(&mut c, 1, subscribe(&topic)).await {
+    match c.ask(1, subscribe(&topic)).await {
         ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::Forbidden, "{e:?}"),
         other => panic!("a customer subscribed to {topic}: {other:?}"),
     }
     // Workers are people of the org: they may.
     let mut w = open(&j.server, &j.worker.api).await;
-    let ok = ask(&mut w, 1, subscribe(&topic)).await;
+    let ok = w.ask(1, subscribe(&topic)).await;
     assert!(matches!(ok, ServerFrame::Ok(_)), "{ok:?}");
 }
 
@@ -214,7 +200,7 @@ async fn presence_set_is_capped_in_size_and_rate() {
     .await;
     let mut m = open(&j.server, &j.member.api).await;
     assert!(matches!(
-        ask(&mut m, 1, subscribe(&j.topic)).await,
+        m.ask(1, subscribe(&j.topic)).await,
         ServerFrame::Ok(_)
     ));
     // Over presence_state_bytes (1024 by default), though well under max_frame_bytes.

@@ -95,12 +95,7 @@ async fn resubscribing_without_reading_does_not_exhaust_memory() {
         .recv_until(|f| matches!(f, ServerFrame::Welcome(_)))
         .await;
     reader.send(subscribe(1, topic, None)).await;
-    let (ok, _) = reader
-        .recv_until(|f| matches!(f, ServerFrame::Ok(o) if o.r#ref == Some(Ref::Int(1))))
-        .await;
-    let ServerFrame::Ok(ok) = ok else {
-        unreachable!()
-    };
+    let ok = reader.ok_to(1).await;
     assert!(ok.snapshot.is_some(), "the first subscribe has a snapshot");
     let before = peak_rss_kb(server.pid());
 

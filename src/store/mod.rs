@@ -1,6 +1,6 @@
 //! Durable state behind one trait, so the server runs on Postgres in production and on an
 //! embedded SQLite file with no services at all. Both implementations come from one body of
-//! SQL (see `sql.rs`) and the same conformance suite (`tests/store_conformance.rs`) runs on
+//! SQL (see `sql.rs`) and the same conformance suite (`tests/store_conformance/`) runs on
 //! both.
 
 mod audit;

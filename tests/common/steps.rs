@@ -8,8 +8,12 @@ use uuid::Uuid;
 
 /// `boardroom serve` on a fresh Postgres database, with one new org named `name`.
 pub async fn server_with_org(name: &str) -> (TestServer, Org) {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
+    server_with_org_env(name, &[]).await
+}
+
+/// [`server_with_org`] with the server's `env` (the settings a test is about).
+pub async fn server_with_org_env(name: &str, env: &[(&str, &str)]) -> (TestServer, Org) {
+    let server = TestServer::start(&fresh_pg_url().await, env).await;
     let org = new_org(&server, name).await;
     (server, org)
 }

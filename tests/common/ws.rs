@@ -1,12 +1,17 @@
 //! A WebSocket client speaking protocol v1 over a real socket, for the real-time tests.
 
-use boardroom_protocol::{ClientFrame, Codec, Ref, ServerFrame, Since, Subscribe, Topic};
+use boardroom_protocol::{
+    ClientFrame, Codec, ErrorReply, NotificationFrame, OkReply, Ref, ServerFrame, Since, Subscribe,
+    Topic,
+};
 use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use uuid::Uuid;
 
 pub struct Ws {
     pub codec: Codec,
@@ -153,6 +158,47 @@ impl Ws {
         }
     }
 
+    /// The `ok` with `ref` r (frames before it are passed over); an `error` for r fails the
+    /// test.
+    pub async fn ok_to(&mut self, r: i64) -> OkReply {
+        match self.answer_to(r).await {
+            ServerFrame::Ok(ok) => ok,
+            other => panic!("expected ok to ref {r}, got {other:?}"),
+        }
+    }
+
+    /// The `error` with `ref` r (frames before it are passed over); an `ok` for r fails the
+    /// test.
+    pub async fn error_to(&mut self, r: i64) -> ErrorReply {
+        match self.answer_to(r).await {
+            ServerFrame::Error(e) => e,
+            other => panic!("expected an error to ref {r}, got {other:?}"),
+        }
+    }
+
+    /// The `ok` or `error` with `ref` r (frames before it are passed over).
+    async fn answer_to(&mut self, r: i64) -> ServerFrame {
+        let is_r = |x: &Option<Ref>| *x == Some(Ref::Int(r));
+        let answers = |f: &ServerFrame| match f {
+            ServerFrame::Ok(ok) => is_r(&ok.r#ref),
+            ServerFrame::Error(e) => is_r(&e.r#ref),
+            _ => false,
+        };
+        self.recv_until(answers).await.0
+    }
+
+    /// The next notification (frames before it are passed over).
+    pub async fn notification(&mut self) -> NotificationFrame {
+        match self
+            .recv_until(|f| matches!(f, ServerFrame::Notification(_)))
+            .await
+            .0
+        {
+            ServerFrame::Notification(n) => n,
+            _ => unreachable!("recv_until returned a frame it was not waiting for"),
+        }
+    }
+
     /// Reads until the server closes; returns the close code.
     pub async fn closed(&mut self) -> Closed {
         loop {
@@ -206,11 +252,15 @@ impl Ws {
         let mut v = frame;
         v["ref"] = serde_json::json!(r);
         self.send_json(v).await;
-        let answers = |f: &ServerFrame| match f {
-            ServerFrame::Ok(ok) => ok.r#ref == Some(boardroom_protocol::Ref::Int(r)),
-            ServerFrame::Error(e) => e.r#ref == Some(boardroom_protocol::Ref::Int(r)),
-            _ => false,
-        };
-        self.recv_until(answers).await.0
+        self.answer_to(r).await
     }
+}
+
+/// A `card.create` op frame with `ref` r: the op most real-time tests send to make traffic.
+pub fn card_create(r: i64, board: Uuid, column: Uuid, op_id: Uuid, title: &str) -> ClientFrame {
+    serde_json::from_value(json!({
+        "type": "op", "ref": r, "topic": format!("board:{board}"), "op_id": op_id,
+        "kind": "card.create", "data": {"column_id": column, "title": title}
+    }))
+    .expect("a card.create frame")
 }

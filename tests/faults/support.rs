@@ -70,7 +70,7 @@ pub async fn start_node(db: &str, env: &[(String, String)]) -> TestServer {
     TestServer::start(db, &env).await
 }
 
-/// The short `[cluster]` timings of `tests/cluster.rs`, where a test waits for a lease to lapse.
+/// The short `[cluster]` timings of `tests/cluster/`, where a test waits for a lease to lapse.
 pub const SHORT_LEASE: [(&str, &str); 5] = [
     ("BOARDROOM_CLUSTER__LEASE_TTL_MS", "1500"),
     ("BOARDROOM_CLUSTER__LEASE_RENEW_MS", "400"),
