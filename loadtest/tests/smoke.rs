@@ -330,12 +330,18 @@ async fn overload_boardroom() {
         .expect("overload runs");
     assert_eq!(r.rounds.len(), 1, "{r:?}");
     let round = &r.rounds[0];
-    // Both rates keep up at this size: the search tries them in ascending order.
+    // The search tries the rates in ascending order. Both keep up on an idle machine; on a
+    // loaded one a 1 s window at 40 ops/s can miss the 98 % bar, so either may be the
+    // maximum: what is checked is that the overload run offers `factor` times it.
     assert_eq!(round.search.len(), 2, "{r:?}");
     assert_eq!(round.search[0].rate_ops, 20.0, "{r:?}");
-    assert_eq!(round.max_rate_ops, Some(40.0), "{r:?}");
-    assert_eq!(round.overload.rate_ops, 80.0, "{r:?}");
-    assert!(round.overload.ops_sent >= 70, "{r:?}");
+    let max = round.max_rate_ops.expect("20 ops/s keeps up");
+    assert!(max == 20.0 || max == 40.0, "{r:?}");
+    assert_eq!(round.overload.rate_ops, 2.0 * max, "{r:?}");
+    assert!(
+        round.overload.ops_sent as f64 >= 0.85 * round.overload.rate_ops,
+        "{r:?}"
+    );
     // Nothing applied is lost, and every op is either applied or refused with a reason.
     assert_eq!(round.lost, 0, "{r:?}");
     assert!(round.other_errors.is_empty(), "{r:?}");
