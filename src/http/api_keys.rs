@@ -3,16 +3,13 @@
 
 use super::access::org_principal;
 use super::audit::{record, AuditCtx};
-use super::extract::Body;
+use super::extract::{Acting, Body};
 use super::page::PageQuery;
 use super::params::{Path, Query};
 use super::validate;
-use crate::app::AppState;
 use crate::auth::secrets;
-use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{ApiKey, NewApiKey};
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::policy::{decide, Action, Resource};
@@ -50,9 +47,7 @@ fn key_json(k: &ApiKey) -> Value {
 }
 
 pub async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -141,8 +136,7 @@ pub async fn create(
 }
 
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -157,9 +151,7 @@ pub async fn list(
 }
 
 pub async fn revoke(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
     org_principal(&state, &caller, org_id, Action::ManageApiKeys, MANAGE).await?;

@@ -6,12 +6,12 @@
 //! transaction: the store methods of members, keys and links commit on their own. A failed
 //! audit write is logged (and counted) but does not undo or fail the change.
 
+use super::extract::Acting;
 use super::params::{Path, Query};
 use crate::app::AppState;
 use crate::auth::session::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{AuditActor, AuditCursor, AuditEntry, AuditQuery, AuditRecord};
-use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -142,8 +142,7 @@ fn time_param(name: &str, v: &Option<String>) -> ApiResult<Option<DateTime<Utc>>
 }
 
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(org_id): Path<Uuid>,
     Query(q): Query<AuditParams>,
 ) -> ApiResult<Response> {

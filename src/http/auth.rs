@@ -1,7 +1,7 @@
 //! `/api/v1/auth/*` and `/api/v1/me`: login, refresh with rotation and reuse detection,
 //! logout.
 
-use super::extract::Body;
+use super::extract::{Acting, Body};
 use crate::app::AppState;
 use crate::auth::session::{Caller, ClientIp};
 use crate::auth::{password, secrets};
@@ -176,8 +176,7 @@ async fn issue_pair(state: &AppState, user_id: Uuid, family_id: Uuid) -> ApiResu
 }
 
 pub async fn logout(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Body(body): Body<RefreshBody>,
 ) -> ApiResult<StatusCode> {
     let Caller::User { user_id } = caller else {

@@ -2,16 +2,13 @@
 
 use super::access::{board_principal, org_principal, reads_board};
 use super::audit::{record, AuditCtx};
-use super::extract::Body;
+use super::extract::{Acting, Body};
 use super::page::PageQuery;
 use super::params::{Path, Query};
 use super::validate;
-use crate::app::AppState;
-use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{AuditEntry, Board, BoardFilter, NewBoard, Template};
 use crate::templates;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::policy::{Action, Principal};
@@ -40,9 +37,7 @@ pub fn board_json(b: &Board) -> Value {
 }
 
 pub async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateBoard>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -90,8 +85,7 @@ fn filter_for(p: &Principal) -> BoardFilter {
 }
 
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -112,9 +106,7 @@ pub async fn list(
 }
 
 pub async fn archive(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path(board_id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
     let board = state

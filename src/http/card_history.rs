@@ -8,12 +8,10 @@
 //! gets 403, and a share link has no way in at all.
 
 use super::access::board_principal;
+use super::extract::Acting;
 use super::params::Path;
-use crate::app::AppState;
-use crate::auth::session::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::store::EventRecord;
-use axum::extract::State;
 use axum::Json;
 use boardroom_actors::policy::Action;
 use serde_json::{json, Value};
@@ -33,8 +31,7 @@ const FIELDS: [&str; 8] = [
 ];
 
 pub async fn history(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path((board_id, card_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
     let board = state

@@ -4,13 +4,11 @@
 //! rule of its own; the matching itself is `actors::domain::find_cards`. Archived cards are
 //! not in a board snapshot and are not found.
 
+use super::extract::Acting;
 use super::live::released_snapshot;
 use super::page;
 use super::params::{Path, Query};
-use crate::app::AppState;
-use crate::auth::session::Caller;
 use crate::error::{ApiError, ApiResult};
-use axum::extract::State;
 use axum::Json;
 use boardroom_actors::domain::{find_cards, CardFilter, SortKey};
 use boardroom_protocol::Snapshot;
@@ -52,8 +50,7 @@ fn sort_key(text: &str) -> ApiResult<SortKey> {
 }
 
 pub async fn search(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(board_id): Path<Uuid>,
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<Json<Value>> {

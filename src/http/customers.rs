@@ -2,15 +2,12 @@
 //! customer's past jobs keep their name.
 
 use super::access::org_principal;
-use super::extract::Body;
+use super::extract::{Acting, Body};
 use super::page::{paginate, Order, PageQuery};
 use super::params::{Path, Query};
 use super::validate;
-use crate::app::AppState;
-use crate::auth::session::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{CustomerPatch, NewCustomer, StoreError};
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::policy::Action;
@@ -49,8 +46,7 @@ fn bad_user(e: StoreError) -> ApiError {
 }
 
 pub async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateCustomer>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -70,8 +66,7 @@ pub async fn create(
 }
 
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -90,8 +85,7 @@ pub async fn list(
 }
 
 pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
     let what = "read customers";
@@ -126,8 +120,7 @@ pub struct PatchCustomer {
 }
 
 pub async fn patch(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
     Body(body): Body<PatchCustomer>,
 ) -> ApiResult<Json<Value>> {
@@ -164,8 +157,7 @@ pub async fn patch(
 }
 
 pub async fn delete(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
     let what = "manage customers";

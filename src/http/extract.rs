@@ -1,11 +1,15 @@
 //! The strict JSON body extractor: every failure is a 400 naming the field, or 413. (The
 //! caller's credential and address are `crate::auth::session`'s, shared with the WebSocket.)
 
+use crate::app::AppState;
+use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use boardroom_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
+use std::net::IpAddr;
 
 /// A JSON request body. Unlike `axum::Json` it answers every failure in the protocol's shape:
 /// malformed JSON, a missing or unknown field (named in `field`), a body over the limit.
@@ -65,4 +69,29 @@ fn quoted_field(msg: &str) -> Option<String> {
     let start = msg.find('`')? + 1;
     let len = msg[start..].find('`')?;
     Some(msg[start..start + len].to_string())
+}
+
+/// The app, who is asking and from where: what nearly every handler needs (the address for
+/// the audit log of writes), taken as one extractor so a handler's signature names only what
+/// is particular to it. Extracted in the
+/// order the handlers listed them before (credential, then address), so a request missing
+/// both is still refused as unauthorized first.
+pub struct Acting {
+    pub state: AppState,
+    pub caller: Caller,
+    pub ip: IpAddr,
+}
+
+impl FromRequestParts<AppState> for Acting {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        Ok(Acting {
+            state: state.clone(),
+            caller,
+            ip,
+        })
+    }
 }

@@ -2,15 +2,14 @@
 //! notifications. Ops and marking notifications read are `crate::commands`, shared with the
 //! socket, so they meet the same rules, refusals and budgets.
 
-use super::extract::Body;
+use super::extract::{Acting, Body};
 use super::params::{Path, Query};
 use crate::app::AppState;
-use crate::auth::session::{Caller, ClientIp};
+use crate::auth::session::Caller;
 use crate::commands::op::OpCommand;
 use crate::commands::Sender;
 use crate::error::{ApiError, ApiResult};
 use crate::realtime::convert;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::live::board::{unanswered, BoardMsg, OpReply};
@@ -44,8 +43,7 @@ async fn board_principal(
 }
 
 pub async fn snapshot(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(board_id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
     let (epoch, seq, snap) = released_snapshot(&state, &caller, board_id).await?;
@@ -94,9 +92,7 @@ pub(super) async fn released_snapshot(
 
 /// `POST /boards/{id}/ops`: the op command, its answer awaited and rendered as HTTP.
 pub async fn apply_op(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path(board_id): Path<Uuid>,
     Body(req): Body<OpRequest>,
 ) -> ApiResult<Json<Value>> {
@@ -128,8 +124,7 @@ pub struct EventsQuery {
 }
 
 pub async fn events(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(board_id): Path<Uuid>,
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -191,8 +186,7 @@ fn notification_cursor(text: &str) -> ApiResult<(chrono::DateTime<chrono::Utc>, 
 }
 
 pub async fn notifications(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Query(q): Query<NotificationsQuery>,
 ) -> ApiResult<Json<Value>> {
     let user = state
@@ -240,8 +234,7 @@ pub struct ReadBody {
 }
 
 pub async fn mark_read(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Body(b): Body<ReadBody>,
 ) -> ApiResult<Json<Value>> {
     // Who may is answered before what they sent, as before the command layer.
@@ -280,8 +273,7 @@ pub enum PanicWhen {
 /// and what requests in flight get. Body `{"when":"now"}` (the default) or
 /// `{"when":"next_op"}`.
 pub async fn debug_panic(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(board_id): Path<Uuid>,
     Body(body): Body<PanicBody>,
 ) -> ApiResult<StatusCode> {
@@ -316,8 +308,7 @@ pub async fn debug_panic(
 /// this user, or of this API key) fail on their next frame, to exercise how the server closes
 /// a session that broke (1011) and cleans up after it. Answers how many were armed.
 pub async fn debug_session_panic(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let key = match &caller {
         Caller::User { user_id } => *user_id,

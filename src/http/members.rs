@@ -3,16 +3,15 @@
 
 use super::access::org_principal;
 use super::audit::{record, AuditCtx};
-use super::extract::Body;
+use super::extract::{Acting, Body};
 use super::page::PageQuery;
 use super::params::{Path, Query};
 use super::validate;
 use crate::app::AppState;
 use crate::auth::password;
-use crate::auth::session::{Caller, ClientIp};
+use crate::auth::session::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Member, NewUser};
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::policy::{decide, Action, Principal, Resource};
@@ -31,9 +30,7 @@ pub struct CreateMember {
 }
 
 pub async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateMember>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -81,8 +78,7 @@ pub async fn create(
 }
 
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -104,9 +100,7 @@ pub struct PatchMember {
 }
 
 pub async fn patch(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path((org_id, user_id)): Path<(Uuid, Uuid)>,
     Body(body): Body<PatchMember>,
 ) -> ApiResult<Json<Value>> {
@@ -144,9 +138,7 @@ pub async fn patch(
 }
 
 pub async fn deactivate(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path((org_id, user_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
     let (_, target) = member_to_modify(&state, &caller, org_id, user_id, "deactivate").await?;
@@ -228,8 +220,7 @@ async fn ensure_another_owner(state: &AppState, org_id: Uuid, leaving: Uuid) -> 
 /// the people who work on its boards (assignee pickers, @mentions, comment authors). No
 /// emails; customers (and customer API keys) may not list the staff.
 pub async fn people(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(org_id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {

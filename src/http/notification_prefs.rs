@@ -4,13 +4,12 @@
 //! change stay as they are.
 
 use super::access::org_principal;
-use super::extract::Body;
+use super::extract::{Acting, Body};
 use super::params::Path;
 use crate::app::AppState;
 use crate::auth::session::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::store::NotificationPrefs;
-use axum::extract::State;
 use axum::Json;
 use boardroom_actors::policy::Action;
 use boardroom_protocol::NotificationKind;
@@ -61,8 +60,7 @@ async fn member(state: &AppState, caller: &Caller, org_id: Uuid) -> ApiResult<Uu
 }
 
 pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(org_id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
     let user = member(&state, &caller, org_id).await?;
@@ -71,8 +69,7 @@ pub async fn get(
 }
 
 pub async fn put(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(org_id): Path<Uuid>,
     Body(body): Body<PutPrefs>,
 ) -> ApiResult<Json<Value>> {

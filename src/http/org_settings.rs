@@ -3,13 +3,10 @@
 
 use super::access::org_principal;
 use super::audit::AuditCtx;
-use super::extract::Body;
+use super::extract::{Acting, Body};
 use super::params::Path;
 use super::validate;
-use crate::app::AppState;
-use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
-use axum::extract::State;
 use axum::Json;
 use boardroom_actors::policy::Action;
 use serde::Deserialize;
@@ -23,9 +20,7 @@ pub struct PatchOrg {
 }
 
 pub async fn patch(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path(org_id): Path<Uuid>,
     Body(body): Body<PatchOrg>,
 ) -> ApiResult<Json<Value>> {

@@ -2,16 +2,13 @@
 
 use super::access::{card_resource, org_principal, reads_board};
 use super::audit::{record, AuditCtx};
-use super::extract::Body;
+use super::extract::{Acting, Body};
 use super::page::{by_creation, Order, PageQuery};
 use super::params::{Path, Query};
 use super::validate;
-use crate::app::AppState;
 use crate::auth::secrets;
-use crate::auth::session::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::NewShareLink;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::policy::{decide, Action};
@@ -26,9 +23,7 @@ pub struct CreateLink {
 }
 
 pub async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path(card_id): Path<Uuid>,
     Body(body): Body<CreateLink>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -80,9 +75,7 @@ pub async fn create(
 }
 
 pub async fn revoke(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     let link = state
@@ -143,8 +136,7 @@ impl ListQuery {
 /// `GET /api/v1/orgs/{org}/share-links[?card=<id>]`: the org's share links (never their
 /// tokens, which are only shown when created), newest first, for those who manage them.
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(org_id): Path<Uuid>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {

@@ -4,15 +4,14 @@
 
 use super::access::org_principal;
 use super::audit::{record, AuditCtx};
-use super::extract::Body;
+use super::extract::{Acting, Body};
 use super::params::{Path, Query};
 use super::validate;
 use crate::app::AppState;
-use crate::auth::session::{Caller, ClientIp};
+use crate::auth::session::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Delivery, Webhook, WebhookPatch};
 use crate::webhooks::{guard, now_ms, test_delivery};
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::policy::Action;
@@ -183,9 +182,7 @@ fn description(d: Option<String>) -> ApiResult<String> {
 }
 
 pub async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path(org_id): Path<Uuid>,
     Body(body): Body<CreateWebhook>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -236,8 +233,7 @@ async fn caller_user(state: &AppState, caller: &Caller, org_id: Uuid) -> ApiResu
 }
 
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path(org_id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
     authorize(&state, &caller, org_id).await?;
@@ -262,8 +258,7 @@ async fn found(state: &AppState, org_id: Uuid, id: Uuid) -> ApiResult<Webhook> {
 }
 
 pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
     authorize(&state, &caller, org_id).await?;
@@ -271,9 +266,7 @@ pub async fn get(
 }
 
 pub async fn patch(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
     Body(body): Body<PatchWebhook>,
 ) -> ApiResult<Json<Value>> {
@@ -316,9 +309,7 @@ pub async fn patch(
 }
 
 pub async fn delete(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
     authorize(&state, &caller, org_id).await?;
@@ -341,9 +332,7 @@ pub async fn delete(
 }
 
 pub async fn rotate_secret(
-    State(state): State<AppState>,
-    caller: Caller,
-    ClientIp(ip): ClientIp,
+    Acting { state, caller, ip }: Acting,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
     authorize(&state, &caller, org_id).await?;
@@ -373,8 +362,7 @@ pub async fn rotate_secret(
 }
 
 pub async fn test(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     authorize(&state, &caller, org_id).await?;
@@ -391,8 +379,7 @@ pub async fn test(
 }
 
 pub async fn deliveries(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path((org_id, id)): Path<(Uuid, Uuid)>,
     Query(q): Query<DeliveriesQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -417,8 +404,7 @@ pub async fn deliveries(
 }
 
 pub async fn redeliver(
-    State(state): State<AppState>,
-    caller: Caller,
+    Acting { state, caller, .. }: Acting,
     Path((org_id, id, delivery)): Path<(Uuid, Uuid, Uuid)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     authorize(&state, &caller, org_id).await?;

@@ -232,7 +232,8 @@ pub struct RefreshToken {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Its columns map one to one, so it is read straight from a row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ShareLink {
     pub id: Uuid,
     pub org_id: Uuid,

@@ -100,15 +100,8 @@ macro_rules! api_keys_sql {
             }
 
             pub async fn revoke_api_key(pool: &Pool, org_id: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE api_keys SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
-                )
-                .bind(org_id)
-                .bind(id)
-                .bind(at)
-                .execute(pool)
-                .await?;
-                Ok(done.rows_affected() > 0)
+                let sql = "UPDATE api_keys SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL";
+                Ok(stamp::$m::stamp_once(pool, sql, org_id, id, at).await?)
             }
 
             pub async fn touch_api_key(pool: &Pool, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {

@@ -289,16 +289,9 @@ macro_rules! boards_sql {
             }
 
             pub async fn archive_board(pool: &Pool, org_id: Uuid, board_id: Uuid) -> StoreResult<Option<Board>> {
-                let t = now();
-                sqlx::query(
-                    "UPDATE boards SET archived_at = $3, updated_at = $3 \
-                     WHERE org_id = $1 AND id = $2 AND archived_at IS NULL",
-                )
-                .bind(org_id)
-                .bind(board_id)
-                .bind(t)
-                .execute(pool)
-                .await?;
+                let sql = "UPDATE boards SET archived_at = $3, updated_at = $3 \
+                     WHERE org_id = $1 AND id = $2 AND archived_at IS NULL";
+                stamp::$m::stamp_once(pool, sql, org_id, board_id, now()).await?;
                 Ok(get_board(pool, board_id).await?.filter(|b| b.org_id == org_id))
             }
 

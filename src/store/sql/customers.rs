@@ -131,17 +131,9 @@ macro_rules! customers_sql {
             }
 
             pub async fn delete_customer(pool: &Pool, org_id: Uuid, id: Uuid) -> StoreResult<bool> {
-                let t = now();
-                let done = sqlx::query(
-                    "UPDATE customers SET deleted_at = $3, updated_at = $3 \
-                     WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL",
-                )
-                .bind(org_id)
-                .bind(id)
-                .bind(t)
-                .execute(pool)
-                .await?;
-                Ok(done.rows_affected() > 0)
+                let sql = "UPDATE customers SET deleted_at = $3, updated_at = $3 \
+                     WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL";
+                Ok(stamp::$m::stamp_once(pool, sql, org_id, id, now()).await?)
             }
 
             pub async fn customer_of_user(pool: &Pool, org_id: Uuid, user_id: Uuid) -> StoreResult<Option<Uuid>> {

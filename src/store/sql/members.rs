@@ -63,32 +63,11 @@ macro_rules! members_sql {
                 let t = now();
                 let id = new_id();
                 let email = user.email.to_lowercase();
+                let user = User { id, email, name: user.name, password_hash: user.password_hash, created_at: t };
                 let mut tx = pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5)",
-                )
-                .bind(id)
-                .bind(&email)
-                .bind(&user.name)
-                .bind(&user.password_hash)
-                .bind(t)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| map_err(e, "a user with this email"))?;
-                sqlx::query(
-                    "INSERT INTO memberships (org_id, user_id, role, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $4)",
-                )
-                .bind(org_id)
-                .bind(id)
-                .bind(role.as_str())
-                .bind(t)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| map_err(e, "membership"))?;
+                super::super::orgs::$m::insert_user_as_member(&mut tx, &user, org_id, role).await?;
                 tx.commit().await?;
-                Ok(Member { id, email, name: user.name, role, active: true, created_at: t })
+                Ok(Member { id, email: user.email, name: user.name, role, active: true, created_at: t })
             }
 
             pub async fn list_members(pool: &Pool, org_id: Uuid) -> StoreResult<Vec<Member>> {
@@ -127,17 +106,9 @@ macro_rules! members_sql {
             }
 
             pub async fn deactivate_member(pool: &Pool, org_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
-                let t = now();
-                let done = sqlx::query(
-                    "UPDATE memberships SET deactivated_at = $3, updated_at = $3 \
-                     WHERE org_id = $1 AND user_id = $2 AND deactivated_at IS NULL",
-                )
-                .bind(org_id)
-                .bind(user_id)
-                .bind(t)
-                .execute(pool)
-                .await?;
-                Ok(done.rows_affected() > 0)
+                let sql = "UPDATE memberships SET deactivated_at = $3, updated_at = $3 \
+                     WHERE org_id = $1 AND user_id = $2 AND deactivated_at IS NULL";
+                Ok(stamp::$m::stamp_once(pool, sql, org_id, user_id, now()).await?)
             }
 
             pub async fn notification_prefs(

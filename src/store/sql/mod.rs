@@ -21,6 +21,7 @@ pub(super) mod insert;
 mod members;
 mod orgs;
 mod share_links;
+pub(super) mod stamp;
 
 pub use connect::{PgStore, SqliteStore};
 pub(super) use events::EventRow;

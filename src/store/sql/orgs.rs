@@ -71,6 +71,40 @@ macro_rules! orgs_sql {
                 Ok(n)
             }
 
+            /// A new user and their membership of `org_id`: how both an owner signing up and a
+            /// member an admin adds come into being, inside the caller's transaction.
+            pub async fn insert_user_as_member(
+                conn: &mut <$Db as sqlx::Database>::Connection,
+                user: &User,
+                org_id: Uuid,
+                role: Role,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(user.id)
+                .bind(&user.email)
+                .bind(&user.name)
+                .bind(&user.password_hash)
+                .bind(user.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| map_err(e, "a user with this email"))?;
+                sqlx::query(
+                    "INSERT INTO memberships (org_id, user_id, role, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $4)",
+                )
+                .bind(org_id)
+                .bind(user.id)
+                .bind(role.as_str())
+                .bind(user.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| map_err(e, "membership"))?;
+                Ok(())
+            }
+
             pub async fn create_org_with_owner(pool: &Pool, name: &str, owner: NewUser) -> StoreResult<(Org, User)> {
                 let t = now();
                 let org = Org { id: new_id(), name: name.to_string(), created_at: t };
@@ -88,27 +122,7 @@ macro_rules! orgs_sql {
                     .bind(t)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
-                    "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5)",
-                )
-                .bind(user.id)
-                .bind(&user.email)
-                .bind(&user.name)
-                .bind(&user.password_hash)
-                .bind(t)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| map_err(e, "a user with this email"))?;
-                sqlx::query(
-                    "INSERT INTO memberships (org_id, user_id, role, created_at, updated_at) \
-                     VALUES ($1, $2, 'owner', $3, $3)",
-                )
-                .bind(org.id)
-                .bind(user.id)
-                .bind(t)
-                .execute(&mut *tx)
-                .await?;
+                insert_user_as_member(&mut tx, &user, org.id, Role::Owner).await?;
                 tx.commit().await?;
                 Ok((org, user))
             }

@@ -3,36 +3,9 @@
 use super::*;
 
 #[derive(sqlx::FromRow)]
-struct ShareRow {
-    id: Uuid,
-    org_id: Uuid,
-    board_id: Uuid,
-    card_id: Uuid,
-    created_by: Uuid,
-    expires_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-}
-
-impl From<ShareRow> for ShareLink {
-    fn from(r: ShareRow) -> Self {
-        ShareLink {
-            id: r.id,
-            org_id: r.org_id,
-            board_id: r.board_id,
-            card_id: r.card_id,
-            created_by: r.created_by,
-            expires_at: r.expires_at,
-            revoked_at: r.revoked_at,
-            created_at: r.created_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
 struct ShareListRow {
     #[sqlx(flatten)]
-    link: ShareRow,
+    link: ShareLink,
     title: String,
 }
 
@@ -76,21 +49,13 @@ macro_rules! share_links_sql {
             }
 
             pub async fn find_share_link(pool: &Pool, token_hash: &[u8]) -> StoreResult<Option<ShareLink>> {
-                let row: Option<ShareRow> =
-                    sqlx::query_as(&format!("SELECT {SHARE_COLS} FROM share_links WHERE token_hash = $1"))
-                        .bind(token_hash)
-                        .fetch_optional(pool)
-                        .await?;
-                Ok(row.map(ShareLink::from))
+                let sql = format!("SELECT {SHARE_COLS} FROM share_links WHERE token_hash = $1");
+                Ok(sqlx::query_as(&sql).bind(token_hash).fetch_optional(pool).await?)
             }
 
             pub async fn get_share_link(pool: &Pool, id: Uuid) -> StoreResult<Option<ShareLink>> {
-                let row: Option<ShareRow> =
-                    sqlx::query_as(&format!("SELECT {SHARE_COLS} FROM share_links WHERE id = $1"))
-                        .bind(id)
-                        .fetch_optional(pool)
-                        .await?;
-                Ok(row.map(ShareLink::from))
+                let sql = format!("SELECT {SHARE_COLS} FROM share_links WHERE id = $1");
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
             }
 
             pub async fn list_share_links(
@@ -101,38 +66,23 @@ macro_rules! share_links_sql {
             ) -> StoreResult<Vec<(ShareLink, String)>> {
                 const COLS: &str = "s.id, s.org_id, s.board_id, s.card_id, s.created_by, s.expires_at, \
                      s.revoked_at, s.created_at, c.title";
-                let rows: Vec<ShareListRow> = match card_id {
-                    Some(card) => sqlx::query_as(&format!(
-                        "SELECT {COLS} FROM share_links s JOIN cards c ON c.id = s.card_id \
-                         WHERE s.org_id = $1 AND s.card_id = $2 ORDER BY s.created_at DESC, s.id DESC LIMIT $3"
-                    ))
-                    .bind(org_id)
-                    .bind(card)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?,
-                    None => sqlx::query_as(&format!(
-                        "SELECT {COLS} FROM share_links s JOIN cards c ON c.id = s.card_id \
-                         WHERE s.org_id = $1 ORDER BY s.created_at DESC, s.id DESC LIMIT $2"
-                    ))
-                    .bind(org_id)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?,
-                };
-                Ok(rows.into_iter().map(|r| (ShareLink::from(r.link), r.title)).collect())
+                // One query for both: a card filter left out matches every card.
+                let rows: Vec<ShareListRow> = sqlx::query_as(&format!(
+                    "SELECT {COLS} FROM share_links s JOIN cards c ON c.id = s.card_id \
+                     WHERE s.org_id = $1 AND ($2 IS NULL OR s.card_id = $2) \
+                     ORDER BY s.created_at DESC, s.id DESC LIMIT $3"
+                ))
+                .bind(org_id)
+                .bind(card_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                Ok(rows.into_iter().map(|r| (r.link, r.title)).collect())
             }
 
             pub async fn revoke_share_link(pool: &Pool, org_id: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE share_links SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
-                )
-                .bind(org_id)
-                .bind(id)
-                .bind(at)
-                .execute(pool)
-                .await?;
-                Ok(done.rows_affected() > 0)
+                let sql = "UPDATE share_links SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL";
+                Ok(stamp::$m::stamp_once(pool, sql, org_id, id, at).await?)
             }
         }
     };
