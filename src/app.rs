@@ -95,7 +95,12 @@ impl AppState {
             store.clone(),
             config.realtime.journal_capacity,
             config.realtime.journal_max_batch,
-            config.realtime.journal_pipeline,
+            // SQLite has one writer: a second commit in flight would only wait for the first.
+            if config.database_url().starts_with("sqlite:") {
+                1
+            } else {
+                config.realtime.journal_pipeline
+            },
         );
         let hub = Arc::new(Hub::default());
         let node = match config.broker.as_str() {

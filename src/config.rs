@@ -277,7 +277,7 @@ impl Default for Config {
                 ws_read_buffer_bytes: 1024,
                 journal_capacity: 10_000,
                 journal_max_batch: 512,
-                journal_pipeline: 1,
+                journal_pipeline: 2,
                 ring_buffer_events: 1000,
                 max_recovery_events: 5000,
                 board_idle_secs: 300,

@@ -5,8 +5,10 @@
 //! The group commit can be pipelined: up to `pipeline` batches in flight at once, each on its
 //! own connection, so that the ops arriving while one commit waits for its fsync need not wait
 //! for it to finish before their own commit starts. A batch closes when the pipeline has room
-//! (a previous commit finished) or when it is full (`max_batch`), never on a timer. The server
-//! runs with `journal_pipeline = 1` (measured no better with 2 on Postgres; BENCHMARKS.md).
+//! (a previous commit finished) or when it is full (`max_batch`), never on a timer. More than
+//! one batch is in flight only when the journal is saturated, one per lane of boards (see
+//! `Gatherer`): that raised saturated Postgres throughput by a fifth, where two batches of any
+//! boards had lowered it and two commits at moderate load had raised the p99 (BENCHMARKS.md).
 //!
 //! Ordering: a board is in at most one batch in flight. An entry of a board whose earlier
 //! entries are still being committed waits (held, in order) until that commit has ended, so a
@@ -230,19 +232,52 @@ fn transient(e: &StoreError) -> bool {
 
 /// Entries the flusher has taken from the queue but not yet put in a batch, because a batch of
 /// their board is still in flight (or the batch filled up). Kept in journal order.
+///
+/// With more than one batch in flight, each board belongs to one *lane* (its id modulo the
+/// pipeline) and a lane has at most one batch in flight. Lanes are what keep batches full at
+/// saturation: a batch may only take boards that are not busy, and without lanes the first
+/// batch takes every active board, so the next one finds almost nothing to take (measured:
+/// 512-op batches shrank to 160-185 ops, BENCHMARKS.md "Pipelined group commit"). With lanes
+/// each batch in flight holds about 1/pipeline of the boards and up to `max_batch` of their
+/// ops. A lane whose commit is failing (retried) lends its boards' new entries to the other
+/// lanes, so a failing board holds back itself and its batch, not a fixed share of the boards.
 struct Gatherer {
     held: VecDeque<Entry>,
     /// Boards with a batch in flight.
     busy: HashSet<Uuid>,
     max_batch: usize,
+    /// Per lane: its batch's commit is failing and being retried.
+    failing: Arc<[std::sync::atomic::AtomicBool]>,
+}
+
+fn lane_of(board: Uuid, lanes: usize) -> usize {
+    (board.as_u128() % lanes.max(1) as u128) as usize
 }
 
 impl Gatherer {
-    /// An entry joins the batch unless its board is busy or an earlier entry of its board was
-    /// held back in this pass (which keeps every board's entries in order).
-    fn place(&mut self, e: Entry, batch: &mut Vec<Entry>, blocked: &mut HashSet<Uuid>) {
+    fn lanes(&self) -> usize {
+        self.failing.len()
+    }
+
+    /// An entry joins the batch unless its board is busy, belongs to another lane than
+    /// `lane` (when batches go by lane, and that lane is not failing), or an earlier entry of
+    /// its board was held back in this pass (which keeps every board's entries in order).
+    fn place(
+        &mut self,
+        e: Entry,
+        lane: Option<usize>,
+        batch: &mut Vec<Entry>,
+        blocked: &mut HashSet<Uuid>,
+    ) {
         let board = e.commit.board_id;
-        if batch.len() < self.max_batch && !self.busy.contains(&board) && !blocked.contains(&board)
+        let lane_ok = lane.is_none_or(|lane| {
+            let own = lane_of(board, self.lanes());
+            own == lane || self.failing[own].load(std::sync::atomic::Ordering::Relaxed)
+        });
+        if lane_ok
+            && batch.len() < self.max_batch
+            && !self.busy.contains(&board)
+            && !blocked.contains(&board)
         {
             batch.push(e);
         } else {
@@ -251,23 +286,28 @@ impl Gatherer {
         }
     }
 
-    /// The next batch: held entries first, then what waits in the queue, up to `max_batch`.
-    /// Reads the queue only while fewer than `max_batch` entries are held, so the memory
-    /// outside the bounded queue stays bounded too.
-    fn gather(&mut self, rx: &mut mpsc::Receiver<Entry>) -> Vec<Entry> {
+    /// The next batch (of `lane`'s boards only, when given): held entries first, then what
+    /// waits in the queue, up to `max_batch`. Reads the queue only while fewer than
+    /// `max_batch` entries per lane are held, so the memory outside the bounded queue stays
+    /// bounded too.
+    fn gather(&mut self, rx: &mut mpsc::Receiver<Entry>, lane: Option<usize>) -> Vec<Entry> {
         let mut batch = Vec::new();
         let mut blocked = HashSet::new();
         let held = std::mem::take(&mut self.held);
         for e in held {
-            self.place(e, &mut batch, &mut blocked);
+            self.place(e, lane, &mut batch, &mut blocked);
         }
-        while batch.len() < self.max_batch && self.held.len() < self.max_batch {
+        while batch.len() < self.max_batch && self.held.len() < self.held_bound() {
             match rx.try_recv() {
-                Ok(e) => self.place(e, &mut batch, &mut blocked),
+                Ok(e) => self.place(e, lane, &mut batch, &mut blocked),
                 Err(_) => break,
             }
         }
         batch
+    }
+
+    fn held_bound(&self) -> usize {
+        self.max_batch * self.lanes()
     }
 }
 
@@ -280,11 +320,16 @@ async fn flusher(
     closing: Arc<tokio::sync::Notify>,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
+    let failing: Arc<[std::sync::atomic::AtomicBool]> = (0..pipeline)
+        .map(|_| std::sync::atomic::AtomicBool::new(false))
+        .collect();
     let mut g = Gatherer {
         held: VecDeque::new(),
         busy: HashSet::new(),
         max_batch,
+        failing: failing.clone(),
     };
+    let mut lane_busy = vec![false; pipeline];
     let mut in_flight = FuturesUnordered::new();
     let mut closed = false;
     let mut drained = false;
@@ -294,17 +339,37 @@ async fn flusher(
         "write-behind journal pipelining group commits"
     );
     loop {
-        // Start batches while the pipeline has room: a batch is whatever queued meanwhile.
-        while in_flight.len() < pipeline {
-            let batch = g.gather(&mut rx);
-            if batch.is_empty() {
+        // Start a batch in every idle lane that has something to commit: a batch is whatever
+        // queued meanwhile. Below saturation one batch at a time, of any boards: two commits
+        // in flight compete for the same WAL flush, and at 10 000 ops/s that doubled the p99
+        // while adding no throughput (BENCHMARKS.md, issue 12, "Lanes").
+        // A failing (retried) commit must not hold up the other boards either.
+        let by_lane = pipeline > 1
+            && (g.held.len() + rx.len() >= saturated_backlog(max_batch)
+                || failing.iter().any(|f| f.load(Relaxed)));
+        for (lane, busy) in lane_busy.iter_mut().enumerate() {
+            if *busy {
+                continue;
+            }
+            if !by_lane && !in_flight.is_empty() {
                 break;
+            }
+            let batch = g.gather(&mut rx, by_lane.then_some(lane));
+            if batch.is_empty() {
+                continue;
             }
             if !in_flight.is_empty() {
                 stats.overlapped.fetch_add(1, Relaxed);
             }
+            *busy = true;
             g.busy.extend(batch.iter().map(|e| e.commit.board_id));
-            in_flight.push(commit_entries(store.clone(), batch, stats.clone()));
+            in_flight.push(commit_entries(
+                store.clone(),
+                batch,
+                stats.clone(),
+                lane,
+                failing.clone(),
+            ));
             stats
                 .max_in_flight
                 .fetch_max(in_flight.len() as u64, Relaxed);
@@ -312,10 +377,11 @@ async fn flusher(
         if drained && in_flight.is_empty() && g.held.is_empty() {
             break;
         }
-        let room = in_flight.len() < pipeline && g.held.len() < max_batch;
+        let room = in_flight.len() < pipeline && g.held.len() < g.held_bound();
         tokio::select! {
-            Some(boards) = in_flight.next(), if !in_flight.is_empty() => {
+            Some((lane, boards)) = in_flight.next(), if !in_flight.is_empty() => {
                 // Its outcomes are out: its boards' next entries may go.
+                lane_busy[lane] = false;
                 for b in boards {
                     g.busy.remove(&b);
                 }
@@ -334,13 +400,21 @@ async fn flusher(
     tracing::info!("write-behind journal flushed and closed");
 }
 
+/// How many waiting entries mean the journal is saturated, so that more than one batch in
+/// flight pays: a quarter of a full batch (at 10 000 ops/s on Postgres 11-16 wait per commit).
+fn saturated_backlog(max_batch: usize) -> usize {
+    (max_batch / 4).max(2)
+}
+
 /// Commits one batch (retrying as long as it takes), answers its entries, and gives back the
 /// boards it held.
 async fn commit_entries(
     store: DynStore,
     entries: Vec<Entry>,
     stats: Arc<JournalStats>,
-) -> HashSet<Uuid> {
+    lane: usize,
+    failing: Arc<[std::sync::atomic::AtomicBool]>,
+) -> (usize, HashSet<Uuid>) {
     use std::sync::atomic::Ordering::Relaxed;
     // The commits move out of the entries into the statements' input: nothing copied.
     let mut commits: Vec<BoardCommit> = Vec::with_capacity(entries.len());
@@ -351,7 +425,8 @@ async fn commit_entries(
         waiting.push((e.done, e.queued));
     }
     let started = Instant::now();
-    let outcomes = commit_with_retry(&store, &commits, &stats).await;
+    let outcomes = commit_with_retry(&store, &commits, &stats, &failing[lane]).await;
+    failing[lane].store(false, Relaxed);
     let took = started.elapsed();
     let n = waiting.len();
     stats.batches.fetch_add(1, Relaxed);
@@ -372,7 +447,7 @@ async fn commit_entries(
         let _ = done.send(outcome);
     }
     // The batch is freed only now, after the answers: they need not wait for it.
-    commits.into_iter().map(|c| c.board_id).collect()
+    (lane, commits.into_iter().map(|c| c.board_id).collect())
 }
 
 /// Commits the batch, retrying transient failures with backoff for as long as it takes. A
@@ -381,8 +456,9 @@ async fn commit_with_retry(
     store: &DynStore,
     commits: &[BoardCommit],
     stats: &JournalStats,
+    failing: &std::sync::atomic::AtomicBool,
 ) -> Vec<CommitOutcome> {
-    match commit_retrying(store, commits, stats).await {
+    match commit_retrying(store, commits, stats, failing).await {
         Ok(fenced) => outcomes_for(commits, &fenced),
         Err(e) if commits.len() == 1 => {
             tracing::error!(error = %e, board_id = %commits[0].board_id, "commit refused by the database");
@@ -393,7 +469,7 @@ async fn commit_with_retry(
             let mut out = Vec::with_capacity(commits.len());
             for c in commits {
                 let one = std::slice::from_ref(c);
-                out.push(match commit_retrying(store, one, stats).await {
+                out.push(match commit_retrying(store, one, stats, failing).await {
                     Ok(fenced) => outcomes_for(one, &fenced).remove(0),
                     Err(e) => {
                         tracing::error!(error = %e, board_id = %c.board_id, "commit refused by the database");
@@ -410,6 +486,7 @@ async fn commit_retrying(
     store: &DynStore,
     commits: &[BoardCommit],
     stats: &JournalStats,
+    failing: &std::sync::atomic::AtomicBool,
 ) -> Result<Vec<Uuid>, StoreError> {
     let mut backoff = Duration::from_millis(10);
     loop {
@@ -427,6 +504,8 @@ async fn commit_retrying(
                         .failing_since_ms
                         .compare_exchange(0, unix_ms().max(1), Relaxed, Relaxed);
                 stats.retries.fetch_add(1, Relaxed);
+                // Its lane's boards' later entries may go in another lane meanwhile.
+                failing.store(true, Relaxed);
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "group commit failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -454,4 +533,116 @@ fn outcomes_for(commits: &[BoardCommit], fenced: &[Uuid]) -> Vec<CommitOutcome> 
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+    fn entry(board: Uuid) -> Entry {
+        let (done, _) = oneshot::channel();
+        Entry {
+            commit: BoardCommit {
+                org_id: Uuid::nil(),
+                board_id: board,
+                epoch: 1,
+                events: Vec::new(),
+                ops: Vec::new(),
+                changes: Vec::new(),
+                notifications: Vec::new(),
+            },
+            done,
+            queued: Instant::now(),
+        }
+    }
+
+    fn gatherer(lanes: usize, max_batch: usize) -> Gatherer {
+        Gatherer {
+            held: VecDeque::new(),
+            busy: HashSet::new(),
+            max_batch,
+            failing: (0..lanes).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    /// Boards 0..n: with two lanes, the even ones are lane 0 and the odd ones lane 1.
+    fn boards(n: u128) -> Vec<Uuid> {
+        (0..n).map(Uuid::from_u128).collect()
+    }
+
+    fn queue(entries: impl IntoIterator<Item = Uuid>) -> mpsc::Receiver<Entry> {
+        let (tx, rx) = mpsc::channel(1000);
+        for b in entries {
+            tx.try_send(entry(b)).unwrap();
+        }
+        rx
+    }
+
+    fn ids(batch: &[Entry]) -> Vec<u128> {
+        batch.iter().map(|e| e.commit.board_id.as_u128()).collect()
+    }
+
+    #[test]
+    fn by_lane_each_batch_takes_its_lanes_boards_in_order() {
+        let b = boards(4);
+        // Three rounds of ops over four boards.
+        let mut rx = queue((0..3).flat_map(|_| b.clone()));
+        let mut g = gatherer(2, 100);
+        let first = g.gather(&mut rx, Some(0));
+        assert_eq!(ids(&first), vec![0, 2, 0, 2, 0, 2]);
+        g.busy.extend(first.iter().map(|e| e.commit.board_id));
+        let second = g.gather(&mut rx, Some(1));
+        assert_eq!(ids(&second), vec![1, 3, 1, 3, 1, 3]);
+        assert!(g.held.is_empty());
+    }
+
+    #[test]
+    fn without_lanes_a_batch_takes_any_board_that_is_not_busy() {
+        let b = boards(4);
+        let mut rx = queue(b.clone());
+        let mut g = gatherer(2, 100);
+        g.busy.insert(b[1]);
+        let batch = g.gather(&mut rx, None);
+        assert_eq!(ids(&batch), vec![0, 2, 3]);
+        assert_eq!(ids(g.held.make_contiguous()), vec![1]);
+    }
+
+    #[test]
+    fn a_busy_board_keeps_its_later_entries_behind_its_first_held_one() {
+        let b = boards(2);
+        let mut rx = queue([b[0], b[0], b[1], b[0]]);
+        let mut g = gatherer(2, 100);
+        g.busy.insert(b[0]);
+        assert!(g.gather(&mut rx, Some(0)).is_empty());
+        assert_eq!(ids(g.held.make_contiguous()), vec![0, 0, 1, 0]);
+        g.busy.remove(&b[0]);
+        assert_eq!(ids(&g.gather(&mut rx, Some(0))), vec![0, 0, 0]);
+        assert_eq!(ids(&g.gather(&mut rx, Some(1))), vec![1]);
+    }
+
+    #[test]
+    fn a_failing_lane_lends_its_idle_boards_to_the_other_lane() {
+        let b = boards(4);
+        let mut rx = queue(b.clone());
+        let mut g = gatherer(2, 100);
+        // Lane 0's batch (board 0) is being retried.
+        g.busy.insert(b[0]);
+        g.failing[0].store(true, Relaxed);
+        let batch = g.gather(&mut rx, Some(1));
+        assert_eq!(ids(&batch), vec![1, 2, 3]);
+        assert_eq!(ids(g.held.make_contiguous()), vec![0]);
+    }
+
+    #[test]
+    fn a_batch_stops_at_max_batch_and_reading_stops_at_the_held_bound() {
+        let b = boards(2);
+        let mut rx = queue((0..10).flat_map(|_| b.clone()));
+        let mut g = gatherer(2, 3);
+        let batch = g.gather(&mut rx, Some(0));
+        assert_eq!(ids(&batch), vec![0, 0, 0]);
+        // Held: what was read past the batch, at most max_batch per lane.
+        assert!(g.held.len() <= g.held_bound(), "{}", g.held.len());
+        assert_eq!(g.held.len() + rx.len() + batch.len(), 20);
+    }
 }
