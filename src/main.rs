@@ -7,6 +7,11 @@ use boardroom::{auth, server, telemetry};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// mimalloc instead of glibc's malloc: at saturation a third of the server's CPU was glibc's
+/// allocator (`_int_malloc`, `malloc_consolidate`, `unlink_chunk`; BENCHMARKS.md, issue 12).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Boardroom: live kanban and job boards over WebSockets.
 ///
 /// With no configuration it runs alone on an embedded SQLite file under ./data in dev mode,

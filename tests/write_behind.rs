@@ -48,9 +48,9 @@ fn commit(b: &Board, epoch: i64, seq: i64) -> BoardCommit {
             seq,
             op_id: Uuid::now_v7(),
             kind: "card.created".into(),
-            data: serde_json::json!({}),
+            data: serde_json::json!({}).into(),
             ip: None,
-            actor: serde_json::json!({}),
+            actor: serde_json::json!({}).into(),
             at: chrono::Utc::now(),
         }],
         ..Default::default()

@@ -79,7 +79,7 @@ fn replay(events: &[EventRecord], columns: &HashMap<Uuid, String>) -> Vec<Value>
     };
     let mut out = Vec::with_capacity(events.len());
     for e in events {
-        let d = &e.data;
+        let d = &e.data.value();
         let mut changes = Vec::new();
         match e.kind.as_str() {
             "card.created" | "card.updated" | "card.moved" | "card.assigned" | "card.archived" => {
@@ -156,8 +156,8 @@ mod tests {
             seq,
             op_id: Uuid::now_v7(),
             kind: kind.into(),
-            data,
-            actor: json!({"kind": "user", "id": Uuid::nil(), "name": "Ann"}),
+            data: data.into(),
+            actor: json!({"kind": "user", "id": Uuid::nil(), "name": "Ann"}).into(),
             at: chrono::Utc::now(),
             ip: None,
         }

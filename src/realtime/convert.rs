@@ -111,11 +111,6 @@ pub fn snapshot(board: &store::Board, cards: &[store::Card]) -> BoardSnapshot {
 
 /// The stored form of an event: `kind` and `data` exactly as on the wire.
 pub fn event_record(org_id: Uuid, board_id: Uuid, f: &EventFrame) -> EventRecord {
-    // The body serializes as {"kind": …, "data": …}: keep its data, moved out, not copied.
-    let data = match serde_json::to_value(&f.body) {
-        Ok(serde_json::Value::Object(mut tagged)) => tagged.remove("data").unwrap_or_default(),
-        _ => serde_json::Value::Null,
-    };
     EventRecord {
         org_id,
         board_id,
@@ -123,18 +118,39 @@ pub fn event_record(org_id: Uuid, board_id: Uuid, f: &EventFrame) -> EventRecord
         seq: f.seq as i64,
         op_id: f.op_id,
         kind: f.body.kind().to_string(),
-        data,
-        actor: serde_json::to_value(&f.actor).unwrap_or_default(),
+        data: body_data(&f.body),
+        actor: store::JsonText::encode(&f.actor).unwrap_or_else(|_| store::JsonText::null()),
         at: f.at,
         ip: None,
     }
 }
 
+/// The body's `data`, encoded once: the body serializes as {"kind": …, "data": …}, and the
+/// text of its `data` is kept as it is (no tree is built).
+fn body_data(body: &EventBody) -> store::JsonText {
+    #[derive(serde::Deserialize)]
+    struct Tagged<'a> {
+        #[serde(borrow)]
+        data: Option<&'a serde_json::value::RawValue>,
+    }
+    let Ok(text) = serde_json::to_string(body) else {
+        return store::JsonText::null();
+    };
+    match serde_json::from_str::<Tagged<'_>>(&text) {
+        Ok(Tagged { data: Some(d) }) => d.to_owned().into(),
+        _ => store::JsonText::null(),
+    }
+}
+
 /// Rebuilds the wire event from its stored form (HTTP event log, SSE replay).
 pub fn event_frame(r: &EventRecord) -> Option<EventFrame> {
-    let body: EventBody =
-        serde_json::from_value(serde_json::json!({ "kind": r.kind, "data": r.data })).ok()?;
-    let actor: Actor = serde_json::from_value(r.actor.clone()).ok()?;
+    let tagged = format!(
+        r#"{{"kind":{},"data":{}}}"#,
+        serde_json::to_string(&r.kind).ok()?,
+        r.data.get()
+    );
+    let body: EventBody = serde_json::from_str(&tagged).ok()?;
+    let actor: Actor = r.actor.parse().ok()?;
     Some(EventFrame {
         topic: boardroom_protocol::Topic::Board(r.board_id),
         epoch: r.epoch as u64,

@@ -193,14 +193,14 @@ impl From<LogRow> for AuditRecord {
 
 impl EventRow {
     fn into_record(self) -> AuditRecord {
-        let a = &self.actor.0;
+        let a = &self.actor.0.value();
         let actor = AuditActor {
             kind: a["kind"].as_str().unwrap_or("user").to_string(),
             id: a["id"].as_str().and_then(|s| Uuid::try_parse(s).ok()),
             name: a["name"].as_str().unwrap_or_default().to_string(),
         };
         // The object the op is about: its card, else its column.
-        let d = &self.data.0;
+        let d = self.data.0.value();
         let target = [
             &d["card"]["id"],
             &d["card_id"],
@@ -224,7 +224,7 @@ impl EventRow {
             board_id: Some(self.board_id),
             target_id: target,
             old: None,
-            new: Some(self.data.0),
+            new: Some(d),
         }
     }
 }

@@ -4,12 +4,14 @@
 //! both.
 
 mod audit;
+mod json_text;
 mod models;
 mod prefs;
 mod sql;
 mod webhooks;
 
 pub use audit::*;
+pub use json_text::JsonText;
 
 pub use models::*;
 pub use prefs::NotificationPrefs;

@@ -265,8 +265,8 @@ pub struct EventRecord {
     pub seq: i64,
     pub op_id: Uuid,
     pub kind: String,
-    pub data: serde_json::Value,
-    pub actor: serde_json::Value,
+    pub data: super::JsonText,
+    pub actor: super::JsonText,
     pub at: DateTime<Utc>,
     /// The client's address (audit log); not part of the wire event.
     pub ip: Option<String>,

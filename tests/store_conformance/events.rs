@@ -18,8 +18,8 @@ pub(crate) fn event(b: &Board, epoch: i64, seq: i64, kind: &str) -> EventRecord 
         seq,
         op_id: Uuid::now_v7(),
         kind: kind.into(),
-        data: serde_json::json!({ "n": seq }),
-        actor: serde_json::json!({ "kind": "user", "id": Uuid::nil(), "name": "x" }),
+        data: serde_json::json!({ "n": seq }).into(),
+        actor: serde_json::json!({ "kind": "user", "id": Uuid::nil(), "name": "x" }).into(),
         at: micros_now(),
         ip: None,
     }

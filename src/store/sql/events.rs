@@ -13,8 +13,8 @@ pub(in crate::store) struct EventRow {
     pub seq: i64,
     pub op_id: Uuid,
     pub kind: String,
-    pub data: Json<serde_json::Value>,
-    pub actor: Json<serde_json::Value>,
+    pub data: Json<JsonText>,
+    pub actor: Json<JsonText>,
     pub at: DateTime<Utc>,
     #[sqlx(default)]
     pub ip: Option<String>,
