@@ -266,7 +266,7 @@ function DraftField({
       if (save(text) === false) setText(value);
     },
   };
-  if (rows !== undefined) return <textarea rows={rows} maxLength={input.maxLength} disabled={input.disabled} {...edit} />;
+  if (rows !== undefined) return <textarea rows={rows} {...(input as JSX.IntrinsicElements['textarea'])} {...edit} />;
   return <input {...input} {...edit} onKeyDown={(e) => e.key === 'Enter' && (e.target as HTMLInputElement).blur()} />;
 }
 
