@@ -70,6 +70,19 @@ async function demo() {
   return { admin, org, boards, people, board, person: (name) => people.find((p) => p.name === name) };
 }
 
+/** A board's columns in the order the board shows them. */
+const inOrder = (columns) => [...columns].sort((x, y) => (x.position < y.position ? -1 : 1));
+
+/** The demo's "Product roadmap" (its columns in order) opened in a member's own browser context. */
+async function roadmapAsMember(viewport) {
+  const d = await demo();
+  const roadmap = await d.board('Product roadmap');
+  const ctx = await browser.newContext({ viewport });
+  const page = await signIn(ctx, 'member');
+  await page.goto(`${base}/boards/${roadmap.id}`);
+  return { d, roadmap, cols: inOrder(roadmap.columns), ctx, page };
+}
+
 /** Polls `check` until it holds (or 5 s pass): the page shows a change at once, before the
  * server has committed it (commit durability), so the server's state is read until it follows. */
 async function serverHas(check, message) {
@@ -182,7 +195,7 @@ describe('Boardroom in a real browser', () => {
   it('two people on one board: drag, presence, @mention, keyboard move', async () => {
     const d = await demo();
     const roadmap = await d.board('Product roadmap');
-    const cols = [...roadmap.columns].sort((x, y) => (x.position < y.position ? -1 : 1));
+    const cols = inOrder(roadmap.columns);
     const [todo, , done] = cols;
     const backups = roadmap.cards.find((c) => c.title === 'Nightly backups');
     const mia = d.person('Mia Member');
@@ -285,7 +298,7 @@ describe('Boardroom in a real browser', () => {
     for (const box of await el.getByRole('checkbox').all()) await box.tap();
     await page.waitForFunction((id) => [...document.querySelectorAll(`[data-job="${id}"] input[type=checkbox]`)].every((b) => b.checked), job.id);
     // Move through the statuses until done.
-    const cols = [...jobs.columns].sort((x, y) => (x.position < y.position ? -1 : 1));
+    const cols = inOrder(jobs.columns);
     const doneCol = cols.find((c) => c.is_done);
     for (let i = 0; i < cols.length; i++) {
       const status = await el.getByTestId('job-status').textContent();
@@ -307,7 +320,7 @@ describe('Boardroom in a real browser', () => {
   it('a customer page on a share link follows the status live (WebSocket and SSE), and a revoked link says so', async () => {
     const d = await demo();
     const jobs = await d.board('Field jobs');
-    const cols = [...jobs.columns].sort((x, y) => (x.position < y.position ? -1 : 1));
+    const cols = inOrder(jobs.columns);
     const job = jobs.cards.find((c) => c.title === 'Gutter cleaning');
     const link = await api('POST', `/api/v1/cards/${job.id}/share-links`, d.admin, {});
     assert.match(link.token, /^brs_/);
@@ -355,12 +368,7 @@ describe('Boardroom in a real browser', () => {
   });
 
   it('offline: changes wait in the outbox with a visible count and are sent after the reconnect', async () => {
-    const d = await demo();
-    const roadmap = await d.board('Product roadmap');
-    const cols = [...roadmap.columns].sort((x, y) => (x.position < y.position ? -1 : 1));
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await signIn(ctx, 'member');
-    await page.goto(`${base}/boards/${roadmap.id}`);
+    const { d, roadmap, cols, ctx, page } = await roadmapAsMember({ width: 1280, height: 800 });
     const card = roadmap.cards.find((c) => c.column_id === cols[0].id) ?? roadmap.cards[0];
     await page.waitForSelector(`[data-card="${card.id}"]`);
     // The server dies.
@@ -385,13 +393,8 @@ describe('Boardroom in a real browser', () => {
   });
 
   it('a member creates, edits and archives a card, and reorders columns', async () => {
-    const d = await demo();
-    const roadmap = await d.board('Product roadmap');
-    const cols = [...roadmap.columns].sort((x, y) => (x.position < y.position ? -1 : 1));
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await signIn(ctx, 'member');
+    const { d, cols, ctx, page } = await roadmapAsMember({ width: 1280, height: 900 });
     page.on('dialog', (dlg) => dlg.accept());
-    await page.goto(`${base}/boards/${roadmap.id}`);
     await page.waitForSelector('[data-card]');
     // Create.
     await page.getByRole('button', { name: `Add a card to ${cols[0].name}` }).click();
@@ -440,7 +443,7 @@ describe('Boardroom in a real browser', () => {
     const last = cols[cols.length - 1];
     await drag(page, page.locator(`[data-column-box="${last.id}"] .col-handle`), page.locator(`[data-column-box="${cols[0].id}"] .col-head`));
     await page.waitForFunction((lid) => document.querySelector('[data-column-box]')?.getAttribute('data-column-box') === lid, last.id);
-    const firstColumn = async () => [...(await d.board('Product roadmap')).columns].sort((x, y) => (x.position < y.position ? -1 : 1))[0].id;
+    const firstColumn = async () => inOrder((await d.board('Product roadmap')).columns)[0].id;
     await serverHas(async () => (await firstColumn()) === last.id, 'the column order changed on the server');
     await ctx.close();
   });
@@ -536,7 +539,7 @@ describe('Boardroom in a real browser', () => {
     await page.keyboard.press('Escape');
     await page.locator(`[data-card="${boiler.id}"] [data-testid=priority]`).filter({ hasText: 'urgent' }).waitFor();
     // A status gets a colour.
-    const first = [...jobs.columns].sort((x, y) => (x.position < y.position ? -1 : 1))[0];
+    const first = inOrder(jobs.columns)[0];
     await page.getByLabel(`Colour of ${first.name}`).fill('#ff0000');
     await serverHas(async () => (await d.board('Field jobs')).columns.find((c) => c.id === first.id).color === '#ff0000', 'the column colour on the server');
     await page.screenshot({ path: join(artifacts, 'field-service-admin.png') });

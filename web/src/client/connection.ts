@@ -540,11 +540,7 @@ export class BoardroomClient extends Emitter<ClientEvents> {
       case 'resync':
         return this.resync(f.topic);
       case 'pong': {
-        const r = f.ref !== undefined ? this.requests.get(f.ref) : undefined;
-        if (r && f.ref !== undefined) {
-          this.requests.delete(f.ref);
-          r.resolve(f);
-        }
+        if (f.ref !== undefined) this.takeRequest(f.ref)?.resolve(f);
         return;
       }
     }
@@ -587,23 +583,17 @@ export class BoardroomClient extends Emitter<ClientEvents> {
 
   private onOk(f: OkFrame): void {
     if (f.ref === undefined) return;
-    const opId = this.opRefs.get(f.ref);
-    if (opId !== undefined) {
-      this.opRefs.delete(f.ref);
-      const e = this.outbox.get(opId);
-      if (e) {
-        this.outbox.delete(opId);
-        this.emit('pending', this.outbox.size);
-        e.resolve({ seq: f.seq ?? 0, ...(f.id ? { id: f.id } : {}) });
+    const op = this.takeOp(f.ref);
+    if (op !== undefined) {
+      if (op) {
+        this.dropOp(op);
+        op.resolve({ seq: f.seq ?? 0, ...(f.id ? { id: f.id } : {}) });
       }
       return;
     }
-    const topic = this.subRefs.get(f.ref);
-    if (topic !== undefined) {
-      this.subRefs.delete(f.ref);
-      const sub = this.subs.get(topic);
+    const sub = this.takeSub(f.ref);
+    if (sub !== undefined) {
       if (!sub) return;
-      sub.inflight = false;
       sub.active = true;
       if (f.recovered === true && sub.since) {
         // The missed events follow this frame, in order; the held state stays.
@@ -621,11 +611,7 @@ export class BoardroomClient extends Emitter<ClientEvents> {
       return;
     }
     if (f.ref === this.helloRef) return;
-    const r = this.requests.get(f.ref);
-    if (r) {
-      this.requests.delete(f.ref);
-      r.resolve(f);
-    }
+    this.takeRequest(f.ref)?.resolve(f);
   }
 
   private onError(f: ErrorFrame): void {
@@ -639,46 +625,70 @@ export class BoardroomClient extends Emitter<ClientEvents> {
       this.emit('error', err);
       return;
     }
-    const opId = this.opRefs.get(f.ref);
-    if (opId !== undefined) {
-      this.opRefs.delete(f.ref);
-      const e = this.outbox.get(opId);
-      if (!e) return;
-      e.ref = null;
+    const op = this.takeOp(f.ref);
+    if (op !== undefined) {
+      if (!op) return;
+      op.ref = null;
       if (retryable(f)) {
         // Not applied: try again later with the same op_id.
-        retryLater(e, f.retry_after_ms ?? backoffDelay(e.attempts, this.opts.backoff, this.opts.random), () => this.trySendOp(e));
+        retryLater(op, f.retry_after_ms ?? backoffDelay(op.attempts, this.opts.backoff, this.opts.random), () => this.trySendOp(op));
         // Still tell the caller (the UI shows "rate limited") without failing the op.
         this.emit('error', err);
         return;
       }
-      this.outbox.delete(opId);
-      this.emit('pending', this.outbox.size);
-      e.reject(err);
+      this.dropOp(op);
+      op.reject(err);
       return;
     }
-    const topic = this.subRefs.get(f.ref);
-    if (topic !== undefined) {
-      this.subRefs.delete(f.ref);
-      const sub = this.subs.get(topic);
+    const sub = this.takeSub(f.ref);
+    if (sub !== undefined) {
       if (!sub) return;
-      sub.inflight = false;
       if (retryable(f)) {
         retryLater(sub, f.retry_after_ms ?? 1000, () => {
-          if (this.welcomed && this.subs.get(topic) === sub) this.sendSubscribe(sub);
+          if (this.welcomed && this.subs.get(sub.topic) === sub) this.sendSubscribe(sub);
         });
       } else {
         sub.handler.error?.(err);
         // Ops waiting for this subscription go out anyway and get their own answer.
-        this.flushOutbox(topic);
+        this.flushOutbox(sub.topic);
       }
       return;
     }
-    const r = this.requests.get(f.ref);
-    if (r) {
-      this.requests.delete(f.ref);
-      r.reject(err);
-    }
+    this.takeRequest(f.ref)?.reject(err);
+  }
+
+  /** The op an answer's `ref` was sent for, taken off the socket's books: its outbox entry,
+   * `null` when it has left the outbox since, `undefined` when `ref` is not an op's. */
+  private takeOp(ref: Ref): OutboxEntry | null | undefined {
+    const opId = this.opRefs.get(ref);
+    if (opId === undefined) return undefined;
+    this.opRefs.delete(ref);
+    return this.outbox.get(opId) ?? null;
+  }
+
+  /** An op that has its final answer leaves the outbox (and the pending count). */
+  private dropOp(e: OutboxEntry): void {
+    this.outbox.delete(e.opId);
+    this.emit('pending', this.outbox.size);
+  }
+
+  /** The subscription an answer's `ref` was sent for, no longer in flight: `null` when it was
+   * dropped since, `undefined` when `ref` is not a subscribe's. */
+  private takeSub(ref: Ref): Sub | null | undefined {
+    const topic = this.subRefs.get(ref);
+    if (topic === undefined) return undefined;
+    this.subRefs.delete(ref);
+    const sub = this.subs.get(topic);
+    if (!sub) return null;
+    sub.inflight = false;
+    return sub;
+  }
+
+  /** The plain request (ping, presence, notifications.read, …) an answer's `ref` settles. */
+  private takeRequest(ref: Ref): PendingRequest | undefined {
+    const r = this.requests.get(ref);
+    this.requests.delete(ref);
+    return r;
   }
 
   private onEvent(f: EventFrame): void {

@@ -432,3 +432,134 @@ export function FilterSelect({
     </label>
   );
 }
+
+// ---- lists and forms ----------------------------------------------------------------------------
+
+/** A list the server holds, loaded when `deps` change and again on `reload()` (after a change
+ *  made through it); a failure is shown as `what` failing. `load` returns null while there is
+ *  nothing to ask yet (no org chosen). */
+export function useList<T>(load: () => Promise<T[]> | null, what: string, deps: readonly unknown[] = []): [T[] | null, () => void] {
+  const [list, setList] = useState<T[] | null>(null);
+  const reload = () => {
+    load()
+      ?.then(setList)
+      .catch((e) => app.fail(e, what));
+  };
+  useEffect(reload, deps);
+  return [list, reload];
+}
+
+/** A form that adds a record to a list (a member, a customer, a key, a webhook, a board): the
+ *  request runs on submit, and a failure is shown as `what` failing, the form keeping what was
+ *  typed so that it can be corrected. */
+export function AddForm({
+  title,
+  submit,
+  what,
+  onSubmit,
+  children,
+}: {
+  /** The form's heading, an `h3` under the page's `h2`s. */
+  title: string;
+  submit: string;
+  what: string;
+  onSubmit: () => Promise<unknown>;
+  children: ComponentChildren;
+}) {
+  return (
+    <form
+      class="inline-form"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        try {
+          await onSubmit();
+        } catch (err) {
+          app.fail(err, what);
+        }
+      }}
+    >
+      <h3>{title}</h3>
+      {children}
+      <button type="submit" class="primary">
+        {submit}
+      </button>
+    </form>
+  );
+}
+
+/** A form of one short text that adds something (a status, a task, a note): an empty text is not
+ *  sent, and the field clears as soon as one is. The label is for screen readers. */
+export function OneLineForm({
+  id,
+  label,
+  placeholder,
+  maxLength,
+  submit,
+  formClass = 'row',
+  buttonClass,
+  onAdd,
+}: {
+  id: string;
+  label: ComponentChildren;
+  placeholder: string;
+  maxLength: number;
+  submit: string;
+  formClass?: string;
+  buttonClass?: string;
+  onAdd: (text: string) => void;
+}) {
+  const [text, setText] = useState('');
+  return (
+    <form
+      class={formClass}
+      onSubmit={(e) => {
+        e.preventDefault();
+        const t = text.trim();
+        if (!t) return;
+        setText('');
+        onAdd(t);
+      }}
+    >
+      <label class="sr-only" for={id}>
+        {label}
+      </label>
+      <input id={id} placeholder={placeholder} maxLength={maxLength} value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} />
+      <button type="submit" class={buttonClass}>
+        {submit}
+      </button>
+    </form>
+  );
+}
+
+/** A secret the server shows only once (an API key, a webhook's signing secret): selectable and
+ *  copyable, and on screen until the person says it is stored. */
+export function ShownOnce({
+  testid,
+  what,
+  label,
+  value,
+  copied,
+  onDone,
+}: {
+  testid: string;
+  /** What to copy, in the sentence "Copy … now". */
+  what: string;
+  label: string;
+  value: string;
+  /** The toast once copied. */
+  copied: string;
+  onDone: () => void;
+}) {
+  return (
+    <div class="secret" role="status" data-testid={testid}>
+      <p>
+        <strong>Copy {what} now</strong>; it will not be shown again.
+      </p>
+      <input readOnly aria-label={label} value={value} onFocus={(e) => (e.target as HTMLInputElement).select()} />
+      <div class="row">
+        <button onClick={() => void navigator.clipboard?.writeText(value).then(() => app.toast(copied, 'info'))}>Copy</button>
+        <button onClick={onDone}>I have stored it</button>
+      </div>
+    </div>
+  );
+}

@@ -1,12 +1,11 @@
 //! The card, checklist and comment ops: what each one checks and the event it produces.
 
 use super::fields::{assignees, customer, description, estimate, find_item, labels, text, users};
-use super::{BoardState, Placement, Plan};
+use super::{Asker, BoardState, Placement, Plan, Planned};
 use crate::domain::ctx::ApplyCtx;
 use crate::domain::error::OpError;
 use crate::domain::notify::{excerpt, Recipient};
 use crate::domain::position;
-use crate::policy::{OpClass, Principal};
 use boardroom_protocol::event::{
     CardData, CardMoved, ChecklistItemData, ChecklistRemoved, CommentAdded,
 };
@@ -17,15 +16,8 @@ use boardroom_protocol::op::{
 use boardroom_protocol::{Card, ChecklistItem, ColumnRef, Comment, EventBody, NotificationKind};
 
 impl BoardState {
-    pub(super) fn card_create(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &CardCreate,
-        ctx: &ApplyCtx,
-    ) -> Result<Plan, OpError> {
-        self.authorize(p, kind, class, None)?;
+    pub(super) fn card_create(&self, by: &Asker, d: &CardCreate, ctx: &ApplyCtx) -> Planned {
+        self.authorize(by, None)?;
         let column = self.target_column(d.column_id)?;
         let title = text("title", &d.title, ctx.limits.title_max)?;
         let description = d
@@ -43,7 +35,8 @@ impl BoardState {
                 ctx.limits.cards_max
             )));
         }
-        let position = self.card_position(p, column.id, Placement::of_optional(d.after), None)?;
+        let position =
+            self.card_position(by.p, column.id, Placement::of_optional(d.after), None)?;
         let card = Card {
             id,
             column_id: column.id,
@@ -61,22 +54,15 @@ impl BoardState {
             version: 1,
             archived: false,
         };
-        let notifications = self.assignment_notifications(p, &card, &[], ctx);
+        let notifications = self.assignment_notifications(by.p, &card, &[], ctx);
         Ok(Plan {
             event: EventBody::CardCreated(CardData { card }),
             notifications,
         })
     }
 
-    pub(super) fn card_update(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &CardUpdate,
-        ctx: &ApplyCtx,
-    ) -> Result<Plan, OpError> {
-        let mut card = self.target_card(p, kind, class, d.card_id)?.clone();
+    pub(super) fn card_update(&self, by: &Asker, d: &CardUpdate, ctx: &ApplyCtx) -> Planned {
+        let mut card = self.target_card(by, d.card_id)?.clone();
         if let Some(expected) = d.expected_version {
             if expected != card.version {
                 return Err(OpError::Conflict(format!(
@@ -123,19 +109,16 @@ impl BoardState {
         Ok(Plan::quiet(EventBody::CardUpdated(CardData { card })))
     }
 
-    pub(super) fn card_move(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &CardMove,
-        ctx: &ApplyCtx,
-    ) -> Result<Plan, OpError> {
-        let before = self.target_card(p, kind, class, d.card_id)?;
+    pub(super) fn card_move(&self, by: &Asker, d: &CardMove, ctx: &ApplyCtx) -> Planned {
+        let before = self.target_card(by, d.card_id)?;
         let from = self.target_column(before.column_id)?;
         let to = self.target_column(d.column_id)?;
-        let position =
-            self.card_position(p, to.id, Placement::of_required(d.after), Some(d.card_id))?;
+        let position = self.card_position(
+            by.p,
+            to.id,
+            Placement::of_required(d.after),
+            Some(d.card_id),
+        )?;
         let mut card = before.clone();
         card.column_id = to.id;
         card.position = position;
@@ -148,7 +131,7 @@ impl BoardState {
                 format!("Reopened: moved to {}", to.name)
             };
             notifications = self.user_notifications(
-                p,
+                by.p,
                 &card,
                 card.assignees.iter().copied(),
                 NotificationKind::JobStatus,
@@ -174,34 +157,21 @@ impl BoardState {
         })
     }
 
-    pub(super) fn card_assign(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &CardAssign,
-        ctx: &ApplyCtx,
-    ) -> Result<Plan, OpError> {
-        let before = self.target_card(p, kind, class, d.card_id)?;
+    pub(super) fn card_assign(&self, by: &Asker, d: &CardAssign, ctx: &ApplyCtx) -> Planned {
+        let before = self.target_card(by, d.card_id)?;
         let assignees = assignees(&d.assignees, ctx)?;
         let mut card = before.clone();
         card.assignees = assignees;
         card.version += 1;
-        let notifications = self.assignment_notifications(p, &card, &before.assignees, ctx);
+        let notifications = self.assignment_notifications(by.p, &card, &before.assignees, ctx);
         Ok(Plan {
             event: EventBody::CardAssigned(CardData { card }),
             notifications,
         })
     }
 
-    pub(super) fn card_archive(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &CardArchive,
-    ) -> Result<Plan, OpError> {
-        let mut card = self.target_card(p, kind, class, d.card_id)?.clone();
+    pub(super) fn card_archive(&self, by: &Asker, d: &CardArchive) -> Planned {
+        let mut card = self.target_card(by, d.card_id)?.clone();
         card.archived = true;
         card.version += 1;
         Ok(Plan::quiet(EventBody::CardArchived(CardData { card })))
@@ -209,15 +179,8 @@ impl BoardState {
 
     // ----- checklist and comments -------------------------------------------------------
 
-    pub(super) fn checklist_add(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &ChecklistAdd,
-        ctx: &ApplyCtx,
-    ) -> Result<Plan, OpError> {
-        let card = self.target_card(p, kind, class, d.card_id)?;
+    pub(super) fn checklist_add(&self, by: &Asker, d: &ChecklistAdd, ctx: &ApplyCtx) -> Planned {
+        let card = self.target_card(by, d.card_id)?;
         let title = text("title", &d.title, ctx.limits.title_max)?;
         let id = self.new_child_id("item_id", d.item_id, ctx)?;
         if card.checklist.len() >= ctx.limits.checklist_items_max {
@@ -239,14 +202,8 @@ impl BoardState {
         })))
     }
 
-    pub(super) fn checklist_toggle(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &ChecklistToggle,
-    ) -> Result<Plan, OpError> {
-        let card = self.target_card(p, kind, class, d.card_id)?;
+    pub(super) fn checklist_toggle(&self, by: &Asker, d: &ChecklistToggle) -> Planned {
+        let card = self.target_card(by, d.card_id)?;
         let mut item = find_item(card, d.item_id)?.clone();
         item.done = d.done;
         Ok(Plan::quiet(EventBody::ChecklistToggled(
@@ -258,14 +215,8 @@ impl BoardState {
         )))
     }
 
-    pub(super) fn checklist_remove(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &ChecklistRemove,
-    ) -> Result<Plan, OpError> {
-        let card = self.target_card(p, kind, class, d.card_id)?;
+    pub(super) fn checklist_remove(&self, by: &Asker, d: &ChecklistRemove) -> Planned {
+        let card = self.target_card(by, d.card_id)?;
         find_item(card, d.item_id)?;
         Ok(Plan::quiet(EventBody::ChecklistRemoved(ChecklistRemoved {
             item_id: d.item_id,
@@ -274,20 +225,13 @@ impl BoardState {
         })))
     }
 
-    pub(super) fn comment_add(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &CommentAdd,
-        ctx: &ApplyCtx,
-    ) -> Result<Plan, OpError> {
-        let card = self.target_card(p, kind, class, d.card_id)?;
+    pub(super) fn comment_add(&self, by: &Asker, d: &CommentAdd, ctx: &ApplyCtx) -> Planned {
+        let card = self.target_card(by, d.card_id)?;
         let body = text("body", &d.body, ctx.limits.comment_max)?;
         let mentions = users("mentions", &d.mentions, ctx.limits.mentions_max, ctx)?;
         let id = self.new_child_id("comment_id", None, ctx)?;
         let notifications = self.user_notifications(
-            p,
+            by.p,
             card,
             mentions.iter().copied(),
             NotificationKind::Mention,
@@ -298,7 +242,7 @@ impl BoardState {
             event: EventBody::CommentAdded(CommentAdded {
                 comment: Comment {
                     id,
-                    author_id: p.id,
+                    author_id: by.p.id,
                     body,
                     mentions,
                     created_at: ctx.now,

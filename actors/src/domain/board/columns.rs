@@ -1,24 +1,16 @@
 //! The column ops: what each one checks and the event it produces.
 
 use super::fields::{color, text};
-use super::{BoardState, Placement, Plan};
+use super::{Asker, BoardState, Placement, Plan, Planned};
 use crate::domain::ctx::ApplyCtx;
 use crate::domain::error::OpError;
-use crate::policy::{OpClass, Principal};
 use boardroom_protocol::event::{ColumnData, ColumnDeleted};
 use boardroom_protocol::op::{ColumnCreate, ColumnDelete, ColumnMove, ColumnUpdate};
 use boardroom_protocol::{Column, EventBody};
 
 impl BoardState {
-    pub(super) fn column_create(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &ColumnCreate,
-        ctx: &ApplyCtx,
-    ) -> Result<Plan, OpError> {
-        self.authorize(p, kind, class, None)?;
+    pub(super) fn column_create(&self, by: &Asker, d: &ColumnCreate, ctx: &ApplyCtx) -> Planned {
+        self.authorize(by, None)?;
         let name = text("name", &d.name, ctx.limits.column_name_max)?;
         let id = self.new_column_id(d.column_id, ctx)?;
         if self.columns.len() >= ctx.limits.columns_max {
@@ -39,15 +31,8 @@ impl BoardState {
         })))
     }
 
-    pub(super) fn column_update(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &ColumnUpdate,
-        ctx: &ApplyCtx,
-    ) -> Result<Plan, OpError> {
-        self.authorize(p, kind, class, None)?;
+    pub(super) fn column_update(&self, by: &Asker, d: &ColumnUpdate, ctx: &ApplyCtx) -> Planned {
+        self.authorize(by, None)?;
         let mut column = self.target_column(d.column_id)?.clone();
         if d.name.is_none() && d.is_done.is_none() && d.color.is_none() {
             return Err(OpError::bad(
@@ -67,28 +52,16 @@ impl BoardState {
         Ok(Plan::quiet(EventBody::ColumnUpdated(ColumnData { column })))
     }
 
-    pub(super) fn column_move(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &ColumnMove,
-    ) -> Result<Plan, OpError> {
-        self.authorize(p, kind, class, None)?;
+    pub(super) fn column_move(&self, by: &Asker, d: &ColumnMove) -> Planned {
+        self.authorize(by, None)?;
         let mut column = self.target_column(d.column_id)?.clone();
         column.position =
             self.column_position(Placement::of_required(d.after), Some(d.column_id))?;
         Ok(Plan::quiet(EventBody::ColumnMoved(ColumnData { column })))
     }
 
-    pub(super) fn column_delete(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        d: &ColumnDelete,
-    ) -> Result<Plan, OpError> {
-        self.authorize(p, kind, class, None)?;
+    pub(super) fn column_delete(&self, by: &Asker, d: &ColumnDelete) -> Planned {
+        self.authorize(by, None)?;
         self.target_column(d.column_id)?;
         let live = self.cards_in(d.column_id).len();
         if live > 0 {

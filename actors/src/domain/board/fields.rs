@@ -8,10 +8,18 @@ use crate::policy::Principal;
 use boardroom_protocol::{Card, ChecklistItem, PrincipalKind, Role};
 use uuid::Uuid;
 
-/// A position for `placement` among `siblings` (sorted by position). The anchor of
-/// `After` has been checked to exist by the caller; if it is not among the siblings the
-/// item goes last.
-pub(super) fn place(siblings: &[(Uuid, &str)], placement: Placement) -> String {
+/// A position for `placement` among `siblings` (id and position, sorted by position), the
+/// one `moving` left out. The anchor of `After` has been checked by the caller (see
+/// [`Placement::anchor`]); if it is not among the siblings the item goes last.
+pub(super) fn place<'a>(
+    siblings: impl IntoIterator<Item = (Uuid, &'a str)>,
+    moving: Option<Uuid>,
+    placement: Placement,
+) -> String {
+    let siblings: Vec<(Uuid, &str)> = siblings
+        .into_iter()
+        .filter(|s| Some(s.0) != moving)
+        .collect();
     match placement {
         Placement::First => position::between(None, siblings.first().map(|s| s.1)),
         Placement::Last => position::between(siblings.last().map(|s| s.1), None),

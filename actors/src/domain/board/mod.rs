@@ -91,6 +91,19 @@ impl Placement {
     fn of_required(after: Option<Uuid>) -> Self {
         after.map_or(Placement::First, Placement::After)
     }
+
+    /// The `after` anchor, if any, for the caller to check; never the item being moved
+    /// (`moving`, a `what`), which cannot go after itself.
+    fn anchor(self, moving: Option<Uuid>, what: &str) -> Result<Option<Uuid>, OpError> {
+        match self {
+            Placement::After(a) if Some(a) == moving => Err(OpError::bad(
+                "after",
+                format!("a {what} cannot go after itself"),
+            )),
+            Placement::After(a) => Ok(Some(a)),
+            Placement::First | Placement::Last => Ok(None),
+        }
+    }
 }
 
 /// The event an op will produce and the notifications it causes.
@@ -104,6 +117,28 @@ impl Plan {
         Plan {
             event,
             notifications: Vec::new(),
+        }
+    }
+}
+
+/// What an op's handler decides: the plan, or why the op is refused.
+type Planned = Result<Plan, OpError>;
+
+/// Who asks for an op, and for which kind of op (its name, for messages, and its policy
+/// class): what every permission check of an op needs, handed to each op's handler whole.
+#[derive(Clone, Copy)]
+struct Asker<'a> {
+    p: &'a Principal,
+    kind: &'static str,
+    class: OpClass,
+}
+
+impl<'a> Asker<'a> {
+    fn of(p: &'a Principal, op: &Op) -> Self {
+        Asker {
+            p,
+            kind: op.kind(),
+            class: op_class(op),
         }
     }
 }
@@ -349,38 +384,32 @@ impl BoardState {
             Some(id) => Some(self.cards.get(&id).ok_or_else(|| not_found_card(id))?),
             None => None,
         };
-        self.authorize(p, op.kind(), op_class(op), card)
+        self.authorize(&Asker::of(p, op), card)
     }
 
-    fn plan(&self, p: &Principal, op: &Op, ctx: &ApplyCtx) -> Result<Plan, OpError> {
-        let kind = op.kind();
-        let class = op_class(op);
+    fn plan(&self, p: &Principal, op: &Op, ctx: &ApplyCtx) -> Planned {
+        let by = &Asker::of(p, op);
         match op {
-            Op::ColumnCreate(d) => self.column_create(p, kind, class, d, ctx),
-            Op::ColumnUpdate(d) => self.column_update(p, kind, class, d, ctx),
-            Op::ColumnMove(d) => self.column_move(p, kind, class, d),
-            Op::ColumnDelete(d) => self.column_delete(p, kind, class, d),
-            Op::CardCreate(d) => self.card_create(p, kind, class, d, ctx),
-            Op::CardUpdate(d) => self.card_update(p, kind, class, d, ctx),
-            Op::CardMove(d) => self.card_move(p, kind, class, d, ctx),
-            Op::CardAssign(d) => self.card_assign(p, kind, class, d, ctx),
-            Op::CardArchive(d) => self.card_archive(p, kind, class, d),
-            Op::ChecklistAdd(d) => self.checklist_add(p, kind, class, d, ctx),
-            Op::ChecklistToggle(d) => self.checklist_toggle(p, kind, class, d),
-            Op::ChecklistRemove(d) => self.checklist_remove(p, kind, class, d),
-            Op::CommentAdd(d) => self.comment_add(p, kind, class, d, ctx),
+            Op::ColumnCreate(d) => self.column_create(by, d, ctx),
+            Op::ColumnUpdate(d) => self.column_update(by, d, ctx),
+            Op::ColumnMove(d) => self.column_move(by, d),
+            Op::ColumnDelete(d) => self.column_delete(by, d),
+            Op::CardCreate(d) => self.card_create(by, d, ctx),
+            Op::CardUpdate(d) => self.card_update(by, d, ctx),
+            Op::CardMove(d) => self.card_move(by, d, ctx),
+            Op::CardAssign(d) => self.card_assign(by, d, ctx),
+            Op::CardArchive(d) => self.card_archive(by, d),
+            Op::ChecklistAdd(d) => self.checklist_add(by, d, ctx),
+            Op::ChecklistToggle(d) => self.checklist_toggle(by, d),
+            Op::ChecklistRemove(d) => self.checklist_remove(by, d),
+            Op::CommentAdd(d) => self.comment_add(by, d, ctx),
         }
     }
 
     // ----- permission -------------------------------------------------------------------
 
-    fn authorize(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        card: Option<&Card>,
-    ) -> Result<(), OpError> {
+    fn authorize(&self, by: &Asker, card: Option<&Card>) -> Result<(), OpError> {
+        let Asker { p, kind, class } = *by;
         let resource = match card {
             Some(c) => Resource::Card {
                 org_id: self.org_id,
@@ -416,18 +445,12 @@ impl BoardState {
     /// An archived card is a `conflict`, not `not_found`: it still exists and a `card:`
     /// subscriber sees it, so "it was archived" is the truthful, actionable answer. The
     /// permission check comes first so the answer never reveals an invisible card.
-    fn target_card(
-        &self,
-        p: &Principal,
-        kind: &str,
-        class: OpClass,
-        card_id: Uuid,
-    ) -> Result<&Card, OpError> {
+    fn target_card(&self, by: &Asker, card_id: Uuid) -> Result<&Card, OpError> {
         let card = self
             .cards
             .get(&card_id)
             .ok_or_else(|| not_found_card(card_id))?;
-        self.authorize(p, kind, class, Some(card))?;
+        self.authorize(by, Some(card))?;
         if card.archived {
             return Err(OpError::Conflict(format!(
                 "card {card_id} is archived and can no longer be changed"
@@ -450,21 +473,16 @@ impl BoardState {
         placement: Placement,
         moving: Option<Uuid>,
     ) -> Result<String, OpError> {
-        if let Placement::After(a) = placement {
-            if Some(a) == moving {
-                return Err(OpError::bad("after", "a column cannot go after itself"));
-            }
+        if let Some(a) = placement.anchor(moving, "column")? {
             if !self.columns.contains_key(&a) {
                 return Err(OpError::NotFound(format!("column {a} (after) not found")));
             }
         }
-        let siblings: Vec<(Uuid, &str)> = self
+        let siblings = self
             .columns()
             .into_iter()
-            .filter(|c| Some(c.id) != moving)
-            .map(|c| (c.id, c.position.as_str()))
-            .collect();
-        Ok(place(&siblings, placement))
+            .map(|c| (c.id, c.position.as_str()));
+        Ok(place(siblings, moving, placement))
     }
 
     /// A position among the live cards of `column_id` (the moving card excluded). An
@@ -476,10 +494,7 @@ impl BoardState {
         placement: Placement,
         moving: Option<Uuid>,
     ) -> Result<String, OpError> {
-        if let Placement::After(a) = placement {
-            if Some(a) == moving {
-                return Err(OpError::bad("after", "a card cannot go after itself"));
-            }
+        if let Some(a) = placement.anchor(moving, "card")? {
             let anchor = self
                 .cards
                 .get(&a)
@@ -492,13 +507,11 @@ impl BoardState {
                 ));
             }
         }
-        let siblings: Vec<(Uuid, &str)> = self
+        let siblings = self
             .cards_in(column_id)
             .into_iter()
-            .filter(|c| Some(c.id) != moving)
-            .map(|c| (c.id, c.position.as_str()))
-            .collect();
-        Ok(place(&siblings, placement))
+            .map(|c| (c.id, c.position.as_str()));
+        Ok(place(siblings, moving, placement))
     }
 
     // ----- ids --------------------------------------------------------------------------

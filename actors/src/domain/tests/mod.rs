@@ -21,6 +21,95 @@ pub fn now() -> DateTime<Utc> {
         .expect("valid timestamp")
 }
 
+// ----- op builders: the ops the tests send most, with what they leave out left out ---------
+
+fn col_create(name: &str) -> Op {
+    Op::ColumnCreate(ColumnCreate {
+        name: name.into(),
+        after: None,
+        is_done: None,
+        column_id: None,
+        color: None,
+    })
+}
+
+fn update(card: Uuid) -> CardUpdate {
+    CardUpdate {
+        card_id: card,
+        ..CardUpdate::default()
+    }
+}
+
+fn set_customer(card: Uuid, customer: Option<Uuid>) -> Op {
+    Op::CardUpdate(CardUpdate {
+        customer_id: Some(customer),
+        ..update(card)
+    })
+}
+
+fn rename(card: Uuid, title: &str) -> Op {
+    Op::CardUpdate(CardUpdate {
+        title: Some(title.into()),
+        ..update(card)
+    })
+}
+
+/// A `column.update` of `column` that changes nothing yet: tests set what they change.
+fn col_update(column: Uuid) -> ColumnUpdate {
+    ColumnUpdate {
+        column_id: column,
+        name: None,
+        is_done: None,
+        color: None,
+    }
+}
+
+fn mv(card: Uuid, column: Uuid, after: Option<Uuid>) -> Op {
+    Op::CardMove(CardMove {
+        card_id: card,
+        column_id: column,
+        after,
+    })
+}
+
+fn comment(card: Uuid, body: impl Into<String>, mentions: Vec<Uuid>) -> Op {
+    Op::CommentAdd(CommentAdd {
+        card_id: card,
+        body: body.into(),
+        mentions,
+    })
+}
+
+fn toggle(card: Uuid, item: Uuid, done: bool) -> Op {
+    Op::ChecklistToggle(ChecklistToggle {
+        card_id: card,
+        item_id: item,
+        done,
+    })
+}
+
+fn assign(card: Uuid, assignees: Vec<Uuid>) -> Op {
+    Op::CardAssign(CardAssign {
+        card_id: card,
+        assignees,
+    })
+}
+
+fn item_add(card: Uuid, title: impl Into<String>, item: Option<Uuid>) -> Op {
+    Op::ChecklistAdd(ChecklistAdd {
+        card_id: card,
+        title: title.into(),
+        item_id: item,
+    })
+}
+
+fn item_remove(card: Uuid, item: Uuid) -> Op {
+    Op::ChecklistRemove(ChecklistRemove {
+        card_id: card,
+        item_id: item,
+    })
+}
+
 /// An org with one member of each role, two customers, two boards, and a board with three
 /// columns (`todo`, `doing`, `done` which is done) and two cards:
 /// `job` (assigned to worker1, customer c1, labels, a comment, a checklist item) and
@@ -158,6 +247,35 @@ impl Fx {
         (fx, p)
     }
 
+    /// A fresh fixture after the principal `who` picks has applied the op `make` builds, which
+    /// must succeed: where the tests of what an op leads to start. With that principal, to go
+    /// on acting as them.
+    pub fn after(
+        who: impl Fn(&Fx) -> &Principal,
+        make: impl FnOnce(&Fx) -> Op,
+    ) -> (Fx, Principal, Applied) {
+        let (mut fx, p) = Fx::acting(who);
+        let op = make(&fx);
+        let a = fx.ok(&p, op);
+        (fx, p, a)
+    }
+
+    /// [`Fx::after`] the member has created the card `card` builds.
+    pub fn member_created(card: impl FnOnce(&Fx) -> CardCreate) -> (Fx, Principal, Applied) {
+        Fx::after(|fx| &fx.member, |fx| Op::CardCreate(card(fx)))
+    }
+
+    /// What ops are applied with here: the fixture's clock, people and limits, and `new_id`
+    /// for whatever the op creates.
+    pub fn ctx(&self, new_id: Uuid) -> ApplyCtx<'_> {
+        ApplyCtx {
+            now: now(),
+            new_id,
+            directory: &self.dir,
+            limits: &self.limits,
+        }
+    }
+
     pub fn share(&self, card: Uuid) -> Principal {
         Principal {
             kind: PrincipalKind::Share,
@@ -188,23 +306,19 @@ impl Fx {
 
     pub fn apply(&mut self, p: &Principal, op: Op) -> Result<Applied, OpError> {
         self.next += 1;
-        let ctx = ApplyCtx {
-            now: now(),
-            new_id: uid(self.next),
-            directory: &self.dir,
-            limits: &self.limits,
-        };
-        let before = self.board.clone();
-        let r = self.board.apply_op(p, &op, &ctx);
+        // Applied to a copy, so that the board before is at hand to compare with.
+        let mut board = self.board.clone();
+        let r = board.apply_op(p, &op, &self.ctx(uid(self.next)));
         match &r {
-            Err(_) => assert_eq!(self.board, before, "a refused op changed the board"),
+            Err(_) => assert_eq!(board, self.board, "a refused op changed the board"),
             Ok(a) => {
                 assert_eq!(a.events.len(), 1);
-                if let Err(e) = self.board.check_invariants() {
+                if let Err(e) = board.check_invariants() {
                     panic!("{e}");
                 }
             }
         }
+        self.board = board;
         r
     }
 

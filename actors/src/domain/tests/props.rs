@@ -162,44 +162,19 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
                 })
             },
         );
-    let card_move = (select(cards()), select(columns()), after(cards())).prop_map(
-        |(card_id, column_id, after)| {
-            Op::CardMove(CardMove {
-                card_id,
-                column_id,
-                after,
-            })
-        },
-    );
+    let card_move = (select(cards()), select(columns()), after(cards()))
+        .prop_map(|(card_id, column_id, after)| mv(card_id, column_id, after));
     let card_assign = (select(cards()), some_of(users()))
-        .prop_map(|(card_id, assignees)| Op::CardAssign(CardAssign { card_id, assignees }));
+        .prop_map(|(card_id, assignees)| assign(card_id, assignees));
     let card_archive = select(cards()).prop_map(|card_id| Op::CardArchive(CardArchive { card_id }));
-    let checklist_add =
-        (select(cards()), title(), client_id(items())).prop_map(|(card_id, title, item_id)| {
-            Op::ChecklistAdd(ChecklistAdd {
-                card_id,
-                title,
-                item_id,
-            })
-        });
-    let checklist_toggle =
-        (select(cards()), select(items()), any::<bool>()).prop_map(|(card_id, item_id, done)| {
-            Op::ChecklistToggle(ChecklistToggle {
-                card_id,
-                item_id,
-                done,
-            })
-        });
+    let checklist_add = (select(cards()), title(), client_id(items()))
+        .prop_map(|(card_id, title, item_id)| item_add(card_id, title, item_id));
+    let checklist_toggle = (select(cards()), select(items()), any::<bool>())
+        .prop_map(|(card_id, item_id, done)| toggle(card_id, item_id, done));
     let checklist_remove = (select(cards()), select(items()))
-        .prop_map(|(card_id, item_id)| Op::ChecklistRemove(ChecklistRemove { card_id, item_id }));
-    let comment_add =
-        (select(cards()), title(), some_of(users())).prop_map(|(card_id, body, mentions)| {
-            Op::CommentAdd(CommentAdd {
-                card_id,
-                body,
-                mentions,
-            })
-        });
+        .prop_map(|(card_id, item_id)| item_remove(card_id, item_id));
+    let comment_add = (select(cards()), title(), some_of(users()))
+        .prop_map(|(card_id, body, mentions)| comment(card_id, body, mentions));
     prop_oneof![
         1 => column_create.boxed(),
         1 => column_update.boxed(),
@@ -392,12 +367,7 @@ proptest! {
         let mut accepted = 0usize;
         for (i, (op, who)) in steps.iter().enumerate() {
             let p = &ps[*who];
-            let ctx = ApplyCtx {
-                now: now(),
-                new_id: uid(50_000 + i as u128),
-                directory: &fx.dir,
-                limits: &fx.limits,
-            };
+            let ctx = fx.ctx(uid(50_000 + i as u128));
             let before = board.clone();
             let version_before = card_version(&board, op);
             match board.apply_op(p, op, &ctx) {
@@ -454,12 +424,7 @@ fn generator_produces_accepted_ops() {
         for _ in 0..20 {
             n += 1;
             let op = op().new_tree(&mut runner).expect("value").current();
-            let ctx = ApplyCtx {
-                now: now(),
-                new_id: uid(60_000 + n),
-                directory: &fx.dir,
-                limits: &fx.limits,
-            };
+            let ctx = fx.ctx(uid(60_000 + n));
             if board.apply(&fx.owner, &op, &ctx).is_ok() {
                 ok += 1;
                 kinds.insert(op.kind());
@@ -534,12 +499,7 @@ proptest! {
         let mut board = fx.board.clone();
         let mut checked = 0usize;
         for (i, (op, by)) in steps.iter().enumerate() {
-            let ctx = ApplyCtx {
-                now: now(),
-                new_id: uid(70_000 + i as u128),
-                directory: &fx.dir,
-                limits: &fx.limits,
-            };
+            let ctx = fx.ctx(uid(70_000 + i as u128));
             let Ok(applied) = board.apply_op(&ps[*by], op, &ctx) else { continue };
             let before = applied.card_before.as_ref();
             for ev in &applied.events {

@@ -1,19 +1,29 @@
 //! Filtered snapshots and per-subscriber delivery of events.
 
 use super::*;
-use crate::policy::CardFacts;
 use boardroom_protocol::event::{CardData, CardHidden};
 
-/// Who gets `ev` and how, one row a subscriber: the table reads as the rule under test, and
-/// a failure names its row.
-fn assert_deliveries(
-    key: BoardKey,
-    ev: &EventBody,
-    before: Option<&CardFacts>,
-    rows: &[(&Principal, Delivery)],
-) {
+/// [`Fx::after`], with the board's key, which every delivery is asked for: where every
+/// delivery test starts.
+fn applied(
+    who: impl Fn(&Fx) -> &Principal,
+    make: impl FnOnce(&Fx) -> Op,
+) -> (Fx, BoardKey, Applied) {
+    let (fx, _, a) = Fx::after(who, make);
+    let key = fx.board.key();
+    (fx, key, a)
+}
+
+/// What `p` gets of the op `a` applied (its one event, and the card as it was before).
+fn delivered(p: &Principal, key: BoardKey, a: &Applied) -> Delivery {
+    deliver(p, key, Fx::event(a), a.card_before.as_ref())
+}
+
+/// Who gets what of the op `a` applied, one row a subscriber: the table reads as the rule
+/// under test, and a failure names its row.
+fn assert_deliveries(key: BoardKey, a: &Applied, rows: &[(&Principal, Delivery)]) {
     for (row, (p, want)) in rows.iter().enumerate() {
-        assert_eq!(&deliver(p, key, ev, before), want, "row {row}");
+        assert_eq!(&delivered(p, key, a), want, "row {row}");
     }
 }
 
@@ -111,120 +121,68 @@ fn view_changes() {
     let job = fx.board.card_facts(fx.job).expect("exists");
     let mut reassigned = job.clone();
     reassigned.assignees = vec![fx.worker2.id];
-    assert_eq!(
-        view_change(&fx.worker1, key, Some(&job), Some(&reassigned)),
-        ViewChange::Leaves
-    );
-    assert_eq!(
-        view_change(&fx.worker2, key, Some(&job), Some(&reassigned)),
-        ViewChange::Enters
-    );
-    assert_eq!(
-        view_change(&fx.customer1, key, Some(&job), Some(&reassigned)),
-        ViewChange::Visible
-    );
-    assert_eq!(
-        view_change(&fx.worker2, key, Some(&job), Some(&job)),
-        ViewChange::Hidden
-    );
-    assert_eq!(
-        view_change(&fx.owner, key, None, Some(&job)),
-        ViewChange::Enters
-    );
-    assert_eq!(
-        view_change(&fx.stranger(), key, Some(&job), Some(&job)),
-        ViewChange::Hidden
-    );
+    // (who, the card before, after, what it is to them)
+    let rows = [
+        (&fx.worker1, Some(&job), &reassigned, ViewChange::Leaves),
+        (&fx.worker2, Some(&job), &reassigned, ViewChange::Enters),
+        (&fx.customer1, Some(&job), &reassigned, ViewChange::Visible),
+        (&fx.worker2, Some(&job), &job, ViewChange::Hidden),
+        (&fx.owner, None, &job, ViewChange::Enters),
+        (&fx.stranger(), Some(&job), &job, ViewChange::Hidden),
+    ];
+    for (row, (p, before, after, want)) in rows.into_iter().enumerate() {
+        assert_eq!(view_change(p, key, before, Some(after)), want, "row {row}");
+    }
 }
 
 #[test]
 fn assignment_changes_become_visible_and_hidden() {
-    let mut fx = Fx::new();
-    let key = fx.board.key();
-    let m = fx.member.clone();
-    let a = fx.ok(
-        &m,
-        Op::CardAssign(CardAssign {
-            card_id: fx.job,
-            assignees: vec![fx.worker2.id],
-        }),
-    );
-    let ev = Fx::event(&a);
-    let before = a.card_before.as_ref();
-    assert_eq!(deliver(&fx.owner, key, ev, before), Delivery::Same);
+    let (fx, key, a) = applied(|fx| &fx.member, |fx| assign(fx.job, vec![fx.worker2.id]));
+    assert_eq!(delivered(&fx.owner, key, &a), Delivery::Same);
     assert_eq!(
-        deliver(&fx.worker1, key, ev, before),
+        delivered(&fx.worker1, key, &a),
         Delivery::Send(EventBody::CardHidden(CardHidden { card_id: fx.job }))
     );
-    let Delivery::Send(EventBody::CardVisible(CardData { card })) =
-        deliver(&fx.worker2, key, ev, before)
+    let Delivery::Send(EventBody::CardVisible(CardData { card })) = delivered(&fx.worker2, key, &a)
     else {
         panic!("worker2 should get card.visible")
     };
     assert_eq!(card.id, fx.job);
     assert_eq!(card.comments.len(), 1, "workers get the whole card");
     let Delivery::Send(EventBody::CardAssigned(CardData { card })) =
-        deliver(&fx.customer1, key, ev, before)
+        delivered(&fx.customer1, key, &a)
     else {
         panic!("the customer gets a redacted card.assigned")
     };
     assert!(card.labels.is_empty() && card.comments.is_empty());
-    assert_eq!(deliver(&fx.stranger(), key, ev, before), Delivery::Skip);
+    assert_eq!(delivered(&fx.stranger(), key, &a), Delivery::Skip);
 }
 
 #[test]
 fn customer_changes_enter_and_leave_customer_views() {
-    let mut fx = Fx::new();
-    let key = fx.board.key();
-    let m = fx.member.clone();
-    let a = fx.ok(
-        &m,
-        Op::CardUpdate(CardUpdate {
-            card_id: fx.other,
-            customer_id: Some(Some(fx.c1)),
-            ..CardUpdate::default()
-        }),
-    );
+    let (mut fx, key, a) = applied(|fx| &fx.member, |fx| set_customer(fx.other, Some(fx.c1)));
     assert!(matches!(
-        deliver(&fx.customer1, key, Fx::event(&a), a.card_before.as_ref()),
+        delivered(&fx.customer1, key, &a),
         Delivery::Send(EventBody::CardVisible(_)) | Delivery::Same
     ));
     assert!(matches!(
-        deliver(&fx.customer1, key, Fx::event(&a), a.card_before.as_ref()),
+        delivered(&fx.customer1, key, &a),
         Delivery::Send(EventBody::CardVisible(_))
     ));
-    let a = fx.ok(
-        &m,
-        Op::CardUpdate(CardUpdate {
-            card_id: fx.job,
-            customer_id: Some(None),
-            ..CardUpdate::default()
-        }),
-    );
+    let m = fx.member.clone();
+    let a = fx.ok(&m, set_customer(fx.job, None));
     assert_eq!(
-        deliver(&fx.customer1, key, Fx::event(&a), a.card_before.as_ref()),
+        delivered(&fx.customer1, key, &a),
         Delivery::Send(EventBody::CardHidden(CardHidden { card_id: fx.job }))
     );
 }
 
 #[test]
 fn comments_and_checklists_reach_who_may_see_them() {
-    let mut fx = Fx::new();
-    let key = fx.board.key();
-    let m = fx.member.clone();
-    let a = fx.ok(
-        &m,
-        Op::CommentAdd(CommentAdd {
-            card_id: fx.job,
-            body: "note".into(),
-            mentions: vec![],
-        }),
-    );
-    let (ev, before) = (Fx::event(&a).clone(), a.card_before.clone());
+    let (mut fx, key, a) = applied(|fx| &fx.member, |fx| comment(fx.job, "note", vec![]));
     assert_deliveries(
         key,
-        &ev,
-        before.as_ref(),
+        &a,
         &[
             (&fx.worker1, Delivery::Same),
             (&fx.worker2, Delivery::Skip),
@@ -233,24 +191,16 @@ fn comments_and_checklists_reach_who_may_see_them() {
         ],
     );
     assert_eq!(
-        deliver(&fx.worker1, key, &ev, None),
+        deliver(&fx.worker1, key, Fx::event(&a), None),
         Delivery::Skip,
         "no facts, no delivery"
     );
 
-    let a = fx.ok(
-        &m,
-        Op::ChecklistToggle(ChecklistToggle {
-            card_id: fx.job,
-            item_id: fx.item,
-            done: true,
-        }),
-    );
-    let (ev, before) = (Fx::event(&a).clone(), a.card_before.clone());
+    let m = fx.member.clone();
+    let a = fx.ok(&m, toggle(fx.job, fx.item, true));
     assert_deliveries(
         key,
-        &ev,
-        before.as_ref(),
+        &a,
         &[
             (&fx.customer1, Delivery::Same),
             (&fx.share(fx.job), Delivery::Same),
@@ -261,19 +211,7 @@ fn comments_and_checklists_reach_who_may_see_them() {
 
 #[test]
 fn columns_reach_board_readers_but_not_share_links() {
-    let mut fx = Fx::new();
-    let key = fx.board.key();
-    let o = fx.owner.clone();
-    let a = fx.ok(
-        &o,
-        Op::ColumnCreate(ColumnCreate {
-            name: "Waiting".into(),
-            after: None,
-            is_done: None,
-            column_id: None,
-            color: None,
-        }),
-    );
+    let (fx, key, a) = applied(|fx| &fx.owner, |_| col_create("Waiting"));
     let ev = Fx::event(&a);
     for p in [&fx.worker1, &fx.worker2, &fx.customer1] {
         assert_eq!(deliver(p, key, ev, None), Delivery::Same);
@@ -283,22 +221,9 @@ fn columns_reach_board_readers_but_not_share_links() {
 
 #[test]
 fn card_topics_and_share_links() {
-    let mut fx = Fx::new();
-    let key = fx.board.key();
-    let m = fx.member.clone();
-    let a = fx.ok(
-        &m,
-        Op::CardMove(CardMove {
-            card_id: fx.job,
-            column_id: fx.done,
-            after: None,
-        }),
-    );
-    let ev = Fx::event(&a).clone();
-    let before = a.card_before.clone();
-    let Delivery::Send(EventBody::CardMoved(d)) =
-        deliver(&fx.share(fx.job), key, &ev, before.as_ref())
-    else {
+    let (fx, key, a) = applied(|fx| &fx.member, |fx| mv(fx.job, fx.done, None));
+    let (ev, before) = (Fx::event(&a), a.card_before.as_ref());
+    let Delivery::Send(EventBody::CardMoved(d)) = delivered(&fx.share(fx.job), key, &a) else {
         panic!("share link gets a redacted card.moved")
     };
     assert_eq!(
@@ -306,20 +231,17 @@ fn card_topics_and_share_links() {
         "the new status travels with the move"
     );
     assert!(d.card.comments.is_empty());
+    assert_eq!(delivered(&fx.share(fx.other), key, &a), Delivery::Skip);
     assert_eq!(
-        deliver(&fx.share(fx.other), key, &ev, before.as_ref()),
-        Delivery::Skip
-    );
-    assert_eq!(
-        deliver_on_card_topic(&fx.owner, key, fx.job, &ev, before.as_ref()),
+        deliver_on_card_topic(&fx.owner, key, fx.job, ev, before),
         Delivery::Same
     );
     assert_eq!(
-        deliver_on_card_topic(&fx.owner, key, fx.other, &ev, before.as_ref()),
+        deliver_on_card_topic(&fx.owner, key, fx.other, ev, before),
         Delivery::Skip
     );
     assert!(matches!(
-        deliver_on_card_topic(&fx.share(fx.job), key, fx.job, &ev, before.as_ref()),
+        deliver_on_card_topic(&fx.share(fx.job), key, fx.job, ev, before),
         Delivery::Send(_)
     ));
 }
@@ -327,16 +249,11 @@ fn card_topics_and_share_links() {
 /// A card created already assigned to a worker reaches them as `card.created`.
 #[test]
 fn new_cards_arrive_as_created() {
-    let mut fx = Fx::new();
+    let (fx, _, a) = Fx::member_created(|fx| CardCreate {
+        assignees: vec![fx.worker2.id],
+        ..CardCreate::new(fx.todo, "New")
+    });
     let key = fx.board.key();
-    let m = fx.member.clone();
-    let a = fx.ok(
-        &m,
-        Op::CardCreate(CardCreate {
-            assignees: vec![fx.worker2.id],
-            ..CardCreate::new(fx.todo, "New")
-        }),
-    );
     let ev = Fx::event(&a);
     assert_eq!(deliver(&fx.worker2, key, ev, None), Delivery::Same);
     assert_eq!(deliver(&fx.worker1, key, ev, None), Delivery::Skip);

@@ -5,7 +5,7 @@
 use super::*;
 use crate::domain::tests::props::{any_principal, cards, op, principals};
 use crate::domain::tests::{now, uid, Fx};
-use crate::domain::{ApplyCtx, PresenceFacts};
+use crate::domain::PresenceFacts;
 use boardroom_protocol::{Actor, PresenceEntry, PresenceMap, PresenceState, PrincipalKind};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -81,12 +81,7 @@ proptest! {
         let mut subs = subscribe_all(&hub, key.board_id, &who);
         let mut board = fx.board.clone();
         for (i, (op, by)) in steps.iter().enumerate() {
-            let ctx = ApplyCtx {
-                now: now(),
-                new_id: uid(80_000 + i as u128),
-                directory: &fx.dir,
-                limits: &fx.limits,
-            };
+            let ctx = fx.ctx(uid(80_000 + i as u128));
             let Ok(applied) = board.apply_op(&ps[*by], op, &ctx) else { continue };
             for (j, body) in applied.events.into_iter().enumerate() {
                 let ev = Published {

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Uuid } from '../../client';
 import { app, useApp } from '../app-state';
-import { ActionButton, fmtDate, FormField, Table } from '../components';
+import { ActionButton, AddForm, fmtDate, FormField, ShownOnce, Table, useList } from '../components';
 
 export interface WebhookInfo {
   id: Uuid;
@@ -40,27 +40,29 @@ function parseTypes(s: string): string[] | null {
   return t.length ? t : null;
 }
 
-export function Webhooks() {
+export function Webhooks({ org }: { org: string }) {
   const a = useApp();
-  const org = a.org!.id;
   const base = `/api/v1/orgs/${org}/webhooks`;
-  const [list, setList] = useState<WebhookInfo[] | null>(null);
+  const [list, reload] = useList(() => a.http.call<{ webhooks: WebhookInfo[] }>('GET', base).then((r) => r.webhooks), 'The webhooks');
   const [open, setOpen] = useState<Uuid | null>(null);
   const [shown, setShown] = useState<{ url: string; secret: string } | null>(null);
   const [form, setForm] = useState({ url: '', types: '', description: '' });
-  const reload = () => {
-    a.http
-      .call<{ webhooks: WebhookInfo[] }>('GET', base)
-      .then((r) => setList(r.webhooks))
-      .catch((e) => app.fail(e, 'The webhooks'));
-  };
-  useEffect(reload, []);
   const act = async (what: () => Promise<unknown>, label: string) => {
     try {
       await what();
     } catch (err) {
       a.fail(err, label);
     }
+    reload();
+  };
+  const add = async () => {
+    const r = await a.http.call<WebhookInfo & { secret: string }>('POST', base, {
+      url: form.url.trim(),
+      event_types: parseTypes(form.types),
+      ...(form.description.trim() ? { description: form.description.trim() } : {}),
+    });
+    setShown({ url: r.url, secret: r.secret });
+    setForm({ url: '', types: '', description: '' });
     reload();
   };
   return (
@@ -71,16 +73,7 @@ export function Webhooks() {
         The secret is shown once, when it is made.
       </p>
       {shown && (
-        <div class="secret" role="status" data-testid="webhook-secret">
-          <p>
-            <strong>Copy the signing secret for {shown.url} now</strong>; it will not be shown again.
-          </p>
-          <input readOnly aria-label="Signing secret" value={shown.secret} onFocus={(e) => (e.target as HTMLInputElement).select()} />
-          <div class="row">
-            <button onClick={() => void navigator.clipboard?.writeText(shown.secret).then(() => app.toast('Secret copied', 'info'))}>Copy</button>
-            <button onClick={() => setShown(null)}>I have stored it</button>
-          </div>
-        </div>
+        <ShownOnce testid="webhook-secret" what={`the signing secret for ${shown.url}`} label="Signing secret" value={shown.secret} copied="Secret copied" onDone={() => setShown(null)} />
       )}
       <Table cols={['URL', 'Events', 'Active']} actions testid="webhooks">
         {(list ?? []).map((w) => (
@@ -160,47 +153,23 @@ export function Webhooks() {
         ))}
       </Table>
       {open && <Deliveries base={`${base}/${open}`} key={open} />}
-      <form
-        class="inline-form"
-        onSubmit={async (e) => {
-          e.preventDefault();
-          try {
-            const r = await a.http.call<WebhookInfo & { secret: string }>('POST', base, {
-              url: form.url.trim(),
-              event_types: parseTypes(form.types),
-              ...(form.description.trim() ? { description: form.description.trim() } : {}),
-            });
-            setShown({ url: r.url, secret: r.secret });
-            setForm({ url: '', types: '', description: '' });
-            reload();
-          } catch (err) {
-            a.fail(err, 'The webhook');
-          }
-        }}
-      >
-        <h3>New webhook</h3>
+      <AddForm title="New webhook" submit="Add webhook" what="The webhook" onSubmit={add}>
         <FormField label="URL" form={form} set={setForm} field="url" required type="url" placeholder="https://example.com/boardroom" />
         <FormField label="Event types (empty: all)" form={form} set={setForm} field="types" placeholder="card.moved, card.created" />
         <FormField label="Description" form={form} set={setForm} field="description" maxLength={500} />
-        <button type="submit" class="primary">
-          Add webhook
-        </button>
-      </form>
+      </AddForm>
     </section>
   );
 }
 
 function Deliveries({ base }: { base: string }) {
   const a = useApp();
-  const [list, setList] = useState<DeliveryInfo[] | null>(null);
-  const reload = () => {
-    a.http
-      .call<{ deliveries: DeliveryInfo[] }>('GET', `${base}/deliveries?limit=50`)
-      .then((r) => setList(r.deliveries))
-      .catch((e) => app.fail(e, 'The delivery log'));
-  };
+  const [list, reload] = useList(
+    () => a.http.call<{ deliveries: DeliveryInfo[] }>('GET', `${base}/deliveries?limit=50`).then((r) => r.deliveries),
+    'The delivery log',
+    [base],
+  );
   useEffect(() => {
-    reload();
     // Deliveries change on their own (retries, the dispatcher): refresh while open.
     const t = setInterval(reload, 2000);
     return () => clearInterval(t);

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ApiKeyInfo, BoardInfo, Customer, Member, Role, ShareLinkInfo } from '../../client';
 import { app, isAdmin, useApp } from '../app-state';
-import { ActionButton, fmtDate, FormField, Header, NamedOptions, Table, ValueOptions } from '../components';
+import { ActionButton, AddForm, fmtDate, FormField, Header, NamedOptions, OneLineForm, ShownOnce, Table, useList, ValueOptions } from '../components';
 import { useBoard } from '../live';
 import { linkHandler } from '../router';
 import { Webhooks } from './admin-webhooks';
@@ -26,6 +26,8 @@ export function Admin({ tab }: { tab: string }) {
   ];
   const visible = tabs.filter((t) => t[2]);
   const current = visible.find((t) => t[0] === tab)?.[0] ?? visible[0]![0];
+  // Every section works on the signed-in organization.
+  const org = a.org!.id;
   return (
     <>
       <Header />
@@ -38,35 +40,29 @@ export function Admin({ tab }: { tab: string }) {
             </a>
           ))}
         </nav>
-        {current === 'members' && <Members />}
-        {current === 'customers' && <Customers />}
-        {current === 'statuses' && <Statuses />}
-        {current === 'api-keys' && <ApiKeys />}
-        {current === 'webhooks' && <Webhooks />}
-        {current === 'share-links' && <ShareLinks />}
-        {current === 'audit' && <AuditLog />}
+        {current === 'members' && <Members org={org} />}
+        {current === 'customers' && <Customers org={org} />}
+        {current === 'statuses' && <Statuses org={org} />}
+        {current === 'api-keys' && <ApiKeys org={org} />}
+        {current === 'webhooks' && <Webhooks org={org} />}
+        {current === 'share-links' && <ShareLinks org={org} />}
+        {current === 'audit' && <AuditLog org={org} />}
       </main>
     </>
   );
 }
 
-function useList<T>(load: () => Promise<T[]>, what: string): [T[] | null, () => void] {
-  const [list, setList] = useState<T[] | null>(null);
-  const reload = () => {
-    load()
-      .then(setList)
-      .catch((e) => app.fail(e, what));
-  };
-  useEffect(reload, []);
-  return [list, reload];
-}
-
-function Members() {
+function Members({ org }: { org: string }) {
   const a = useApp();
-  const org = a.org!.id;
   const [list, reload] = useList<Member>(() => a.http.members(org), 'The member list');
   const [form, setForm] = useState({ email: '', name: '', password: '', role: 'member' as Role });
   const set = (k: keyof typeof form) => (e: Event) => setForm({ ...form, [k]: (e.target as HTMLInputElement).value });
+  const add = async () => {
+    await a.http.createMember(org, { ...form, email: form.email.trim(), name: form.name.trim() });
+    setForm({ email: '', name: '', password: '', role: 'member' });
+    reload();
+    void app.loadPeople();
+  };
   return (
     <section>
       <h2>Members and roles</h2>
@@ -120,21 +116,7 @@ function Members() {
           </tr>
         ))}
       </Table>
-      <form
-        class="inline-form"
-        onSubmit={async (e) => {
-          e.preventDefault();
-          try {
-            await a.http.createMember(org, { ...form, email: form.email.trim(), name: form.name.trim() });
-            setForm({ email: '', name: '', password: '', role: 'member' });
-            reload();
-            void app.loadPeople();
-          } catch (err) {
-            a.fail(err, 'The member');
-          }
-        }}
-      >
-        <h3>Add a member</h3>
+      <AddForm title="Add a member" submit="Add member" what="The member" onSubmit={add}>
         <label class="field">
           <span>Email</span>
           <input type="email" required value={form.email} onInput={set('email')} />
@@ -153,17 +135,13 @@ function Members() {
             <ValueOptions values={ROLES} />
           </select>
         </label>
-        <button type="submit" class="primary">
-          Add member
-        </button>
-      </form>
+      </AddForm>
     </section>
   );
 }
 
-function Customers() {
+function Customers({ org }: { org: string }) {
   const a = useApp();
-  const org = a.org!.id;
   const [list, reload] = useList<Customer>(() => a.http.customers(org), 'The customer list');
   const [form, setForm] = useState({ name: '', email: '', phone: '', address: '' });
   const [editing, setEditing] = useState<string | null>(null);
@@ -171,6 +149,16 @@ function Customers() {
   const changed = () => {
     forgetCustomers();
     reload();
+  };
+  const add = async () => {
+    await a.http.createCustomer(org, {
+      name: form.name.trim(),
+      ...(form.email.trim() ? { email: form.email.trim() } : {}),
+      ...(form.phone.trim() ? { phone: form.phone.trim() } : {}),
+      ...(form.address.trim() ? { address: form.address.trim() } : {}),
+    });
+    setForm({ name: '', email: '', phone: '', address: '' });
+    changed();
   };
   return (
     <section>
@@ -230,59 +218,27 @@ function Customers() {
                 >
                   Edit
                 </button>
-                <button
-                  class="link danger-text"
-                  onClick={async () => {
-                    if (!confirm(`Delete customer ${c.name}?`)) return;
-                    try {
-                      await a.http.deleteCustomer(org, c.id);
-                      changed();
-                    } catch (err) {
-                      a.fail(err, 'The customer');
-                    }
-                  }}
-                >
+                <ActionButton class="link danger-text" what="The customer" run={async () => confirm(`Delete customer ${c.name}?`) && a.http.deleteCustomer(org, c.id)} then={changed}>
                   Delete
-                </button>
+                </ActionButton>
               </td>
             </tr>
           ),
         )}
       </Table>
-      <form
-        class="inline-form"
-        onSubmit={async (e) => {
-          e.preventDefault();
-          try {
-            await a.http.createCustomer(org, {
-              name: form.name.trim(),
-              ...(form.email.trim() ? { email: form.email.trim() } : {}),
-              ...(form.phone.trim() ? { phone: form.phone.trim() } : {}),
-              ...(form.address.trim() ? { address: form.address.trim() } : {}),
-            });
-            setForm({ name: '', email: '', phone: '', address: '' });
-            changed();
-          } catch (err) {
-            a.fail(err, 'The customer');
-          }
-        }}
-      >
-        <h3>Add a customer</h3>
+      <AddForm title="Add a customer" submit="Add customer" what="The customer" onSubmit={add}>
         <FormField label="Name" form={form} set={setForm} field="name" required maxLength={100} />
         <FormField label="Email (optional)" form={form} set={setForm} field="email" type="email" />
         <FormField label="Phone (optional)" form={form} set={setForm} field="phone" />
         <FormField label="Address (optional)" form={form} set={setForm} field="address" maxLength={500} />
-        <button type="submit" class="primary">
-          Add customer
-        </button>
-      </form>
+      </AddForm>
     </section>
   );
 }
 
-function Statuses() {
+function Statuses({ org }: { org: string }) {
   const a = useApp();
-  const [boards] = useList<BoardInfo>(() => a.http.boards(a.org!.id), 'The board list');
+  const [boards] = useList<BoardInfo>(() => a.http.boards(org), 'The board list');
   const [boardId, setBoardId] = useState<string | null>(null);
   useEffect(() => {
     if (boards && !boardId) setBoardId(boards.find((b) => b.template === 'jobs')?.id ?? boards[0]?.id ?? null);
@@ -305,7 +261,6 @@ function Statuses() {
 function StatusEditor({ boardId }: { boardId: string }) {
   const a = useApp();
   const live = useBoard(boardId, a.client);
-  const [name, setName] = useState('');
   const cols = live.view.map((v) => v.column);
   if (live.error) return <p class="error-box">{live.error}</p>;
   return (
@@ -353,29 +308,20 @@ function StatusEditor({ boardId }: { boardId: string }) {
           );
         })}
       </ol>
-      <form
-        class="row"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const n = name.trim();
-          if (!n) return;
-          setName('');
-          void live.send('column.create', { name: n }, 'The status');
-        }}
-      >
-        <label class="sr-only" for="new-status">
-          New status name
-        </label>
-        <input id="new-status" placeholder="New status" maxLength={100} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} />
-        <button type="submit">Add status</button>
-      </form>
+      <OneLineForm
+        id="new-status"
+        label="New status name"
+        placeholder="New status"
+        maxLength={100}
+        submit="Add status"
+        onAdd={(name) => void live.send('column.create', { name }, 'The status')}
+      />
     </div>
   );
 }
 
-function ApiKeys() {
+function ApiKeys({ org }: { org: string }) {
   const a = useApp();
-  const org = a.org!.id;
   const [list, reload] = useList<ApiKeyInfo>(() => a.http.apiKeys(org), 'The API keys');
   const [boards] = useList<BoardInfo>(() => a.http.boards(org), 'The boards');
   const [form, setForm] = useState({ name: '', role: 'member' as Role, days: '', boards: [] as string[] });
@@ -384,21 +330,24 @@ function ApiKeys() {
   // only ones here) may both issue admin keys and below.
   const roles = ROLES.filter((r) => r !== 'owner');
   const [shown, setShown] = useState<{ name: string; key: string } | null>(null);
+  const add = async () => {
+    const days = parseInt(form.days, 10);
+    const r = await a.http.createApiKey(org, {
+      name: form.name.trim(),
+      role: form.role,
+      ...(days > 0 ? { expires_in_days: days } : {}),
+      ...(form.boards.length > 0 ? { boards: form.boards } : {}),
+    });
+    setShown({ name: form.name.trim(), key: r.key });
+    setForm({ name: '', role: 'member', days: '', boards: [] });
+    reload();
+  };
   return (
     <section>
       <h2>API keys</h2>
       <p class="muted">Bots and integrations connect with an API key. The key is shown once, when it is created.</p>
       {shown && (
-        <div class="secret" role="status" data-testid="api-key">
-          <p>
-            <strong>Copy the key for "{shown.name}" now</strong>; it will not be shown again.
-          </p>
-          <input readOnly aria-label="New API key" value={shown.key} onFocus={(e) => (e.target as HTMLInputElement).select()} />
-          <div class="row">
-            <button onClick={() => void navigator.clipboard?.writeText(shown.key).then(() => app.toast('Key copied', 'info'))}>Copy</button>
-            <button onClick={() => setShown(null)}>I have stored it</button>
-          </div>
-        </div>
+        <ShownOnce testid="api-key" what={`the key for "${shown.name}"`} label="New API key" value={shown.key} copied="Key copied" onDone={() => setShown(null)} />
       )}
       <Table cols={['Name', 'Role', 'Boards', 'Last used', 'Expires']} actions>
         {(list ?? []).map((k) => (
@@ -410,44 +359,16 @@ function ApiKeys() {
             <td data-testid="key-boards">{k.boards ? k.boards.map(boardName).join(', ') : 'all boards'}</td>
             <td>{k.last_used_at ? fmtDate(k.last_used_at) : 'never'}</td>
             <td>{k.expires_at ? fmtDate(k.expires_at) : 'never'}</td>
-            <td>
-              {k.revoked_at ? (
-                <span class="muted small">revoked</span>
-              ) : (
-                <ActionButton
-                  class="link danger-text"
-                  what="The key"
-                  run={async () => confirm(`Revoke the key "${k.name}"? Its connections close at once.`) && a.http.revokeApiKey(org, k.id)}
-                  then={reload}
-                >
-                  Revoke
-                </ActionButton>
-              )}
-            </td>
+            <RevokeCell
+              revoked={Boolean(k.revoked_at)}
+              what="The key"
+              run={async () => confirm(`Revoke the key "${k.name}"? Its connections close at once.`) && a.http.revokeApiKey(org, k.id)}
+              then={reload}
+            />
           </tr>
         ))}
       </Table>
-      <form
-        class="inline-form"
-        onSubmit={async (e) => {
-          e.preventDefault();
-          try {
-            const days = parseInt(form.days, 10);
-            const r = await a.http.createApiKey(org, {
-              name: form.name.trim(),
-              role: form.role,
-              ...(days > 0 ? { expires_in_days: days } : {}),
-              ...(form.boards.length > 0 ? { boards: form.boards } : {}),
-            });
-            setShown({ name: form.name.trim(), key: r.key });
-            setForm({ name: '', role: 'member', days: '', boards: [] });
-            reload();
-          } catch (err) {
-            a.fail(err, 'The key');
-          }
-        }}
-      >
-        <h3>New API key</h3>
+      <AddForm title="New API key" submit="Create key" what="The key" onSubmit={add}>
         <FormField label="Name" form={form} set={setForm} field="name" required maxLength={100} />
         <label class="field">
           <span>Role</span>
@@ -477,17 +398,13 @@ function ApiKeys() {
           </fieldset>
         )}
         <FormField label="Expires in days (empty = never)" form={form} set={setForm} field="days" type="number" min={1} max={3650} />
-        <button type="submit" class="primary">
-          Create key
-        </button>
-      </form>
+      </AddForm>
     </section>
   );
 }
 
-function ShareLinks() {
+function ShareLinks({ org }: { org: string }) {
   const a = useApp();
-  const org = a.org!.id;
   const [list, reload] = useList<ShareLinkInfo>(() => a.http.shareLinks(org), 'The share links');
   return (
     <section>
@@ -503,19 +420,27 @@ function ShareLinks() {
             </td>
             <td>{fmtDate(l.created_at)}</td>
             <td>{l.expires_at ? fmtDate(l.expires_at) : 'never'}</td>
-            <td>
-              {l.revoked_at ? (
-                <span class="muted small">revoked</span>
-              ) : (
-                <ActionButton class="link danger-text" what="The link" run={() => a.http.revokeShareLink(l.id)} then={reload}>
-                  Revoke
-                </ActionButton>
-              )}
-            </td>
+            <RevokeCell revoked={Boolean(l.revoked_at)} what="The link" run={() => a.http.revokeShareLink(l.id)} then={reload} />
           </tr>
         ))}
       </Table>
       {list && list.length === 0 && <p class="empty">No share links yet.</p>}
     </section>
+  );
+}
+
+/** The last cell of a row that can be revoked (an API key, a share link): its revoke button, or
+ *  that it is revoked. */
+function RevokeCell({ revoked, what, run, then }: { revoked: boolean; what: string; run: () => Promise<unknown>; then: () => void }) {
+  return (
+    <td>
+      {revoked ? (
+        <span class="muted small">revoked</span>
+      ) : (
+        <ActionButton class="link danger-text" what={what} run={run} then={then}>
+          Revoke
+        </ActionButton>
+      )}
+    </td>
   );
 }

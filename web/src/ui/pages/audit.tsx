@@ -52,9 +52,8 @@ function show(v: unknown): string {
   return s.length > 120 ? `${s.slice(0, 117)}…` : s;
 }
 
-export function AuditLog() {
+export function AuditLog({ org }: { org: string }) {
   const a = useApp();
-  const org = a.org!.id;
   const [members, setMembers] = useState<Member[]>([]);
   const [boards, setBoards] = useState<BoardInfo[]>([]);
   const [form, setForm] = useState({ actor: '', kind: '', board: '', since: '', until: '' });

@@ -1,22 +1,14 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { BoardInfo } from '../../client';
 import { canEdit, useApp } from '../app-state';
-import { Header } from '../components';
+import { Header, useList } from '../components';
 import { linkHandler, navigate } from '../router';
 
 export function Boards() {
   const a = useApp();
-  const [boards, setBoards] = useState<BoardInfo[] | null>(null);
+  const [boards] = useList<BoardInfo>(() => (a.org ? a.http.boards(a.org.id) : null), 'The board list', [a.org?.id]);
   const [name, setName] = useState('');
   const [template, setTemplate] = useState<'kanban' | 'jobs'>('kanban');
-  const load = () => {
-    if (!a.org) return;
-    a.http
-      .boards(a.org.id)
-      .then(setBoards)
-      .catch((e) => a.fail(e, 'The board list'));
-  };
-  useEffect(load, [a.org?.id]);
   return (
     <>
       <Header />

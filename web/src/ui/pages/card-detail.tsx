@@ -1,7 +1,8 @@
+import type { JSX } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { PRIORITIES, uuid, type Card, type Customer, type JobInfo, type Person, type Priority, type ShareLinkInfo } from '../../client';
 import { app, useApp } from '../app-state';
-import { Avatar, fmtDate, Modal } from '../components';
+import { Avatar, fmtDate, Modal, OneLineForm, useList } from '../components';
 import type { LiveBoard } from '../live';
 import { CardHistory } from './card-history';
 
@@ -59,34 +60,24 @@ function CardDetailBody({ boardId, card, live, editable, onClose }: { boardId: s
   const staff = [...a.people.values()].filter((p) => p.role !== 'customer');
   const send = live.send;
 
-  const [title, setTitle] = useState(card.title);
-  const [desc, setDesc] = useState(card.description ?? '');
-  const [labels, setLabels] = useState(card.labels.join(', '));
-  const [estimate, setEstimate] = useState(String(card.estimate_minutes ?? ''));
-  // Keep the fields in step with changes made by others, unless being edited.
-  const editing = useRef<string | null>(null);
-  useEffect(() => {
-    if (editing.current !== 'title') setTitle(card.title);
-    if (editing.current !== 'desc') setDesc(card.description ?? '');
-    if (editing.current !== 'labels') setLabels(card.labels.join(', '));
-    if (editing.current !== 'estimate') setEstimate(String(card.estimate_minutes ?? ''));
-  }, [card.title, card.description, card.labels.join('\u0000'), card.estimate_minutes]);
-
-  const saveTitle = () => {
-    editing.current = null;
+  const saveTitle = (title: string) => {
     const t = title.trim();
-    if (!t) return setTitle(card.title);
+    if (!t) return false;
     if (t !== card.title) void send('card.update', { card_id: card.id, title: t, expected_version: card.version }, 'The card');
   };
-  const saveDesc = () => {
-    editing.current = null;
+  const saveDesc = (desc: string) => {
     const d = desc.trim() ? desc : null;
     if (d !== (card.description ?? null)) void send('card.update', { card_id: card.id, description: d, expected_version: card.version }, 'The card');
   };
-  const saveLabels = () => {
-    editing.current = null;
+  const saveLabels = (labels: string) => {
     const l = [...new Set(labels.split(',').map((s) => s.trim()).filter(Boolean))];
     if (l.join('\u0000') !== card.labels.join('\u0000')) void send('card.update', { card_id: card.id, labels: l }, 'The card');
+  };
+  const saveEstimate = (estimate: string) => {
+    const raw = estimate.trim();
+    const v = raw === '' ? null : Math.max(0, Math.round(Number(raw)));
+    if (v !== null && !Number.isFinite(v)) return false;
+    if (v !== (card.estimate_minutes ?? null)) void send('card.update', { card_id: card.id, estimate_minutes: v }, 'The card');
   };
   const column = columns.find((c) => c.id === card.column_id);
 
@@ -96,27 +87,11 @@ function CardDetailBody({ boardId, card, live, editable, onClose }: { boardId: s
         <div class="detail-main">
           <label class="field">
             <span>Title</span>
-            <input
-              value={title}
-              maxLength={200}
-              disabled={!editable}
-              onFocus={() => (editing.current = 'title')}
-              onInput={(e) => setTitle((e.target as HTMLInputElement).value)}
-              onBlur={saveTitle}
-              onKeyDown={(e) => e.key === 'Enter' && (e.target as HTMLInputElement).blur()}
-            />
+            <DraftField value={card.title} save={saveTitle} maxLength={200} disabled={!editable} />
           </label>
           <label class="field">
             <span>Description</span>
-            <textarea
-              rows={4}
-              value={desc}
-              maxLength={10000}
-              disabled={!editable}
-              onFocus={() => (editing.current = 'desc')}
-              onInput={(e) => setDesc((e.target as HTMLTextAreaElement).value)}
-              onBlur={saveDesc}
-            />
+            <DraftField value={card.description ?? ''} save={saveDesc} rows={4} maxLength={10000} disabled={!editable} />
           </label>
           <Checklist card={card} live={live} editable={editable} />
           <Comments card={card} live={live} people={staff} />
@@ -207,23 +182,14 @@ function CardDetailBody({ boardId, card, live, editable, onClose }: { boardId: s
           </label>
           <label class="field">
             <span>Estimate (minutes)</span>
-            <input
+            <DraftField
+              value={String(card.estimate_minutes ?? '')}
+              save={saveEstimate}
               type="number"
               min={0}
               max={525600}
               aria-label="Estimate in minutes"
-              value={estimate}
               disabled={!editable}
-              onFocus={() => (editing.current = 'estimate')}
-              onInput={(e) => setEstimate((e.target as HTMLInputElement).value)}
-              onBlur={() => {
-                editing.current = null;
-                const raw = estimate.trim();
-                const v = raw === '' ? null : Math.max(0, Math.round(Number(raw)));
-                if (v !== null && !Number.isFinite(v)) return setEstimate(String(card.estimate_minutes ?? ''));
-                if (v !== (card.estimate_minutes ?? null)) void send('card.update', { card_id: card.id, estimate_minutes: v }, 'The card');
-              }}
-              onKeyDown={(e) => e.key === 'Enter' && (e.target as HTMLInputElement).blur()}
             />
           </label>
           <label class="field">
@@ -247,14 +213,7 @@ function CardDetailBody({ boardId, card, live, editable, onClose }: { boardId: s
           </label>
           <label class="field">
             <span>Labels (comma separated)</span>
-            <input
-              value={labels}
-              disabled={!editable}
-              onFocus={() => (editing.current = 'labels')}
-              onInput={(e) => setLabels((e.target as HTMLInputElement).value)}
-              onBlur={saveLabels}
-              onKeyDown={(e) => e.key === 'Enter' && (e.target as HTMLInputElement).blur()}
-            />
+            <DraftField value={card.labels.join(', ')} save={saveLabels} disabled={!editable} />
           </label>
           <p class="muted small">
             In <strong>{column?.name ?? '…'}</strong> · version {card.version}
@@ -279,8 +238,39 @@ function CardDetailBody({ boardId, card, live, editable, onClose }: { boardId: s
   );
 }
 
+/** A card's field edited as text: it follows the card (changes made by others) except while it
+ * has the focus, and `save` gets the text when the focus leaves (Enter leaves a one-line field);
+ * `save` returns false for a text it refuses, which puts the card's value back. `rows` makes
+ * it a textarea. */
+function DraftField({
+  value,
+  save,
+  rows,
+  ...input
+}: {
+  value: string;
+  save: (text: string) => boolean | void;
+  rows?: number;
+} & Omit<JSX.IntrinsicElements['input'], 'value' | 'rows' | 'onFocus' | 'onInput' | 'onBlur' | 'onKeyDown'>) {
+  const [text, setText] = useState(value);
+  const editing = useRef(false);
+  useEffect(() => {
+    if (!editing.current) setText(value);
+  }, [value]);
+  const edit = {
+    value: text,
+    onFocus: () => (editing.current = true),
+    onInput: (e: Event) => setText((e.target as HTMLInputElement | HTMLTextAreaElement).value),
+    onBlur: () => {
+      editing.current = false;
+      if (save(text) === false) setText(value);
+    },
+  };
+  if (rows !== undefined) return <textarea rows={rows} {...(input as JSX.IntrinsicElements['textarea'])} {...edit} />;
+  return <input {...input} {...edit} onKeyDown={(e) => e.key === 'Enter' && (e.target as HTMLInputElement).blur()} />;
+}
+
 function Checklist({ card, live, editable }: { card: Card; live: LiveBoard; editable: boolean }) {
-  const [text, setText] = useState('');
   const done = card.checklist.filter((i) => i.done).length;
   return (
     <section class="checklist" aria-label="Checklist">
@@ -310,22 +300,14 @@ function Checklist({ card, live, editable }: { card: Card; live: LiveBoard; edit
         ))}
       </ul>
       {editable && (
-        <form
-          class="row"
-          onSubmit={(e) => {
-            e.preventDefault();
-            const t = text.trim();
-            if (!t) return;
-            setText('');
-            void live.send('checklist.add', { card_id: card.id, title: t, item_id: uuid() }, 'The task');
-          }}
-        >
-          <label class="sr-only" for="new-task">
-            New task
-          </label>
-          <input id="new-task" placeholder="Add a task" maxLength={200} value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} />
-          <button type="submit">Add</button>
-        </form>
+        <OneLineForm
+          id="new-task"
+          label="New task"
+          placeholder="Add a task"
+          maxLength={200}
+          submit="Add"
+          onAdd={(title) => void live.send('checklist.add', { card_id: card.id, title, item_id: uuid() }, 'The task')}
+        />
       )}
     </section>
   );
@@ -445,16 +427,8 @@ function Comments({ card, live, people }: { card: Card; live: LiveBoard; people:
 
 function ShareLinks({ card }: { card: Card }) {
   const a = useApp();
-  const [links, setLinks] = useState<ShareLinkInfo[] | null>(null);
+  const [links, load] = useList<ShareLinkInfo>(() => (a.org ? a.http.shareLinks(a.org.id, card.id) : null), 'The share links', [card.id]);
   const [fresh, setFresh] = useState<string | null>(null);
-  const load = () => {
-    if (!a.org) return;
-    a.http
-      .shareLinks(a.org.id, card.id)
-      .then(setLinks)
-      .catch((e) => a.fail(e, 'The share links'));
-  };
-  useEffect(load, [card.id]);
   const live = (links ?? []).filter((l) => !l.revoked_at);
   return (
     <section class="share" aria-label="Share with the customer">

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { type BoardInfo, type Card, type Column } from '../../client';
 import { app, useApp } from '../app-state';
-import { fmtDate, fmtMinutes, Header, NamedOptions } from '../components';
+import { fmtDate, fmtMinutes, Header, NamedOptions, OneLineForm, useList } from '../components';
 import { useBoardModels } from '../live';
 import { CustomerContact } from './card-detail';
 
@@ -17,22 +17,13 @@ interface Job {
 /** Subscribes to every board the user has jobs on; returns their cards. */
 function useJobBoards(): { jobs: Job[]; loading: boolean; send: (boardId: string, kind: any, data: any, what: string) => Promise<void> } {
   const a = useApp();
-  const [boards, setBoards] = useState<BoardInfo[] | null>(null);
+  const [boards, loadBoards] = useList<BoardInfo>(() => (a.org ? a.http.boards(a.org.id) : null), 'Your boards', [a.org?.id]);
   const models = useBoardModels(boards, a.client, {
     onError: (e, b) => {
       if (e.code !== 'not_found') app.fail(e, b.name);
     },
     clearOnReset: true,
   });
-
-  const loadBoards = () => {
-    if (!a.org) return;
-    a.http
-      .boards(a.org.id)
-      .then(setBoards)
-      .catch((e) => a.fail(e, 'Your boards'));
-  };
-  useEffect(loadBoards, [a.org?.id]);
   // A job assigned on a board we do not follow yet: reload the list.
   useEffect(() => {
     const c = a.client;
@@ -106,7 +97,6 @@ function JobCard({ job, send }: { job: Job; send: (boardId: string, kind: any, d
   const idx = columns.findIndex((c) => c.id === card.column_id);
   const current = columns[idx];
   const next = columns[idx + 1];
-  const [note, setNote] = useState('');
   const [busy, setBusy] = useState(false);
   // Ticks shown at once, until the server has them (or refused them).
   const [ticks, setTicks] = useState<Record<string, boolean>>({});
@@ -176,24 +166,16 @@ function JobCard({ job, send }: { job: Job; send: (boardId: string, kind: any, d
           </select>
         </label>
       </div>
-      <form
-        class="row note"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const b = note.trim();
-          if (!b) return;
-          setNote('');
-          void send(job.boardId, 'comment.add', { card_id: card.id, body: b }, 'The note');
-        }}
-      >
-        <label class="sr-only" for={`note-${card.id}`}>
-          Note for the office about {card.title}
-        </label>
-        <input id={`note-${card.id}`} placeholder="Add a note for the office" value={note} maxLength={5000} onInput={(e) => setNote((e.target as HTMLInputElement).value)} />
-        <button type="submit" class="big">
-          Send
-        </button>
-      </form>
+      <OneLineForm
+        id={`note-${card.id}`}
+        label={`Note for the office about ${card.title}`}
+        placeholder="Add a note for the office"
+        maxLength={5000}
+        submit="Send"
+        formClass="row note"
+        buttonClass="big"
+        onAdd={(body) => void send(job.boardId, 'comment.add', { card_id: card.id, body }, 'The note')}
+      />
     </li>
   );
 }

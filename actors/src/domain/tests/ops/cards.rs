@@ -4,20 +4,16 @@ use super::*;
 
 #[test]
 fn card_create_places_and_fills_in() {
-    let (mut fx, m) = Fx::acting(|fx| &fx.member);
-    let a = fx.ok(
-        &m,
-        Op::CardCreate(CardCreate {
-            title: "  Top  ".into(),
-            after: Some(None),
-            labels: vec![" a ".into(), "a".into(), "b".into()],
-            assignees: vec![fx.worker2.id, fx.worker2.id],
-            customer_id: Some(fx.c2),
-            due_at: Some(now()),
-            description: Some("  kept as written ".into()),
-            ..CardCreate::new(fx.todo, "")
-        }),
-    );
+    let (mut fx, m, a) = Fx::member_created(|fx| CardCreate {
+        title: "  Top  ".into(),
+        after: Some(None),
+        labels: vec![" a ".into(), "a".into(), "b".into()],
+        assignees: vec![fx.worker2.id, fx.worker2.id],
+        customer_id: Some(fx.c2),
+        due_at: Some(now()),
+        description: Some("  kept as written ".into()),
+        ..CardCreate::new(fx.todo, "")
+    });
     let EventBody::CardCreated(d) = Fx::event(&a) else {
         panic!()
     };
@@ -231,21 +227,9 @@ fn card_update_sets_clears_and_checks_version() {
     );
     assert_eq!(c.title, "New title");
     assert_eq!(c.version, v + 2);
-    let e = fx.err(
-        &m,
-        Op::CardUpdate(CardUpdate {
-            customer_id: Some(Some(uid(123))),
-            ..update(fx.job)
-        }),
-    );
+    let e = fx.err(&m, set_customer(fx.job, Some(uid(123))));
     assert_eq!(e.field(), Some("data.customer_id"));
-    fx.ok(
-        &m,
-        Op::CardUpdate(CardUpdate {
-            customer_id: Some(Some(fx.c2)),
-            ..update(fx.job)
-        }),
-    );
+    fx.ok(&m, set_customer(fx.job, Some(fx.c2)));
 }
 
 #[test]
@@ -351,14 +335,10 @@ fn a_customer_cannot_be_assigned() {
 
 #[test]
 fn create_with_assignees_notifies_them() {
-    let (mut fx, m) = Fx::acting(|fx| &fx.member);
-    let a = fx.ok(
-        &m,
-        Op::CardCreate(CardCreate {
-            assignees: vec![fx.worker2.id, fx.member.id],
-            ..CardCreate::new(fx.todo, "New job")
-        }),
-    );
+    let (fx, _, a) = Fx::member_created(|fx| CardCreate {
+        assignees: vec![fx.worker2.id, fx.member.id],
+        ..CardCreate::new(fx.todo, "New job")
+    });
     let to: Vec<Recipient> = a.notifications.iter().map(|n| n.recipient).collect();
     assert_eq!(to, [Recipient::User(fx.worker2.id)]);
 }
@@ -373,10 +353,7 @@ fn archived_cards_refuse_every_change() {
     for op in [
         Op::CardArchive(CardArchive { card_id: job }),
         mv(job, fx.doing, None),
-        Op::CardUpdate(CardUpdate {
-            title: Some("x".into()),
-            ..update(job)
-        }),
+        rename(job, "x"),
         assign(job, vec![]),
         toggle(job, item, true),
         comment(job, "x", vec![]),
@@ -407,15 +384,11 @@ fn archived_cards_refuse_every_change() {
 #[test]
 fn priority_estimate_and_column_colour_are_set_checked_and_cleared() {
     use boardroom_protocol::Priority;
-    let (mut fx, m) = Fx::acting(|fx| &fx.member);
-    let a = fx.ok(
-        &m,
-        Op::CardCreate(CardCreate {
-            priority: Some(Priority::High),
-            estimate_minutes: Some(90),
-            ..CardCreate::new(fx.todo, "Planned job")
-        }),
-    );
+    let (mut fx, m, a) = Fx::member_created(|fx| CardCreate {
+        priority: Some(Priority::High),
+        estimate_minutes: Some(90),
+        ..CardCreate::new(fx.todo, "Planned job")
+    });
     let id = match Fx::event(&a) {
         EventBody::CardCreated(d) => d.card.id,
         other => panic!("card.created expected, got {other:?}"),
@@ -442,15 +415,14 @@ fn priority_estimate_and_column_colour_are_set_checked_and_cleared() {
     assert_eq!(e.field(), Some("data.estimate_minutes"));
 
     let admin = fx.admin.clone();
-    fx.ok(
-        &admin,
+    let todo = fx.todo;
+    let colour_op = move |color: Option<&str>| {
         Op::ColumnUpdate(ColumnUpdate {
-            column_id: fx.todo,
-            name: None,
-            is_done: None,
-            color: Some(Some("#FFAA00".into())),
-        }),
-    );
+            color: Some(color.map(String::from)),
+            ..col_update(todo)
+        })
+    };
+    fx.ok(&admin, colour_op(Some("#FFAA00")));
     let colour = |fx: &Fx| {
         fx.board
             .snapshot_for(&fx.owner)
@@ -462,26 +434,10 @@ fn priority_estimate_and_column_colour_are_set_checked_and_cleared() {
     };
     assert_eq!(colour(&fx).as_deref(), Some("#ffaa00"), "stored lowercase");
     for bad in ["ffaa00", "#ffaa0", "#ffaa0g", "red"] {
-        let e = fx.err(
-            &admin,
-            Op::ColumnUpdate(ColumnUpdate {
-                column_id: fx.todo,
-                name: None,
-                is_done: None,
-                color: Some(Some(bad.into())),
-            }),
-        );
+        let e = fx.err(&admin, colour_op(Some(bad)));
         assert_eq!(e.field(), Some("data.color"), "{bad}");
     }
-    fx.ok(
-        &admin,
-        Op::ColumnUpdate(ColumnUpdate {
-            column_id: fx.todo,
-            name: None,
-            is_done: None,
-            color: Some(None),
-        }),
-    );
+    fx.ok(&admin, colour_op(None));
     assert_eq!(colour(&fx), None);
 }
 

@@ -104,7 +104,7 @@ fn comments_validate_and_notify_visible_mentions() {
         assert_eq!(r.is_ok(), ok, "{}", body.len());
     }
     assert_eq!(
-        fx.err(&w, comment(fx.job, &"b".repeat(5001), vec![]))
+        fx.err(&w, comment(fx.job, "b".repeat(5001), vec![]))
             .field(),
         Some("data.body")
     );
@@ -117,7 +117,7 @@ fn comments_validate_and_notify_visible_mentions() {
 #[test]
 fn long_mention_bodies_are_excerpted() {
     let (mut fx, m) = Fx::acting(|fx| &fx.member);
-    let a = fx.ok(&m, comment(fx.job, &"é".repeat(300), vec![fx.owner.id]));
+    let a = fx.ok(&m, comment(fx.job, "é".repeat(300), vec![fx.owner.id]));
     let body = &a.notifications[0].body;
     assert_eq!(body.chars().count(), MENTION_EXCERPT_CHARS + 1);
     assert!(body.ends_with('…'));

@@ -93,23 +93,13 @@ fn column_limit_is_a_conflict() {
 #[test]
 fn column_update_and_move() {
     let (mut fx, m) = Fx::acting(|fx| &fx.member);
-    let e = fx.err(
-        &m,
-        Op::ColumnUpdate(ColumnUpdate {
-            column_id: fx.todo,
-            name: None,
-            is_done: None,
-            color: None,
-        }),
-    );
+    let e = fx.err(&m, Op::ColumnUpdate(col_update(fx.todo)));
     assert_eq!(e.code(), ErrorCode::BadRequest);
     let a = fx.ok(
         &m,
         Op::ColumnUpdate(ColumnUpdate {
-            column_id: fx.doing,
-            name: None,
             is_done: Some(true),
-            color: None,
+            ..col_update(fx.doing)
         }),
     );
     assert!(
@@ -118,10 +108,8 @@ fn column_update_and_move() {
     let e = fx.err(
         &m,
         Op::ColumnUpdate(ColumnUpdate {
-            column_id: uid(4242),
             name: Some("x".into()),
-            is_done: None,
-            color: None,
+            ..col_update(uid(4242))
         }),
     );
     assert_eq!(e.code(), ErrorCode::NotFound);

@@ -50,10 +50,8 @@ fn role_table() {
         (
             "column.update",
             Op::ColumnUpdate(ColumnUpdate {
-                column_id: todo,
                 name: Some("Backlog".into()),
-                is_done: None,
-                color: None,
+                ..col_update(todo)
             }),
             board_level,
         ),
@@ -72,10 +70,7 @@ fn role_table() {
         ),
         (
             "card.update",
-            Op::CardUpdate(CardUpdate {
-                title: Some("Renamed".into()),
-                ..update(job)
-            }),
+            rename(job, "Renamed"),
             all_ok_editors(Some(Forbidden)),
         ),
         ("card.move", mv(job, fx0.doing, None), all_ok_editors(None)),
@@ -175,13 +170,7 @@ fn column_delete_permissions() {
 #[test]
 fn forbidden_messages_say_who_and_what() {
     let (mut fx, w) = Fx::acting(|fx| &fx.worker1);
-    let e = fx.err(
-        &w,
-        Op::CardUpdate(CardUpdate {
-            title: Some("x".into()),
-            ..update(fx.job)
-        }),
-    );
+    let e = fx.err(&w, rename(fx.job, "x"));
     assert!(
         e.to_string().contains("a worker may not card.update"),
         "{e}"

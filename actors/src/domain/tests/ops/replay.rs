@@ -4,20 +4,14 @@ use super::*;
 
 #[test]
 fn apply_returns_the_same_events_as_apply_op() {
-    let mut fx = Fx::new();
-    let mut copy = fx.board.clone();
-    let m = fx.member.clone();
+    let fx = Fx::new();
+    let (mut copy, mut board) = (fx.board.clone(), fx.board.clone());
     let op = mv(fx.job, fx.doing, None);
-    let ctx = ApplyCtx {
-        now: now(),
-        new_id: uid(5),
-        directory: &fx.dir,
-        limits: &fx.limits,
-    };
-    let events = copy.apply(&m, &op, &ctx).expect("applies");
-    let applied = fx.board.apply_op(&m, &op, &ctx).expect("applies");
+    let ctx = fx.ctx(uid(5));
+    let events = copy.apply(&fx.member, &op, &ctx).expect("applies");
+    let applied = board.apply_op(&fx.member, &op, &ctx).expect("applies");
     assert_eq!(events, applied.events);
-    assert_eq!(copy, fx.board);
+    assert_eq!(copy, board);
 }
 
 #[test]
