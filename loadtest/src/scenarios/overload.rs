@@ -148,7 +148,7 @@ impl OverloadRound {
                 .as_ref()
                 .map(|l| format!("{:.2} ms", l.p99_ms))
                 .unwrap_or_else(|| "-".into()),
-            cell_percent(o.server_core_busy),
+            cell_percent(o.usage.server_core_busy),
         )
     }
 }

@@ -30,7 +30,7 @@ use crate::boardroom::Login;
 use crate::client::ServerKind;
 use crate::scenarios::compare::Spread;
 use crate::servers::{self, SpawnArgs, Spawned};
-use crate::stats::{self, cell, cell_fixed, cell_percent, Latency, Machine};
+use crate::stats::{self, cell, cell_fixed, cell_percent, Latency, Machine, Usage};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -170,9 +170,8 @@ pub struct OpsResult {
     pub mean_commit_ms: Option<f64>,
     /// Upper bound (histogram bucket) of the 99th percentile batch commit time.
     pub commit_p99_bound_ms: Option<f64>,
-    pub client_cpu: f64,
-    pub server_cpu: Option<f64>,
-    pub server_core_busy: Option<f64>,
+    #[serde(flatten)]
+    pub usage: Usage,
     pub machine: Machine,
     pub unix_time: u64,
 }
@@ -210,8 +209,8 @@ impl OpsResult {
             errors,
             cell(self.missing, |x| x.to_string()),
             cell(self.duplicates, |x| x.to_string()),
-            cell_fixed(self.server_cpu, 2),
-            cell_percent(self.server_core_busy),
+            cell_fixed(self.usage.server_cpu, 2),
+            cell_percent(self.usage.server_core_busy),
         )
     }
 }
