@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -440,6 +440,22 @@ pub fn cell_percent(v: Option<f64>) -> String {
     cell(v, |x| format!("{:.0} %", x * 100.0))
 }
 
+/// `--out`, the same flag for every scenario that writes its result: `fanout` (and so
+/// `compare` and `overload`), `ops`, `cluster` and `failover`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct OutDir {
+    /// Directory for the JSON result and the Markdown row (none: print only).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl OutDir {
+    /// Where to [`save`] the result; None: it is only printed.
+    pub fn dir(&self) -> Option<&Path> {
+        self.out.as_deref()
+    }
+}
+
 /// Writes `value` as pretty JSON to `dir/<name>.json` and appends `row` to `dir/results.md`.
 pub fn save(dir: &Path, name: &str, value: &impl Serialize, header: &str, row: &str) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -465,6 +481,19 @@ pub fn save(dir: &Path, name: &str, value: &impl Serialize, header: &str, row: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_dir_is_the_out_flag() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            out: OutDir,
+        }
+        let given = Cli::parse_from(["x", "--out", "results"]);
+        assert_eq!(given.out.dir(), Some(Path::new("results")));
+        assert_eq!(Cli::parse_from(["x"]).out.dir(), None);
+    }
 
     /// `Usage` is flattened: its fields stay top-level keys of a result's JSON, as in the
     /// results written before it existed (which `report` still reads).

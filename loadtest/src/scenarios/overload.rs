@@ -258,7 +258,7 @@ pub async fn run(a: &OverloadArgs, login: &Login) -> Result<OverloadResult> {
             s.values.len()
         );
     }
-    if let Some(dir) = &a.fanout.out {
+    if let Some(dir) = a.fanout.out.dir() {
         save(dir, &result)?;
     }
     Ok(result)

@@ -21,13 +21,12 @@ use self::subscriber::{open_subscriber, run_subscriber};
 use crate::accounting::{SeqCounts, SeqTracker};
 use crate::boardroom::{self, Login};
 use crate::client::{self, stream_of, BoardroomAuth, PathKind, ServerKind, Ws};
-use crate::stats::{self, FanoutResult, Latency, Machine, Sharded, UsageMeter};
+use crate::stats::{self, FanoutResult, Latency, Machine, OutDir, Sharded, UsageMeter};
 use anyhow::{bail, Context, Result};
 use boardroom_protocol::Codec;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -82,9 +81,8 @@ pub struct FanoutArgs {
     /// After the window, wait this long at most for late deliveries.
     #[arg(long, default_value_t = 10.0)]
     pub drain_secs: f64,
-    /// Directory for the JSON result and the Markdown row (none: print only).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutDir,
     /// Name of the server in the result (default: the server kind).
     #[arg(long)]
     pub label: Option<String>,
@@ -516,7 +514,7 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
         unix_time: stats::unix_secs(),
     };
     print_result(&result);
-    if let Some(dir) = &a.out {
+    if let Some(dir) = a.out.dir() {
         let name = format!(
             "fanout-{}-{}-{}x{}-r{}-{}",
             result.label,
