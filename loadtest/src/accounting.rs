@@ -130,6 +130,15 @@ impl SeqTracker {
 mod tests {
     use super::*;
 
+    /// A tracker that has observed `seqs`, `(stream, seq)` in this order.
+    fn seen(seqs: &[(u64, u64)]) -> SeqTracker {
+        let mut t = SeqTracker::new();
+        for &(stream, seq) in seqs {
+            t.observe(stream, seq);
+        }
+        t
+    }
+
     #[test]
     fn in_order_has_nothing_missing() {
         let mut t = SeqTracker::new();
@@ -154,17 +163,12 @@ mod tests {
         t.observe(1, 43);
         assert_eq!(t.finish([(1, 43)]).missing, 0);
         // Without the start, 1..=41 would have been a gap.
-        let mut u = SeqTracker::new();
-        u.observe(1, 42);
-        assert_eq!(u.finish([(1, 42)]).missing, 41);
+        assert_eq!(seen(&[(1, 42)]).finish([(1, 42)]).missing, 41);
     }
 
     #[test]
     fn gap_and_tail_are_missing() {
-        let mut t = SeqTracker::new();
-        t.observe(0, 1);
-        t.observe(0, 4); // 2, 3 missing
-        t.observe(0, 5);
+        let t = seen(&[(0, 1), (0, 4), (0, 5)]); // 2, 3 missing
         let c = t.finish([(0, 8)]); // 6, 7, 8 never came
         assert_eq!(c.delivered, 3);
         assert_eq!(c.missing, 5);
@@ -173,9 +177,7 @@ mod tests {
 
     #[test]
     fn duplicates_are_counted_and_not_delivered_twice() {
-        let mut t = SeqTracker::new();
-        t.observe(0, 1);
-        t.observe(0, 2);
+        let mut t = seen(&[(0, 1), (0, 2)]);
         assert_eq!(t.observe(0, 2), Seen::Duplicate);
         assert_eq!(t.observe(0, 1), Seen::Duplicate);
         let c = t.finish([(0, 2)]);
@@ -184,9 +186,7 @@ mod tests {
 
     #[test]
     fn late_arrival_fills_its_gap() {
-        let mut t = SeqTracker::new();
-        t.observe(0, 1);
-        t.observe(0, 6); // gap 2..=5
+        let mut t = seen(&[(0, 1), (0, 6)]); // gap 2..=5
         assert_eq!(t.observe(0, 3), Seen::Reordered); // gap 2, 4..=5
         assert_eq!(t.observe(0, 2), Seen::Reordered); // gap 4..=5
         assert_eq!(t.observe(0, 5), Seen::Reordered); // gap 4
@@ -205,10 +205,7 @@ mod tests {
 
     #[test]
     fn streams_are_independent_and_unseen_streams_count_whole() {
-        let mut t = SeqTracker::new();
-        t.observe(1, 1);
-        t.observe(2, 1);
-        t.observe(2, 2);
+        let t = seen(&[(1, 1), (2, 1), (2, 2)]);
         // Stream 3 was expected (3 messages) and never seen.
         let c = t.finish([(1, 2), (2, 2), (3, 3)]);
         assert_eq!(c.delivered, 3);

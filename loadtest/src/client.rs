@@ -420,14 +420,19 @@ pub async fn wait_for_port(url: &str, timeout: Duration) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A measured message, as `parse_delivery` should read it.
+    fn delivery(stream: u64, seq: u64, sent_us: u64) -> Incoming {
+        Incoming::Delivery {
+            stream,
+            seq,
+            sent_us,
+        }
+    }
+
     #[test]
     fn peer_messages_parse_on_both_peers() {
         let body = peer_payload(3, 1, 42, 123_456, "xx");
-        let want = Incoming::Delivery {
-            stream: stream_of(3, 1, 4),
-            seq: 42,
-            sent_us: 123_456,
-        };
+        let want = delivery(stream_of(3, 1, 4), 42, 123_456);
         let bare = Message::Text(body.clone().into());
         assert_eq!(
             parse_delivery(ServerKind::Bare, Codec::Json, &bare, 1, 4).unwrap(),
@@ -457,21 +462,13 @@ mod tests {
         let m = Message::Text(ev.into());
         assert_eq!(
             parse_delivery(ServerKind::Boardroom, Codec::Json, &m, 2, 5).unwrap(),
-            Incoming::Delivery {
-                stream: 2,
-                seq: 17,
-                sent_us: 999
-            }
+            delivery(2, 17, 999)
         );
         let pr = r#"{"type":"presence","topic":"board:x","joins":{"u1":{"name":"A","state":{"focus":null,"editing":false,"lt":[1,7,55]}}},"leaves":{}}"#;
         let m = Message::Text(pr.into());
         assert_eq!(
             parse_delivery(ServerKind::Boardroom, Codec::Json, &m, 2, 5).unwrap(),
-            Incoming::Delivery {
-                stream: stream_of(1, 2, 5),
-                seq: 7,
-                sent_us: 55
-            }
+            delivery(stream_of(1, 2, 5), 7, 55)
         );
         // Someone else's presence, an ok: not measured.
         let m = Message::Text(r#"{"type":"presence","topic":"board:x","joins":{},"leaves":{"u":{"name":"A","state":{}}}}"#.into());
@@ -493,11 +490,7 @@ mod tests {
         let m = Message::Binary(bytes.into());
         assert_eq!(
             parse_delivery(ServerKind::Boardroom, Codec::MsgPack, &m, 0, 1).unwrap(),
-            Incoming::Delivery {
-                stream: 0,
-                seq: 3,
-                sent_us: 77
-            }
+            delivery(0, 3, 77)
         );
     }
 }

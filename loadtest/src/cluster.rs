@@ -11,14 +11,13 @@
 use crate::nodes::{self, NodesArgs};
 use crate::{connect, lease_holder, message, recv, setup_on, update, Cli};
 use anyhow::{ensure, Result};
-use boardroom_loadtest::stats::{save, unix_secs, Latency, Machine};
+use boardroom_loadtest::stats::{save, unix_secs, Latency, Machine, OutDir};
 use boardroom_protocol::ServerFrame;
 use dashmap::DashMap;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,9 +42,8 @@ pub struct Args {
     /// --urls).
     #[arg(long, default_value = "commit")]
     durability: String,
-    /// Directory for the JSON result and the Markdown row (none: print only).
-    #[arg(long)]
-    out: Option<PathBuf>,
+    #[command(flatten)]
+    out: OutDir,
 }
 
 /// What one subscriber saw of the publisher's ops.
@@ -138,7 +136,7 @@ pub async fn run(cli: &Cli, args: &Args) -> Result<()> {
     let result = fanout(t, args, redis, &cli.encoding).await;
     drop(spawned);
     let result = result?;
-    if let Some(dir) = &args.out {
+    if let Some(dir) = args.out.dir() {
         let ms = |l: &Latency| format!("{:.2} / {:.2} ms", l.p50_ms, l.p99_ms);
         let row = format!(
             "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",

@@ -11,13 +11,12 @@
 use crate::nodes::{self, NodesArgs};
 use crate::{hello, lease_holder, message, recv};
 use anyhow::{bail, ensure, Context, Result};
-use boardroom_loadtest::stats::{save, unix_secs, Machine};
+use boardroom_loadtest::stats::{save, unix_secs, Machine, OutDir};
 use boardroom_protocol::{ClientFrame, Codec, ErrorCode, Ref, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -42,9 +41,8 @@ pub struct Args {
     /// New ops keep coming this long after the first `ok` of an op sent after the kill.
     #[arg(long, default_value_t = 2000)]
     after_ms: u64,
-    /// Directory for the JSON result and the Markdown row (none: print only).
-    #[arg(long)]
-    out: Option<PathBuf>,
+    #[command(flatten)]
+    out: OutDir,
 }
 
 /// Node settings of every run.
@@ -130,7 +128,7 @@ pub async fn run(args: &Args) -> Result<()> {
         all.join(", "),
     );
     let all_ok = outcomes.iter().all(|o| o.ok);
-    if let Some(dir) = &args.out {
+    if let Some(dir) = args.out.dir() {
         let lost: usize = outcomes.iter().map(|o| o.acked_not_applied).sum();
         let twice: i64 = outcomes.iter().map(|o| o.written_twice).sum();
         let row = format!(

@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -128,6 +128,58 @@ pub fn cpu_secs(pid: Option<u32>) -> Option<f64> {
 fn clock_ticks() -> u64 {
     // USER_HZ is 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)); no libc needed.
     100
+}
+
+/// What a run's measured window cost in CPU, on both sides.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Usage {
+    /// CPU used, in cores (1.0 = one core busy the whole window).
+    pub client_cpu: f64,
+    /// None: no server pid to read.
+    pub server_cpu: Option<f64>,
+    /// How busy the server's (pinned) CPUs were over the window, 0..1, softirq included: at
+    /// 1.0 the server's core is saturated, whatever its own CPU time says.
+    #[serde(default)]
+    pub server_core_busy: Option<f64>,
+}
+
+/// The readings at the start of a measured window that [`Usage`] is the difference from.
+pub struct UsageMeter {
+    server_pid: Option<u32>,
+    cores: Vec<usize>,
+    client: Option<f64>,
+    server: Option<f64>,
+    jiffies: Option<(u64, u64)>,
+}
+
+impl UsageMeter {
+    /// Reads now: this process's CPU time, the server's (`server_pid`) and the jiffies of
+    /// the CPUs the server is pinned to (`cores`; empty: not pinned, not read).
+    pub fn start(server_pid: Option<u32>, cores: Vec<usize>) -> Self {
+        Self {
+            client: cpu_secs(None),
+            server: server_pid.and_then(|p| cpu_secs(Some(p))),
+            jiffies: cpus_jiffies(&cores).filter(|_| !cores.is_empty()),
+            server_pid,
+            cores,
+        }
+    }
+
+    /// Reads again and divides by the window (`secs`) that passed since `start`.
+    pub fn finish(&self, secs: f64) -> Usage {
+        let per_sec = |a: Option<f64>, b: Option<f64>| Some((b? - a?) / secs);
+        let core_busy = match (self.jiffies, cpus_jiffies(&self.cores)) {
+            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+                Some((b1 - b0) as f64 / (t1 - t0) as f64)
+            }
+            _ => None,
+        };
+        Usage {
+            client_cpu: per_sec(self.client, cpu_secs(None)).unwrap_or(0.0),
+            server_cpu: per_sec(self.server, self.server_pid.and_then(|p| cpu_secs(Some(p)))),
+            server_core_busy: core_busy,
+        }
+    }
 }
 
 /// Busy and total jiffies of the listed CPUs (`/proc/stat`): busy counts user, nice, system,
@@ -271,17 +323,12 @@ pub struct FanoutResult {
     pub latency: Latency,
     /// Op sent -> `ok` received (Boardroom only).
     pub ack_latency: Option<Latency>,
-    /// CPU used, in cores (1.0 = one core busy the whole window).
-    pub client_cpu: f64,
-    pub server_cpu: Option<f64>,
+    #[serde(flatten)]
+    pub usage: Usage,
     /// Server CPU time per delivery in the window, in µs: robust to a shared, busy machine
     /// (a server that gets less CPU than it needs shows it as latency, not here).
     #[serde(default)]
     pub server_us_per_delivery: Option<f64>,
-    /// How busy the server's (pinned) CPUs were over the window, 0..1, softirq included: at
-    /// 1.0 the server's core is saturated, whatever its own CPU time says.
-    #[serde(default)]
-    pub server_core_busy: Option<f64>,
     pub server_rss_mib: Option<f64>,
     pub machine: Machine,
     pub unix_time: u64,
@@ -306,10 +353,10 @@ impl FanoutResult {
             errors,
             self.missing,
             self.duplicates,
-            self.client_cpu,
-            cell_fixed(self.server_cpu, 2),
+            self.usage.client_cpu,
+            cell_fixed(self.usage.server_cpu, 2),
             cell_fixed(self.server_us_per_delivery, 2),
-            cell_percent(self.server_core_busy),
+            cell_percent(self.usage.server_core_busy),
         )
     }
 }
@@ -393,6 +440,22 @@ pub fn cell_percent(v: Option<f64>) -> String {
     cell(v, |x| format!("{:.0} %", x * 100.0))
 }
 
+/// `--out`, the same flag for every scenario that writes its result: `fanout` (and so
+/// `compare` and `overload`), `ops`, `cluster` and `failover`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct OutDir {
+    /// Directory for the JSON result and the Markdown row (none: print only).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl OutDir {
+    /// Where to [`save`] the result; None: it is only printed.
+    pub fn dir(&self) -> Option<&Path> {
+        self.out.as_deref()
+    }
+}
+
 /// Writes `value` as pretty JSON to `dir/<name>.json` and appends `row` to `dir/results.md`.
 pub fn save(dir: &Path, name: &str, value: &impl Serialize, header: &str, row: &str) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -419,6 +482,41 @@ pub fn save(dir: &Path, name: &str, value: &impl Serialize, header: &str, row: &
 mod tests {
     use super::*;
 
+    #[test]
+    fn out_dir_is_the_out_flag() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            out: OutDir,
+        }
+        let given = Cli::parse_from(["x", "--out", "results"]);
+        assert_eq!(given.out.dir(), Some(Path::new("results")));
+        assert_eq!(Cli::parse_from(["x"]).out.dir(), None);
+    }
+
+    /// `Usage` is flattened: its fields stay top-level keys of a result's JSON, as in the
+    /// results written before it existed (which `report` still reads).
+    #[test]
+    fn usage_keys_stay_top_level() {
+        let r = FanoutResult {
+            usage: Usage {
+                client_cpu: 0.5,
+                server_cpu: Some(1.5),
+                server_core_busy: None,
+            },
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["client_cpu"], 0.5);
+        assert_eq!(v["server_cpu"], 1.5);
+        assert!(v["server_core_busy"].is_null());
+        assert!(v.get("usage").is_none());
+        let mut old = v.clone();
+        old.as_object_mut().unwrap().remove("server_core_busy");
+        assert_eq!(serde_json::from_value::<FanoutResult>(old).unwrap(), r);
+    }
+
     /// The row of a results table, column by column, for a run that measured some server
     /// figures and not others (`-`), so the shared cell helpers keep the published format.
     #[test]
@@ -443,10 +541,12 @@ mod tests {
             errors: BTreeMap::from([("a".into(), 2), ("b".into(), 1)]),
             missing: 4,
             duplicates: 1,
-            client_cpu: 0.5,
-            server_cpu: Some(1.234),
+            usage: Usage {
+                client_cpu: 0.5,
+                server_cpu: Some(1.234),
+                server_core_busy: Some(0.876),
+            },
             server_us_per_delivery: None,
-            server_core_busy: Some(0.876),
             ..Default::default()
         };
         assert_eq!(

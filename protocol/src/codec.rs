@@ -344,30 +344,21 @@ fn locate_client_error(tree: &Value) -> Option<(Option<String>, String)> {
 /// Checks an op's `data` against the struct of its `kind` directly: going through `Op` would
 /// lose the path, because an adjacently tagged enum buffers `data` when it comes before `kind`.
 fn locate_op_data(kind: &str, data: &Value) -> Option<(Option<String>, String)> {
-    use crate::op::*;
-    let at = Some("data");
-    match kind {
-        "column.create" => locate_at::<ColumnCreate>(data, at),
-        "column.update" => locate_at::<ColumnUpdate>(data, at),
-        "column.move" => locate_at::<ColumnMove>(data, at),
-        "column.delete" => locate_at::<ColumnDelete>(data, at),
-        "card.create" => locate_at::<CardCreate>(data, at),
-        "card.update" => locate_at::<CardUpdate>(data, at),
-        "card.move" => locate_at::<CardMove>(data, at),
-        "card.assign" => locate_at::<CardAssign>(data, at),
-        "card.archive" => locate_at::<CardArchive>(data, at),
-        "checklist.add" => locate_at::<ChecklistAdd>(data, at),
-        "checklist.toggle" => locate_at::<ChecklistToggle>(data, at),
-        "checklist.remove" => locate_at::<ChecklistRemove>(data, at),
-        "comment.add" => locate_at::<CommentAdd>(data, at),
-        other => Some((
-            Some("kind".into()),
-            format!(
-                "unknown op kind `{other}`, expected one of {}",
-                Op::KINDS.join(", ")
-            ),
-        )),
+    macro_rules! locate_kind {
+        ($($variant:ident = $name:literal,)*) => {
+            match kind {
+                $($name => locate_at::<crate::op::$variant>(data, Some("data")),)*
+                other => Some((
+                    Some("kind".into()),
+                    format!(
+                        "unknown op kind `{other}`, expected one of {}",
+                        Op::KINDS.join(", ")
+                    ),
+                )),
+            }
+        };
     }
+    crate::op::with_op_kinds!(locate_kind)
 }
 
 fn locate<T: DeserializeOwned>(tree: &Value) -> Option<(Option<String>, String)> {

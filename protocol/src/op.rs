@@ -10,74 +10,58 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// One board op, tagged by `kind` with its fields in `data`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "data")]
-pub enum Op {
-    #[serde(rename = "column.create")]
-    ColumnCreate(ColumnCreate),
-    #[serde(rename = "column.update")]
-    ColumnUpdate(ColumnUpdate),
-    #[serde(rename = "column.move")]
-    ColumnMove(ColumnMove),
-    #[serde(rename = "column.delete")]
-    ColumnDelete(ColumnDelete),
-    #[serde(rename = "card.create")]
-    CardCreate(CardCreate),
-    #[serde(rename = "card.update")]
-    CardUpdate(CardUpdate),
-    #[serde(rename = "card.move")]
-    CardMove(CardMove),
-    #[serde(rename = "card.assign")]
-    CardAssign(CardAssign),
-    #[serde(rename = "card.archive")]
-    CardArchive(CardArchive),
-    #[serde(rename = "checklist.add")]
-    ChecklistAdd(ChecklistAdd),
-    #[serde(rename = "checklist.toggle")]
-    ChecklistToggle(ChecklistToggle),
-    #[serde(rename = "checklist.remove")]
-    ChecklistRemove(ChecklistRemove),
-    #[serde(rename = "comment.add")]
-    CommentAdd(CommentAdd),
+/// Every op kind once: the `Op` variant (its `data` struct has the same name) and its wire
+/// name. `Op`, `Op::KINDS`, `Op::kind` and the codec's error locator are all expanded from this
+/// one list (`$then` is the macro that expands it), so they cannot drift apart.
+macro_rules! with_op_kinds {
+    ($then:ident) => {
+        $then! {
+            ColumnCreate = "column.create",
+            ColumnUpdate = "column.update",
+            ColumnMove = "column.move",
+            ColumnDelete = "column.delete",
+            CardCreate = "card.create",
+            CardUpdate = "card.update",
+            CardMove = "card.move",
+            CardAssign = "card.assign",
+            CardArchive = "card.archive",
+            ChecklistAdd = "checklist.add",
+            ChecklistToggle = "checklist.toggle",
+            ChecklistRemove = "checklist.remove",
+            CommentAdd = "comment.add",
+        }
+    };
 }
+pub(crate) use with_op_kinds;
+
+macro_rules! op_enum {
+    ($($variant:ident = $name:literal,)*) => {
+        /// One board op, tagged by `kind` with its fields in `data`.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "kind", content = "data")]
+        pub enum Op {
+            $(
+                #[serde(rename = $name)]
+                $variant($variant),
+            )*
+        }
+
+        impl Op {
+            /// The wire names of all op kinds.
+            pub const KINDS: [&'static str; [$($name),*].len()] = [$($name),*];
+
+            /// The wire name of this op's kind.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Op::$variant(_) => $name,)*
+                }
+            }
+        }
+    };
+}
+with_op_kinds!(op_enum);
 
 impl Op {
-    pub const KINDS: [&'static str; 13] = [
-        "column.create",
-        "column.update",
-        "column.move",
-        "column.delete",
-        "card.create",
-        "card.update",
-        "card.move",
-        "card.assign",
-        "card.archive",
-        "checklist.add",
-        "checklist.toggle",
-        "checklist.remove",
-        "comment.add",
-    ];
-
-    /// The wire name of this op's kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Op::ColumnCreate(_) => "column.create",
-            Op::ColumnUpdate(_) => "column.update",
-            Op::ColumnMove(_) => "column.move",
-            Op::ColumnDelete(_) => "column.delete",
-            Op::CardCreate(_) => "card.create",
-            Op::CardUpdate(_) => "card.update",
-            Op::CardMove(_) => "card.move",
-            Op::CardAssign(_) => "card.assign",
-            Op::CardArchive(_) => "card.archive",
-            Op::ChecklistAdd(_) => "checklist.add",
-            Op::ChecklistToggle(_) => "checklist.toggle",
-            Op::ChecklistRemove(_) => "checklist.remove",
-            Op::CommentAdd(_) => "comment.add",
-        }
-    }
-
     /// The card the op touches, for ops on an existing card (routing, `card:` topics, audit).
     pub fn card_id(&self) -> Option<Uuid> {
         match self {

@@ -19,7 +19,7 @@ use crate::stats::{self, cell, FanoutResult, Machine};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 /// What `compare` and `overload` share: when a run keeps up, the pause between runs, and a
@@ -367,13 +367,13 @@ pub async fn run(a: &CompareArgs, login: &Login) -> Result<()> {
         machine: Machine::here(),
         unix_time: stats::unix_secs(),
     };
-    if let Some(dir) = &a.fanout.out {
+    if let Some(dir) = a.fanout.out.dir() {
         save_compare(dir, &result)?;
     }
     Ok(())
 }
 
-fn save_compare(dir: &PathBuf, r: &CompareResult) -> Result<()> {
+fn save_compare(dir: &Path, r: &CompareResult) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let f = &r.runs[0];
     let name = format!(

@@ -148,7 +148,7 @@ impl OverloadRound {
                 .as_ref()
                 .map(|l| format!("{:.2} ms", l.p99_ms))
                 .unwrap_or_else(|| "-".into()),
-            cell_percent(o.server_core_busy),
+            cell_percent(o.usage.server_core_busy),
         )
     }
 }
@@ -258,7 +258,7 @@ pub async fn run(a: &OverloadArgs, login: &Login) -> Result<OverloadResult> {
             s.values.len()
         );
     }
-    if let Some(dir) = &a.fanout.out {
+    if let Some(dir) = a.fanout.out.dir() {
         save(dir, &result)?;
     }
     Ok(result)

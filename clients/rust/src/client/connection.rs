@@ -90,13 +90,8 @@ impl Session {
                 });
                 transport::send(ws, codec, &f).await
             }
-            Cmd::Op {
-                topic,
-                op_id,
-                op,
-                reply,
-            } => {
-                let n = self.queue(topic, op_id, op, reply);
+            Cmd::Op(o) => {
+                let n = self.queue(o);
                 self.send_op(ws, n).await
             }
             Cmd::Resend(n) => self.send_op(ws, n).await,

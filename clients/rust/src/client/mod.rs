@@ -129,12 +129,8 @@ enum Cmd {
         topic: Topic,
         reply: Reply<()>,
     },
-    Op {
-        topic: Topic,
-        op_id: Uuid,
-        op: Op,
-        reply: Reply<OpAck>,
-    },
+    /// Queue an op (and send it, when connected).
+    Op(Outgoing),
     /// Renew the session's credentials (`auth`), and use them on later connections.
     Auth {
         token: String,
@@ -237,13 +233,8 @@ impl Client {
     /// Applies an op with the caller's `op_id` (to make the op idempotent across restarts of
     /// the caller too).
     pub async fn op_with_id(&self, topic: Topic, op_id: Uuid, op: Op) -> Result<OpAck, Error> {
-        self.ask(|reply| Cmd::Op {
-            topic,
-            op_id,
-            op,
-            reply,
-        })
-        .await
+        self.ask(|reply| Cmd::Op(Outgoing::new(topic, op_id, op, reply)))
+            .await
     }
 
     /// Renews a user session with a fresh access token before the old one expires (a session
@@ -310,6 +301,20 @@ struct Outgoing {
     sends: u32,
     /// How often a refusal was retried.
     retries: u32,
+}
+
+impl Outgoing {
+    /// An op not sent yet.
+    fn new(topic: Topic, op_id: Uuid, op: Op, reply: Reply<OpAck>) -> Self {
+        Outgoing {
+            topic,
+            op_id,
+            op,
+            reply,
+            sends: 0,
+            retries: 0,
+        }
+    }
 }
 
 /// Retries of an op the server refused for now (`unavailable`, `rate_limited`, or `conflict`

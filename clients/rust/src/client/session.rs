@@ -2,14 +2,12 @@
 //! while offline (subscriptions, the outbox) and the frames that resend it.
 
 use super::{
-    dial, jitter, op_ref, silence_limit, Cmd, End, Event, OpAck, Outgoing, Pending, Reply, Session,
-    Sub,
+    dial, jitter, op_ref, silence_limit, Cmd, End, Event, Outgoing, Pending, Reply, Session, Sub,
 };
 use crate::error::Error;
 use crate::transport::Ws;
-use boardroom_protocol::{ClientFrame, OkReply, Op, OpFrame, Ref, Since, Subscribe, Topic};
+use boardroom_protocol::{ClientFrame, OkReply, OpFrame, Ref, Since, Subscribe, Topic};
 use std::time::Duration;
-use uuid::Uuid;
 
 impl Session {
     pub(super) async fn run(mut self, first: (Ws, Duration)) {
@@ -104,13 +102,8 @@ impl Session {
                 self.drop_sub(topic);
                 let _ = reply.send(Ok(()));
             }
-            Cmd::Op {
-                topic,
-                op_id,
-                op,
-                reply,
-            } => {
-                self.queue(topic, op_id, op, reply);
+            Cmd::Op(o) => {
+                self.queue(o);
             }
             // Checked by the `hello` of the next connection.
             Cmd::Auth { token, reply } => {
@@ -147,20 +140,10 @@ impl Session {
         }
     }
 
-    pub(super) fn queue(&mut self, topic: Topic, op_id: Uuid, op: Op, reply: Reply<OpAck>) -> u64 {
+    pub(super) fn queue(&mut self, o: Outgoing) -> u64 {
         let n = self.next;
         self.next += 1;
-        self.outbox.insert(
-            n,
-            Outgoing {
-                topic,
-                op_id,
-                op,
-                reply,
-                sends: 0,
-                retries: 0,
-            },
-        );
+        self.outbox.insert(n, o);
         n
     }
 

@@ -21,13 +21,12 @@ use self::subscriber::{open_subscriber, run_subscriber};
 use crate::accounting::{SeqCounts, SeqTracker};
 use crate::boardroom::{self, Login};
 use crate::client::{self, stream_of, BoardroomAuth, PathKind, ServerKind, Ws};
-use crate::stats::{self, cpu_secs, FanoutResult, Latency, Machine, Sharded};
+use crate::stats::{self, FanoutResult, Latency, Machine, OutDir, Sharded, UsageMeter};
 use anyhow::{bail, Context, Result};
 use boardroom_protocol::Codec;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -82,9 +81,8 @@ pub struct FanoutArgs {
     /// After the window, wait this long at most for late deliveries.
     #[arg(long, default_value_t = 10.0)]
     pub drain_secs: f64,
-    /// Directory for the JSON result and the Markdown row (none: print only).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutDir,
     /// Name of the server in the result (default: the server kind).
     #[arg(long)]
     pub label: Option<String>,
@@ -322,14 +320,12 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
     }
 
     tokio::time::sleep_until(start.into()).await;
-    let cpu0 = cpu_secs(None);
-    let scpu0 = a.server_pid.and_then(|p| cpu_secs(Some(p)));
     let server_cores: Vec<usize> = a
         .server_cpus_busy
         .as_deref()
         .map(stats::parse_cpu_list)
         .unwrap_or_default();
-    let jiffies0 = stats::cpus_jiffies(&server_cores).filter(|_| !server_cores.is_empty());
+    let usage = UsageMeter::start(a.server_pid, server_cores);
     let delivered0 = shared.delivered.load(Ordering::Relaxed);
     // Progress, once a second, until the window closes.
     let mut tick = tokio::time::interval_at(
@@ -364,18 +360,7 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
     }
     let window = Instant::now().duration_since(start).as_secs_f64();
     let in_window = shared.delivered.load(Ordering::Relaxed) - delivered0;
-    let client_cpu = match (cpu0, cpu_secs(None)) {
-        (Some(a0), Some(a1)) => (a1 - a0) / window,
-        _ => 0.0,
-    };
-    let server_cpu = match (scpu0, a.server_pid.and_then(|p| cpu_secs(Some(p)))) {
-        (Some(a0), Some(a1)) => Some((a1 - a0) / window),
-        _ => None,
-    };
-    let server_core_busy = match (jiffies0, stats::cpus_jiffies(&server_cores)) {
-        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => Some((b1 - b0) as f64 / (t1 - t0) as f64),
-        _ => None,
-    };
+    let usage = usage.finish(window);
     if !a.quiet {
         eprintln!();
     }
@@ -516,12 +501,11 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
         },
         latency: Latency::of(&hist),
         ack_latency: (kind == ServerKind::Boardroom).then(|| Latency::of(&acks)),
-        client_cpu,
-        server_cpu,
-        server_us_per_delivery: server_cpu
+        usage,
+        server_us_per_delivery: usage
+            .server_cpu
             .filter(|_| in_window > 0)
             .map(|c| c * window * 1e6 / in_window as f64),
-        server_core_busy,
         server_rss_mib: a
             .server_pid
             .and_then(stats::rss_bytes)
@@ -530,7 +514,7 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
         unix_time: stats::unix_secs(),
     };
     print_result(&result);
-    if let Some(dir) = &a.out {
+    if let Some(dir) = a.out.dir() {
         let name = format!(
             "fanout-{}-{}-{}x{}-r{}-{}",
             result.label,
@@ -586,15 +570,16 @@ pub fn print_result(r: &FanoutResult) {
     }
     println!(
         "  CPU: client {:.2} cores{}{}",
-        r.client_cpu,
-        r.server_cpu
+        r.usage.client_cpu,
+        r.usage
+            .server_cpu
             .map(|c| format!(", server {c:.2} cores"))
             .unwrap_or_default(),
         r.server_us_per_delivery
             .map(|c| format!(" = {c:.2} µs per delivery"))
             .unwrap_or_default()
     );
-    if let Some(b) = r.server_core_busy {
+    if let Some(b) = r.usage.server_core_busy {
         println!(
             "  server core(s) busy {:.0} % (softirq included)",
             b * 100.0

@@ -31,18 +31,51 @@ pub(super) async fn commit_counters(http: &reqwest::Client, url: &str) -> Option
     parse_counters(&text)
 }
 
+/// One sample line of the Prometheus text format, `name{labels} value` (or `name value`).
+struct Sample<'a> {
+    name: &'a str,
+    /// What is between the braces (empty without labels).
+    labels: &'a str,
+    /// None: not a number.
+    value: Option<f64>,
+}
+
+impl<'a> Sample<'a> {
+    /// The sample lines of `text` (comments and blank lines skipped).
+    fn all(text: &'a str) -> impl Iterator<Item = Sample<'a>> {
+        text.lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(|line| {
+                let end = line.find(['{', ' '])?;
+                let labels = match line[end..].strip_prefix('{') {
+                    Some(rest) => rest.split('}').next()?,
+                    None => "",
+                };
+                Some(Sample {
+                    name: &line[..end],
+                    labels,
+                    value: line.rsplit(' ').next()?.parse().ok(),
+                })
+            })
+    }
+
+    /// The value of label `key`.
+    fn label(&self, key: &str) -> Option<&'a str> {
+        self.labels
+            .split(',')
+            .find_map(|kv| kv.trim().strip_prefix(key)?.strip_prefix("=\""))
+            .and_then(|v| v.split('"').next())
+    }
+}
+
 pub fn parse_counters(text: &str) -> Option<CommitCounters> {
+    // The sum over a metric's label sets; None when it is absent (or a value is no number).
     let value = |name: &str| -> Option<f64> {
-        let mut found = None;
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix(name) {
-                if rest.starts_with(' ') || rest.starts_with('{') {
-                    let v: f64 = rest.rsplit(' ').next()?.parse().ok()?;
-                    found = Some(found.unwrap_or(0.0) + v);
-                }
-            }
-        }
-        found
+        Sample::all(text)
+            .filter(|s| s.name == name)
+            .try_fold(None, |sum: Option<f64>, s| {
+                Some(Some(sum.unwrap_or(0.0) + s.value?))
+            })?
     };
     let mut c = CommitCounters {
         batches: value("boardroom_commit_batch_size_count")?,
@@ -50,17 +83,9 @@ pub fn parse_counters(text: &str) -> Option<CommitCounters> {
         commit_secs: value("boardroom_commit_seconds_sum").unwrap_or(0.0),
         buckets: [0.0; 12],
     };
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("boardroom_commit_seconds_bucket{"))
-    {
-        let le = line
-            .split("le=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .and_then(|v| v.parse::<f64>().ok());
-        let v = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
-        if let (Some(le), Some(v)) = (le, v) {
+    for s in Sample::all(text).filter(|s| s.name == "boardroom_commit_seconds_bucket") {
+        let le = s.label("le").and_then(|v| v.parse::<f64>().ok());
+        if let (Some(le), Some(v)) = (le, s.value) {
             if let Some(i) = COMMIT_BOUNDS.iter().position(|b| (b - le).abs() < 1e-9) {
                 c.buckets[i] += v;
             }

@@ -89,51 +89,57 @@ fn db_url(url: &str, name: &str) -> Result<String> {
     })
 }
 
+/// The op ids a query over `applied_ops` / `board_events` returns, on either store (a macro:
+/// the connection types of the two stores have no common trait worth spelling out here).
+macro_rules! op_ids {
+    ($conn:expr, $sql:expr, $bind:expr) => {
+        sqlx::query_as::<_, (Uuid,)>($sql)
+            .bind($bind)
+            .fetch_all(&mut $conn)
+            .await?
+            .into_iter()
+            .map(|r| r.0)
+    };
+}
+
 /// How many of `acked` the store holds in `applied_ops`, and how many of them have more than
 /// one event.
 pub(super) async fn stored(at: &StoreAt, boards: &[Uuid], acked: &[Uuid]) -> Result<(u64, u64)> {
+    use sqlx::Connection;
     let mut applied: HashSet<Uuid> = HashSet::new();
     let mut multi: Vec<Uuid> = Vec::new();
     match at {
         StoreAt::Postgres(url) => {
-            use sqlx::Connection;
             let mut c = sqlx::PgConnection::connect(url).await?;
-            let rows: Vec<(Uuid,)> =
-                sqlx::query_as("SELECT op_id FROM applied_ops WHERE board_id = ANY($1)")
-                    .bind(boards)
-                    .fetch_all(&mut c)
-                    .await?;
-            applied.extend(rows.into_iter().map(|r| r.0));
-            let rows: Vec<(Uuid,)> = sqlx::query_as(
+            applied.extend(op_ids!(
+                c,
+                "SELECT op_id FROM applied_ops WHERE board_id = ANY($1)",
+                boards
+            ));
+            multi.extend(op_ids!(
+                c,
                 "SELECT op_id FROM board_events WHERE board_id = ANY($1) \
                  GROUP BY op_id HAVING count(*) > 1",
-            )
-            .bind(boards)
-            .fetch_all(&mut c)
-            .await?;
-            multi.extend(rows.into_iter().map(|r| r.0));
+                boards
+            ));
         }
         StoreAt::Sqlite(path) => {
-            use sqlx::Connection;
             let opts = sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(path)
                 .read_only(true);
             let mut c = sqlx::SqliteConnection::connect_with(&opts).await?;
             for b in boards {
-                let rows: Vec<(Uuid,)> =
-                    sqlx::query_as("SELECT op_id FROM applied_ops WHERE board_id = ?")
-                        .bind(b)
-                        .fetch_all(&mut c)
-                        .await?;
-                applied.extend(rows.into_iter().map(|r| r.0));
-                let rows: Vec<(Uuid,)> = sqlx::query_as(
+                applied.extend(op_ids!(
+                    c,
+                    "SELECT op_id FROM applied_ops WHERE board_id = ?",
+                    b
+                ));
+                multi.extend(op_ids!(
+                    c,
                     "SELECT op_id FROM board_events WHERE board_id = ? \
                      GROUP BY op_id HAVING count(*) > 1",
-                )
-                .bind(b)
-                .fetch_all(&mut c)
-                .await?;
-                multi.extend(rows.into_iter().map(|r| r.0));
+                    b
+                ));
             }
         }
     }

@@ -7,7 +7,7 @@ use super::writer::{setup, writer, Pace, Window};
 use super::{summary, OpsArgs, OpsResult};
 use crate::boardroom::{self, Login};
 use crate::client::br_connect;
-use crate::stats::{self, cpu_secs, cpus_jiffies, parse_cpu_list, Latency, Machine};
+use crate::stats::{self, parse_cpu_list, Latency, Machine, UsageMeter};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -62,26 +62,20 @@ pub(super) async fn measure(
         .collect();
     // Readings at the start and the end of the window.
     tokio::time::sleep_until(start.into()).await;
-    let cpus = a
+    let cores = a
         .spawn
         .server_cpus
         .as_deref()
         .filter(|_| !a.running)
-        .map(parse_cpu_list);
-    let read = |http: reqwest::Client, url: String| async move {
-        (
-            commit_counters(&http, &url).await,
-            cpu_secs(pid),
-            cpu_secs(None),
-        )
-    };
-    let jiffies0 = cpus.as_ref().and_then(|c| cpus_jiffies(c));
-    let (c0, scpu0, ccpu0) = read(s.http.clone(), l.url.clone()).await;
+        .map(parse_cpu_list)
+        .unwrap_or_default();
+    let c0 = commit_counters(&s.http, &l.url).await;
+    let usage = UsageMeter::start(pid, cores);
     let w0 = Instant::now();
     tokio::time::sleep_until(end.into()).await;
-    let jiffies1 = cpus.as_ref().and_then(|c| cpus_jiffies(c));
-    let (c1, scpu1, ccpu1) = read(s.http.clone(), l.url.clone()).await;
+    let c1 = commit_counters(&s.http, &l.url).await;
     let window_secs = w0.elapsed().as_secs_f64();
+    let usage = usage.finish(window_secs);
 
     let mut ends = Vec::new();
     for t in tasks {
@@ -134,18 +128,6 @@ pub(super) async fn measure(
             }
             _ => (None, None, None, None, None),
         };
-    let server_cpu = match (scpu0, scpu1) {
-        (Some(x), Some(y)) => Some((y - x) / window_secs),
-        _ => None,
-    };
-    let client_cpu = match (ccpu0, ccpu1) {
-        (Some(x), Some(y)) => (y - x) / window_secs,
-        _ => 0.0,
-    };
-    let server_core_busy = match (jiffies0, jiffies1) {
-        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => Some((b1 - b0) as f64 / (t1 - t0) as f64),
-        _ => None,
-    };
     let r = OpsResult {
         scenario: "ops".into(),
         label: a.label.clone().unwrap_or_else(|| "boardroom".into()),
@@ -180,9 +162,7 @@ pub(super) async fn measure(
         mean_batch_ops,
         mean_commit_ms,
         commit_p99_bound_ms,
-        client_cpu,
-        server_cpu,
-        server_core_busy,
+        usage,
         machine: Machine::here(),
         unix_time: stats::unix_secs(),
     };

@@ -30,11 +30,10 @@ use crate::boardroom::Login;
 use crate::client::ServerKind;
 use crate::scenarios::compare::Spread;
 use crate::servers::{self, SpawnArgs, Spawned};
-use crate::stats::{self, cell, cell_fixed, cell_percent, Latency, Machine};
+use crate::stats::{self, cell, cell_fixed, cell_percent, Latency, Machine, OutDir, Usage};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,9 +118,8 @@ pub struct OpsArgs {
     pub server_pid: Option<u32>,
     #[command(flatten)]
     pub spawn: SpawnArgs,
-    /// Directory for the JSON result and the Markdown row (none: print only).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutDir,
     /// Name of the run in the result.
     #[arg(long)]
     pub label: Option<String>,
@@ -170,9 +168,8 @@ pub struct OpsResult {
     pub mean_commit_ms: Option<f64>,
     /// Upper bound (histogram bucket) of the 99th percentile batch commit time.
     pub commit_p99_bound_ms: Option<f64>,
-    pub client_cpu: f64,
-    pub server_cpu: Option<f64>,
-    pub server_core_busy: Option<f64>,
+    #[serde(flatten)]
+    pub usage: Usage,
     pub machine: Machine,
     pub unix_time: u64,
 }
@@ -210,8 +207,8 @@ impl OpsResult {
             errors,
             cell(self.missing, |x| x.to_string()),
             cell(self.duplicates, |x| x.to_string()),
-            cell_fixed(self.server_cpu, 2),
-            cell_percent(self.server_core_busy),
+            cell_fixed(self.usage.server_cpu, 2),
+            cell_percent(self.usage.server_core_busy),
         )
     }
 }
@@ -242,7 +239,7 @@ pub async fn run(a: &OpsArgs, login: &Login) -> Result<()> {
                 ..a.clone()
             };
             let r = run_one(&b, login, a.journal_max_batch, i).await?;
-            if let Some(dir) = &a.out {
+            if let Some(dir) = a.out.dir() {
                 save(dir, &r)?;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -250,7 +247,7 @@ pub async fn run(a: &OpsArgs, login: &Login) -> Result<()> {
         Ok(())
     } else {
         let r = run_one(a, login, a.journal_max_batch, 0).await?;
-        if let Some(dir) = &a.out {
+        if let Some(dir) = a.out.dir() {
             save(dir, &r)?;
         }
         Ok(())
@@ -299,7 +296,7 @@ pub async fn baseline(a: &OpsArgs, login: &Login) -> Result<BaselineResult> {
                 if i == 0 { "group" } else { "baseline" }
             ));
             let r = run_one(&b, login, batch, round * 2 + i).await?;
-            if let Some(dir) = &a.out {
+            if let Some(dir) = a.out.dir() {
                 save(dir, &r)?;
             }
             runs.push(r);
@@ -358,7 +355,7 @@ pub async fn baseline(a: &OpsArgs, login: &Login) -> Result<BaselineResult> {
         machine: Machine::here(),
         unix_time: stats::unix_secs(),
     };
-    if let Some(dir) = &a.out {
+    if let Some(dir) = a.out.dir() {
         std::fs::create_dir_all(dir)?;
         let first = &result.runs[0];
         let path = dir.join(format!(
