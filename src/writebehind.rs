@@ -557,88 +557,75 @@ mod tests {
         }
     }
 
-    fn gatherer(lanes: usize, max_batch: usize) -> Gatherer {
-        Gatherer {
+    fn b(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    /// A journal queue holding one entry per board number, in order, and a gatherer of two
+    /// lanes over it: with two lanes, even boards are lane 0 and odd ones lane 1.
+    fn setup(order: &[u128], max_batch: usize) -> (mpsc::Receiver<Entry>, Gatherer) {
+        let (tx, rx) = mpsc::channel(1000);
+        for n in order {
+            tx.try_send(entry(b(*n))).unwrap();
+        }
+        let g = Gatherer {
             held: VecDeque::new(),
             busy: HashSet::new(),
             max_batch,
-            failing: (0..lanes).map(|_| AtomicBool::new(false)).collect(),
-        }
+            failing: (0..2).map(|_| AtomicBool::new(false)).collect(),
+        };
+        (rx, g)
     }
 
-    /// Boards 0..n: with two lanes, the even ones are lane 0 and the odd ones lane 1.
-    fn boards(n: u128) -> Vec<Uuid> {
-        (0..n).map(Uuid::from_u128).collect()
-    }
-
-    fn queue(entries: impl IntoIterator<Item = Uuid>) -> mpsc::Receiver<Entry> {
-        let (tx, rx) = mpsc::channel(1000);
-        for b in entries {
-            tx.try_send(entry(b)).unwrap();
-        }
-        rx
-    }
-
-    fn ids(batch: &[Entry]) -> Vec<u128> {
-        batch.iter().map(|e| e.commit.board_id.as_u128()).collect()
+    fn ids<'a>(batch: impl IntoIterator<Item = &'a Entry>) -> Vec<u128> {
+        batch
+            .into_iter()
+            .map(|e| e.commit.board_id.as_u128())
+            .collect()
     }
 
     #[test]
     fn by_lane_each_batch_takes_its_lanes_boards_in_order() {
-        let b = boards(4);
-        // Three rounds of ops over four boards.
-        let mut rx = queue((0..3).flat_map(|_| b.clone()));
-        let mut g = gatherer(2, 100);
+        let (mut rx, mut g) = setup(&[0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3], 100);
         let first = g.gather(&mut rx, Some(0));
         assert_eq!(ids(&first), vec![0, 2, 0, 2, 0, 2]);
         g.busy.extend(first.iter().map(|e| e.commit.board_id));
-        let second = g.gather(&mut rx, Some(1));
-        assert_eq!(ids(&second), vec![1, 3, 1, 3, 1, 3]);
+        assert_eq!(ids(&g.gather(&mut rx, Some(1))), vec![1, 3, 1, 3, 1, 3]);
         assert!(g.held.is_empty());
     }
 
     #[test]
     fn without_lanes_a_batch_takes_any_board_that_is_not_busy() {
-        let b = boards(4);
-        let mut rx = queue(b.clone());
-        let mut g = gatherer(2, 100);
-        g.busy.insert(b[1]);
-        let batch = g.gather(&mut rx, None);
-        assert_eq!(ids(&batch), vec![0, 2, 3]);
-        assert_eq!(ids(g.held.make_contiguous()), vec![1]);
+        let (mut rx, mut g) = setup(&[0, 1, 2, 3], 100);
+        g.busy.insert(b(1));
+        assert_eq!(ids(&g.gather(&mut rx, None)), vec![0, 2, 3]);
+        assert_eq!(ids(&g.held), vec![1]);
     }
 
     #[test]
     fn a_busy_board_keeps_its_later_entries_behind_its_first_held_one() {
-        let b = boards(2);
-        let mut rx = queue([b[0], b[0], b[1], b[0]]);
-        let mut g = gatherer(2, 100);
-        g.busy.insert(b[0]);
+        let (mut rx, mut g) = setup(&[0, 0, 1, 0], 100);
+        g.busy.insert(b(0));
         assert!(g.gather(&mut rx, Some(0)).is_empty());
-        assert_eq!(ids(g.held.make_contiguous()), vec![0, 0, 1, 0]);
-        g.busy.remove(&b[0]);
+        assert_eq!(ids(&g.held), vec![0, 0, 1, 0]);
+        g.busy.remove(&b(0));
         assert_eq!(ids(&g.gather(&mut rx, Some(0))), vec![0, 0, 0]);
         assert_eq!(ids(&g.gather(&mut rx, Some(1))), vec![1]);
     }
 
     #[test]
     fn a_failing_lane_lends_its_idle_boards_to_the_other_lane() {
-        let b = boards(4);
-        let mut rx = queue(b.clone());
-        let mut g = gatherer(2, 100);
+        let (mut rx, mut g) = setup(&[0, 1, 2, 3], 100);
         // Lane 0's batch (board 0) is being retried.
-        g.busy.insert(b[0]);
+        g.busy.insert(b(0));
         g.failing[0].store(true, Relaxed);
-        let batch = g.gather(&mut rx, Some(1));
-        assert_eq!(ids(&batch), vec![1, 2, 3]);
-        assert_eq!(ids(g.held.make_contiguous()), vec![0]);
+        assert_eq!(ids(&g.gather(&mut rx, Some(1))), vec![1, 2, 3]);
+        assert_eq!(ids(&g.held), vec![0]);
     }
 
     #[test]
     fn a_batch_stops_at_max_batch_and_reading_stops_at_the_held_bound() {
-        let b = boards(2);
-        let mut rx = queue((0..10).flat_map(|_| b.clone()));
-        let mut g = gatherer(2, 3);
+        let (mut rx, mut g) = setup(&[0, 1].repeat(10), 3);
         let batch = g.gather(&mut rx, Some(0));
         assert_eq!(ids(&batch), vec![0, 0, 0]);
         // Held: what was read past the batch, at most max_batch per lane.

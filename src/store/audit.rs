@@ -3,7 +3,7 @@
 //! (actor, kind, data, at), so an op costs no second write. [`AuditStore::audit_page`] merges
 //! the two into one newest-first listing with a cursor that stays stable while rows are added.
 
-use super::sql::{EventRow, PgStore, SqliteStore};
+use super::sql::{PgStore, SqliteStore};
 use super::{new_id, EventRecord, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -191,16 +191,16 @@ impl From<LogRow> for AuditRecord {
     }
 }
 
-impl EventRow {
+impl EventRecord {
     fn into_record(self) -> AuditRecord {
-        let a = &self.actor.0.value();
+        let a = &self.actor.value();
         let actor = AuditActor {
             kind: a["kind"].as_str().unwrap_or("user").to_string(),
             id: a["id"].as_str().and_then(|s| Uuid::try_parse(s).ok()),
             name: a["name"].as_str().unwrap_or_default().to_string(),
         };
         // The object the op is about: its card, else its column.
-        let d = self.data.0.value();
+        let d = self.data.value();
         let target = [
             &d["card"]["id"],
             &d["card_id"],
@@ -357,10 +357,10 @@ macro_rules! audit_store {
                 log.push(" ORDER BY at DESC, id DESC LIMIT ").push_bind(q.limit);
                 ops.push(" ORDER BY at DESC, board_id DESC, seq DESC LIMIT ").push_bind(q.limit);
                 let logs: Vec<LogRow> = log.build_query_as().fetch_all(&self.pool).await?;
-                let evs: Vec<EventRow> = ops.build_query_as().fetch_all(&self.pool).await?;
+                let evs: Vec<EventRecord> = ops.build_query_as().fetch_all(&self.pool).await?;
                 Ok(merge(
                     logs.into_iter().map(AuditRecord::from).collect(),
-                    evs.into_iter().map(EventRow::into_record).collect(),
+                    evs.into_iter().map(EventRecord::into_record).collect(),
                     q.limit,
                 ))
             }
@@ -371,7 +371,7 @@ macro_rules! audit_store {
                 card_id: Uuid,
                 limit: i64,
             ) -> StoreResult<Vec<EventRecord>> {
-                let rows: Vec<EventRow> = sqlx::query_as(concat!(
+                let rows: Vec<EventRecord> = sqlx::query_as(concat!(
                     "SELECT org_id, board_id, epoch, seq, op_id, kind, data, actor, at, ip \
                      FROM board_events WHERE board_id = $1 AND ",
                     $card_match,
@@ -383,7 +383,7 @@ macro_rules! audit_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(StoreError::Database)?;
-                Ok(rows.into_iter().map(EventRecord::from).collect())
+                Ok(rows)
             }
         }
     };

@@ -74,6 +74,29 @@ impl<'de> Deserialize<'de> for JsonText {
     }
 }
 
+/// Stored as `jsonb` (Postgres) or text (SQLite), read back through sqlx's `Json`.
+impl<DB: sqlx::Database> sqlx::Type<DB> for JsonText
+where
+    sqlx::types::Json<JsonText>: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <sqlx::types::Json<JsonText> as sqlx::Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <sqlx::types::Json<JsonText> as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for JsonText
+where
+    sqlx::types::Json<JsonText>: sqlx::Decode<'r, DB>,
+{
+    fn decode(v: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <sqlx::types::Json<JsonText> as sqlx::Decode<'r, DB>>::decode(v).map(|j| j.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -257,7 +257,7 @@ pub struct NewShareLink {
 
 /// One event of a board's log, as stored. `data` and `actor` are the wire JSON, so the log
 /// replays into exactly the frames clients saw.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct EventRecord {
     pub org_id: Uuid,
     pub board_id: Uuid,
@@ -268,7 +268,9 @@ pub struct EventRecord {
     pub data: super::JsonText,
     pub actor: super::JsonText,
     pub at: DateTime<Utc>,
-    /// The client's address (audit log); not part of the wire event.
+    /// The client's address (audit log); not part of the wire event. Read only where it may
+    /// be shown (the audit log); elsewhere the query leaves it out.
+    #[sqlx(default)]
     pub ip: Option<String>,
 }
 

@@ -3,40 +3,6 @@
 
 use super::*;
 
-/// A row of `board_events`, for the log and for the audit listing (`audit.rs`). `ip` is only
-/// read where it may be shown (the audit log); elsewhere the query leaves it out.
-#[derive(sqlx::FromRow)]
-pub(in crate::store) struct EventRow {
-    pub org_id: Uuid,
-    pub board_id: Uuid,
-    pub epoch: i64,
-    pub seq: i64,
-    pub op_id: Uuid,
-    pub kind: String,
-    pub data: Json<JsonText>,
-    pub actor: Json<JsonText>,
-    pub at: DateTime<Utc>,
-    #[sqlx(default)]
-    pub ip: Option<String>,
-}
-
-impl From<EventRow> for EventRecord {
-    fn from(r: EventRow) -> Self {
-        EventRecord {
-            org_id: r.org_id,
-            board_id: r.board_id,
-            epoch: r.epoch,
-            seq: r.seq,
-            op_id: r.op_id,
-            kind: r.kind,
-            data: r.data.0,
-            actor: r.actor.0,
-            at: r.at,
-            ip: r.ip,
-        }
-    }
-}
-
 #[derive(sqlx::FromRow)]
 struct NotificationRow {
     id: Uuid,
@@ -77,7 +43,7 @@ macro_rules! events_sql {
             type Pool = sqlx::Pool<$Db>;
 
             pub async fn events_after(pool: &Pool, board_id: Uuid, after_seq: i64, limit: i64) -> StoreResult<Vec<EventRecord>> {
-                let rows: Vec<EventRow> = sqlx::query_as(
+                let rows: Vec<EventRecord> = sqlx::query_as(
                     "SELECT org_id, board_id, epoch, seq, op_id, kind, data, actor, at FROM board_events \
                      WHERE board_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 )
@@ -86,7 +52,7 @@ macro_rules! events_sql {
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
-                Ok(rows.into_iter().map(EventRecord::from).collect())
+                Ok(rows)
             }
 
             pub async fn applied_op(pool: &Pool, board_id: Uuid, op_id: Uuid) -> StoreResult<Option<AppliedOp>> {

@@ -24,7 +24,6 @@ mod share_links;
 pub(super) mod stamp;
 
 pub use connect::{PgStore, SqliteStore};
-pub(super) use events::EventRow;
 
 /// Postgres keeps microseconds; cutting here makes a value read back equal the one written,
 /// on both stores.
