@@ -38,11 +38,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-pub use boardroom_actors::live::ports::{CommitOutcome, SubmitError};
+pub use boardroom_actors::live::ports::{CommitNotice, CommitOutcome, SubmitError};
 
 struct Entry {
     commit: BoardCommit,
-    done: oneshot::Sender<CommitOutcome>,
+    done: CommitNotice,
     /// When the op entered the journal (right after its board applied it): the start of its
     /// time to durable.
     queued: Instant,
@@ -144,7 +144,7 @@ impl Journal {
         if self.stats.store_down() {
             return Err(SubmitError::Full);
         }
-        let (done, rx) = oneshot::channel();
+        let (done, rx) = CommitNotice::channel();
         self.tx
             .try_send(Entry {
                 commit,
@@ -185,14 +185,12 @@ impl Journal {
 pub struct JournalPermit(mpsc::OwnedPermit<Entry>);
 
 impl JournalPermit {
-    pub fn send(self, commit: BoardCommit) -> oneshot::Receiver<CommitOutcome> {
-        let (done, rx) = oneshot::channel();
+    pub fn send(self, commit: BoardCommit, done: CommitNotice) {
         self.0.send(Entry {
             commit,
             done,
             queued: Instant::now(),
         });
-        rx
     }
 }
 
@@ -204,8 +202,8 @@ impl ports::Journal for Journal {
 }
 
 impl ports::JournalSlot for JournalPermit {
-    fn send(self: Box<Self>, entry: ports::JournalEntry) -> oneshot::Receiver<CommitOutcome> {
-        JournalPermit::send(*self, convert::board_commit(entry))
+    fn send(self: Box<Self>, entry: ports::JournalEntry, done: CommitNotice) {
+        JournalPermit::send(*self, convert::board_commit(entry), done)
     }
 }
 
@@ -418,8 +416,7 @@ async fn commit_entries(
     use std::sync::atomic::Ordering::Relaxed;
     // The commits move out of the entries into the statements' input: nothing copied.
     let mut commits: Vec<BoardCommit> = Vec::with_capacity(entries.len());
-    let mut waiting: Vec<(oneshot::Sender<CommitOutcome>, Instant)> =
-        Vec::with_capacity(entries.len());
+    let mut waiting: Vec<(CommitNotice, Instant)> = Vec::with_capacity(entries.len());
     for e in entries {
         commits.push(e.commit);
         waiting.push((e.done, e.queued));
@@ -444,7 +441,7 @@ async fn commit_entries(
             durable.record(now.duration_since(queued).as_secs_f64());
         }
         // The sender may have gone (actor stopped); the data is durable either way.
-        let _ = done.send(outcome);
+        done.tell(outcome);
     }
     // The batch is freed only now, after the answers: they need not wait for it.
     (lane, commits.into_iter().map(|c| c.board_id).collect())
@@ -541,7 +538,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
     fn entry(board: Uuid) -> Entry {
-        let (done, _) = oneshot::channel();
+        let (done, _) = CommitNotice::channel();
         Entry {
             commit: BoardCommit {
                 org_id: Uuid::nil(),

@@ -141,10 +141,47 @@ pub enum SubmitError {
     Closed,
 }
 
+/// How an entry's commit ended, told once, by whoever settles it (the journal's flusher),
+/// straight to the sender: no task in between to wake (each hop waits its turn on a busy
+/// runtime, and commit-mode latency is the sum of them). Dropped untold (the journal is
+/// gone), it tells `Rejected`, so a sender never waits forever.
+pub struct CommitNotice(Option<Box<dyn FnOnce(CommitOutcome) + Send>>);
+
+impl CommitNotice {
+    pub fn new(tell: impl FnOnce(CommitOutcome) + Send + 'static) -> Self {
+        Self(Some(Box::new(tell)))
+    }
+
+    /// A notice whose outcome arrives on a channel.
+    pub fn channel() -> (Self, oneshot::Receiver<CommitOutcome>) {
+        let (tx, rx) = oneshot::channel();
+        (
+            Self::new(move |o| {
+                let _ = tx.send(o);
+            }),
+            rx,
+        )
+    }
+
+    pub fn tell(mut self, outcome: CommitOutcome) {
+        if let Some(tell) = self.0.take() {
+            tell(outcome);
+        }
+    }
+}
+
+impl Drop for CommitNotice {
+    fn drop(&mut self) {
+        if let Some(tell) = self.0.take() {
+            tell(CommitOutcome::Rejected("journal closed".into()));
+        }
+    }
+}
+
 /// A place reserved in the journal. Reserving before applying means an op is only ever
 /// applied in memory when its write is sure to be accepted.
 pub trait JournalSlot: Send {
-    fn send(self: Box<Self>, entry: JournalEntry) -> oneshot::Receiver<CommitOutcome>;
+    fn send(self: Box<Self>, entry: JournalEntry, done: CommitNotice);
 }
 
 /// Where applied ops go to become durable.

@@ -7,7 +7,7 @@ use crate::domain::{ApplyCtx, BoardState, Recipient};
 use crate::live::hub::Published;
 use crate::live::metrics;
 use crate::live::ports::{
-    CommitOutcome, JournalEntry, NewNotification, RecentOp, RowWrite, SubmitError,
+    CommitNotice, JournalEntry, NewNotification, RecentOp, RowWrite, SubmitError,
 };
 use crate::live::settings::Durability;
 use crate::policy::Principal;
@@ -153,17 +153,16 @@ impl BoardRt {
             notifications: notes.clone(),
             ip,
         };
-        let done = permit.send(entry);
         let me = myself.clone();
-        tokio::spawn(async move {
-            let outcome = done
-                .await
-                .unwrap_or(CommitOutcome::Rejected("journal closed".into()));
-            let _ = me.cast(BoardMsg::Committed {
-                upto: last_seq,
-                outcome,
-            });
-        });
+        permit.send(
+            entry,
+            CommitNotice::new(move |outcome| {
+                let _ = me.cast(BoardMsg::Committed {
+                    upto: last_seq,
+                    outcome,
+                });
+            }),
+        );
         let pending = Pending {
             last_seq,
             published,
