@@ -1,7 +1,7 @@
 //! `/api/v1/orgs/{org}/api-keys`: credentials for bots. The key is shown once, in the answer
 //! to its creation; only its SHA-256 is kept.
 
-use super::access::org_principal;
+use super::access::{boards_of_org, org_principal};
 use super::audit::{record, AuditCtx};
 use super::extract::{Acting, Body};
 use super::page::PageQuery;
@@ -71,23 +71,8 @@ pub async fn create(
     )?;
     let name = validate::text("name", &body.name, state.config.limits.max_name_chars)?;
     if let Some(boards) = &body.boards {
-        if boards.is_empty() || boards.len() > 100 {
-            return Err(ApiError::bad_field(
-                "boards",
-                "boards must list 1 to 100 board ids, or be left out",
-            ));
-        }
-        for id in boards {
-            match state.store.get_board(*id).await? {
-                Some(b) if b.org_id == org_id => {}
-                _ => {
-                    return Err(ApiError::bad_field(
-                        "boards",
-                        format!("board {id} is not a board of this organization"),
-                    ))
-                }
-            }
-        }
+        validate::list_len("boards", boards, 100, "board ids, or be left out")?;
+        boards_of_org(&state, org_id, "boards", boards).await?;
     }
     let days = validate::days("expires_in_days", body.expires_in_days)?
         .map(u64::from)

@@ -227,35 +227,22 @@ mod tests {
 
     #[test]
     fn bad_limits_and_cursors_are_named() {
-        let e = paginate(
-            vec![1u32],
-            |n| n.to_string(),
-            Order::Ascending,
-            Some(0),
-            None,
-            10,
-        )
-        .expect_err("limit 0");
-        assert_eq!(e.field.as_deref(), Some("limit"));
-        let e = paginate(
-            vec![1u32],
-            |n| n.to_string(),
-            Order::Ascending,
-            Some(11),
-            None,
-            10,
-        )
-        .expect_err("limit over max");
-        assert_eq!(e.field.as_deref(), Some("limit"));
-        let e = paginate(
-            vec![1u32],
-            |n| n.to_string(),
-            Order::Ascending,
-            None,
-            Some("%%%"),
-            10,
-        )
-        .expect_err("a cursor that is not base64");
-        assert_eq!(e.field.as_deref(), Some("cursor"));
+        let cases = [
+            (Some(0), None, "limit", "limit 0"),
+            (Some(11), None, "limit", "limit over max"),
+            (None, Some("%%%"), "cursor", "a cursor that is not base64"),
+        ];
+        for (limit, cursor, field, why) in cases {
+            let e = paginate(
+                vec![1u32],
+                |n| n.to_string(),
+                Order::Ascending,
+                limit,
+                cursor,
+                10,
+            )
+            .expect_err(why);
+            assert_eq!(e.field.as_deref(), Some(field), "{why}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! and manual redelivery (owners and admins). The signing secret is shown once, in the answer
 //! to creation and to `rotate-secret`. Sending is `crate::webhooks`' job.
 
-use super::access::org_principal;
+use super::access::{boards_of_org, org_principal};
 use super::audit::{record, AuditCtx};
 use super::extract::{Acting, Body};
 use super::params::{Path, Query};
@@ -127,12 +127,8 @@ fn check_event_types(types: Option<Vec<String>>) -> ApiResult<Option<Vec<String>
     let Some(types) = types else {
         return Ok(None);
     };
-    if types.is_empty() || types.len() > MAX_FILTER_ENTRIES {
-        return Err(ApiError::bad_field(
-            "event_types",
-            "event_types must list 1 to 100 event kinds (\"card.moved\", \"*\"), or be null",
-        ));
-    }
+    let what = r#"event kinds ("card.moved", "*"), or be null"#;
+    validate::list_len("event_types", &types, MAX_FILTER_ENTRIES, what)?;
     // Deliveries match a kind exactly (or "*"), so a name that is no event kind — an op's name
     // like "card.move", a typo — would make a webhook that silently never fires.
     for t in &types {
@@ -157,23 +153,9 @@ async fn check_boards(
     let Some(boards) = boards else {
         return Ok(None);
     };
-    if boards.is_empty() || boards.len() > MAX_FILTER_ENTRIES {
-        return Err(ApiError::bad_field(
-            "boards",
-            "boards must list 1 to 100 board ids, or be null",
-        ));
-    }
-    for id in &boards {
-        match state.store.get_board(*id).await? {
-            Some(b) if b.org_id == org_id => {}
-            _ => {
-                return Err(ApiError::bad_field(
-                    "boards",
-                    format!("board {id} is not a board of this organization"),
-                ))
-            }
-        }
-    }
+    let what = "board ids, or be null";
+    validate::list_len("boards", &boards, MAX_FILTER_ENTRIES, what)?;
+    boards_of_org(state, org_id, "boards", &boards).await?;
     Ok(Some(boards))
 }
 

@@ -146,13 +146,8 @@ pub enum BoardFilter {
     Nothing,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChecklistItem {
-    pub id: Uuid,
-    pub title: String,
-    pub done: bool,
-    pub position: String,
-}
+/// A checklist item is stored exactly as the protocol carries it.
+pub use boardroom_protocol::ChecklistItem;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {
@@ -195,13 +190,16 @@ pub struct CardLocation {
     pub customer_id: Option<Uuid>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Read straight from a row: the role by its name, the board scope as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ApiKey {
     pub id: Uuid,
     pub org_id: Uuid,
     pub name: String,
+    #[sqlx(try_from = "super::sql::RoleName")]
     pub role: Role,
     pub prefix: String,
+    #[sqlx(json(nullable))]
     pub boards: Option<Vec<Uuid>>,
     pub created_by: Uuid,
     pub expires_at: Option<DateTime<Utc>>,
@@ -256,8 +254,8 @@ pub struct NewShareLink {
 }
 
 /// One event of a board's log, as stored. `data` and `actor` are the wire JSON, so the log
-/// replays into exactly the frames clients saw.
-#[derive(Debug, Clone, PartialEq)]
+/// replays into exactly the frames clients saw. Read straight from a `board_events` row.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct EventRecord {
     pub org_id: Uuid,
     pub board_id: Uuid,
@@ -265,10 +263,14 @@ pub struct EventRecord {
     pub seq: i64,
     pub op_id: Uuid,
     pub kind: String,
+    #[sqlx(json)]
     pub data: serde_json::Value,
+    #[sqlx(json)]
     pub actor: serde_json::Value,
     pub at: DateTime<Utc>,
-    /// The client's address (audit log); not part of the wire event.
+    /// The client's address (audit log); not part of the wire event. Only read where it
+    /// may be shown (the audit log): elsewhere the query leaves it out.
+    #[sqlx(default)]
     pub ip: Option<String>,
 }
 
@@ -300,7 +302,7 @@ impl RowChange {
 }
 
 /// The idempotency record of one applied op: what a retry with the same `op_id` gets back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AppliedOp {
     pub op_id: Uuid,
     /// The principal that sent the op (`None` on rows from before it was kept).

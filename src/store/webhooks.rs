@@ -64,8 +64,16 @@ impl DeliveryStatus {
     }
 }
 
+impl TryFrom<String> for DeliveryStatus {
+    type Error = StoreError;
+    fn try_from(s: String) -> StoreResult<Self> {
+        DeliveryStatus::parse(&s)
+    }
+}
+
 /// One event (or test event) to send to one webhook, with the outcome of its latest attempt.
-#[derive(Debug, Clone)]
+/// Read straight from a row (the status by its name).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Delivery {
     pub id: Uuid,
     pub org_id: Uuid,
@@ -75,6 +83,7 @@ pub struct Delivery {
     pub event_type: String,
     /// The exact body sent.
     pub payload: String,
+    #[sqlx(try_from = "String")]
     pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_ms: i64,
@@ -108,8 +117,9 @@ pub struct AttemptOutcome {
 }
 
 /// A due delivery with what sending it needs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueDelivery {
+    #[sqlx(flatten)]
     pub delivery: Delivery,
     pub url: String,
     pub secret: String,
@@ -226,60 +236,8 @@ impl From<WebhookRow> for Webhook {
 const WEBHOOK_COLS: &str =
     "id, org_id, url, description, event_types, boards, active, secret, created_by, created_at, updated_at";
 
-#[derive(sqlx::FromRow)]
-struct DeliveryRow {
-    id: Uuid,
-    org_id: Uuid,
-    webhook_id: Uuid,
-    board_id: Option<Uuid>,
-    seq: Option<i64>,
-    event_type: String,
-    payload: String,
-    status: String,
-    attempts: i64,
-    next_attempt_ms: i64,
-    last_attempt_at: Option<DateTime<Utc>>,
-    response_code: Option<i64>,
-    latency_ms: Option<i64>,
-    error: Option<String>,
-    created_at: DateTime<Utc>,
-    delivered_at: Option<DateTime<Utc>>,
-}
-
-impl TryFrom<DeliveryRow> for Delivery {
-    type Error = StoreError;
-    fn try_from(r: DeliveryRow) -> StoreResult<Self> {
-        Ok(Delivery {
-            id: r.id,
-            org_id: r.org_id,
-            webhook_id: r.webhook_id,
-            board_id: r.board_id,
-            seq: r.seq,
-            event_type: r.event_type,
-            payload: r.payload,
-            status: DeliveryStatus::parse(&r.status)?,
-            attempts: r.attempts,
-            next_attempt_ms: r.next_attempt_ms,
-            last_attempt_at: r.last_attempt_at,
-            response_code: r.response_code,
-            latency_ms: r.latency_ms,
-            error: r.error,
-            created_at: r.created_at,
-            delivered_at: r.delivered_at,
-        })
-    }
-}
-
 const DELIVERY_COLS: &str = "d.id, d.org_id, d.webhook_id, d.board_id, d.seq, d.event_type, d.payload, d.status, \
      d.attempts, d.next_attempt_ms, d.last_attempt_at, d.response_code, d.latency_ms, d.error, d.created_at, d.delivered_at";
-
-#[derive(sqlx::FromRow)]
-struct DueRow {
-    #[sqlx(flatten)]
-    d: DeliveryRow,
-    url: String,
-    secret: String,
-}
 
 /// A fresh id for a delivery row.
 pub fn new_delivery_id() -> Uuid {
@@ -516,7 +474,7 @@ macro_rules! webhook_store {
             }
 
             async fn due_deliveries(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<DueDelivery>> {
-                let rows: Vec<DueRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {DELIVERY_COLS}, w.url, w.secret FROM webhook_deliveries d \
                      JOIN webhooks w ON w.id = d.webhook_id \
                      WHERE d.status = 'pending' AND d.next_attempt_ms <= $1 AND w.active \
@@ -527,16 +485,7 @@ macro_rules! webhook_store {
                 .bind(now_ms)
                 .bind(limit)
                 .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter()
-                    .map(|r| {
-                        Ok(DueDelivery {
-                            delivery: Delivery::try_from(r.d)?,
-                            url: r.url,
-                            secret: r.secret,
-                        })
-                    })
-                    .collect()
+                .await?)
             }
 
             async fn record_attempt(&self, id: Uuid, o: &AttemptOutcome) -> StoreResult<()> {
@@ -565,7 +514,7 @@ macro_rules! webhook_store {
                 webhook_id: Uuid,
                 limit: i64,
             ) -> StoreResult<Vec<Delivery>> {
-                let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {DELIVERY_COLS} FROM webhook_deliveries d WHERE d.org_id = $1 AND d.webhook_id = $2 \
                      ORDER BY d.created_at DESC, d.id DESC LIMIT $3"
                 ))
@@ -573,8 +522,7 @@ macro_rules! webhook_store {
                 .bind(webhook_id)
                 .bind(limit)
                 .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter().map(Delivery::try_from).collect()
+                .await?)
             }
 
             async fn get_delivery(
@@ -583,15 +531,14 @@ macro_rules! webhook_store {
                 webhook_id: Uuid,
                 id: Uuid,
             ) -> StoreResult<Option<Delivery>> {
-                let row: Option<DeliveryRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {DELIVERY_COLS} FROM webhook_deliveries d WHERE d.org_id = $1 AND d.webhook_id = $2 AND d.id = $3"
                 ))
                 .bind(org_id)
                 .bind(webhook_id)
                 .bind(id)
                 .fetch_optional(&self.pool)
-                .await?;
-                row.map(Delivery::try_from).transpose()
+                .await?)
             }
 
             async fn redeliver(&self, org_id: Uuid, webhook_id: Uuid, id: Uuid, now_ms: i64) -> StoreResult<bool> {
