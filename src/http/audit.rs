@@ -114,6 +114,21 @@ impl AuditCtx {
     }
 }
 
+/// Records a change to `target` by `caller` in `org_id`, from `ip`: what it was (`old`) and
+/// is now (`new`), as far as they apply (see [`AuditCtx::change`]).
+pub async fn record_change(
+    state: &AppState,
+    caller: &Caller,
+    org_id: Uuid,
+    ip: IpAddr,
+    kind: &str,
+    target: Uuid,
+    (old, new): (Option<Value>, Option<Value>),
+) {
+    let ctx = AuditCtx::new(state, caller, org_id, ip).await;
+    record(state, ctx.change(kind, target, old, new)).await;
+}
+
 /// Appends one row to the audit log. Never fails the request: the change it records has
 /// already happened, so a failure is logged and counted for the operator instead.
 pub async fn record(state: &AppState, entry: AuditEntry) {

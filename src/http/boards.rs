@@ -90,11 +90,7 @@ pub async fn list(
         .into_iter()
         .filter(|b| reads_board(&p, org_id, b.id))
         .collect();
-    let page = q.oldest_first(
-        boards,
-        |b| (&b.created_at, b.id),
-        state.config.limits.max_page_items,
-    )?;
+    let page = q.oldest_first(boards, state.config.limits.max_page_items)?;
     Ok(Json(page.to_json_with("boards", board_json)))
 }
 

@@ -127,15 +127,31 @@ impl<T> Page<T> {
     }
 }
 
+/// A row of the org's lists that are shown oldest first: its `(created_at, id)`.
+pub trait Created {
+    fn created(&self) -> (&chrono::DateTime<chrono::Utc>, uuid::Uuid);
+}
+
+macro_rules! created_by_fields {
+    ($($t:ty),*) => {$(
+        impl Created for $t {
+            fn created(&self) -> (&chrono::DateTime<chrono::Utc>, uuid::Uuid) {
+                (&self.created_at, self.id)
+            }
+        }
+    )*};
+}
+
+created_by_fields!(
+    crate::store::Member,
+    crate::store::Board,
+    crate::store::ApiKey
+);
+
 impl PageQuery {
     /// The page of `items` oldest first by `(created_at, id)`: see `by_creation`.
-    pub fn oldest_first<T>(
-        &self,
-        items: Vec<T>,
-        at: impl Fn(&T) -> (&chrono::DateTime<chrono::Utc>, uuid::Uuid),
-        max: usize,
-    ) -> ApiResult<Page<T>> {
-        by_creation(items, at, Order::Ascending, self, max)
+    pub fn oldest_first<T: Created>(&self, items: Vec<T>, max: usize) -> ApiResult<Page<T>> {
+        by_creation(items, |t| t.created(), Order::Ascending, self, max)
     }
 }
 

@@ -3,7 +3,7 @@
 //! to creation and to `rotate-secret`. Sending is `crate::webhooks`' job.
 
 use super::access::{boards_of_org, org_principal};
-use super::audit::{record, AuditCtx};
+use super::audit::record_change;
 use super::extract::{Acting, Body};
 use super::params::{Path, Query};
 use super::validate;
@@ -23,23 +23,6 @@ use uuid::Uuid;
 const SECRET_PREFIX: &str = "whsec_";
 const MAX_URL_CHARS: usize = 2000;
 const MAX_FILTER_ENTRIES: usize = 100;
-
-/// Records a webhook change in the org's audit log (never the secret: only that it changed).
-async fn audit(
-    state: &AppState,
-    caller: &Caller,
-    org_id: Uuid,
-    ip: std::net::IpAddr,
-    kind: &str,
-    id: Uuid,
-    (old, new): (Option<Value>, Option<Value>),
-) {
-    let mut e = AuditCtx::new(state, caller, org_id, ip).await.entry(kind);
-    e.target_id = Some(id);
-    e.old = old;
-    e.new = new;
-    record(state, e).await;
-}
 
 /// A field that may be absent (leave it), null (every kind/board) or a value.
 fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
@@ -194,7 +177,7 @@ pub async fn create(
     hooks.create_webhook(&w).await?;
     tracing::info!(%org_id, webhook = %w.id, "webhook created");
     let mut out = webhook_json(&w);
-    audit(
+    record_change(
         &state,
         &caller,
         org_id,
@@ -277,7 +260,7 @@ pub async fn patch(
         .ok_or_else(|| ApiError::not_found("webhook"))?;
     tracing::info!(%org_id, webhook = %id, "webhook changed");
     let after = webhook_json(&w);
-    audit(
+    record_change(
         &state,
         &caller,
         org_id,
@@ -300,7 +283,7 @@ pub async fn delete(
         return Err(ApiError::not_found("webhook"));
     }
     tracing::info!(%org_id, webhook = %id, "webhook deleted");
-    audit(
+    record_change(
         &state,
         &caller,
         org_id,
@@ -328,7 +311,8 @@ pub async fn rotate_secret(
         return Err(ApiError::not_found("webhook"));
     }
     tracing::info!(%org_id, webhook = %id, "webhook secret rotated");
-    audit(
+    // Only that it changed: the secret itself is never recorded.
+    record_change(
         &state,
         &caller,
         org_id,
