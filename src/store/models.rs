@@ -22,21 +22,23 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-/// A user as seen from one organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A user as seen from one organization. Read straight from a row (the role by its name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Member {
     pub id: Uuid,
     pub email: String,
     pub name: String,
+    #[sqlx(try_from = "super::sql::RoleName")]
     pub role: Role,
     pub active: bool,
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct MembershipInfo {
     pub org_id: Uuid,
     pub org_name: String,
+    #[sqlx(try_from = "super::sql::RoleName")]
     pub role: Role,
 }
 

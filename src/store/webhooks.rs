@@ -11,13 +11,16 @@ use uuid::Uuid;
 
 /// A registered endpoint. `secret` is the signing secret (the server must sign with it, so
 /// it is kept as is); it leaves the server only in the answer to creation and rotation.
-#[derive(Debug, Clone)]
+/// Read straight from a row (its filters as JSON).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Webhook {
     pub id: Uuid,
     pub org_id: Uuid,
     pub url: String,
     pub description: String,
+    #[sqlx(json(nullable))]
     pub event_types: Option<Vec<String>>,
+    #[sqlx(json(nullable))]
     pub boards: Option<Vec<Uuid>>,
     pub active: bool,
     pub secret: String,
@@ -200,39 +203,6 @@ pub trait WebhookStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-#[derive(sqlx::FromRow)]
-struct WebhookRow {
-    id: Uuid,
-    org_id: Uuid,
-    url: String,
-    description: String,
-    event_types: Option<Json<Vec<String>>>,
-    boards: Option<Json<Vec<Uuid>>>,
-    active: bool,
-    secret: String,
-    created_by: Uuid,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<WebhookRow> for Webhook {
-    fn from(r: WebhookRow) -> Self {
-        Webhook {
-            id: r.id,
-            org_id: r.org_id,
-            url: r.url,
-            description: r.description,
-            event_types: r.event_types.map(|j| j.0),
-            boards: r.boards.map(|j| j.0),
-            active: r.active,
-            secret: r.secret,
-            created_by: r.created_by,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
 const WEBHOOK_COLS: &str =
     "id, org_id, url, description, event_types, boards, active, secret, created_by, created_at, updated_at";
 
@@ -282,24 +252,22 @@ macro_rules! webhook_store {
             }
 
             async fn list_webhooks(&self, org_id: Uuid) -> StoreResult<Vec<Webhook>> {
-                let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {WEBHOOK_COLS} FROM webhooks WHERE org_id = $1 ORDER BY created_at, id"
                 ))
                 .bind(org_id)
                 .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Webhook::from).collect())
+                .await?)
             }
 
             async fn get_webhook(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<Webhook>> {
-                let row: Option<WebhookRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {WEBHOOK_COLS} FROM webhooks WHERE org_id = $1 AND id = $2"
                 ))
                 .bind(org_id)
                 .bind(id)
                 .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.map(Webhook::from))
+                .await?)
             }
 
             async fn update_webhook(
@@ -400,12 +368,11 @@ macro_rules! webhook_store {
             }
 
             async fn active_webhooks(&self) -> StoreResult<Vec<Webhook>> {
-                let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {WEBHOOK_COLS} FROM webhooks WHERE active ORDER BY id"
                 ))
                 .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Webhook::from).collect())
+                .await?)
             }
 
             async fn boards_behind(&self, webhook: &Webhook) -> StoreResult<Vec<BoardBehind>> {

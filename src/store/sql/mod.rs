@@ -45,11 +45,6 @@ fn map_err(e: sqlx::Error, what: &str) -> StoreError {
     }
 }
 
-fn parse_role(s: &str) -> StoreResult<Role> {
-    s.parse()
-        .map_err(|e: boardroom_protocol::UnknownRole| StoreError::Corrupt(e.to_string()))
-}
-
 /// A role as stored: its name. Rows read their role through it
 /// (`#[sqlx(try_from = "RoleName")]`), so that a name no role has fails the read.
 #[derive(sqlx::Type)]

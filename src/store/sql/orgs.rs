@@ -42,13 +42,6 @@ impl From<UserRow> for User {
 }
 
 #[derive(sqlx::FromRow)]
-struct MembershipRow {
-    org_id: Uuid,
-    org_name: String,
-    role: String,
-}
-
-#[derive(sqlx::FromRow)]
 struct RefreshRow {
     id: Uuid,
     user_id: Uuid,
@@ -157,17 +150,14 @@ macro_rules! orgs_sql {
             }
 
             pub async fn memberships_of(pool: &Pool, user_id: Uuid) -> StoreResult<Vec<MembershipInfo>> {
-                let rows: Vec<MembershipRow> = sqlx::query_as(
+                Ok(sqlx::query_as(
                     "SELECT m.org_id, o.name AS org_name, m.role FROM memberships m \
                      JOIN organizations o ON o.id = m.org_id \
                      WHERE m.user_id = $1 AND m.deactivated_at IS NULL ORDER BY m.created_at",
                 )
                 .bind(user_id)
                 .fetch_all(pool)
-                .await?;
-                rows.into_iter()
-                    .map(|r| Ok(MembershipInfo { org_id: r.org_id, org_name: r.org_name, role: parse_role(&r.role)? }))
-                    .collect()
+                .await?)
             }
 
             pub async fn insert_refresh_token(pool: &Pool, t: &RefreshToken, token_hash: &[u8]) -> StoreResult<()> {
