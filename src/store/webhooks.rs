@@ -280,21 +280,7 @@ macro_rules! webhook_store {
                     return Ok(None);
                 };
                 let reactivated = !w.active && patch.active == Some(true);
-                if let Some(u) = patch.url {
-                    w.url = u;
-                }
-                if let Some(d) = patch.description {
-                    w.description = d;
-                }
-                if let Some(e) = patch.event_types {
-                    w.event_types = e;
-                }
-                if let Some(b) = patch.boards {
-                    w.boards = b;
-                }
-                if let Some(a) = patch.active {
-                    w.active = a;
-                }
+                apply_patch!(w, patch; url, description, event_types, boards, active);
                 w.updated_at = now();
                 let mut tx = self.pool.begin().await?;
                 let done = sqlx::query(
