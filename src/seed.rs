@@ -61,57 +61,22 @@ pub async fn demo(store: &DynStore) -> StoreResult<Seeded> {
         })
         .await?;
 
+    let board = |name: &str, template: Template| NewBoard {
+        org_id: org.id,
+        name: name.into(),
+        template,
+        columns: default_columns(template),
+    };
     let kanban = store
-        .create_board(NewBoard {
-            org_id: org.id,
-            name: "Product roadmap".into(),
-            template: Template::Kanban,
-            columns: default_columns(Template::Kanban),
-        })
+        .create_board(board("Product roadmap", Template::Kanban))
+        .await?;
+    let jobs = store
+        .create_board(board("Field jobs", Template::Jobs))
         .await?;
     let base = |board: &crate::store::Board, col: usize, pos: String, title: &str| {
         let card = boardroom_protocol::Card::new(new_id(), board.columns[col].id, pos, title);
         card_to_row(org.id, board.id, &card)
     };
-    let p = spread_positions(3);
-    store
-        .create_card(&Card {
-            description: "Let customers follow their job live.".into(),
-            labels: vec!["feature".into()],
-            assignees: vec![member],
-            ..base(&kanban, 0, p[0].clone(), "Customer job page")
-        })
-        .await?;
-    store
-        .create_card(&Card {
-            labels: vec!["ops".into()],
-            ..base(&kanban, 0, p[1].clone(), "Nightly backups")
-        })
-        .await?;
-    store
-        .create_card(&Card {
-            comments: vec![Comment {
-                id: new_id(),
-                author_id: Some(member),
-                body: "Drag me to Done when it ships.".into(),
-                mentions: vec![],
-                created_at: chrono::Utc::now(),
-            }],
-            ..base(&kanban, 1, p[0].clone(), "Drag-and-drop cards")
-        })
-        .await?;
-    store
-        .create_card(&base(&kanban, 2, p[0].clone(), "Sign-in page"))
-        .await?;
-
-    let jobs = store
-        .create_board(NewBoard {
-            org_id: org.id,
-            name: "Field jobs".into(),
-            template: Template::Jobs,
-            columns: default_columns(Template::Jobs),
-        })
-        .await?;
     let items = |titles: &[&str]| -> Vec<ChecklistItem> {
         titles
             .iter()
@@ -124,8 +89,30 @@ pub async fn demo(store: &DynStore) -> StoreResult<Seeded> {
             })
             .collect()
     };
-    store
-        .create_card(&Card {
+    let p = spread_positions(3);
+    let mut cards = vec![
+        Card {
+            description: "Let customers follow their job live.".into(),
+            labels: vec!["feature".into()],
+            assignees: vec![member],
+            ..base(&kanban, 0, p[0].clone(), "Customer job page")
+        },
+        Card {
+            labels: vec!["ops".into()],
+            ..base(&kanban, 0, p[1].clone(), "Nightly backups")
+        },
+        Card {
+            comments: vec![Comment {
+                id: new_id(),
+                author_id: Some(member),
+                body: "Drag me to Done when it ships.".into(),
+                mentions: vec![],
+                created_at: chrono::Utc::now(),
+            }],
+            ..base(&kanban, 1, p[0].clone(), "Drag-and-drop cards")
+        },
+        base(&kanban, 2, p[0].clone(), "Sign-in page"),
+        Card {
             description: "Boiler makes a knocking noise. Key under the mat.".into(),
             assignees: vec![worker],
             customer_id: Some(customer.id),
@@ -134,23 +121,35 @@ pub async fn demo(store: &DynStore) -> StoreResult<Seeded> {
             priority: Some("high".into()),
             estimate_minutes: Some(120),
             ..base(&jobs, 1, p[0].clone(), "Repair boiler at 12 Elm St")
-        })
-        .await?;
-    store
-        .create_card(&Card {
-            assignees: vec![worker2],
-            customer_id: Some(other_customer.id),
-            checklist: items(&["Measure", "Install shelves"]),
-            ..base(&jobs, 0, p[0].clone(), "Install shelving at the bakery")
-        })
-        .await?;
-    store
-        .create_card(&Card {
-            assignees: vec![worker],
-            customer_id: Some(customer.id),
-            checklist: items(&["Clean gutters"]),
-            ..base(&jobs, 2, p[0].clone(), "Gutter cleaning")
-        })
-        .await?;
+        },
+    ];
+    // The plainer jobs: (column, title, worker, customer, checklist).
+    let plain_jobs: [(usize, &str, _, _, &[&str]); 2] = [
+        (
+            0,
+            "Install shelving at the bakery",
+            worker2,
+            other_customer.id,
+            &["Measure", "Install shelves"],
+        ),
+        (
+            2,
+            "Gutter cleaning",
+            worker,
+            customer.id,
+            &["Clean gutters"],
+        ),
+    ];
+    for (col, title, assignee, customer_id, checklist) in plain_jobs {
+        cards.push(Card {
+            assignees: vec![assignee],
+            customer_id: Some(customer_id),
+            checklist: items(checklist),
+            ..base(&jobs, col, p[0].clone(), title)
+        });
+    }
+    for card in &cards {
+        store.create_card(card).await?;
+    }
     Ok(Seeded { org_id: org.id })
 }

@@ -88,13 +88,25 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
 
+    const SECRET: &str = "a-test-secret-of-some-length";
+
     fn b64(s: &str) -> String {
         URL_SAFE_NO_PAD.encode(s)
     }
 
+    /// `claims` signed with the test secret by `alg`, bypassing `issue`'s own choices.
+    fn sign(alg: Algorithm, claims: &Claims) -> String {
+        encode(
+            &Header::new(alg),
+            claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn issued_token_verifies() {
-        let keys = JwtKeys::new("a-test-secret-of-some-length", 60);
+        let keys = JwtKeys::new(SECRET, 60);
         let id = Uuid::now_v7();
         let (t, _) = keys.issue(id, None).unwrap();
         assert_eq!(keys.verify(&t).unwrap().sub, id);
@@ -102,7 +114,7 @@ mod tests {
 
     #[test]
     fn other_secret_alg_none_and_tampering_are_refused() {
-        let keys = JwtKeys::new("a-test-secret-of-some-length", 60);
+        let keys = JwtKeys::new(SECRET, 60);
         let other = JwtKeys::new("another-secret-of-some-length", 60);
         let id = Uuid::now_v7();
         let (t, claims) = other.issue(id, None).unwrap();
@@ -112,12 +124,7 @@ mod tests {
         let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), payload);
         assert!(matches!(keys.verify(&none), Err(JwtError::Invalid)));
 
-        let hs512 = encode(
-            &Header::new(Algorithm::HS512),
-            &claims,
-            &EncodingKey::from_secret(b"a-test-secret-of-some-length"),
-        )
-        .unwrap();
+        let hs512 = sign(Algorithm::HS512, &claims);
         assert!(matches!(keys.verify(&hs512), Err(JwtError::Invalid)));
 
         let (good, _) = keys.issue(id, None).unwrap();
@@ -135,7 +142,7 @@ mod tests {
 
     #[test]
     fn expired_token_is_refused_with_zero_leeway() {
-        let keys = JwtKeys::new("a-test-secret-of-some-length", 60);
+        let keys = JwtKeys::new(SECRET, 60);
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: Uuid::now_v7(),
@@ -144,12 +151,7 @@ mod tests {
             typ: "access".into(),
             fam: None,
         };
-        let t = encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(b"a-test-secret-of-some-length"),
-        )
-        .unwrap();
+        let t = sign(Algorithm::HS256, &claims);
         assert!(matches!(keys.verify(&t), Err(JwtError::Expired)));
     }
 }

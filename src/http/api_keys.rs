@@ -1,8 +1,8 @@
 //! `/api/v1/orgs/{org}/api-keys`: credentials for bots. The key is shown once, in the answer
 //! to its creation; only its SHA-256 is kept.
 
-use super::access::org_principal;
-use super::audit::{record, AuditCtx};
+use super::access::{boards_of_org, org_principal};
+use super::audit::record_change;
 use super::extract::{Acting, Body};
 use super::page::PageQuery;
 use super::params::{Path, Query};
@@ -71,23 +71,8 @@ pub async fn create(
     )?;
     let name = validate::text("name", &body.name, state.config.limits.max_name_chars)?;
     if let Some(boards) = &body.boards {
-        if boards.is_empty() || boards.len() > 100 {
-            return Err(ApiError::bad_field(
-                "boards",
-                "boards must list 1 to 100 board ids, or be left out",
-            ));
-        }
-        for id in boards {
-            match state.store.get_board(*id).await? {
-                Some(b) if b.org_id == org_id => {}
-                _ => {
-                    return Err(ApiError::bad_field(
-                        "boards",
-                        format!("board {id} is not a board of this organization"),
-                    ))
-                }
-            }
-        }
+        validate::list_len("boards", boards, 100, "board ids, or be left out")?;
+        boards_of_org(&state, org_id, "boards", boards).await?;
     }
     let days = validate::days("expires_in_days", body.expires_in_days)?
         .map(u64::from)
@@ -124,10 +109,15 @@ pub async fn create(
         })
         .await?;
     tracing::info!(%org_id, key_id = %row.id, role = %row.role, "api key created");
-    let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
-    record(
+    let change = (None, Some(key_json(&row)));
+    record_change(
         &state,
-        ctx.change("api_key.created", row.id, None, Some(key_json(&row))),
+        &caller,
+        org_id,
+        ip,
+        "api_key.created",
+        row.id,
+        change,
     )
     .await;
     let mut out = key_json(&row);
@@ -142,11 +132,7 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     org_principal(&state, &caller, org_id, Action::ManageApiKeys, MANAGE).await?;
     let keys = state.store.list_api_keys(org_id).await?;
-    let page = q.oldest_first(
-        keys,
-        |k| (&k.created_at, k.id),
-        state.config.limits.max_page_items,
-    )?;
+    let page = q.oldest_first(keys, state.config.limits.max_page_items)?;
     Ok(Json(page.to_json_with("api_keys", key_json)))
 }
 
@@ -161,12 +147,10 @@ pub async fn revoke(
     }
     state.rt.revoke(id);
     tracing::info!(%org_id, key_id = %id, "api key revoked");
-    let (old, new) = (json!({ "revoked_at": null }), json!({ "revoked_at": now }));
-    let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
-    record(
-        &state,
-        ctx.change("api_key.revoked", id, Some(old), Some(new)),
-    )
-    .await;
+    let change = (
+        Some(json!({ "revoked_at": null })),
+        Some(json!({ "revoked_at": now })),
+    );
+    record_change(&state, &caller, org_id, ip, "api_key.revoked", id, change).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -83,6 +83,22 @@ impl AuditCtx {
         }
     }
 
+    /// A `change` that happened on one board (to the board itself, or to a link to one of
+    /// its cards), so that the board's filter finds it.
+    pub fn board_change(
+        &self,
+        kind: &str,
+        board_id: Uuid,
+        target: Uuid,
+        old: Option<Value>,
+        new: Option<Value>,
+    ) -> AuditEntry {
+        AuditEntry {
+            board_id: Some(board_id),
+            ..self.change(kind, target, old, new)
+        }
+    }
+
     /// An entry of this context; fill in `board_id`/`target_id`/`old`/`new` as needed.
     pub fn entry(&self, kind: &str) -> AuditEntry {
         AuditEntry {
@@ -96,6 +112,21 @@ impl AuditCtx {
             new: None,
         }
     }
+}
+
+/// Records a change to `target` by `caller` in `org_id`, from `ip`: what it was (`old`) and
+/// is now (`new`), as far as they apply (see [`AuditCtx::change`]).
+pub async fn record_change(
+    state: &AppState,
+    caller: &Caller,
+    org_id: Uuid,
+    ip: IpAddr,
+    kind: &str,
+    target: Uuid,
+    (old, new): (Option<Value>, Option<Value>),
+) {
+    let ctx = AuditCtx::new(state, caller, org_id, ip).await;
+    record(state, ctx.change(kind, target, old, new)).await;
 }
 
 /// Appends one row to the audit log. Never fails the request: the change it records has
@@ -216,23 +247,29 @@ fn to_csv(rows: &[AuditRecord]) -> String {
     let mut out = String::from(CSV_HEADER);
     let opt = |v: Option<Uuid>| v.map(|u| u.to_string()).unwrap_or_default();
     let js = |v: &Option<Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
-    for r in rows {
-        let source = match r.source {
+    for AuditRecord {
+        source,
+        at,
+        entry: e,
+        ..
+    } in rows
+    {
+        let source = match source {
             crate::store::AuditSource::Log => "log",
             crate::store::AuditSource::BoardOp => "board_op",
         };
         let cells = [
-            r.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             source.to_string(),
-            r.kind.clone(),
-            r.actor.kind.clone(),
-            opt(r.actor.id),
-            r.actor.name.clone(),
-            r.ip.clone().unwrap_or_default(),
-            opt(r.board_id),
-            opt(r.target_id),
-            js(&r.old),
-            js(&r.new),
+            e.kind.clone(),
+            e.actor.kind.clone(),
+            opt(e.actor.id),
+            e.actor.name.clone(),
+            e.ip.clone().unwrap_or_default(),
+            opt(e.board_id),
+            opt(e.target_id),
+            js(&e.old),
+            js(&e.new),
         ];
         let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
         out.push_str(&line.join(","));

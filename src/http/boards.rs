@@ -7,7 +7,7 @@ use super::page::PageQuery;
 use super::params::{Path, Query};
 use super::validate;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{AuditEntry, Board, BoardFilter, NewBoard, Template};
+use crate::store::{Board, BoardFilter, NewBoard, Template};
 use crate::templates;
 use axum::http::StatusCode;
 use axum::Json;
@@ -57,15 +57,8 @@ pub async fn create(
     tracing::info!(%org_id, board_id = %board.id, "board created");
     let new = json!({ "name": board.name, "template": board.template });
     let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
-    let e = ctx.change("board.created", board.id, None, Some(new));
-    record(
-        &state,
-        AuditEntry {
-            board_id: Some(board.id),
-            ..e
-        },
-    )
-    .await;
+    let e = ctx.board_change("board.created", board.id, board.id, None, Some(new));
+    record(&state, e).await;
     Ok((StatusCode::CREATED, Json(board_json(&board))))
 }
 
@@ -97,11 +90,7 @@ pub async fn list(
         .into_iter()
         .filter(|b| reads_board(&p, org_id, b.id))
         .collect();
-    let page = q.oldest_first(
-        boards,
-        |b| (&b.created_at, b.id),
-        state.config.limits.max_page_items,
-    )?;
+    let page = q.oldest_first(boards, state.config.limits.max_page_items)?;
     Ok(Json(page.to_json_with("boards", board_json)))
 }
 
@@ -126,14 +115,7 @@ pub async fn archive(
     tracing::info!(%org_id, %board_id, "board archived");
     let (old, new) = (json!({ "archived": false }), json!({ "archived": true }));
     let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
-    let e = ctx.change("board.archived", board_id, Some(old), Some(new));
-    record(
-        &state,
-        AuditEntry {
-            board_id: Some(board_id),
-            ..e
-        },
-    )
-    .await;
+    let e = ctx.board_change("board.archived", board_id, board_id, Some(old), Some(new));
+    record(&state, e).await;
     Ok(Json(board_json(&board)))
 }

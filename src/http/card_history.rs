@@ -7,7 +7,7 @@
 //! customers, every earlier title), so a worker or customer, whose board view is filtered,
 //! gets 403, and a share link has no way in at all.
 
-use super::access::board_principal;
+use super::access::live_board;
 use super::extract::Acting;
 use super::params::Path;
 use crate::error::{ApiError, ApiResult};
@@ -34,14 +34,8 @@ pub async fn history(
     Acting { state, caller, .. }: Acting,
     Path((board_id, card_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
-    let board = state
-        .store
-        .get_board(board_id)
-        .await?
-        .filter(|b| !b.archived)
-        .ok_or_else(|| ApiError::not_found("board"))?;
     let what = "read the history of this card";
-    board_principal(&state, &caller, &board, Action::ReadBoardEvents, what).await?;
+    let (board, _) = live_board(&state, &caller, board_id, Action::ReadBoardEvents, what).await?;
     let limit = i64::try_from(state.config.limits.card_history_max_events).unwrap_or(i64::MAX);
     let events = state.store.card_events(board_id, card_id, limit).await?;
     if events.is_empty() {

@@ -2,6 +2,7 @@
 //! notifications. Ops and marking notifications read are `crate::commands`, shared with the
 //! socket, so they meet the same rules, refusals and budgets.
 
+use super::access::live_board;
 use super::extract::{Acting, Body};
 use super::params::{Path, Query};
 use crate::app::AppState;
@@ -13,34 +14,13 @@ use crate::realtime::convert;
 use axum::http::StatusCode;
 use axum::Json;
 use boardroom_actors::live::board::{unanswered, BoardMsg, OpReply};
-use boardroom_actors::policy::{decide, Action, Principal, Resource};
+use boardroom_actors::policy::Action;
 use boardroom_protocol::{OpRequest, Snapshot};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use uuid::Uuid;
-
-async fn board_principal(
-    state: &AppState,
-    caller: &Caller,
-    board_id: Uuid,
-) -> ApiResult<(Uuid, Principal)> {
-    let board = state
-        .store
-        .get_board(board_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("board"))?;
-    if board.archived {
-        return Err(ApiError::not_found("board"));
-    }
-    let p = state
-        .credentials
-        .principal_in(caller, board.org_id)
-        .await
-        .map_err(|e| e.hide_as("board"))?;
-    Ok((board.org_id, p))
-}
 
 pub async fn snapshot(
     Acting { state, caller, .. }: Acting,
@@ -63,11 +43,14 @@ pub(super) async fn released_snapshot(
     caller: &Caller,
     board_id: Uuid,
 ) -> ApiResult<(u64, u64, Snapshot)> {
-    let (org_id, p) = board_principal(state, caller, board_id).await?;
-    ApiError::check(
-        decide(&p, Action::ReadBoard, &Resource::Board { org_id, board_id }),
+    let (_, p) = live_board(
+        state,
+        caller,
+        board_id,
+        Action::ReadBoard,
         "read this board",
-    )?;
+    )
+    .await?;
     let (tx, rx) = oneshot::channel();
     // A refused message drops `tx` at once, so both failures end up below.
     state
@@ -128,15 +111,14 @@ pub async fn events(
     Path(board_id): Path<Uuid>,
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let (org_id, p) = board_principal(&state, &caller, board_id).await?;
-    ApiError::check(
-        decide(
-            &p,
-            Action::ReadBoardEvents,
-            &Resource::Board { org_id, board_id },
-        ),
+    let (board, _) = live_board(
+        &state,
+        &caller,
+        board_id,
+        Action::ReadBoardEvents,
         "read the event log",
-    )?;
+    )
+    .await?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_field(
@@ -151,11 +133,6 @@ pub async fn events(
             "after_seq must not be negative",
         ));
     }
-    let board = state
-        .store
-        .get_board(board_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("board"))?;
     let events: Vec<Value> = state
         .store
         .events_after(board_id, after, limit)
@@ -277,15 +254,7 @@ pub async fn debug_panic(
     Path(board_id): Path<Uuid>,
     Body(body): Body<PanicBody>,
 ) -> ApiResult<StatusCode> {
-    let (org_id, p) = board_principal(&state, &caller, board_id).await?;
-    ApiError::check(
-        decide(
-            &p,
-            Action::ArchiveBoard,
-            &Resource::Board { org_id, board_id },
-        ),
-        "do that",
-    )?;
+    live_board(&state, &caller, board_id, Action::ArchiveBoard, "do that").await?;
     let msg = match body.when.unwrap_or(PanicWhen::Now) {
         PanicWhen::Now => BoardMsg::Panic,
         PanicWhen::NextOp => BoardMsg::PanicOnNextOp,

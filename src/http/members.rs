@@ -2,7 +2,7 @@
 //! admin of an organization.
 
 use super::access::org_principal;
-use super::audit::{record, AuditCtx};
+use super::audit::record_change;
 use super::extract::{Acting, Body};
 use super::page::PageQuery;
 use super::params::{Path, Query};
@@ -68,10 +68,14 @@ pub async fn create(
     state.rt.directory_changed(org_id);
     tracing::info!(%org_id, user_id = %member.id, role = %member.role, "member created");
     let new = json!({ "email": member.email, "name": member.name, "role": member.role });
-    let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
-    record(
+    record_change(
         &state,
-        ctx.change("member.created", member.id, None, Some(new)),
+        &caller,
+        org_id,
+        ip,
+        "member.created",
+        member.id,
+        (None, Some(new)),
     )
     .await;
     Ok((StatusCode::CREATED, Json(json!(member))))
@@ -85,11 +89,7 @@ pub async fn list(
     let what = "list members";
     org_principal(&state, &caller, org_id, Action::ManageMembers, what).await?;
     let members = state.store.list_members(org_id).await?;
-    let page = q.oldest_first(
-        members,
-        |m| (&m.created_at, m.id),
-        state.config.limits.max_page_items,
-    )?;
+    let page = q.oldest_first(members, state.config.limits.max_page_items)?;
     Ok(Json(page.to_json("members")))
 }
 
@@ -123,14 +123,18 @@ pub async fn patch(
     state.rt.revoke(user_id);
     tracing::info!(%org_id, %user_id, role = %member.role, "member role changed");
     if target.role != member.role {
-        let (old, new) = (
-            json!({ "role": target.role }),
-            json!({ "role": member.role }),
+        let change = (
+            Some(json!({ "role": target.role })),
+            Some(json!({ "role": member.role })),
         );
-        let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
-        record(
+        record_change(
             &state,
-            ctx.change("member.role_changed", user_id, Some(old), Some(new)),
+            &caller,
+            org_id,
+            ip,
+            "member.role_changed",
+            user_id,
+            change,
         )
         .await;
     }
@@ -152,10 +156,14 @@ pub async fn deactivate(
     if changed {
         let old = json!({ "role": target.role, "active": true });
         let new = json!({ "role": target.role, "active": false });
-        let ctx = AuditCtx::new(&state, &caller, org_id, ip).await;
-        record(
+        record_change(
             &state,
-            ctx.change("member.deactivated", user_id, Some(old), Some(new)),
+            &caller,
+            org_id,
+            ip,
+            "member.deactivated",
+            user_id,
+            (Some(old), Some(new)),
         )
         .await;
     }
@@ -235,11 +243,7 @@ pub async fn people(
         .into_iter()
         .filter(|m| m.active)
         .collect();
-    let page = q.oldest_first(
-        people,
-        |m| (&m.created_at, m.id),
-        state.config.limits.max_page_items,
-    )?;
+    let page = q.oldest_first(people, state.config.limits.max_page_items)?;
     Ok(Json(page.to_json_with(
         "people",
         |m| json!({ "id": m.id, "name": m.name, "role": m.role }),

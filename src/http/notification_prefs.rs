@@ -3,7 +3,7 @@
 //! at all (so it is neither pushed nor counted as unread); notifications created before a
 //! change stay as they are.
 
-use super::access::org_principal;
+use super::access::{boards_of_org, org_principal};
 use super::extract::{Acting, Body};
 use super::params::Path;
 use crate::app::AppState;
@@ -83,17 +83,7 @@ pub async fn put(
             format!("at most {MAX_MUTED_BOARDS} boards"),
         ));
     }
-    for id in &boards {
-        match state.store.get_board(*id).await? {
-            Some(b) if b.org_id == org_id => {}
-            _ => {
-                return Err(ApiError::bad_field(
-                    "muted_boards",
-                    format!("board {id} is not a board of this organization"),
-                ))
-            }
-        }
-    }
+    boards_of_org(&state, org_id, "muted_boards", &boards).await?;
     let prefs = NotificationPrefs {
         muted_kinds: ALL_KINDS
             .into_iter()

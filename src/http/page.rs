@@ -127,15 +127,31 @@ impl<T> Page<T> {
     }
 }
 
+/// A row of the org's lists that are shown oldest first: its `(created_at, id)`.
+pub trait Created {
+    fn created(&self) -> (&chrono::DateTime<chrono::Utc>, uuid::Uuid);
+}
+
+macro_rules! created_by_fields {
+    ($($t:ty),*) => {$(
+        impl Created for $t {
+            fn created(&self) -> (&chrono::DateTime<chrono::Utc>, uuid::Uuid) {
+                (&self.created_at, self.id)
+            }
+        }
+    )*};
+}
+
+created_by_fields!(
+    crate::store::Member,
+    crate::store::Board,
+    crate::store::ApiKey
+);
+
 impl PageQuery {
     /// The page of `items` oldest first by `(created_at, id)`: see `by_creation`.
-    pub fn oldest_first<T>(
-        &self,
-        items: Vec<T>,
-        at: impl Fn(&T) -> (&chrono::DateTime<chrono::Utc>, uuid::Uuid),
-        max: usize,
-    ) -> ApiResult<Page<T>> {
-        by_creation(items, at, Order::Ascending, self, max)
+    pub fn oldest_first<T: Created>(&self, items: Vec<T>, max: usize) -> ApiResult<Page<T>> {
+        by_creation(items, |t| t.created(), Order::Ascending, self, max)
     }
 }
 
@@ -227,35 +243,22 @@ mod tests {
 
     #[test]
     fn bad_limits_and_cursors_are_named() {
-        let e = paginate(
-            vec![1u32],
-            |n| n.to_string(),
-            Order::Ascending,
-            Some(0),
-            None,
-            10,
-        )
-        .expect_err("limit 0");
-        assert_eq!(e.field.as_deref(), Some("limit"));
-        let e = paginate(
-            vec![1u32],
-            |n| n.to_string(),
-            Order::Ascending,
-            Some(11),
-            None,
-            10,
-        )
-        .expect_err("limit over max");
-        assert_eq!(e.field.as_deref(), Some("limit"));
-        let e = paginate(
-            vec![1u32],
-            |n| n.to_string(),
-            Order::Ascending,
-            None,
-            Some("%%%"),
-            10,
-        )
-        .expect_err("a cursor that is not base64");
-        assert_eq!(e.field.as_deref(), Some("cursor"));
+        let cases = [
+            (Some(0), None, "limit", "limit 0"),
+            (Some(11), None, "limit", "limit over max"),
+            (None, Some("%%%"), "cursor", "a cursor that is not base64"),
+        ];
+        for (limit, cursor, field, why) in cases {
+            let e = paginate(
+                vec![1u32],
+                |n| n.to_string(),
+                Order::Ascending,
+                limit,
+                cursor,
+                10,
+            )
+            .expect_err(why);
+            assert_eq!(e.field.as_deref(), Some(field), "{why}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Share links: a read-only window on one card for a customer who has no account.
 
-use super::access::{card_resource, org_principal, reads_board};
+use super::access::{card_resource, in_org_of, org_principal, reads_board};
 use super::audit::{record, AuditCtx};
 use super::extract::{Acting, Body};
 use super::page::{by_creation, Order, PageQuery};
@@ -27,15 +27,8 @@ pub async fn create(
     Path(card_id): Path<Uuid>,
     Body(body): Body<CreateLink>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let loc = state
-        .store
-        .card_location(card_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("card"))?;
-    let p = state
-        .principal_in(&caller, loc.org_id)
-        .await
-        .map_err(|e| e.hide_as("card"))?;
+    let loc = state.store.card_location(card_id).await?;
+    let (loc, p) = in_org_of(&state, &caller, loc, |l| l.org_id, "card").await?;
     let card = card_resource(&loc);
     ApiError::check(decide(&p, Action::ReadCard, &card), "see this card")
         .map_err(|e| e.hide_as("card"))?;
@@ -57,10 +50,8 @@ pub async fn create(
         .await?;
     tracing::info!(org_id = %loc.org_id, %card_id, link_id = %link.id, "share link created");
     let ctx = AuditCtx::new(&state, &caller, loc.org_id, ip).await;
-    let mut e = ctx.entry("share_link.created");
-    e.board_id = Some(loc.board_id);
-    e.target_id = Some(link.id);
-    e.new = Some(json!({ "card_id": card_id, "expires_at": link.expires_at }));
+    let new = json!({ "card_id": card_id, "expires_at": link.expires_at });
+    let e = ctx.board_change("share_link.created", loc.board_id, link.id, None, Some(new));
     record(&state, e).await;
     Ok((
         StatusCode::CREATED,
@@ -83,15 +74,8 @@ pub async fn revoke(
         .get_share_link(id)
         .await?
         .ok_or_else(|| ApiError::not_found("share link"))?;
-    let p = state
-        .principal_in(&caller, link.org_id)
-        .await
-        .map_err(|e| e.hide_as("share link"))?;
-    let loc = state
-        .store
-        .card_location(link.card_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("share link"))?;
+    let loc = state.store.card_location(link.card_id).await?;
+    let (loc, p) = in_org_of(&state, &caller, loc, |l| l.org_id, "share link").await?;
     let card = card_resource(&loc);
     ApiError::check(
         decide(&p, Action::ManageShareLinks, &card),
@@ -107,11 +91,15 @@ pub async fn revoke(
     state.rt.revoke(id);
     tracing::info!(org_id = %link.org_id, link_id = %id, "share link revoked");
     let ctx = AuditCtx::new(&state, &caller, link.org_id, ip).await;
-    let mut e = ctx.entry("share_link.revoked");
-    e.board_id = Some(link.board_id);
-    e.target_id = Some(id);
-    e.old = Some(json!({ "card_id": link.card_id, "revoked_at": null }));
-    e.new = Some(json!({ "card_id": link.card_id, "revoked_at": chrono::Utc::now() }));
+    let old = json!({ "card_id": link.card_id, "revoked_at": null });
+    let new = json!({ "card_id": link.card_id, "revoked_at": chrono::Utc::now() });
+    let e = ctx.board_change(
+        "share_link.revoked",
+        link.board_id,
+        id,
+        Some(old),
+        Some(new),
+    );
     record(&state, e).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -26,6 +26,18 @@ pub fn text(field: &str, value: &str, max: usize) -> ApiResult<String> {
     Ok(v.to_string())
 }
 
+/// A list of 1 to `max` entries; `what` completes "{field} must list 1 to {max} …" (what the
+/// entries are, and what to send instead of an empty list).
+pub fn list_len<T>(field: &str, items: &[T], max: usize, what: &str) -> ApiResult<()> {
+    if items.is_empty() || items.len() > max {
+        return Err(ApiError::bad_field(
+            field,
+            format!("{field} must list 1 to {max} {what}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Like `text` but empty means "none".
 pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> ApiResult<Option<String>> {
     match value.map(str::trim) {

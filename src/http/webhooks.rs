@@ -2,8 +2,8 @@
 //! and manual redelivery (owners and admins). The signing secret is shown once, in the answer
 //! to creation and to `rotate-secret`. Sending is `crate::webhooks`' job.
 
-use super::access::org_principal;
-use super::audit::{record, AuditCtx};
+use super::access::{boards_of_org, org_principal};
+use super::audit::record_change;
 use super::extract::{Acting, Body};
 use super::params::{Path, Query};
 use super::validate;
@@ -23,23 +23,6 @@ use uuid::Uuid;
 const SECRET_PREFIX: &str = "whsec_";
 const MAX_URL_CHARS: usize = 2000;
 const MAX_FILTER_ENTRIES: usize = 100;
-
-/// Records a webhook change in the org's audit log (never the secret: only that it changed).
-async fn audit(
-    state: &AppState,
-    caller: &Caller,
-    org_id: Uuid,
-    ip: std::net::IpAddr,
-    kind: &str,
-    id: Uuid,
-    (old, new): (Option<Value>, Option<Value>),
-) {
-    let mut e = AuditCtx::new(state, caller, org_id, ip).await.entry(kind);
-    e.target_id = Some(id);
-    e.old = old;
-    e.new = new;
-    record(state, e).await;
-}
 
 /// A field that may be absent (leave it), null (every kind/board) or a value.
 fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
@@ -127,12 +110,8 @@ fn check_event_types(types: Option<Vec<String>>) -> ApiResult<Option<Vec<String>
     let Some(types) = types else {
         return Ok(None);
     };
-    if types.is_empty() || types.len() > MAX_FILTER_ENTRIES {
-        return Err(ApiError::bad_field(
-            "event_types",
-            "event_types must list 1 to 100 event kinds (\"card.moved\", \"*\"), or be null",
-        ));
-    }
+    let what = r#"event kinds ("card.moved", "*"), or be null"#;
+    validate::list_len("event_types", &types, MAX_FILTER_ENTRIES, what)?;
     // Deliveries match a kind exactly (or "*"), so a name that is no event kind — an op's name
     // like "card.move", a typo — would make a webhook that silently never fires.
     for t in &types {
@@ -157,23 +136,9 @@ async fn check_boards(
     let Some(boards) = boards else {
         return Ok(None);
     };
-    if boards.is_empty() || boards.len() > MAX_FILTER_ENTRIES {
-        return Err(ApiError::bad_field(
-            "boards",
-            "boards must list 1 to 100 board ids, or be null",
-        ));
-    }
-    for id in &boards {
-        match state.store.get_board(*id).await? {
-            Some(b) if b.org_id == org_id => {}
-            _ => {
-                return Err(ApiError::bad_field(
-                    "boards",
-                    format!("board {id} is not a board of this organization"),
-                ))
-            }
-        }
-    }
+    let what = "board ids, or be null";
+    validate::list_len("boards", &boards, MAX_FILTER_ENTRIES, what)?;
+    boards_of_org(state, org_id, "boards", &boards).await?;
     Ok(Some(boards))
 }
 
@@ -212,7 +177,7 @@ pub async fn create(
     hooks.create_webhook(&w).await?;
     tracing::info!(%org_id, webhook = %w.id, "webhook created");
     let mut out = webhook_json(&w);
-    audit(
+    record_change(
         &state,
         &caller,
         org_id,
@@ -295,7 +260,7 @@ pub async fn patch(
         .ok_or_else(|| ApiError::not_found("webhook"))?;
     tracing::info!(%org_id, webhook = %id, "webhook changed");
     let after = webhook_json(&w);
-    audit(
+    record_change(
         &state,
         &caller,
         org_id,
@@ -318,7 +283,7 @@ pub async fn delete(
         return Err(ApiError::not_found("webhook"));
     }
     tracing::info!(%org_id, webhook = %id, "webhook deleted");
-    audit(
+    record_change(
         &state,
         &caller,
         org_id,
@@ -346,7 +311,8 @@ pub async fn rotate_secret(
         return Err(ApiError::not_found("webhook"));
     }
     tracing::info!(%org_id, webhook = %id, "webhook secret rotated");
-    audit(
+    // Only that it changed: the secret itself is never recorded.
+    record_change(
         &state,
         &caller,
         org_id,

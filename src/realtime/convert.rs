@@ -3,8 +3,8 @@
 use crate::store::{self, AppliedOp, BoardCommit, EventRecord, RowChange};
 use boardroom_actors::live::ports::{JournalEntry, RowWrite};
 use boardroom_protocol::{
-    Actor, BoardSnapshot, Card, ChecklistItem, Column, Comment, EventBody, EventFrame,
-    Notification, NotificationFrame, NotificationKind, Priority,
+    Actor, BoardSnapshot, Card, Column, Comment, EventBody, EventFrame, Notification,
+    NotificationFrame, NotificationKind, Priority,
 };
 use uuid::Uuid;
 
@@ -22,16 +22,7 @@ pub fn card_from_row(c: &store::Card) -> Card {
         // A value the schema's CHECK lets in is one `Priority::parse` knows.
         priority: c.priority.as_deref().and_then(Priority::parse),
         estimate_minutes: c.estimate_minutes.and_then(|m| u32::try_from(m).ok()),
-        checklist: c
-            .checklist
-            .iter()
-            .map(|i| ChecklistItem {
-                id: i.id,
-                title: i.title.clone(),
-                done: i.done,
-                position: i.position.clone(),
-            })
-            .collect(),
+        checklist: c.checklist.clone(),
         comments: c
             .comments
             .iter()
@@ -63,16 +54,7 @@ pub fn card_to_row(org_id: Uuid, board_id: Uuid, c: &Card) -> store::Card {
         due_at: c.due_at,
         priority: c.priority.map(|p| p.as_str().to_string()),
         estimate_minutes: c.estimate_minutes.and_then(|m| i32::try_from(m).ok()),
-        checklist: c
-            .checklist
-            .iter()
-            .map(|i| store::ChecklistItem {
-                id: i.id,
-                title: i.title.clone(),
-                done: i.done,
-                position: i.position.clone(),
-            })
-            .collect(),
+        checklist: c.checklist.clone(),
         comments: c
             .comments
             .iter()

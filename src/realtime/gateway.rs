@@ -146,6 +146,18 @@ impl Session {
         self.reply(ServerFrame::Error(ErrorReply::new(r#ref, code, message)));
     }
 
+    /// The board a frame that only a board topic takes is sent to; for any other topic, the
+    /// frame is refused (`bad_request`, `why`) and None returned.
+    fn board_topic(&self, topic: &Topic, r#ref: Option<Ref>, why: &str) -> Option<Uuid> {
+        match topic {
+            Topic::Board(board_id) => Some(*board_id),
+            _ => {
+                self.error(r#ref, ErrorCode::BadRequest, why);
+                None
+            }
+        }
+    }
+
     /// The whole life of the socket, in this one task: no split halves (nothing else ever
     /// touches the socket), and the waits that last (close requested, shutdown, the timer)
     /// are created once and polled again on each turn, instead of registering and dropping a
@@ -351,12 +363,8 @@ impl Session {
             }
             ClientFrame::Op(op) => self.op(op).await,
             ClientFrame::PresenceSet(p) => {
-                let Topic::Board(board_id) = p.topic else {
-                    self.error(
-                        p.r#ref,
-                        ErrorCode::BadRequest,
-                        "presence is kept per board topic",
-                    );
+                let why = "presence is kept per board topic";
+                let Some(board_id) = self.board_topic(&p.topic, p.r#ref.clone(), why) else {
                     return Flow::Continue;
                 };
                 // Not subscribed is not found, as for `unsubscribe`: a board of another org
@@ -590,12 +598,8 @@ impl Session {
     }
 
     async fn op(&mut self, f: boardroom_protocol::OpFrame) -> Flow {
-        let Topic::Board(board_id) = f.topic else {
-            self.error(
-                f.r#ref,
-                ErrorCode::BadRequest,
-                "ops are sent to a board topic",
-            );
+        let why = "ops are sent to a board topic";
+        let Some(board_id) = self.board_topic(&f.topic, f.r#ref.clone(), why) else {
             return Flow::Continue;
         };
         let Some(auth) = &self.auth else {

@@ -22,9 +22,11 @@ pub struct AuditActor {
 }
 
 /// One change to record. `old`/`new` hold what changed, before and after (absent on a side
-/// that has no value, e.g. `old` of a creation).
-#[derive(Debug, Clone)]
+/// that has no value, e.g. `old` of a creation). Listed as it was recorded (the org aside,
+/// which the listing is of).
+#[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
+    #[serde(skip)]
     pub org_id: Uuid,
     /// Dotted, e.g. `member.role_changed`, `api_key.revoked`, `login.failed`.
     pub kind: String,
@@ -110,20 +112,15 @@ pub struct AuditQuery {
     pub after: Option<AuditCursor>,
 }
 
-/// One row of the listing, from either source.
+/// One row of the listing, from either source: a recorded entry, or a board op shown as one.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditRecord {
     #[serde(skip)]
     pub cursor: AuditCursor,
     pub source: AuditSource,
     pub at: DateTime<Utc>,
-    pub kind: String,
-    pub actor: AuditActor,
-    pub ip: Option<String>,
-    pub board_id: Option<Uuid>,
-    pub target_id: Option<Uuid>,
-    pub old: Option<Value>,
-    pub new: Option<Value>,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
 }
 
 #[async_trait]
@@ -153,6 +150,7 @@ pub trait AuditStore {
 #[derive(sqlx::FromRow)]
 struct LogRow {
     id: Uuid,
+    org_id: Uuid,
     at: DateTime<Utc>,
     kind: String,
     actor_kind: String,
@@ -176,56 +174,61 @@ impl From<LogRow> for AuditRecord {
             },
             source: AuditSource::Log,
             at: r.at,
-            kind: r.kind,
-            actor: AuditActor {
-                kind: r.actor_kind,
-                id: r.actor_id,
-                name: r.actor_name,
+            entry: AuditEntry {
+                org_id: r.org_id,
+                kind: r.kind,
+                actor: AuditActor {
+                    kind: r.actor_kind,
+                    id: r.actor_id,
+                    name: r.actor_name,
+                },
+                ip: r.ip,
+                board_id: r.board_id,
+                target_id: r.target_id,
+                old: r.old_value.map(|j| j.0),
+                new: r.new_value.map(|j| j.0),
             },
-            ip: r.ip,
-            board_id: r.board_id,
-            target_id: r.target_id,
-            old: r.old_value.map(|j| j.0),
-            new: r.new_value.map(|j| j.0),
         }
     }
 }
 
-impl EventRecord {
-    fn into_record(self) -> AuditRecord {
-        let a = &self.actor.value();
-        let actor = AuditActor {
-            kind: a["kind"].as_str().unwrap_or("user").to_string(),
-            id: a["id"].as_str().and_then(|s| Uuid::try_parse(s).ok()),
-            name: a["name"].as_str().unwrap_or_default().to_string(),
-        };
-        // The object the op is about: its card, else its column.
-        let d = self.data.value();
-        let target = [
-            &d["card"]["id"],
-            &d["card_id"],
-            &d["column"]["id"],
-            &d["column_id"],
-        ]
-        .into_iter()
-        .find_map(|v| v.as_str().and_then(|s| Uuid::try_parse(s).ok()));
-        AuditRecord {
-            cursor: AuditCursor {
-                at: self.at,
-                source: AuditSource::BoardOp,
-                id: self.board_id,
-                seq: self.seq,
-            },
+/// A board op of the log as a row of the listing.
+fn op_record(e: EventRecord) -> AuditRecord {
+    let a = &e.actor.value();
+    let actor = AuditActor {
+        kind: a["kind"].as_str().unwrap_or("user").to_string(),
+        id: a["id"].as_str().and_then(|s| Uuid::try_parse(s).ok()),
+        name: a["name"].as_str().unwrap_or_default().to_string(),
+    };
+    // The object the op is about: its card, else its column.
+    let d = e.data.value();
+    let target = [
+        &d["card"]["id"],
+        &d["card_id"],
+        &d["column"]["id"],
+        &d["column_id"],
+    ]
+    .into_iter()
+    .find_map(|v| v.as_str().and_then(|s| Uuid::try_parse(s).ok()));
+    AuditRecord {
+        cursor: AuditCursor {
+            at: e.at,
             source: AuditSource::BoardOp,
-            at: self.at,
-            kind: self.kind,
+            id: e.board_id,
+            seq: e.seq,
+        },
+        source: AuditSource::BoardOp,
+        at: e.at,
+        entry: AuditEntry {
+            org_id: e.org_id,
+            kind: e.kind,
             actor,
-            ip: self.ip,
-            board_id: Some(self.board_id),
+            ip: e.ip,
+            board_id: Some(e.board_id),
             target_id: target,
             old: None,
             new: Some(d),
-        }
+        },
     }
 }
 
@@ -306,8 +309,8 @@ macro_rules! audit_store {
             async fn audit_page(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
                 use sqlx::QueryBuilder;
                 let mut log = QueryBuilder::<$Db>::new(
-                    "SELECT id, at, kind, actor_kind, actor_id, actor_name, ip, board_id, target_id, \
-                     old_value, new_value FROM audit_log WHERE org_id = ",
+                    "SELECT id, org_id, at, kind, actor_kind, actor_id, actor_name, ip, board_id, \
+                     target_id, old_value, new_value FROM audit_log WHERE org_id = ",
                 );
                 log.push_bind(q.org_id);
                 let mut ops = QueryBuilder::<$Db>::new(
@@ -360,7 +363,7 @@ macro_rules! audit_store {
                 let evs: Vec<EventRecord> = ops.build_query_as().fetch_all(&self.pool).await?;
                 Ok(merge(
                     logs.into_iter().map(AuditRecord::from).collect(),
-                    evs.into_iter().map(EventRecord::into_record).collect(),
+                    evs.into_iter().map(op_record).collect(),
                     q.limit,
                 ))
             }
@@ -371,7 +374,7 @@ macro_rules! audit_store {
                 card_id: Uuid,
                 limit: i64,
             ) -> StoreResult<Vec<EventRecord>> {
-                let rows: Vec<EventRecord> = sqlx::query_as(concat!(
+                Ok(sqlx::query_as(concat!(
                     "SELECT org_id, board_id, epoch, seq, op_id, kind, data, actor, at, ip \
                      FROM board_events WHERE board_id = $1 AND ",
                     $card_match,
@@ -382,8 +385,7 @@ macro_rules! audit_store {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(StoreError::Database)?;
-                Ok(rows)
+                .map_err(StoreError::Database)?)
             }
         }
     };

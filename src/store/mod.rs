@@ -3,6 +3,16 @@
 //! SQL (see `sql.rs`) and the same conformance suite (`tests/store_conformance/`) runs on
 //! both.
 
+/// Applies a partial update to a row read back: each named field the patch sets (`Some`)
+/// replaces the row's (`Some(None)` clears a nullable one), the others stay.
+macro_rules! apply_patch {
+    ($row:expr, $patch:expr; $($field:ident),*) => {
+        $(if let Some(v) = $patch.$field {
+            $row.$field = v;
+        })*
+    };
+}
+
 mod audit;
 mod json_text;
 mod models;

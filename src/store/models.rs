@@ -6,14 +6,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Org {
     pub id: Uuid,
     pub name: String,
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -22,21 +22,23 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-/// A user as seen from one organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A user as seen from one organization. Read straight from a row (the role by its name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Member {
     pub id: Uuid,
     pub email: String,
     pub name: String,
+    #[sqlx(try_from = "super::sql::RoleName")]
     pub role: Role,
     pub active: bool,
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct MembershipInfo {
     pub org_id: Uuid,
     pub org_name: String,
+    #[sqlx(try_from = "super::sql::RoleName")]
     pub role: Role,
 }
 
@@ -47,7 +49,7 @@ pub struct NewUser {
     pub password_hash: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Customer {
     pub id: Uuid,
     pub org_id: Uuid,
@@ -146,13 +148,8 @@ pub enum BoardFilter {
     Nothing,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChecklistItem {
-    pub id: Uuid,
-    pub title: String,
-    pub done: bool,
-    pub position: String,
-}
+/// A checklist item is stored exactly as the protocol carries it.
+pub use boardroom_protocol::ChecklistItem;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {
@@ -195,13 +192,16 @@ pub struct CardLocation {
     pub customer_id: Option<Uuid>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Read straight from a row: the role by its name, the board scope as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ApiKey {
     pub id: Uuid,
     pub org_id: Uuid,
     pub name: String,
+    #[sqlx(try_from = "super::sql::RoleName")]
     pub role: Role,
     pub prefix: String,
+    #[sqlx(json(nullable))]
     pub boards: Option<Vec<Uuid>>,
     pub created_by: Uuid,
     pub expires_at: Option<DateTime<Utc>>,
@@ -222,7 +222,7 @@ pub struct NewApiKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RefreshToken {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -256,7 +256,7 @@ pub struct NewShareLink {
 }
 
 /// One event of a board's log, as stored. `data` and `actor` are the wire JSON, so the log
-/// replays into exactly the frames clients saw.
+/// replays into exactly the frames clients saw. Read straight from a `board_events` row.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct EventRecord {
     pub org_id: Uuid,
@@ -302,7 +302,7 @@ impl RowChange {
 }
 
 /// The idempotency record of one applied op: what a retry with the same `op_id` gets back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AppliedOp {
     pub op_id: Uuid,
     /// The principal that sent the op (`None` on rows from before it was kept).

@@ -11,13 +11,16 @@ use uuid::Uuid;
 
 /// A registered endpoint. `secret` is the signing secret (the server must sign with it, so
 /// it is kept as is); it leaves the server only in the answer to creation and rotation.
-#[derive(Debug, Clone)]
+/// Read straight from a row (its filters as JSON).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Webhook {
     pub id: Uuid,
     pub org_id: Uuid,
     pub url: String,
     pub description: String,
+    #[sqlx(json(nullable))]
     pub event_types: Option<Vec<String>>,
+    #[sqlx(json(nullable))]
     pub boards: Option<Vec<Uuid>>,
     pub active: bool,
     pub secret: String,
@@ -64,8 +67,16 @@ impl DeliveryStatus {
     }
 }
 
+impl TryFrom<String> for DeliveryStatus {
+    type Error = StoreError;
+    fn try_from(s: String) -> StoreResult<Self> {
+        DeliveryStatus::parse(&s)
+    }
+}
+
 /// One event (or test event) to send to one webhook, with the outcome of its latest attempt.
-#[derive(Debug, Clone)]
+/// Read straight from a row (the status by its name).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Delivery {
     pub id: Uuid,
     pub org_id: Uuid,
@@ -75,6 +86,7 @@ pub struct Delivery {
     pub event_type: String,
     /// The exact body sent.
     pub payload: String,
+    #[sqlx(try_from = "String")]
     pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_ms: i64,
@@ -108,8 +120,9 @@ pub struct AttemptOutcome {
 }
 
 /// A due delivery with what sending it needs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueDelivery {
+    #[sqlx(flatten)]
     pub delivery: Delivery,
     pub url: String,
     pub secret: String,
@@ -190,96 +203,11 @@ pub trait WebhookStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-#[derive(sqlx::FromRow)]
-struct WebhookRow {
-    id: Uuid,
-    org_id: Uuid,
-    url: String,
-    description: String,
-    event_types: Option<Json<Vec<String>>>,
-    boards: Option<Json<Vec<Uuid>>>,
-    active: bool,
-    secret: String,
-    created_by: Uuid,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<WebhookRow> for Webhook {
-    fn from(r: WebhookRow) -> Self {
-        Webhook {
-            id: r.id,
-            org_id: r.org_id,
-            url: r.url,
-            description: r.description,
-            event_types: r.event_types.map(|j| j.0),
-            boards: r.boards.map(|j| j.0),
-            active: r.active,
-            secret: r.secret,
-            created_by: r.created_by,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
 const WEBHOOK_COLS: &str =
     "id, org_id, url, description, event_types, boards, active, secret, created_by, created_at, updated_at";
 
-#[derive(sqlx::FromRow)]
-struct DeliveryRow {
-    id: Uuid,
-    org_id: Uuid,
-    webhook_id: Uuid,
-    board_id: Option<Uuid>,
-    seq: Option<i64>,
-    event_type: String,
-    payload: String,
-    status: String,
-    attempts: i64,
-    next_attempt_ms: i64,
-    last_attempt_at: Option<DateTime<Utc>>,
-    response_code: Option<i64>,
-    latency_ms: Option<i64>,
-    error: Option<String>,
-    created_at: DateTime<Utc>,
-    delivered_at: Option<DateTime<Utc>>,
-}
-
-impl TryFrom<DeliveryRow> for Delivery {
-    type Error = StoreError;
-    fn try_from(r: DeliveryRow) -> StoreResult<Self> {
-        Ok(Delivery {
-            id: r.id,
-            org_id: r.org_id,
-            webhook_id: r.webhook_id,
-            board_id: r.board_id,
-            seq: r.seq,
-            event_type: r.event_type,
-            payload: r.payload,
-            status: DeliveryStatus::parse(&r.status)?,
-            attempts: r.attempts,
-            next_attempt_ms: r.next_attempt_ms,
-            last_attempt_at: r.last_attempt_at,
-            response_code: r.response_code,
-            latency_ms: r.latency_ms,
-            error: r.error,
-            created_at: r.created_at,
-            delivered_at: r.delivered_at,
-        })
-    }
-}
-
 const DELIVERY_COLS: &str = "d.id, d.org_id, d.webhook_id, d.board_id, d.seq, d.event_type, d.payload, d.status, \
      d.attempts, d.next_attempt_ms, d.last_attempt_at, d.response_code, d.latency_ms, d.error, d.created_at, d.delivered_at";
-
-#[derive(sqlx::FromRow)]
-struct DueRow {
-    #[sqlx(flatten)]
-    d: DeliveryRow,
-    url: String,
-    secret: String,
-}
 
 /// A fresh id for a delivery row.
 pub fn new_delivery_id() -> Uuid {
@@ -324,24 +252,22 @@ macro_rules! webhook_store {
             }
 
             async fn list_webhooks(&self, org_id: Uuid) -> StoreResult<Vec<Webhook>> {
-                let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {WEBHOOK_COLS} FROM webhooks WHERE org_id = $1 ORDER BY created_at, id"
                 ))
                 .bind(org_id)
                 .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Webhook::from).collect())
+                .await?)
             }
 
             async fn get_webhook(&self, org_id: Uuid, id: Uuid) -> StoreResult<Option<Webhook>> {
-                let row: Option<WebhookRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {WEBHOOK_COLS} FROM webhooks WHERE org_id = $1 AND id = $2"
                 ))
                 .bind(org_id)
                 .bind(id)
                 .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.map(Webhook::from))
+                .await?)
             }
 
             async fn update_webhook(
@@ -354,21 +280,7 @@ macro_rules! webhook_store {
                     return Ok(None);
                 };
                 let reactivated = !w.active && patch.active == Some(true);
-                if let Some(u) = patch.url {
-                    w.url = u;
-                }
-                if let Some(d) = patch.description {
-                    w.description = d;
-                }
-                if let Some(e) = patch.event_types {
-                    w.event_types = e;
-                }
-                if let Some(b) = patch.boards {
-                    w.boards = b;
-                }
-                if let Some(a) = patch.active {
-                    w.active = a;
-                }
+                apply_patch!(w, patch; url, description, event_types, boards, active);
                 w.updated_at = now();
                 let mut tx = self.pool.begin().await?;
                 let done = sqlx::query(
@@ -442,12 +354,11 @@ macro_rules! webhook_store {
             }
 
             async fn active_webhooks(&self) -> StoreResult<Vec<Webhook>> {
-                let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {WEBHOOK_COLS} FROM webhooks WHERE active ORDER BY id"
                 ))
                 .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Webhook::from).collect())
+                .await?)
             }
 
             async fn boards_behind(&self, webhook: &Webhook) -> StoreResult<Vec<BoardBehind>> {
@@ -516,7 +427,7 @@ macro_rules! webhook_store {
             }
 
             async fn due_deliveries(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<DueDelivery>> {
-                let rows: Vec<DueRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {DELIVERY_COLS}, w.url, w.secret FROM webhook_deliveries d \
                      JOIN webhooks w ON w.id = d.webhook_id \
                      WHERE d.status = 'pending' AND d.next_attempt_ms <= $1 AND w.active \
@@ -527,16 +438,7 @@ macro_rules! webhook_store {
                 .bind(now_ms)
                 .bind(limit)
                 .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter()
-                    .map(|r| {
-                        Ok(DueDelivery {
-                            delivery: Delivery::try_from(r.d)?,
-                            url: r.url,
-                            secret: r.secret,
-                        })
-                    })
-                    .collect()
+                .await?)
             }
 
             async fn record_attempt(&self, id: Uuid, o: &AttemptOutcome) -> StoreResult<()> {
@@ -565,7 +467,7 @@ macro_rules! webhook_store {
                 webhook_id: Uuid,
                 limit: i64,
             ) -> StoreResult<Vec<Delivery>> {
-                let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {DELIVERY_COLS} FROM webhook_deliveries d WHERE d.org_id = $1 AND d.webhook_id = $2 \
                      ORDER BY d.created_at DESC, d.id DESC LIMIT $3"
                 ))
@@ -573,8 +475,7 @@ macro_rules! webhook_store {
                 .bind(webhook_id)
                 .bind(limit)
                 .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter().map(Delivery::try_from).collect()
+                .await?)
             }
 
             async fn get_delivery(
@@ -583,15 +484,14 @@ macro_rules! webhook_store {
                 webhook_id: Uuid,
                 id: Uuid,
             ) -> StoreResult<Option<Delivery>> {
-                let row: Option<DeliveryRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {DELIVERY_COLS} FROM webhook_deliveries d WHERE d.org_id = $1 AND d.webhook_id = $2 AND d.id = $3"
                 ))
                 .bind(org_id)
                 .bind(webhook_id)
                 .bind(id)
                 .fetch_optional(&self.pool)
-                .await?;
-                row.map(Delivery::try_from).transpose()
+                .await?)
             }
 
             async fn redeliver(&self, org_id: Uuid, webhook_id: Uuid, id: Uuid, now_ms: i64) -> StoreResult<bool> {

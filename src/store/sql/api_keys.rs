@@ -2,40 +2,6 @@
 
 use super::*;
 
-#[derive(sqlx::FromRow)]
-struct ApiKeyRow {
-    id: Uuid,
-    org_id: Uuid,
-    name: String,
-    role: String,
-    prefix: String,
-    boards: Option<Json<Vec<Uuid>>>,
-    created_by: Uuid,
-    expires_at: Option<DateTime<Utc>>,
-    last_used_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-}
-
-impl TryFrom<ApiKeyRow> for ApiKey {
-    type Error = StoreError;
-    fn try_from(r: ApiKeyRow) -> StoreResult<Self> {
-        Ok(ApiKey {
-            id: r.id,
-            org_id: r.org_id,
-            name: r.name,
-            role: parse_role(&r.role)?,
-            prefix: r.prefix,
-            boards: r.boards.map(|j| j.0),
-            created_by: r.created_by,
-            expires_at: r.expires_at,
-            last_used_at: r.last_used_at,
-            revoked_at: r.revoked_at,
-            created_at: r.created_at,
-        })
-    }
-}
-
 const API_KEY_COLS: &str = "id, org_id, name, role, prefix, boards, created_by, expires_at, \
      last_used_at, revoked_at, created_at";
 
@@ -81,22 +47,13 @@ macro_rules! api_keys_sql {
             }
 
             pub async fn list_api_keys(pool: &Pool, org_id: Uuid) -> StoreResult<Vec<ApiKey>> {
-                let rows: Vec<ApiKeyRow> = sqlx::query_as(&format!(
-                    "SELECT {API_KEY_COLS} FROM api_keys WHERE org_id = $1 ORDER BY created_at, id"
-                ))
-                .bind(org_id)
-                .fetch_all(pool)
-                .await?;
-                rows.into_iter().map(ApiKey::try_from).collect()
+                let sql = format!("SELECT {API_KEY_COLS} FROM api_keys WHERE org_id = $1 ORDER BY created_at, id");
+                Ok(sqlx::query_as(&sql).bind(org_id).fetch_all(pool).await?)
             }
 
             pub async fn find_api_key(pool: &Pool, key_hash: &[u8]) -> StoreResult<Option<ApiKey>> {
-                let row: Option<ApiKeyRow> =
-                    sqlx::query_as(&format!("SELECT {API_KEY_COLS} FROM api_keys WHERE key_hash = $1"))
-                        .bind(key_hash)
-                        .fetch_optional(pool)
-                        .await?;
-                row.map(ApiKey::try_from).transpose()
+                let sql = format!("SELECT {API_KEY_COLS} FROM api_keys WHERE key_hash = $1");
+                Ok(sqlx::query_as(&sql).bind(key_hash).fetch_optional(pool).await?)
             }
 
             pub async fn revoke_api_key(pool: &Pool, org_id: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {

@@ -2,35 +2,6 @@
 
 use super::*;
 
-#[derive(sqlx::FromRow)]
-struct CustomerRow {
-    id: Uuid,
-    org_id: Uuid,
-    name: String,
-    email: Option<String>,
-    phone: Option<String>,
-    address: Option<String>,
-    user_id: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<CustomerRow> for Customer {
-    fn from(r: CustomerRow) -> Self {
-        Customer {
-            id: r.id,
-            org_id: r.org_id,
-            name: r.name,
-            email: r.email,
-            phone: r.phone,
-            address: r.address,
-            user_id: r.user_id,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
 const CUSTOMER_COLS: &str =
     "id, org_id, name, email, phone, address, user_id, created_at, updated_at";
 
@@ -72,45 +43,29 @@ macro_rules! customers_sql {
             }
 
             pub async fn list_customers(pool: &Pool, org_id: Uuid) -> StoreResult<Vec<Customer>> {
-                let rows: Vec<CustomerRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {CUSTOMER_COLS} FROM customers WHERE org_id = $1 AND deleted_at IS NULL ORDER BY name, id"
                 ))
                 .bind(org_id)
                 .fetch_all(pool)
-                .await?;
-                Ok(rows.into_iter().map(Customer::from).collect())
+                .await?)
             }
 
             pub async fn get_customer(pool: &Pool, org_id: Uuid, id: Uuid) -> StoreResult<Option<Customer>> {
-                let row: Option<CustomerRow> = sqlx::query_as(&format!(
+                Ok(sqlx::query_as(&format!(
                     "SELECT {CUSTOMER_COLS} FROM customers WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL"
                 ))
                 .bind(org_id)
                 .bind(id)
                 .fetch_optional(pool)
-                .await?;
-                Ok(row.map(Customer::from))
+                .await?)
             }
 
             pub async fn update_customer(pool: &Pool, org_id: Uuid, id: Uuid, patch: CustomerPatch) -> StoreResult<Option<Customer>> {
                 let Some(mut c) = get_customer(pool, org_id, id).await? else {
                     return Ok(None);
                 };
-                if let Some(name) = patch.name {
-                    c.name = name;
-                }
-                if let Some(email) = patch.email {
-                    c.email = email;
-                }
-                if let Some(phone) = patch.phone {
-                    c.phone = phone;
-                }
-                if let Some(address) = patch.address {
-                    c.address = address;
-                }
-                if let Some(user_id) = patch.user_id {
-                    c.user_id = user_id;
-                }
+                apply_patch!(c, patch; name, email, phone, address, user_id);
                 c.updated_at = now();
                 let done = sqlx::query(
                     "UPDATE customers SET name = $3, email = $4, phone = $5, user_id = $6, updated_at = $7, address = $8 \

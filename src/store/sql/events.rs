@@ -36,6 +36,8 @@ impl From<NotificationRow> for Notification {
     }
 }
 
+const APPLIED_COLS: &str = "op_id, principal_id, epoch, seq, result_id";
+
 macro_rules! events_sql {
     ($m:ident, $Db:ty) => {
         pub(super) mod $m {
@@ -43,7 +45,7 @@ macro_rules! events_sql {
             type Pool = sqlx::Pool<$Db>;
 
             pub async fn events_after(pool: &Pool, board_id: Uuid, after_seq: i64, limit: i64) -> StoreResult<Vec<EventRecord>> {
-                let rows: Vec<EventRecord> = sqlx::query_as(
+                Ok(sqlx::query_as(
                     "SELECT org_id, board_id, epoch, seq, op_id, kind, data, actor, at FROM board_events \
                      WHERE board_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 )
@@ -51,30 +53,17 @@ macro_rules! events_sql {
                 .bind(after_seq)
                 .bind(limit)
                 .fetch_all(pool)
-                .await?;
-                Ok(rows)
+                .await?)
             }
 
             pub async fn applied_op(pool: &Pool, board_id: Uuid, op_id: Uuid) -> StoreResult<Option<AppliedOp>> {
-                let row: Option<(Uuid, Option<Uuid>, i64, i64, Option<Uuid>)> = sqlx::query_as(
-                    "SELECT op_id, principal_id, epoch, seq, result_id FROM applied_ops WHERE board_id = $1 AND op_id = $2",
-                )
-                .bind(board_id)
-                .bind(op_id)
-                .fetch_optional(pool)
-                .await?;
-                Ok(row.map(|(op_id, principal_id, epoch, seq, result_id)| AppliedOp { op_id, principal_id, epoch, seq, result_id }))
+                let sql = format!("SELECT {APPLIED_COLS} FROM applied_ops WHERE board_id = $1 AND op_id = $2");
+                Ok(sqlx::query_as(&sql).bind(board_id).bind(op_id).fetch_optional(pool).await?)
             }
 
             pub async fn recent_applied_ops(pool: &Pool, board_id: Uuid, limit: i64) -> StoreResult<Vec<AppliedOp>> {
-                let rows: Vec<(Uuid, Option<Uuid>, i64, i64, Option<Uuid>)> = sqlx::query_as(
-                    "SELECT op_id, principal_id, epoch, seq, result_id FROM applied_ops WHERE board_id = $1 ORDER BY seq DESC LIMIT $2",
-                )
-                .bind(board_id)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
-                Ok(rows.into_iter().map(|(op_id, principal_id, epoch, seq, result_id)| AppliedOp { op_id, principal_id, epoch, seq, result_id }).collect())
+                let sql = format!("SELECT {APPLIED_COLS} FROM applied_ops WHERE board_id = $1 ORDER BY seq DESC LIMIT $2");
+                Ok(sqlx::query_as(&sql).bind(board_id).bind(limit).fetch_all(pool).await?)
             }
 
             pub async fn list_notifications(

@@ -5,31 +5,9 @@ use super::*;
 use crate::store::prefs::NotificationPrefs;
 use boardroom_protocol::NotificationKind;
 
-#[derive(sqlx::FromRow)]
-struct MemberRow {
-    id: Uuid,
-    email: String,
-    name: String,
-    role: String,
-    deactivated_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-}
-
-impl TryFrom<MemberRow> for Member {
-    type Error = StoreError;
-    fn try_from(r: MemberRow) -> StoreResult<Self> {
-        Ok(Member {
-            id: r.id,
-            email: r.email,
-            name: r.name,
-            role: parse_role(&r.role)?,
-            active: r.deactivated_at.is_none(),
-            created_at: r.created_at,
-        })
-    }
-}
-
-const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, m.role, m.deactivated_at, m.created_at \
+/// A member is active until deactivated.
+const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, m.role, \
+     (m.deactivated_at IS NULL) AS active, m.created_at \
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
 #[derive(sqlx::FromRow)]
@@ -71,22 +49,13 @@ macro_rules! members_sql {
             }
 
             pub async fn list_members(pool: &Pool, org_id: Uuid) -> StoreResult<Vec<Member>> {
-                let rows: Vec<MemberRow> =
-                    sqlx::query_as(&format!("{MEMBER_SELECT} WHERE m.org_id = $1 ORDER BY m.created_at, u.id"))
-                        .bind(org_id)
-                        .fetch_all(pool)
-                        .await?;
-                rows.into_iter().map(Member::try_from).collect()
+                let sql = format!("{MEMBER_SELECT} WHERE m.org_id = $1 ORDER BY m.created_at, u.id");
+                Ok(sqlx::query_as(&sql).bind(org_id).fetch_all(pool).await?)
             }
 
             pub async fn get_member(pool: &Pool, org_id: Uuid, user_id: Uuid) -> StoreResult<Option<Member>> {
-                let row: Option<MemberRow> =
-                    sqlx::query_as(&format!("{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"))
-                        .bind(org_id)
-                        .bind(user_id)
-                        .fetch_optional(pool)
-                        .await?;
-                row.map(Member::try_from).transpose()
+                let sql = format!("{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2");
+                Ok(sqlx::query_as(&sql).bind(org_id).bind(user_id).fetch_optional(pool).await?)
             }
 
             pub async fn set_member_role(pool: &Pool, org_id: Uuid, user_id: Uuid, role: Role) -> StoreResult<Option<Member>> {

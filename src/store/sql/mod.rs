@@ -45,9 +45,17 @@ fn map_err(e: sqlx::Error, what: &str) -> StoreError {
     }
 }
 
-fn parse_role(s: &str) -> StoreResult<Role> {
-    s.parse()
-        .map_err(|e: boardroom_protocol::UnknownRole| StoreError::Corrupt(e.to_string()))
+/// A role as stored: its name. Rows read their role through it
+/// (`#[sqlx(try_from = "RoleName")]`), so that a name no role has fails the read.
+#[derive(sqlx::Type)]
+#[sqlx(transparent)]
+pub(in crate::store) struct RoleName(String);
+
+impl TryFrom<RoleName> for Role {
+    type Error = boardroom_protocol::UnknownRole;
+    fn try_from(name: RoleName) -> Result<Role, Self::Error> {
+        name.0.parse()
+    }
 }
 
 /// One `impl Store` per backend. `async_trait` must see every method in one impl block, so

@@ -3,61 +3,6 @@
 
 use super::*;
 
-#[derive(sqlx::FromRow)]
-struct OrgRow {
-    id: Uuid,
-    name: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<OrgRow> for Org {
-    fn from(r: OrgRow) -> Self {
-        Org {
-            id: r.id,
-            name: r.name,
-            created_at: r.created_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    id: Uuid,
-    email: String,
-    name: String,
-    password_hash: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<UserRow> for User {
-    fn from(r: UserRow) -> Self {
-        User {
-            id: r.id,
-            email: r.email,
-            name: r.name,
-            password_hash: r.password_hash,
-            created_at: r.created_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct MembershipRow {
-    org_id: Uuid,
-    org_name: String,
-    role: String,
-}
-
-#[derive(sqlx::FromRow)]
-struct RefreshRow {
-    id: Uuid,
-    user_id: Uuid,
-    family_id: Uuid,
-    expires_at: DateTime<Utc>,
-    spent_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
 macro_rules! orgs_sql {
     ($m:ident, $Db:ty) => {
         pub(super) mod $m {
@@ -128,46 +73,39 @@ macro_rules! orgs_sql {
             }
 
             pub async fn get_org(pool: &Pool, org_id: Uuid) -> StoreResult<Option<Org>> {
-                let row: Option<OrgRow> =
-                    sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1")
-                        .bind(org_id)
-                        .fetch_optional(pool)
-                        .await?;
-                Ok(row.map(Org::from))
+                Ok(sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1")
+                    .bind(org_id)
+                    .fetch_optional(pool)
+                    .await?)
             }
 
             pub async fn get_user(pool: &Pool, user_id: Uuid) -> StoreResult<Option<User>> {
-                let row: Option<UserRow> = sqlx::query_as(
+                Ok(sqlx::query_as(
                     "SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1",
                 )
                 .bind(user_id)
                 .fetch_optional(pool)
-                .await?;
-                Ok(row.map(User::from))
+                .await?)
             }
 
             pub async fn find_user_by_email(pool: &Pool, email: &str) -> StoreResult<Option<User>> {
-                let row: Option<UserRow> = sqlx::query_as(
+                Ok(sqlx::query_as(
                     "SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1",
                 )
                 .bind(email.to_lowercase())
                 .fetch_optional(pool)
-                .await?;
-                Ok(row.map(User::from))
+                .await?)
             }
 
             pub async fn memberships_of(pool: &Pool, user_id: Uuid) -> StoreResult<Vec<MembershipInfo>> {
-                let rows: Vec<MembershipRow> = sqlx::query_as(
+                Ok(sqlx::query_as(
                     "SELECT m.org_id, o.name AS org_name, m.role FROM memberships m \
                      JOIN organizations o ON o.id = m.org_id \
                      WHERE m.user_id = $1 AND m.deactivated_at IS NULL ORDER BY m.created_at",
                 )
                 .bind(user_id)
                 .fetch_all(pool)
-                .await?;
-                rows.into_iter()
-                    .map(|r| Ok(MembershipInfo { org_id: r.org_id, org_name: r.org_name, role: parse_role(&r.role)? }))
-                    .collect()
+                .await?)
             }
 
             pub async fn insert_refresh_token(pool: &Pool, t: &RefreshToken, token_hash: &[u8]) -> StoreResult<()> {
@@ -188,20 +126,12 @@ macro_rules! orgs_sql {
             }
 
             pub async fn find_refresh_token(pool: &Pool, token_hash: &[u8]) -> StoreResult<Option<RefreshToken>> {
-                let row: Option<RefreshRow> = sqlx::query_as(
+                Ok(sqlx::query_as(
                     "SELECT id, user_id, family_id, expires_at, spent_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
                 )
                 .bind(token_hash)
                 .fetch_optional(pool)
-                .await?;
-                Ok(row.map(|r| RefreshToken {
-                    id: r.id,
-                    user_id: r.user_id,
-                    family_id: r.family_id,
-                    expires_at: r.expires_at,
-                    spent_at: r.spent_at,
-                    revoked_at: r.revoked_at,
-                }))
+                .await?)
             }
 
             pub async fn spend_refresh_token(pool: &Pool, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
