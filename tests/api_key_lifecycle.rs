@@ -59,8 +59,7 @@ fn card_op(board: impl std::fmt::Display, column: impl serde::Serialize) -> Valu
 
 async fn role_cap_expiry_and_last_used(db: &str) {
     let sqlite = db.starts_with("sqlite:");
-    let server = TestServer::start(db, &[]).await;
-    let org = new_org(&server, "Keys life").await;
+    let (server, org) = server_with_org_on(db, "Keys life", &[]).await;
     let boards = format!("/api/v1/orgs/{}/boards", org.id);
 
     // Role cap: an admin cannot mint a key above their own role (403), and nothing is made;
@@ -201,8 +200,7 @@ on_both_stores!(
 );
 
 async fn board_scope_holds_over_http_and_websocket(db: &str) {
-    let server = TestServer::start(db, &[]).await;
-    let org = new_org(&server, "Scope").await;
+    let (server, org) = server_with_org_on(db, "Scope", &[]).await;
     let (a_id, a_col) = board_and_column(&org, "A").await;
     let (b_id, b_col) = board_and_column(&org, "B").await;
     let (_, key) = new_key(
@@ -269,8 +267,7 @@ on_both_stores!(
 );
 
 async fn revoke_closes_every_socket_of_the_key(db: &str) {
-    let server = TestServer::start(db, &[]).await;
-    let org = new_org(&server, "Revoke").await;
+    let (server, org) = server_with_org_on(db, "Revoke", &[]).await;
     let (id, key) = new_key(&org, json!({"name": "two sockets", "role": "member"})).await;
     let (_, other) = new_key(&org, json!({"name": "bystander", "role": "member"})).await;
     let mut one = Ws::welcomed(&server.base, &key).await;
@@ -298,15 +295,15 @@ on_both_stores!(
 );
 
 async fn per_key_rate_limit(db: &str) {
-    let server = TestServer::start(
+    let (server, org) = server_with_org_on(
         db,
+        "Budget",
         &[
             ("BOARDROOM_LIMITS__API_KEY_REQUESTS_PER_SECOND", "1"),
             ("BOARDROOM_LIMITS__API_KEY_REQUESTS_BURST", "3"),
         ],
     )
     .await;
-    let org = new_org(&server, "Budget").await;
     let board = new_board(&org, json!({"name": "B"})).await;
     let board_id = board["id"].as_str().unwrap();
     let col = board["columns"][0]["id"].as_str().unwrap();

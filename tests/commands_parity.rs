@@ -96,8 +96,7 @@ async fn refused_both_ways(
 
 #[tokio::test]
 async fn an_op_is_refused_the_same_way_over_websocket_and_http() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Parity").await;
+    let (server, org) = server_with_org("Parity").await;
     let other = new_org(&server, "Elsewhere").await;
     let board = new_board(&org, json!({"name": "B"})).await;
     let board_id = board["id"].as_str().unwrap().to_string();
@@ -351,8 +350,7 @@ async fn a_credential_has_one_op_budget_whichever_transport_it_uses() {
 
 #[tokio::test]
 async fn notifications_read_and_subscribe_refuse_alike_on_every_transport() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Reads").await;
+    let (server, org) = server_with_org("Reads").await;
     let other = new_org(&server, "Elsewhere").await;
     let foreign = new_board(&other, json!({"name": "F"})).await;
     let foreign_id = foreign["id"].as_str().unwrap().to_string();

@@ -124,8 +124,7 @@ async fn events_per_op(db_url: &str, board: Uuid) -> HashMap<Uuid, i64> {
 /// it was acked with, and every op sent (acked, lost in flight, or refused) retried with its
 /// op_id ends up applied exactly once.
 async fn kill_9_under_load(db_url: &str) {
-    let server = TestServer::start(db_url, &UNLIMITED).await;
-    let org = new_org(&server, "Crash").await;
+    let (server, org) = server_with_org_on(db_url, "Crash", &UNLIMITED).await;
     let (board, b) = new_board(&org).await;
     let mut cards = Vec::new();
     for i in 0..8 {

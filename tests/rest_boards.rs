@@ -47,11 +47,7 @@ fn check_columns(board: &Value, want: &[(&str, bool)]) {
 #[tokio::test]
 async fn kanban_is_the_default_template() {
     let (_server, org) = server_with_org("Boards Co").await;
-    let (s, b) = org
-        .owner
-        .post(&path(&org.id), json!({"name": "Sprint 1"}))
-        .await;
-    assert_eq!(s, 201, "{b}");
+    let b = org.create("boards", json!({"name": "Sprint 1"})).await;
     assert_uuid(&b["id"]);
     assert_eq!(b["org_id"], json!(org.id));
     assert_eq!(b["name"], "Sprint 1");
@@ -61,11 +57,7 @@ async fn kanban_is_the_default_template() {
     check_columns(&b, &[("To do", false), ("Doing", false), ("Done", true)]);
 
     let b2 = org
-        .owner
-        .post_created(
-            &path(&org.id),
-            json!({"name": "Explicit", "template": "kanban"}),
-        )
+        .create("boards", json!({"name": "Explicit", "template": "kanban"}))
         .await;
     assert_eq!(b2["template"], "kanban");
     check_columns(&b2, &[("To do", false), ("Doing", false), ("Done", true)]);
@@ -77,11 +69,7 @@ async fn kanban_is_the_default_template() {
 async fn jobs_template_has_job_statuses() {
     let (_server, org) = server_with_org("Boards Co").await;
     let b = org
-        .owner
-        .post_created(
-            &path(&org.id),
-            json!({"name": "Call-outs", "template": "jobs"}),
-        )
+        .create("boards", json!({"name": "Call-outs", "template": "jobs"}))
         .await;
     assert_eq!(b["template"], "jobs");
     check_columns(
@@ -98,10 +86,9 @@ async fn jobs_template_has_job_statuses() {
 #[tokio::test]
 async fn list_and_archive() {
     let (_server, org) = server_with_org("Boards Co").await;
-    let (_, a) = org.owner.post(&path(&org.id), json!({"name": "A"})).await;
-    let (_, b) = org
-        .owner
-        .post(&path(&org.id), json!({"name": "B", "template": "jobs"}))
+    let a = org.create("boards", json!({"name": "A"})).await;
+    let b = org
+        .create("boards", json!({"name": "B", "template": "jobs"}))
         .await;
     let l = org.owner.get_ok(&path(&org.id)).await;
     let mut got = ids(&l, "boards");
@@ -149,7 +136,7 @@ async fn list_and_archive() {
 #[tokio::test]
 async fn archive_without_a_body() {
     let (_server, org) = server_with_org("Boards Co").await;
-    let (_, a) = org.owner.post(&path(&org.id), json!({"name": "A"})).await;
+    let a = org.create("boards", json!({"name": "A"})).await;
     // A POST with no body at all is a natural way to call an action endpoint.
     let r = org
         .owner
@@ -184,10 +171,7 @@ async fn who_may_create_and_archive() {
         assert_eq!(s, 200, "{role}: {a}");
         assert_eq!(a["archived"], true);
     }
-    let (_, keep) = org
-        .owner
-        .post(&path(&org.id), json!({"name": "Keep"}))
-        .await;
+    let keep = org.create("boards", json!({"name": "Keep"})).await;
     let keep_archive = format!("/api/v1/boards/{}/archive", keep["id"].as_str().unwrap());
     for role in ["worker", "customer"] {
         let m = add_member(&server, &org.owner, &org.id, role).await;

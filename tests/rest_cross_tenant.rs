@@ -46,27 +46,14 @@ async fn populate(server: &TestServer) -> A {
 
 /// Everything of A that the API can show, as A's owner sees it.
 async fn state_of(a: &A, server: &TestServer) -> Value {
-    let mut all = serde_json::Map::new();
-    for what in ["members", "customers", "boards", "api-keys"] {
-        let (s, body) = a
-            .org
-            .owner
-            .get(&format!("/api/v1/orgs/{}/{what}", a.org.id))
-            .await;
-        assert_eq!(s, 200, "{what}: {body}");
-        all.insert(what.into(), body);
-    }
-    let (s, c) = a
-        .org
-        .owner
-        .get(&format!(
-            "/api/v1/orgs/{}/customers/{}",
-            a.org.id,
-            a.customer["id"].as_str().unwrap()
-        ))
-        .await;
-    assert_eq!(s, 200, "{c}");
-    all.insert("customer".into(), c);
+    let whats = ["members", "customers", "boards", "api-keys"];
+    let mut all = org_lists(&a.org.owner, &a.org.id, &whats).await;
+    let customer = format!(
+        "/api/v1/orgs/{}/customers/{}",
+        a.org.id,
+        a.customer["id"].as_str().unwrap()
+    );
+    all.insert("customer".into(), a.org.owner.get_ok(&customer).await);
     let live_links = sql_count(
         &server.db_url,
         &format!(

@@ -13,9 +13,7 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Share Co").await;
+    let (server, org) = server_with_org("Share Co").await;
     let board = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
     let card = create_card(&org.owner, &board, "Fix the boiler").await;
     Setup {

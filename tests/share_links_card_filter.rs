@@ -17,8 +17,7 @@ async fn listed(api: &Api, path: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn card_filter_keeps_only_that_cards_links() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Filter Co").await;
+    let (_server, org) = server_with_org("Filter Co").await;
     let board = new_board(&org, json!({"name": "Jobs"})).await;
     let api = &org.owner;
     // Two links on the first card, one on the second.

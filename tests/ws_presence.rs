@@ -49,17 +49,10 @@ struct Jobs {
 /// An org with a member, a worker, and a customer user whose job (assigned to the worker) sits
 /// on a jobs board next to a card of nobody's.
 async fn jobs(env: &[(&str, &str)]) -> Jobs {
-    let server = TestServer::start(&fresh_pg_url().await, env).await;
-    let org = new_org(&server, "Presence").await;
+    let (server, org) = server_with_org_env("Presence", env).await;
     let member = add_member(&server, &org.owner, &org.id, "member").await;
     let worker = add_member(&server, &org.owner, &org.id, "worker").await;
-    let customer = add_member(&server, &org.owner, &org.id, "customer").await;
-    let cust = org
-        .create(
-            "customers",
-            json!({"name": "Carla", "user_id": customer.id}),
-        )
-        .await;
+    let (customer, cust) = linked_customer(&server, &org.owner, &org.id, "Carla").await;
     let b = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
     let board: Uuid = b["id"].as_str().unwrap().parse().unwrap();
     let col = b["columns"][0]["id"].as_str().unwrap().to_string();

@@ -248,6 +248,12 @@ impl TestServer {
         let t = login(&self.base, email, password).await;
         self.api().with_token(&t.access)
     }
+
+    /// Ends the login `t`: `POST /api/v1/auth/logout` with its access token, spending its
+    /// refresh token.
+    pub async fn logout(&self, t: &Tokens) -> (u16, Value) {
+        self.api().with_token(&t.access).logout(&t.refresh).await
+    }
 }
 
 impl Drop for TestServer {
@@ -373,4 +379,22 @@ pub async fn add_member(server: &TestServer, by: &Api, org: &str, role: &str) ->
         api,
         body,
     }
+}
+
+/// A user of `org` with the customer role (added by `by`, an owner or admin, and logged in) and
+/// the customer named `name` linked to them: a customer who signs in to follow their jobs.
+pub async fn linked_customer(
+    server: &TestServer,
+    by: &Api,
+    org: &str,
+    name: &str,
+) -> (Member, Value) {
+    let user = add_member(server, by, org, "customer").await;
+    let customer = by
+        .post_created(
+            &format!("/api/v1/orgs/{org}/customers"),
+            json!({"name": name, "user_id": user.id}),
+        )
+        .await;
+    (user, customer)
 }

@@ -145,8 +145,7 @@ pub fn hooks_path(org: &str) -> String {
 /// where most webhook tests start.
 pub async fn receiver_and_org(db: &str, name: &str) -> (Receiver, TestServer, Org) {
     let rx = Receiver::start().await;
-    let server = TestServer::start(db, &FAST).await;
-    let org = new_org(&server, name).await;
+    let (server, org) = server_with_org_on(db, name, &FAST).await;
     (rx, server, org)
 }
 

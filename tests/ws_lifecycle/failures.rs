@@ -153,12 +153,8 @@ async fn an_op_the_server_fails_on_is_answered_internal_and_can_be_retried() {
 
 #[tokio::test]
 async fn a_session_that_fails_is_closed_with_1011_and_cleaned_up() {
-    let server = TestServer::start(
-        &fresh_pg_url().await,
-        &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")],
-    )
-    .await;
-    let org = new_org(&server, "Broken").await;
+    let (server, org) =
+        server_with_org_env("Broken", &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")]).await;
     let (board, _) = new_board(&org).await;
     let member = add_member(&server, &org.owner, &org.id, "member").await;
     let owner_token = org.owner.token.clone().unwrap();

@@ -258,8 +258,7 @@ async fn the_embedded_sqlite_default_serves_the_demo_live() {
 
 #[tokio::test]
 async fn sse_stream_of_a_share_link_with_last_event_id_resume() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Sse").await;
+    let (server, org) = server_with_org("Sse").await;
     let (s, b) = org
         .owner
         .post(

@@ -5,19 +5,11 @@ use super::*;
 
 #[tokio::test]
 async fn job_lifecycle_worker_customer_share_link_and_outsider() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Jobs").await;
+    let (server, org) = server_with_org("Jobs").await;
     let admin = add_member(&server, &org.owner, &org.id, "admin").await;
     let worker = add_member(&server, &admin.api, &org.id, "worker").await;
     let other_worker = add_member(&server, &admin.api, &org.id, "worker").await;
-    let cust_user = add_member(&server, &admin.api, &org.id, "customer").await;
-    let cust = admin
-        .api
-        .post_created(
-            &format!("/api/v1/orgs/{}/customers", org.id),
-            json!({"name": "Carla", "user_id": cust_user.id}),
-        )
-        .await;
+    let (cust_user, cust) = linked_customer(&server, &admin.api, &org.id, "Carla").await;
     let (board_id, cols) = board(&org, "jobs").await;
     let done = *cols.last().unwrap();
     let topic = Topic::Board(board_id);
@@ -182,8 +174,7 @@ async fn job_lifecycle_worker_customer_share_link_and_outsider() {
 
 #[tokio::test]
 async fn members_added_or_changed_while_a_board_is_live_take_effect_at_once() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Directory").await;
+    let (server, org) = server_with_org("Directory").await;
     let (board_id, cols) = board(&org, "jobs").await;
     let (mut a, _) = connect(&server, Codec::Json, &org.owner).await;
     subscribed(&mut a, 1, Topic::Board(board_id), None).await; // the board actor is now loaded
