@@ -12,6 +12,21 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
 
+on_both_stores!(
+    role_cap_expiry_and_last_used_on_sqlite,
+    role_cap_expiry_and_last_used_on_postgres,
+    role_cap_expiry_and_last_used;
+    board_scope_holds_over_http_and_websocket_on_sqlite,
+    board_scope_holds_over_http_and_websocket_on_postgres,
+    board_scope_holds_over_http_and_websocket;
+    revoke_closes_every_socket_of_the_key_on_sqlite,
+    revoke_closes_every_socket_of_the_key_on_postgres,
+    revoke_closes_every_socket_of_the_key;
+    per_key_rate_limit_on_sqlite,
+    per_key_rate_limit_on_postgres,
+    per_key_rate_limit;
+);
+
 /// Runs one statement on the test database (Postgres or SQLite).
 async fn exec_sql(db_url: &str, sql: &str) {
     use sqlx::Connection;
@@ -193,12 +208,6 @@ async fn role_cap_expiry_and_last_used(db: &str) {
     }
 }
 
-on_both_stores!(
-    role_cap_expiry_and_last_used_on_sqlite,
-    role_cap_expiry_and_last_used_on_postgres,
-    role_cap_expiry_and_last_used
-);
-
 async fn board_scope_holds_over_http_and_websocket(db: &str) {
     let (server, org) = server_with_org_on(db, "Scope", &[]).await;
     let (a_id, a_col) = board_and_column(&org, "A").await;
@@ -260,12 +269,6 @@ async fn board_scope_holds_over_http_and_websocket(db: &str) {
     assert_eq!(snap["cards"].as_array().map(Vec::len), Some(0), "{snap}");
 }
 
-on_both_stores!(
-    board_scope_holds_over_http_and_websocket_on_sqlite,
-    board_scope_holds_over_http_and_websocket_on_postgres,
-    board_scope_holds_over_http_and_websocket
-);
-
 async fn revoke_closes_every_socket_of_the_key(db: &str) {
     let (server, org) = server_with_org_on(db, "Revoke", &[]).await;
     let (id, key) = new_key(&org, json!({"name": "two sockets", "role": "member"})).await;
@@ -287,12 +290,6 @@ async fn revoke_closes_every_socket_of_the_key(db: &str) {
         other => panic!("the other key's socket was touched: {other:?}"),
     }
 }
-
-on_both_stores!(
-    revoke_closes_every_socket_of_the_key_on_sqlite,
-    revoke_closes_every_socket_of_the_key_on_postgres,
-    revoke_closes_every_socket_of_the_key
-);
 
 async fn per_key_rate_limit(db: &str) {
     let (server, org) = server_with_org_on(
@@ -356,9 +353,3 @@ async fn per_key_rate_limit(db: &str) {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(bot.get(&boards).await.0, 200);
 }
-
-on_both_stores!(
-    per_key_rate_limit_on_sqlite,
-    per_key_rate_limit_on_postgres,
-    per_key_rate_limit
-);

@@ -17,10 +17,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// The op limits out of the way: the writers below send as fast as the server answers.
-const UNLIMITED: [(&str, &str); 2] = [
-    ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CONNECTION", "1000000"),
-    ("BOARDROOM_LIMITS__OPS_BURST_PER_CONNECTION", "1000000"),
-];
+use common::UNLIMITED_OPS as UNLIMITED;
 
 const WRITERS: usize = 4;
 /// Ops each writer keeps in flight: enough that the journal always has a batch waiting.

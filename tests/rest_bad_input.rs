@@ -46,7 +46,7 @@ fn endpoints(org: &str) -> Vec<(String, Value)> {
     vec![
         (
             format!("/api/v1/orgs/{org}/members"),
-            json!({"email": unique_email("x"), "name": "X", "password": PASSWORD, "role": "member"}),
+            member_body(&unique_email("x"), "X", "member"),
         ),
         (
             format!("/api/v1/orgs/{org}/customers"),

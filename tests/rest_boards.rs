@@ -9,6 +9,11 @@ fn path(org: &str) -> String {
     format!("/api/v1/orgs/{org}/boards")
 }
 
+/// The path that archives board `id`.
+fn archive_path(id: impl std::fmt::Display) -> String {
+    format!("/api/v1/boards/{id}/archive")
+}
+
 /// Checks the board's columns: names and done flags in order, positions strictly rising
 /// bytewise, distinct ids.
 #[track_caller]
@@ -106,10 +111,7 @@ async fn list_and_archive() {
 
     let (s, archived) = org
         .owner
-        .post(
-            &format!("/api/v1/boards/{}/archive", a["id"].as_str().unwrap()),
-            json!({}),
-        )
+        .post(&archive_path(a["id"].as_str().unwrap()), json!({}))
         .await;
     assert_eq!(s, 200, "{archived}");
     assert_eq!(archived["id"], a["id"]);
@@ -122,12 +124,7 @@ async fn list_and_archive() {
     );
 
     expect_error(
-        &org.owner
-            .post(
-                &format!("/api/v1/boards/{}/archive", random_id()),
-                json!({}),
-            )
-            .await,
+        &org.owner.post(&archive_path(random_id()), json!({})).await,
         404,
         "not_found",
     );
@@ -140,10 +137,7 @@ async fn archive_without_a_body() {
     // A POST with no body at all is a natural way to call an action endpoint.
     let r = org
         .owner
-        .request(
-            "POST",
-            &format!("/api/v1/boards/{}/archive", a["id"].as_str().unwrap()),
-        )
+        .request("POST", &archive_path(a["id"].as_str().unwrap()))
         .send()
         .await
         .unwrap();
@@ -163,16 +157,13 @@ async fn who_may_create_and_archive() {
         assert_eq!(s, 201, "{role}: {b}");
         let (s, a) = m
             .api
-            .post(
-                &format!("/api/v1/boards/{}/archive", b["id"].as_str().unwrap()),
-                json!({}),
-            )
+            .post(&archive_path(b["id"].as_str().unwrap()), json!({}))
             .await;
         assert_eq!(s, 200, "{role}: {a}");
         assert_eq!(a["archived"], true);
     }
     let keep = org.create("boards", json!({"name": "Keep"})).await;
-    let keep_archive = format!("/api/v1/boards/{}/archive", keep["id"].as_str().unwrap());
+    let keep_archive = archive_path(keep["id"].as_str().unwrap());
     for role in ["worker", "customer"] {
         let m = add_member(&server, &org.owner, &org.id, role).await;
         let before = org.owner.get_ok(&path(&org.id)).await;

@@ -120,12 +120,7 @@ async fn customer_can_be_linked_to_a_customer_user() {
             json!({"name": "Ghost", "user_id": random_id()}),
         )
         .await;
-    assert!(
-        (400..500).contains(&got.0),
-        "linking an unknown user: {} {}",
-        got.0,
-        got.1
-    );
+    expect_client_error(&got, "linking an unknown user");
     assert_eq!(org.owner.get_ok(&path(&org.id)).await, before);
 }
 

@@ -178,11 +178,7 @@ async fn org_lists_take_limit_and_cursor_and_say_the_total() {
     let board = new_board(&org, json!({"name": "Shared"})).await;
     let card = create_card(&org.owner, &board, "Shared job").await;
     for _ in 0..3 {
-        let (s, b) = org
-            .owner
-            .post(&format!("/api/v1/cards/{card}/share-links"), json!({}))
-            .await;
-        assert_eq!(s, 201, "{b}");
+        share_link(&org.owner, &card, json!({})).await;
     }
     for (path, key, expected) in [
         (format!("/api/v1/orgs/{o}/members"), "members", 5),

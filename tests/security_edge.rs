@@ -69,6 +69,15 @@ async fn assert_no_demo(server: &TestServer) {
     assert_eq!(s, 401, "the demo logins must not exist: {body}");
 }
 
+/// Two logins of `org`'s owner: two sessions of one user.
+async fn logins(server: &TestServer, org: &Org) -> [Tokens; 2] {
+    let email = &org.owner_email;
+    [
+        login(&server.base, email, PASSWORD).await,
+        login(&server.base, email, PASSWORD).await,
+    ]
+}
+
 async fn status_of_me(server: &TestServer, token: &str) -> (u16, Value) {
     server.api().with_token(token).get(ME).await
 }
@@ -216,8 +225,7 @@ async fn ping_pong(ws: &mut Ws) {
 #[tokio::test]
 async fn logout_ends_the_access_token_of_that_login() {
     let (server, org) = server_with_org("Acme").await;
-    let a = login(&server.base, &org.owner_email, PASSWORD).await;
-    let b = login(&server.base, &org.owner_email, PASSWORD).await;
+    let [a, b] = logins(&server, &org).await;
     let mut live = welcomed(&server, &a.access).await;
     assert_eq!(status_of_me(&server, &a.access).await.0, 200);
 
@@ -268,17 +276,14 @@ async fn refresh_reuse_ends_the_access_tokens_of_that_login() {
 #[tokio::test]
 async fn renewing_a_session_moves_it_to_the_new_login() {
     let (server, org) = server_with_org("Acme").await;
-    let old = login(&server.base, &org.owner_email, PASSWORD).await;
-    let new = login(&server.base, &org.owner_email, PASSWORD).await;
+    let [old, new] = logins(&server, &org).await;
     let mut ws = welcomed(&server, &old.access).await;
     ws.send(ClientFrame::Auth(Auth {
         r#ref: Some(Ref::Int(1)),
         token: new.access.clone(),
     }))
     .await;
-    let (f, _) = ws
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = ws.next_answer().await;
     assert!(matches!(f, ServerFrame::Ok(_)), "{f:?}");
 
     assert_eq!(server.logout(&old).await.0, 204);
@@ -438,9 +443,7 @@ async fn notifications_read_caps_its_ids() {
     let mut ws = welcomed(&server, org.owner.token.as_deref().unwrap()).await;
     ws.send_json(json!({"type": "notifications.read", "ref": 9, "ids": ids(101)}))
         .await;
-    let (f, _) = ws
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = ws.next_answer().await;
     match f {
         ServerFrame::Error(e) => {
             assert_eq!(e.code, ErrorCode::BadRequest);

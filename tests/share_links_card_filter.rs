@@ -27,8 +27,7 @@ async fn card_filter_keeps_only_that_cards_links() {
         let count = if made.is_empty() { 2 } else { 1 };
         let mut links = Vec::new();
         for _ in 0..count {
-            let path = format!("/api/v1/cards/{card}/share-links");
-            let link = api.post_created(&path, json!({})).await;
+            let link = share_link(api, &card, json!({})).await;
             links.push(link["id"].as_str().expect("link id").to_string());
         }
         links.sort();

@@ -128,12 +128,7 @@ async fn a_stuck_database_fills_the_journal_and_nothing_is_lost() {
     let (s, _, b1, _) = setup(&url).await;
     let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
     // Another session holds the boards table: every commit waits, as with a stalled database.
-    let mut blocker = sqlx::PgConnection::connect(&url).await.unwrap();
-    let mut tx = blocker.begin().await.unwrap();
-    sqlx::query("LOCK TABLE boards IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let stall = common::Stall::boards_table(&url).await;
 
     let capacity = 8;
     let (journal, flusher) = Journal::start(s.clone(), capacity, 4);
@@ -158,7 +153,7 @@ async fn a_stuck_database_fills_the_journal_and_nothing_is_lost() {
     );
     assert_eq!(journal.depth(), capacity);
 
-    tx.rollback().await.unwrap();
+    stall.release().await;
     for w in accepted.drain(..) {
         assert_eq!(w.await.unwrap(), CommitOutcome::Committed);
     }

@@ -38,14 +38,8 @@ async fn queue_drops(api: &Api) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// No per-connection op budget: these tests are about what a board admits, not about one
-/// client's rate.
-const UNLIMITED_OPS: [(&str, &str); 2] = [
-    ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CONNECTION", "100000"),
-    ("BOARDROOM_LIMITS__OPS_BURST_PER_CONNECTION", "100000"),
-];
-
-/// `boardroom serve` on a fresh database with `env` and [`UNLIMITED_OPS`].
+/// `boardroom serve` on a fresh database with `env` and [`UNLIMITED_OPS`]: these tests are
+/// about what a board admits, not about one client's rate.
 async fn server_with(env: &[(&str, &str)]) -> TestServer {
     let env = [env, &UNLIMITED_OPS[..]].concat();
     TestServer::start(&fresh_pg_url().await, &env).await
@@ -96,29 +90,10 @@ fn create(r: i64, board: Uuid, col: Uuid, op_id: Uuid) -> ClientFrame {
     .unwrap()
 }
 
-/// The answer (`ok` or `error`) to the op with ref `r`.
-async fn answer(ws: &mut Ws, r: i64) -> ServerFrame {
-    ws.recv_until(|f| match f {
-        ServerFrame::Ok(ok) => ok.r#ref == Some(Ref::Int(r)),
-        ServerFrame::Error(e) => e.r#ref == Some(Ref::Int(r)),
-        _ => false,
-    })
-    .await
-    .0
-}
-
-async fn applied_count(db: &str, op_id: Uuid) -> i64 {
-    sql_count(
-        db,
-        &format!("SELECT count(*) FROM applied_ops WHERE op_id = '{op_id}'"),
-    )
-    .await
-}
-
 /// Waits (bounded) until the write-behind has stored `op_id`.
 async fn wait_applied(db: &str, op_id: Uuid) {
     for _ in 0..200 {
-        if applied_count(db, op_id).await == 1 {
+        if applied_ops(db, op_id).await == 1 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -158,7 +133,7 @@ async fn a_board_whose_subscribers_are_behind_refuses_ops_unapplied_and_a_retry_
         writer
             .send(update(i, board, &card, op_id, &description))
             .await;
-        match answer(&mut writer, i).await {
+        match writer.answer_to(i).await {
             ServerFrame::Ok(ok) => last_ok = Some((op_id, ok.seq.expect("seq"), description)),
             ServerFrame::Error(e) => {
                 refused = Some((op_id, description, e));
@@ -188,7 +163,7 @@ async fn a_board_whose_subscribers_are_behind_refuses_ops_unapplied_and_a_retry_
     }
     assert!(slow.quiet(Duration::from_millis(300)).await.is_none());
     wait_applied(&server.db_url, last_id).await;
-    assert_eq!(applied_count(&server.db_url, refused_id).await, 0);
+    assert_eq!(applied_ops(&server.db_url, refused_id).await, 0);
     let (s, snap) = org.owner.get(&format!("/api/v1/boards/{board}")).await;
     assert_eq!(s, 200, "{snap}");
     let descs: Vec<&str> = snap["cards"]
@@ -205,7 +180,7 @@ async fn a_board_whose_subscribers_are_behind_refuses_ops_unapplied_and_a_retry_
     writer
         .send(update(900_001, board, &card, refused_id, &refused_desc))
         .await;
-    let first = match answer(&mut writer, 900_001).await {
+    let first = match writer.answer_to(900_001).await {
         ServerFrame::Ok(ok) => ok.seq.expect("seq"),
         other => panic!("retry refused: {other:?}"),
     };
@@ -213,7 +188,7 @@ async fn a_board_whose_subscribers_are_behind_refuses_ops_unapplied_and_a_retry_
     writer
         .send(update(900_002, board, &card, refused_id, &refused_desc))
         .await;
-    match answer(&mut writer, 900_002).await {
+    match writer.answer_to(900_002).await {
         ServerFrame::Ok(ok) => assert_eq!(ok.seq, Some(first)),
         other => panic!("second retry: {other:?}"),
     }
@@ -302,7 +277,7 @@ async fn one_subscriber_that_does_not_read_is_closed_with_4009_and_the_board_kee
                 .await;
         }
         for i in step * 8..(step + 1) * 8 {
-            match answer(&mut writer, i).await {
+            match writer.answer_to(i).await {
                 ServerFrame::Ok(_) => {}
                 other => panic!("op {i} refused with one slow subscriber of four: {other:?}"),
             }
@@ -409,14 +384,14 @@ async fn ops_beyond_the_inbox_bound_are_refused_unapplied_and_retries_apply_each
     // Refused ops were not applied (acknowledged ones are durable: commit mode).
     assert_eq!(cards_in_db(db, board).await, acked as i64);
     for (_, _, id) in &refused {
-        assert_eq!(applied_count(db, *id).await, 0);
+        assert_eq!(applied_ops(db, *id).await, 0);
     }
     // Retried one at a time with the same op_ids, each is applied once.
     for (n, (w, i, id)) in refused.iter().enumerate() {
         let ws = &mut sockets[*w];
         let r = 500_000 + n as i64;
         ws.send(create(r, board, col, *id)).await;
-        match answer(ws, r).await {
+        match ws.answer_to(r).await {
             ServerFrame::Ok(ok) => assert!(ok.seq.is_some()),
             other => panic!("retry of op {w}/{i} refused: {other:?}"),
         }

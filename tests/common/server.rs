@@ -326,12 +326,7 @@ pub async fn new_org(server: &TestServer, name: &str) -> Org {
 /// `POST /api/v1/orgs/{org}/boards` as the owner with `body` (`{"name", "template"?}`);
 /// panics unless 201. Returns the board.
 pub async fn new_board(org: &Org, body: Value) -> Value {
-    let (s, board) = org
-        .owner
-        .post(&format!("/api/v1/orgs/{}/boards", org.id), body)
-        .await;
-    assert_eq!(s, 201, "creating a board failed: {board}");
-    board
+    org.create("boards", body).await
 }
 
 pub(crate) fn slug(s: &str) -> String {
@@ -361,13 +356,18 @@ pub struct Member {
     pub body: Value,
 }
 
+/// The body of `POST /api/v1/orgs/{org}/members`: a new member with [`PASSWORD`].
+pub fn member_body(email: &str, name: &str, role: &str) -> Value {
+    json!({"email": email, "name": name, "password": PASSWORD, "role": role})
+}
+
 /// Creates a member with `role` through the API (as `by`, an owner or admin) and logs them in.
 pub async fn add_member(server: &TestServer, by: &Api, org: &str, role: &str) -> Member {
     let email = unique_email(role);
     let (s, body) = by
         .post(
             &format!("/api/v1/orgs/{org}/members"),
-            json!({"email": email, "name": format!("A {role}"), "password": PASSWORD, "role": role}),
+            member_body(&email, &format!("A {role}"), role),
         )
         .await;
     assert_eq!(s, 201, "creating a {role} failed: {body}");

@@ -206,6 +206,13 @@ impl Org {
     }
 }
 
+/// `POST /api/v1/cards/{card}/share-links` with `body` as `api`; panics unless 201. Returns
+/// the link, with its token.
+pub async fn share_link(api: &Api, card: impl Display, body: Value) -> Value {
+    api.post_created(&format!("/api/v1/cards/{card}/share-links"), body)
+        .await
+}
+
 /// `DELETE /api/v1/share-links/{id}` of `link` (a share link as the API returns it) as `api`.
 pub async fn revoke_link(api: &Api, link: &Value) -> (u16, Value) {
     let id = link["id"].as_str().expect("share link id");

@@ -28,10 +28,7 @@ pub fn pick<T>(short: T, long_: T) -> T {
 }
 
 /// The per-connection op limits out of the way: the writers retry on top of their rate.
-pub const UNLIMITED: [(&str, &str); 2] = [
-    ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CONNECTION", "1000000"),
-    ("BOARDROOM_LIMITS__OPS_BURST_PER_CONNECTION", "1000000"),
-];
+pub use crate::common::UNLIMITED_OPS as UNLIMITED;
 
 pub fn redis_url() -> String {
     std::env::var("BOARDROOM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())

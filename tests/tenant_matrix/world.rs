@@ -129,12 +129,7 @@ pub(crate) async fn setup(server: &TestServer, name: &str) -> World {
     )
     .await;
     let hidden_card_b = create_card(&owner.owner, &board_b, "Nobody's B").await;
-    let link = ok_post(
-        &owner.owner,
-        &format!("/api/v1/cards/{card}/share-links"),
-        json!({}),
-    )
-    .await;
+    let link = share_link(&owner.owner, &card, json!({})).await;
     let admin_key = json!({"name": "bot", "role": "admin"});
     let key = new_key(&owner, admin_key.clone()).await;
     let scoped_key = new_key(

@@ -108,11 +108,7 @@ async fn job_lifecycle_worker_customer_share_link_and_outsider() {
     assert_eq!(e.code, ErrorCode::Forbidden);
 
     // A share link shows the card live, read-only.
-    let (s, link) = admin
-        .api
-        .post(&format!("/api/v1/cards/{job}/share-links"), json!({}))
-        .await;
-    assert_eq!(s, 201, "{link}");
+    let link = share_link(&admin.api, job, json!({})).await;
     let mut sh = Ws::connect(&server.base, Codec::Json).await;
     sh.send(hello(link["token"].as_str().unwrap())).await;
     assert!(matches!(sh.recv().await, ServerFrame::Welcome(_)));
@@ -180,9 +176,7 @@ async fn members_added_or_changed_while_a_board_is_live_take_effect_at_once() {
     subscribed(&mut a, 1, Topic::Board(board_id), None).await; // the board actor is now loaded
     let late = add_member(&server, &org.owner, &org.id, "worker").await;
     a.send(op(2, board_id, json!({"kind": "card.create", "data": {"column_id": cols[0], "title": "J", "assignees": [late.id]}}))).await;
-    let (f, _) = a
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = a.next_answer().await;
     assert!(
         matches!(f, ServerFrame::Ok(ref ok) if ok.seq.is_some()),
         "a member made after the board loaded can be assigned: {f:?}"

@@ -51,9 +51,7 @@ pub(crate) async fn connect(server: &TestServer, codec: Codec, api: &Api) -> (Ws
 
 pub(crate) async fn subscribed(ws: &mut Ws, r: i64, topic: Topic, since: Option<Since>) -> OkReply {
     ws.send(subscribe(r, topic, since)).await;
-    let (f, _) = ws
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = ws.next_answer().await;
     match f {
         ServerFrame::Ok(ok) => ok,
         other => panic!("subscribe to {topic} failed: {other:?}"),
@@ -204,9 +202,7 @@ async fn acknowledged_ops_survive_kill_9_and_retries_apply_once() {
     let (mut a, _) = connect(&server, Codec::Json, &owner).await;
     subscribed(&mut a, 1, Topic::Board(board_id), None).await;
     a.send(op(7, board_id, json!({"op_id": ids[3], "kind": "card.create", "data": {"column_id": cols[0], "title": "again"}}))).await;
-    let (f, _) = a
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = a.next_answer().await;
     let ServerFrame::Ok(ok) = f else {
         panic!("{f:?}")
     };
