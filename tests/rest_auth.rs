@@ -412,30 +412,25 @@ fn assert_limit(allowed: usize, secs: f64, per_minute: usize) {
     );
 }
 
+/// On a server with the shipped limits, login attempts (`body`, given the owner's email) are
+/// refused after `per_minute` of them, give or take the refill (see [`assert_limit`]); `max`
+/// attempts at the most.
+async fn assert_default_limit(per_minute: usize, max: usize, body: impl Fn(&str) -> Value) {
+    let (server, _org, _user, email) = server_with_cli_org(&[]).await;
+    let (allowed, secs) = attempts_until_429(&server.api(), || body(&email), max).await;
+    assert_limit(allowed, secs, per_minute);
+}
+
 #[tokio::test]
 async fn default_limit_is_10_attempts_per_account() {
-    let (server, _org, _user, email) = server_with_cli_org(&[]).await;
-    let api = server.api();
-    let (allowed, secs) = attempts_until_429(
-        &api,
-        || json!({"email": email, "password": "wrong password"}),
-        40,
-    )
-    .await;
-    assert_limit(allowed, secs, 10);
+    let wrong = |email: &str| json!({"email": email, "password": "wrong password"});
+    assert_default_limit(10, 40, wrong).await;
 }
 
 #[tokio::test]
 async fn default_limit_is_30_attempts_per_address() {
-    let (server, _org, _user, _email) = server_with_cli_org(&[]).await;
-    let api = server.api();
-    let (allowed, secs) = attempts_until_429(
-        &api,
-        || json!({"email": unique_email("guess"), "password": "guess"}),
-        80,
-    )
-    .await;
-    assert_limit(allowed, secs, 30);
+    let guess = |_: &str| json!({"email": unique_email("guess"), "password": "guess"});
+    assert_default_limit(30, 80, guess).await;
 }
 
 #[tokio::test]
