@@ -12,6 +12,21 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
 
+on_both_stores!(
+    role_cap_expiry_and_last_used_on_sqlite,
+    role_cap_expiry_and_last_used_on_postgres,
+    role_cap_expiry_and_last_used;
+    board_scope_holds_over_http_and_websocket_on_sqlite,
+    board_scope_holds_over_http_and_websocket_on_postgres,
+    board_scope_holds_over_http_and_websocket;
+    revoke_closes_every_socket_of_the_key_on_sqlite,
+    revoke_closes_every_socket_of_the_key_on_postgres,
+    revoke_closes_every_socket_of_the_key;
+    per_key_rate_limit_on_sqlite,
+    per_key_rate_limit_on_postgres,
+    per_key_rate_limit;
+);
+
 /// Runs one statement on the test database (Postgres or SQLite).
 async fn exec_sql(db_url: &str, sql: &str) {
     use sqlx::Connection;
@@ -59,8 +74,7 @@ fn card_op(board: impl std::fmt::Display, column: impl serde::Serialize) -> Valu
 
 async fn role_cap_expiry_and_last_used(db: &str) {
     let sqlite = db.starts_with("sqlite:");
-    let server = TestServer::start(db, &[]).await;
-    let org = new_org(&server, "Keys life").await;
+    let (server, org) = server_with_org_on(db, "Keys life", &[]).await;
     let boards = format!("/api/v1/orgs/{}/boards", org.id);
 
     // Role cap: an admin cannot mint a key above their own role (403), and nothing is made;
@@ -194,15 +208,8 @@ async fn role_cap_expiry_and_last_used(db: &str) {
     }
 }
 
-on_both_stores!(
-    role_cap_expiry_and_last_used_on_sqlite,
-    role_cap_expiry_and_last_used_on_postgres,
-    role_cap_expiry_and_last_used
-);
-
 async fn board_scope_holds_over_http_and_websocket(db: &str) {
-    let server = TestServer::start(db, &[]).await;
-    let org = new_org(&server, "Scope").await;
+    let (server, org) = server_with_org_on(db, "Scope", &[]).await;
     let (a_id, a_col) = board_and_column(&org, "A").await;
     let (b_id, b_col) = board_and_column(&org, "B").await;
     let (_, key) = new_key(
@@ -262,15 +269,8 @@ async fn board_scope_holds_over_http_and_websocket(db: &str) {
     assert_eq!(snap["cards"].as_array().map(Vec::len), Some(0), "{snap}");
 }
 
-on_both_stores!(
-    board_scope_holds_over_http_and_websocket_on_sqlite,
-    board_scope_holds_over_http_and_websocket_on_postgres,
-    board_scope_holds_over_http_and_websocket
-);
-
 async fn revoke_closes_every_socket_of_the_key(db: &str) {
-    let server = TestServer::start(db, &[]).await;
-    let org = new_org(&server, "Revoke").await;
+    let (server, org) = server_with_org_on(db, "Revoke", &[]).await;
     let (id, key) = new_key(&org, json!({"name": "two sockets", "role": "member"})).await;
     let (_, other) = new_key(&org, json!({"name": "bystander", "role": "member"})).await;
     let mut one = Ws::welcomed(&server.base, &key).await;
@@ -291,22 +291,16 @@ async fn revoke_closes_every_socket_of_the_key(db: &str) {
     }
 }
 
-on_both_stores!(
-    revoke_closes_every_socket_of_the_key_on_sqlite,
-    revoke_closes_every_socket_of_the_key_on_postgres,
-    revoke_closes_every_socket_of_the_key
-);
-
 async fn per_key_rate_limit(db: &str) {
-    let server = TestServer::start(
+    let (server, org) = server_with_org_on(
         db,
+        "Budget",
         &[
             ("BOARDROOM_LIMITS__API_KEY_REQUESTS_PER_SECOND", "1"),
             ("BOARDROOM_LIMITS__API_KEY_REQUESTS_BURST", "3"),
         ],
     )
     .await;
-    let org = new_org(&server, "Budget").await;
     let board = new_board(&org, json!({"name": "B"})).await;
     let board_id = board["id"].as_str().unwrap();
     let col = board["columns"][0]["id"].as_str().unwrap();
@@ -359,9 +353,3 @@ async fn per_key_rate_limit(db: &str) {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(bot.get(&boards).await.0, 200);
 }
-
-on_both_stores!(
-    per_key_rate_limit_on_sqlite,
-    per_key_rate_limit_on_postgres,
-    per_key_rate_limit
-);

@@ -18,20 +18,22 @@ type Refusal = (String, String, Option<String>);
 
 /// A member-role API key of `org`, made by its owner.
 async fn new_key(org: &Org) -> String {
-    let (s, key) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/api-keys", org.id),
-            json!({"name": "bot", "role": "member"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{key}");
-    key["key"].as_str().unwrap().to_string()
+    let key = org.create("api-keys", json!({"name": "bot", "role": "member"}));
+    key.await["key"].as_str().unwrap().to_string()
 }
 
 fn op_frame(board: &str, kind: &str, data: Value) -> Value {
     json!({"type": "op", "topic": format!("board:{board}"), "op_id": Uuid::now_v7(),
            "kind": kind, "data": data})
+}
+
+/// A `card.create` op frame (new `op_id`) of a card titled `title` in `col` of `board`.
+fn create_frame(board: &str, col: &str, title: &str) -> Value {
+    op_frame(
+        board,
+        "card.create",
+        json!({"column_id": col, "title": title}),
+    )
 }
 
 fn ws_refusal(f: ServerFrame) -> Refusal {
@@ -94,16 +96,22 @@ async fn refused_both_ways(
     (over_ws, http_refusal(s, &body))
 }
 
+/// A server with an org named `name`, and the id of a board of another org ("Elsewhere"):
+/// one that the first org's credentials may not touch.
+async fn org_and_foreign_board(name: &str) -> (TestServer, Org, String) {
+    let (server, org) = server_with_org(name).await;
+    let other = new_org(&server, "Elsewhere").await;
+    let foreign = new_board(&other, json!({"name": "F"})).await;
+    let foreign_id = foreign["id"].as_str().unwrap().to_string();
+    (server, org, foreign_id)
+}
+
 #[tokio::test]
 async fn an_op_is_refused_the_same_way_over_websocket_and_http() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Parity").await;
-    let other = new_org(&server, "Elsewhere").await;
+    let (server, org, foreign_id) = org_and_foreign_board("Parity").await;
     let board = new_board(&org, json!({"name": "B"})).await;
     let board_id = board["id"].as_str().unwrap().to_string();
     let col = board["columns"][0]["id"].as_str().unwrap().to_string();
-    let foreign = new_board(&other, json!({"name": "F"})).await;
-    let foreign_id = foreign["id"].as_str().unwrap().to_string();
     let card = create_card(&org.owner, &board, "a card").await;
     let worker = add_member(&server, &org.owner, &org.id, "worker").await;
 
@@ -215,11 +223,7 @@ async fn ws_until_limited(
     max: usize,
 ) -> (usize, ErrorReply) {
     for i in 0..max {
-        let frame = op_frame(
-            board,
-            "card.create",
-            json!({"column_id": col, "title": "ws"}),
-        );
+        let frame = create_frame(board, col, "ws");
         match ws.ask(r0 + i as i64, frame).await {
             ServerFrame::Ok(_) => {}
             ServerFrame::Error(e) if e.code == ErrorCode::RateLimited => return (i, e),
@@ -300,11 +304,7 @@ async fn a_credential_has_one_op_budget_whichever_transport_it_uses() {
     );
     // ...and so is another socket of the same user (the budget is not the connection's).
     let mut second = Ws::welcomed(&server.base, &member_token).await;
-    let frame = op_frame(
-        &board_id,
-        "card.create",
-        json!({"column_id": col, "title": "second"}),
-    );
+    let frame = create_frame(&board_id, &col, "second");
     let f = second.ask(1, frame).await;
     assert!(
         matches!(&f, ServerFrame::Error(e) if e.code == ErrorCode::RateLimited),
@@ -327,11 +327,7 @@ async fn a_credential_has_one_op_budget_whichever_transport_it_uses() {
     );
     // ...and its socket is limited at once, with the same refusal.
     let mut bot_ws = Ws::welcomed(&server.base, &key).await;
-    let frame = op_frame(
-        &board_id,
-        "card.create",
-        json!({"column_id": col, "title": "bot ws"}),
-    );
+    let frame = create_frame(&board_id, &col, "bot ws");
     let over_ws = ws_refusal(bot_ws.ask(1, frame).await);
     assert_eq!(
         over_ws, over_http,
@@ -340,22 +336,14 @@ async fn a_credential_has_one_op_budget_whichever_transport_it_uses() {
 
     // Once the wait is over the budget refills for both transports alike.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let frame = op_frame(
-        &board_id,
-        "card.create",
-        json!({"column_id": col, "title": "later"}),
-    );
+    let frame = create_frame(&board_id, &col, "later");
     let f = bot_ws.ask(2, frame).await;
     assert!(matches!(f, ServerFrame::Ok(_)), "still limited: {f:?}");
 }
 
 #[tokio::test]
 async fn notifications_read_and_subscribe_refuse_alike_on_every_transport() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Reads").await;
-    let other = new_org(&server, "Elsewhere").await;
-    let foreign = new_board(&other, json!({"name": "F"})).await;
-    let foreign_id = foreign["id"].as_str().unwrap().to_string();
+    let (server, org, foreign_id) = org_and_foreign_board("Reads").await;
     let owner_token = org.owner.token.clone().expect("owner token");
     let key = new_key(&org).await;
 

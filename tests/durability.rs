@@ -17,10 +17,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// The op limits out of the way: the writers below send as fast as the server answers.
-const UNLIMITED: [(&str, &str); 2] = [
-    ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CONNECTION", "1000000"),
-    ("BOARDROOM_LIMITS__OPS_BURST_PER_CONNECTION", "1000000"),
-];
+use common::UNLIMITED_OPS as UNLIMITED;
 
 const WRITERS: usize = 4;
 /// Ops each writer keeps in flight: enough that the journal always has a batch waiting.
@@ -124,8 +121,7 @@ async fn events_per_op(db_url: &str, board: Uuid) -> HashMap<Uuid, i64> {
 /// it was acked with, and every op sent (acked, lost in flight, or refused) retried with its
 /// op_id ends up applied exactly once.
 async fn kill_9_under_load(db_url: &str) {
-    let server = TestServer::start(db_url, &UNLIMITED).await;
-    let org = new_org(&server, "Crash").await;
+    let (server, org) = server_with_org_on(db_url, "Crash", &UNLIMITED).await;
     let (board, b) = new_board(&org).await;
     let mut cards = Vec::new();
     for i in 0..8 {

@@ -16,9 +16,15 @@ fn prefs_path(org: &str) -> String {
     format!("/api/v1/orgs/{org}/me/notification-preferences")
 }
 
+/// A card titled `title` made by the owner in `col` of `board`, assigned to `m` (which tells
+/// them, unless they muted it); its id.
+async fn assigned(org: &Org, board: Uuid, col: Uuid, title: &str, m: &Member) -> Value {
+    let card = json!({"column_id": col, "title": title, "assignees": [m.id]});
+    op_ok(&org.owner, board, "card.create", card).await["id"].clone()
+}
+
 async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
-    let server = TestServer::start(db, &[]).await;
-    let org = new_org(&server, "Prefs").await;
+    let (server, org) = server_with_org_on(db, "Prefs", &[]).await;
     let (a_id, a_col) = board_and_column(&org, "A").await;
     let (b_id, b_col) = board_and_column(&org, "B").await;
     let m = add_member(&server, &org.owner, &org.id, "member").await;
@@ -36,13 +42,7 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
 
     // The member's socket is open (and board A live) before any change: no reconnect later.
     let mut ws = Ws::welcomed(&server.base, m.api.token.as_deref().unwrap()).await;
-    op_ok(
-        &org.owner,
-        a_id,
-        "card.create",
-        json!({"column_id": a_col, "title": "warm-up", "assignees": [m.id]}),
-    )
-    .await;
+    assigned(&org, a_id, a_col, "warm-up", &m).await;
     let n = ws.notification().await;
     assert_eq!(n.notification.kind, NotificationKind::CardAssigned);
     assert_eq!(n.unread, 1);
@@ -50,13 +50,11 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
     // Mute "assigned".
     let (s, p) = m
         .api
-        .send(
-            "PUT",
+        .put(
             &path,
-            Some(json!({"kinds": ["mention", "job.status"], "muted_boards": []})),
+            json!({"kinds": ["mention", "job.status"], "muted_boards": []}),
         )
-        .await
-        .pair();
+        .await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["kinds"], json!(["mention", "job.status"]));
     assert_time(&p["updated_at"]);
@@ -64,14 +62,7 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
     assert_eq!(again["kinds"], p["kinds"], "{again}");
 
     // An assignment now makes nothing; a mention after it does, and is the next frame.
-    let card_id = Uuid::now_v7();
-    op_ok(
-        &org.owner,
-        a_id,
-        "card.create",
-        json!({"column_id": a_col, "title": "muted kind", "assignees": [m.id], "card_id": card_id}),
-    )
-    .await;
+    let card_id = assigned(&org, a_id, a_col, "muted kind", &m).await;
     op_ok(
         &org.owner,
         a_id,
@@ -90,29 +81,11 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
     // Mute board B instead (every kind back on): B says nothing, A still does.
     let (s, p) = m
         .api
-        .send(
-            "PUT",
-            &path,
-            Some(json!({"kinds": ["card.assigned", "mention", "job.status"], "muted_boards": [b_id, b_id]})),
-        )
-        .await
-        .pair();
+        .put(&path, json!({"kinds": ["card.assigned", "mention", "job.status"], "muted_boards": [b_id, b_id]})).await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["muted_boards"], json!([b_id]), "kept once");
-    op_ok(
-        &org.owner,
-        b_id,
-        "card.create",
-        json!({"column_id": b_col, "title": "muted board", "assignees": [m.id]}),
-    )
-    .await;
-    op_ok(
-        &org.owner,
-        a_id,
-        "card.create",
-        json!({"column_id": a_col, "title": "heard", "assignees": [m.id]}),
-    )
-    .await;
+    assigned(&org, b_id, b_col, "muted board", &m).await;
+    assigned(&org, a_id, a_col, "heard", &m).await;
     let n = ws.notification().await;
     assert_eq!(n.notification.board_id, a_id, "a muted board was pushed");
     assert_eq!(n.notification.kind, NotificationKind::CardAssigned);
@@ -139,13 +112,11 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
     // Bad input, keys and outsiders.
     let e = expect_error(
         &m.api
-            .send(
-                "PUT",
+            .put(
                 &path,
-                Some(json!({"kinds": ["card.assigned", "gossip"], "muted_boards": []})),
+                json!({"kinds": ["card.assigned", "gossip"], "muted_boards": []}),
             )
-            .await
-            .pair(),
+            .await,
         400,
         "bad_request",
     );
@@ -155,20 +126,15 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
     );
     expect_bad_field(
         &m.api
-            .send(
-                "PUT",
+            .put(
                 &path,
-                Some(json!({"kinds": [], "muted_boards": [Uuid::now_v7()]})),
+                json!({"kinds": [], "muted_boards": [Uuid::now_v7()]}),
             )
-            .await
-            .pair(),
+            .await,
         "muted_boards",
     );
     expect_bad_field(
-        &m.api
-            .send("PUT", &path, Some(json!({"kinds": []})))
-            .await
-            .pair(),
+        &m.api.put(&path, json!({"kinds": []})).await,
         "muted_boards",
     );
     let (_, still) = m.api.get(&path).await;
@@ -187,9 +153,8 @@ async fn muted_kinds_and_boards_are_not_pushed_nor_counted(db: &str) {
     expect_error(
         &other
             .owner
-            .send("PUT", &path, Some(json!({"kinds": [], "muted_boards": []})))
-            .await
-            .pair(),
+            .put(&path, json!({"kinds": [], "muted_boards": []}))
+            .await,
         404,
         "not_found",
     );

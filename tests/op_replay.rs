@@ -42,17 +42,9 @@ async fn events_of(db: &str, board_id: &str, op_id: Uuid) -> i64 {
 
 #[tokio::test]
 async fn another_principal_replaying_an_op_id_is_authorized_and_refused() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Replay").await;
+    let (server, org) = server_with_org("Replay").await;
     let member = add_member(&server, &org.owner, &org.id, "member").await;
-    let cust_user = add_member(&server, &org.owner, &org.id, "customer").await;
-    let cust = org
-        .create(
-            "customers",
-            json!({"name": "Carla", "user_id": cust_user.id}),
-        )
-        .await;
+    let (cust_user, cust) = linked_customer(&server, &org.owner, &org.id, "Carla").await;
     let board = create_board(
         &org.owner,
         &org.id,
@@ -85,30 +77,18 @@ async fn another_principal_replaying_an_op_id_is_authorized_and_refused() {
     assert_eq!(s, 200, "{first}");
     let seq = first["seq"].as_u64().expect("seq");
 
+    let db = server.db_url.clone();
     let check = |owner: Api, customer: Api, member: Api| {
         let (board_id, card_id, db) = (board_id.clone(), card_id.clone(), db.clone());
         async move {
             // The customer may not archive: the replay is refused as the op it is, not
             // answered with the owner's result.
-            let got = op(
-                &customer,
-                &board_id,
-                x,
-                "card.archive",
-                json!({"card_id": card_id}),
-            )
-            .await;
-            expect_forbidden(&got);
             // A member may archive, but not under the owner's op_id: a collision.
-            let got = op(
-                &member,
-                &board_id,
-                x,
-                "card.archive",
-                json!({"card_id": card_id}),
-            )
-            .await;
-            expect_error(&got, 409, "conflict");
+            for (who, status, code) in [(&customer, 403, "forbidden"), (&member, 409, "conflict")] {
+                let archive = json!({"card_id": card_id});
+                let got = op(who, &board_id, x, "card.archive", archive).await;
+                expect_error(&got, status, code);
+            }
             let card = live_card(&owner, &board_id, &card_id)
                 .await
                 .expect("the card was archived by a replay");

@@ -54,12 +54,7 @@ async fn send_all(ws: &mut Ws, frames: Vec<ClientFrame>) -> Vec<u64> {
 }
 
 async fn retry_after_the_memory_window(db_url: &str) {
-    let env = [
-        ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CONNECTION", "1000000"),
-        ("BOARDROOM_LIMITS__OPS_BURST_PER_CONNECTION", "1000000"),
-    ];
-    let server = TestServer::start(db_url, &env).await;
-    let org = new_org(&server, "Window").await;
+    let (server, org) = server_with_org_on(db_url, "Window", &UNLIMITED_OPS).await;
     let b = new_board(&org, json!({"name": "Window"})).await;
     let board: Uuid = b["id"].as_str().unwrap().parse().unwrap();
     let card = create_card(&org.owner, &b, "c").await;

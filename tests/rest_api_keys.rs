@@ -13,11 +13,9 @@ fn path(org: &str) -> String {
 #[tokio::test]
 async fn issue_list_use_and_revoke() {
     let (server, org) = server_with_org("Bots R Us").await;
-    let (s, k) = org
-        .owner
-        .post(&path(&org.id), json!({"name": "ci-bot", "role": "member"}))
+    let k = org
+        .create("api-keys", json!({"name": "ci-bot", "role": "member"}))
         .await;
-    assert_eq!(s, 201, "{k}");
     assert_uuid(&k["id"]);
     let key = k["key"].as_str().expect("key").to_string();
     assert!(key.starts_with("br_"), "{key}");
@@ -164,9 +162,8 @@ async fn scope_and_expiry_are_kept() {
     let board_id = b["id"].as_str().unwrap();
     let before = chrono::Utc::now();
     let k = org
-        .owner
-        .post_created(
-            &path(&org.id),
+        .create(
+            "api-keys",
             json!({"name": "scoped", "role": "member", "boards": [board_id], "expires_in_days": 7}),
         )
         .await;
@@ -190,9 +187,8 @@ async fn a_scoped_key_sees_only_its_boards() {
     let (_, outside) = org.owner.post(&boards, json!({"name": "Outside"})).await;
     let inside_id = inside["id"].as_str().unwrap();
     let k = org
-        .owner
-        .post_created(
-            &path(&org.id),
+        .create(
+            "api-keys",
             json!({"name": "scoped", "role": "member", "boards": [inside_id]}),
         )
         .await;
@@ -227,9 +223,8 @@ async fn a_scoped_key_touches_nothing_org_wide() {
         .await;
     let cust_path = format!("{customers}/{}", cust["id"].as_str().unwrap());
     let k = org
-        .owner
-        .post_created(
-            &path(&org.id),
+        .create(
+            "api-keys",
             json!({"name": "scoped", "role": "admin", "boards": [inside_id]}),
         )
         .await;
@@ -270,9 +265,8 @@ async fn a_scoped_key_touches_nothing_org_wide() {
 async fn an_expired_key_is_refused() {
     let (server, org) = server_with_org("Bots R Us").await;
     let k = org
-        .owner
-        .post_created(
-            &path(&org.id),
+        .create(
+            "api-keys",
             json!({"name": "short-lived", "role": "member", "expires_in_days": 1}),
         )
         .await;
@@ -343,9 +337,8 @@ async fn no_owner_keys_and_bad_fields() {
 #[tokio::test]
 async fn only_owners_and_admins_manage_keys() {
     let (server, org) = server_with_org("Bots R Us").await;
-    let (_, k) = org
-        .owner
-        .post(&path(&org.id), json!({"name": "k", "role": "member"}))
+    let k = org
+        .create("api-keys", json!({"name": "k", "role": "member"}))
         .await;
     let one = format!("{}/{}", path(&org.id), k["id"].as_str().unwrap());
     let admin = add_member(&server, &org.owner, &org.id, "admin").await;
@@ -390,22 +383,52 @@ async fn only_owners_and_admins_manage_keys() {
     assert_eq!(s, 200);
 }
 
+/// A server whose HTTP ops are limited to 1 a second per credential after a burst, and an org
+/// with a board to send them to.
+struct Throttled {
+    server: TestServer,
+    org: Org,
+    board_id: String,
+    col: String,
+    /// `POST` here: the board's ops.
+    ops: String,
+}
+
+impl Throttled {
+    /// The server (bursts of `burst` ops) and an org named `name` with a kanban board.
+    async fn start(name: &str, burst: &str) -> Throttled {
+        let (server, org) = server_with_org_env(
+            name,
+            &[
+                ("BOARDROOM_LIMITS__HTTP_OPS_PER_SECOND_PER_CREDENTIAL", "1"),
+                ("BOARDROOM_LIMITS__HTTP_OPS_BURST_PER_CREDENTIAL", burst),
+            ],
+        )
+        .await;
+        let board = new_board(&org, json!({"name": "B"})).await;
+        let board_id = board["id"].as_str().unwrap().to_string();
+        let col = board["columns"][0]["id"].as_str().unwrap().to_string();
+        let ops = format!("/api/v1/boards/{board_id}/ops");
+        Throttled {
+            server,
+            org,
+            board_id,
+            col,
+            ops,
+        }
+    }
+
+    /// A `card.create` op (new `op_id`) of card `card` in the board's first column.
+    fn create(&self, card: &str) -> Value {
+        json!({"op_id": uuid::Uuid::now_v7(), "kind": "card.create",
+               "data": {"column_id": self.col, "title": "t", "card_id": card}})
+    }
+}
+
 #[tokio::test]
 async fn http_ops_are_rate_limited_per_credential() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(
-        &db,
-        &[
-            ("BOARDROOM_LIMITS__HTTP_OPS_PER_SECOND_PER_CREDENTIAL", "1"),
-            ("BOARDROOM_LIMITS__HTTP_OPS_BURST_PER_CREDENTIAL", "3"),
-        ],
-    )
-    .await;
-    let org = new_org(&server, "Throttled").await;
-    let board = new_board(&org, json!({"name": "B"})).await;
-    let board_id = board["id"].as_str().unwrap().to_string();
-    let col = board["columns"][0]["id"].as_str().unwrap().to_string();
-    let ops = format!("/api/v1/boards/{board_id}/ops");
+    let t = Throttled::start("Throttled", "3").await;
+    let (org, ops, board_id) = (&t.org, &t.ops, &t.board_id);
     let key = |name: &'static str| {
         let owner = org.owner.clone();
         let org_id = org.id.clone();
@@ -419,16 +442,13 @@ async fn http_ops_are_rate_limited_per_credential() {
     };
     let bot_a = key("a").await;
     let bot_b = key("b").await;
-    let create = |card: &str| {
-        json!({"op_id": uuid::Uuid::now_v7(), "kind": "card.create",
-               "data": {"column_id": col, "title": "t", "card_id": card}})
-    };
+    let create = |card: &str| t.create(card);
 
     // A burst from key A: the first 3 pass, then 429 with the protocol's error body.
     let mut passed = 0;
     let (refused, refused_card) = loop {
         let card = uuid::Uuid::now_v7().to_string();
-        let r = bot_a.send("POST", &ops, Some(create(&card))).await;
+        let r = bot_a.send("POST", ops, Some(create(&card))).await;
         if r.status == 429 {
             break (r, card);
         }
@@ -450,22 +470,18 @@ async fn http_ops_are_rate_limited_per_credential() {
 
     // Another key, and a user, have budgets of their own.
     let (s, b) = bot_b
-        .post(&ops, create(&uuid::Uuid::now_v7().to_string()))
+        .post(ops, create(&uuid::Uuid::now_v7().to_string()))
         .await;
     assert_eq!(s, 200, "key B was limited by key A: {b}");
     let (s, b) = org
         .owner
-        .post(&ops, create(&uuid::Uuid::now_v7().to_string()))
+        .post(ops, create(&uuid::Uuid::now_v7().to_string()))
         .await;
     assert_eq!(s, 200, "the owner was limited by key A: {b}");
     // Key A is still refused until its wait is over; the refused op was not applied.
     if refused_at.elapsed().as_millis() + 50 < u128::from(wait_ms) {
         let r = bot_a
-            .send(
-                "POST",
-                &ops,
-                Some(create(&uuid::Uuid::now_v7().to_string())),
-            )
+            .send("POST", ops, Some(create(&uuid::Uuid::now_v7().to_string())))
             .await;
         assert_eq!(r.status, 429, "{}", r.body);
     }
@@ -482,38 +498,21 @@ async fn http_ops_are_rate_limited_per_credential() {
     // After the wait, key A gets through again.
     tokio::time::sleep(std::time::Duration::from_millis(wait_ms + 20)).await;
     let (s, b) = bot_a
-        .post(&ops, create(&uuid::Uuid::now_v7().to_string()))
+        .post(ops, create(&uuid::Uuid::now_v7().to_string()))
         .await;
     assert_eq!(s, 200, "key A still limited after its wait: {b}");
 }
 
 #[tokio::test]
 async fn http_ops_of_one_user_share_a_budget_across_tokens() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(
-        &db,
-        &[
-            ("BOARDROOM_LIMITS__HTTP_OPS_PER_SECOND_PER_CREDENTIAL", "1"),
-            ("BOARDROOM_LIMITS__HTTP_OPS_BURST_PER_CREDENTIAL", "2"),
-        ],
-    )
-    .await;
-    let org = new_org(&server, "OneUser").await;
-    let (_, board) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "B"}),
-        )
-        .await;
-    let ops = format!("/api/v1/boards/{}/ops", board["id"].as_str().unwrap());
-    let col = board["columns"][0]["id"].as_str().unwrap().to_string();
-    let create = || json!({"op_id": uuid::Uuid::now_v7(), "kind": "card.create", "data": {"column_id": col, "title": "t"}});
+    let t = Throttled::start("OneUser", "2").await;
+    let (server, org, ops) = (&t.server, &t.org, &t.ops);
+    let create = || t.create(&uuid::Uuid::now_v7().to_string());
     // A second login is the same user: it does not bring a fresh budget.
     let second = server.login(&org.owner_email, PASSWORD).await;
     let mut statuses = Vec::new();
     for api in [&org.owner, &second, &org.owner, &second] {
-        statuses.push(api.post(&ops, create()).await.0);
+        statuses.push(api.post(ops, create()).await.0);
         if statuses.last() == Some(&429) {
             break;
         }

@@ -74,12 +74,8 @@ async fn every_kind_is_recorded(backend: &str) {
         .await;
     assert_eq!(s, 204, "{b}");
     // Share link.
-    let (s, link) = o
-        .post(&format!("/api/v1/cards/{card}/share-links"), json!({}))
-        .await;
-    assert_eq!(s, 201, "{link}");
-    let link_id = link["id"].as_str().unwrap().to_string();
-    let (s, b) = o.delete(&format!("/api/v1/share-links/{link_id}")).await;
+    let link = share_link(o, &card, json!({})).await;
+    let (s, b) = revoke_link(o, &link).await;
     assert_eq!(s, 204, "{b}");
     // Org setting.
     let (s, b) = o

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 const LOGIN: &str = "/api/v1/auth/login";
 const REFRESH: &str = "/api/v1/auth/refresh";
-const LOGOUT: &str = "/api/v1/auth/logout";
 
 fn jwt_part(token: &str, i: usize) -> Value {
     let part = token
@@ -30,21 +29,10 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-async fn server_with_org(extra_env: &[(&str, &str)]) -> (TestServer, String, String, String) {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, extra_env).await;
-    let email = unique_email("owner");
-    let (org, user) = create_org(&db, "Acme", &email, PASSWORD);
-    (server, org, user, email)
-}
-
 #[tokio::test]
 async fn login_returns_a_bearer_pair_with_an_hs256_access_jwt() {
-    let (server, org, user, email) = server_with_org(&[]).await;
-    let (s, body) = server
-        .api()
-        .post(LOGIN, json!({"email": email, "password": PASSWORD}))
-        .await;
+    let (server, org, user, email) = server_with_cli_org(&[]).await;
+    let (s, body) = server.api().login_attempt(&email, PASSWORD).await.pair();
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer", "{body}");
     assert_eq!(
@@ -75,7 +63,7 @@ async fn login_returns_a_bearer_pair_with_an_hs256_access_jwt() {
 
 #[tokio::test]
 async fn me_shows_the_user_and_their_memberships() {
-    let (server, org, user, email) = server_with_org(&[]).await;
+    let (server, org, user, email) = server_with_cli_org(&[]).await;
     let api = server.login(&email, PASSWORD).await;
     let (s, body) = api.get("/api/v1/me").await;
     assert_eq!(s, 200, "{body}");
@@ -104,22 +92,15 @@ async fn me_shows_the_user_and_their_memberships() {
 
 #[tokio::test]
 async fn wrong_password_and_unknown_email_are_the_same_401() {
-    let (server, _org, _user, email) = server_with_org(&[]).await;
+    let (server, _org, _user, email) = server_with_cli_org(&[]).await;
     let api = server.api();
-    let wrong = api
-        .post(
-            LOGIN,
-            json!({"email": email, "password": "not the password"}),
-        )
-        .await;
-    let e1 = expect_error(&wrong, 401, "unauthorized");
+    let wrong = api.login_attempt(&email, "not the password").await.pair();
+    let e1 = expect_unauthorized(&wrong);
     let unknown = api
-        .post(
-            LOGIN,
-            json!({"email": unique_email("nobody"), "password": PASSWORD}),
-        )
-        .await;
-    let e2 = expect_error(&unknown, 401, "unauthorized");
+        .login_attempt(&unique_email("nobody"), PASSWORD)
+        .await
+        .pair();
+    let e2 = expect_unauthorized(&unknown);
     assert_eq!(
         e1["message"], e2["message"],
         "the two failures must not be told apart"
@@ -134,16 +115,12 @@ async fn wrong_password_and_unknown_email_are_the_same_401() {
 
 #[tokio::test]
 async fn requests_without_a_valid_token_are_401() {
-    let (server, org, _user, _email) = server_with_org(&[]).await;
+    let (server, org, _user, _email) = server_with_cli_org(&[]).await;
     let api = server.api();
-    expect_error(&api.get("/api/v1/me").await, 401, "unauthorized");
-    expect_error(
-        &api.get(&format!("/api/v1/orgs/{org}/boards")).await,
-        401,
-        "unauthorized",
-    );
+    expect_unauthorized(&api.get("/api/v1/me").await);
+    expect_unauthorized(&api.get(&format!("/api/v1/orgs/{org}/boards")).await);
     let garbage = api.with_token("not-a-token");
-    expect_error(&garbage.get("/api/v1/me").await, 401, "unauthorized");
+    expect_unauthorized(&garbage.get("/api/v1/me").await);
     // Not a Bearer scheme.
     let r = api
         .request("GET", "/api/v1/me")
@@ -156,7 +133,7 @@ async fn requests_without_a_valid_token_are_401() {
 
 #[tokio::test]
 async fn forged_and_tampered_jwts_are_refused() {
-    let (server, _org, user, email) = server_with_org(&[]).await;
+    let (server, _org, user, email) = server_with_cli_org(&[]).await;
     let secret = server.jwt_secret.clone();
     let n = now();
     let claims = json!({"sub": user, "iat": n, "exp": n + 600, "typ": "access"});
@@ -239,7 +216,7 @@ async fn forged_and_tampered_jwts_are_refused() {
     for (what, token) in forged {
         let got = server.api().with_token(&token).get("/api/v1/me").await;
         assert_eq!(got.0, 401, "{what}: expected 401, got {} {}", got.0, got.1);
-        expect_error(&got, 401, "unauthorized");
+        expect_unauthorized(&got);
     }
     // The genuine token still works.
     let (s, _) = server
@@ -253,7 +230,7 @@ async fn forged_and_tampered_jwts_are_refused() {
 #[tokio::test]
 async fn access_token_expires_on_time_and_refresh_renews_it() {
     let (server, org, _user, email) =
-        server_with_org(&[("BOARDROOM_AUTH__ACCESS_TOKEN_TTL_SECS", "1")]).await;
+        server_with_cli_org(&[("BOARDROOM_AUTH__ACCESS_TOKEN_TTL_SECS", "1")]).await;
     let before = Instant::now();
     let t = login(&server.base, &email, PASSWORD).await;
     assert_eq!(t.body["expires_in"], 1, "{}", t.body);
@@ -269,17 +246,10 @@ async fn access_token_expires_on_time_and_refresh_renews_it() {
     // exp has second resolution and there is no leeway: 2.2 s after the login started, the
     // current second is past exp whatever the sub-second timing was.
     tokio::time::sleep_until((before + Duration::from_millis(2200)).into()).await;
-    expect_error(&api.get("/api/v1/me").await, 401, "unauthorized");
-    expect_error(
-        &api.get(&format!("/api/v1/orgs/{org}/boards")).await,
-        401,
-        "unauthorized",
-    );
+    expect_unauthorized(&api.get("/api/v1/me").await);
+    expect_unauthorized(&api.get(&format!("/api/v1/orgs/{org}/boards")).await);
 
-    let (s, body) = server
-        .api()
-        .post(REFRESH, json!({"refresh_token": t.refresh}))
-        .await;
+    let (s, body) = server.api().refresh(&t.refresh).await;
     assert_eq!(s, 200, "{body}");
     let fresh = body["access_token"].as_str().expect("access_token");
     let (s, _) = server.api().with_token(fresh).get("/api/v1/me").await;
@@ -288,13 +258,11 @@ async fn access_token_expires_on_time_and_refresh_renews_it() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
-    let (server, _org, user, email) = server_with_org(&[]).await;
+    let (server, _org, user, email) = server_with_cli_org(&[]).await;
     let api = server.api();
     let t1 = login(&server.base, &email, PASSWORD).await;
 
-    let (s, body) = api
-        .post(REFRESH, json!({"refresh_token": t1.refresh}))
-        .await;
+    let (s, body) = api.refresh(&t1.refresh).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
@@ -306,110 +274,54 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     assert_eq!(s, 200);
 
     // The newest token of the family works once...
-    let (s, body) = api.post(REFRESH, json!({"refresh_token": r2})).await;
+    let (s, body) = api.refresh(&r2).await;
     assert_eq!(s, 200, "{body}");
     let r3 = text_of(&body, "refresh_token");
 
     // ...then the spent first token comes back: theft. 401, and the family is revoked.
-    expect_error(
-        &api.post(REFRESH, json!({"refresh_token": t1.refresh}))
-            .await,
-        401,
-        "unauthorized",
-    );
-    expect_error(
-        &api.post(REFRESH, json!({"refresh_token": r3})).await,
-        401,
-        "unauthorized",
-    );
+    expect_unauthorized(&api.refresh(&t1.refresh).await);
+    expect_unauthorized(&api.refresh(&r3).await);
     // And stays revoked.
-    expect_error(
-        &api.post(REFRESH, json!({"refresh_token": r3})).await,
-        401,
-        "unauthorized",
-    );
+    expect_unauthorized(&api.refresh(&r3).await);
 
     // Logging in again starts a new family that works.
     let t4 = login(&server.base, &email, PASSWORD).await;
-    let (s, body) = api
-        .post(REFRESH, json!({"refresh_token": t4.refresh}))
-        .await;
+    let (s, body) = api.refresh(&t4.refresh).await;
     assert_eq!(s, 200, "{body}");
 }
 
 #[tokio::test]
 async fn bad_refresh_requests() {
-    let (server, _org, _user, _email) = server_with_org(&[]).await;
+    let (server, _org, _user, _email) = server_with_cli_org(&[]).await;
     let api = server.api();
-    expect_error(
-        &api.post(REFRESH, json!({"refresh_token": "brr_nonsense"}))
-            .await,
-        401,
-        "unauthorized",
-    );
-    expect_error(
-        &api.post(REFRESH, json!({"refresh_token": ""})).await,
-        401,
-        "unauthorized",
-    );
+    expect_unauthorized(&api.refresh("brr_nonsense").await);
+    expect_unauthorized(&api.refresh("").await);
     expect_bad_field(&api.post(REFRESH, json!({})).await, "refresh_token");
 }
 
 #[tokio::test]
 async fn an_access_token_is_not_a_refresh_token() {
-    let (server, _org, _user, email) = server_with_org(&[]).await;
+    let (server, _org, _user, email) = server_with_cli_org(&[]).await;
     let t = login(&server.base, &email, PASSWORD).await;
-    expect_error(
-        &server
-            .api()
-            .post(REFRESH, json!({"refresh_token": t.access}))
-            .await,
-        401,
-        "unauthorized",
-    );
+    expect_unauthorized(&server.api().refresh(&t.access).await);
     // And a refresh token is not an access token.
-    expect_error(
-        &server.api().with_token(&t.refresh).get("/api/v1/me").await,
-        401,
-        "unauthorized",
-    );
+    expect_unauthorized(&server.api().with_token(&t.refresh).get("/api/v1/me").await);
 }
 
 #[tokio::test]
 async fn logout_spends_the_refresh_token() {
-    let (server, _org, _user, email) = server_with_org(&[]).await;
+    let (server, _org, _user, email) = server_with_cli_org(&[]).await;
     let t = login(&server.base, &email, PASSWORD).await;
     let other = login(&server.base, &email, PASSWORD).await;
 
     // Logout needs a user.
-    expect_error(
-        &server
-            .api()
-            .post(LOGOUT, json!({"refresh_token": t.refresh}))
-            .await,
-        401,
-        "unauthorized",
-    );
-    let (s, body) = server
-        .api()
-        .with_token(&t.access)
-        .post(LOGOUT, json!({"refresh_token": t.refresh}))
-        .await;
+    expect_unauthorized(&server.api().logout(&t.refresh).await);
+    let (s, body) = server.logout(&t).await;
     assert_eq!(s, 204, "{body}");
     assert_eq!(body, Value::Null, "204 has no body");
-    expect_error(
-        &server
-            .api()
-            .post(REFRESH, json!({"refresh_token": t.refresh}))
-            .await,
-        401,
-        "unauthorized",
-    );
+    expect_unauthorized(&server.api().refresh(&t.refresh).await);
     // Another session of the same user is not logged out.
-    let (s, body) = server
-        .api()
-        .post(REFRESH, json!({"refresh_token": other.refresh}))
-        .await;
+    let (s, body) = server.api().refresh(&other.refresh).await;
     assert_eq!(s, 200, "{body}");
 }
 
@@ -417,23 +329,14 @@ async fn logout_spends_the_refresh_token() {
 async fn login_is_throttled_per_account() {
     // Per account from one address (tests/security_edge.rs: from another address the account
     // is not locked).
-    let (server, org, _user, email) = server_with_org(&[
-        (
-            "BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_ACCOUNT_IP_PER_MINUTE",
-            "3",
-        ),
-        ("BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_IP_PER_MINUTE", "1000"),
-    ])
-    .await;
+    let (server, org, _user, email) = server_with_cli_org(&login_limits("3", "1000")).await;
     // Another account on the same address, made before the limit bites.
     let owner = server.login(&email, PASSWORD).await; // attempt 1 of 3 for `email`
     let m = add_member(&server, &owner, &org, "member").await;
 
     let api = server.api();
     for i in 0..2 {
-        let got = api
-            .post(LOGIN, json!({"email": email, "password": "wrong password"}))
-            .await;
+        let got = api.login_attempt(&email, "wrong password").await.pair();
         assert_eq!(
             got.0,
             401,
@@ -443,57 +346,36 @@ async fn login_is_throttled_per_account() {
         );
     }
     for pw in ["wrong password", PASSWORD] {
-        let r = api
-            .send("POST", LOGIN, Some(json!({"email": email, "password": pw})))
-            .await;
+        let r = api.login_attempt(&email, pw).await;
         let (_, retry) = expect_retry_later(&r, 429, "rate_limited");
         let secs: u64 = retry.trim().parse().expect("Retry-After is whole seconds");
         assert!((1..=60).contains(&secs), "Retry-After {secs}");
     }
     // The same account with different letter case is the same account.
     let upper = email.to_uppercase();
-    let got = api
-        .post(LOGIN, json!({"email": upper, "password": PASSWORD}))
-        .await;
+    let got = api.login_attempt(&upper, PASSWORD).await.pair();
     assert_ne!(
         got.0, 200,
         "the limit must not be dodged by changing case: {}",
         got.1
     );
     // Another account from the same address is not affected.
-    let (s, body) = api
-        .post(LOGIN, json!({"email": m.email, "password": PASSWORD}))
-        .await;
+    let (s, body) = api.login_attempt(&m.email, PASSWORD).await.pair();
     assert_eq!(s, 200, "{body}");
 }
 
 #[tokio::test]
 async fn login_is_throttled_per_address() {
-    let (server, _org, _user, email) = server_with_org(&[
-        (
-            "BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_ACCOUNT_IP_PER_MINUTE",
-            "1000",
-        ),
-        ("BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_IP_PER_MINUTE", "4"),
-    ])
-    .await;
+    let (server, _org, _user, email) = server_with_cli_org(&login_limits("1000", "4")).await;
     let api = server.api();
     for i in 0..4 {
         let got = api
-            .post(
-                LOGIN,
-                json!({"email": unique_email("guess"), "password": "guess"}),
-            )
-            .await;
+            .login_attempt(&unique_email("guess"), "guess")
+            .await
+            .pair();
         assert_eq!(got.0, 401, "attempt {}: {}", i + 1, got.1);
     }
-    let r = api
-        .send(
-            "POST",
-            LOGIN,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
+    let r = api.login_attempt(&email, PASSWORD).await;
     expect_retry_later(&r, 429, "rate_limited");
 }
 
@@ -530,35 +412,30 @@ fn assert_limit(allowed: usize, secs: f64, per_minute: usize) {
     );
 }
 
+/// On a server with the shipped limits, login attempts (`body`, given the owner's email) are
+/// refused after `per_minute` of them, give or take the refill (see [`assert_limit`]); `max`
+/// attempts at the most.
+async fn assert_default_limit(per_minute: usize, max: usize, body: impl Fn(&str) -> Value) {
+    let (server, _org, _user, email) = server_with_cli_org(&[]).await;
+    let (allowed, secs) = attempts_until_429(&server.api(), || body(&email), max).await;
+    assert_limit(allowed, secs, per_minute);
+}
+
 #[tokio::test]
 async fn default_limit_is_10_attempts_per_account() {
-    let (server, _org, _user, email) = server_with_org(&[]).await;
-    let api = server.api();
-    let (allowed, secs) = attempts_until_429(
-        &api,
-        || json!({"email": email, "password": "wrong password"}),
-        40,
-    )
-    .await;
-    assert_limit(allowed, secs, 10);
+    let wrong = |email: &str| json!({"email": email, "password": "wrong password"});
+    assert_default_limit(10, 40, wrong).await;
 }
 
 #[tokio::test]
 async fn default_limit_is_30_attempts_per_address() {
-    let (server, _org, _user, _email) = server_with_org(&[]).await;
-    let api = server.api();
-    let (allowed, secs) = attempts_until_429(
-        &api,
-        || json!({"email": unique_email("guess"), "password": "guess"}),
-        80,
-    )
-    .await;
-    assert_limit(allowed, secs, 30);
+    let guess = |_: &str| json!({"email": unique_email("guess"), "password": "guess"});
+    assert_default_limit(30, 80, guess).await;
 }
 
 #[tokio::test]
 async fn malformed_login_requests_are_400() {
-    let (server, _org, _user, email) = server_with_org(&[]).await;
+    let (server, _org, _user, email) = server_with_cli_org(&[]).await;
     let api = server.api();
     expect_bad_field(&api.post(LOGIN, json!({"email": email})).await, "password");
     expect_bad_field(

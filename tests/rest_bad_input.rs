@@ -9,13 +9,36 @@ use serde_json::{json, Value};
 
 /// Everything the org holds, as the owner sees it.
 async fn snapshot(api: &Api, org: &str) -> Value {
-    let mut all = serde_json::Map::new();
-    for what in ["members", "customers", "boards", "api-keys"] {
-        let (s, body) = api.get(&format!("/api/v1/orgs/{org}/{what}")).await;
-        assert_eq!(s, 200, "{what}: {body}");
-        all.insert(what.to_string(), body);
+    let whats = ["members", "customers", "boards", "api-keys"];
+    Value::Object(org_lists(api, org, &whats).await)
+}
+
+/// A server with an org, and what the org held before the test sent it bad requests.
+struct Untouched {
+    server: TestServer,
+    org: Org,
+    before: Value,
+}
+
+impl Untouched {
+    async fn new(name: &str) -> Untouched {
+        let (server, org) = server_with_org(name).await;
+        let before = snapshot(&org.owner, &org.id).await;
+        Untouched {
+            server,
+            org,
+            before,
+        }
     }
-    Value::Object(all)
+
+    /// Asserts the org holds what it held at the start: `what` changed nothing.
+    async fn assert_unchanged(&self, what: &str) {
+        assert_eq!(
+            snapshot(&self.org.owner, &self.org.id).await,
+            self.before,
+            "{what} changed something"
+        );
+    }
 }
 
 /// One valid body per writing endpoint of an org, to break in different ways.
@@ -23,7 +46,7 @@ fn endpoints(org: &str) -> Vec<(String, Value)> {
     vec![
         (
             format!("/api/v1/orgs/{org}/members"),
-            json!({"email": unique_email("x"), "name": "X", "password": PASSWORD, "role": "member"}),
+            member_body(&unique_email("x"), "X", "member"),
         ),
         (
             format!("/api/v1/orgs/{org}/customers"),
@@ -39,10 +62,8 @@ fn endpoints(org: &str) -> Vec<(String, Value)> {
 
 #[tokio::test]
 async fn malformed_json_is_400() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Bad Input").await;
-    let before = snapshot(&org.owner, &org.id).await;
+    let t = Untouched::new("Bad Input").await;
+    let (server, org) = (&t.server, &t.org);
     let bodies: [&[u8]; 6] = [
         b"{",
         b"{\"name\": }",
@@ -74,19 +95,13 @@ async fn malformed_json_is_400() {
             .await;
         expect_error(&r.pair(), 400, "bad_request");
     }
-    assert_eq!(
-        snapshot(&org.owner, &org.id).await,
-        before,
-        "malformed requests changed something"
-    );
+    t.assert_unchanged("malformed requests").await;
 }
 
 #[tokio::test]
 async fn missing_unknown_and_mistyped_fields_are_named() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Bad Fields").await;
-    let before = snapshot(&org.owner, &org.id).await;
+    let t = Untouched::new("Bad Fields").await;
+    let org = &t.org;
     for (path, good) in endpoints(&org.id) {
         let obj = good.as_object().unwrap();
         // Every required field of the valid body, left out.
@@ -113,19 +128,13 @@ async fn missing_unknown_and_mistyped_fields_are_named() {
         let got = org.owner.post(&path, json!(["name", "X"])).await;
         expect_error(&got, 400, "bad_request");
     }
-    assert_eq!(
-        snapshot(&org.owner, &org.id).await,
-        before,
-        "refused requests changed something"
-    );
+    t.assert_unchanged("refused requests").await;
 }
 
 #[tokio::test]
 async fn over_long_strings_are_named() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Long Strings").await;
-    let before = snapshot(&org.owner, &org.id).await;
+    let t = Untouched::new("Long Strings").await;
+    let org = &t.org;
     let long = "x".repeat(101);
     for (path, good) in endpoints(&org.id) {
         let mut b = good.as_object().unwrap().clone();
@@ -138,15 +147,13 @@ async fn over_long_strings_are_named() {
         );
         expect_bad_field(&got, "name");
     }
-    assert_eq!(snapshot(&org.owner, &org.id).await, before);
+    t.assert_unchanged("over-long names").await;
 }
 
 #[tokio::test]
 async fn bodies_over_the_default_limit_are_413() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Big Bodies").await;
-    let before = snapshot(&org.owner, &org.id).await;
+    let t = Untouched::new("Big Bodies").await;
+    let (server, org) = (&t.server, &t.org);
     // 70 000 bytes of otherwise valid JSON, over the default 65 536.
     let big = serde_json::to_vec(&json!({"name": "X", "pad": "p".repeat(70_000)})).unwrap();
     for (path, _) in endpoints(&org.id) {
@@ -160,7 +167,7 @@ async fn bodies_over_the_default_limit_are_413() {
         .await
         .pair();
     expect_error(&got, 413, "too_large");
-    assert_eq!(snapshot(&org.owner, &org.id).await, before);
+    t.assert_unchanged("bodies over the limit").await;
     // Just under the limit is read (and refused only for its unknown field).
     let mut under = serde_json::to_vec(&json!({"name": "X", "pad": ""})).unwrap();
     let pad = 65_536 - under.len();
@@ -176,9 +183,11 @@ async fn bodies_over_the_default_limit_are_413() {
 
 #[tokio::test]
 async fn body_limit_is_configurable() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[("BOARDROOM_LIMITS__MAX_BODY_BYTES", "2048")]).await;
-    let org = new_org(&server, "Small Bodies").await;
+    let (_server, org) = server_with_org_env(
+        "Small Bodies",
+        &[("BOARDROOM_LIMITS__MAX_BODY_BYTES", "2048")],
+    )
+    .await;
     let path = format!("/api/v1/orgs/{}/customers", org.id);
     // 3 000 bytes: over this server's limit.
     let body = serde_json::to_vec(&json!({"name": "X", "phone": "1".repeat(3_000)})).unwrap();

@@ -9,6 +9,11 @@ fn path(org: &str) -> String {
     format!("/api/v1/orgs/{org}/boards")
 }
 
+/// The path that archives board `id`.
+fn archive_path(id: impl std::fmt::Display) -> String {
+    format!("/api/v1/boards/{id}/archive")
+}
+
 /// Checks the board's columns: names and done flags in order, positions strictly rising
 /// bytewise, distinct ids.
 #[track_caller]
@@ -47,11 +52,7 @@ fn check_columns(board: &Value, want: &[(&str, bool)]) {
 #[tokio::test]
 async fn kanban_is_the_default_template() {
     let (_server, org) = server_with_org("Boards Co").await;
-    let (s, b) = org
-        .owner
-        .post(&path(&org.id), json!({"name": "Sprint 1"}))
-        .await;
-    assert_eq!(s, 201, "{b}");
+    let b = org.create("boards", json!({"name": "Sprint 1"})).await;
     assert_uuid(&b["id"]);
     assert_eq!(b["org_id"], json!(org.id));
     assert_eq!(b["name"], "Sprint 1");
@@ -61,11 +62,7 @@ async fn kanban_is_the_default_template() {
     check_columns(&b, &[("To do", false), ("Doing", false), ("Done", true)]);
 
     let b2 = org
-        .owner
-        .post_created(
-            &path(&org.id),
-            json!({"name": "Explicit", "template": "kanban"}),
-        )
+        .create("boards", json!({"name": "Explicit", "template": "kanban"}))
         .await;
     assert_eq!(b2["template"], "kanban");
     check_columns(&b2, &[("To do", false), ("Doing", false), ("Done", true)]);
@@ -77,11 +74,7 @@ async fn kanban_is_the_default_template() {
 async fn jobs_template_has_job_statuses() {
     let (_server, org) = server_with_org("Boards Co").await;
     let b = org
-        .owner
-        .post_created(
-            &path(&org.id),
-            json!({"name": "Call-outs", "template": "jobs"}),
-        )
+        .create("boards", json!({"name": "Call-outs", "template": "jobs"}))
         .await;
     assert_eq!(b["template"], "jobs");
     check_columns(
@@ -98,10 +91,9 @@ async fn jobs_template_has_job_statuses() {
 #[tokio::test]
 async fn list_and_archive() {
     let (_server, org) = server_with_org("Boards Co").await;
-    let (_, a) = org.owner.post(&path(&org.id), json!({"name": "A"})).await;
-    let (_, b) = org
-        .owner
-        .post(&path(&org.id), json!({"name": "B", "template": "jobs"}))
+    let a = org.create("boards", json!({"name": "A"})).await;
+    let b = org
+        .create("boards", json!({"name": "B", "template": "jobs"}))
         .await;
     let l = org.owner.get_ok(&path(&org.id)).await;
     let mut got = ids(&l, "boards");
@@ -119,10 +111,7 @@ async fn list_and_archive() {
 
     let (s, archived) = org
         .owner
-        .post(
-            &format!("/api/v1/boards/{}/archive", a["id"].as_str().unwrap()),
-            json!({}),
-        )
+        .post(&archive_path(a["id"].as_str().unwrap()), json!({}))
         .await;
     assert_eq!(s, 200, "{archived}");
     assert_eq!(archived["id"], a["id"]);
@@ -135,12 +124,7 @@ async fn list_and_archive() {
     );
 
     expect_error(
-        &org.owner
-            .post(
-                &format!("/api/v1/boards/{}/archive", random_id()),
-                json!({}),
-            )
-            .await,
+        &org.owner.post(&archive_path(random_id()), json!({})).await,
         404,
         "not_found",
     );
@@ -149,14 +133,11 @@ async fn list_and_archive() {
 #[tokio::test]
 async fn archive_without_a_body() {
     let (_server, org) = server_with_org("Boards Co").await;
-    let (_, a) = org.owner.post(&path(&org.id), json!({"name": "A"})).await;
+    let a = org.create("boards", json!({"name": "A"})).await;
     // A POST with no body at all is a natural way to call an action endpoint.
     let r = org
         .owner
-        .request(
-            "POST",
-            &format!("/api/v1/boards/{}/archive", a["id"].as_str().unwrap()),
-        )
+        .request("POST", &archive_path(a["id"].as_str().unwrap()))
         .send()
         .await
         .unwrap();
@@ -176,19 +157,13 @@ async fn who_may_create_and_archive() {
         assert_eq!(s, 201, "{role}: {b}");
         let (s, a) = m
             .api
-            .post(
-                &format!("/api/v1/boards/{}/archive", b["id"].as_str().unwrap()),
-                json!({}),
-            )
+            .post(&archive_path(b["id"].as_str().unwrap()), json!({}))
             .await;
         assert_eq!(s, 200, "{role}: {a}");
         assert_eq!(a["archived"], true);
     }
-    let (_, keep) = org
-        .owner
-        .post(&path(&org.id), json!({"name": "Keep"}))
-        .await;
-    let keep_archive = format!("/api/v1/boards/{}/archive", keep["id"].as_str().unwrap());
+    let keep = org.create("boards", json!({"name": "Keep"})).await;
+    let keep_archive = archive_path(keep["id"].as_str().unwrap());
     for role in ["worker", "customer"] {
         let m = add_member(&server, &org.owner, &org.id, role).await;
         let before = org.owner.get_ok(&path(&org.id)).await;

@@ -86,13 +86,11 @@ async fn create_org_prints_one_json_line_and_the_owner_can_log_in() {
 
 #[tokio::test]
 async fn create_org_with_a_taken_email_fails_and_makes_nothing() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let email = unique_email("taken");
-    create_org(&db, "First", &email, PASSWORD);
-    let orgs = sql_count(&db, "SELECT count(*) FROM organizations").await;
+    let (server, _org, _user, email) = server_with_cli_org(&[]).await;
+    let db = &server.db_url;
+    let orgs = sql_count(db, "SELECT count(*) FROM organizations").await;
     let out = run_cli(
-        &db,
+        db,
         &[
             "create-org",
             "--name",
@@ -113,7 +111,7 @@ async fn create_org_with_a_taken_email_fails_and_makes_nothing() {
         "failure without a message"
     );
     assert_eq!(
-        sql_count(&db, "SELECT count(*) FROM organizations").await,
+        sql_count(db, "SELECT count(*) FROM organizations").await,
         orgs,
         "a half-made org was left"
     );

@@ -28,11 +28,7 @@ async fn populate(server: &TestServer) -> A {
         .create("api-keys", json!({"name": "A's bot", "role": "member"}))
         .await;
     let card = create_card(&org.owner, &board, "A's job").await;
-    let (s, link) = org
-        .owner
-        .post(&format!("/api/v1/cards/{card}/share-links"), json!({}))
-        .await;
-    assert_eq!(s, 201, "{link}");
+    let link = share_link(&org.owner, &card, json!({})).await;
     A {
         org,
         member,
@@ -44,29 +40,24 @@ async fn populate(server: &TestServer) -> A {
     }
 }
 
+/// A server with org A ([`populate`]d) and an empty org B, whose people try A's things.
+async fn two_orgs() -> (TestServer, A, Org) {
+    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
+    let a = populate(&server).await;
+    let b = new_org(&server, "Org B").await;
+    (server, a, b)
+}
+
 /// Everything of A that the API can show, as A's owner sees it.
 async fn state_of(a: &A, server: &TestServer) -> Value {
-    let mut all = serde_json::Map::new();
-    for what in ["members", "customers", "boards", "api-keys"] {
-        let (s, body) = a
-            .org
-            .owner
-            .get(&format!("/api/v1/orgs/{}/{what}", a.org.id))
-            .await;
-        assert_eq!(s, 200, "{what}: {body}");
-        all.insert(what.into(), body);
-    }
-    let (s, c) = a
-        .org
-        .owner
-        .get(&format!(
-            "/api/v1/orgs/{}/customers/{}",
-            a.org.id,
-            a.customer["id"].as_str().unwrap()
-        ))
-        .await;
-    assert_eq!(s, 200, "{c}");
-    all.insert("customer".into(), c);
+    let whats = ["members", "customers", "boards", "api-keys"];
+    let mut all = org_lists(&a.org.owner, &a.org.id, &whats).await;
+    let customer = format!(
+        "/api/v1/orgs/{}/customers/{}",
+        a.org.id,
+        a.customer["id"].as_str().unwrap()
+    );
+    all.insert("customer".into(), a.org.owner.get_ok(&customer).await);
     let live_links = sql_count(
         &server.db_url,
         &format!(
@@ -79,9 +70,27 @@ async fn state_of(a: &A, server: &TestServer) -> Value {
     Value::Object(all)
 }
 
+type Attack = (&'static str, String, Option<Value>);
+
+fn get(path: String) -> Attack {
+    ("GET", path, None)
+}
+
+fn post(path: String, body: Value) -> Attack {
+    ("POST", path, Some(body))
+}
+
+fn patch(path: String, body: Value) -> Attack {
+    ("PATCH", path, Some(body))
+}
+
+fn delete(path: String) -> Attack {
+    ("DELETE", path, None)
+}
+
 /// Every org-A request, with a body where it takes one.
-fn attacks(a: &A) -> Vec<(&'static str, String, Option<Value>)> {
-    let org = &a.org.id;
+fn attacks(a: &A) -> Vec<Attack> {
+    let o = format!("/api/v1/orgs/{}", a.org.id);
     let member = &a.member.id;
     let owner = &a.org.owner_id;
     let customer = a.customer["id"].as_str().unwrap();
@@ -89,80 +98,33 @@ fn attacks(a: &A) -> Vec<(&'static str, String, Option<Value>)> {
     let key = a.key["id"].as_str().unwrap();
     let link = a.link["id"].as_str().unwrap();
     let card = &a.card;
+    let intruder = member_body(&unique_email("intruder"), "Intruder", "owner");
     vec![
-        ("GET", format!("/api/v1/orgs/{org}/members"), None),
-        (
-            "POST",
-            format!("/api/v1/orgs/{org}/members"),
-            Some(
-                json!({"email": unique_email("intruder"), "name": "Intruder", "password": PASSWORD, "role": "owner"}),
-            ),
+        get(format!("{o}/members")),
+        post(format!("{o}/members"), intruder),
+        patch(format!("{o}/members/{member}"), json!({"role": "worker"})),
+        patch(format!("{o}/members/{owner}"), json!({"role": "worker"})),
+        delete(format!("{o}/members/{member}")),
+        delete(format!("{o}/members/{owner}")),
+        get(format!("{o}/customers")),
+        get(format!("{o}/customers/{customer}")),
+        post(format!("{o}/customers"), json!({"name": "Planted"})),
+        patch(
+            format!("{o}/customers/{customer}"),
+            json!({"name": "Renamed"}),
         ),
-        (
-            "PATCH",
-            format!("/api/v1/orgs/{org}/members/{member}"),
-            Some(json!({"role": "worker"})),
+        delete(format!("{o}/customers/{customer}")),
+        get(format!("{o}/boards")),
+        post(format!("{o}/boards"), json!({"name": "Planted"})),
+        post(format!("/api/v1/boards/{board}/archive"), json!({})),
+        get(format!("{o}/api-keys")),
+        post(
+            format!("{o}/api-keys"),
+            json!({"name": "Planted", "role": "admin"}),
         ),
-        (
-            "PATCH",
-            format!("/api/v1/orgs/{org}/members/{owner}"),
-            Some(json!({"role": "worker"})),
-        ),
-        (
-            "DELETE",
-            format!("/api/v1/orgs/{org}/members/{member}"),
-            None,
-        ),
-        (
-            "DELETE",
-            format!("/api/v1/orgs/{org}/members/{owner}"),
-            None,
-        ),
-        ("GET", format!("/api/v1/orgs/{org}/customers"), None),
-        (
-            "GET",
-            format!("/api/v1/orgs/{org}/customers/{customer}"),
-            None,
-        ),
-        (
-            "POST",
-            format!("/api/v1/orgs/{org}/customers"),
-            Some(json!({"name": "Planted"})),
-        ),
-        (
-            "PATCH",
-            format!("/api/v1/orgs/{org}/customers/{customer}"),
-            Some(json!({"name": "Renamed"})),
-        ),
-        (
-            "DELETE",
-            format!("/api/v1/orgs/{org}/customers/{customer}"),
-            None,
-        ),
-        ("GET", format!("/api/v1/orgs/{org}/boards"), None),
-        (
-            "POST",
-            format!("/api/v1/orgs/{org}/boards"),
-            Some(json!({"name": "Planted"})),
-        ),
-        (
-            "POST",
-            format!("/api/v1/boards/{board}/archive"),
-            Some(json!({})),
-        ),
-        ("GET", format!("/api/v1/orgs/{org}/api-keys"), None),
-        (
-            "POST",
-            format!("/api/v1/orgs/{org}/api-keys"),
-            Some(json!({"name": "Planted", "role": "admin"})),
-        ),
-        ("DELETE", format!("/api/v1/orgs/{org}/api-keys/{key}"), None),
-        (
-            "POST",
-            format!("/api/v1/cards/{card}/share-links"),
-            Some(json!({})),
-        ),
-        ("DELETE", format!("/api/v1/share-links/{link}"), None),
+        delete(format!("{o}/api-keys/{key}")),
+        post(format!("/api/v1/cards/{card}/share-links"), json!({})),
+        delete(format!("/api/v1/share-links/{link}")),
     ]
 }
 
@@ -176,10 +138,7 @@ async fn assert_all_not_found(a: &A, as_b: &Api, who: &str) {
 
 #[tokio::test]
 async fn users_of_another_org_get_404_everywhere_and_change_nothing() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let a = populate(&server).await;
-    let b = new_org(&server, "Org B").await;
+    let (server, a, b) = two_orgs().await;
     let before = state_of(&a, &server).await;
 
     assert_all_not_found(&a, &b.owner, "B's owner").await;
@@ -208,10 +167,7 @@ async fn users_of_another_org_get_404_everywhere_and_change_nothing() {
 
 #[tokio::test]
 async fn api_keys_of_another_org_get_404_everywhere() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let a = populate(&server).await;
-    let b = new_org(&server, "Org B").await;
+    let (server, a, b) = two_orgs().await;
     let k = b
         .create("api-keys", json!({"name": "B's bot", "role": "admin"}))
         .await;
@@ -223,10 +179,7 @@ async fn api_keys_of_another_org_get_404_everywhere() {
 
 #[tokio::test]
 async fn another_org_looks_exactly_like_no_org() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let a = populate(&server).await;
-    let b = new_org(&server, "Org B").await;
+    let (_server, a, b) = two_orgs().await;
     let customer = a.customer["id"].as_str().unwrap();
     let board = a.board["id"].as_str().unwrap();
     let link = a.link["id"].as_str().unwrap();
@@ -277,10 +230,7 @@ async fn another_org_looks_exactly_like_no_org() {
 
 #[tokio::test]
 async fn references_into_another_org_are_refused() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let a = populate(&server).await;
-    let b = new_org(&server, "Org B").await;
+    let (server, a, b) = two_orgs().await;
     let a_customer_user = add_member(&server, &a.org.owner, &a.org.id, "customer").await;
 
     // A customer of B linked to a user of A.
@@ -291,12 +241,7 @@ async fn references_into_another_org_are_refused() {
             json!({"name": "Stolen", "user_id": a_customer_user.id}),
         )
         .await;
-    assert!(
-        (400..500).contains(&got.0),
-        "linking A's user from B: {} {}",
-        got.0,
-        got.1
-    );
+    expect_client_error(&got, "linking A's user from B");
     let (_, l) = b
         .owner
         .get(&format!("/api/v1/orgs/{}/customers", b.id))

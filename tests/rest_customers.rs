@@ -98,12 +98,7 @@ async fn customer_lifecycle() {
 #[tokio::test]
 async fn customer_can_be_linked_to_a_customer_user() {
     let (server, org) = server_with_org("Plumbers Ltd").await;
-    let u = add_member(&server, &org.owner, &org.id, "customer").await;
-    let (s, c) = org
-        .owner
-        .post(&path(&org.id), json!({"name": "Linked", "user_id": u.id}))
-        .await;
-    assert_eq!(s, 201, "{c}");
+    let (u, c) = linked_customer(&server, &org.owner, &org.id, "Linked").await;
     assert_eq!(c["user_id"], json!(u.id));
     let id = c["id"].as_str().unwrap();
     // Unlink and relink with PATCH.
@@ -125,22 +120,14 @@ async fn customer_can_be_linked_to_a_customer_user() {
             json!({"name": "Ghost", "user_id": random_id()}),
         )
         .await;
-    assert!(
-        (400..500).contains(&got.0),
-        "linking an unknown user: {} {}",
-        got.0,
-        got.1
-    );
+    expect_client_error(&got, "linking an unknown user");
     assert_eq!(org.owner.get_ok(&path(&org.id)).await, before);
 }
 
 #[tokio::test]
 async fn who_may_manage_customers() {
     let (server, org) = server_with_org("Plumbers Ltd").await;
-    let (_, c) = org
-        .owner
-        .post(&path(&org.id), json!({"name": "Target"}))
-        .await;
+    let c = org.create("customers", json!({"name": "Target"})).await;
     let one = format!("{}/{}", path(&org.id), c["id"].as_str().unwrap());
 
     // Admin and member may do everything.
@@ -182,10 +169,7 @@ async fn who_may_manage_customers() {
 #[tokio::test]
 async fn customer_fields_are_validated() {
     let (_server, org) = server_with_org("Plumbers Ltd").await;
-    let (_, c) = org
-        .owner
-        .post(&path(&org.id), json!({"name": "Valid"}))
-        .await;
+    let c = org.create("customers", json!({"name": "Valid"})).await;
     let one = format!("{}/{}", path(&org.id), c["id"].as_str().unwrap());
     let before = org.owner.get_ok(&path(&org.id)).await;
 

@@ -22,11 +22,7 @@ async fn owner_creates_lists_and_member_logs_in() {
     let (server, org) = server_with_org("Members Inc").await;
     let email = unique_email("new");
     let m = org
-        .owner
-        .post_created(
-            &members_path(&org.id),
-            json!({"email": email, "name": "New Person", "password": PASSWORD, "role": "member"}),
-        )
+        .create("members", member_body(&email, "New Person", "member"))
         .await;
     assert_uuid(&m["id"]);
     assert_eq!(m["email"], json!(email));
@@ -86,7 +82,7 @@ async fn admin_manages_members_but_not_owners() {
     let got = a
         .post(
             &members_path(&org.id),
-            json!({"email": unique_email("o"), "name": "Would-be owner", "password": PASSWORD, "role": "owner"}),
+            member_body(&unique_email("o"), "Would-be owner", "owner"),
         )
         .await;
     expect_forbidden(&got);
@@ -135,7 +131,7 @@ async fn lesser_roles_may_not_touch_members() {
             .api
             .post(
                 &members_path(&org.id),
-                json!({"email": unique_email("x"), "name": "X", "password": PASSWORD, "role": "worker"}),
+                member_body(&unique_email("x"), "X", "worker"),
             )
             .await;
         expect_forbidden(&create);
@@ -216,22 +212,14 @@ async fn deactivated_member_loses_access() {
     assert_eq!(body, Value::Null);
 
     // Their login fails like any failed login.
-    let got = server
-        .api()
-        .post(
-            "/api/v1/auth/login",
-            json!({"email": m.email, "password": PASSWORD}),
-        )
-        .await;
-    expect_error(&got, 401, "unauthorized");
+    let got = server.api().login_attempt(&m.email, PASSWORD).await.pair();
+    expect_unauthorized(&got);
     // Their existing access token no longer opens org paths.
-    expect_error(&m.api.get(&boards).await, 401, "unauthorized");
-    expect_error(
+    expect_unauthorized(&m.api.get(&boards).await);
+    expect_unauthorized(
         &m.api
             .post(&boards, json!({"name": "after deactivation"}))
             .await,
-        401,
-        "unauthorized",
     );
     let (_, l) = org.owner.get(&boards).await;
     assert!(
@@ -243,14 +231,7 @@ async fn deactivated_member_loses_access() {
         "{l}"
     );
     // Nor can they renew it.
-    expect_error(
-        &server
-            .api()
-            .post("/api/v1/auth/refresh", json!({"refresh_token": t.refresh}))
-            .await,
-        401,
-        "unauthorized",
-    );
+    expect_unauthorized(&server.api().refresh(&t.refresh).await);
     // The list says so, if it lists them at all.
     let l = org.owner.get_ok(&members_path(&org.id)).await;
     if let Some(entry) = find(&l, &m.id) {
@@ -266,10 +247,7 @@ async fn duplicate_email_is_409() {
     for email in [m.email.clone(), org.owner_email.clone()] {
         let got = org
             .owner
-            .post(
-                &members_path(&org.id),
-                json!({"email": email, "name": "Dup", "password": PASSWORD, "role": "worker"}),
-            )
+            .post(&members_path(&org.id), member_body(&email, "Dup", "worker"))
             .await;
         expect_error(&got, 409, "conflict");
     }
@@ -313,10 +291,7 @@ async fn member_fields_are_validated() {
             ),
         ),
         ("email", ok(long_email, "N".into(), PASSWORD.into())),
-        (
-            "role",
-            json!({"email": unique_email("r"), "name": "N", "password": PASSWORD, "role": "emperor"}),
-        ),
+        ("role", member_body(&unique_email("r"), "N", "emperor")),
         (
             "role",
             json!({"email": unique_email("r"), "name": "N", "password": PASSWORD}),

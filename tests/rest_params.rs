@@ -25,9 +25,7 @@ fn assert_error_shape(what: &str, status: u16, body: &Value, code: &str) {
 
 #[tokio::test]
 async fn a_malformed_path_parameter_is_a_json_bad_request_on_every_route() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Params").await;
+    let (_server, org) = server_with_org("Params").await;
     let mut checked = 0;
     for r in routes() {
         // Debug routes are mounted only with `realtime.debug_endpoints` (tests/security_edge).
@@ -73,9 +71,7 @@ async fn a_malformed_path_parameter_is_a_json_bad_request_on_every_route() {
 
 #[tokio::test]
 async fn a_malformed_query_string_is_a_json_bad_request() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Params").await;
+    let (_server, org) = server_with_org("Params").await;
     let board = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
     let board_id = board["id"].as_str().expect("board id");
     for path in [
@@ -101,9 +97,7 @@ async fn sse_with_header(server: &TestServer, topic: &str, token: Option<&str>) 
 
 #[tokio::test]
 async fn sse_takes_the_credential_from_the_authorization_header() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Stream").await;
+    let (server, org) = server_with_org("Stream").await;
     let board = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
     let topic = format!("board:{}", board["id"].as_str().expect("board id"));
     let token = org.owner.token.clone().expect("owner token");

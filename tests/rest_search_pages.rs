@@ -40,9 +40,7 @@ async fn all_pages(api: &Api, path: &str, key: &str, limit: usize) -> Vec<String
 
 #[tokio::test]
 async fn jobs_are_found_by_status_text_and_customer_page_by_page() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Field Co").await;
+    let (server, org) = server_with_org("Field Co").await;
     let board = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
     let board_id = board["id"].as_str().expect("board id").to_string();
     let columns: Vec<(String, String)> = board["columns"]
@@ -153,9 +151,7 @@ async fn jobs_are_found_by_status_text_and_customer_page_by_page() {
 
 #[tokio::test]
 async fn org_lists_take_limit_and_cursor_and_say_the_total() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Lists Co").await;
+    let (server, org) = server_with_org("Lists Co").await;
     let o = &org.id;
     for i in 0..4 {
         add_member(
@@ -182,11 +178,7 @@ async fn org_lists_take_limit_and_cursor_and_say_the_total() {
     let board = new_board(&org, json!({"name": "Shared"})).await;
     let card = create_card(&org.owner, &board, "Shared job").await;
     for _ in 0..3 {
-        let (s, b) = org
-            .owner
-            .post(&format!("/api/v1/cards/{card}/share-links"), json!({}))
-            .await;
-        assert_eq!(s, 201, "{b}");
+        share_link(&org.owner, &card, json!({})).await;
     }
     for (path, key, expected) in [
         (format!("/api/v1/orgs/{o}/members"), "members", 5),
@@ -245,8 +237,7 @@ async fn org_lists_take_limit_and_cursor_and_say_the_total() {
 /// Priority, estimate and column colour (issue 16.4) go through ops, are kept across a kill -9
 /// on both stores, and are not shown to the customer.
 async fn planning_fields_survive_a_restart(db: &str) {
-    let server = TestServer::start(db, &[]).await;
-    let org = new_org(&server, "Planning Co").await;
+    let (server, org) = server_with_org_on(db, "Planning Co", &[]).await;
     let board = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
     let board_id = board["id"].as_str().expect("board id").to_string();
     let column = board["columns"][0]["id"]

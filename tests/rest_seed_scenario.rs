@@ -32,7 +32,7 @@ async fn day_one_setup_and_isolation() {
         let m = admin_api
             .post_created(
                 &format!("/api/v1/orgs/{org}/members"),
-                json!({"email": email, "name": name, "password": PASSWORD, "role": role}),
+                member_body(&email, name, role),
             )
             .await;
         assert_eq!(m["role"], role);

@@ -13,9 +13,7 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Share Co").await;
+    let (server, org) = server_with_org("Share Co").await;
     let board = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
     let card = create_card(&org.owner, &board, "Fix the boiler").await;
     Setup {
@@ -43,12 +41,7 @@ async fn create_and_revoke() {
     let t = setup().await;
     let api = &t.org.owner;
     let before = chrono::Utc::now();
-    let l = api
-        .post_created(
-            &format!("/api/v1/cards/{}/share-links", t.card),
-            json!({"expires_in_days": 3}),
-        )
-        .await;
+    let l = share_link(api, &t.card, json!({"expires_in_days": 3})).await;
     assert_uuid(&l["id"]);
     let token = l["token"].as_str().expect("token");
     assert!(token.starts_with("brs_"), "{token}");
@@ -87,12 +80,7 @@ async fn default_expiry_is_30_days() {
     let t = setup().await;
     let before = chrono::Utc::now();
     // No body fields at all.
-    let (s, l) = t
-        .org
-        .owner
-        .post(&format!("/api/v1/cards/{}/share-links", t.card), json!({}))
-        .await;
-    assert_eq!(s, 201, "{l}");
+    let l = share_link(&t.org.owner, &t.card, json!({})).await;
     let exp = assert_time(&l["expires_at"]);
     let want = before + chrono::Duration::days(30);
     assert!(
@@ -100,12 +88,7 @@ async fn default_expiry_is_30_days() {
         "expires_at {exp}, want about {want}"
     );
     // Two links for one card are two different tokens.
-    let (s, l2) = t
-        .org
-        .owner
-        .post(&format!("/api/v1/cards/{}/share-links", t.card), json!({}))
-        .await;
-    assert_eq!(s, 201, "{l2}");
+    let l2 = share_link(&t.org.owner, &t.card, json!({})).await;
     assert_ne!(l["token"], l2["token"]);
     assert_ne!(l["id"], l2["id"]);
 }

@@ -14,7 +14,6 @@ use std::time::Duration;
 use uuid::Uuid;
 
 const LOGIN: &str = "/api/v1/auth/login";
-const LOGOUT: &str = "/api/v1/auth/logout";
 const ME: &str = "/api/v1/me";
 /// The secret older releases shipped in config.toml: public knowledge.
 const PUBLISHED_SECRET: &str = "dev-only-insecure-secret-change-me";
@@ -64,14 +63,19 @@ async fn assert_no_demo(server: &TestServer) {
         json!(false),
         "no demo in production: {health}"
     );
-    let (s, body) = server
-        .api()
-        .post(
-            LOGIN,
-            json!({"email": "owner@demo.boardroom", "password": "boardroom-demo"}),
-        )
-        .await;
+    let api = server.api();
+    let demo = api.login_attempt("owner@demo.boardroom", "boardroom-demo");
+    let (s, body) = demo.await.pair();
     assert_eq!(s, 401, "the demo logins must not exist: {body}");
+}
+
+/// Two logins of `org`'s owner: two sessions of one user.
+async fn logins(server: &TestServer, org: &Org) -> [Tokens; 2] {
+    let email = &org.owner_email;
+    [
+        login(&server.base, email, PASSWORD).await,
+        login(&server.base, email, PASSWORD).await,
+    ]
 }
 
 async fn status_of_me(server: &TestServer, token: &str) -> (u16, Value) {
@@ -220,26 +224,19 @@ async fn ping_pong(ws: &mut Ws) {
 /// `GET /me`, not the SSE stream; another login of the same user is untouched.
 #[tokio::test]
 async fn logout_ends_the_access_token_of_that_login() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Acme").await;
-    let a = login(&server.base, &org.owner_email, PASSWORD).await;
-    let b = login(&server.base, &org.owner_email, PASSWORD).await;
+    let (server, org) = server_with_org("Acme").await;
+    let [a, b] = logins(&server, &org).await;
     let mut live = welcomed(&server, &a.access).await;
     assert_eq!(status_of_me(&server, &a.access).await.0, 200);
 
-    let (s, body) = server
-        .api()
-        .with_token(&a.access)
-        .post(LOGOUT, json!({"refresh_token": a.refresh}))
-        .await;
+    let (s, body) = server.logout(&a).await;
     assert_eq!(s, 204, "{body}");
     assert_eq!(
         live.closed().await,
         Closed::Code(close::CREDENTIALS_REVOKED)
     );
     let got = status_of_me(&server, &a.access).await;
-    expect_error(&got, 401, "unauthorized");
+    expect_unauthorized(&got);
     hello_refused(&server, &a.access).await;
     let (s, body) = server
         .api()
@@ -258,32 +255,18 @@ async fn logout_ends_the_access_token_of_that_login() {
 /// 15.2: refresh-token reuse revokes the login; its access tokens stop at once too.
 #[tokio::test]
 async fn refresh_reuse_ends_the_access_tokens_of_that_login() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Acme").await;
+    let (server, org) = server_with_org("Acme").await;
     let first = login(&server.base, &org.owner_email, PASSWORD).await;
-    let (s, rotated) = server
-        .api()
-        .post(
-            "/api/v1/auth/refresh",
-            json!({"refresh_token": first.refresh}),
-        )
-        .await;
+    let (s, rotated) = server.api().refresh(&first.refresh).await;
     assert_eq!(s, 200, "{rotated}");
     let newer = rotated["access_token"].as_str().unwrap().to_string();
     assert_eq!(status_of_me(&server, &newer).await.0, 200);
     // The spent refresh token again: someone has a copy.
-    let (s, _) = server
-        .api()
-        .post(
-            "/api/v1/auth/refresh",
-            json!({"refresh_token": first.refresh}),
-        )
-        .await;
+    let (s, _) = server.api().refresh(&first.refresh).await;
     assert_eq!(s, 401);
     for t in [&first.access, &newer] {
         let got = status_of_me(&server, t).await;
-        expect_error(&got, 401, "unauthorized");
+        expect_unauthorized(&got);
         hello_refused(&server, t).await;
     }
 }
@@ -292,31 +275,21 @@ async fn refresh_reuse_ends_the_access_tokens_of_that_login() {
 /// leaves it open, logging out the new one closes it.
 #[tokio::test]
 async fn renewing_a_session_moves_it_to_the_new_login() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Acme").await;
-    let old = login(&server.base, &org.owner_email, PASSWORD).await;
-    let new = login(&server.base, &org.owner_email, PASSWORD).await;
+    let (server, org) = server_with_org("Acme").await;
+    let [old, new] = logins(&server, &org).await;
     let mut ws = welcomed(&server, &old.access).await;
     ws.send(ClientFrame::Auth(Auth {
         r#ref: Some(Ref::Int(1)),
         token: new.access.clone(),
     }))
     .await;
-    let (f, _) = ws
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = ws.next_answer().await;
     assert!(matches!(f, ServerFrame::Ok(_)), "{f:?}");
 
-    let logout = |t: &Tokens| {
-        let api = server.api().with_token(&t.access);
-        let body = json!({"refresh_token": t.refresh});
-        async move { api.post(LOGOUT, body).await }
-    };
-    assert_eq!(logout(&old).await.0, 204);
+    assert_eq!(server.logout(&old).await.0, 204);
     assert_eq!(ws.quiet(Duration::from_millis(500)).await, None);
     ping_pong(&mut ws).await;
-    assert_eq!(logout(&new).await.0, 204);
+    assert_eq!(server.logout(&new).await.0, 204);
     assert_eq!(ws.closed().await, Closed::Code(close::CREDENTIALS_REVOKED));
 }
 
@@ -354,11 +327,7 @@ async fn logout_on_one_node_is_seen_by_the_others() {
     let t = login(&n1.base, &org.owner_email, PASSWORD).await;
     // Node 2 checks the token now, so it has "not revoked" cached.
     assert_eq!(status_of_me(&n2, &t.access).await.0, 200);
-    let (s, _) = n1
-        .api()
-        .with_token(&t.access)
-        .post(LOGOUT, json!({"refresh_token": t.refresh}))
-        .await;
+    let (s, _) = n1.logout(&t).await;
     assert_eq!(s, 204);
     // The broker message takes a moment; well inside the 60 s the cache would hold it.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -386,9 +355,7 @@ async fn sse_head(server: &TestServer, topic: &str, token: &str) -> (u16, String
 /// resource, not a 200 stream with an `error` event.
 #[tokio::test]
 async fn sse_on_a_topic_the_caller_may_not_read_is_404() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Acme").await;
+    let (server, org) = server_with_org("Acme").await;
     let board = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
     let card = create_card(&org.owner, &board, "Not the worker's job").await;
     let worker = add_member(&server, &org.owner, &org.id, "worker").await;
@@ -409,9 +376,7 @@ async fn sse_on_a_topic_the_caller_may_not_read_is_404() {
 /// contract is maps with string keys.
 #[tokio::test]
 async fn msgpack_positional_frames_are_bad_requests() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Acme").await;
+    let (server, org) = server_with_org("Acme").await;
     let mut ws = Ws::connect(&server.base, Codec::MsgPack).await;
     ws.send(hello(org.owner.token.as_deref().unwrap())).await;
     assert!(matches!(ws.recv().await, ServerFrame::Welcome(_)));
@@ -437,16 +402,11 @@ fn ip(s: &str) -> IpAddr {
 /// account's owner, elsewhere, still logs in. With the shipped limits.
 #[tokio::test]
 async fn a_stranger_cannot_lock_a_known_user_out() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let email = unique_email("owner");
-    create_org(&db, "Acme", &email, PASSWORD);
+    let (server, _org, _user, email) = server_with_cli_org(&[]).await;
     let stranger = Api::from_address(&server.base, ip("127.0.0.2"));
     let mut refused = false;
     for _ in 0..15 {
-        let (s, body) = stranger
-            .post(LOGIN, json!({"email": email, "password": "guess"}))
-            .await;
+        let (s, body) = stranger.login_attempt(&email, "guess").await.pair();
         match s {
             401 => {}
             429 => {
@@ -458,9 +418,7 @@ async fn a_stranger_cannot_lock_a_known_user_out() {
     }
     assert!(refused, "the stranger's address must be throttled");
     let owner = Api::from_address(&server.base, ip("127.0.0.3"));
-    let (s, body) = owner
-        .post(LOGIN, json!({"email": email, "password": PASSWORD}))
-        .await;
+    let (s, body) = owner.login_attempt(&email, PASSWORD).await.pair();
     assert_eq!(s, 200, "the owner from another address: {body}");
 }
 
@@ -468,9 +426,7 @@ async fn a_stranger_cannot_lock_a_known_user_out() {
 /// shipped), over HTTP and the socket.
 #[tokio::test]
 async fn notifications_read_caps_its_ids() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Acme").await;
+    let (server, org) = server_with_org("Acme").await;
     let ids = |n: usize| (0..n).map(|_| Uuid::now_v7()).collect::<Vec<_>>();
     let got = org
         .owner
@@ -487,9 +443,7 @@ async fn notifications_read_caps_its_ids() {
     let mut ws = welcomed(&server, org.owner.token.as_deref().unwrap()).await;
     ws.send_json(json!({"type": "notifications.read", "ref": 9, "ids": ids(101)}))
         .await;
-    let (f, _) = ws
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = ws.next_answer().await;
     match f {
         ServerFrame::Error(e) => {
             assert_eq!(e.code, ErrorCode::BadRequest);
@@ -502,9 +456,7 @@ async fn notifications_read_caps_its_ids() {
 /// 14.4: a production server has no debug routes, and refuses to start with them on.
 #[tokio::test]
 async fn production_has_no_debug_doors() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Acme").await;
+    let (server, org) = server_with_org("Acme").await;
     let board = new_board(&org, json!({"name": "B"})).await;
     let id = board["id"].as_str().unwrap();
     for path in [
@@ -517,7 +469,7 @@ async fn production_has_no_debug_doors() {
 
     let mut cmd = command();
     cmd.arg("serve")
-        .env("BOARDROOM_DATABASE_URL", &db)
+        .env("BOARDROOM_DATABASE_URL", &server.db_url)
         .env("BOARDROOM_LISTEN", "127.0.0.1:0")
         .env("BOARDROOM_JWT_SECRET", "a-secret-of-this-deployment-only")
         .env("BOARDROOM_DEV_MODE", "false")

@@ -17,8 +17,7 @@ async fn listed(api: &Api, path: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn card_filter_keeps_only_that_cards_links() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Filter Co").await;
+    let (_server, org) = server_with_org("Filter Co").await;
     let board = new_board(&org, json!({"name": "Jobs"})).await;
     let api = &org.owner;
     // Two links on the first card, one on the second.
@@ -28,8 +27,7 @@ async fn card_filter_keeps_only_that_cards_links() {
         let count = if made.is_empty() { 2 } else { 1 };
         let mut links = Vec::new();
         for _ in 0..count {
-            let path = format!("/api/v1/cards/{card}/share-links");
-            let link = api.post_created(&path, json!({})).await;
+            let link = share_link(api, &card, json!({})).await;
             links.push(link["id"].as_str().expect("link id").to_string());
         }
         links.sort();

@@ -19,7 +19,13 @@ use webhooks_support::*;
 on_both_stores!(
     signature_test_event_rotate_and_redeliver_on_sqlite,
     signature_test_event_rotate_and_redeliver_on_postgres,
-    signature_test_event_rotate_and_redeliver
+    signature_test_event_rotate_and_redeliver;
+    retries_after_500s_in_board_order_on_sqlite,
+    retries_after_500s_in_board_order_on_postgres,
+    retries_after_500s_in_board_order;
+    ssrf_guard_refuses_private_targets_on_sqlite,
+    ssrf_guard_refuses_private_targets_on_postgres,
+    ssrf_guard_refuses_private_targets;
 );
 
 async fn signature_test_event_rotate_and_redeliver(db: &str) {
@@ -30,10 +36,7 @@ async fn signature_test_event_rotate_and_redeliver(db: &str) {
     assert!(secret.starts_with("whsec_"), "{w}");
     assert_eq!(w["active"], true);
     // The secret is shown once: never in reads.
-    let (s, got) = org
-        .owner
-        .get(&format!("{}/{id}", hooks_path(&org.id)))
-        .await;
+    let (s, got) = org.owner.get(&hook_path(&org.id, &id, "")).await;
     assert_eq!(s, 200);
     assert!(got.get("secret").is_none(), "{got}");
     let (_, list) = org.owner.get(&hooks_path(&org.id)).await;
@@ -41,10 +44,7 @@ async fn signature_test_event_rotate_and_redeliver(db: &str) {
     assert!(list["webhooks"][0].get("secret").is_none());
 
     // A test event arrives, signed with the secret.
-    let (s, d) = org
-        .owner
-        .post(&format!("{}/{id}/test", hooks_path(&org.id)), json!({}))
-        .await;
+    let (s, d) = hook_action(&org.owner, &org.id, &id, "/test").await;
     assert_eq!(s, 202, "{d}");
     let test_id = d["id"].as_str().unwrap().to_string();
     let hits = rx.wait(20, "the test event", |h| !h.is_empty()).await;
@@ -74,21 +74,12 @@ async fn signature_test_event_rotate_and_redeliver(db: &str) {
     assert_eq!(body["id"], ev.delivery.as_str());
 
     // Rotation: a new secret, and later deliveries are signed with it, not the old one.
-    let (s, r) = org
-        .owner
-        .post(
-            &format!("{}/{id}/rotate-secret", hooks_path(&org.id)),
-            json!({}),
-        )
-        .await;
+    let (s, r) = hook_action(&org.owner, &org.id, &id, "/rotate-secret").await;
     assert_eq!(s, 200, "{r}");
     let new_secret = r["secret"].as_str().unwrap().to_string();
     assert_ne!(new_secret, secret);
     let before = rx.hits().len();
-    let (s, _) = org
-        .owner
-        .post(&format!("{}/{id}/test", hooks_path(&org.id)), json!({}))
-        .await;
+    let (s, _) = hook_action(&org.owner, &org.id, &id, "/test").await;
     assert_eq!(s, 202);
     let hits = rx
         .wait(20, "the second test event", |h| h.len() > before)
@@ -106,54 +97,35 @@ async fn signature_test_event_rotate_and_redeliver(db: &str) {
 
     // Redeliver: the same delivery (same id) arrives again.
     let before = rx.hits().len();
-    let (s, d) = org
-        .owner
-        .post(
-            &format!(
-                "{}/{id}/deliveries/{test_id}/redeliver",
-                hooks_path(&org.id)
-            ),
-            json!({}),
-        )
-        .await;
+    let (s, d) = hook_action(
+        &org.owner,
+        &org.id,
+        &id,
+        &format!("/deliveries/{test_id}/redeliver"),
+    )
+    .await;
     assert_eq!(s, 202, "{d}");
     let hits = rx.wait(20, "the redelivery", |h| h.len() > before).await;
     assert_eq!(hits[before].delivery, test_id);
     assert!(verifies(&new_secret, &hits[before]));
-    let (s, _) = org
-        .owner
-        .post(
-            &format!(
-                "{}/{id}/deliveries/{}/redeliver",
-                hooks_path(&org.id),
-                random_id()
-            ),
-            json!({}),
-        )
-        .await;
+    let (s, _) = hook_action(
+        &org.owner,
+        &org.id,
+        &id,
+        &format!("/deliveries/{}/redeliver", random_id()),
+    )
+    .await;
     assert_eq!(s, 404);
 
     // Inactive: what happens meanwhile is not sent, not even once it is active again.
-    let (s, p) = org
-        .owner
-        .patch(
-            &format!("{}/{id}", hooks_path(&org.id)),
-            json!({"active": false}),
-        )
-        .await;
+    let (s, p) = patch_hook(&org, &id, json!({"active": false})).await;
     assert_eq!(s, 200, "{p}");
     create_card(&org.owner, &board, "while inactive").await;
     let board_id = board["id"].as_str().unwrap().to_string();
     let paused: i64 = *committed(db, std::slice::from_ref(&board_id)).await[&board_id]
         .last()
         .unwrap();
-    let (s, p) = org
-        .owner
-        .patch(
-            &format!("{}/{id}", hooks_path(&org.id)),
-            json!({"active": true}),
-        )
-        .await;
+    let (s, p) = patch_hook(&org, &id, json!({"active": true})).await;
     assert_eq!(s, 200, "{p}");
     create_card(&org.owner, &board, "active again").await;
     let resumed = paused + 1;
@@ -173,54 +145,29 @@ async fn signature_test_event_rotate_and_redeliver(db: &str) {
     // Inactive: nothing more is sent; PATCH changes the filter; DELETE removes it. A name that
     // is no event kind (an op's name) is refused: it would never match.
     for bad in ["card.nothing", "card.move", "*.created"] {
-        let got = org
-            .owner
-            .patch(
-                &format!("{}/{id}", hooks_path(&org.id)),
-                json!({"event_types": [bad]}),
-            )
-            .await;
+        let got = patch_hook(&org, &id, json!({"event_types": [bad]})).await;
         expect_bad_field(&got, "event_types");
     }
-    let (s, p) = org
-        .owner
-        .patch(
-            &format!("{}/{id}", hooks_path(&org.id)),
-            json!({"active": false, "event_types": ["comment.added"]}),
-        )
-        .await;
+    let (s, p) = patch_hook(
+        &org,
+        &id,
+        json!({"active": false, "event_types": ["comment.added"]}),
+    )
+    .await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["active"], false);
     assert_eq!(p["event_types"], json!(["comment.added"]));
-    let (s, p) = org
-        .owner
-        .patch(
-            &format!("{}/{id}", hooks_path(&org.id)),
-            json!({"event_types": null}),
-        )
-        .await;
+    let (s, p) = patch_hook(&org, &id, json!({"event_types": null})).await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["event_types"], Value::Null);
     assert_eq!(p["active"], false);
-    let (s, _) = org
-        .owner
-        .delete(&format!("{}/{id}", hooks_path(&org.id)))
-        .await;
+    let (s, _) = org.owner.delete(&hook_path(&org.id, &id, "")).await;
     assert_eq!(s, 204);
-    let (s, _) = org
-        .owner
-        .get(&format!("{}/{id}", hooks_path(&org.id)))
-        .await;
+    let (s, _) = org.owner.get(&hook_path(&org.id, &id, "")).await;
     assert_eq!(s, 404);
 }
 
 // ------------------------------------------------------------------------------------------
-
-on_both_stores!(
-    retries_after_500s_in_board_order_on_sqlite,
-    retries_after_500s_in_board_order_on_postgres,
-    retries_after_500s_in_board_order
-);
 
 /// The receiver fails the first attempts: the events are retried until they succeed, and
 /// each board's events are accepted in seq order (a failing event holds back its board).
@@ -278,12 +225,6 @@ async fn retries_after_500s_in_board_order(db: &str) {
 
 // ------------------------------------------------------------------------------------------
 
-on_both_stores!(
-    ssrf_guard_refuses_private_targets_on_sqlite,
-    ssrf_guard_refuses_private_targets_on_postgres,
-    ssrf_guard_refuses_private_targets
-);
-
 /// With `allow_private_targets` off, loopback, private, link-local and unspecified targets are
 /// refused at registration; one registered while it was on is refused at delivery time.
 async fn ssrf_guard_refuses_private_targets(db: &str) {
@@ -310,21 +251,17 @@ async fn ssrf_guard_refuses_private_targets(db: &str) {
     }
     let got = owner
         .patch(
-            &format!("{}/{id}", hooks_path(&org.id)),
+            &hook_path(&org.id, &id, ""),
             json!({"url": "http://127.0.0.2/"}),
         )
         .await;
     expect_bad_field(&got, "url");
     // The one registered before is refused when sent.
-    let (s, _) = owner
-        .post(&format!("{}/{id}/test", hooks_path(&org.id)), json!({}))
-        .await;
+    let (s, _) = hook_action(&owner, &org.id, &id, "/test").await;
     assert_eq!(s, 202);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (_, b) = owner
-            .get(&format!("{}/{id}/deliveries", hooks_path(&org.id)))
-            .await;
+        let (_, b) = owner.get(&hook_path(&org.id, &id, "/deliveries")).await;
         let d = &b["deliveries"][0];
         if d["attempts"].as_i64() >= Some(1) {
             assert_eq!(d["status"], "pending", "{d}");
@@ -348,10 +285,7 @@ async fn other_orgs_get_404_and_members_403() {
     let b = new_org(&server, "B").await;
     let rx = Receiver::start().await;
     let id = hook_to(&a, &rx).await;
-    let (s, d) = a
-        .owner
-        .post(&format!("{}/{id}/test", hooks_path(&a.id)), json!({}))
-        .await;
+    let (s, d) = hook_action(&a.owner, &a.id, &id, "/test").await;
     assert_eq!(s, 202);
     let did = d["id"].as_str().unwrap().to_string();
     let paths_a = |org: &str| {
@@ -406,6 +340,6 @@ async fn other_orgs_get_404_and_members_403() {
     let (s, _) = member.api.get(&hooks_path(&a.id)).await;
     assert_eq!(s, 403);
     // Still there for A.
-    let (s, _) = a.owner.get(&format!("{}/{id}", hooks_path(&a.id))).await;
+    let (s, _) = a.owner.get(&hook_path(&a.id, &id, "")).await;
     assert_eq!(s, 200);
 }

@@ -17,7 +17,10 @@ use webhooks_support::*;
 on_both_stores!(
     nothing_lost_or_invented_across_kill_9_on_sqlite,
     nothing_lost_or_invented_across_kill_9_on_postgres,
-    nothing_lost_or_invented_across_kill_9
+    nothing_lost_or_invented_across_kill_9;
+    the_delivery_log_is_pruned_after_its_retention_on_sqlite,
+    the_delivery_log_is_pruned_after_its_retention_on_postgres,
+    the_delivery_log_is_pruned_after_its_retention;
 );
 
 /// Ops keep coming while the server is killed with SIGKILL, then restarted: every committed
@@ -165,21 +168,12 @@ async fn a_cluster_delivers_each_event_once() {
 
 // ------------------------------------------------------------------------------------------
 
-on_both_stores!(
-    the_delivery_log_is_pruned_after_its_retention_on_sqlite,
-    the_delivery_log_is_pruned_after_its_retention_on_postgres,
-    the_delivery_log_is_pruned_after_its_retention
-);
-
 /// `log_retention_days`: finished deliveries older than that are deleted (at the dispatcher's
 /// start, then hourly); pending ones are kept.
 async fn the_delivery_log_is_pruned_after_its_retention(db: &str) {
     let (rx, server, org) = receiver_and_org(db, "Prune").await;
     let id = hook_to(&org, &rx).await;
-    let (s, _) = org
-        .owner
-        .post(&format!("{}/{id}/test", hooks_path(&org.id)), json!({}))
-        .await;
+    let (s, _) = hook_action(&org.owner, &org.id, &id, "/test").await;
     assert_eq!(s, 202);
     rx.wait(20, "the test event", |h| !h.is_empty()).await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -194,9 +188,7 @@ async fn the_delivery_log_is_pruned_after_its_retention(db: &str) {
     let owner = server.login(&org.owner_email, PASSWORD).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (s, b) = owner
-            .get(&format!("{}/{id}/deliveries", hooks_path(&org.id)))
-            .await;
+        let (s, b) = owner.get(&hook_path(&org.id, &id, "/deliveries")).await;
         assert_eq!(s, 200);
         if b["deliveries"] == json!([]) {
             break;

@@ -11,7 +11,9 @@ use sqlx::Connection;
 use std::time::Duration;
 use uuid::Uuid;
 
-async fn setup(url: &str) -> (DynStore, Org, Board, Board) {
+/// A migrated store at `url` with an org and two kanban boards, both claimed by this process:
+/// each board with the epoch its commits carry.
+async fn setup(url: &str) -> (DynStore, Org, (Board, i64), (Board, i64)) {
     let s = open(url, 4).await.unwrap();
     s.migrate().await.unwrap();
     let (o, _) = s
@@ -33,7 +35,9 @@ async fn setup(url: &str) -> (DynStore, Org, Board, Board) {
     };
     let b1 = s.create_board(mk("one")).await.unwrap();
     let b2 = s.create_board(mk("two")).await.unwrap();
-    (s, o, b1, b2)
+    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
+    let (e2, _) = s.claim_board(b2.id).await.unwrap().unwrap();
+    (s, o, (b1, e1), (b2, e2))
 }
 
 fn commit(b: &Board, epoch: i64, seq: i64) -> BoardCommit {
@@ -60,9 +64,8 @@ fn commit(b: &Board, epoch: i64, seq: i64) -> BoardCommit {
 #[tokio::test]
 async fn many_entries_group_into_few_commits_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let (s, _, b1, b2) = setup(&format!("sqlite:{}", dir.path().join("w.db").display())).await;
-    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
-    let (e2, _) = s.claim_board(b2.id).await.unwrap().unwrap();
+    let (s, _, (b1, e1), (b2, e2)) =
+        setup(&format!("sqlite:{}", dir.path().join("w.db").display())).await;
     let (journal, flusher) = Journal::start(s.clone(), 1000, 64);
     let mut waits = Vec::new();
     for seq in 1..=200 {
@@ -89,9 +92,7 @@ async fn many_entries_group_into_few_commits_on_sqlite() {
 #[tokio::test]
 async fn fenced_and_poisoned_entries_do_not_block_the_rest() {
     let url = common::fresh_pg_url().await;
-    let (s, o, b1, b2) = setup(&url).await;
-    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
-    let (e2, _) = s.claim_board(b2.id).await.unwrap().unwrap();
+    let (s, o, (b1, e1), (b2, e2)) = setup(&url).await;
     let (journal, flusher) = Journal::start(s.clone(), 100, 64);
     let good = journal.submit(commit(&b1, e1, 1)).unwrap();
     let stale = journal.submit(commit(&b2, e2 - 1, 1)).unwrap();
@@ -125,15 +126,9 @@ async fn fenced_and_poisoned_entries_do_not_block_the_rest() {
 #[tokio::test]
 async fn a_stuck_database_fills_the_journal_and_nothing_is_lost() {
     let url = common::fresh_pg_url().await;
-    let (s, _, b1, _) = setup(&url).await;
-    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
+    let (s, _, (b1, e1), _) = setup(&url).await;
     // Another session holds the boards table: every commit waits, as with a stalled database.
-    let mut blocker = sqlx::PgConnection::connect(&url).await.unwrap();
-    let mut tx = blocker.begin().await.unwrap();
-    sqlx::query("LOCK TABLE boards IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let stall = common::Stall::boards_table(&url).await;
 
     let capacity = 8;
     let (journal, flusher) = Journal::start(s.clone(), capacity, 4);
@@ -158,7 +153,7 @@ async fn a_stuck_database_fills_the_journal_and_nothing_is_lost() {
     );
     assert_eq!(journal.depth(), capacity);
 
-    tx.rollback().await.unwrap();
+    stall.release().await;
     for w in accepted.drain(..) {
         assert_eq!(w.await.unwrap(), CommitOutcome::Committed);
     }
@@ -179,8 +174,7 @@ async fn a_stuck_database_fills_the_journal_and_nothing_is_lost() {
 async fn sqlite_wal_is_checkpointed_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("w.db");
-    let (s, _, b1, _) = setup(&format!("sqlite:{}", db.display())).await;
-    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
+    let (s, _, (b1, e1), _) = setup(&format!("sqlite:{}", db.display())).await;
     let wal = dir.path().join("w.db-wal");
     // Let any checkpoint of the set-up's writes happen first.
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -244,9 +238,7 @@ async fn stored_seqs(s: &DynStore, board: Uuid) -> Vec<i64> {
 #[tokio::test]
 async fn a_retried_commit_holds_back_its_board_only_on_postgres() {
     let url = common::fresh_pg_url().await;
-    let (s, _, b1, b2) = setup(&url).await;
-    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
-    let (e2, _) = s.claim_board(b2.id).await.unwrap().unwrap();
+    let (s, _, (b1, e1), (b2, e2)) = setup(&url).await;
     let mut admin = fail_events_of(&url, b1.id, 1, "40001").await;
     let (journal, flusher) = Journal::start_pipelined(s.clone(), 100, 64, 2);
     let mut first = journal.submit(commit(&b1, e1, 1)).unwrap();
@@ -303,9 +295,7 @@ async fn a_retried_commit_holds_back_its_board_only_on_postgres() {
 #[tokio::test]
 async fn a_refused_commit_settles_before_its_board_goes_on_on_postgres() {
     let url = common::fresh_pg_url().await;
-    let (s, _, b1, b2) = setup(&url).await;
-    let (e1, _) = s.claim_board(b1.id).await.unwrap().unwrap();
-    let (e2, _) = s.claim_board(b2.id).await.unwrap().unwrap();
+    let (s, _, (b1, e1), (b2, e2)) = setup(&url).await;
     let _admin = fail_events_of(&url, b1.id, 2, "P0001").await;
     let (journal, flusher) = Journal::start_pipelined(s.clone(), 100, 64, 2);
     let mut waits = Vec::new();

@@ -38,12 +38,41 @@ async fn queue_drops(api: &Api) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn new_board(org: &Org) -> (Uuid, Uuid) {
-    board_and_column(org, "Overload").await
+/// `boardroom serve` on a fresh database with `env` and [`UNLIMITED_OPS`]: these tests are
+/// about what a board admits, not about one client's rate.
+async fn server_with(env: &[(&str, &str)]) -> TestServer {
+    let env = [env, &UNLIMITED_OPS[..]].concat();
+    TestServer::start(&fresh_pg_url().await, &env).await
 }
 
-async fn new_card(org: &Org, board: Uuid, col: Uuid) -> String {
-    card_in(&org.owner, board, col, "big").await
+/// A board with a card, and the board's one subscriber, which reads nothing from now on.
+struct OneSlow {
+    server: TestServer,
+    org: Org,
+    board: Uuid,
+    card: String,
+    token: String,
+    slow: Ws,
+}
+
+/// [`server_with`] `env`, an org named `name` with a board and a card, and a subscriber of the
+/// board that does not read.
+async fn one_slow_subscriber(name: &str, env: &[(&str, &str)]) -> OneSlow {
+    let server = server_with(env).await;
+    let org = new_org(&server, name).await;
+    let (board, col) = board_and_column(&org, "Overload").await;
+    let card = card_in(&org.owner, board, col, "big").await;
+    let token = org.owner.token.clone().unwrap();
+    let mut slow = welcomed(&server, &token).await;
+    subscribe(&mut slow, board).await;
+    OneSlow {
+        server,
+        org,
+        board,
+        card,
+        token,
+        slow,
+    }
 }
 
 fn update(r: i64, board: Uuid, card: &str, op_id: Uuid, description: &str) -> ClientFrame {
@@ -61,29 +90,10 @@ fn create(r: i64, board: Uuid, col: Uuid, op_id: Uuid) -> ClientFrame {
     .unwrap()
 }
 
-/// The answer (`ok` or `error`) to the op with ref `r`.
-async fn answer(ws: &mut Ws, r: i64) -> ServerFrame {
-    ws.recv_until(|f| match f {
-        ServerFrame::Ok(ok) => ok.r#ref == Some(Ref::Int(r)),
-        ServerFrame::Error(e) => e.r#ref == Some(Ref::Int(r)),
-        _ => false,
-    })
-    .await
-    .0
-}
-
-async fn applied_count(db: &str, op_id: Uuid) -> i64 {
-    sql_count(
-        db,
-        &format!("SELECT count(*) FROM applied_ops WHERE op_id = '{op_id}'"),
-    )
-    .await
-}
-
 /// Waits (bounded) until the write-behind has stored `op_id`.
 async fn wait_applied(db: &str, op_id: Uuid) {
     for _ in 0..200 {
-        if applied_count(db, op_id).await == 1 {
+        if applied_ops(db, op_id).await == 1 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -93,28 +103,26 @@ async fn wait_applied(db: &str, op_id: Uuid) {
 
 #[tokio::test]
 async fn a_board_whose_subscribers_are_behind_refuses_ops_unapplied_and_a_retry_applies_once() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(
-        &db,
+    // The board's only subscriber stops reading: once the socket buffers are full, its queue
+    // grows, and the board is behind.
+    let OneSlow {
+        server,
+        org,
+        board,
+        card,
+        token,
+        mut slow,
+    } = one_slow_subscriber(
+        "Behind",
         &[
             // A subscriber is behind with more than one frame waiting.
             ("BOARDROOM_REALTIME__FANOUT_BACKLOG_FRAMES", "1"),
             ("BOARDROOM_REALTIME__OVERLOAD_RETRY_AFTER_MS", "250"),
             ("BOARDROOM_LIMITS__SEND_QUEUE_FRAMES", "1024"),
-            ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CONNECTION", "100000"),
-            ("BOARDROOM_LIMITS__OPS_BURST_PER_CONNECTION", "100000"),
             ("BOARDROOM_DURABILITY", "apply"),
         ],
     )
     .await;
-    let org = new_org(&server, "Behind").await;
-    let (board, col) = new_board(&org).await;
-    let card = new_card(&org, board, col).await;
-    let token = org.owner.token.clone().unwrap();
-    // The board's only subscriber stops reading: once the socket buffers are full, its queue
-    // grows, and the board is behind.
-    let mut slow = welcomed(&server, &token).await;
-    subscribe(&mut slow, board).await;
     let mut writer = welcomed(&server, &token).await;
     let big = "x".repeat(9990);
     let mut last_ok: Option<(Uuid, u64, String)> = None;
@@ -125,7 +133,7 @@ async fn a_board_whose_subscribers_are_behind_refuses_ops_unapplied_and_a_retry_
         writer
             .send(update(i, board, &card, op_id, &description))
             .await;
-        match answer(&mut writer, i).await {
+        match writer.answer_to(i).await {
             ServerFrame::Ok(ok) => last_ok = Some((op_id, ok.seq.expect("seq"), description)),
             ServerFrame::Error(e) => {
                 refused = Some((op_id, description, e));
@@ -154,8 +162,8 @@ async fn a_board_whose_subscribers_are_behind_refuses_ops_unapplied_and_a_retry_
         }
     }
     assert!(slow.quiet(Duration::from_millis(300)).await.is_none());
-    wait_applied(&db, last_id).await;
-    assert_eq!(applied_count(&db, refused_id).await, 0);
+    wait_applied(&server.db_url, last_id).await;
+    assert_eq!(applied_ops(&server.db_url, refused_id).await, 0);
     let (s, snap) = org.owner.get(&format!("/api/v1/boards/{board}")).await;
     assert_eq!(s, 200, "{snap}");
     let descs: Vec<&str> = snap["cards"]
@@ -172,7 +180,7 @@ async fn a_board_whose_subscribers_are_behind_refuses_ops_unapplied_and_a_retry_
     writer
         .send(update(900_001, board, &card, refused_id, &refused_desc))
         .await;
-    let first = match answer(&mut writer, 900_001).await {
+    let first = match writer.answer_to(900_001).await {
         ServerFrame::Ok(ok) => ok.seq.expect("seq"),
         other => panic!("retry refused: {other:?}"),
     };
@@ -180,7 +188,7 @@ async fn a_board_whose_subscribers_are_behind_refuses_ops_unapplied_and_a_retry_
     writer
         .send(update(900_002, board, &card, refused_id, &refused_desc))
         .await;
-    match answer(&mut writer, 900_002).await {
+    match writer.answer_to(900_002).await {
         ServerFrame::Ok(ok) => assert_eq!(ok.seq, Some(first)),
         other => panic!("second retry: {other:?}"),
     }
@@ -196,31 +204,29 @@ async fn a_board_whose_subscribers_are_behind_refuses_ops_unapplied_and_a_retry_
         slow.quiet(Duration::from_millis(300)).await.is_none(),
         "the op is delivered once"
     );
-    wait_applied(&db, refused_id).await;
+    wait_applied(&server.db_url, refused_id).await;
 }
 
 #[tokio::test]
 async fn one_subscriber_that_does_not_read_is_closed_with_4009_and_the_board_keeps_taking_ops() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(
-        &db,
+    let OneSlow {
+        server,
+        board,
+        card,
+        token,
+        mut slow,
+        ..
+    } = one_slow_subscriber(
+        "OneSlow",
         &[
             // Readers in step with the writer never have 16 frames waiting; the one that does
             // not read reaches 64 and is closed.
             ("BOARDROOM_REALTIME__FANOUT_BACKLOG_FRAMES", "16"),
             ("BOARDROOM_LIMITS__SEND_QUEUE_FRAMES", "64"),
-            ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CONNECTION", "100000"),
-            ("BOARDROOM_LIMITS__OPS_BURST_PER_CONNECTION", "100000"),
             ("BOARDROOM_DURABILITY", "apply"),
         ],
     )
     .await;
-    let org = new_org(&server, "OneSlow").await;
-    let (board, col) = new_board(&org).await;
-    let card = new_card(&org, board, col).await;
-    let token = org.owner.token.clone().unwrap();
-    let mut slow = welcomed(&server, &token).await;
-    subscribe(&mut slow, board).await;
     // The slow client reads nothing until the server has given up on it (its queue overflowed:
     // the drop counter moved), then drains its socket to find the close code. Waiting for the
     // writer's 3 000 ops instead made the result depend on the machine's speed: on a loaded
@@ -271,7 +277,7 @@ async fn one_subscriber_that_does_not_read_is_closed_with_4009_and_the_board_kee
                 .await;
         }
         for i in step * 8..(step + 1) * 8 {
-            match answer(&mut writer, i).await {
+            match writer.answer_to(i).await {
                 ServerFrame::Ok(_) => {}
                 other => panic!("op {i} refused with one slow subscriber of four: {other:?}"),
             }
@@ -299,24 +305,19 @@ async fn one_subscriber_that_does_not_read_is_closed_with_4009_and_the_board_kee
 
 #[tokio::test]
 async fn ops_beyond_the_inbox_bound_are_refused_unapplied_and_retries_apply_each_once() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(
-        &db,
-        &[
-            ("BOARDROOM_REALTIME__BOARD_INBOX_OPS", "1"),
-            ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CONNECTION", "100000"),
-            ("BOARDROOM_LIMITS__OPS_BURST_PER_CONNECTION", "100000"),
-            ("BOARDROOM_DURABILITY", "commit"),
-            // The writers' sockets wait unread while the others' refused ops are retried, one
-            // committed op at a time (over a thousand: almost all of them are refused). On a
-            // loaded machine that takes longer than two heartbeats, and a socket that does
-            // not read does not answer the server's pings: the server rightly closes it as
-            // silent (PROTOCOL.md), and the test's next retry on it then fails with EPIPE on
-            // the pong its client owes. Not what this test is about.
-            ("BOARDROOM_REALTIME__HEARTBEAT_MS", "600000"),
-        ],
-    )
+    let server = server_with(&[
+        ("BOARDROOM_REALTIME__BOARD_INBOX_OPS", "1"),
+        ("BOARDROOM_DURABILITY", "commit"),
+        // The writers' sockets wait unread while the others' refused ops are retried, one
+        // committed op at a time (over a thousand: almost all of them are refused). On a
+        // loaded machine that takes longer than two heartbeats, and a socket that does
+        // not read does not answer the server's pings: the server rightly closes it as
+        // silent (PROTOCOL.md), and the test's next retry on it then fails with EPIPE on
+        // the pong its client owes. Not what this test is about.
+        ("BOARDROOM_REALTIME__HEARTBEAT_MS", "600000"),
+    ])
     .await;
+    let db = &server.db_url;
     let (_, board, col, token) = org_with_board(&server, "Inbox").await;
     // Subscribers who read make every op cost the actor a fan-out.
     let mut readers = Vec::new();
@@ -381,21 +382,21 @@ async fn ops_beyond_the_inbox_bound_are_refused_unapplied_and_retries_apply_each
     );
     assert_eq!(acked + refused.len(), 8 * per as usize);
     // Refused ops were not applied (acknowledged ones are durable: commit mode).
-    assert_eq!(cards_in_db(&db, board).await, acked as i64);
+    assert_eq!(cards_in_db(db, board).await, acked as i64);
     for (_, _, id) in &refused {
-        assert_eq!(applied_count(&db, *id).await, 0);
+        assert_eq!(applied_ops(db, *id).await, 0);
     }
     // Retried one at a time with the same op_ids, each is applied once.
     for (n, (w, i, id)) in refused.iter().enumerate() {
         let ws = &mut sockets[*w];
         let r = 500_000 + n as i64;
         ws.send(create(r, board, col, *id)).await;
-        match answer(ws, r).await {
+        match ws.answer_to(r).await {
             ServerFrame::Ok(ok) => assert!(ok.seq.is_some()),
             other => panic!("retry of op {w}/{i} refused: {other:?}"),
         }
     }
-    assert_eq!(cards_in_db(&db, board).await, 8 * per);
+    assert_eq!(cards_in_db(db, board).await, 8 * per);
     for r in readers {
         r.abort();
     }

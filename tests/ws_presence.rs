@@ -49,17 +49,10 @@ struct Jobs {
 /// An org with a member, a worker, and a customer user whose job (assigned to the worker) sits
 /// on a jobs board next to a card of nobody's.
 async fn jobs(env: &[(&str, &str)]) -> Jobs {
-    let server = TestServer::start(&fresh_pg_url().await, env).await;
-    let org = new_org(&server, "Presence").await;
+    let (server, org) = server_with_org_env("Presence", env).await;
     let member = add_member(&server, &org.owner, &org.id, "member").await;
     let worker = add_member(&server, &org.owner, &org.id, "worker").await;
-    let customer = add_member(&server, &org.owner, &org.id, "customer").await;
-    let cust = org
-        .create(
-            "customers",
-            json!({"name": "Carla", "user_id": customer.id}),
-        )
-        .await;
+    let (customer, cust) = linked_customer(&server, &org.owner, &org.id, "Carla").await;
     let b = new_board(&org, json!({"name": "Jobs", "template": "jobs"})).await;
     let board: Uuid = b["id"].as_str().unwrap().parse().unwrap();
     let col = b["columns"][0]["id"].as_str().unwrap().to_string();
@@ -95,15 +88,19 @@ fn subscribe(topic: &str) -> Value {
     json!({"type": "subscribe", "topic": topic})
 }
 
+/// A socket of `api` subscribed to the jobs board (the subscription is accepted).
+async fn subscribed(j: &Jobs, api: &Api) -> Ws {
+    let mut ws = open(&j.server, api).await;
+    let ok = ws.ask(1, subscribe(&j.topic)).await;
+    assert!(matches!(ok, ServerFrame::Ok(_)), "{ok:?}");
+    ws
+}
+
 #[tokio::test]
 async fn a_customer_sees_only_the_worker_on_their_job_without_hidden_focus_or_extra() {
     let j = jobs(&[]).await;
     let (wid, mid): (Uuid, Uuid) = (j.worker.id.parse().unwrap(), j.member.id.parse().unwrap());
-    let mut m = open(&j.server, &j.member.api).await;
-    assert!(matches!(
-        m.ask(1, subscribe(&j.topic)).await,
-        ServerFrame::Ok(_)
-    ));
+    let mut m = subscribed(&j, &j.member.api).await;
     let ok = present(
         &mut m,
         2,
@@ -112,11 +109,7 @@ async fn a_customer_sees_only_the_worker_on_their_job_without_hidden_focus_or_ex
     )
     .await;
     assert!(matches!(ok, ServerFrame::Ok(_)), "{ok:?}");
-    let mut w = open(&j.server, &j.worker.api).await;
-    assert!(matches!(
-        w.ask(1, subscribe(&j.topic)).await,
-        ServerFrame::Ok(_)
-    ));
+    let mut w = subscribed(&j, &j.worker.api).await;
     let ok = present(
         &mut w,
         2,
@@ -198,11 +191,7 @@ async fn presence_set_is_capped_in_size_and_rate() {
         ("BOARDROOM_REALTIME__PRESENCE_SETS_PER_SECOND", "1"),
     ])
     .await;
-    let mut m = open(&j.server, &j.member.api).await;
-    assert!(matches!(
-        m.ask(1, subscribe(&j.topic)).await,
-        ServerFrame::Ok(_)
-    ));
+    let mut m = subscribed(&j, &j.member.api).await;
     // Over presence_state_bytes (1024 by default), though well under max_frame_bytes.
     let big = "x".repeat(2000);
     match present(&mut m, 2, &j.topic, json!({"blob": big})).await {

@@ -71,8 +71,8 @@ async fn large_board(server: &TestServer, org: &Org) -> Uuid {
 
 #[tokio::test]
 async fn resubscribing_without_reading_does_not_exhaust_memory() {
-    let server = TestServer::start(
-        &fresh_pg_url().await,
+    let (server, org) = server_with_org_env(
+        "Large",
         &[
             // Only so that the setup can make the large board quickly.
             (
@@ -83,7 +83,6 @@ async fn resubscribing_without_reading_does_not_exhaust_memory() {
         ],
     )
     .await;
-    let org = new_org(&server, "Large").await;
     let board_id = large_board(&server, &org).await;
     let topic = Topic::Board(board_id);
     let token = org.owner.token.clone().expect("owner token");
@@ -169,8 +168,8 @@ async fn resubscribing_without_reading_does_not_exhaust_memory() {
 
 #[tokio::test]
 async fn subscribes_are_rate_limited_per_connection() {
-    let server = TestServer::start(
-        &fresh_pg_url().await,
+    let (server, org) = server_with_org_env(
+        "Limited",
         &[
             (
                 "BOARDROOM_LIMITS__SUBSCRIBES_PER_SECOND_PER_CONNECTION",
@@ -180,7 +179,6 @@ async fn subscribes_are_rate_limited_per_connection() {
         ],
     )
     .await;
-    let org = new_org(&server, "Limited").await;
     let board = create_board(&org.owner, &org.id, json!({"name": "B"})).await;
     let topic = Topic::Board(board["id"].as_str().unwrap().parse().unwrap());
     let mut ws = Ws::connect(&server.base, Codec::Json).await;

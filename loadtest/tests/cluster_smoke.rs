@@ -113,13 +113,10 @@ fn result_in(dir: &Path, prefix: &str) -> Value {
 }
 
 /// Runs `loadtest <scenario>` on a fresh database, the test Redis and `nodes` free ports, in a
-/// fresh directory (`out/` and `logs/` in it), then drops the database; `None` when there is
-/// no boardroom binary to run.
-async fn run_scenario(
-    scenario: &str,
-    nodes: u16,
-    args: &[&str],
-) -> Option<(std::process::Output, PathBuf)> {
+/// fresh directory (`out/` and `logs/` in it), then drops the database; it must succeed.
+/// `args`: the scenario's own options, as on a command line. Returns its JSON result and the
+/// directory; `None` when there is no boardroom binary to run.
+async fn run_scenario(scenario: &str, nodes: u16, args: &str) -> Option<(Value, PathBuf)> {
     let Some(bin) = boardroom_bin() else {
         eprintln!("skipping: no boardroom binary next to this test");
         return None;
@@ -143,30 +140,21 @@ async fn run_scenario(
         "--base-port",
         &base,
     ];
-    all.extend_from_slice(args);
+    all.extend(args.split_whitespace());
     all.extend_from_slice(&["--out", "out", "--logs", "logs"]);
     let out = loadtest(&all, &dir);
     db.drop_now().await;
-    Some((out, dir))
+    assert!(out.status.success(), "{scenario} scenario failed");
+    let result = result_in(&dir.join("out"), &format!("{scenario}-"));
+    Some((result, dir))
 }
 
 #[tokio::test]
 async fn cluster_scenario_spreads_subscribers_over_two_nodes() {
-    let args = [
-        "--nodes",
-        "2",
-        "--subscribers",
-        "8",
-        "--rate",
-        "20",
-        "--seconds",
-        "1",
-    ];
-    let Some((out, dir)) = run_scenario("cluster", 2, &args).await else {
+    let args = "--nodes 2 --subscribers 8 --rate 20 --seconds 1";
+    let Some((r, dir)) = run_scenario("cluster", 2, args).await else {
         return;
     };
-    assert!(out.status.success(), "cluster scenario failed");
-    let r = result_in(&dir.join("out"), "cluster-");
     assert_eq!(r["nodes"], 2, "{r}");
     assert_eq!(r["ops_acked"], 20, "{r}");
     assert_eq!(r["deliveries"], 160, "{r}");
@@ -183,21 +171,10 @@ async fn cluster_scenario_spreads_subscribers_over_two_nodes() {
 
 #[tokio::test]
 async fn failover_scenario_loses_no_acknowledged_op() {
-    let args = [
-        "--runs",
-        "1",
-        "--warmup-ms",
-        "500",
-        "--jitter-ms",
-        "1",
-        "--after-ms",
-        "300",
-    ];
-    let Some((out, dir)) = run_scenario("failover", 3, &args).await else {
+    let args = "--runs 1 --warmup-ms 500 --jitter-ms 1 --after-ms 300";
+    let Some((r, dir)) = run_scenario("failover", 3, args).await else {
         return;
     };
-    assert!(out.status.success(), "failover scenario failed");
-    let r = result_in(&dir.join("out"), "failover-");
     assert_eq!(r["all_exactly_once"], true, "{r}");
     let run = &r["runs"][0];
     assert_eq!(run["acked_not_applied"], 0, "{r}");

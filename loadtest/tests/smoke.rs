@@ -133,24 +133,23 @@ async fn smoke_fanout(kind: ServerKind, path: PathKind, encoding: &str) {
     }
 }
 
-#[tokio::test]
-async fn fanout_bare_peer() {
-    smoke_fanout(ServerKind::Bare, PathKind::Op, "json").await;
+/// One test per line: `name: server, path, encoding;` runs [`smoke_fanout`] with them.
+macro_rules! fanout_tests {
+    ($($name:ident: $kind:ident, $path:ident, $encoding:literal;)+) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                smoke_fanout(ServerKind::$kind, PathKind::$path, $encoding).await;
+            }
+        )+
+    };
 }
 
-#[tokio::test]
-async fn fanout_socketio_peer() {
-    smoke_fanout(ServerKind::Socketio, PathKind::Op, "json").await;
-}
-
-#[tokio::test]
-async fn fanout_boardroom_op_path() {
-    smoke_fanout(ServerKind::Boardroom, PathKind::Op, "json").await;
-}
-
-#[tokio::test]
-async fn fanout_boardroom_presence_path_msgpack() {
-    smoke_fanout(ServerKind::Boardroom, PathKind::Presence, "msgpack").await;
+fanout_tests! {
+    fanout_bare_peer: Bare, Op, "json";
+    fanout_socketio_peer: Socketio, Op, "json";
+    fanout_boardroom_op_path: Boardroom, Op, "json";
+    fanout_boardroom_presence_path_msgpack: Boardroom, Presence, "msgpack";
 }
 
 async fn smoke_connect(kind: ServerKind) {

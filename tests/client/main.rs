@@ -241,8 +241,7 @@ pub(crate) async fn fixture() -> Fixture {
 }
 
 pub(crate) async fn fixture_with(env: &[(&str, &str)]) -> Fixture {
-    let server = TestServer::start(&fresh_pg_url().await, env).await;
-    let org = new_org(&server, "Client Co").await;
+    let (server, org) = server_with_org_env("Client Co", env).await;
     let board = new_board(&org, json!({"name": "Work"})).await;
     let card_id: Uuid = create_card(&org.owner, &board, "Paint the fence")
         .await

@@ -4,6 +4,31 @@
 use super::*;
 use boardroom_client::protocol::event::EventBody;
 
+/// The answer to an op sent in the background by `task`: it must come within 20 s and be a
+/// success. `what` names the op in the failure messages.
+async fn answered<T, E: std::fmt::Debug>(
+    task: tokio::task::JoinHandle<Result<T, E>>,
+    what: &str,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .unwrap_or_else(|_| panic!("{what} is answered within 20 s"))
+        .expect("task")
+        .unwrap_or_else(|e| panic!("{what} succeeds: {e:?}"))
+}
+
+/// A card titled `title` on the fixture's board with one checklist item, `item`: the card's
+/// id and the item.
+async fn card_with_item(f: &Fixture, title: &str, item: &str) -> (Uuid, Value) {
+    let card: Uuid = create_card(&f.org.owner, &f.board, title)
+        .await
+        .parse()
+        .expect("card id");
+    let data = json!({"card_id": card, "title": item});
+    let item = op_ok(&f.org.owner, f.board_id, "checklist.add", data).await;
+    (card, item)
+}
+
 /// The `ok` of an op is lost with the connection: the client resends the op with the same
 /// `op_id` after reconnecting, gets the first result back, and the board holds it once.
 /// Then an op made while the connection is down waits in the outbox and is applied once.
@@ -29,11 +54,7 @@ async fn outbox_applies_each_op_once_across_reconnections() {
     proxy.cut();
     disconnected(&mut events).await;
     proxy.restore();
-    let ack = tokio::time::timeout(Duration::from_secs(20), first)
-        .await
-        .expect("the resent op is answered within 20 s")
-        .expect("task")
-        .expect("the resent op succeeds");
+    let ack = answered(first, "the resent op").await;
     assert_eq!(client.outbox_len().await.expect("outbox"), 0);
 
     // 2. An op made while the connection is down.
@@ -50,11 +71,7 @@ async fn outbox_applies_each_op_once_across_reconnections() {
         "the op cannot have reached the server yet"
     );
     proxy.restore();
-    let ack2 = tokio::time::timeout(Duration::from_secs(20), second)
-        .await
-        .expect("the queued op is answered within 20 s")
-        .expect("task")
-        .expect("the queued op succeeds");
+    let ack2 = answered(second, "the queued op").await;
     assert!(ack2.seq > ack.seq);
 
     // Each op is on the board once, and in the event log once, at the seq its ack named.
@@ -183,23 +200,13 @@ async fn review_bot_moves_completed_cards_and_comments() {
         "the bot is to make the column"
     );
     // A card whose checklist was complete before the bot started: not a change it saw.
-    let done_before: Uuid = create_card(&f.org.owner, &f.board, "Done before")
-        .await
-        .parse()
-        .expect("card id");
-    let data = json!({"card_id": done_before, "title": "all of it"});
-    let item = op_ok(&f.org.owner, f.board_id, "checklist.add", data).await;
+    let (done_before, item) = card_with_item(&f, "Done before", "all of it").await;
     let data = json!({"card_id": done_before, "item_id": item["id"], "done": true});
     op_ok(&f.org.owner, f.board_id, "checklist.toggle", data).await;
 
     // A second card, completed right after the first: the bot must not make a second column
     // for it (its toggle may well arrive before the first column's `column.created`).
-    let second: Uuid = create_card(&f.org.owner, &f.board, "Second")
-        .await
-        .parse()
-        .expect("card id");
-    let data = json!({"card_id": second, "title": "only step"});
-    let second_item = op_ok(&f.org.owner, f.board_id, "checklist.add", data).await;
+    let (second, second_item) = card_with_item(&f, "Second", "only step").await;
 
     // Connected and subscribed once `start` returns: every toggle below reaches it.
     let bot = bot::start(bot::BotConfig {

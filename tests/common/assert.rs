@@ -38,6 +38,13 @@ pub fn expect_bad_field(got: &(u16, Value), field: &str) {
     );
 }
 
+/// Asserts `got` is refused as the client's fault (a 4xx status); `what` names the attempt in
+/// the failure message.
+#[track_caller]
+pub fn expect_client_error(got: &(u16, Value), what: &str) {
+    assert!((400..500).contains(&got.0), "{what}: {} {}", got.0, got.1);
+}
+
 #[track_caller]
 pub fn assert_uuid(v: &Value) {
     let s = v.as_str().unwrap_or_else(|| panic!("not a string: {v}"));

@@ -137,6 +137,61 @@ fn spawn_sweep(admin: String) {
 
 /// Runs one SQL query on a test database and returns the first column of the first row as
 /// i64 (for "nothing changed" checks where the API has no listing).
+/// Another session of the Postgres database at `db_url` that holds a lock in an open
+/// transaction, so that whatever writes what it locks waits (a stalled database) until
+/// [`Stall::release`].
+pub struct Stall(sqlx::PgConnection);
+
+impl Stall {
+    /// Holds `board`'s row: that board's commits wait.
+    pub async fn board(db_url: &str, board: Uuid) -> Stall {
+        let mut c = Self::begin(db_url).await;
+        sqlx::query("SELECT 1 FROM boards WHERE id = $1 FOR UPDATE")
+            .bind(board)
+            .execute(&mut c)
+            .await
+            .expect("lock the board's row");
+        Stall(c)
+    }
+
+    /// Holds the whole boards table: every commit waits.
+    pub async fn boards_table(db_url: &str) -> Stall {
+        let mut c = Self::begin(db_url).await;
+        sqlx::raw_sql("LOCK TABLE boards IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut c)
+            .await
+            .expect("lock the boards table");
+        Stall(c)
+    }
+
+    async fn begin(db_url: &str) -> sqlx::PgConnection {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(db_url)
+            .await
+            .expect("connect to Postgres");
+        sqlx::raw_sql("BEGIN").execute(&mut c).await.expect("BEGIN");
+        c
+    }
+
+    /// Ends the transaction: what waited goes on.
+    pub async fn release(mut self) {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut self.0)
+            .await
+            .expect("ROLLBACK");
+    }
+}
+
+/// How many `applied_ops` rows the database at `db_url` has for `op_id`: 1 once the op is
+/// durably applied, never more.
+pub async fn applied_ops(db_url: &str, op_id: Uuid) -> i64 {
+    sql_count(
+        db_url,
+        &format!("SELECT count(*) FROM applied_ops WHERE op_id = '{op_id}'"),
+    )
+    .await
+}
+
 pub async fn sql_count(db_url: &str, sql: &str) -> i64 {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(db_url)

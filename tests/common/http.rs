@@ -12,12 +12,7 @@ pub struct Tokens {
 
 /// `POST /api/v1/auth/login`; panics unless it answers 200 with both tokens.
 pub async fn login(base: &str, email: &str, password: &str) -> Tokens {
-    let (s, body) = Api::new(base)
-        .post(
-            "/api/v1/auth/login",
-            json!({"email": email, "password": password}),
-        )
-        .await;
+    let (s, body) = Api::new(base).login_attempt(email, password).await.pair();
     assert_eq!(s, 200, "login of {email} failed: {body}");
     Tokens {
         access: text_of(&body, "access_token"),
@@ -144,7 +139,29 @@ impl Api {
         self.send("PATCH", path, Some(body)).await.pair()
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send("PUT", path, Some(body)).await.pair()
+    }
+
     pub async fn delete(&self, path: &str) -> (u16, Value) {
         self.send("DELETE", path, None).await.pair()
+    }
+
+    /// `POST /api/v1/auth/login` with `email` and `password`: the answer, whatever it is.
+    pub async fn login_attempt(&self, email: &str, password: &str) -> Resp {
+        let body = json!({ "email": email, "password": password });
+        self.send("POST", "/api/v1/auth/login", Some(body)).await
+    }
+
+    /// `POST /api/v1/auth/refresh` with `refresh_token`: status and body, whatever they are.
+    pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        let body = json!({ "refresh_token": refresh_token });
+        self.post("/api/v1/auth/refresh", body).await
+    }
+
+    /// `POST /api/v1/auth/logout` spending `refresh_token`, as this client's user (if any).
+    pub async fn logout(&self, refresh_token: &str) -> (u16, Value) {
+        let body = json!({ "refresh_token": refresh_token });
+        self.post("/api/v1/auth/logout", body).await
     }
 }

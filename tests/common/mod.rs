@@ -16,6 +16,7 @@ mod both_stores;
 mod cards;
 mod db;
 mod http;
+mod limits;
 mod own_redis;
 mod server;
 mod sse;
@@ -33,6 +34,8 @@ pub use cards::*;
 pub use db::*;
 #[allow(unused_imports)]
 pub use http::*;
+#[allow(unused_imports)]
+pub use limits::*;
 #[allow(unused_imports)]
 pub use own_redis::OwnRedis;
 #[allow(unused_imports)]

@@ -248,6 +248,12 @@ impl TestServer {
         let t = login(&self.base, email, password).await;
         self.api().with_token(&t.access)
     }
+
+    /// Ends the login `t`: `POST /api/v1/auth/logout` with its access token, spending its
+    /// refresh token.
+    pub async fn logout(&self, t: &Tokens) -> (u16, Value) {
+        self.api().with_token(&t.access).logout(&t.refresh).await
+    }
 }
 
 impl Drop for TestServer {
@@ -320,12 +326,7 @@ pub async fn new_org(server: &TestServer, name: &str) -> Org {
 /// `POST /api/v1/orgs/{org}/boards` as the owner with `body` (`{"name", "template"?}`);
 /// panics unless 201. Returns the board.
 pub async fn new_board(org: &Org, body: Value) -> Value {
-    let (s, board) = org
-        .owner
-        .post(&format!("/api/v1/orgs/{}/boards", org.id), body)
-        .await;
-    assert_eq!(s, 201, "creating a board failed: {board}");
-    board
+    org.create("boards", body).await
 }
 
 pub(crate) fn slug(s: &str) -> String {
@@ -355,13 +356,18 @@ pub struct Member {
     pub body: Value,
 }
 
+/// The body of `POST /api/v1/orgs/{org}/members`: a new member with [`PASSWORD`].
+pub fn member_body(email: &str, name: &str, role: &str) -> Value {
+    json!({"email": email, "name": name, "password": PASSWORD, "role": role})
+}
+
 /// Creates a member with `role` through the API (as `by`, an owner or admin) and logs them in.
 pub async fn add_member(server: &TestServer, by: &Api, org: &str, role: &str) -> Member {
     let email = unique_email(role);
     let (s, body) = by
         .post(
             &format!("/api/v1/orgs/{org}/members"),
-            json!({"email": email, "name": format!("A {role}"), "password": PASSWORD, "role": role}),
+            member_body(&email, &format!("A {role}"), role),
         )
         .await;
     assert_eq!(s, 201, "creating a {role} failed: {body}");
@@ -373,4 +379,22 @@ pub async fn add_member(server: &TestServer, by: &Api, org: &str, role: &str) ->
         api,
         body,
     }
+}
+
+/// A user of `org` with the customer role (added by `by`, an owner or admin, and logged in) and
+/// the customer named `name` linked to them: a customer who signs in to follow their jobs.
+pub async fn linked_customer(
+    server: &TestServer,
+    by: &Api,
+    org: &str,
+    name: &str,
+) -> (Member, Value) {
+    let user = add_member(server, by, org, "customer").await;
+    let customer = by
+        .post_created(
+            &format!("/api/v1/orgs/{org}/customers"),
+            json!({"name": name, "user_id": user.id}),
+        )
+        .await;
+    (user, customer)
 }

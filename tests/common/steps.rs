@@ -13,9 +13,41 @@ pub async fn server_with_org(name: &str) -> (TestServer, Org) {
 
 /// [`server_with_org`] with the server's `env` (the settings a test is about).
 pub async fn server_with_org_env(name: &str, env: &[(&str, &str)]) -> (TestServer, Org) {
-    let server = TestServer::start(&fresh_pg_url().await, env).await;
+    server_with_org_on(&fresh_pg_url().await, name, env).await
+}
+
+/// `boardroom serve` with `env` on the database at `db_url` (either store), with one new org
+/// named `name`.
+pub async fn server_with_org_on(
+    db_url: &str,
+    name: &str,
+    env: &[(&str, &str)],
+) -> (TestServer, Org) {
+    let server = TestServer::start(db_url, env).await;
     let org = new_org(&server, name).await;
     (server, org)
+}
+
+/// `boardroom serve` with `env` on a fresh Postgres database, and an org "Acme" made as an
+/// operator makes one (`boardroom create-org`): the server, the org's id, its owner's user id
+/// and email (the password is [`super::PASSWORD`]).
+pub async fn server_with_cli_org(env: &[(&str, &str)]) -> (TestServer, String, String, String) {
+    let server = TestServer::start(&fresh_pg_url().await, env).await;
+    let email = super::unique_email("owner");
+    let (org, user) = super::create_org(&server.db_url, "Acme", &email, super::PASSWORD);
+    (server, org, user, email)
+}
+
+/// The lists `whats` of `org` (`members`, `customers`, `boards`, …) as `api` sees them, keyed
+/// by list: a picture of an org, to compare before and after requests that must change
+/// nothing.
+pub async fn org_lists(api: &Api, org: &str, whats: &[&str]) -> serde_json::Map<String, Value> {
+    let mut all = serde_json::Map::new();
+    for what in whats {
+        let body = api.get_ok(&format!("/api/v1/orgs/{org}/{what}")).await;
+        all.insert(what.to_string(), body);
+    }
+    all
 }
 
 /// `POST /api/v1/boards/{board}/ops` as `api` with a new `op_id`; panics unless it is applied
@@ -110,6 +142,13 @@ where
     }
 }
 
+/// Asserts a 401 `unauthorized` answer (see [`super::expect_error`]); returns the error
+/// object.
+#[track_caller]
+pub fn expect_unauthorized(got: &(u16, Value)) -> Value {
+    super::expect_error(got, 401, "unauthorized")
+}
+
 /// Asserts a 403 `forbidden` answer (see [`super::expect_error`]).
 #[track_caller]
 pub fn expect_forbidden(got: &(u16, Value)) {
@@ -165,6 +204,13 @@ impl Org {
         let path = format!("/api/v1/orgs/{}/{what}", self.id);
         self.owner.post_created(&path, body).await
     }
+}
+
+/// `POST /api/v1/cards/{card}/share-links` with `body` as `api`; panics unless 201. Returns
+/// the link, with its token.
+pub async fn share_link(api: &Api, card: impl Display, body: Value) -> Value {
+    api.post_created(&format!("/api/v1/cards/{card}/share-links"), body)
+        .await
 }
 
 /// `DELETE /api/v1/share-links/{id}` of `link` (a share link as the API returns it) as `api`.

@@ -138,6 +138,11 @@ impl Ws {
             since,
         }))
         .await;
+        self.next_answer().await
+    }
+
+    /// The next `ok` or `error` (frames before it are passed over).
+    pub async fn next_answer(&mut self) -> ServerFrame {
         self.recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
             .await
             .0
@@ -176,8 +181,21 @@ impl Ws {
         }
     }
 
+    /// Reads until `n` ops are acknowledged with a seq (other frames are passed over); an
+    /// `error` fails the test.
+    pub async fn until_applied(&mut self, n: usize) {
+        let mut applied = 0;
+        while applied < n {
+            match self.recv().await {
+                ServerFrame::Ok(ok) if ok.seq.is_some() => applied += 1,
+                ServerFrame::Error(e) => panic!("an op failed: {e:?}"),
+                _ => {}
+            }
+        }
+    }
+
     /// The `ok` or `error` with `ref` r (frames before it are passed over).
-    async fn answer_to(&mut self, r: i64) -> ServerFrame {
+    pub async fn answer_to(&mut self, r: i64) -> ServerFrame {
         let is_r = |x: &Option<Ref>| *x == Some(Ref::Int(r));
         let answers = |f: &ServerFrame| match f {
             ServerFrame::Ok(ok) => is_r(&ok.r#ref),

@@ -10,8 +10,7 @@ async fn kill9_single(db_url: &str, store: &str) {
     let writers = pick(3, 4);
     let window = 32;
     let load = Duration::from_millis(pick(2_500, 15_000));
-    let server = TestServer::start(db_url, &UNLIMITED).await;
-    let org = new_org(&server, "Fault a").await;
+    let (server, org) = server_with_org_on(db_url, "Fault a", &UNLIMITED).await;
     let (board, col) = board(&org).await;
     let cards = cards(&org, board, col, 8).await;
     let token = org.owner.token.clone().expect("token");

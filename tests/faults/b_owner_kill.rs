@@ -11,32 +11,24 @@ use std::time::{Duration, Instant};
 #[tokio::test]
 async fn b_kill9_of_the_owner_in_a_three_node_cluster() {
     let db = fresh_pg_url().await;
-    let prefix = fresh_prefix();
-    let mut nodes = Vec::new();
-    for i in 1..=3 {
-        nodes.push(start_node(&db, &node_env(&redis_url(), &prefix, &format!("n{i}"), &[])).await);
-    }
+    let mut nodes = start_cluster(&db, &redis_url(), 3, &[]).await;
     let org = new_org(&nodes[1], "Fault b").await;
     let (board, col) = board(&org).await;
     let token = org.owner.token.clone().expect("token");
     // n1 takes the board.
-    // Read, so that an idle reader does not count as a subscriber falling behind.
-    let owner_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let _owner_watch = watch_on(&nodes[0], &token, board, owner_stop.clone()).await;
+    let _owner_watch = own_board(&nodes[0], &token, board).await;
     assert_eq!(metric(&nodes[0], "boardroom_leases_held").await, 1.0);
 
     let warmup = Duration::from_millis(pick(2_000, 8_000));
     let after = Duration::from_millis(pick(4_000, 10_000));
     let every = Duration::from_millis(20);
-    let t0 = Instant::now();
-    let kill_at = t0 + warmup;
-    let new_until = kill_at + after;
-    let deadline = new_until + Duration::from_secs(60);
+    let grace = Duration::from_secs(60);
+    let at = Timeline::start(warmup, Duration::ZERO, after, grace);
     let w2 = creator_on(&nodes[1], &token, board, col).await;
     let w3 = creator_on(&nodes[2], &token, board, col).await;
-    let t2 = spawn_drive(w2, Pace::Every(every), new_until, deadline);
-    let t3 = spawn_drive(w3, Pace::Every(every * 2), new_until, deadline);
-    tokio::time::sleep_until(kill_at.into()).await;
+    let t2 = at.drive(w2, Pace::Every(every));
+    let t3 = at.drive(w3, Pace::Every(every * 2));
+    at.until_fault().await;
     nodes[0].kill9();
     let killed = Instant::now();
     let w2 = t2.await.expect("writer on n2");
@@ -44,13 +36,7 @@ async fn b_kill9_of_the_owner_in_a_three_node_cluster() {
     let all_done = w2.all_done() && w3.all_done();
 
     // Serving again: the first `ok` of an op first sent after the kill.
-    let recover = [&w2, &w3]
-        .iter()
-        .flat_map(|w| &w.ops)
-        .filter(|o| o.first_sent > killed)
-        .filter_map(|o| o.acked.map(|a| a.0))
-        .min()
-        .map(|t| t.duration_since(killed));
+    let recover = recovered(&[&w2, &w3], killed);
     let stored = events_by_op(&db, board).await;
     let c = count(&[&w2, &w3], &stored);
     let new_owner = if metric(&nodes[1], "boardroom_leases_held").await == 1.0 {

@@ -16,37 +16,26 @@ async fn c_redis_restarted_mid_run() {
     let db = fresh_pg_url().await;
     let port = free_port();
     let mut redis = OwnRedis::start(port);
-    let prefix = fresh_prefix();
-    let mut nodes = Vec::new();
-    for i in 1..=2 {
-        let env = node_env(&redis.url(), &prefix, &format!("n{i}"), &SHORT_LEASE);
-        nodes.push(start_node(&db, &env).await);
-    }
+    let nodes = start_cluster(&db, &redis.url(), 2, &SHORT_LEASE).await;
     let org = new_org(&nodes[0], "Fault c").await;
     let (board, col) = board(&org).await;
     let token = org.owner.token.clone().expect("token");
-    // Read, so that an idle reader does not count as a subscriber falling behind.
-    let owner_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let _owner_watch = watch_on(&nodes[0], &token, board, owner_stop.clone()).await;
+    let _owner_watch = own_board(&nodes[0], &token, board).await;
     let stop = Arc::new(AtomicBool::new(false));
     let watch = watch_on(&nodes[1], &token, board, stop.clone()).await;
 
     let warmup = Duration::from_millis(pick(1_500, 5_000));
     let outage = Duration::from_millis(pick(3_000, 10_000));
     let after = Duration::from_millis(pick(3_000, 8_000));
-    let t0 = Instant::now();
-    let kill_at = t0 + warmup;
-    let back_at = kill_at + outage;
-    let new_until = back_at + after;
-    let deadline = new_until + Duration::from_secs(60);
+    let at = Timeline::start(warmup, outage, after, Duration::from_secs(60));
     let local = creator_on(&nodes[0], &token, board, col).await;
     let forwarded = creator_on(&nodes[1], &token, board, col).await;
-    let tl = spawn_drive(local, every_ms(20), new_until, deadline);
-    let tf = spawn_drive(forwarded, every_ms(50), new_until, deadline);
-    tokio::time::sleep_until(kill_at.into()).await;
+    let tl = at.drive(local, every_ms(20));
+    let tf = at.drive(forwarded, every_ms(50));
+    at.until_fault().await;
     redis.kill();
     let killed = Instant::now();
-    tokio::time::sleep_until(back_at.into()).await;
+    at.until_repair().await;
     let _redis = OwnRedis::start(port);
     let back = Instant::now();
     let local = tl.await.expect("local writer");
@@ -59,13 +48,7 @@ async fn c_redis_restarted_mid_run() {
         .filter(|o| o.first_sent > killed && o.acked.is_some_and(|a| a.0 < back))
         .count();
     // Back: the first forwarded op first sent after Redis returned is acknowledged.
-    let recover = forwarded
-        .ops
-        .iter()
-        .filter(|o| o.first_sent > back)
-        .filter_map(|o| o.acked.map(|a| a.0))
-        .min()
-        .map(|t| t.duration_since(back));
+    let recover = recovered(&[&forwarded], back);
 
     // The remote subscriber: every event, or a resync and a snapshot with every card.
     let total = local.ops.len() + forwarded.ops.len();

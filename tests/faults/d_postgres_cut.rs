@@ -50,17 +50,13 @@ async fn d_postgres_unreachable_for_10_s() {
     let warmup = Duration::from_millis(pick(1_500, 5_000));
     let outage = Duration::from_secs(10);
     let after = Duration::from_millis(pick(3_000, 10_000));
-    let t0 = Instant::now();
-    let cut_at = t0 + warmup;
-    let heal_at = cut_at + outage;
-    let new_until = heal_at + after;
-    let deadline = new_until + Duration::from_secs(90);
+    let at = Timeline::start(warmup, outage, after, Duration::from_secs(90));
     let w = creator_on(&server, &token, board, col).await;
-    let task = spawn_drive(w, every_ms(20), new_until, deadline);
-    tokio::time::sleep_until(cut_at.into()).await;
+    let task = at.drive(w, every_ms(20));
+    at.until_fault().await;
     proxy.cut();
     let cut = Instant::now();
-    tokio::time::sleep_until(heal_at.into()).await;
+    at.until_repair().await;
     proxy.heal();
     let healed = Instant::now();
     let w = task.await.expect("writer");
@@ -75,13 +71,7 @@ async fn d_postgres_unreachable_for_10_s() {
         .iter()
         .filter(|o| o.acked.is_some_and(|a| a.0 > cut && a.0 < healed))
         .count();
-    let recover = w
-        .ops
-        .iter()
-        .filter(|o| o.first_sent > healed)
-        .filter_map(|o| o.acked.map(|a| a.0))
-        .min()
-        .map(|t| t.duration_since(healed));
+    let recover = recovered(&[&w], healed);
     let same_process = server.exited().is_none() && server.pid() == pid;
     let stored = events_by_op(&direct, board).await;
     let c = count(&[&w], &stored);

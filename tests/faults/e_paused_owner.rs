@@ -12,34 +12,23 @@ use std::time::{Duration, Instant};
 #[tokio::test]
 async fn e_paused_owner_is_fenced() {
     let db = fresh_pg_url().await;
-    let prefix = fresh_prefix();
-    let mut nodes = Vec::new();
-    for i in 1..=2 {
-        let env = node_env(&redis_url(), &prefix, &format!("n{i}"), &SHORT_LEASE);
-        nodes.push(start_node(&db, &env).await);
-    }
+    let nodes = start_cluster(&db, &redis_url(), 2, &SHORT_LEASE).await;
     let org = new_org(&nodes[0], "Fault e").await;
     let (board, col) = board(&org).await;
     let token = org.owner.token.clone().expect("token");
-    // Read, so that an idle reader does not count as a subscriber falling behind.
-    let owner_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let _owner_watch = watch_on(&nodes[0], &token, board, owner_stop.clone()).await;
+    let _owner_watch = own_board(&nodes[0], &token, board).await;
     assert_eq!(metric(&nodes[0], "boardroom_leases_held").await, 1.0);
 
     let warmup = Duration::from_millis(pick(1_500, 5_000));
     // Paused this long: the lease (1.5 s here) lapses and n2 takes over well within it.
     let paused = Duration::from_millis(pick(5_000, 10_000));
     let after = Duration::from_millis(pick(3_000, 8_000));
-    let t0 = Instant::now();
-    let stop_at = t0 + warmup;
-    let cont_at = stop_at + paused;
-    let new_until = cont_at + after;
-    let deadline = new_until + Duration::from_secs(60);
+    let at = Timeline::start(warmup, paused, after, Duration::from_secs(60));
     // One writer on the owner (its ops queue up on the paused process's socket), one on n2.
     let on_old = creator_on(&nodes[0], &token, board, col).await;
     let on_new = creator_on(&nodes[1], &token, board, col).await;
-    let t_old = spawn_drive(on_old, every_ms(20), new_until, deadline);
-    let t_new = spawn_drive(on_new, every_ms(25), new_until, deadline);
+    let t_old = at.drive(on_old, every_ms(20));
+    let t_new = at.drive(on_new, every_ms(25));
     // And a burst of updates on n1, so that its group commits run back to back and the pause
     // most likely catches one with its transaction open (holding the board row's lock).
     let cards = cards(&org, board, col, 4).await;
@@ -47,11 +36,11 @@ async fn e_paused_owner_is_fenced() {
         welcomed(&nodes[0].base, &token).await,
         card_update(board, cards),
     );
-    let t_burst = spawn_drive(burst, Pace::Window(32), new_until, deadline);
-    tokio::time::sleep_until(stop_at.into()).await;
+    let t_burst = at.drive(burst, Pace::Window(32));
+    at.until_fault().await;
     nodes[0].signal("STOP");
     let stopped = Instant::now();
-    tokio::time::sleep_until(cont_at.into()).await;
+    at.until_repair().await;
     let took_over = metric(&nodes[1], "boardroom_leases_held").await == 1.0;
     nodes[0].signal("CONT");
     let resumed = Instant::now();

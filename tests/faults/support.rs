@@ -28,10 +28,7 @@ pub fn pick<T>(short: T, long_: T) -> T {
 }
 
 /// The per-connection op limits out of the way: the writers retry on top of their rate.
-pub const UNLIMITED: [(&str, &str); 2] = [
-    ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CONNECTION", "1000000"),
-    ("BOARDROOM_LIMITS__OPS_BURST_PER_CONNECTION", "1000000"),
-];
+pub use crate::common::UNLIMITED_OPS as UNLIMITED;
 
 pub fn redis_url() -> String {
     std::env::var("BOARDROOM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -68,6 +65,73 @@ pub fn fresh_prefix() -> String {
 pub async fn start_node(db: &str, env: &[(String, String)]) -> TestServer {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     TestServer::start(db, &env).await
+}
+
+/// `n` nodes of one cluster (keys under a fresh prefix) on `db` and the Redis at `redis`, with
+/// the `[cluster]` timings given, started in turn: n1, n2, …
+pub async fn start_cluster(
+    db: &str,
+    redis: &str,
+    n: usize,
+    timings: &[(&str, &str)],
+) -> Vec<TestServer> {
+    let prefix = fresh_prefix();
+    let mut nodes = Vec::new();
+    for i in 1..=n {
+        let env = node_env(redis, &prefix, &format!("n{i}"), timings);
+        nodes.push(start_node(db, &env).await);
+    }
+    nodes
+}
+
+/// A scenario's clock, from when it is made: the fault `warmup` later, the repair `outage`
+/// after the fault, new ops until `after` the repair, every answer by `grace` after that.
+pub struct Timeline {
+    pub fault_at: Instant,
+    pub repair_at: Instant,
+    pub new_until: Instant,
+    pub deadline: Instant,
+}
+
+impl Timeline {
+    pub fn start(warmup: Duration, outage: Duration, after: Duration, grace: Duration) -> Self {
+        let fault_at = Instant::now() + warmup;
+        let repair_at = fault_at + outage;
+        let new_until = repair_at + after;
+        Timeline {
+            fault_at,
+            repair_at,
+            new_until,
+            deadline: new_until + grace,
+        }
+    }
+
+    /// Sleeps until the fault is due.
+    pub async fn until_fault(&self) {
+        tokio::time::sleep_until(self.fault_at.into()).await;
+    }
+
+    /// Sleeps until the repair is due.
+    pub async fn until_repair(&self) {
+        tokio::time::sleep_until(self.repair_at.into()).await;
+    }
+
+    /// [`spawn_drive`] of `w` with `pace` on this clock.
+    pub fn drive(&self, w: Writer, pace: Pace) -> tokio::task::JoinHandle<Writer> {
+        spawn_drive(w, pace, self.new_until, self.deadline)
+    }
+}
+
+/// Serving again: how long after `since` the first op of `writers` first sent after it was
+/// acknowledged (`None`: none was).
+pub fn recovered(writers: &[&Writer], since: Instant) -> Option<Duration> {
+    writers
+        .iter()
+        .flat_map(|w| &w.ops)
+        .filter(|o| o.first_sent > since)
+        .filter_map(|o| o.acked.map(|a| a.0))
+        .min()
+        .map(|t| t.duration_since(since))
 }
 
 /// The short `[cluster]` timings of `tests/cluster/`, where a test waits for a lease to lapse.
@@ -413,6 +477,16 @@ pub fn every_ms(ms: u64) -> Pace {
 /// A writer of `card.create` ops into `col` of `board`, on its own session with `node`.
 pub async fn creator_on(node: &TestServer, token: &str, board: Uuid, col: Uuid) -> Writer {
     Writer::new(welcomed(&node.base, token).await, card_create(board, col))
+}
+
+/// Makes `node` the owner of `board` with a subscriber there that reads (an idle reader would
+/// count as a subscriber falling behind) until the test ends.
+pub async fn own_board(
+    node: &TestServer,
+    token: &str,
+    board: Uuid,
+) -> tokio::task::JoinHandle<Watched> {
+    watch_on(node, token, board, Arc::new(AtomicBool::new(false))).await
 }
 
 /// A session on `node` subscribed to `board`, read by [`spawn_watch`] until `stop`.

@@ -63,17 +63,7 @@ async fn every_route_frame_and_credential_answers_as_the_policy_says() {
     let started = Instant::now();
     let db = fresh_pg_url().await;
     // Many logins of the same few accounts from one address: not what the limits are about.
-    let server = TestServer::start(
-        &db,
-        &[
-            (
-                "BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_ACCOUNT_IP_PER_MINUTE",
-                "1000",
-            ),
-            ("BOARDROOM_AUTH__LOGIN_ATTEMPTS_PER_IP_PER_MINUTE", "1000"),
-        ],
-    )
-    .await;
+    let server = TestServer::start(&db, &login_limits("1000", "1000")).await;
     let one = setup(&server, "Org One").await;
     let two = setup(&server, "Org Two").await;
     let two_before = state_of(&server, &two).await;
@@ -207,13 +197,7 @@ async fn every_route_frame_and_credential_answers_as_the_policy_says() {
             "org 2 changed under org 1's credentials:\nbefore {two_before}\nafter  {two_after}"
         ));
     }
-    let (s, body) = server
-        .api()
-        .post(
-            "/api/v1/auth/refresh",
-            json!({"refresh_token": two.spare_refresh}),
-        )
-        .await;
+    let (s, body) = server.api().refresh(&two.spare_refresh).await;
     if s != 200 {
         failures.push(format!(
             "org 2's owner's login was ended by a logout from org 1: {s} {body}"

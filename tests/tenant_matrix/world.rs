@@ -90,13 +90,7 @@ pub(crate) async fn setup(server: &TestServer, name: &str) -> World {
     let admin = add_member(server, &owner.owner, &org, "admin").await;
     let member = add_member(server, &owner.owner, &org, "member").await;
     let worker = add_member(server, &owner.owner, &org, "worker").await;
-    let customer_user = add_member(server, &owner.owner, &org, "customer").await;
-    let c = ok_post(
-        &owner.owner,
-        &format!("/api/v1/orgs/{org}/customers"),
-        json!({"name": "Carla", "user_id": customer_user.id}),
-    )
-    .await;
+    let (customer_user, c) = linked_customer(server, &owner.owner, &org, "Carla").await;
     let customer = uuid_of(&c["id"]);
     let board = new_board(&owner, json!({"name": "Jobs", "template": "jobs"})).await;
     let board_id = uuid_of(&board["id"]);
@@ -135,12 +129,7 @@ pub(crate) async fn setup(server: &TestServer, name: &str) -> World {
     )
     .await;
     let hidden_card_b = create_card(&owner.owner, &board_b, "Nobody's B").await;
-    let link = ok_post(
-        &owner.owner,
-        &format!("/api/v1/cards/{card}/share-links"),
-        json!({}),
-    )
-    .await;
+    let link = share_link(&owner.owner, &card, json!({})).await;
     let admin_key = json!({"name": "bot", "role": "admin"});
     let key = new_key(&owner, admin_key.clone()).await;
     let scoped_key = new_key(
@@ -324,23 +313,10 @@ impl Target<'_> {
 
 /// Everything of `w` its owner can list, and its event log's length.
 pub(crate) async fn state_of(server: &TestServer, w: &World) -> Value {
-    let mut all = serde_json::Map::new();
-    for what in ["members", "customers", "boards", "api-keys", "share-links"] {
-        let (s, body) = w
-            .owner
-            .owner
-            .get(&format!("/api/v1/orgs/{}/{what}", w.id))
-            .await;
-        assert_eq!(s, 200, "{what}: {body}");
-        all.insert(what.into(), body);
-    }
-    let (s, snap) = w
-        .owner
-        .owner
-        .get(&format!("/api/v1/boards/{}", w.board_id))
-        .await;
-    assert_eq!(s, 200, "{snap}");
-    all.insert("board".into(), snap);
+    let whats = ["members", "customers", "boards", "api-keys", "share-links"];
+    let mut all = org_lists(&w.owner.owner, &w.id.to_string(), &whats).await;
+    let board = format!("/api/v1/boards/{}", w.board_id);
+    all.insert("board".into(), w.owner.owner.get_ok(&board).await);
     let events = sql_count(
         &server.db_url,
         &format!(
@@ -350,8 +326,7 @@ pub(crate) async fn state_of(server: &TestServer, w: &World) -> Value {
     )
     .await;
     all.insert("events".into(), json!(events));
-    let (s, n) = w.worker.api.get("/api/v1/notifications").await;
-    assert_eq!(s, 200, "{n}");
-    all.insert("notifications".into(), n);
+    let notifications = w.worker.api.get_ok("/api/v1/notifications").await;
+    all.insert("notifications".into(), notifications);
     Value::Object(all)
 }

@@ -141,12 +141,28 @@ pub fn hooks_path(org: &str) -> String {
     format!("/api/v1/orgs/{org}/webhooks")
 }
 
+/// The path of webhook `hook` of org `org`, then `rest` (`""`, `"/test"`, `"/deliveries"`, …).
+pub fn hook_path(org: &str, hook: &str, rest: &str) -> String {
+    format!("{}/{hook}{rest}", hooks_path(org))
+}
+
+/// `PATCH` webhook `hook` of `org` with `body`, as its owner: status and body, whatever they are.
+pub async fn patch_hook(org: &Org, hook: &str, body: Value) -> (u16, Value) {
+    org.owner.patch(&hook_path(&org.id, hook, ""), body).await
+}
+
+/// `POST` to `rest` of webhook `hook` of `org` (`"/test"`, `"/rotate-secret"`, a redelivery)
+/// as `api`, with an empty body: status and body, whatever they are.
+pub async fn hook_action(api: &Api, org: &str, hook: &str, rest: &str) -> (u16, Value) {
+    api.post(&hook_path(org, hook, rest), serde_json::json!({}))
+        .await
+}
+
 /// A receiver, a server on `db` with the fast webhook settings, and a new org named `name`:
 /// where most webhook tests start.
 pub async fn receiver_and_org(db: &str, name: &str) -> (Receiver, TestServer, Org) {
     let rx = Receiver::start().await;
-    let server = TestServer::start(db, &FAST).await;
-    let org = new_org(&server, name).await;
+    let (server, org) = server_with_org_on(db, name, &FAST).await;
     (rx, server, org)
 }
 
@@ -161,13 +177,8 @@ pub async fn create_hook(org: &Org, body: Value) -> Value {
 }
 
 pub async fn deliveries(org: &Org, hook: &str) -> Vec<Value> {
-    let (s, b) = org
-        .owner
-        .get(&format!(
-            "{}/{hook}/deliveries?limit=500",
-            hooks_path(&org.id)
-        ))
-        .await;
+    let path = hook_path(&org.id, hook, "/deliveries?limit=500");
+    let (s, b) = org.owner.get(&path).await;
     assert_eq!(s, 200, "{b}");
     b["deliveries"].as_array().cloned().unwrap_or_default()
 }

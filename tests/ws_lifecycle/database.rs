@@ -5,7 +5,6 @@ use super::*;
 
 #[tokio::test]
 async fn a_stalled_database_answers_unavailable_then_commits_everything_accepted() {
-    use sqlx::Connection;
     let (server, org, board, col, _, mut w) = start(
         &[
             ("BOARDROOM_REALTIME__JOURNAL_CAPACITY", "4"),
@@ -31,12 +30,7 @@ async fn a_stalled_database_answers_unavailable_then_commits_everything_accepted
     );
 
     // Another session holds the boards table: every commit waits.
-    let mut blocker = sqlx::PgConnection::connect(&db).await.unwrap();
-    let mut tx = blocker.begin().await.unwrap();
-    sqlx::query("LOCK TABLE boards IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let stall = Stall::boards_table(&db).await;
     let mut refused = None;
     let mut sent = 0;
     for i in 0..40 {
@@ -51,17 +45,10 @@ async fn a_stalled_database_answers_unavailable_then_commits_everything_accepted
     let refused = refused.expect("ops are refused once the journal is full");
     assert_eq!(refused.code, ErrorCode::Unavailable);
     assert!(refused.retry_after_ms.is_some());
-    tx.rollback().await.unwrap();
+    stall.release().await;
     // Every op that was accepted gets its ok, and is in the database.
     let accepted = sent - 1;
-    let mut oks = 0;
-    while oks < accepted {
-        match w.recv().await {
-            ServerFrame::Ok(ok) if ok.seq.is_some() => oks += 1,
-            ServerFrame::Error(e) => panic!("{e:?}"),
-            _ => {}
-        }
-    }
+    w.until_applied(accepted as usize).await;
     assert_eq!(cards_in_db(&db, board).await, accepted);
 }
 
@@ -156,7 +143,7 @@ async fn durability_apply_acks_and_fans_out_while_the_database_is_stalled() {
     // ... and none of it is durable yet: the acks came before the commit.
     assert_eq!(cards_in_db(&db, board).await, 0);
     for id in &ops {
-        assert_eq!(applied(&db, *id).await, 0);
+        assert_eq!(applied_ops(&db, *id).await, 0);
     }
     assert!(logged_op_ids(&org.owner, board).await.is_empty());
 
@@ -176,7 +163,7 @@ async fn durability_apply_acks_and_fans_out_while_the_database_is_stalled() {
     }
     assert_eq!(cards_in_db(&db, board).await, 3);
     for id in &ops {
-        assert_eq!(applied(&db, *id).await, 1);
+        assert_eq!(applied_ops(&db, *id).await, 1);
     }
 }
 
@@ -195,9 +182,7 @@ async fn durability_commit_holds_the_ack_and_the_event_until_the_batch_commits()
     assert!(writer.quiet(Duration::from_millis(500)).await.is_none());
     assert!(watcher.quiet(Duration::from_millis(100)).await.is_none());
     stall.release().await;
-    let (f, _) = writer
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = writer.next_answer().await;
     assert!(
         matches!(f, ServerFrame::Ok(ref ok) if ok.seq.is_some()),
         "{f:?}"
@@ -207,7 +192,7 @@ async fn durability_commit_holds_the_ack_and_the_event_until_the_batch_commits()
         .await;
     assert!(matches!(f, ServerFrame::Event(ref e) if e.op_id == id));
     // By the time of the ok it is durable.
-    assert_eq!(applied(&db, id).await, 1);
+    assert_eq!(applied_ops(&db, id).await, 1);
 }
 
 #[tokio::test]
@@ -250,7 +235,7 @@ async fn durability_apply_sigterm_flushes_every_acknowledged_op() {
     assert_eq!(cards_in_db(&db, board).await, 5);
     for id in &ops {
         assert_eq!(
-            applied(&db, *id).await,
+            applied_ops(&db, *id).await,
             1,
             "acknowledged op {id} is durable"
         );

@@ -71,18 +71,15 @@ async fn ops_in_flight_when_a_board_actor_panics_are_answered_unavailable() {
         w.send(card_create(11 + i as i64, board, col, *id, "ws"))
             .await;
     }
-    let mut oks = 0;
-    while oks < ws_ops.len() {
-        match w.recv().await {
-            ServerFrame::Ok(ok) if ok.seq.is_some() => oks += 1,
-            ServerFrame::Error(e) => panic!("retry failed: {e:?}"),
-            _ => {}
-        }
-    }
+    w.until_applied(ws_ops.len()).await;
     let (s, body) = org.owner.post(&path, http_body).await;
     assert_eq!(s, 200, "HTTP retry failed: {body}");
     for id in ws_ops.iter().chain([&http_op]) {
-        assert_eq!(applied(&db, *id).await, 1, "op {id} applied exactly once");
+        assert_eq!(
+            applied_ops(&db, *id).await,
+            1,
+            "op {id} applied exactly once"
+        );
     }
     assert_eq!(cards_in_db(&db, board).await, 4);
     let (s, snap) = org.owner.get(&format!("/api/v1/boards/{board}")).await;
@@ -113,9 +110,7 @@ async fn an_op_the_server_fails_on_is_answered_internal_and_can_be_retried() {
     arm().await;
     let ws_op = Uuid::now_v7();
     w.send(card_create(7, board, col, ws_op, "boom")).await;
-    let (f, _) = w
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = w.next_answer().await;
     let ServerFrame::Error(e) = f else {
         panic!("expected an error, got {f:?}")
     };
@@ -133,32 +128,26 @@ async fn an_op_the_server_fails_on_is_answered_internal_and_can_be_retried() {
     expect_error(&got, 500, "internal");
 
     // Nothing was applied; the same op_ids go through once the board is back.
-    assert_eq!(applied(&db, ws_op).await, 0);
-    assert_eq!(applied(&db, http_op).await, 0);
+    assert_eq!(applied_ops(&db, ws_op).await, 0);
+    assert_eq!(applied_ops(&db, http_op).await, 0);
     subscribe(&mut w, board, None).await;
     w.send(card_create(8, board, col, ws_op, "again")).await;
-    let (f, _) = w
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = w.next_answer().await;
     assert!(
         matches!(f, ServerFrame::Ok(ref ok) if ok.seq.is_some()),
         "{f:?}"
     );
     let (s, b) = org.owner.post(&path, body).await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(applied(&db, ws_op).await, 1);
-    assert_eq!(applied(&db, http_op).await, 1);
+    assert_eq!(applied_ops(&db, ws_op).await, 1);
+    assert_eq!(applied_ops(&db, http_op).await, 1);
     assert_eq!(cards_in_db(&db, board).await, 2);
 }
 
 #[tokio::test]
 async fn a_session_that_fails_is_closed_with_1011_and_cleaned_up() {
-    let server = TestServer::start(
-        &fresh_pg_url().await,
-        &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")],
-    )
-    .await;
-    let org = new_org(&server, "Broken").await;
+    let (server, org) =
+        server_with_org_env("Broken", &[("BOARDROOM_REALTIME__DEBUG_ENDPOINTS", "true")]).await;
     let (board, _) = new_board(&org).await;
     let member = add_member(&server, &org.owner, &org.id, "member").await;
     let owner_token = org.owner.token.clone().unwrap();
@@ -239,5 +228,5 @@ async fn durability_apply_an_idle_board_waits_for_its_commit_before_passivating(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(applied(&db, id).await, 1);
+    assert_eq!(applied_ops(&db, id).await, 1);
 }

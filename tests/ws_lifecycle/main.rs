@@ -107,21 +107,10 @@ async fn a_panicking_board_actor_comes_back_and_loses_no_acknowledged_op() {
         ))
         .await;
     }
-    let mut answers = 0;
-    while answers < unacked.len() {
-        match w.recv().await {
-            ServerFrame::Ok(ok) if ok.seq.is_some() => answers += 1,
-            ServerFrame::Error(e) => panic!("retry failed: {e:?}"),
-            _ => {}
-        }
-    }
+    w.until_applied(unacked.len()).await;
     for id in &acked {
         assert_eq!(
-            sql_count(
-                &db,
-                &format!("SELECT count(*) FROM applied_ops WHERE op_id = '{id}'")
-            )
-            .await,
+            applied_ops(&db, *id).await,
             1,
             "acknowledged op {id} is durable exactly once"
         );
@@ -161,9 +150,9 @@ async fn a_client_that_does_not_read_is_closed_with_4009_and_does_not_slow_other
             // board would refuse ops and the reader would wait for events never made. The
             // admission has its own tests in tests/ws_overload.rs.
             ("BOARDROOM_REALTIME__FANOUT_BACKLOG_FRAMES", "64"),
-            ("BOARDROOM_LIMITS__OPS_PER_SECOND_PER_CONNECTION", "100000"),
-            ("BOARDROOM_LIMITS__OPS_BURST_PER_CONNECTION", "100000"),
             ("BOARDROOM_DURABILITY", "apply"),
+            UNLIMITED_OPS[0],
+            UNLIMITED_OPS[1],
         ],
     )
     .await;
@@ -258,16 +247,10 @@ async fn the_embedded_sqlite_default_serves_the_demo_live() {
 
 #[tokio::test]
 async fn sse_stream_of_a_share_link_with_last_event_id_resume() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Sse").await;
-    let (s, b) = org
-        .owner
-        .post(
-            &format!("/api/v1/orgs/{}/boards", org.id),
-            json!({"name": "J", "template": "jobs"}),
-        )
+    let (server, org) = server_with_org("Sse").await;
+    let b = org
+        .create("boards", json!({"name": "J", "template": "jobs"}))
         .await;
-    assert_eq!(s, 201);
     let board = b["id"].as_str().unwrap().to_string();
     let cols: Vec<String> = b["columns"]
         .as_array()
@@ -277,10 +260,7 @@ async fn sse_stream_of_a_share_link_with_last_event_id_resume() {
         .collect();
     let (_, c) = org.owner.post(&format!("/api/v1/boards/{board}/ops"), json!({"op_id": Uuid::now_v7(), "kind": "card.create", "data": {"column_id": cols[0], "title": "Job"}})).await;
     let card = c["id"].as_str().unwrap().to_string();
-    let (_, link) = org
-        .owner
-        .post(&format!("/api/v1/cards/{card}/share-links"), json!({}))
-        .await;
+    let link = share_link(&org.owner, &card, json!({})).await;
     let token = link["token"].as_str().unwrap().to_string();
     let url = server.url(&format!("/api/v1/stream?topic=card:{card}&token={token}"));
     let http = reqwest::Client::new();
@@ -326,29 +306,6 @@ async fn sse_stream_of_a_share_link_with_last_event_id_resume() {
     assert_eq!(res.status(), 401);
 }
 
-pub(crate) struct Stall(pub(crate) sqlx::PgConnection);
-
-impl Stall {
-    pub(crate) async fn board(db: &str, board: Uuid) -> Stall {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(db).await.unwrap();
-        sqlx::raw_sql("BEGIN").execute(&mut c).await.unwrap();
-        sqlx::query("SELECT 1 FROM boards WHERE id = $1 FOR UPDATE")
-            .bind(board)
-            .execute(&mut c)
-            .await
-            .unwrap();
-        Stall(c)
-    }
-
-    pub(crate) async fn release(mut self) {
-        sqlx::raw_sql("ROLLBACK")
-            .execute(&mut self.0)
-            .await
-            .unwrap();
-    }
-}
-
 /// A metric's value from `GET /metrics` (0 when it has not been recorded yet).
 pub(crate) async fn metric(server: &TestServer, name: &str) -> f64 {
     let (_, text) = server.api().get("/metrics").await;
@@ -359,14 +316,6 @@ pub(crate) async fn metric(server: &TestServer, name: &str) -> f64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
-}
-
-pub(crate) async fn applied(db: &str, op_id: Uuid) -> i64 {
-    sql_count(
-        db,
-        &format!("SELECT count(*) FROM applied_ops WHERE op_id = '{op_id}'"),
-    )
-    .await
 }
 
 /// The op ids of the board's event log, read over HTTP.

@@ -5,19 +5,11 @@ use super::*;
 
 #[tokio::test]
 async fn job_lifecycle_worker_customer_share_link_and_outsider() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Jobs").await;
+    let (server, org) = server_with_org("Jobs").await;
     let admin = add_member(&server, &org.owner, &org.id, "admin").await;
     let worker = add_member(&server, &admin.api, &org.id, "worker").await;
     let other_worker = add_member(&server, &admin.api, &org.id, "worker").await;
-    let cust_user = add_member(&server, &admin.api, &org.id, "customer").await;
-    let cust = admin
-        .api
-        .post_created(
-            &format!("/api/v1/orgs/{}/customers", org.id),
-            json!({"name": "Carla", "user_id": cust_user.id}),
-        )
-        .await;
+    let (cust_user, cust) = linked_customer(&server, &admin.api, &org.id, "Carla").await;
     let (board_id, cols) = board(&org, "jobs").await;
     let done = *cols.last().unwrap();
     let topic = Topic::Board(board_id);
@@ -116,11 +108,7 @@ async fn job_lifecycle_worker_customer_share_link_and_outsider() {
     assert_eq!(e.code, ErrorCode::Forbidden);
 
     // A share link shows the card live, read-only.
-    let (s, link) = admin
-        .api
-        .post(&format!("/api/v1/cards/{job}/share-links"), json!({}))
-        .await;
-    assert_eq!(s, 201, "{link}");
+    let link = share_link(&admin.api, job, json!({})).await;
     let mut sh = Ws::connect(&server.base, Codec::Json).await;
     sh.send(hello(link["token"].as_str().unwrap())).await;
     assert!(matches!(sh.recv().await, ServerFrame::Welcome(_)));
@@ -182,16 +170,13 @@ async fn job_lifecycle_worker_customer_share_link_and_outsider() {
 
 #[tokio::test]
 async fn members_added_or_changed_while_a_board_is_live_take_effect_at_once() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Directory").await;
+    let (server, org) = server_with_org("Directory").await;
     let (board_id, cols) = board(&org, "jobs").await;
     let (mut a, _) = connect(&server, Codec::Json, &org.owner).await;
     subscribed(&mut a, 1, Topic::Board(board_id), None).await; // the board actor is now loaded
     let late = add_member(&server, &org.owner, &org.id, "worker").await;
     a.send(op(2, board_id, json!({"kind": "card.create", "data": {"column_id": cols[0], "title": "J", "assignees": [late.id]}}))).await;
-    let (f, _) = a
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = a.next_answer().await;
     assert!(
         matches!(f, ServerFrame::Ok(ref ok) if ok.seq.is_some()),
         "a member made after the board loaded can be assigned: {f:?}"

@@ -51,9 +51,7 @@ pub(crate) async fn connect(server: &TestServer, codec: Codec, api: &Api) -> (Ws
 
 pub(crate) async fn subscribed(ws: &mut Ws, r: i64, topic: Topic, since: Option<Since>) -> OkReply {
     ws.send(subscribe(r, topic, since)).await;
-    let (f, _) = ws
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = ws.next_answer().await;
     match f {
         ServerFrame::Ok(ok) => ok,
         other => panic!("subscribe to {topic} failed: {other:?}"),
@@ -178,9 +176,7 @@ async fn two_clients_see_each_others_ops_in_one_order_and_msgpack_sees_the_same(
 
 #[tokio::test]
 async fn acknowledged_ops_survive_kill_9_and_retries_apply_once() {
-    let db = fresh_pg_url().await;
-    let server = TestServer::start(&db, &[]).await;
-    let org = new_org(&server, "Durable").await;
+    let (server, org) = server_with_org("Durable").await;
     let (board_id, cols) = board(&org, "kanban").await;
     let (mut a, _) = connect(&server, Codec::Json, &org.owner).await;
     subscribed(&mut a, 1, Topic::Board(board_id), None).await;
@@ -200,22 +196,13 @@ async fn acknowledged_ops_survive_kill_9_and_retries_apply_once() {
     }
     drop(a);
     let server = server.kill9_and_restart().await;
-    assert_eq!(
-        sql_count(
-            &db,
-            &format!("SELECT count(*) FROM cards WHERE board_id = '{board_id}'")
-        )
-        .await,
-        30
-    );
+    assert_eq!(cards_in_db(&server.db_url, board_id).await, 30);
     // A retry of an acknowledged op returns its first answer and applies nothing.
     let owner = server.login(&org.owner_email, PASSWORD).await;
     let (mut a, _) = connect(&server, Codec::Json, &owner).await;
     subscribed(&mut a, 1, Topic::Board(board_id), None).await;
     a.send(op(7, board_id, json!({"op_id": ids[3], "kind": "card.create", "data": {"column_id": cols[0], "title": "again"}}))).await;
-    let (f, _) = a
-        .recv_until(|f| matches!(f, ServerFrame::Ok(_) | ServerFrame::Error(_)))
-        .await;
+    let f = a.next_answer().await;
     let ServerFrame::Ok(ok) = f else {
         panic!("{f:?}")
     };
@@ -225,20 +212,12 @@ async fn acknowledged_ops_survive_kill_9_and_retries_apply_once() {
         None,
         "no event for a retried op"
     );
-    assert_eq!(
-        sql_count(
-            &db,
-            &format!("SELECT count(*) FROM cards WHERE board_id = '{board_id}'")
-        )
-        .await,
-        30
-    );
+    assert_eq!(cards_in_db(&server.db_url, board_id).await, 30);
 }
 
 #[tokio::test]
 async fn reconnect_with_since_gets_exactly_the_missed_events() {
-    let server = TestServer::start(&fresh_pg_url().await, &[]).await;
-    let org = new_org(&server, "Since").await;
+    let (server, org) = server_with_org("Since").await;
     let (board_id, cols) = board(&org, "kanban").await;
     let topic = Topic::Board(board_id);
     let (mut a, _) = connect(&server, Codec::Json, &org.owner).await;
