@@ -174,8 +174,8 @@ impl Journal {
             })
     }
 
-    /// Entries waiting in the journal's queue (not counting the at most `max_batch` the
-    /// flusher holds back because their board's previous batch is still committing).
+    /// Entries waiting in the journal's queue (not counting the at most `max_batch` per lane
+    /// the flusher holds back because their board's previous batch is still committing).
     pub fn depth(&self) -> usize {
         self.capacity - self.tx.capacity()
     }

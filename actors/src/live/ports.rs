@@ -227,3 +227,26 @@ pub trait Ownership: Send + Sync + 'static {
 pub trait Forwarder: Send + Sync + 'static {
     fn forward(&self, node: &str, board_id: Uuid, msg: super::board::BoardMsg);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_tells_its_outcome_once() {
+        let (notice, mut rx) = CommitNotice::channel();
+        notice.tell(CommitOutcome::Committed);
+        assert_eq!(rx.try_recv(), Ok(CommitOutcome::Committed));
+    }
+
+    /// A journal that goes away with entries in it must not leave their senders waiting.
+    #[test]
+    fn a_notice_dropped_untold_says_rejected() {
+        let (notice, mut rx) = CommitNotice::channel();
+        drop(notice);
+        assert_eq!(
+            rx.try_recv(),
+            Ok(CommitOutcome::Rejected("journal closed".into()))
+        );
+    }
+}
