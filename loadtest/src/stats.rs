@@ -323,6 +323,10 @@ pub struct FanoutResult {
     pub latency: Latency,
     /// Op sent -> `ok` received (Boardroom only).
     pub ack_latency: Option<Latency>,
+    /// The highest op -> event latency of each quarter second of the window, in ms, by the
+    /// ops' scheduled send time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_timeline_max_ms: Vec<f64>,
     #[serde(flatten)]
     pub usage: Usage,
     /// Server CPU time per delivery in the window, in µs: robust to a shared, busy machine

@@ -4,10 +4,17 @@ use super::*;
 
 pub struct PgStore {
     pub(in crate::store) pool: sqlx::PgPool,
+    /// The write-behind's group commits: the same pool (each commit is one round trip).
+    pub(in crate::store) writer: sqlx::PgPool,
 }
 
 pub struct SqliteStore {
     pub(in crate::store) pool: sqlx::SqlitePool,
+    /// The write-behind's group commits, on one connection of their own: SQLite drops a
+    /// connection's page cache whenever another connection wrote since its last transaction,
+    /// so commits taking turns over the pool's connections each read their b-tree pages
+    /// again from the file.
+    pub(in crate::store) writer: sqlx::SqlitePool,
     /// Checkpoints the WAL in the background (file databases), see `connect`.
     _checkpointer: Option<Checkpointer>,
 }
@@ -45,7 +52,10 @@ impl PgStore {
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect_with(opts)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            writer: pool.clone(),
+            pool,
+        })
     }
 }
 
@@ -78,8 +88,16 @@ impl SqliteStore {
         };
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(if memory { 1 } else { 4 })
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
+        let writer = if memory {
+            pool.clone()
+        } else {
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await?
+        };
         let checkpointer = (!memory).then(|| {
             let pool = pool.clone();
             Checkpointer(tokio::spawn(async move {
@@ -98,6 +116,7 @@ impl SqliteStore {
         });
         Ok(SqliteStore {
             pool,
+            writer,
             _checkpointer: checkpointer,
         })
     }

@@ -85,6 +85,10 @@ macro_rules! forward_store {
                 self
             }
 
+            async fn commit_batch(&self, commits: &[BoardCommit]) -> StoreResult<Vec<Uuid>> {
+                commit::$m::commit_batch(&self.writer, commits).await
+            }
+
             $(
                 async fn $name(&self, $($arg: $ty),*) -> StoreResult<$out> {
                     $file::$m::$name(&self.pool, $($arg),*).await
@@ -152,7 +156,6 @@ macro_rules! store_impl {
             share_links: list_share_links(org_id: Uuid, card_id: Option<Uuid>, limit: i64) -> Vec<(ShareLink, String)>;
             share_links: revoke_share_link(org_id: Uuid, id: Uuid, at: DateTime<Utc>) -> bool;
 
-            commit: commit_batch(commits: &[BoardCommit]) -> Vec<Uuid>;
             events: events_after(board_id: Uuid, after_seq: i64, limit: i64) -> Vec<EventRecord>;
             events: applied_op(board_id: Uuid, op_id: Uuid) -> Option<AppliedOp>;
             events: recent_applied_ops(board_id: Uuid, limit: i64) -> Vec<AppliedOp>;

@@ -98,6 +98,30 @@ struct Shared {
     hist: Sharded,
     delivered: AtomicU64,
     bytes: AtomicU64,
+    /// The window's start (`now_us`), for the timeline.
+    start_us: AtomicU64,
+    /// The highest latency of the ops sent in each `TIMELINE_SLOT_US` of the window (µs): a
+    /// p99 made of one stall and one made of a slow run look alike; the timeline tells them
+    /// apart.
+    timeline: Vec<AtomicU64>,
+}
+
+/// One slot of [`Shared::timeline`]: a quarter of a second.
+const TIMELINE_SLOT_US: u64 = 250_000;
+
+impl Shared {
+    fn record(&self, index: usize, sent_us: u64) {
+        self.record_at(index, sent_us, stats::now_us());
+    }
+
+    fn record_at(&self, index: usize, sent_us: u64, now_us: u64) {
+        let latency = now_us.saturating_sub(sent_us);
+        self.hist.record(index, latency);
+        let slot = sent_us.saturating_sub(self.start_us.load(Ordering::Relaxed)) / TIMELINE_SLOT_US;
+        if let Some(max) = self.timeline.get(slot as usize) {
+            max.fetch_max(latency, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Which boards publisher `j` of `p` serves.
@@ -217,6 +241,10 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
         hist: Sharded::new(64),
         delivered: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
+        start_us: AtomicU64::new(0),
+        timeline: (0..(a.seconds * 1e6 / TIMELINE_SLOT_US as f64).ceil() as usize)
+            .map(|_| AtomicU64::new(0))
+            .collect(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut sub_tasks = Vec::with_capacity(connected.len());
@@ -283,6 +311,9 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let start = Instant::now() + Duration::from_millis(100);
+    shared
+        .start_us
+        .store(stats::us_at(start), Ordering::Relaxed);
     let end = start + Duration::from_secs_f64(a.seconds);
     let pad: String = "x".repeat(a.pad_bytes);
     let per_pub_rate = a.rate / a.publishers as f64;
@@ -501,6 +532,11 @@ pub async fn run(a: &FanoutArgs, login: &Login) -> Result<FanoutResult> {
         },
         latency: Latency::of(&hist),
         ack_latency: (kind == ServerKind::Boardroom).then(|| Latency::of(&acks)),
+        latency_timeline_max_ms: shared
+            .timeline
+            .iter()
+            .map(|m| (m.load(Ordering::Relaxed) as f64 / 100.0).round() / 10.0)
+            .collect(),
         usage,
         server_us_per_delivery: usage
             .server_cpu
@@ -605,5 +641,37 @@ mod tests {
                 assert!(seen.iter().all(|&n| n == 1), "p={p} b={b}: {seen:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_timeline_keeps_each_quarter_seconds_highest_latency_by_send_time() {
+        let shared = Shared {
+            kind: ServerKind::Boardroom,
+            codec: Codec::Json,
+            boards: 1,
+            hist: Sharded::new(1),
+            delivered: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            start_us: AtomicU64::new(1_000_000),
+            timeline: (0..4).map(|_| AtomicU64::new(0)).collect(),
+        };
+        let start = 1_000_000;
+        let now = start + 2_000_000;
+        shared.record_at(0, start + 10, now); // slot 0
+        shared.record_at(0, start + 300_000, now); // slot 1, a smaller latency
+        shared.record_at(0, start + 260_000, now - 500_000); // slot 1 too, smaller still
+        shared.record_at(0, start + 600_000, now); // slot 2
+        shared.record_at(0, start + 5_000_000, now + 4_000_000); // after the window
+        let t: Vec<u64> = shared
+            .timeline
+            .iter()
+            .map(|m| m.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(t, vec![1_999_990, 1_700_000, 1_400_000, 0]);
+        assert_eq!(
+            shared.hist.merged().len(),
+            5,
+            "every delivery is in the histogram"
+        );
     }
 }

@@ -4,7 +4,6 @@
 use super::{Shared, Target};
 use crate::accounting::{Seen, SeqTracker};
 use crate::client::{self, close_key, frame_len, parse_delivery, room, Incoming, ServerKind, Ws};
-use crate::stats::now_us;
 use anyhow::{bail, Result};
 use futures_util::{SinkExt, StreamExt};
 use std::net::IpAddr;
@@ -94,7 +93,7 @@ pub(super) async fn run_subscriber(
                 sent_us,
             }) => {
                 if tracker.observe(stream, seq) != Seen::Duplicate {
-                    shared.hist.record(index, now_us().saturating_sub(sent_us));
+                    shared.record(index, sent_us);
                     shared.delivered.fetch_add(1, Ordering::Relaxed);
                     shared
                         .bytes
