@@ -4,7 +4,10 @@ use super::*;
 
 pub struct PgStore {
     pub(in crate::store) pool: sqlx::PgPool,
-    /// The write-behind's group commits: the same pool (each commit is one round trip).
+    /// The write-behind's group commits, on connections of their own (as many as commits in
+    /// flight, two by default): each Postgres session plans the group-commit function's
+    /// statements on its first call, and commits taking turns over the whole pool paid that
+    /// on every connection of it, in the first second of load (BENCHMARKS.md).
     pub(in crate::store) writer: sqlx::PgPool,
 }
 
@@ -47,15 +50,17 @@ impl PgStore {
             "idle_in_transaction_session_timeout",
             IDLE_IN_TRANSACTION_TIMEOUT_MS.to_string(),
         )]);
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect_with(opts)
-            .await?;
-        Ok(PgStore {
-            writer: pool.clone(),
-            pool,
-        })
+        let pool_of = |opts| {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(std::time::Duration::from_secs(5))
+                .connect_with(opts)
+        };
+        let pool = pool_of(opts.clone()).await?;
+        // A pool opens a connection only when none is idle: this one holds as many as
+        // commits were ever in flight at once.
+        let writer = pool_of(opts).await?;
+        Ok(PgStore { pool, writer })
     }
 }
 
