@@ -85,6 +85,7 @@ macro_rules! forward_store {
                 self
             }
 
+            /// The one method on the write-behind's own connections (see `connect.rs`).
             async fn commit_batch(&self, commits: &[BoardCommit]) -> StoreResult<Vec<Uuid>> {
                 commit::$m::commit_batch(&self.writer, commits).await
             }
